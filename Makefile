@@ -1,0 +1,59 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+TOOLS := .tools
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TOOLS_STAMP := $(TOOLS)/.installed
+SAM := $(TOOLS)/bin/sam
+CFN_LINT := $(TOOLS)/bin/cfn-lint
+
+# SAM CLI and cfn-lint pin their own boto3/pydantic: they live apart from the app's venv.
+TOOLS_PINS := aws-sam-cli==1.170.0 cfn-lint==1.58.0
+
+.PHONY: install tools run test test-fast bench lint build validate deploy clean
+
+install: $(STAMP)
+$(STAMP): pyproject.toml layers/timkit/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+tools: $(TOOLS_STAMP)
+$(TOOLS_STAMP): Makefile
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --upgrade pip
+	$(TOOLS)/bin/pip install --quiet $(TOOLS_PINS)
+	touch $@
+
+run: install
+	$(PY) -m local
+
+test: install tools
+	PATH="$(abspath $(TOOLS))/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -m 'not infra' $(PYTEST_ARGS)
+
+bench: install
+	$(PY) bench/run.py
+
+lint: install tools
+	$(VENV)/bin/ruff check .
+	$(CFN_LINT) template.yaml
+	$(SAM) validate --lint --region us-east-1
+
+validate: tools
+	$(CFN_LINT) template.yaml
+	$(SAM) validate --lint --region us-east-1
+
+build: tools
+	$(SAM) build
+
+deploy: build
+	$(SAM) deploy --guided
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache

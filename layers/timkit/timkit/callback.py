@@ -1,0 +1,211 @@
+"""The callback endpoint's logic: verify, dispatch, decide (before-send) or enqueue (the rest).
+
+Never raises and never answers 500 for anything a caller sends: a bad query is a 400 naming the
+parameter, a failed check a 401/403, and a before-send callback that cannot be decided in time
+gets the configured failure policy.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from aws_lambda_powertools import Logger
+from pydantic import ValidationError
+
+from timkit.config import Settings
+from timkit.models.callbacks import (
+    ANSWER_MODELS,
+    ASYNC_COMMANDS,
+    BEFORE_SEND_COMMANDS,
+    REQUEST_MODELS,
+    BeforeSendAnswer,
+    C2CBeforeSend,
+    CallbackAck,
+    CallbackQuery,
+    ConversationKind,
+    GroupBeforeSend,
+)
+from timkit.models.chatbot import InterruptPayload, chatbot_payloads, is_robot
+from timkit.stores.config import ConfigStore
+from timkit.stores.fastpath import EventQueue, InterruptStore
+from timkit.tim.callback_auth import sign_matches
+
+logger = Logger(child=True)
+
+Outcome = Literal[
+    "allowed", "rewritten", "rejected", "discarded", "failed_policy", "auth_rejected", "bad_request",
+    "queued", "unavailable", "ignored",
+]
+_ACK = CallbackAck().model_dump_json()
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackResult:
+    status: int
+    body: str
+    outcome: Outcome
+    identity: str | None = None
+
+
+def _error(status: int, outcome: Outcome, message: str) -> CallbackResult:
+    return CallbackResult(status, json.dumps({"message": message}), outcome)
+
+
+def _fields(exc: ValidationError) -> str:
+    """The fields a validation error is about, never their values (they may be secrets)."""
+    return ", ".join(sorted({".".join(str(p) for p in err["loc"]) or "body" for err in exc.errors()}))
+
+
+class Deadline:
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._end = clock() + seconds
+
+    def remaining(self) -> float:
+        return max(self._end - self._clock(), 0.0)
+
+    def expired(self) -> bool:
+        return self._clock() >= self._end
+
+
+class CallbackService:
+    def __init__(
+        self,
+        settings: Settings,
+        config: ConfigStore,
+        events: EventQueue,
+        interrupts: InterruptStore,
+        wall_clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.events = events
+        self.interrupts = interrupts
+        self._now = wall_clock
+        self._monotonic = monotonic
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CallbackService:
+        return cls(
+            settings,
+            ConfigStore(settings.TIM_SECRET_ID, settings.POLICY_SOURCE, settings.CONFIG_CACHE_SECONDS),
+            EventQueue(settings.EVENTS_QUEUE_URL),
+            InterruptStore(settings.BOT_STATE_TABLE, settings.INTERRUPT_TTL_SECONDS),
+        )
+
+    # ------------------------------------------------------------------ entry point
+
+    def handle(self, query: Mapping[str, str], body: str) -> CallbackResult:
+        try:
+            params = CallbackQuery.model_validate(query)
+        except ValidationError as exc:
+            return _error(400, "bad_request", f"invalid or missing query parameters: {_fields(exc)}")
+
+        command = params.CallbackCommand
+        before_send = command in BEFORE_SEND_COMMANDS
+        deadline = Deadline(self.settings.BEFORE_SEND_DEADLINE_MS / 1000, self._monotonic)
+        try:
+            refusal = self._authenticate(params, deadline)
+        except Exception:
+            logger.exception("callback authentication could not be completed", command=command)
+            if before_send:
+                return self._failure(command, "authentication unavailable")
+            return _error(503, "unavailable", "callback configuration unavailable, retry later")
+        if refusal is not None:
+            logger.warning("callback refused", command=command, reason=refusal.body, status=refusal.status)
+            return refusal
+
+        if before_send:
+            return self._before_send(command, body, deadline)
+        if command in ASYNC_COMMANDS:
+            return self._enqueue(command, body)
+        return CallbackResult(200, _ACK, "ignored")
+
+    # ------------------------------------------------------------------ steps
+
+    def _authenticate(self, params: CallbackQuery, deadline: Deadline) -> CallbackResult | None:
+        if params.SdkAppid != self.settings.TIM_SDKAPPID:
+            return _error(403, "auth_rejected", "SdkAppid does not match this deployment")
+        if self.settings.CALLBACK_AUTH == "disabled":
+            return None
+        if not params.RequestTime:
+            return _error(401, "auth_rejected", "RequestTime is missing")
+        try:
+            request_time = int(params.RequestTime)
+        except ValueError:
+            return _error(401, "auth_rejected", "RequestTime is not an integer")
+        skew = self.settings.CALLBACK_MAX_SKEW_SECONDS
+        if abs(self._now() - request_time) > skew:
+            return _error(401, "auth_rejected", f"RequestTime is more than {skew} s from now")
+        if not params.Sign:
+            return _error(401, "auth_rejected", "Sign is missing")
+        token = self.config.secret(deadline.remaining()).callback_token
+        if not token:
+            logger.error("callback authentication is required but no callback_token is configured")
+            return _error(401, "auth_rejected", "callback authentication is not configured")
+        if not sign_matches(token, params.RequestTime, params.Sign):
+            return _error(401, "auth_rejected", "Sign does not match")
+        return None
+
+    def _before_send(self, command: str, body: str, deadline: Deadline) -> CallbackResult:
+        try:
+            message = REQUEST_MODELS[command].model_validate_json(body)
+        except ValidationError as exc:
+            return self._failure(command, f"unparseable body: {_fields(exc)}")
+        assert isinstance(message, C2CBeforeSend | GroupBeforeSend)
+        identity = message.identity
+        logger.set_correlation_id(identity)
+        try:
+            answer = self._decide(message, deadline)
+        except Exception:
+            logger.exception("before-send policy failed", command=command)
+            return self._failure(command, "internal error", identity)
+        if deadline.expired():
+            return self._failure(command, "deadline exceeded", identity)
+        return CallbackResult(200, json.dumps(answer.to_wire(), ensure_ascii=False), answer.outcome, identity)
+
+    def _decide(self, message: C2CBeforeSend | GroupBeforeSend, deadline: Deadline) -> BeforeSendAnswer:
+        if isinstance(message, C2CBeforeSend) and is_robot(message.To_Account):
+            for payload in chatbot_payloads(message.MsgBody):
+                if isinstance(payload, InterruptPayload):
+                    # The bot worker polls for this while it streams; the interrupt itself is delivered.
+                    self.interrupts.record(
+                        message.To_Account, message.From_Account, payload.msgKey, message.MsgTime or None,
+                        timeout=deadline.remaining(),
+                    )
+                    logger.info("chatbot interrupt recorded", bot=message.To_Account, msg_key=payload.msgKey)
+                    return ANSWER_MODELS["c2c"].allow()
+        return self.config.policy(deadline.remaining()).decide(message)
+
+    def _failure(self, command: str, reason: str, identity: str | None = None) -> CallbackResult:
+        kind: ConversationKind = "c2c" if command.startswith("C2C.") else "group"
+        answer_model = ANSWER_MODELS[kind]
+        policy = self.settings.BEFORE_SEND_FAILURE_POLICY
+        answer = (
+            answer_model.allow()
+            if policy == "allow"
+            else answer_model.discard()
+            if policy == "discard"
+            else answer_model.reject(info="message could not be checked")
+        )
+        logger.warning("before-send failure policy applied", command=command, reason=reason, policy=policy)
+        return CallbackResult(200, json.dumps(answer.to_wire()), "failed_policy", identity)
+
+    def _enqueue(self, command: str, body: str) -> CallbackResult:
+        try:
+            event = REQUEST_MODELS[command].model_validate_json(body)
+        except ValidationError as exc:
+            return _error(400, "bad_request", f"invalid {command} body: {_fields(exc)}")
+        logger.set_correlation_id(event.identity)
+        try:
+            self.events.put(command, body, int(self._now()))
+        except Exception:
+            # Acknowledging would lose the event: say so, so that Tencent's retry (if on) redelivers.
+            logger.exception("could not queue callback", command=command)
+            return _error(503, "unavailable", "events queue unavailable, retry later")
+        return CallbackResult(200, _ACK, "queued", event.identity)

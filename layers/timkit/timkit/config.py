@@ -1,0 +1,48 @@
+"""Settings: every environment variable the functions read, in one model.
+
+The template sets these on the functions; the local stack sets them to the local resources.
+Secrets are not here: they come from the secret named by ``TIM_SECRET_ID`` (see
+:mod:`timkit.secrets`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FailurePolicy = Literal["allow", "reject", "discard"]
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    # The app's SDKAppID; callbacks naming another app are refused.
+    TIM_SDKAPPID: Annotated[int, Field(gt=0)]
+    # Secrets Manager secret (ARN or name) holding secret_key, callback_token and optionally policy.
+    TIM_SECRET_ID: str = ""
+    # "required" (default) or "disabled": running without callback authentication is an explicit choice.
+    CALLBACK_AUTH: Literal["required", "disabled"] = "required"
+    # Anti-replay window for RequestTime (Tencent recommends one minute).
+    CALLBACK_MAX_SKEW_SECONDS: Annotated[int, Field(ge=1, le=600)] = 60
+    # Where the before-send policy document lives: "ssm:<parameter name>", "secret:" (the "policy"
+    # key of the TIM secret), "file:<path>" or "" (no policy: allow everything).
+    POLICY_SOURCE: str = ""
+    # How long the TIM secret and the policy document are cached.
+    CONFIG_CACHE_SECONDS: Annotated[int, Field(ge=0, le=3600)] = 60
+    # The before-send answer is due by this deadline, well inside Tencent's 2 s.
+    BEFORE_SEND_DEADLINE_MS: Annotated[int, Field(ge=50, le=1900)] = 1000
+    # What a before-send callback answers when the policy cannot decide in time.
+    BEFORE_SEND_FAILURE_POLICY: FailurePolicy = "allow"
+    EVENTS_QUEUE_URL: str = ""
+    ARCHIVE_TABLE: str = ""
+    BOT_STATE_TABLE: str = ""
+    # How long a recorded chatbot interrupt is kept.
+    INTERRUPT_TTL_SECONDS: Annotated[int, Field(ge=60)] = 86400
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        # Read once per function, at cold start: the environment is the function's own.
+        return cls.model_validate(os.environ)
+

@@ -1,0 +1,346 @@
+"""Callback requests (protocol §1.1, §2) and the answers Tencent accepts (§1.3, §2.5)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import AliasChoices, BeforeValidator, ConfigDict, Field, model_validator
+
+from timkit.models.elements import MsgElement, Wire, dump_body
+
+
+class Command(StrEnum):
+    C2C_BEFORE_SEND = "C2C.CallbackBeforeSendMsg"
+    C2C_AFTER_SEND = "C2C.CallbackAfterSendMsg"
+    GROUP_BEFORE_SEND = "Group.CallbackBeforeSendMsg"
+    GROUP_AFTER_SEND = "Group.CallbackAfterSendMsg"
+    BOT_C2C = "Bot.OnC2CMessage"
+    BOT_GROUP = "Bot.OnGroupMessage"
+    C2C_MODIFY = "C2C.CallbackAfterModifyMsg"
+    GROUP_MODIFY = "Group.CallbackAfterModifyMsg"
+    C2C_RECALL = "C2C.CallbackAfterMsgWithDraw"
+    GROUP_RECALL = "Group.CallbackAfterRecallMsg"
+    C2C_READ_REPORT = "C2C.CallbackAfterMsgReport"
+
+
+BEFORE_SEND_COMMANDS = frozenset({Command.C2C_BEFORE_SEND, Command.GROUP_BEFORE_SEND})
+# Acknowledged at once and processed from the events queue.
+ASYNC_COMMANDS = frozenset(set(Command) - BEFORE_SEND_COMMANDS)
+
+ConversationKind = Literal["c2c", "group"]
+
+_PLATFORMS = {p.lower(): p for p in ("RESTAPI", "Web", "Android", "iOS", "Windows", "Mac", "iPad", "Unknown")}
+_PLATFORMS["macos"] = "Mac"
+
+
+def _platform(value: Any) -> Any:
+    # State.StateChange says "IOS", everything else "iOS"; the intl page says "macOS" for "Mac".
+    return _PLATFORMS.get(value.lower(), value) if isinstance(value, str) else value
+
+
+class CallbackQuery(Wire):
+    """The query string Tencent appends to the callback URL (§1.1)."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+    SdkAppid: Annotated[int, Field(gt=0)]
+    CallbackCommand: Annotated[str, Field(min_length=1, max_length=128)]
+    contenttype: str | None = None
+    ClientIP: str | None = None
+    OptPlatform: Annotated[str | None, BeforeValidator(_platform)] = None
+    Sign: str | None = Field(default=None, repr=False)
+    RequestTime: str | None = None
+
+
+# ----------------------------------------------------------------------------- requests
+
+Uint32 = Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
+
+
+class CallbackRequest(Wire):
+    CallbackCommand: str
+
+    # What the archive keys the message by; also the logs' correlation id.
+    @property
+    def identity(self) -> str:
+        raise NotImplementedError
+
+
+class C2CMessage(CallbackRequest):
+    From_Account: str
+    To_Account: str
+    MsgSeq: Uint32 = 0
+    MsgRandom: Uint32 = 0
+    MsgTime: int = 0
+    MsgKey: str
+    MsgId: str | None = None
+    OnlineOnlyFlag: int = 0
+    MsgBody: list[MsgElement] = Field(default_factory=list)
+    CloudCustomData: str = ""
+    EventTime: int | None = None
+
+    kind: ClassVar[ConversationKind] = "c2c"
+
+    @property
+    def identity(self) -> str:
+        return f"c2c:{self.MsgKey}"
+
+
+class C2CBeforeSend(C2CMessage):
+    CallbackCommand: Literal["C2C.CallbackBeforeSendMsg"] = "C2C.CallbackBeforeSendMsg"
+
+
+class C2CAfterSend(C2CMessage):
+    CallbackCommand: Literal["C2C.CallbackAfterSendMsg"] = "C2C.CallbackAfterSendMsg"
+    SendMsgResult: int = 0
+    ErrorInfo: str = ""
+    UnreadMsgNum: int = 0
+
+
+class BotC2CMessage(C2CMessage):
+    CallbackCommand: Literal["Bot.OnC2CMessage"] = "Bot.OnC2CMessage"
+    SendMsgResult: int = 0
+    ErrorInfo: str = ""
+    UnreadMsgNum: int = 0
+
+
+class GroupAtInfo(Wire):
+    GroupAtAllFlag: int = 0
+    GroupAt_Account: str | None = None
+
+
+class GroupMessage(CallbackRequest):
+    GroupId: str
+    Type: str | None = None
+    From_Account: str
+    Operator_Account: str | None = None
+    Random: Uint32 = 0
+    OnlineOnlyFlag: int = 0
+    MsgBody: list[MsgElement] = Field(default_factory=list)
+    CloudCustomData: str = ""
+    TopicId: str | None = None
+    # Documented as an integer, shown as a string in the intl example: lax parsing takes both.
+    EventTime: int | None = None
+
+    kind: ClassVar[ConversationKind] = "group"
+
+
+class GroupBeforeSend(GroupMessage):
+    CallbackCommand: Literal["Group.CallbackBeforeSendMsg"] = "Group.CallbackBeforeSendMsg"
+
+    @property
+    def identity(self) -> str:
+        # The group seq is assigned on send; before that the request's Random is all there is.
+        return f"group:{self.GroupId}:r{self.Random}"
+
+
+class GroupAfterSend(GroupMessage):
+    CallbackCommand: Literal["Group.CallbackAfterSendMsg"] = "Group.CallbackAfterSendMsg"
+    MsgSeq: int
+    MsgTime: int = 0
+    GroupAtInfo: list[GroupAtInfo] | None = None
+
+    @property
+    def identity(self) -> str:
+        return group_identity(self.GroupId, self.MsgSeq)
+
+
+class BotGroupMessage(GroupAfterSend):
+    CallbackCommand: Literal["Bot.OnGroupMessage"] = "Bot.OnGroupMessage"  # type: ignore[assignment]
+    # The docs and Tencent's own bot say AtRobots_Account; one SDK says AtRobotAccount.
+    AtRobots_Account: list[str] = Field(
+        default_factory=list, validation_alias=AliasChoices("AtRobots_Account", "AtRobotAccount")
+    )
+
+
+class C2CModify(CallbackRequest):
+    CallbackCommand: Literal["C2C.CallbackAfterModifyMsg"] = "C2C.CallbackAfterModifyMsg"
+    Operator_Account: str | None = None
+    From_Account: str
+    To_Account: str
+    MsgSeq: int = 0
+    MsgRandom: int = 0
+    MsgTime: int = 0
+    MsgKey: str
+    MsgBody: list[MsgElement] = Field(default_factory=list)
+    CloudCustomData: str = ""
+    EventTime: int | None = None
+
+    @property
+    def identity(self) -> str:
+        return f"c2c:{self.MsgKey}"
+
+
+class GroupModify(CallbackRequest):
+    CallbackCommand: Literal["Group.CallbackAfterModifyMsg"] = "Group.CallbackAfterModifyMsg"
+    Operator_Account: str | None = None
+    GroupId: str
+    TopicId: str | None = None
+    MsgSeq: int
+    MsgBody: list[MsgElement] = Field(default_factory=list)
+    CloudCustomData: str | None = None
+    EventTime: int | None = None
+
+    @property
+    def identity(self) -> str:
+        return group_identity(self.GroupId, self.MsgSeq)
+
+
+class C2CRecall(CallbackRequest):
+    CallbackCommand: Literal["C2C.CallbackAfterMsgWithDraw"] = "C2C.CallbackAfterMsgWithDraw"
+    From_Account: str
+    To_Account: str
+    MsgKey: str
+    UnreadMsgNum: int = 0
+
+    @property
+    def identity(self) -> str:
+        return f"c2c:{self.MsgKey}"
+
+
+class RecalledSeq(Wire):
+    MsgSeq: int
+
+
+class GroupRecall(CallbackRequest):
+    CallbackCommand: Literal["Group.CallbackAfterRecallMsg"] = "Group.CallbackAfterRecallMsg"
+    Operator_Account: str | None = None
+    Type: str | None = None
+    GroupId: str
+    MsgSeqList: list[RecalledSeq] = Field(min_length=1)
+    TopicId: str | None = None
+    EventTime: int | None = None
+
+    @property
+    def identity(self) -> str:
+        return group_identity(self.GroupId, self.MsgSeqList[0].MsgSeq)
+
+    @property
+    def identities(self) -> list[str]:
+        return [group_identity(self.GroupId, item.MsgSeq) for item in self.MsgSeqList]
+
+
+class C2CReadReport(CallbackRequest):
+    CallbackCommand: Literal["C2C.CallbackAfterMsgReport"] = "C2C.CallbackAfterMsgReport"
+    Report_Account: str
+    Peer_Account: str
+    LastReadTime: int
+    UnreadMsgNum: int = 0
+
+    @property
+    def identity(self) -> str:
+        return f"read:{self.Report_Account}:{self.Peer_Account}"
+
+
+def group_identity(group_id: str, msg_seq: int) -> str:
+    return f"group:{group_id}:{msg_seq}"
+
+
+REQUEST_MODELS: dict[str, type[CallbackRequest]] = {
+    Command.C2C_BEFORE_SEND: C2CBeforeSend,
+    Command.C2C_AFTER_SEND: C2CAfterSend,
+    Command.GROUP_BEFORE_SEND: GroupBeforeSend,
+    Command.GROUP_AFTER_SEND: GroupAfterSend,
+    Command.BOT_C2C: BotC2CMessage,
+    Command.BOT_GROUP: BotGroupMessage,
+    Command.C2C_MODIFY: C2CModify,
+    Command.GROUP_MODIFY: GroupModify,
+    Command.C2C_RECALL: C2CRecall,
+    Command.GROUP_RECALL: GroupRecall,
+    Command.C2C_READ_REPORT: C2CReadReport,
+}
+
+
+# ----------------------------------------------------------------------------- answers
+
+
+class CallbackAck(Wire):
+    """The answer to every callback but before-send (§1.3)."""
+
+    ActionStatus: Literal["OK"] = "OK"
+    ErrorInfo: str = ""
+    ErrorCode: Literal[0] = 0
+
+
+ALLOW, REJECT, DISCARD = 0, 1, 2
+
+
+class BeforeSendAnswer(Wire):
+    """A before-send answer (§2.5). It can only hold what Tencent accepts: 0 deliver (optionally
+    with a replacement body and/or CloudCustomData), 1 reject, 2 discard, or a custom reject code
+    in the conversation kind's range; a replacement only goes with 0."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    custom_codes: ClassVar[range]
+
+    ActionStatus: Literal["OK"] = "OK"
+    ErrorInfo: Annotated[str, Field(max_length=1024)] = ""
+    ErrorCode: int = ALLOW
+    MsgBody: list[MsgElement] | None = Field(default=None, min_length=1)
+    CloudCustomData: str | None = None
+
+    @model_validator(mode="after")
+    def _only_what_tencent_accepts(self) -> Self:
+        code = self.ErrorCode
+        if code not in (ALLOW, REJECT, DISCARD) and code not in self.custom_codes:
+            raise ValueError(
+                f"ErrorCode {code} is not 0, 1, 2 or a custom code in "
+                f"{self.custom_codes.start}-{self.custom_codes.stop - 1}"
+            )
+        if code != ALLOW and (self.MsgBody is not None or self.CloudCustomData is not None):
+            raise ValueError("a replacement MsgBody/CloudCustomData can only go with ErrorCode 0")
+        return self
+
+    @classmethod
+    def allow(cls) -> Self:
+        return cls()
+
+    @classmethod
+    def rewrite(cls, body: list[MsgElement] | None = None, cloud_custom_data: str | None = None) -> Self:
+        if body is None and cloud_custom_data is None:
+            raise ValueError("a rewrite needs a MsgBody, a CloudCustomData or both")
+        return cls(MsgBody=body, CloudCustomData=cloud_custom_data)
+
+    @classmethod
+    def reject(cls, code: int = REJECT, info: str = "") -> Self:
+        if code in (ALLOW, DISCARD):
+            raise ValueError("a rejection needs code 1 or a custom code")
+        return cls(ErrorCode=code, ErrorInfo=info)
+
+    @classmethod
+    def discard(cls) -> Self:
+        return cls(ErrorCode=DISCARD)
+
+    @property
+    def outcome(self) -> Literal["allowed", "rewritten", "rejected", "discarded"]:
+        if self.ErrorCode == ALLOW:
+            return "allowed" if self.MsgBody is None and self.CloudCustomData is None else "rewritten"
+        return "discarded" if self.ErrorCode == DISCARD else "rejected"
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {
+            "ActionStatus": self.ActionStatus,
+            "ErrorInfo": self.ErrorInfo,
+            "ErrorCode": self.ErrorCode,
+        }
+        if self.MsgBody is not None:
+            wire["MsgBody"] = dump_body(self.MsgBody)
+        if self.CloudCustomData is not None:
+            wire["CloudCustomData"] = self.CloudCustomData
+        return wire
+
+
+class C2CBeforeSendAnswer(BeforeSendAnswer):
+    custom_codes: ClassVar[range] = range(120001, 130001)
+
+
+class GroupBeforeSendAnswer(BeforeSendAnswer):
+    custom_codes: ClassVar[range] = range(10100, 10201)
+
+
+ANSWER_MODELS: dict[ConversationKind, type[BeforeSendAnswer]] = {
+    "c2c": C2CBeforeSendAnswer,
+    "group": GroupBeforeSendAnswer,
+}

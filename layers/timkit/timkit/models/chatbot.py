@@ -1,0 +1,80 @@
+"""AI-chatbot custom messages (protocol §8.3): JSON carried in ``TIMCustomElem.MsgContent.Data``.
+
+``chatbotPlugin`` is always 2; ``src`` says what the payload is: 2 a (growing) streamed answer,
+22 an interrupt from the user, 23 an error from the bot.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from timkit.models.elements import CustomContent, CustomElem, MsgElement
+
+MSG_KEY_PATTERN = r"^\d+_\d+_\d+$"
+ROBOT_PREFIX = "@RBT#"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="allow", defer_build=True)
+
+    chatbotPlugin: Literal[2] = 2
+
+    def to_elem(self) -> CustomElem:
+        data = self.model_dump_json(exclude_none=True)
+        return CustomElem(MsgContent=CustomContent(Data=data))
+
+
+class StreamPayload(_Payload):
+    src: Literal[2] = 2
+    # The whole answer so far, not a delta: clients render "".join(chunks).
+    chunks: list[str] = Field(default_factory=list)
+    # TUIKit treats a missing isFinished as finished.
+    isFinished: Literal[0, 1] = 1
+    typingText: str | None = None
+    msgKey: Annotated[str | None, Field(pattern=MSG_KEY_PATTERN)] = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+
+class InterruptPayload(_Payload):
+    src: Literal[22] = 22
+    # The MsgKey ("<seq>_<random>_<time>") of the bot's streaming message to stop.
+    msgKey: Annotated[str, Field(pattern=MSG_KEY_PATTERN)]
+
+
+class ErrorPayload(_Payload):
+    src: Literal[23] = 23
+    errorInfo: str
+    isFinished: Literal[0, 1] = 1
+
+
+ChatbotPayload = Annotated[StreamPayload | InterruptPayload | ErrorPayload, Field(discriminator="src")]
+_ADAPTER: TypeAdapter[StreamPayload | InterruptPayload | ErrorPayload] = TypeAdapter(ChatbotPayload)
+
+
+def parse_chatbot(data: str) -> StreamPayload | InterruptPayload | ErrorPayload | None:
+    """The chatbot payload in a custom element's ``Data``, or None when it is not one."""
+    if '"chatbotPlugin"' not in data:
+        return None
+    try:
+        return _ADAPTER.validate_json(data)
+    except ValidationError:
+        return None
+
+
+def chatbot_payloads(body: list[MsgElement]) -> list[StreamPayload | InterruptPayload | ErrorPayload]:
+    found = []
+    for elem in body:
+        if isinstance(elem, CustomElem):
+            payload = parse_chatbot(elem.MsgContent.Data)
+            if payload is not None:
+                found.append(payload)
+    return found
+
+
+def is_robot(account: str) -> bool:
+    return account.startswith(ROBOT_PREFIX)

@@ -1,0 +1,253 @@
+"""Message elements (`MsgBody` items), protocol reference §3 and §7.1.
+
+Every element is ``{"MsgType": ..., "MsgContent": {...}}``. Known types are validated; a type
+these models do not know is kept as it came and serialised back unchanged, because Tencent adds
+element types and a callback must never fail on one. Known types also keep fields they do not
+declare (``extra="allow"``), for the same reason.
+
+Serialise with :func:`dump_body` / ``model_dump(mode="json", exclude_unset=True)`` so that a
+parsed body goes back out exactly as it came in.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
+
+# Tencent's limit for one message body (protocol §6.2): the UTF-8 JSON of MsgBody.
+MAX_BODY_BYTES = 12 * 1024
+
+
+class Wire(BaseModel):
+    """Base for everything that travels in Tencent's JSON: keeps unknown fields, lax numbers."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
+
+
+class TextContent(Wire):
+    Text: str
+
+
+class LocationContent(Wire):
+    Desc: str = ""
+    Latitude: float
+    Longitude: float
+
+
+class FaceContent(Wire):
+    Index: int
+    Data: str = ""
+
+
+class CustomContent(Wire):
+    Data: str = ""
+    Desc: str = ""
+    Ext: str = ""
+    Sound: str = ""
+
+
+class SoundContent(Wire):
+    Url: str | None = None
+    UUID: str | None = None
+    Size: int | None = None
+    Second: int | None = None
+    Download_Flag: int | None = None
+
+
+class ImageInfo(Wire):
+    Type: Literal[1, 2, 3]
+    Size: int | None = None
+    Width: int | None = None
+    Height: int | None = None
+    URL: str | None = None
+
+
+class ImageContent(Wire):
+    UUID: str | None = None
+    ImageFormat: int | None = None
+    ImageInfoArray: list[ImageInfo] = Field(default_factory=list)
+
+
+class FileContent(Wire):
+    Url: str | None = None
+    UUID: str | None = None
+    FileSize: int | None = None
+    FileName: str | None = None
+    Download_Flag: int | None = None
+
+
+class VideoContent(Wire):
+    VideoUrl: str | None = None
+    VideoUUID: str | None = None
+    VideoSize: int | None = None
+    VideoSecond: int | None = None
+    VideoFormat: str | None = None
+    VideoDownloadFlag: int | None = None
+    ThumbUrl: str | None = None
+    ThumbUUID: str | None = None
+    ThumbSize: int | None = None
+    ThumbWidth: int | None = None
+    ThumbHeight: int | None = None
+    ThumbFormat: str | None = None
+    ThumbDownloadFlag: int | None = None
+
+
+class RelayMessage(Wire):
+    """One forwarded message inside a merger's ``MsgList`` (§7.1)."""
+
+    From_Account: str
+    To_Account: str | None = None
+    GroupId: str | None = None
+    MsgSeq: int | None = None
+    MsgRandom: int | None = None
+    MsgTimeStamp: int | None = None
+    MsgBody: list[MsgElement]
+    CloudCustomData: str = ""
+    From_AccountNick: str | None = None
+    From_AccountHeadurl: str | None = None
+
+
+class RelayContent(Wire):
+    """A merger: either the list inline (``MsgList``) or a key to it stored elsewhere (``JsonMsgKey``)."""
+
+    Title: str = ""
+    MsgNum: int = Field(default=0, ge=0)
+    CompatibleText: str = ""
+    AbstractList: list[str] = Field(default_factory=list)
+    MsgList: list[RelayMessage] | None = None
+    JsonMsgKey: str | None = None
+    PbMsgKey: str | None = None
+
+
+class StreamChunk(Wire):
+    EventType: str = "data"
+    Index: int
+    Markdown: str = ""
+    IsLast: bool = False
+
+
+class StreamContent(Wire):
+    Chunks: list[StreamChunk] = Field(default_factory=list)
+    CompatibleText: str = ""
+    StreamMsgID: str | None = None
+
+
+class Element(Wire):
+    """An element's ``MsgType`` always goes out, also when it was filled in by default."""
+
+    def model_post_init(self, context: Any, /) -> None:
+        self.__pydantic_fields_set__.add("MsgType")
+
+
+class TextElem(Element):
+    MsgType: Literal["TIMTextElem"] = "TIMTextElem"
+    MsgContent: TextContent
+
+
+class LocationElem(Element):
+    MsgType: Literal["TIMLocationElem"] = "TIMLocationElem"
+    MsgContent: LocationContent
+
+
+class FaceElem(Element):
+    MsgType: Literal["TIMFaceElem"] = "TIMFaceElem"
+    MsgContent: FaceContent
+
+
+class CustomElem(Element):
+    MsgType: Literal["TIMCustomElem"] = "TIMCustomElem"
+    MsgContent: CustomContent
+
+
+class SoundElem(Element):
+    MsgType: Literal["TIMSoundElem"] = "TIMSoundElem"
+    MsgContent: SoundContent
+
+
+class ImageElem(Element):
+    MsgType: Literal["TIMImageElem"] = "TIMImageElem"
+    MsgContent: ImageContent
+
+
+class FileElem(Element):
+    MsgType: Literal["TIMFileElem"] = "TIMFileElem"
+    MsgContent: FileContent
+
+
+class VideoFileElem(Element):
+    MsgType: Literal["TIMVideoFileElem"] = "TIMVideoFileElem"
+    MsgContent: VideoContent
+
+
+class RelayElem(Element):
+    MsgType: Literal["TIMRelayElem"] = "TIMRelayElem"
+    MsgContent: RelayContent
+
+
+class StreamElem(Element):
+    MsgType: Literal["TIMStreamElem"] = "TIMStreamElem"
+    MsgContent: StreamContent
+
+
+class UnknownElem(Wire):
+    """An element type these models do not know: carried through untouched."""
+
+    MsgType: str
+    MsgContent: Any = None
+
+
+KNOWN_ELEMENTS: dict[str, type[Wire]] = {
+    "TIMTextElem": TextElem,
+    "TIMLocationElem": LocationElem,
+    "TIMFaceElem": FaceElem,
+    "TIMCustomElem": CustomElem,
+    "TIMSoundElem": SoundElem,
+    "TIMImageElem": ImageElem,
+    "TIMFileElem": FileElem,
+    "TIMVideoFileElem": VideoFileElem,
+    "TIMRelayElem": RelayElem,
+    "TIMStreamElem": StreamElem,
+}
+ELEMENT_TYPES = frozenset(KNOWN_ELEMENTS)
+
+
+def _element_tag(value: Any) -> str:
+    msg_type = value.get("MsgType") if isinstance(value, dict) else getattr(value, "MsgType", None)
+    return msg_type if msg_type in KNOWN_ELEMENTS else "unknown"
+
+
+MsgElement = Annotated[
+    Annotated[TextElem, Tag("TIMTextElem")]
+    | Annotated[LocationElem, Tag("TIMLocationElem")]
+    | Annotated[FaceElem, Tag("TIMFaceElem")]
+    | Annotated[CustomElem, Tag("TIMCustomElem")]
+    | Annotated[SoundElem, Tag("TIMSoundElem")]
+    | Annotated[ImageElem, Tag("TIMImageElem")]
+    | Annotated[FileElem, Tag("TIMFileElem")]
+    | Annotated[VideoFileElem, Tag("TIMVideoFileElem")]
+    | Annotated[RelayElem, Tag("TIMRelayElem")]
+    | Annotated[StreamElem, Tag("TIMStreamElem")]
+    | Annotated[UnknownElem, Tag("unknown")],
+    Discriminator(_element_tag),
+]
+MsgBody = list[MsgElement]
+
+RelayMessage.model_rebuild()
+BODY_ADAPTER: TypeAdapter[list[MsgElement]] = TypeAdapter(MsgBody)
+
+
+def parse_body(raw: Any) -> list[MsgElement]:
+    """Validate a ``MsgBody`` array (already decoded JSON)."""
+    return BODY_ADAPTER.validate_python(raw)
+
+
+def dump_body(body: list[MsgElement]) -> list[dict[str, Any]]:
+    """The wire form of a body: only the fields that were given, nothing added."""
+    return BODY_ADAPTER.dump_python(body, mode="json", exclude_unset=True)
+
+
+def body_size(body: list[MsgElement]) -> int:
+    """Bytes Tencent counts against the 12 KB limit: UTF-8 of the compact JSON of ``MsgBody``
+    (what ``JSON.stringify`` gives: no spaces, non-ASCII characters left as they are)."""
+    return len(BODY_ADAPTER.dump_json(body, exclude_unset=True))

@@ -1,0 +1,204 @@
+"""Before-send moderation policy: a JSON document, compiled once, applied per message.
+
+The document (see README, "Policy document")::
+
+    {"version": 1,
+     "blocked_words": ["..."], "blocked_action": "reject" | "discard",
+     "reject_code": {"c2c": 120001, "group": 10100}, "reject_info": "...",
+     "masked_words": ["..."], "mask_char": "*",
+     "max_body_bytes": 12288,
+     "allowed_elements": {"c2c": ["TIMTextElem", ...] | null, "group": [...] | null}}
+
+Words match case-insensitively as substrings of text elements (chat text has no reliable word
+boundaries: Chinese has none). Matching uses an Aho-Corasick automaton, so its cost depends on the
+text length, not on how many words there are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, Literal
+
+import ahocorasick
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from timkit.models.callbacks import (
+    ANSWER_MODELS,
+    REJECT,
+    BeforeSendAnswer,
+    C2CBeforeSend,
+    ConversationKind,
+    GroupBeforeSend,
+)
+from timkit.models.elements import (
+    ELEMENT_TYPES,
+    MAX_BODY_BYTES,
+    MsgElement,
+    TextElem,
+    body_size,
+)
+
+Word = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class RejectCodes(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    c2c: int = 120001
+    group: int = 10100
+
+    @field_validator("c2c", "group")
+    @classmethod
+    def _in_kind_range(cls, code: int, info) -> int:  # type: ignore[no-untyped-def]
+        allowed = ANSWER_MODELS[info.field_name].custom_codes
+        if code != REJECT and code not in allowed:
+            raise ValueError(f"must be 1 or in {allowed.start}-{allowed.stop - 1}")
+        return code
+
+
+class AllowedElements(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # None: every element type is allowed.
+    c2c: list[str] | None = None
+    group: list[str] | None = None
+
+
+class PolicyDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    blocked_words: list[Word] = Field(default_factory=list, max_length=200_000)
+    blocked_action: Literal["reject", "discard"] = "reject"
+    reject_code: RejectCodes = Field(default_factory=RejectCodes)
+    reject_info: Annotated[str, Field(max_length=200)] = "Message blocked by policy"
+    masked_words: list[Word] = Field(default_factory=list, max_length=200_000)
+    mask_char: Annotated[str, Field(min_length=1, max_length=1)] = "*"
+    max_body_bytes: Annotated[int, Field(ge=1, le=MAX_BODY_BYTES)] = MAX_BODY_BYTES
+    allowed_elements: AllowedElements = Field(default_factory=AllowedElements)
+
+    @field_validator("allowed_elements")
+    @classmethod
+    def _known_types(cls, value: AllowedElements) -> AllowedElements:
+        for kind in ("c2c", "group"):
+            unknown = set(getattr(value, kind) or ()) - ELEMENT_TYPES
+            if unknown:
+                raise ValueError(f"unknown element types for {kind}: {sorted(unknown)}")
+        return value
+
+
+def _fold(text: str) -> str:
+    """Lower-case for matching, keeping every character at its index (so masks line up)."""
+    folded = text.lower()
+    if len(folded) == len(text):
+        return folded
+    # A few characters lower-case to two (e.g. "İ"): keep those as they are.
+    return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
+
+
+class WordMatcher:
+    """Multi-pattern, case-insensitive substring matching (Aho-Corasick)."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self._automaton = ahocorasick.Automaton()
+        for word in {_fold(w) for w in words}:
+            self._automaton.add_word(word, len(word))
+        self.empty = len(self._automaton) == 0
+        if not self.empty:
+            self._automaton.make_automaton()
+
+    def first(self, text: str) -> str | None:
+        if self.empty:
+            return None
+        folded = _fold(text)
+        for end, length in self._automaton.iter(folded):
+            return text[end - length + 1 : end + 1]
+        return None
+
+    def mask(self, text: str, mask_char: str) -> str:
+        """``text`` with every (longest, non-overlapping) match replaced by ``mask_char``s."""
+        if self.empty:
+            return text
+        pieces: list[str] = []
+        last = 0
+        for end, length in self._automaton.iter_long(_fold(text)):
+            start = end - length + 1
+            pieces.append(text[last:start])
+            pieces.append(mask_char * length)
+            last = end + 1
+        if not pieces:
+            return text
+        pieces.append(text[last:])
+        return "".join(pieces)
+
+
+BeforeSend = C2CBeforeSend | GroupBeforeSend
+
+
+class Policy:
+    """A compiled policy document."""
+
+    def __init__(self, document: PolicyDocument) -> None:
+        self.document = document
+        self._blocked = WordMatcher(document.blocked_words)
+        self._masked = WordMatcher(document.masked_words)
+        allowed = document.allowed_elements
+        self._allowed: dict[ConversationKind, frozenset[str] | None] = {
+            "c2c": None if allowed.c2c is None else frozenset(allowed.c2c),
+            "group": None if allowed.group is None else frozenset(allowed.group),
+        }
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Policy:
+        return cls(PolicyDocument.model_validate_json(raw))
+
+    def decide(self, message: BeforeSend) -> BeforeSendAnswer:
+        kind = message.kind
+        answer = ANSWER_MODELS[kind]
+        doc = self.document
+        body = message.MsgBody
+
+        allowed = self._allowed[kind]
+        if allowed is not None:
+            for elem in body:
+                if elem.MsgType not in allowed:
+                    return answer.reject(self._reject_code(kind), f"{elem.MsgType} is not allowed here")
+
+        size = body_size(body)
+        if size > doc.max_body_bytes:
+            return answer.reject(
+                self._reject_code(kind),
+                f"message body is {size} bytes, over the {doc.max_body_bytes}-byte limit",
+            )
+
+        texts = [elem.MsgContent.Text for elem in body if isinstance(elem, TextElem)]
+        for text in texts:
+            if self._blocked.first(text) is not None:
+                if doc.blocked_action == "discard":
+                    return answer.discard()
+                return answer.reject(self._reject_code(kind), doc.reject_info)
+
+        if texts and not self._masked.empty:
+            rewritten = self._mask_body(body)
+            if rewritten is not None:
+                return answer.rewrite(rewritten)
+        return answer.allow()
+
+    def _reject_code(self, kind: ConversationKind) -> int:
+        return getattr(self.document.reject_code, kind)
+
+    def _mask_body(self, body: list[MsgElement]) -> list[MsgElement] | None:
+        changed = False
+        out: list[MsgElement] = []
+        for elem in body:
+            if isinstance(elem, TextElem):
+                masked = self._masked.mask(elem.MsgContent.Text, self.document.mask_char)
+                if masked != elem.MsgContent.Text:
+                    changed = True
+                    content = elem.MsgContent.model_copy(update={"Text": masked})
+                    elem = elem.model_copy(update={"MsgContent": content})
+            out.append(elem)
+        return out if changed else None
+
+
+ALLOW_ALL = Policy(PolicyDocument())

@@ -1,0 +1,118 @@
+"""The callback's configuration from AWS: the TIM secret and the policy document, cached.
+
+Both are read on the before-send fast path, so they are cached for ``CONFIG_CACHE_SECONDS`` and a
+failed refresh keeps serving the last good value (logged) instead of failing every callback.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel, ConfigDict, Field
+
+from timkit.aws_json import AwsJsonClient
+from timkit.policy import ALLOW_ALL, Policy
+
+logger = Logger(child=True)
+T = TypeVar("T")
+# After a failed refresh, try again this much later rather than on every request.
+RETRY_AFTER_FAILURE_SECONDS = 5.0
+
+
+class ConfigUnavailable(Exception):
+    """Configuration could not be loaded and there is no earlier value to fall back on."""
+
+
+class TimSecret(BaseModel):
+    """The JSON in the TIM secret. Never logged: repr hides every value."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    secret_key: str = Field(default="", repr=False)
+    callback_token: str = Field(default="", repr=False)
+    policy: dict[str, Any] | str | None = Field(default=None, repr=False)
+
+
+class _Cached(Generic[T]):
+    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._value: T | None = None
+        self._fresh_until = float("-inf")
+
+    def get(self, fetch: Callable[[], T], what: str) -> T:
+        now = self._clock()
+        if now < self._fresh_until and self._value is not None:
+            return self._value
+        try:
+            self._value = fetch()
+            self._fresh_until = now + self._ttl
+        except Exception as exc:
+            if self._value is None:
+                raise ConfigUnavailable(f"{what} could not be loaded: {type(exc).__name__}") from exc
+            self._fresh_until = now + RETRY_AFTER_FAILURE_SECONDS
+            logger.warning(f"{what} refresh failed, keeping the last good value", error=type(exc).__name__)
+        return self._value
+
+
+class ConfigStore:
+    def __init__(
+        self,
+        secret_id: str,
+        policy_source: str,
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+        secrets: AwsJsonClient | None = None,
+        ssm: AwsJsonClient | None = None,
+    ) -> None:
+        self._secret_id = secret_id
+        self._policy_source = policy_source
+        self._secrets = secrets
+        self._ssm = ssm
+        self._secret = _Cached[TimSecret](ttl, clock)
+        self._policy = _Cached[Policy](ttl, clock)
+        # The text the current policy was compiled from: building the automata again is only
+        # worth it when the document changed.
+        self._compiled: tuple[str | None, Policy] = (None, ALLOW_ALL)
+
+    def secret(self, timeout: float = 1.0) -> TimSecret:
+        return self._secret.get(lambda: self._fetch_secret(timeout), "TIM secret")
+
+    def policy(self, timeout: float = 1.0) -> Policy:
+        return self._policy.get(lambda: self._load_policy(timeout), "policy document")
+
+    def _load_policy(self, timeout: float) -> Policy:
+        raw = self._fetch_policy(timeout)
+        if raw != self._compiled[0]:
+            # An invalid document raises here and the last good policy stays in force.
+            self._compiled = (raw, ALLOW_ALL if raw is None else Policy.from_json(raw))
+        return self._compiled[1]
+
+    def _fetch_secret(self, timeout: float) -> TimSecret:
+        if not self._secret_id:
+            return TimSecret()
+        if self._secrets is None:
+            self._secrets = AwsJsonClient("secretsmanager")
+        reply = self._secrets.call("GetSecretValue", {"SecretId": self._secret_id}, timeout=timeout)
+        return TimSecret.model_validate_json(reply["SecretString"])
+
+    def _fetch_policy(self, timeout: float) -> str | None:
+        scheme, _, where = self._policy_source.partition(":")
+        if not self._policy_source:
+            return None
+        if scheme == "file":
+            return Path(where).read_text(encoding="utf-8")
+        if scheme == "ssm":
+            if self._ssm is None:
+                self._ssm = AwsJsonClient("ssm")
+            reply = self._ssm.call("GetParameter", {"Name": where, "WithDecryption": True}, timeout=timeout)
+            return reply["Parameter"]["Value"]
+        if scheme == "secret":
+            policy = self.secret(timeout).policy
+            return policy if policy is None or isinstance(policy, str) else json.dumps(policy)
+        raise ValueError(f"POLICY_SOURCE must start with file:, ssm: or secret:, not {scheme!r}")
