@@ -96,40 +96,42 @@ def _fold(text: str) -> str:
     return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
 
 
-class WordMatcher:
-    """Multi-pattern, case-insensitive substring matching (Aho-Corasick)."""
+BLOCKED, MASKED = True, False
 
-    def __init__(self, words: Iterable[str]) -> None:
+
+class WordMatcher:
+    """Blocked and masked words in one Aho-Corasick automaton, so a text is scanned once,
+    case-insensitively, whatever the number of words."""
+
+    def __init__(self, blocked: Iterable[str], masked: Iterable[str]) -> None:
         self._automaton = ahocorasick.Automaton()
-        for word in {_fold(w) for w in words}:
-            self._automaton.add_word(word, len(word))
+        # A word in both lists counts as blocked: the stricter rule wins.
+        for word in {_fold(w) for w in masked}:
+            self._automaton.add_word(word, (MASKED, len(word)))
+        for word in {_fold(w) for w in blocked}:
+            self._automaton.add_word(word, (BLOCKED, len(word)))
         self.empty = len(self._automaton) == 0
         if not self.empty:
             self._automaton.make_automaton()
 
-    def first(self, text: str) -> str | None:
+    def scan(self, text: str) -> tuple[bool, list[tuple[int, int]]]:
+        """(whether a blocked word occurs, the [start, end) spans of masked words)."""
+        spans: list[tuple[int, int]] = []
         if self.empty:
-            return None
-        folded = _fold(text)
-        for end, length in self._automaton.iter(folded):
-            return text[end - length + 1 : end + 1]
-        return None
+            return False, spans
+        for end, (blocked, length) in self._automaton.iter(_fold(text)):
+            if blocked:
+                return True, spans
+            spans.append((end - length + 1, end + 1))
+        return False, spans
 
-    def mask(self, text: str, mask_char: str) -> str:
-        """``text`` with every (longest, non-overlapping) match replaced by ``mask_char``s."""
-        if self.empty:
-            return text
-        pieces: list[str] = []
-        last = 0
-        for end, length in self._automaton.iter_long(_fold(text)):
-            start = end - length + 1
-            pieces.append(text[last:start])
-            pieces.append(mask_char * length)
-            last = end + 1
-        if not pieces:
-            return text
-        pieces.append(text[last:])
-        return "".join(pieces)
+
+def mask_spans(text: str, spans: list[tuple[int, int]], mask_char: str) -> str:
+    """``text`` with every character inside any of the spans replaced by ``mask_char``."""
+    chars = list(text)
+    for start, end in spans:
+        chars[start:end] = mask_char * (end - start)
+    return "".join(chars)
 
 
 BeforeSend = C2CBeforeSend | GroupBeforeSend
@@ -140,8 +142,7 @@ class Policy:
 
     def __init__(self, document: PolicyDocument) -> None:
         self.document = document
-        self._blocked = WordMatcher(document.blocked_words)
-        self._masked = WordMatcher(document.masked_words)
+        self._words = WordMatcher(document.blocked_words, document.masked_words)
         allowed = document.allowed_elements
         self._allowed: dict[ConversationKind, frozenset[str] | None] = {
             "c2c": None if allowed.c2c is None else frozenset(allowed.c2c),
@@ -171,34 +172,31 @@ class Policy:
                 f"message body is {size} bytes, over the {doc.max_body_bytes}-byte limit",
             )
 
-        texts = [elem.MsgContent.Text for elem in body if isinstance(elem, TextElem)]
-        for text in texts:
-            if self._blocked.first(text) is not None:
-                if doc.blocked_action == "discard":
-                    return answer.discard()
-                return answer.reject(self._reject_code(kind), doc.reject_info)
-
-        if texts and not self._masked.empty:
-            rewritten = self._mask_body(body)
-            if rewritten is not None:
-                return answer.rewrite(rewritten)
+        masks: dict[int, list[tuple[int, int]]] = {}
+        for index, elem in enumerate(body):
+            if isinstance(elem, TextElem):
+                blocked, spans = self._words.scan(elem.MsgContent.Text)
+                if blocked:
+                    if doc.blocked_action == "discard":
+                        return answer.discard()
+                    return answer.reject(self._reject_code(kind), doc.reject_info)
+                if spans:
+                    masks[index] = spans
+        if masks:
+            return answer.rewrite(self._masked_body(body, masks))
         return answer.allow()
 
     def _reject_code(self, kind: ConversationKind) -> int:
         return getattr(self.document.reject_code, kind)
 
-    def _mask_body(self, body: list[MsgElement]) -> list[MsgElement] | None:
-        changed = False
-        out: list[MsgElement] = []
-        for elem in body:
-            if isinstance(elem, TextElem):
-                masked = self._masked.mask(elem.MsgContent.Text, self.document.mask_char)
-                if masked != elem.MsgContent.Text:
-                    changed = True
-                    content = elem.MsgContent.model_copy(update={"Text": masked})
-                    elem = elem.model_copy(update={"MsgContent": content})
-            out.append(elem)
-        return out if changed else None
+    def _masked_body(self, body: list[MsgElement], masks: dict[int, list[tuple[int, int]]]) -> list[MsgElement]:
+        out = list(body)
+        for index, spans in masks.items():
+            elem = body[index]
+            assert isinstance(elem, TextElem)
+            text = mask_spans(elem.MsgContent.Text, spans, self.document.mask_char)
+            out[index] = elem.model_copy(update={"MsgContent": elem.MsgContent.model_copy(update={"Text": text})})
+        return out
 
 
 ALLOW_ALL = Policy(PolicyDocument())
