@@ -19,7 +19,7 @@ from timkit.config import Settings
 logger = Logger()
 metrics = Metrics()
 settings = Settings.from_env()
-service = CallbackService.from_settings(settings)
+service = CallbackService.from_settings(settings, logger)
 
 METRIC_NAMES = {
     "allowed": "CallbackAllowed",

@@ -34,8 +34,6 @@ from timkit.stores.config import ConfigStore
 from timkit.stores.fastpath import EventQueue, InterruptStore
 from timkit.tim.callback_auth import sign_matches
 
-logger = Logger(child=True)
-
 Outcome = Literal[
     "allowed", "rewritten", "rejected", "discarded", "failed_policy", "auth_rejected", "bad_request",
     "queued", "unavailable", "ignored",
@@ -79,10 +77,12 @@ class CallbackService:
         config: ConfigStore,
         events: EventQueue,
         interrupts: InterruptStore,
+        logger: Logger,
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
+        self.log = logger
         self.config = config
         self.events = events
         self.interrupts = interrupts
@@ -90,12 +90,13 @@ class CallbackService:
         self._monotonic = monotonic
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CallbackService:
+    def from_settings(cls, settings: Settings, logger: Logger) -> CallbackService:
         return cls(
             settings,
-            ConfigStore(settings.TIM_SECRET_ID, settings.POLICY_SOURCE, settings.CONFIG_CACHE_SECONDS),
+            ConfigStore(settings.TIM_SECRET_ID, settings.POLICY_SOURCE, settings.CONFIG_CACHE_SECONDS, logger),
             EventQueue(settings.EVENTS_QUEUE_URL),
             InterruptStore(settings.BOT_STATE_TABLE, settings.INTERRUPT_TTL_SECONDS),
+            logger,
         )
 
     # ------------------------------------------------------------------ entry point
@@ -112,12 +113,12 @@ class CallbackService:
         try:
             refusal = self._authenticate(params, deadline)
         except Exception:
-            logger.exception("callback authentication could not be completed", command=command)
+            self.log.exception("callback authentication could not be completed", command=command)
             if before_send:
                 return self._failure(command, "authentication unavailable")
             return _error(503, "unavailable", "callback configuration unavailable, retry later")
         if refusal is not None:
-            logger.warning("callback refused", command=command, reason=refusal.body, status=refusal.status)
+            self.log.warning("callback refused", command=command, reason=refusal.body, status=refusal.status)
             return refusal
 
         if before_send:
@@ -146,7 +147,7 @@ class CallbackService:
             return _error(401, "auth_rejected", "Sign is missing")
         token = self.config.secret(deadline.remaining()).callback_token
         if not token:
-            logger.error("callback authentication is required but no callback_token is configured")
+            self.log.error("callback authentication is required but no callback_token is configured")
             return _error(401, "auth_rejected", "callback authentication is not configured")
         if not sign_matches(token, params.RequestTime, params.Sign):
             return _error(401, "auth_rejected", "Sign does not match")
@@ -159,11 +160,11 @@ class CallbackService:
             return self._failure(command, f"unparseable body: {_fields(exc)}")
         assert isinstance(message, C2CBeforeSend | GroupBeforeSend)
         identity = message.identity
-        logger.set_correlation_id(identity)
+        self.log.set_correlation_id(identity)
         try:
             answer = self._decide(message, deadline)
         except Exception:
-            logger.exception("before-send policy failed", command=command)
+            self.log.exception("before-send policy failed", command=command)
             return self._failure(command, "internal error", identity)
         if deadline.expired():
             return self._failure(command, "deadline exceeded", identity)
@@ -178,7 +179,7 @@ class CallbackService:
                         message.To_Account, message.From_Account, payload.msgKey, message.MsgTime or None,
                         timeout=deadline.remaining(),
                     )
-                    logger.info("chatbot interrupt recorded", bot=message.To_Account, msg_key=payload.msgKey)
+                    self.log.info("chatbot interrupt recorded", bot=message.To_Account, msg_key=payload.msgKey)
                     return ANSWER_MODELS["c2c"].allow()
         return self.config.policy(deadline.remaining()).decide(message)
 
@@ -193,7 +194,7 @@ class CallbackService:
             if policy == "discard"
             else answer_model.reject(info="message could not be checked")
         )
-        logger.warning("before-send failure policy applied", command=command, reason=reason, policy=policy)
+        self.log.warning("before-send failure policy applied", command=command, reason=reason, policy=policy)
         return CallbackResult(200, json.dumps(answer.to_wire()), "failed_policy", identity)
 
     def _enqueue(self, command: str, body: str) -> CallbackResult:
@@ -201,11 +202,11 @@ class CallbackService:
             event = REQUEST_MODELS[command].model_validate_json(body)
         except ValidationError as exc:
             return _error(400, "bad_request", f"invalid {command} body: {_fields(exc)}")
-        logger.set_correlation_id(event.identity)
+        self.log.set_correlation_id(event.identity)
         try:
             self.events.put(command, body, int(self._now()))
         except Exception:
             # Acknowledging would lose the event: say so, so that Tencent's retry (if on) redelivers.
-            logger.exception("could not queue callback", command=command)
+            self.log.exception("could not queue callback", command=command)
             return _error(503, "unavailable", "events queue unavailable, retry later")
         return CallbackResult(200, _ACK, "queued", event.identity)

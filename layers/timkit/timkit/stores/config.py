@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from timkit.aws_json import AwsJsonClient
 from timkit.policy import ALLOW_ALL, Policy
 
-logger = Logger(child=True)
 T = TypeVar("T")
 # After a failed refresh, try again this much later rather than on every request.
 RETRY_AFTER_FAILURE_SECONDS = 5.0
@@ -39,7 +38,8 @@ class TimSecret(BaseModel):
 
 
 class _Cached(Generic[T]):
-    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
+    def __init__(self, ttl: float, clock: Callable[[], float], logger: Logger) -> None:
+        self._log = logger
         self._ttl = ttl
         self._clock = clock
         self._value: T | None = None
@@ -56,7 +56,7 @@ class _Cached(Generic[T]):
             if self._value is None:
                 raise ConfigUnavailable(f"{what} could not be loaded: {type(exc).__name__}") from exc
             self._fresh_until = now + RETRY_AFTER_FAILURE_SECONDS
-            logger.warning(f"{what} refresh failed, keeping the last good value", error=type(exc).__name__)
+            self._log.warning(f"{what} refresh failed, keeping the last good value", error=type(exc).__name__)
         return self._value
 
 
@@ -66,6 +66,7 @@ class ConfigStore:
         secret_id: str,
         policy_source: str,
         ttl: float,
+        logger: Logger,
         clock: Callable[[], float] = time.monotonic,
         secrets: AwsJsonClient | None = None,
         ssm: AwsJsonClient | None = None,
@@ -74,8 +75,8 @@ class ConfigStore:
         self._policy_source = policy_source
         self._secrets = secrets
         self._ssm = ssm
-        self._secret = _Cached[TimSecret](ttl, clock)
-        self._policy = _Cached[Policy](ttl, clock)
+        self._secret = _Cached[TimSecret](ttl, clock, logger)
+        self._policy = _Cached[Policy](ttl, clock, logger)
         # The text the current policy was compiled from: building the automata again is only
         # worth it when the document changed.
         self._compiled: tuple[str | None, Policy] = (None, ALLOW_ALL)

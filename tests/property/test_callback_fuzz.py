@@ -1,0 +1,204 @@
+"""Generated and mutated callbacks through the callback function's handler: every answer is a
+valid Tencent answer or a 4xx naming the problem, never an exception or a 5xx."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from timkit.callback import CallbackService
+from timkit.config import Settings
+from timkit.models.callbacks import ANSWER_MODELS, BEFORE_SEND_COMMANDS, CallbackAck, Command
+from timkit.policy import Policy
+from timkit.stores.config import TimSecret
+from timkit.tim.callback_auth import callback_sign
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_ID = 1400000001
+TOKEN = "fuzz-token-value"
+NOW = 1_730_000_000
+CONTEXT = SimpleNamespace(
+    function_name="tim-callback", memory_limit_in_mb=512, aws_request_id="fuzz",
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tim-callback",
+)
+
+POLICY = Policy.from_json(json.dumps({
+    "blocked_words": ["badword"], "masked_words": ["darn"],
+    "allowed_elements": {"group": ["TIMTextElem", "TIMCustomElem", "TIMFaceElem"]},
+    "max_body_bytes": 4000,
+}))
+
+C2C = {
+    "CallbackCommand": "C2C.CallbackBeforeSendMsg", "From_Account": "u1", "To_Account": "@RBT#bot",
+    "MsgSeq": 1, "MsgRandom": 2, "MsgTime": NOW, "MsgKey": "1_2_1730000000", "OnlineOnlyFlag": 0,
+    "MsgBody": [
+        {"MsgType": "TIMTextElem", "MsgContent": {"Text": "hello darn"}},
+        {"MsgType": "TIMCustomElem", "MsgContent": {"Data": '{"chatbotPlugin":2,"src":22,"msgKey":"1_2_3"}'}},
+        {"MsgType": "TIMRelayElem", "MsgContent": {"Title": "t", "MsgNum": 1, "MsgList": [
+            {"From_Account": "a", "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]}]}},
+    ],
+    "CloudCustomData": "",
+}
+GROUP = {
+    "CallbackCommand": "Group.CallbackBeforeSendMsg", "GroupId": "@TGS#1", "Type": "Public",
+    "From_Account": "u1", "Operator_Account": "u1", "Random": 7, "OnlineOnlyFlag": 0,
+    "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "badword here"}},
+                {"MsgType": "TIMImageElem", "MsgContent": {"UUID": "x", "ImageFormat": 1, "ImageInfoArray": []}}],
+    "EventTime": "1670574414123",
+}
+AFTER = dict(C2C, CallbackCommand="C2C.CallbackAfterSendMsg", SendMsgResult=0, ErrorInfo="", UnreadMsgNum=1)
+SEEDS = [C2C, GROUP, AFTER]
+
+
+class Fakes:
+    def __init__(self) -> None:
+        self.queued: list[tuple[str, str]] = []
+        self.interrupts: list[tuple[str, ...]] = []
+
+    def secret(self, timeout: float = 1.0) -> TimSecret:
+        return TimSecret(callback_token=TOKEN)
+
+    def policy(self, timeout: float = 1.0) -> Policy:
+        return POLICY
+
+    def put(self, command: str, raw: str, received_at: int, timeout: float = 2.0) -> str:
+        self.queued.append((command, raw))
+        return "id"
+
+    def record(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self.interrupts.append(args)
+
+
+@pytest.fixture(scope="module")
+def handler(monkeypatch_module):  # type: ignore[no-untyped-def]
+    monkeypatch_module.setenv("TIM_SDKAPPID", str(APP_ID))
+    monkeypatch_module.setenv("POWERTOOLS_SERVICE_NAME", "tim-callback")
+    monkeypatch_module.setenv("POWERTOOLS_METRICS_NAMESPACE", "TimKit")
+    spec = importlib.util.spec_from_file_location("fuzz_tim_callback_app", ROOT / "functions/tim_callback/app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    fakes = Fakes()
+    module.service = CallbackService(
+        Settings(TIM_SDKAPPID=APP_ID), fakes, fakes, fakes, module.logger, wall_clock=lambda: NOW  # type: ignore[arg-type]
+    )
+    yield module.lambda_handler
+    sys.modules.pop(spec.name, None)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():  # type: ignore[no-untyped-def]
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**64), max_value=2**64) | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> str:
+    doc = copy.deepcopy(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(0, 3))):
+        # Walk to a random container inside the document and change one thing in it.
+        node = doc
+        while True:
+            children = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+            containers = [(k, v) for k, v in children if isinstance(v, dict | list) and v]
+            if not containers or draw(st.booleans()):
+                break
+            node = draw(st.sampled_from(containers))[1]
+        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+        if not keys:
+            continue
+        key = draw(st.sampled_from(keys))
+        if draw(st.booleans()) and isinstance(node, dict):
+            del node[key]
+        else:
+            node[key] = draw(json_values)
+    text = json.dumps(doc, ensure_ascii=draw(st.booleans()))
+    if draw(st.integers(0, 9)) == 0:
+        cut = draw(st.integers(0, len(text)))
+        text = text[:cut] + draw(st.text(max_size=5))
+    return text
+
+
+commands = st.sampled_from([c.value for c in Command]) | st.text(max_size=30)
+
+
+@st.composite
+def queries(draw: st.DrawFn) -> dict[str, str]:
+    request_time = draw(st.sampled_from([NOW, NOW - 59, NOW + 59, NOW - 61, NOW + 3600]))
+    query = {
+        "SdkAppid": draw(st.sampled_from([str(APP_ID), "1400000002", "abc", ""])),
+        "CallbackCommand": draw(commands),
+        "contenttype": "json",
+        "OptPlatform": draw(st.sampled_from(["iOS", "IOS", "Web", "RESTAPI", "macOS", "x"])),
+        "RequestTime": draw(st.sampled_from([str(request_time), "", "12.5", "nan", "１２３"])),
+        "Sign": draw(st.sampled_from([callback_sign(TOKEN, request_time), "00" * 32, "", "Ω"])),
+    }
+    for key in draw(st.lists(st.sampled_from(list(query)), max_size=2)):
+        query.pop(key, None)
+    return query
+
+
+def check(response: dict, query: dict[str, str]) -> None:
+    assert response["statusCode"] in (200, 400, 401, 403), response
+    body = json.loads(response["body"])
+    assert TOKEN not in response["body"]
+    if response["statusCode"] != 200:
+        assert body["message"]
+        return
+    command = query["CallbackCommand"]
+    if command in BEFORE_SEND_COMMANDS:
+        kind = "c2c" if command.startswith("C2C.") else "group"
+        ANSWER_MODELS[kind].model_validate(body)
+    else:
+        assert CallbackAck.model_validate(body) == CallbackAck()
+
+
+def event(query: dict[str, str], body: str) -> dict:
+    return {"version": "2.0", "routeKey": "POST /tim/callback", "rawPath": "/tim/callback",
+            "queryStringParameters": query, "body": body, "isBase64Encoded": False,
+            "requestContext": {"http": {"method": "POST", "path": "/tim/callback"}}}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=queries(), body=mutated())
+def test_mutated_callbacks_get_valid_answers(handler, query, body, capsys) -> None:  # type: ignore[no-untyped-def]
+    check(handler(event(query, body), CONTEXT), query)
+    assert TOKEN not in capsys.readouterr().out
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=st.text(max_size=200) | json_values.map(json.dumps), command=commands)
+def test_arbitrary_bodies_with_valid_auth(handler, body, command) -> None:  # type: ignore[no-untyped-def]
+    query = {"SdkAppid": str(APP_ID), "CallbackCommand": command, "RequestTime": str(NOW),
+             "Sign": callback_sign(TOKEN, NOW)}
+    check(handler(event(query, body), CONTEXT), query)
+
+
+@pytest.mark.parametrize("seed", SEEDS, ids=lambda s: s["CallbackCommand"])
+def test_seeds_are_answered_as_tencent_expects(handler, seed) -> None:  # type: ignore[no-untyped-def]
+    query = {"SdkAppid": str(APP_ID), "CallbackCommand": seed["CallbackCommand"], "RequestTime": str(NOW),
+             "Sign": callback_sign(TOKEN, NOW)}
+    response = handler(event(query, json.dumps(seed)), CONTEXT)
+    body = json.loads(response["body"])
+    expected = {
+        "C2C.CallbackBeforeSendMsg": 0,  # an interrupt to a bot is recorded and allowed
+        "Group.CallbackBeforeSendMsg": 10100,  # the image is not allowed in groups
+        "C2C.CallbackAfterSendMsg": 0,
+    }[seed["CallbackCommand"]]
+    assert response["statusCode"] == 200 and body["ErrorCode"] == expected, body
