@@ -26,7 +26,7 @@ sys.path[:0] = [str(ROOT / "layers" / "timkit"), str(ROOT)]
 from timkit.tim.callback_auth import callback_sign  # noqa: E402
 
 APP_ID = 1400000001
-TOKEN = "bench-callback-token"
+TOKEN = "bench-callback-token"  # noqa: S105 - a fake for the benchmark
 N_WARM = 20_000
 
 
@@ -94,8 +94,8 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 def start_moto() -> tuple[object, str, str]:
-    from moto.server import ThreadedMotoServer
     import boto3
+    from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

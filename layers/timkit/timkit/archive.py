@@ -80,7 +80,8 @@ class Archiver:
             return [self._event(identity, "RECALL", event, raw_body, now) for identity in event.identities]
         if isinstance(event, C2CReadReport):
             sk = f"REPORT#{event.LastReadTime:012d}"
-            return [self._put(event.identity, sk, {"command": event.CallbackCommand, "body": raw_body, "archived_at": now})]
+            attrs = {"command": event.CallbackCommand, "body": raw_body, "archived_at": now}
+            return [self._put(event.identity, sk, attrs)]
         raise TypeError(f"{event.CallbackCommand} is not archived")
 
     def _event(self, pk: str, kind: str, event: CallbackRequest, raw_body: str, now: int) -> Written:

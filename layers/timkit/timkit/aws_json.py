@@ -126,7 +126,9 @@ class AwsJsonClient:
         )
         scope = f"{day}/{self.region}/{self._signing_name}/aws4_request"
         to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        key = _hmac(_hmac(_hmac(_hmac(f"AWS4{secret_key}".encode(), day), self.region), self._signing_name), "aws4_request")
+        key = f"AWS4{secret_key}".encode()
+        for part in (day, self.region, self._signing_name, "aws4_request"):
+            key = _hmac(key, part)
         signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
         headers["authorization"] = (
             f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
