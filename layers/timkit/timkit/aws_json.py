@@ -31,12 +31,12 @@ class AwsError(Exception):
         self.status = status
 
 
-# service id -> (signing name, X-Amz-Target prefix, JSON content type)
+# service -> (signing name, X-Amz-Target prefix, JSON content type, AWS_ENDPOINT_URL_<suffix> as boto3 names it)
 _SERVICES = {
-    "secretsmanager": ("secretsmanager", "secretsmanager", "application/x-amz-json-1.1"),
-    "ssm": ("ssm", "AmazonSSM", "application/x-amz-json-1.1"),
-    "sqs": ("sqs", "AmazonSQS", "application/x-amz-json-1.0"),
-    "dynamodb": ("dynamodb", "DynamoDB_20120810", "application/x-amz-json-1.0"),
+    "secretsmanager": ("secretsmanager", "secretsmanager", "application/x-amz-json-1.1", "SECRETS_MANAGER"),
+    "ssm": ("ssm", "AmazonSSM", "application/x-amz-json-1.1", "SSM"),
+    "sqs": ("sqs", "AmazonSQS", "application/x-amz-json-1.0", "SQS"),
+    "dynamodb": ("dynamodb", "DynamoDB_20120810", "application/x-amz-json-1.0", "DYNAMODB"),
 }
 
 
@@ -47,11 +47,11 @@ def _hmac(key: bytes, msg: str) -> bytes:
 class AwsJsonClient:
     def __init__(self, service: str, region: str | None = None, endpoint: str | None = None) -> None:
         self.service = service
-        self._signing_name, self._target_prefix, self._content_type = _SERVICES[service]
+        self._signing_name, self._target_prefix, self._content_type, env_suffix = _SERVICES[service]
         self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
         endpoint = (
             endpoint
-            or os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}")
+            or os.environ.get(f"AWS_ENDPOINT_URL_{env_suffix}")
             or os.environ.get("AWS_ENDPOINT_URL")
             or f"https://{service}.{self.region}.amazonaws.com"
         )

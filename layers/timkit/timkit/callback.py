@@ -172,15 +172,17 @@ class CallbackService:
 
     def _decide(self, message: C2CBeforeSend | GroupBeforeSend, deadline: Deadline) -> BeforeSendAnswer:
         if isinstance(message, C2CBeforeSend) and is_robot(message.To_Account):
-            for payload in chatbot_payloads(message.MsgBody):
-                if isinstance(payload, InterruptPayload):
-                    # The bot worker polls for this while it streams; the interrupt itself is delivered.
-                    self.interrupts.record(
-                        message.To_Account, message.From_Account, payload.msgKey, message.MsgTime or None,
-                        timeout=deadline.remaining(),
-                    )
-                    self.log.info("chatbot interrupt recorded", bot=message.To_Account, msg_key=payload.msgKey)
-                    return ANSWER_MODELS["c2c"].allow()
+            interrupts = [p for p in chatbot_payloads(message.MsgBody) if isinstance(p, InterruptPayload)]
+            for payload in interrupts:
+                # The bot worker reads this while it streams and stops.
+                self.interrupts.record(
+                    message.To_Account, message.From_Account, payload.msgKey, message.MsgTime or None,
+                    timeout=deadline.remaining(),
+                )
+                self.log.info("chatbot interrupt recorded", bot=message.To_Account, msg_key=payload.msgKey)
+            # A bare interrupt is always delivered; anything sent along with it is checked as usual.
+            if interrupts and len(interrupts) == len(message.MsgBody):
+                return ANSWER_MODELS["c2c"].allow()
         return self.config.policy(deadline.remaining()).decide(message)
 
     def _failure(self, command: str, reason: str, identity: str | None = None) -> CallbackResult:

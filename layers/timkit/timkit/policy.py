@@ -16,7 +16,7 @@ text length, not on how many words there are.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Literal
 
 import ahocorasick
@@ -34,6 +34,7 @@ from timkit.models.elements import (
     ELEMENT_TYPES,
     MAX_BODY_BYTES,
     MsgElement,
+    RelayElem,
     TextElem,
     body_size,
 )
@@ -134,6 +135,17 @@ def mask_spans(text: str, spans: list[tuple[int, int]], mask_char: str) -> str:
     return "".join(chars)
 
 
+def _forwarded_texts(body: list[MsgElement]) -> Iterator[str]:
+    """Text of the messages inside inline mergers, at any depth."""
+    for elem in body:
+        if isinstance(elem, RelayElem) and elem.MsgContent.MsgList:
+            for forwarded in elem.MsgContent.MsgList:
+                for inner in forwarded.MsgBody:
+                    if isinstance(inner, TextElem):
+                        yield inner.MsgContent.Text
+                yield from _forwarded_texts(forwarded.MsgBody)
+
+
 BeforeSend = C2CBeforeSend | GroupBeforeSend
 
 
@@ -156,7 +168,6 @@ class Policy:
     def decide(self, message: BeforeSend) -> BeforeSendAnswer:
         kind = message.kind
         answer = ANSWER_MODELS[kind]
-        doc = self.document
         body = message.MsgBody
 
         allowed = self._allowed[kind]
@@ -165,26 +176,40 @@ class Policy:
                 if elem.MsgType not in allowed:
                     return answer.reject(self._reject_code(kind), f"{elem.MsgType} is not allowed here")
 
-        size = body_size(body)
-        if size > doc.max_body_bytes:
-            return answer.reject(
-                self._reject_code(kind),
-                f"message body is {size} bytes, over the {doc.max_body_bytes}-byte limit",
-            )
+        too_big = self._oversize(kind, body)
+        if too_big is not None:
+            return too_big
 
         masks: dict[int, list[tuple[int, int]]] = {}
         for index, elem in enumerate(body):
             if isinstance(elem, TextElem):
                 blocked, spans = self._words.scan(elem.MsgContent.Text)
                 if blocked:
-                    if doc.blocked_action == "discard":
-                        return answer.discard()
-                    return answer.reject(self._reject_code(kind), doc.reject_info)
+                    return self._blocked(kind)
                 if spans:
                     masks[index] = spans
+        # Forwarding a message inside a merger must not get it past the blocked words.
+        for text in _forwarded_texts(body):
+            if self._words.scan(text)[0]:
+                return self._blocked(kind)
         if masks:
-            return answer.rewrite(self._masked_body(body, masks))
+            masked = self._masked_body(body, masks)
+            # A multi-byte mask_char can make the body grow past the limit.
+            return self._oversize(kind, masked) or answer.rewrite(masked)
         return answer.allow()
+
+    def _oversize(self, kind: ConversationKind, body: list[MsgElement]) -> BeforeSendAnswer | None:
+        size = body_size(body)
+        if size <= self.document.max_body_bytes:
+            return None
+        return ANSWER_MODELS[kind].reject(
+            self._reject_code(kind), f"message body is {size} bytes, over the {self.document.max_body_bytes}-byte limit"
+        )
+
+    def _blocked(self, kind: ConversationKind) -> BeforeSendAnswer:
+        if self.document.blocked_action == "discard":
+            return ANSWER_MODELS[kind].discard()
+        return ANSWER_MODELS[kind].reject(self._reject_code(kind), self.document.reject_info)
 
     def _reject_code(self, kind: ConversationKind) -> int:
         return getattr(self.document.reject_code, kind)

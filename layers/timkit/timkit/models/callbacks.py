@@ -105,7 +105,7 @@ class BotC2CMessage(C2CMessage):
     UnreadMsgNum: int = 0
 
 
-class GroupAtInfo(Wire):
+class GroupAtItem(Wire):
     GroupAtAllFlag: int = 0
     GroupAt_Account: str | None = None
 
@@ -139,7 +139,7 @@ class GroupAfterSend(GroupMessage):
     CallbackCommand: Literal["Group.CallbackAfterSendMsg"] = "Group.CallbackAfterSendMsg"
     MsgSeq: int
     MsgTime: int = 0
-    GroupAtInfo: list[GroupAtInfo] | None = None
+    GroupAtInfo: list[GroupAtItem] | None = None
 
     @property
     def identity(self) -> str:

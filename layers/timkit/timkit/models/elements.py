@@ -31,8 +31,9 @@ class TextContent(Wire):
 
 class LocationContent(Wire):
     Desc: str = ""
-    Latitude: float
-    Longitude: float
+    # int | float keeps a whole number as it came (39, not 39.0): the body must go back unchanged.
+    Latitude: int | float
+    Longitude: int | float
 
 
 class FaceContent(Wire):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from timkit.aws_json import AwsJsonClient
 from timkit.policy import ALLOW_ALL, Policy
@@ -54,7 +54,8 @@ class _Cached(Generic[T]):
             self._fresh_until = now + self._ttl
         except Exception as exc:
             if self._value is None:
-                raise ConfigUnavailable(f"{what} could not be loaded: {type(exc).__name__}") from exc
+                # Not chained: the cause may quote what it failed to parse, and that may be a secret.
+                raise ConfigUnavailable(f"{what} could not be loaded: {type(exc).__name__}") from None
             self._fresh_until = now + RETRY_AFTER_FAILURE_SECONDS
             self._log.warning(f"{what} refresh failed, keeping the last good value", error=type(exc).__name__)
         return self._value
@@ -100,7 +101,12 @@ class ConfigStore:
         if self._secrets is None:
             self._secrets = AwsJsonClient("secretsmanager")
         reply = self._secrets.call("GetSecretValue", {"SecretId": self._secret_id}, timeout=timeout)
-        return TimSecret.model_validate_json(reply["SecretString"])
+        try:
+            return TimSecret.model_validate_json(reply["SecretString"])
+        except ValidationError as exc:
+            # Name the fields only: a validation error quotes its input, which here is the secret.
+            fields = ", ".join(sorted({".".join(map(str, e["loc"])) or "secret" for e in exc.errors()}))
+            raise ValueError(f"the TIM secret is not the expected JSON ({fields})") from None
 
     def _fetch_policy(self, timeout: float) -> str | None:
         scheme, _, where = self._policy_source.partition(":")

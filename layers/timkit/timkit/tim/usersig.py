@@ -90,7 +90,7 @@ def decode_usersig(usersig: str) -> UserSigInfo:
         )
     except UserSigError:
         raise
-    except (binascii.Error, zlib.error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+    except (binascii.Error, zlib.error, ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
         raise UserSigError("UserSig is malformed") from exc
     if not isinstance(info.identifier, str) or not isinstance(info.sig, str) or "TLS.userbuf" in doc:
         raise UserSigError("UserSig is malformed")
