@@ -1,0 +1,144 @@
+"""`make run`: the whole bundle on this machine, no AWS account, Docker or Tencent account needed.
+
+    .venv/bin/python -m local [--api-port 3000] [--aws-port 5001] [--state-file PATH] [--env NAME=VALUE]
+
+Ctrl-C (or SIGTERM) stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import signal
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urlencode
+
+from local.send_sample import CALLBACK_PATH, DEFAULT_URL, callback_query, sample_body
+from local.stack import LocalStack
+from local.template import TEMPLATE_PATH
+
+log = logging.getLogger("local")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.split("\n")[0])
+    parser.add_argument("--api-port", type=int, default=3000, help="0 picks a free port")
+    parser.add_argument("--aws-port", type=int, default=5001, help="moto's port; 0 picks a free port")
+    parser.add_argument("--state-file", type=Path, help="written once ready (URLs, ids, demo secrets)")
+    parser.add_argument("--template", type=Path, default=TEMPLATE_PATH)
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        type=_env_pair,
+        metavar="NAME=VALUE",
+        help="extra environment variable for every function (repeatable), e.g. CONFIG_CACHE_SECONDS=0",
+    )
+    args = parser.parse_args(argv)
+    extra_env = dict(args.env)
+    logging.basicConfig(level=logging.WARNING, format="local | %(levelname)s %(message)s", stream=sys.stderr)
+    log.setLevel(logging.INFO)
+
+    stopping = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        # Only flag it: stopping happens below, outside the signal handler. A second Ctrl-C
+        # ends the process at once, should a handler hang the clean stop.
+        stopping.set()
+        signal.signal(signum, signal.SIG_DFL)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, request_stop)
+
+    stack = LocalStack(template_path=args.template, api_port=args.api_port, aws_port=args.aws_port, extra_env=extra_env)
+    try:
+        stack.start()
+    except OSError as exc:
+        log.error("the local stack did not start: %s (--api-port / --aws-port choose other ports)", exc)
+        return 1
+    except Exception:
+        log.exception("the local stack did not start")
+        return 1
+    try:
+        print(banner(stack), flush=True)
+        if args.state_file:
+            _write_state(args.state_file, stack.state())
+        stopping.wait()
+        print("stopping the local stack...", file=sys.stderr, flush=True)
+    finally:
+        stack.stop()
+        if args.state_file:
+            args.state_file.unlink(missing_ok=True)
+    return 0
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def _write_state(path: Path, state: dict[str, object]) -> None:
+    # Written whole then renamed, so a reader never sees half a file; 0600 as it may hold secrets.
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(state, f, indent=2)
+    tmp.replace(path)
+
+
+def _mask(value: str, variable: str) -> str:
+    return f"{'*' * 8} (from ${variable}, {len(value)} characters)"
+
+
+def banner(stack: LocalStack) -> str:
+    config = stack.config
+    python = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd()) else sys.executable
+    url_arg = "" if stack.api_url == DEFAULT_URL else f" --url {stack.api_url}"
+    if config.callback_token_from_env:
+        token_shown, token_shell = _mask(config.callback_token, "TIM_CALLBACK_TOKEN"), '"$TIM_CALLBACK_TOKEN"'
+    else:
+        token_shown, token_shell = f"{config.callback_token}  (local demo value)", shlex.quote(config.callback_token)
+    key_shown = (
+        _mask(config.secret_key, "TIM_SECRET_KEY")
+        if config.secret_key_from_env
+        else f"{config.secret_key}  (local demo value)"
+    )
+    body = sample_body("c2c", "well darn, the local stack works", 1_730_000_000)
+    query = urlencode(callback_query(config.sdkappid, body["CallbackCommand"]))
+    curl = (
+        f"T=$(date +%s); S=$(printf '%s%s' {token_shell} \"$T\" | sha256sum | cut -d' ' -f1); "
+        f'curl -sS -X POST "{stack.api_url}{CALLBACK_PATH}?{query}&RequestTime=$T&Sign=$S" '
+        f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(body, separators=(',', ':')))}"
+    )
+    resources = "\n".join(f"    {lid:<24} {pid}" for lid, pid in sorted(stack.resources.items()))
+    return f"""
+Local stack ready.
+  API                {stack.api_url}   (callback URL: POST {stack.api_url}{CALLBACK_PATH})
+  AWS (moto)         {stack.aws_endpoint}   (aws --endpoint-url {stack.aws_endpoint} --region us-east-1 ...)
+  SDKAppID           {config.sdkappid}
+  Callback token     {token_shown}
+  Secret key         {key_shown}
+  Policy file        {config.policy_file}
+  Resources (from {stack.template_path.name}):
+{resources}
+
+Send a signed C2C before-send callback (signed when run, so it works whenever you paste it);
+the answer shows "darn" masked by the policy:
+  {python} -m local.send_sample c2c "well darn, the local stack works"{url_arg}
+  {python} -m local.send_sample group "what the heck"{url_arg}
+or with curl:
+  {curl}
+
+Ctrl-C stops everything.
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""The local stack's seeded configuration: demo values, overridable from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEMO_SDKAPPID = 1400000001
+# Local fakes, safe to print and commit: they only ever open the local stack.
+DEMO_SECRET_KEY = "local-demo-key-not-secret-0000000000000000000000000000000000000000"  # noqa: S105
+DEMO_CALLBACK_TOKEN = "local-demo-token-not-secret"  # noqa: S105
+DEFAULT_POLICY_FILE = Path(__file__).resolve().parent / "policy.json"
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    sdkappid: int
+    secret_key: str
+    callback_token: str
+    policy_file: Path
+    # Values from the environment may be real ones: they are never printed in full.
+    secret_key_from_env: bool = False
+    callback_token_from_env: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> LocalConfig:
+        return cls(
+            sdkappid=int(environ.get("TIM_SDKAPPID") or DEMO_SDKAPPID),
+            secret_key=environ.get("TIM_SECRET_KEY") or DEMO_SECRET_KEY,
+            callback_token=environ.get("TIM_CALLBACK_TOKEN") or DEMO_CALLBACK_TOKEN,
+            policy_file=Path(environ.get("TIM_POLICY_FILE") or DEFAULT_POLICY_FILE).resolve(),
+            secret_key_from_env=bool(environ.get("TIM_SECRET_KEY")),
+            callback_token_from_env=bool(environ.get("TIM_CALLBACK_TOKEN")),
+        )

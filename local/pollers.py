@@ -1,0 +1,156 @@
+"""SQS event sources: what Lambda's pollers do for the template's SQS events, against moto."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import traceback
+from typing import Any
+
+from local.functions import LocalFunction
+from local.template import REGION, SqsSource
+
+log = logging.getLogger("local")
+
+# Lambda retries a failed message when its visibility timeout runs out (minutes for the template's
+# queues). Locally a failed message is visible again after this, so retries and the redrive to the
+# dead-letter queue take seconds.
+RETRY_DELAY_S = 1
+
+
+class SqsPoller:
+    def __init__(
+        self,
+        function: LocalFunction,
+        source: SqsSource,
+        queue_url: str,
+        queue_arn: str,
+        sqs: Any,
+        retry_delay_s: int = RETRY_DELAY_S,
+    ) -> None:
+        self.function = function
+        self.source = source
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self._sqs = sqs
+        self._retry_delay_s = retry_delay_s
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"sqs-poller-{function.spec.logical_id}-{source.queue_id}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def signal_stop(self) -> None:
+        self._stopping.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                messages = self._sqs.receive_message(
+                    QueueUrl=self.queue_url,
+                    # One receive gives at most 10; Lambda's larger batches, gathered over its batching
+                    # window, are not reproduced.
+                    MaxNumberOfMessages=min(self.source.batch_size, 10),
+                    WaitTimeSeconds=1,  # short, so stop() returns quickly
+                    MessageSystemAttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+                if messages and not self._stopping.is_set():
+                    self.process(messages)
+            except Exception:
+                if self._stopping.is_set():
+                    break
+                log.error("SQS poller for %s failed:\n%s", self.function.spec.logical_id, traceback.format_exc())
+                self._stopping.wait(1)
+
+    def process(self, messages: list[dict[str, Any]]) -> None:
+        event = {"Records": [sqs_record(m, self.queue_arn) for m in messages]}
+        batch = {m["MessageId"] for m in messages}
+        try:
+            result = self.function.invoke(event)
+            failed = batch_failures(result, batch) if self.source.report_failures else set()
+            if failed is None:
+                log.error(
+                    "%s returned an invalid response %r: the whole batch is retried",
+                    self.function.spec.logical_id,
+                    result,
+                )
+                failed = batch
+        except Exception:
+            log.error(
+                "%s failed on a batch of %d from %s:\n%s",
+                self.function.spec.logical_id,
+                len(messages),
+                self.source.queue_id,
+                traceback.format_exc(),
+            )
+            failed = batch
+        done = [m for m in messages if m["MessageId"] not in failed]
+        retry = [m for m in messages if m["MessageId"] in failed]
+        if done:
+            self._sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        if retry:
+            self._sqs.change_message_visibility_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self._retry_delay_s}
+                    for i, m in enumerate(retry)
+                ],
+            )
+
+
+def batch_failures(result: Any, batch: set[str]) -> set[str] | None:
+    """The message ids a ReportBatchItemFailures result leaves in the queue; None if it is invalid."""
+    if not result:
+        return set()
+    items = result.get("batchItemFailures") if isinstance(result, dict) else [None]
+    if not items:
+        return set()
+    ids = [i.get("itemIdentifier") if isinstance(i, dict) else None for i in items]
+    # Lambda fails the whole batch on an unknown, empty or malformed identifier.
+    return set(ids) if all(isinstance(i, str) and i in batch for i in ids) else None  # type: ignore[arg-type]
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """A received message as a record of Lambda's SQS event."""
+    record = {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {
+            name: _message_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
+    if "MD5OfMessageAttributes" in message:
+        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+    return record
+
+
+def _message_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    # The event spells the attribute's fields in camelCase, with binary values base64-encoded.
+    attr: dict[str, Any] = {
+        "stringListValues": value.get("StringListValues", []),
+        "binaryListValues": [base64.b64encode(b).decode() for b in value.get("BinaryListValues", [])],
+        "dataType": value["DataType"],
+    }
+    if "StringValue" in value:
+        attr["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        attr["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
+    return attr

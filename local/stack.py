@@ -1,0 +1,189 @@
+"""The whole local stack: moto with the template's resources, the functions, the API and the pollers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from local import template as tpl
+from local.aws import DUMMY_CREDENTIALS, Attributes, MotoAws, create_resources
+from local.config import LocalConfig
+from local.functions import LocalFunction
+from local.gateway import API_ID, Gateway
+from local.pollers import RETRY_DELAY_S, SqsPoller
+
+log = logging.getLogger("local")
+
+SECRET_ID = "TimSecret"  # noqa: S105 - a logical id
+
+
+class LocalStack:
+    def __init__(
+        self,
+        template_path: Path | str = tpl.TEMPLATE_PATH,
+        api_port: int = 3000,
+        aws_port: int = 5001,
+        config: LocalConfig | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        retry_delay_s: int = RETRY_DELAY_S,
+    ) -> None:
+        self.template_path = Path(template_path)
+        self.config = config or LocalConfig.from_env()
+        self._api_port = api_port
+        self._extra_env = dict(extra_env or {})
+        self._retry_delay_s = retry_delay_s
+        self._aws = MotoAws(port=aws_port)
+        self._gateway: Gateway | None = None
+        self.pollers: list[SqsPoller] = []
+        self.template: tpl.Template | None = None
+        self.resources: dict[str, str] = {}
+        self.functions: dict[str, LocalFunction] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.template = tpl.load(self.template_path)
+        self._aws.start()
+        self.resources = create_resources(self._aws, self.template)
+        self._seed_secret()
+        # Bound before the functions load, so their environment can name the API's URL.
+        self._gateway = Gateway(port=self._api_port)
+        attributes = Attributes(self._aws, self.template, self.resources)
+        intrinsics = self.template.intrinsics(ref=self._ref, get_att=lambda i, a: self._get_att(attributes, i, a))
+        for lid, spec in self.template.functions.items():
+            name = intrinsics.resolve(spec.function_name) if spec.function_name else f"{tpl.STACK_NAME}-{lid}"
+            env = {k: _env_value(v) for k, v in intrinsics.resolve(spec.environment).items()}
+            function = LocalFunction(spec, name, {**env, **self._local_env()})
+            function.load()
+            self.functions[lid] = function
+        self._gateway.routes = [(route, self.functions[fn.logical_id]) for route, fn in self.template.routes]
+        self._gateway.start()
+        for function in self.functions.values():
+            for source in function.spec.sqs_sources:
+                poller = SqsPoller(
+                    function,
+                    source,
+                    queue_url=self.resources[source.queue_id],
+                    queue_arn=attributes(source.queue_id, "Arn"),
+                    sqs=self._aws.client("sqs"),
+                    retry_delay_s=self._retry_delay_s,
+                )
+                poller.start()
+                self.pollers.append(poller)
+        log.info("local stack ready: API %s, AWS %s", self.api_url, self.aws_endpoint)
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.signal_stop()
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers = []
+        if self._gateway is not None:
+            self._gateway.stop()
+            self._gateway = None
+        self._aws.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ wiring
+
+    def _seed_secret(self) -> None:
+        if SECRET_ID not in self.resources:
+            return
+        sm = self._aws.client("secretsmanager")
+        current = json.loads(sm.get_secret_value(SecretId=self.resources[SECRET_ID]).get("SecretString") or "{}")
+        current.update(secret_key=self.config.secret_key, callback_token=self.config.callback_token)
+        sm.put_secret_value(SecretId=self.resources[SECRET_ID], SecretString=json.dumps(current))
+
+    def _local_env(self) -> dict[str, str]:
+        return {
+            **self._extra_env,
+            "TIM_SDKAPPID": str(self.config.sdkappid),
+            "POLICY_SOURCE": f"file:{self.config.policy_file}",
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+            "AWS_REGION": tpl.REGION,
+            "AWS_DEFAULT_REGION": tpl.REGION,
+            **DUMMY_CREDENTIALS,
+            "POWERTOOLS_DEV": "false",
+        }
+
+    def _ref(self, logical_id: str) -> Any:
+        if logical_id in self.resources:
+            return self.resources[logical_id]
+        if self.template and logical_id in self.template.functions:
+            return f"{tpl.STACK_NAME}-{logical_id}"
+        if self._resource_type(logical_id) == "AWS::ApiGatewayV2::Api":
+            return API_ID
+        # Not created locally (roles, log groups, alarms...): the logical id stands in for its name.
+        return logical_id
+
+    def _get_att(self, attributes: Attributes, logical_id: str, attribute: str) -> Any:
+        if self._resource_type(logical_id) == "AWS::ApiGatewayV2::Api" and attribute == "ApiEndpoint":
+            return self.api_url
+        try:
+            return attributes(logical_id, attribute)
+        except tpl.Unresolvable as exc:
+            log.warning("%s; using a placeholder", exc)
+            return f"local:{logical_id}.{attribute}"
+
+    def _resource_type(self, logical_id: str) -> str | None:
+        assert self.template is not None
+        return self.template.transformed["Resources"].get(logical_id, {}).get("Type")
+
+    # ------------------------------------------------------------------ what callers use
+
+    @property
+    def api_url(self) -> str:
+        assert self._gateway is not None, "start() the stack first"
+        return self._gateway.url
+
+    @property
+    def aws_endpoint(self) -> str:
+        return self._aws.endpoint
+
+    @property
+    def sdkappid(self) -> int:
+        return self.config.sdkappid
+
+    @property
+    def secret_key(self) -> str:
+        return self.config.secret_key
+
+    @property
+    def callback_token(self) -> str:
+        return self.config.callback_token
+
+    def boto3_client(self, service: str) -> Any:
+        return self._aws.client(service)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "api_url": self.api_url,
+            "aws_endpoint": self.aws_endpoint,
+            "resources": dict(self.resources),
+            "sdkappid": self.sdkappid,
+            "secret_key": self.secret_key,
+            "callback_token": self.callback_token,
+            "policy_file": str(self.config.policy_file),
+        }
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)

@@ -1,0 +1,346 @@
+"""template.yaml as the local stack sees it.
+
+Everything local is derived from the template so it cannot drift from what `sam deploy` creates:
+the data resources (created in moto by its CloudFormation), the functions with their
+environment, HttpApi routes and SQS event sources.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+
+from local.cfn_yaml import load_template
+
+log = logging.getLogger("local")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+STACK_NAME = "timkit-local"
+
+# Created through moto's CloudFormation. KMS keys are there because topics and queues reference them.
+STACK_TYPES = frozenset(
+    {
+        "AWS::DynamoDB::Table",
+        "AWS::SQS::Queue",
+        "AWS::S3::Bucket",
+        "AWS::SSM::Parameter",
+        "AWS::SNS::Topic",
+        "AWS::KMS::Key",
+    }
+)
+# moto's CloudFormation has no model for secrets: the local stack creates them through the API.
+SECRET_TYPE = "AWS::SecretsManager::Secret"  # noqa: S105 - a type name
+DATA_TYPES = STACK_TYPES | {SECRET_TYPE}
+
+PSEUDO = {
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT_ID,
+    "AWS::StackName": STACK_NAME,
+    "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/local",
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+NO_VALUE = object()  # AWS::NoValue: the enclosing key or list item disappears
+
+
+class Unresolvable(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # upper case, or ANY
+    path: str  # as declared, e.g. /tim/callback or /mergers/{key}
+    authorizer: str | None = None
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class SqsSource:
+    queue_id: str  # logical id of the queue
+    batch_size: int
+    report_failures: bool  # FunctionResponseTypes contains ReportBatchItemFailures
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, Any]  # unresolved: intrinsics as in the template
+    function_name: Any  # FunctionName property (unresolved) or None
+    timeout: int
+    memory: int
+    logging_config: dict[str, Any]
+    routes: tuple[Route, ...] = ()
+    sqs_sources: tuple[SqsSource, ...] = ()
+
+
+class Intrinsics:
+    """Evaluates CloudFormation intrinsic functions against known values.
+
+    ``ref`` and ``get_att`` supply resource values; parameters and pseudo parameters are built in.
+    """
+
+    def __init__(
+        self,
+        parameters: Mapping[str, Any],
+        conditions: Mapping[str, Any],
+        ref: Callable[[str], Any] | None = None,
+        get_att: Callable[[str, str], Any] | None = None,
+    ) -> None:
+        self.parameters = parameters
+        self._conditions_src = conditions
+        self._conditions: dict[str, bool] = {}
+        self._ref = ref
+        self._get_att = get_att
+
+    def condition(self, name: str) -> bool:
+        if name not in self._conditions:
+            if name not in self._conditions_src:
+                raise Unresolvable(f"unknown condition {name}")
+            self._conditions[name] = bool(self.resolve(self._conditions_src[name]))
+        return self._conditions[name]
+
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in PSEUDO:
+            return PSEUDO[name]
+        if self._ref is None:
+            raise Unresolvable(f"Ref {name}")
+        return self._ref(name)
+
+    def get_att(self, logical_id: str, attribute: str) -> Any:
+        if self._get_att is None:
+            raise Unresolvable(f"Fn::GetAtt {logical_id}.{attribute}")
+        return self._get_att(logical_id, attribute)
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [v for v in (self.resolve(i) for i in node) if v is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, arg),) = node.items()
+            fn = _FUNCTIONS.get(key)
+            if fn is not None:
+                return fn(self, arg)
+        return {k: v for k, v in ((k, self.resolve(v)) for k, v in node.items()) if v is not NO_VALUE}
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return str(variables[name])
+            if "." in name:
+                return str(self.get_att(*name.split(".", 1)))
+            return str(self.ref(name))
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+
+def _get_att_arg(arg: Any) -> tuple[str, str]:
+    return tuple(arg.split(".", 1)) if isinstance(arg, str) else (arg[0], arg[1])  # type: ignore[return-value]
+
+
+_FUNCTIONS: dict[str, Callable[[Intrinsics, Any], Any]] = {
+    "Ref": lambda i, a: i.ref(a),
+    "Fn::GetAtt": lambda i, a: i.get_att(*_get_att_arg(i.resolve(a))),
+    "Fn::Sub": lambda i, a: i._sub(a),
+    "Fn::Join": lambda i, a: str(a[0]).join(str(v) for v in i.resolve(a[1])),
+    "Fn::Select": lambda i, a: i.resolve(a[1])[int(i.resolve(a[0]))],
+    "Fn::Split": lambda i, a: str(i.resolve(a[1])).split(a[0]),
+    "Fn::If": lambda i, a: i.resolve(a[1] if i.condition(a[0]) else a[2]),
+    "Fn::Equals": lambda i, a: str(i.resolve(a[0])) == str(i.resolve(a[1])),
+    "Fn::Not": lambda i, a: not i.resolve(a[0]),
+    "Fn::And": lambda i, a: all(i.resolve(c) for c in a),
+    "Fn::Or": lambda i, a: any(i.resolve(c) for c in a),
+    "Condition": lambda i, a: i.condition(a),
+}
+
+
+def references(node: Any) -> set[str]:
+    """Logical ids (and parameters) a template fragment refers to through Ref, GetAtt or Sub."""
+    found: set[str] = set()
+    if isinstance(node, list):
+        for item in node:
+            found |= references(item)
+    elif isinstance(node, dict):
+        if len(node) == 1 and "Ref" in node and isinstance(node["Ref"], str):
+            found.add(node["Ref"])
+        elif len(node) == 1 and "Fn::GetAtt" in node:
+            target = node["Fn::GetAtt"]
+            found.add(target.split(".", 1)[0] if isinstance(target, str) else target[0])
+        elif len(node) == 1 and "Fn::Sub" in node:
+            arg = node["Fn::Sub"]
+            text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+            names = {m.split(".", 1)[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text)}
+            found |= (names - set(variables)) | references(variables)
+        else:
+            for value in node.values():
+                found |= references(value)
+    return found
+
+
+class _AnyManagedPolicy(dict):
+    # samtranslator asks for managed policy ARNs by name (normally through IAM); any name resolves.
+    def get(self, name: str, default: Any = None) -> str:
+        return f"arn:aws:iam::aws:policy/{name}"
+
+
+def _sam_transform(template: dict[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
+    sam = copy.deepcopy(template)
+    # samtranslator insists on S3 locations for code; the local stack runs the code from the repo.
+    for logical_id, resource in sam.get("Resources", {}).items():
+        props = resource.get("Properties") or {}
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+            if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
+                props[key] = f"s3://local-artifacts/{logical_id}.zip"
+    globals_fn = sam.get("Globals", {}).get("Function", {})
+    if isinstance(globals_fn.get("CodeUri"), str):
+        globals_fn["CodeUri"] = "s3://local-artifacts/global.zip"
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=REGION))
+    return translator.translate(
+        sam, parameter_values=dict(parameters), get_managed_policy_map=lambda: _AnyManagedPolicy()
+    )
+
+
+@dataclass
+class Template:
+    path: Path
+    original: dict[str, Any]
+    transformed: dict[str, Any]
+    parameters: dict[str, Any]  # the defaults
+    conditions: dict[str, bool]
+    data_resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # transformed, condition true
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+
+    def intrinsics(
+        self,
+        ref: Callable[[str], Any] | None = None,
+        get_att: Callable[[str, str], Any] | None = None,
+    ) -> Intrinsics:
+        return Intrinsics(self.parameters, self.transformed.get("Conditions", {}), ref, get_att)
+
+    @property
+    def routes(self) -> list[tuple[Route, FunctionSpec]]:
+        return [(route, fn) for fn in self.functions.values() for route in fn.routes]
+
+
+def load(path: Path | str = TEMPLATE_PATH) -> Template:
+    path = Path(path).resolve()
+    original = load_template(path)
+    # Locally every parameter takes its default: local differences go into the functions' environment.
+    parameters = {
+        name: _parameter_value(decl, decl.get("Default"), name)
+        for name, decl in (original.get("Parameters") or {}).items()
+    }
+    transformed = _sam_transform(original, parameters)
+    evaluator = Intrinsics(parameters, transformed.get("Conditions", {}))
+    conditions = {name: evaluator.condition(name) for name in transformed.get("Conditions", {})}
+
+    def active(resource: dict[str, Any]) -> bool:
+        return "Condition" not in resource or conditions[resource["Condition"]]
+
+    resources = transformed.get("Resources", {})
+    template = Template(path, original, transformed, parameters, conditions)
+    template.data_resources = {lid: res for lid, res in resources.items() if res["Type"] in DATA_TYPES and active(res)}
+    for lid, res in (original.get("Resources") or {}).items():
+        if res.get("Type") == "AWS::Serverless::Function" and active(res):
+            template.functions[lid] = _function_spec(lid, res, original, resources, path.parent)
+    return template
+
+
+def _parameter_value(decl: dict[str, Any], value: Any, name: str) -> Any:
+    if value is None:
+        raise ValueError(f"template parameter {name} needs a Default for the local stack")
+    if decl.get("Type") == "CommaDelimitedList" and isinstance(value, str):
+        return [v.strip() for v in value.split(",")]
+    return value if isinstance(value, list) else str(value)  # Ref to a Number parameter gives a string
+
+
+def _function_spec(
+    logical_id: str,
+    sam_resource: dict[str, Any],
+    original: dict[str, Any],
+    transformed: dict[str, Any],
+    base_dir: Path,
+) -> FunctionSpec:
+    # Code location and events from the SAM resource; handler, environment, timeout and memory from
+    # the Lambda function samtranslator produced, so Globals are merged exactly as in a deployment.
+    props = sam_resource.get("Properties") or {}
+    globals_fn = (original.get("Globals") or {}).get("Function") or {}
+    code_uri = props.get("CodeUri", globals_fn.get("CodeUri"))
+    if not isinstance(code_uri, str):
+        raise ValueError(f"{logical_id}: the local stack needs CodeUri to be a local folder")
+    fn = transformed[logical_id]["Properties"]
+    routes, sources = [], []
+    api_auth = _default_authorizers(original)
+    for event in (props.get("Events") or {}).values():
+        ev_props = event.get("Properties") or {}
+        if event.get("Type") == "HttpApi":
+            api_ref = ev_props.get("ApiId", {"Ref": "ServerlessHttpApi"})
+            api_id = api_ref.get("Ref") if isinstance(api_ref, dict) else api_ref
+            authorizer = (ev_props.get("Auth") or {}).get("Authorizer", api_auth.get(api_id))
+            routes.append(
+                Route(
+                    method=str(ev_props.get("Method", "ANY")).upper(),
+                    path=ev_props.get("Path", "$default"),
+                    authorizer=None if authorizer in (None, "NONE") else authorizer,
+                )
+            )
+        elif event.get("Type") == "SQS":
+            queue = ev_props["Queue"]
+            queue_id = _get_att_arg(queue["Fn::GetAtt"])[0] if isinstance(queue, dict) else queue
+            sources.append(
+                SqsSource(
+                    queue_id=queue_id,
+                    batch_size=int(ev_props.get("BatchSize", 10)),
+                    report_failures="ReportBatchItemFailures" in (ev_props.get("FunctionResponseTypes") or []),
+                )
+            )
+    return FunctionSpec(
+        logical_id=logical_id,
+        code_dir=(base_dir / code_uri).resolve(),
+        handler=fn["Handler"],
+        environment=dict((fn.get("Environment") or {}).get("Variables") or {}),
+        function_name=fn.get("FunctionName"),
+        timeout=int(fn.get("Timeout", 3)),
+        memory=int(fn.get("MemorySize", 128)),
+        logging_config=dict(fn.get("LoggingConfig") or {}),
+        routes=tuple(routes),
+        sqs_sources=tuple(sources),
+    )
+
+
+def _default_authorizers(original: dict[str, Any]) -> dict[str, str]:
+    found = {}
+    globals_api = ((original.get("Globals") or {}).get("HttpApi") or {}).get("Auth") or {}
+    for lid, res in (original.get("Resources") or {}).items():
+        if res.get("Type") == "AWS::Serverless::HttpApi":
+            auth = (res.get("Properties") or {}).get("Auth") or globals_api
+            if auth.get("DefaultAuthorizer"):
+                found[lid] = auth["DefaultAuthorizer"]
+    return found
