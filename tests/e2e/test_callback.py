@@ -279,3 +279,15 @@ def test_a_record_that_keeps_failing_ends_in_the_dead_letter_queue(local_stack, 
         return any(marker in m["Body"] for m in messages.get("Messages", []))
 
     wait_for(in_dlq, timeout=60, what="the poison message in the DLQ")
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parents[2].glob("events/tim_callback/*.json")),
+                         ids=lambda p: p.stem)
+def test_sample_events_are_answered(local_stack, path) -> None:  # type: ignore[no-untyped-def]
+    # The samples carry a Sign for a fixed time; sign them afresh, as Tencent would now.
+    event = json.loads(path.read_text())
+    query = event["queryStringParameters"]
+    query.update(signed_query(local_stack, query["CallbackCommand"]))
+    response = post(local_stack, query, event["body"])
+    assert response.status_code == 200
+    assert response.json()["ActionStatus"] == "OK"
