@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from typing import Literal, Protocol
 
 from timkit.models.callbacks import (
@@ -51,14 +52,14 @@ def _mergers(body: list[MsgElement]) -> tuple[int, list[str]]:
 
 
 class Archiver:
-    def __init__(self, store: Store, clock=time.time) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._clock = clock
 
     def archive(self, event: CallbackRequest, raw_body: str) -> list[Written]:
         """Archive one callback; one result per item it concerns."""
         now = int(self._clock())
-        if isinstance(event, C2CAfterSend | BotC2CMessage | GroupAfterSend | BotGroupMessage):
+        if isinstance(event, C2CAfterSend | BotC2CMessage | GroupAfterSend):  # BotGroupMessage is a GroupAfterSend
             inline, keys = _mergers(event.MsgBody)
             attrs: dict[str, str | int | bool] = {
                 "command": event.CallbackCommand,

@@ -187,15 +187,14 @@ class CallbackService:
 
     def _failure(self, command: str, reason: str, identity: str | None = None) -> CallbackResult:
         kind: ConversationKind = "c2c" if command.startswith("C2C.") else "group"
-        answer_model = ANSWER_MODELS[kind]
+        model = ANSWER_MODELS[kind]
         policy = self.settings.BEFORE_SEND_FAILURE_POLICY
-        answer = (
-            answer_model.allow()
-            if policy == "allow"
-            else answer_model.discard()
-            if policy == "discard"
-            else answer_model.reject(info="message could not be checked")
-        )
+        if policy == "allow":
+            answer = model.allow()
+        elif policy == "discard":
+            answer = model.discard()
+        else:
+            answer = model.reject(info="message could not be checked")
         self.log.warning("before-send failure policy applied", command=command, reason=reason, policy=policy)
         return CallbackResult(200, json.dumps(answer.to_wire()), "failed_policy", identity)
 
