@@ -35,7 +35,7 @@ METRIC_NAMES = {
     "auth_rejected": "CallbackAuthRejected",
     "bad_request": "CallbackBadRequest",
     "queued": "CallbackQueued",
-    "unavailable": "CallbackQueueUnavailable",
+    "unavailable": "CallbackUnavailable",
     "ignored": "CallbackIgnored",
 }
 
