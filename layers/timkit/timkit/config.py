@@ -35,6 +35,11 @@ class Settings(BaseModel):
     BEFORE_SEND_DEADLINE_MS: Annotated[int, Field(ge=50, le=1900)] = 1000
     # What a before-send callback answers when the policy cannot decide in time.
     BEFORE_SEND_FAILURE_POLICY: FailurePolicy = "allow"
+    # REST API: the regional domain (see timkit.tim.endpoints), or TIM_API_BASE to point elsewhere
+    # (the local emulator); calls are made as TIM_ADMIN_IDENTIFIER, an app admin account.
+    TIM_REGION: str = "singapore"
+    TIM_API_BASE: str = ""
+    TIM_ADMIN_IDENTIFIER: Annotated[str, Field(min_length=1, max_length=32)] = "administrator"
     EVENTS_QUEUE_URL: str = ""
     ARCHIVE_TABLE: str = ""
     BOT_STATE_TABLE: str = ""

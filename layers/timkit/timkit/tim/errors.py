@@ -1,0 +1,89 @@
+"""Errors from Tencent IM REST calls (protocol §4.1, §6.3).
+
+Every non-zero ``ErrorCode`` becomes a :class:`TimApiError` that carries ``error_code``,
+``error_info`` and the ``command``; transport failures become :class:`TimTransportError`. No
+message, argument or repr ever holds a UserSig, a key or a URL with its query string.
+"""
+
+from __future__ import annotations
+
+# Safe to retry with backoff: transient or server-side (§6.3). 70001 (expired sig) is handled
+# apart: the sig is regenerated once and the call repeated.
+RETRYABLE_CODES = frozenset(
+    {
+        60007, 60008, 60011, 60018, 60019, 60022,
+        70169, 70202, 70500,
+        20004, 20005, 20028,
+        90992, 90994, 90995, 91000,
+        10002, 10006, 10023,
+        30006, 30007, 30008,
+        70050,
+    }
+)
+SIG_EXPIRED = 70001
+# Answers that mean "the body is too big" (§6.2).
+TOO_LARGE_CODES = frozenset({80002, 93000, 90055})
+
+
+class TimError(Exception):
+    """Base of every error the REST client raises."""
+
+    def __init__(self, command: str, error_code: int | None, error_info: str) -> None:
+        self.command = command
+        self.error_code = error_code
+        self.error_info = error_info
+        super().__init__(str(self))
+
+    @property
+    def retryable(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        code = "" if self.error_code is None else f"{self.error_code} "
+        return f"{self.command}: {code}{self.error_info}"
+
+
+class TimApiError(TimError):
+    """Tencent answered with a non-zero ``ErrorCode``."""
+
+    @property
+    def retryable(self) -> bool:
+        return self.error_code in RETRYABLE_CODES
+
+
+class TimTransportError(TimError):
+    """No usable answer: a timeout, a refused connection, an HTTP 5xx, a body that is not JSON."""
+
+    def __init__(self, command: str, error_info: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(command, None, error_info)
+
+    @property
+    def retryable(self) -> bool:
+        # 4xx means the request itself is wrong; everything else may pass next time.
+        return self.status is None or self.status >= 500 or self.status in (408, 429)
+
+    def __str__(self) -> str:
+        status = f"HTTP {self.status} " if self.status is not None else ""
+        return f"{self.command}: {status}{self.error_info}"
+
+
+class MessageTooLarge(TimError, ValueError):
+    """Refused before any call: the body is over Tencent's 12 KB limit."""
+
+    def __init__(self, command: str, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            command, None, f"message body is {size} bytes, over Tencent's {limit}-byte limit (UTF-8 JSON of MsgBody)"
+        )
+
+
+class MessageDropped(TimError):
+    """``send_group_msg`` answered success but dropped the message (``MsgDropReason``, e.g. the
+    40 messages/s per-group limit): it was not delivered. Resend it as a new message."""
+
+    def __init__(self, command: str, reason: str, group_id: str) -> None:
+        self.reason = reason
+        self.group_id = group_id
+        super().__init__(command, 0, f"message to {group_id} dropped: {reason}")

@@ -1,0 +1,280 @@
+"""The one client for Tencent IM's REST API (protocol §4–§6).
+
+* ``POST {base}/v4/{service}/{command}?sdkappid=&identifier=&usersig=&random=&contenttype=json``
+  on a keep-alive session, with a timeout above Tencent's 3 s backend timeout.
+* The admin UserSig is made once and renewed before it expires (thread-safe); ``70001`` renews
+  it at once and repeats the call, once.
+* Non-zero ``ErrorCode`` → :class:`TimApiError`. Retries (exponential backoff, full jitter,
+  capped) only for the safe-to-retry codes of §6.3 and transport failures; a retry sends the
+  very same body, so a send keeps its ``MsgRandom`` / ``Random`` and Tencent can drop the copy.
+* Nothing it logs or raises contains the UserSig, the key or a URL with its query string.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from pydantic import BaseModel
+
+from timkit.models.elements import MAX_BODY_BYTES, body_size, dump_body
+from timkit.models.rest import (
+    BatchSendMsgReply,
+    BatchSendMsgRequest,
+    CreateRobotRequest,
+    DeleteRobotRequest,
+    FriendAddItem,
+    FriendAddReply,
+    FriendAddRequest,
+    FriendCheckReply,
+    FriendCheckRequest,
+    GetAllRobotsReply,
+    GroupListReply,
+    GroupListRequest,
+    GroupMember,
+    GroupMemberReply,
+    GroupMemberRequest,
+    ModifyC2CMsgRequest,
+    ModifyGroupMsgRequest,
+    Reply,
+    SendGroupMsgReply,
+    SendGroupMsgRequest,
+    SendMsgReply,
+    SendMsgRequest,
+)
+from timkit.tim.endpoints import api_base
+from timkit.tim.errors import SIG_EXPIRED, MessageDropped, MessageTooLarge, TimApiError, TimError, TimTransportError
+from timkit.tim.usersig import gen_usersig
+
+log = logging.getLogger("timkit.tim.rest")
+R = TypeVar("R", bound=Reply)
+
+# Connect, read: the read timeout stays above Tencent's 3 s backend processing timeout.
+DEFAULT_TIMEOUT = (3.05, 6.0)
+SIG_LIFETIME_SECONDS = 86400
+# Renew this long before expiry, so no request carries a sig that expires in flight.
+SIG_RENEW_BEFORE_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    base_delay: float = 0.2
+    max_delay: float = 3.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        # Full jitter: spreads the retries of many concurrent callers apart.
+        return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+class TimRestClient:
+    def __init__(
+        self,
+        sdkappid: int,
+        secret_key: str,
+        admin: str = "administrator",
+        base_url: str | None = None,
+        region: str = "singapore",
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.sdkappid = sdkappid
+        self.admin = admin
+        self.base_url = api_base(region, base_url)
+        self._key = secret_key
+        self._timeout = timeout
+        self._retry = retry or RetryPolicy()
+        self._session = session or requests.Session()
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._sig_lock = threading.Lock()
+        self._sig: str | None = None
+        self._sig_renew_at = 0.0
+        # How many UserSigs (HMACs) this client has made: a benchmark figure.
+        self.sigs_made = 0
+
+    def __repr__(self) -> str:
+        return f"TimRestClient(sdkappid={self.sdkappid}, admin={self.admin!r}, base_url={self.base_url!r})"
+
+    # ------------------------------------------------------------------ transport
+
+    def call(self, service: str, command: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One REST call, retried as the module docstring says; returns the decoded answer."""
+        name = f"{service}/{command}"
+        url = f"{self.base_url}/v4/{service}/{command}"
+        renewed = False
+        attempt = 0
+        while True:
+            try:
+                return self._once(name, url, body)
+            except TimApiError as exc:
+                if exc.error_code == SIG_EXPIRED and not renewed:
+                    renewed = True
+                    self._usersig(force=True)
+                    continue
+                error: TimError = exc
+            except TimTransportError as exc:
+                error = exc
+            attempt += 1
+            if not error.retryable or attempt >= self._retry.attempts:
+                raise error
+            delay = self._retry.delay(attempt, self._rng)
+            log.warning("retrying %s after %s (attempt %d, %.2f s)", name, error, attempt + 1, delay)
+            self._sleep(delay)
+
+    def _once(self, name: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        params = {
+            "sdkappid": self.sdkappid,
+            "identifier": self.admin,
+            "usersig": self._usersig(),
+            "random": self._rng.getrandbits(32),
+            "contenttype": "json",
+        }
+        try:
+            response = self._session.post(url, params=params, json=body, timeout=self._timeout)
+        except requests.Timeout:
+            raise TimTransportError(name, "timed out") from None
+        except requests.RequestException as exc:
+            # requests' messages quote the URL, query string and UserSig included: never pass them on.
+            raise TimTransportError(name, f"request failed ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise TimTransportError(name, "unexpected HTTP status", response.status_code)
+        try:
+            answer = response.json()
+        except ValueError:
+            raise TimTransportError(name, "answer is not JSON", response.status_code) from None
+        if not isinstance(answer, dict):
+            raise TimTransportError(name, "answer is not a JSON object", response.status_code)
+        code = answer.get("ErrorCode", 0)
+        if code:
+            raise TimApiError(name, int(code), str(answer.get("ErrorInfo", "")))
+        return answer
+
+    def _usersig(self, force: bool = False) -> str:
+        with self._sig_lock:
+            now = self._clock()
+            if force or self._sig is None or now >= self._sig_renew_at:
+                self._sig = gen_usersig(self.sdkappid, self._key, self.admin, SIG_LIFETIME_SECONDS, int(now))
+                self._sig_renew_at = now + SIG_LIFETIME_SECONDS - SIG_RENEW_BEFORE_SECONDS
+                self.sigs_made += 1
+            return self._sig
+
+    def _typed(self, service: str, command: str, request: BaseModel, reply: type[R]) -> R:
+        payload = request.model_dump(mode="json", exclude_none=True, exclude={"MsgBody"})
+        # The body goes out exactly as it was given (a forwarded body included).
+        if (body := getattr(request, "MsgBody", None)) is not None:
+            payload["MsgBody"] = dump_body(body)
+        return reply.model_validate(self.call(service, command, payload))
+
+    # ------------------------------------------------------------------ friends
+
+    def friend_add(
+        self,
+        user: str,
+        friends: list[str],
+        both_ways: bool = True,
+        force: bool = True,
+        remark: str | None = None,
+        group_name: str | None = None,
+    ) -> FriendAddReply:
+        request = FriendAddRequest(
+            From_Account=user,
+            AddFriendItem=[FriendAddItem(To_Account=f, Remark=remark, GroupName=group_name) for f in friends],
+            AddType="Add_Type_Both" if both_ways else "Add_Type_Single",
+            ForceAddFlags=1 if force else 0,
+        )
+        return self._typed("sns", "friend_add", request, FriendAddReply)
+
+    def friend_check(self, user: str, others: list[str], both_ways: bool = True) -> FriendCheckReply:
+        request = FriendCheckRequest(
+            From_Account=user,
+            To_Account=others,
+            CheckType="CheckResult_Type_Both" if both_ways else "CheckResult_Type_Single",
+        )
+        return self._typed("sns", "friend_check", request, FriendCheckReply)
+
+    # ------------------------------------------------------------------ robots
+
+    def create_robot(self, robot_id: str, nick: str | None = None, face_url: str | None = None) -> Reply:
+        request = CreateRobotRequest(UserID=robot_id, Nick=nick, FaceUrl=face_url)
+        return self._typed("openim_robot_http_svc", "create_robot", request, Reply)
+
+    def delete_robot(self, robot_id: str) -> Reply:
+        return self._typed("openim_robot_http_svc", "delete_robot", DeleteRobotRequest(UserID=robot_id), Reply)
+
+    def get_all_robots(self) -> list[str]:
+        answer = self.call("openim_robot_http_svc", "get_all_robots", {})
+        return GetAllRobotsReply.model_validate(answer).Robot_Account
+
+    # ------------------------------------------------------------------ messages
+
+    def send_c2c(self, request: SendMsgRequest) -> SendMsgReply:
+        self._check_size("openim/sendmsg", request)
+        return self._typed("openim", "sendmsg", request, SendMsgReply)
+
+    def batch_send_c2c(self, request: BatchSendMsgRequest) -> BatchSendMsgReply:
+        """Up to 500 recipients; recipients it could not reach are in ``reply.failed``."""
+        self._check_size("openim/batchsendmsg", request)
+        return self._typed("openim", "batchsendmsg", request, BatchSendMsgReply)
+
+    def send_group(self, request: SendGroupMsgRequest) -> SendGroupMsgReply:
+        """Raises :class:`MessageDropped` when Tencent dropped it (``MsgDropReason``)."""
+        self._check_size("group_open_http_svc/send_group_msg", request)
+        reply = self._typed("group_open_http_svc", "send_group_msg", request, SendGroupMsgReply)
+        if reply.MsgDropReason:
+            raise MessageDropped("group_open_http_svc/send_group_msg", reply.MsgDropReason, request.GroupId)
+        return reply
+
+    def modify_c2c(self, request: ModifyC2CMsgRequest) -> Reply:
+        self._check_size("openim/modify_c2c_msg", request)
+        return self._typed("openim", "modify_c2c_msg", request, Reply)
+
+    def modify_group(self, request: ModifyGroupMsgRequest) -> Reply:
+        self._check_size("openim/modify_group_msg", request)
+        return self._typed("openim", "modify_group_msg", request, Reply)
+
+    @staticmethod
+    def _check_size(command: str, request: BaseModel) -> None:
+        body = getattr(request, "MsgBody", None)
+        if body is not None and (size := body_size(body)) > MAX_BODY_BYTES:
+            raise MessageTooLarge(command, size, MAX_BODY_BYTES)
+
+    # ------------------------------------------------------------------ groups
+
+    def iter_group_ids(self, page_size: int = 1000, group_type: str | None = None) -> Iterator[str]:
+        """Every group of the app, page by page."""
+        next_page = 0
+        while True:
+            request = GroupListRequest(Limit=page_size, Next=next_page, GroupType=group_type)
+            reply = self._typed("group_open_http_svc", "get_appid_group_list", request, GroupListReply)
+            yield from (item.GroupId for item in reply.GroupIdList)
+            if not reply.Next or not reply.GroupIdList:
+                return
+            next_page = reply.Next
+
+    def iter_group_members(self, group_id: str, page_size: int = 100) -> Iterator[GroupMember]:
+        """Every member of a group, by offset pages (or the ``Next`` cursor of Community groups)."""
+        offset, cursor = 0, None
+        while True:
+            request = GroupMemberRequest(
+                GroupId=group_id, Limit=page_size, Offset=None if cursor else offset, Next=cursor
+            )
+            reply = self._typed("group_open_http_svc", "get_group_member_info", request, GroupMemberReply)
+            yield from reply.MemberList
+            offset += len(reply.MemberList)
+            if reply.Next:
+                cursor = reply.Next
+            elif cursor is not None or not reply.MemberList or offset >= reply.MemberNum:
+                return
+
