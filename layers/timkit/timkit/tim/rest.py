@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import requests
 from pydantic import BaseModel
 
+from timkit.config import Settings
 from timkit.models.elements import MAX_BODY_BYTES, body_size, dump_body
 from timkit.models.rest import (
     BatchSendMsgReply,
@@ -60,6 +61,9 @@ DEFAULT_TIMEOUT = (3.05, 6.0)
 SIG_LIFETIME_SECONDS = 86400
 # Renew this long before expiry, so no request carries a sig that expires in flight.
 SIG_RENEW_BEFORE_SECONDS = 300
+
+
+FRIENDS_BOTH_WAYS = "CheckResult_Type_BothWay"
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,17 @@ class TimRestClient:
         self._sig_renew_at = 0.0
         # How many UserSigs (HMACs) this client has made: a benchmark figure.
         self.sigs_made = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, secret_key: str, **kwargs: Any) -> TimRestClient:
+        return cls(
+            settings.TIM_SDKAPPID,
+            secret_key,
+            admin=settings.TIM_ADMIN_IDENTIFIER,
+            base_url=settings.TIM_API_BASE or None,
+            region=settings.TIM_REGION,
+            **kwargs,
+        )
 
     def __repr__(self) -> str:
         return f"TimRestClient(sdkappid={self.sdkappid}, admin={self.admin!r}, base_url={self.base_url!r})"
@@ -195,6 +210,18 @@ class TimRestClient:
             ForceAddFlags=1 if force else 0,
         )
         return self._typed("sns", "friend_add", request, FriendAddReply)
+
+    def ensure_friends(self, user: str, others: list[str]) -> dict[str, int]:
+        """Make ``user`` and each of ``others`` friends both ways (admin force-add); a result code
+        per other, 0 meaning they are friends now. Those who already are friends are not added
+        again, so repeating the call changes nothing."""
+        check = self.friend_check(user, others)
+        results = {item.To_Account: 0 for item in check.InfoItem if item.Relation == FRIENDS_BOTH_WAYS}
+        missing = [other for other in others if other not in results]
+        if missing:
+            for item in self.friend_add(user, missing).ResultItem:
+                results[item.To_Account] = item.ResultCode
+        return results
 
     def friend_check(self, user: str, others: list[str], both_ways: bool = True) -> FriendCheckReply:
         request = FriendCheckRequest(
