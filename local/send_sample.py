@@ -18,9 +18,8 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlencode
 
-from timkit.tim.callback_auth import callback_sign
-
 from local.config import LocalConfig
+from timkit.tim.callback_auth import callback_sign
 
 CALLBACK_PATH = "/tim/callback"
 DEFAULT_URL = "http://127.0.0.1:3000"

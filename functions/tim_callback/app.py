@@ -12,6 +12,7 @@ import base64
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+
 from timkit.callback import CallbackService
 from timkit.config import Settings
 from timkit.models.callbacks import ANSWER_MODELS, REQUEST_MODELS

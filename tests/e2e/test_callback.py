@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from timkit.tim.callback_auth import callback_sign
 
 SEND_TIMEOUT = 10

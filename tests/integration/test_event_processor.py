@@ -13,9 +13,9 @@ from types import SimpleNamespace
 import boto3
 import pytest
 from moto import mock_aws
-from timkit.stores.archive import ArchiveStore
 
 from local.cfn_yaml import load_template
+from timkit.stores.archive import ArchiveStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = json.loads((ROOT / "events/event_processor/sqs_batch.json").read_text())

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from timkit.callback import CallbackService
 from timkit.config import Settings
 from timkit.models.callbacks import ANSWER_MODELS, BEFORE_SEND_COMMANDS, CallbackAck, Command

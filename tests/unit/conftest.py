@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools import Logger
+
 from timkit.policy import ALLOW_ALL, Policy
 from timkit.stores.config import TimSecret
 

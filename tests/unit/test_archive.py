@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from timkit.archive import Archiver
-from timkit.models.callbacks import REQUEST_MODELS
 
 from tests.unit.conftest import MemoryStore, payload, text_body
+from timkit.archive import Archiver
+from timkit.models.callbacks import REQUEST_MODELS
 
 ARCHIVED_AT = 1_730_000_500
 

@@ -12,11 +12,12 @@ from collections.abc import Iterator
 
 import botocore.auth
 import pytest
-import timkit.aws_json as aws_json
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.configprovider import ConfiguredEndpointProvider
 from botocore.credentials import Credentials
+
+import timkit.aws_json as aws_json
 from timkit.aws_json import AwsError, AwsJsonClient
 
 ACCESS_KEY = "AKIDEXAMPLE"

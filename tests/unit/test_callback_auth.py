@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from timkit.tim.callback_auth import callback_sign, sign_matches
 
 VECTOR_TOKEN = "xxxxyyyy"

@@ -7,11 +7,6 @@ import json
 from typing import Any
 
 import pytest
-from timkit.callback import CallbackService
-from timkit.config import Settings
-from timkit.policy import Policy
-from timkit.stores.config import ConfigStore
-from timkit.tim.callback_auth import callback_sign
 
 from tests.unit.conftest import (
     APP_ID,
@@ -26,6 +21,11 @@ from tests.unit.conftest import (
     payload,
     text_body,
 )
+from timkit.callback import CallbackService
+from timkit.config import Settings
+from timkit.policy import Policy
+from timkit.stores.config import ConfigStore
+from timkit.tim.callback_auth import callback_sign
 
 OK = {"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0}
 POLICY = Policy.from_json(json.dumps({

@@ -6,6 +6,15 @@ import json
 
 import pytest
 from pydantic import ValidationError
+
+from tests.unit.conftest import (
+    BOT_GROUP,
+    C2C_BEFORE_SEND,
+    GROUP_AT_INFO,
+    GROUP_BEFORE_SEND,
+    PAYLOADS,
+    payload,
+)
 from timkit.models.callbacks import (
     ANSWER_MODELS,
     ASYNC_COMMANDS,
@@ -29,15 +38,6 @@ from timkit.models.callbacks import (
     GroupRecall,
 )
 from timkit.models.elements import TextContent, TextElem, dump_body
-
-from tests.unit.conftest import (
-    BOT_GROUP,
-    C2C_BEFORE_SEND,
-    GROUP_AT_INFO,
-    GROUP_BEFORE_SEND,
-    PAYLOADS,
-    payload,
-)
 
 EXPECTED_MODELS = {
     "C2C.CallbackBeforeSendMsg": C2CBeforeSend,

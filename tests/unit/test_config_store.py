@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.unit.conftest import FakeClock, payload, text_body
 from timkit.aws_json import AwsError
 from timkit.models.callbacks import C2CBeforeSend
 from timkit.policy import ALLOW_ALL
 from timkit.stores.config import RETRY_AFTER_FAILURE_SECONDS, ConfigStore, ConfigUnavailable, TimSecret
-
-from tests.unit.conftest import FakeClock, payload, text_body
 
 SECRET_KEY = "sk-9f8e7d6c5b4a"
 TOKEN = "cb-token-0123456789"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+
 from timkit.models.elements import (
     ELEMENT_TYPES,
     MAX_BODY_BYTES,

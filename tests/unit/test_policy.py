@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+
+from tests.unit.conftest import payload, text_body
 from timkit.models.callbacks import C2CBeforeSend, GroupBeforeSend
 from timkit.models.elements import MAX_BODY_BYTES, body_size, dump_body
 from timkit.policy import ALLOW_ALL, Policy, PolicyDocument
-
-from tests.unit.conftest import payload, text_body
 
 
 def c2c(body: list[dict[str, Any]]) -> C2CBeforeSend:

@@ -11,8 +11,9 @@ import zlib
 
 import pytest
 import TLSSigAPIv2 as tls_module
-from timkit.tim.usersig import UserSigError, decode_usersig, gen_usersig, verify_usersig
 from TLSSigAPIv2 import TLSSigAPIv2
+
+from timkit.tim.usersig import UserSigError, decode_usersig, gen_usersig, verify_usersig
 
 APP = 1400000001
 KEY = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"

@@ -60,8 +60,9 @@ class TimTransportError(TimError):
 
     @property
     def retryable(self) -> bool:
-        # 4xx means the request itself is wrong; everything else may pass next time.
-        return self.status is None or self.status >= 500 or self.status in (408, 429)
+        # 4xx means the request itself is wrong; everything else (timeouts, 5xx, a garbled
+        # answer) may pass next time.
+        return self.status is None or not 400 <= self.status < 500 or self.status in (408, 429)
 
     def __str__(self) -> str:
         status = f"HTTP {self.status} " if self.status is not None else ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -54,6 +55,20 @@ from timkit.tim.errors import SIG_EXPIRED, MessageDropped, MessageTooLarge, TimA
 from timkit.tim.usersig import gen_usersig
 
 log = logging.getLogger("timkit.tim.rest")
+_USERSIG_IN_URL = re.compile(r"(usersig=)[^&\s\"']*", re.IGNORECASE)
+
+
+class _RedactUserSig(logging.Filter):
+    """urllib3 logs request lines, query string included, at DEBUG: take the UserSig out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "usersig=" in message.lower():
+            record.msg, record.args = _USERSIG_IN_URL.sub(r"\1[redacted]", message), None
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactUserSig())
 R = TypeVar("R", bound=Reply)
 
 # Connect, read: the read timeout stays above Tencent's 3 s backend processing timeout.
