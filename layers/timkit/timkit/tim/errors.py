@@ -39,7 +39,7 @@ class TimError(Exception):
         return False
 
     def __str__(self) -> str:
-        code = "" if self.error_code is None else f"{self.error_code} "
+        code = f"{self.error_code} " if self.error_code else ""
         return f"{self.command}: {code}{self.error_info}"
 
 
