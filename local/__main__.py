@@ -1,6 +1,7 @@
 """`make run`: the whole bundle on this machine, no AWS account, Docker or Tencent account needed.
 
-    .venv/bin/python -m local [--api-port 3000] [--aws-port 5001] [--state-file PATH] [--env NAME=VALUE]
+    .venv/bin/python -m local [--api-port 3000] [--aws-port 5001] [--tim-port 3001] [--state-file PATH]
+                              [--env NAME=VALUE]
 
 Ctrl-C (or SIGTERM) stops everything.
 """
@@ -21,6 +22,8 @@ from urllib.parse import urlencode
 from local.send_sample import CALLBACK_PATH, DEFAULT_URL, callback_query, sample_body
 from local.stack import LocalStack
 from local.template import TEMPLATE_PATH
+from local.tim_emulator.config import DEFAULT_PORT as TIM_DEFAULT_PORT
+from local.tim_emulator.send import DEFAULT_URL as TIM_DEFAULT_URL
 
 log = logging.getLogger("local")
 
@@ -29,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.split("\n")[0])
     parser.add_argument("--api-port", type=int, default=3000, help="0 picks a free port")
     parser.add_argument("--aws-port", type=int, default=5001, help="moto's port; 0 picks a free port")
+    parser.add_argument(
+        "--tim-port", type=int, default=TIM_DEFAULT_PORT, help="the Tencent IM emulator's port; 0 picks a free port"
+    )
     parser.add_argument("--state-file", type=Path, help="written once ready (URLs, ids, demo secrets)")
     parser.add_argument("--template", type=Path, default=TEMPLATE_PATH)
     parser.add_argument(
@@ -55,11 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, request_stop)
 
-    stack = LocalStack(template_path=args.template, api_port=args.api_port, aws_port=args.aws_port, extra_env=extra_env)
+    stack = LocalStack(
+        template_path=args.template,
+        api_port=args.api_port,
+        aws_port=args.aws_port,
+        tim_port=args.tim_port,
+        extra_env=extra_env,
+    )
     try:
         stack.start()
     except OSError as exc:
-        log.error("the local stack did not start: %s (--api-port / --aws-port choose other ports)", exc)
+        log.error("the local stack did not start: %s (--api-port / --aws-port / --tim-port choose other ports)", exc)
         return 1
     except Exception:
         log.exception("the local stack did not start")
@@ -118,9 +130,12 @@ def banner(stack: LocalStack) -> str:
         f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(body, separators=(',', ':')))}"
     )
     resources = "\n".join(f"    {lid:<24} {pid}" for lid, pid in sorted(stack.resources.items()))
+    tim_url_arg = "" if stack.tim_api_base == TIM_DEFAULT_URL else f" --url {stack.tim_api_base}"
     return f"""
 Local stack ready.
   API                {stack.api_url}   (callback URL: POST {stack.api_url}{CALLBACK_PATH})
+  Tencent IM         {stack.tim_api_base}   (emulator, the functions' TIM_API_BASE; admin {config.admin_identifier})
+                     users alice, bob, carol, robot @RBT#assistant, group @TGS#demo: GET /_emulator/state
   AWS (moto)         {stack.aws_endpoint}   (aws --endpoint-url {stack.aws_endpoint} --region us-east-1 ...)
   SDKAppID           {config.sdkappid}
   Callback token     {token_shown}
@@ -129,7 +144,11 @@ Local stack ready.
   Resources (from {stack.template_path.name}):
 {resources}
 
-Send a signed C2C before-send callback (signed when run, so it works whenever you paste it);
+Make a simulated user send a message: the emulator calls {CALLBACK_PATH}, the policy masks "darn",
+the message is delivered rewritten and the after-send callback is archived:
+  {python} -m local.tim_emulator.send c2c alice bob "well darn it"{tim_url_arg}
+
+Or send a signed C2C before-send callback yourself (signed when run, so it works whenever you paste it);
 the answer shows "darn" masked by the policy:
   {python} -m local.send_sample c2c "well darn, the local stack works"{url_arg}
   {python} -m local.send_sample group "what the heck"{url_arg}

@@ -126,6 +126,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as Tencent's callback client uses
+    # Headers and body in one write: separate small writes meet Nagle + delayed ACK (~40 ms a call).
+    disable_nagle_algorithm = True
+    wbufsize = -1
     timeout = 60  # idle keep-alive connections are closed after this
     server: _Server
     server_version = "local-apigw"

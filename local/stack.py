@@ -1,4 +1,5 @@
-"""The whole local stack: moto with the template's resources, the functions, the API and the pollers."""
+"""The whole local stack: moto with the template's resources, the functions, the API, the pollers and
+the Tencent IM emulator (REST for the functions, callbacks to the API)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from local.config import LocalConfig
 from local.functions import LocalFunction
 from local.gateway import API_ID, Gateway
 from local.pollers import RETRY_DELAY_S, SqsPoller
+from local.send_sample import CALLBACK_PATH
+from local.tim_emulator import DEMO_SEED, Identity, Settings, TimEmulator
 
 log = logging.getLogger("local")
 
@@ -29,10 +32,15 @@ class LocalStack:
         config: LocalConfig | None = None,
         extra_env: Mapping[str, str] | None = None,
         retry_delay_s: int = RETRY_DELAY_S,
+        tim_port: int = 0,
     ) -> None:
         self.template_path = Path(template_path)
         self.config = config or LocalConfig.from_env()
         self._api_port = api_port
+        # `python -m local` asks for 3001; embedded (tests) a free port, so that a running
+        # `make run` never makes them fail.
+        self._tim_port = tim_port
+        self.tim: TimEmulator | None = None
         self._extra_env = dict(extra_env or {})
         self._retry_delay_s = retry_delay_s
         self._aws = MotoAws(port=aws_port)
@@ -57,8 +65,15 @@ class LocalStack:
         self._aws.start()
         self.resources = create_resources(self._aws, self.template)
         self._seed_secret()
-        # Bound before the functions load, so their environment can name the API's URL.
+        # Bound before the functions load, so their environment can name the API's and the
+        # emulator's URLs.
         self._gateway = Gateway(port=self._api_port)
+        self.tim = TimEmulator(
+            Identity(self.config.sdkappid, self.config.secret_key, self.config.admin_identifier),
+            Settings(callback_url=self._gateway.url + CALLBACK_PATH, callback_token=self.config.callback_token),
+            port=self._tim_port,
+            seed=DEMO_SEED,
+        )
         attributes = Attributes(self._aws, self.template, self.resources)
         intrinsics = self.template.intrinsics(ref=self._ref, get_att=lambda i, a: self._get_att(attributes, i, a))
         for lid, spec in self.template.functions.items():
@@ -69,6 +84,7 @@ class LocalStack:
             self.functions[lid] = function
         self._gateway.routes = [(route, self.functions[fn.logical_id]) for route, fn in self.template.routes]
         self._gateway.start()
+        self.tim.start()
         for function in self.functions.values():
             for source in function.spec.sqs_sources:
                 poller = SqsPoller(
@@ -81,7 +97,7 @@ class LocalStack:
                 )
                 poller.start()
                 self.pollers.append(poller)
-        log.info("local stack ready: API %s, AWS %s", self.api_url, self.aws_endpoint)
+        log.info("local stack ready: API %s, AWS %s, Tencent IM %s", self.api_url, self.aws_endpoint, self.tim_api_base)
 
     def stop(self) -> None:
         for poller in self.pollers:
@@ -89,6 +105,10 @@ class LocalStack:
         for poller in self.pollers:
             poller.stop()
         self.pollers = []
+        # Before the gateway: its queued callbacks would only find the API gone.
+        if self.tim is not None:
+            self.tim.stop()
+            self.tim = None
         if self._gateway is not None:
             self._gateway.stop()
             self._gateway = None
@@ -112,6 +132,9 @@ class LocalStack:
 
     def _local_env(self) -> dict[str, str]:
         return {
+            # Before the extra variables: `--env TIM_API_BASE=...` may point the functions elsewhere.
+            "TIM_API_BASE": self.tim_api_base,
+            "TIM_ADMIN_IDENTIFIER": self.config.admin_identifier,
             **self._extra_env,
             "TIM_SDKAPPID": str(self.config.sdkappid),
             "POLICY_SOURCE": f"file:{self.config.policy_file}",
@@ -153,6 +176,11 @@ class LocalStack:
         return self._gateway.url
 
     @property
+    def tim_api_base(self) -> str:
+        assert self.tim is not None, "start() the stack first"
+        return self.tim.url
+
+    @property
     def aws_endpoint(self) -> str:
         return self._aws.endpoint
 
@@ -180,6 +208,8 @@ class LocalStack:
             "secret_key": self.secret_key,
             "callback_token": self.callback_token,
             "policy_file": str(self.config.policy_file),
+            "tim_api_base": self.tim_api_base,
+            "tim_admin_identifier": self.config.admin_identifier,
         }
 
 

@@ -16,13 +16,16 @@ from typing import Any
 import boto3
 import pytest
 
+from local.tim_emulator.control import EmulatorControl
+
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 15
 
 
 class StackState(dict):
-    """The state file of `python -m local`, readable as ``state["api_url"]`` or ``state.api_url``."""
+    """The state file of `python -m local`, readable as ``state["api_url"]`` or ``state.api_url``
+    (``tim_api_base`` is the Tencent IM emulator's URL)."""
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -46,6 +49,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState
         "--api-port",
         "0",
         "--aws-port",
+        "0",
+        "--tim-port",
         "0",
         "--state-file",
         str(state_file),
@@ -93,3 +98,11 @@ def aws(local_stack: StackState) -> Callable[[str], Any]:
         return clients[service]
 
     return client
+
+
+@pytest.fixture(scope="session")
+def tim(local_stack: StackState) -> Iterator[EmulatorControl]:
+    """The local stack's Tencent IM emulator, through its control API."""
+    control = EmulatorControl(local_stack["tim_api_base"])
+    yield control
+    control.close()
