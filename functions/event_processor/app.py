@@ -13,13 +13,16 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from timkit.archive import Archiver
 from timkit.config import Settings
-from timkit.models.callbacks import REQUEST_MODELS
+from timkit.merger import MergerService
+from timkit.models.callbacks import REQUEST_MODELS, BotC2CMessage, C2CAfterSend, GroupAfterSend
 from timkit.stores.archive import ArchiveStore
+from timkit.stores.mergers import MergerStore
 
 logger = Logger()
 metrics = Metrics()
 settings = Settings.from_env()
 archiver = Archiver(ArchiveStore(settings.ARCHIVE_TABLE))
+mergers = MergerService(MergerStore(settings.MERGER_BUCKET, settings.MERGER_TABLE), settings.MERGER_RETENTION_DAYS)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -32,7 +35,12 @@ def archive_record(record: SQSRecord) -> None:
         metrics.add_metric(
             name="Archived" if result == "stored" else "DuplicateIgnored", unit=MetricUnit.Count, value=1
         )
-    logger.info("callback archived", command=command, results=results)
+    captured = []
+    if isinstance(event, C2CAfterSend | BotC2CMessage | GroupAfterSend):
+        # Also on a repeated delivery: storing is idempotent, and the first try may have stopped
+        # between the archive and here.
+        captured = mergers.capture(event)
+    logger.info("callback archived", command=command, results=results, mergers=captured)
 
 
 @logger.inject_lambda_context(clear_state=True)

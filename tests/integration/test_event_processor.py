@@ -15,6 +15,7 @@ import pytest
 from moto import mock_aws
 
 from local.cfn_yaml import load_template
+from timkit.merger import captured_key
 from timkit.stores.archive import ArchiveStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,13 +28,17 @@ CONTEXT = SimpleNamespace(
 
 @pytest.fixture
 def processor(monkeypatch):  # type: ignore[no-untyped-def]
-    table = load_template(ROOT / "template.yaml")["Resources"]["ArchiveTable"]["Properties"]
+    resources = load_template(ROOT / "template.yaml")["Resources"]
+    table = resources["ArchiveTable"]["Properties"]
+    merger_table = resources["MergerTable"]["Properties"]
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("TIM_SDKAPPID", "1400000001")
     monkeypatch.setenv("ARCHIVE_TABLE", "archive")
+    monkeypatch.setenv("MERGER_BUCKET", "mergers")
+    monkeypatch.setenv("MERGER_TABLE", "merger-meta")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tim-event-processor")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TimKit")
     with mock_aws():
@@ -43,6 +48,13 @@ def processor(monkeypatch):  # type: ignore[no-untyped-def]
             AttributeDefinitions=table["AttributeDefinitions"],
             BillingMode=table["BillingMode"],
         )
+        boto3.client("dynamodb").create_table(
+            TableName="merger-meta",
+            KeySchema=merger_table["KeySchema"],
+            AttributeDefinitions=merger_table["AttributeDefinitions"],
+            BillingMode=merger_table["BillingMode"],
+        )
+        boto3.client("s3").create_bucket(Bucket="mergers")
         spec = importlib.util.spec_from_file_location(
             "it_event_processor_app", ROOT / "functions/event_processor/app.py"
         )
@@ -76,6 +88,11 @@ def test_repeated_delivery_archives_each_message_once(processor) -> None:  # typ
     assert group_items[0]["inline_mergers"] == 1
     assert json.loads(group_items[0]["body"])["MsgBody"][0]["MsgContent"]["MsgList"][0]["MsgBody"][0] == {
         "MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}
+    # ... and captured as a merger the group's members can download by the message's key.
+    key = captured_key(f"group:{group['GroupId']}:{group['MsgSeq']}", 0)
+    downloaded = json.loads(module.mergers.download(group["From_Account"], key).json)
+    relay = group["MsgBody"][0]["MsgContent"]
+    assert (downloaded["title"], downloaded["messageList"]) == (relay["Title"], relay["MsgList"])
 
 
 def test_bot_callback_for_an_archived_message_changes_nothing(processor) -> None:  # type: ignore[no-untyped-def]

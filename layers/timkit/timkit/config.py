@@ -41,6 +41,12 @@ class Settings(BaseModel):
     TIM_API_BASE: str = ""
     TIM_ADMIN_IDENTIFIER: Annotated[str, Field(min_length=1, max_length=32)] = "administrator"
     EVENTS_QUEUE_URL: str = ""
+    # Merger storage: the bucket and table, how long a merger lives, and up to what size a
+    # download is returned inline (larger ones get a presigned S3 URL: Lambda answers ≤ 6 MB).
+    MERGER_BUCKET: str = ""
+    MERGER_TABLE: str = ""
+    MERGER_RETENTION_DAYS: Annotated[int, Field(ge=1, le=3650)] = 30
+    MERGER_INLINE_MAX_BYTES: Annotated[int, Field(ge=1, le=5 * 1024 * 1024)] = 3 * 1024 * 1024
     ARCHIVE_TABLE: str = ""
     BOT_STATE_TABLE: str = ""
     # How long a recorded chatbot interrupt is kept.

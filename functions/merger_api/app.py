@@ -1,0 +1,92 @@
+"""POST /mergers and GET /mergers/{downloadKey}: merger storage for chat clients.
+
+The caller is the identifier of the UserSig the authorizer verified. Domain errors map to
+responses here, in one place: limits 413/422 naming the limit, unknown/expired/forbidden 404.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
+
+from timkit.config import Settings
+from timkit.merger import GroupMembers, InlineDocument, MergerNotFound, MergerService, UnknownNestedKey
+from timkit.models.merger import LimitExceeded, MergerUpload
+from timkit.stores.config import ConfigStore
+from timkit.stores.mergers import MergerStore
+from timkit.tim.errors import TimApiError
+from timkit.tim.rest import TimRestClient
+
+logger = Logger()
+settings = Settings.from_env()
+config = ConfigStore(settings.TIM_SECRET_ID, "", settings.CONFIG_CACHE_SECONDS, logger)
+app = APIGatewayHttpResolver(enable_validation=True)
+_rest: TimRestClient | None = None
+# Tencent's answers for a group that does not exist (or is gone): nobody is its member.
+GROUP_MISSING = {10010, 10015}
+
+
+def _members(group_id: str) -> list[str]:
+    global _rest
+    if _rest is None:
+        _rest = TimRestClient.from_settings(settings, config.secret().secret_key)
+    try:
+        return [member.Member_Account for member in _rest.iter_group_members(group_id)]
+    except TimApiError as exc:
+        if exc.error_code in GROUP_MISSING:
+            return []
+        raise
+
+
+service = MergerService(
+    MergerStore(settings.MERGER_BUCKET, settings.MERGER_TABLE),
+    settings.MERGER_RETENTION_DAYS,
+    is_member=GroupMembers(_members),
+    inline_max_bytes=settings.MERGER_INLINE_MAX_BYTES,
+)
+
+
+def _caller() -> str:
+    identifier = (app.current_event.request_context.authorizer.get_lambda or {}).get("identifier")
+    if not identifier:
+        raise UnauthorizedError("no verified UserSig")
+    return identifier
+
+
+def _json(status: int, body: str | bytes) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+@app.post("/mergers")
+def upload(merger: MergerUpload) -> Response:
+    result = service.upload(_caller(), merger, len(app.current_event.body or ""))
+    return _json(201, result.model_dump_json())
+
+
+@app.get("/mergers/<downloadKey>")
+def download(downloadKey: str) -> Response:  # noqa: N803 - the path parameter's name
+    found = service.download(_caller(), downloadKey)
+    return _json(200, found.json if isinstance(found, InlineDocument) else found.model_dump_json())
+
+
+@app.exception_handler(LimitExceeded)
+def _limit(exc: LimitExceeded) -> Response:
+    return _json(413 if exc.limit == "size" else 422, json.dumps({"message": str(exc), "limit": exc.limit}))
+
+
+@app.exception_handler(UnknownNestedKey)
+def _nested(exc: UnknownNestedKey) -> Response:
+    return _json(422, json.dumps({"message": str(exc), "limit": "nested_key"}))
+
+
+@app.exception_handler(MergerNotFound)
+def _not_found(exc: MergerNotFound) -> Response:
+    return _json(404, json.dumps({"message": "no such merger"}))
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict, context: object) -> dict:
+    return app.resolve(event, context)

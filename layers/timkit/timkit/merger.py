@@ -1,0 +1,215 @@
+"""Merger (merged-forward) storage with a download flow (protocol §7).
+
+Tencent's own long-message store is internal to its client SDKs, so the app keeps its own: a
+client uploads a merger's message list, gets a ``downloadKey`` and a small ``TIMRelayElem``
+carrying it to send; the conversation's members download the list with the key. Inline mergers
+that arrive in after-send callbacks are captured under a key derived from the message identity.
+
+Who may read a merger: its uploader, and the destination conversation's members (the C2C peer,
+or the group's members as Tencent lists them). Anyone else, like an unknown or expired key, gets
+:class:`MergerNotFound`: the API says nothing about keys that exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from timkit.models.callbacks import BotC2CMessage, C2CAfterSend, GroupAfterSend
+from timkit.models.elements import RelayElem, RelayMessage
+from timkit.models.merger import (
+    MAX_LEVELS,
+    MAX_UPLOAD_BYTES,
+    DownloadLink,
+    LimitExceeded,
+    MergerDocument,
+    MergerUpload,
+    UploadResult,
+    nesting,
+    relay_elem,
+    relay_fits,
+)
+from timkit.stores.mergers import MergerMeta, MergerStore
+
+# 192 bits of randomness in every uploaded key.
+KEY_BYTES = 24
+DOWNLOAD_URL_SECONDS = 300
+MEMBERSHIP_CACHE_SECONDS = 60
+
+
+class MergerNotFound(Exception):
+    """Unknown, expired, or not the caller's to read: one answer for all three."""
+
+
+class UnknownNestedKey(ValueError):
+    """The list references a stored merger that does not exist or the uploader may not read."""
+
+
+def captured_key(identity: str, index: int) -> str:
+    """The key an inline merger from a callback is stored under: element ``index`` of the message
+    ``identity`` (``c2c:<MsgKey>`` or ``group:<GroupId>:<MsgSeq>``)."""
+    return "m" + hashlib.sha256(f"{identity}#{index}".encode()).hexdigest()[:40]
+
+
+class GroupMembers:
+    """Group membership from Tencent, cached briefly per group (a download should not cost a
+    member listing each time, and a removed member loses access within a minute)."""
+
+    def __init__(
+        self,
+        list_members: Callable[[str], Iterable[str]],
+        ttl: float = MEMBERSHIP_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._list = list_members
+        self._ttl = ttl
+        self._clock = clock
+        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, group_id: str, user: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(group_id)
+        if cached is None or cached[0] <= now:
+            cached = (now + self._ttl, frozenset(self._list(group_id)))
+            with self._lock:
+                self._cache[group_id] = cached
+        return user in cached[1]
+
+
+@dataclass(frozen=True)
+class InlineDocument:
+    json: bytes
+
+
+class MergerService:
+    def __init__(
+        self,
+        store: MergerStore,
+        retention_days: int,
+        is_member: Callable[[str, str], bool] | None = None,
+        inline_max_bytes: int = 3 * 1024 * 1024,
+        clock: Callable[[], float] = time.time,
+        new_key: Callable[[], str] = lambda: secrets.token_urlsafe(KEY_BYTES),
+    ) -> None:
+        self.store = store
+        self._retention = retention_days * 86400
+        self._is_member = is_member
+        self._inline_max = inline_max_bytes
+        self._clock = clock
+        self._new_key = new_key
+
+    # ------------------------------------------------------------------ upload
+
+    def upload(self, uploader: str, upload: MergerUpload, raw_size: int) -> UploadResult:
+        if raw_size > MAX_UPLOAD_BYTES:
+            raise LimitExceeded("size", f"the upload is {raw_size} bytes; at most {MAX_UPLOAD_BYTES}")
+        found = nesting(upload.messageList)
+        levels = found.levels
+        for nested_key in found.keys:
+            meta = self._readable(uploader, nested_key)
+            if meta is None:
+                raise UnknownNestedKey(
+                    f"messageList references a merger that does not exist or is not yours: {nested_key}"
+                )
+            levels = max(levels, found.levels + meta.levels)
+        key = self._new_key()
+        elem = relay_elem(upload, key)
+        if not relay_fits(elem):
+            raise LimitExceeded("relay", "title, abstractList and compatibleText do not fit in a 12 KB message")
+        document = MergerDocument(
+            title=upload.title,
+            abstractList=upload.abstractList,
+            compatibleText=upload.compatibleText,
+            messageList=upload.messageList,
+        )
+        meta = self._store(key, uploader, upload.conversation.kind, upload.conversation.id, document, levels, "upload")
+        return UploadResult(
+            downloadKey=key, expiresAt=meta.expires_at, relayElem=elem.model_dump(mode="json", exclude_none=True)
+        )
+
+    # ------------------------------------------------------------------ download
+
+    def download(self, caller: str, key: str) -> InlineDocument | DownloadLink:
+        meta = self._readable(caller, key)
+        if meta is None:
+            raise MergerNotFound(key)
+        if meta.layers_over_limit:
+            # §7.4: past 100 levels the title and abstracts come back empty and the list is withheld.
+            withheld = MergerDocument(
+                title="", abstractList=[], compatibleText="", messageList=[], layersOverLimit=True
+            )
+            return InlineDocument(withheld.model_dump_json().encode())
+        if meta.size_bytes > self._inline_max:
+            url = self.store.download_url(key, DOWNLOAD_URL_SECONDS)
+            return DownloadLink(downloadUrl=url, expiresIn=DOWNLOAD_URL_SECONDS)
+        return InlineDocument(self.store.document(key))
+
+    def _readable(self, caller: str, key: str) -> MergerMeta | None:
+        meta = self.store.meta(key)
+        if meta is None or meta.expires_at <= self._clock():
+            return None
+        if caller == meta.uploader or (meta.kind == "c2c" and caller == meta.conversation):
+            return meta
+        if meta.kind == "group" and self._is_member is not None and self._is_member(meta.conversation, caller):
+            return meta
+        return None
+
+    # ------------------------------------------------------------------ capture
+
+    def capture(self, message: C2CAfterSend | BotC2CMessage | GroupAfterSend) -> list[str]:
+        """Store every inline merger of a delivered message; the keys, stored now or before."""
+        if isinstance(message, GroupAfterSend):
+            kind, conversation = "group", message.GroupId
+        else:
+            kind, conversation = "c2c", message.To_Account
+        keys = []
+        for index, elem in enumerate(message.MsgBody):
+            if isinstance(elem, RelayElem) and elem.MsgContent.MsgList is not None:
+                key = captured_key(message.identity, index)
+                content = elem.MsgContent
+                document = MergerDocument(
+                    title=content.Title,
+                    abstractList=content.AbstractList,
+                    compatibleText=content.CompatibleText,
+                    messageList=content.MsgList,
+                )
+                # Tencent delivered it: its limits held; count its levels without refusing it.
+                levels = _levels(content.MsgList)
+                self._store(key, message.From_Account, kind, conversation, document, levels, "callback")
+                keys.append(key)
+        return keys
+
+    def _store(
+        self,
+        key: str,
+        uploader: str,
+        kind: str,
+        conversation: str,
+        document: MergerDocument,
+        levels: int,
+        source: str,
+    ) -> MergerMeta:
+        over = levels > MAX_LEVELS
+        # The forwarded messages go out as they came in: only the fields they had.
+        raw = document.model_copy(update={"layersOverLimit": over}).model_dump_json(exclude_unset=True).encode()
+        now = int(self._clock())
+        meta = MergerMeta(
+            key=key, uploader=uploader, kind=kind, conversation=conversation,
+            msg_count=len(document.messageList), levels=levels, layers_over_limit=over,
+            size_bytes=len(raw), created_at=now, expires_at=now + self._retention, source=source,
+        )
+        self.store.put(meta, raw)
+        return meta
+
+
+def _levels(messages: list[RelayMessage]) -> int:
+    try:
+        return nesting(messages).levels
+    except LimitExceeded:
+        return MAX_LEVELS + 1
