@@ -148,7 +148,10 @@ class MergerService:
         if meta.size_bytes > self._inline_max:
             url = self.store.download_url(key, DOWNLOAD_URL_SECONDS)
             return DownloadLink(downloadUrl=url, expiresIn=DOWNLOAD_URL_SECONDS)
-        return InlineDocument(self.store.document(key))
+        document = self.store.document(key)
+        if document is None:
+            raise MergerNotFound(key)
+        return InlineDocument(document)
 
     def _readable(self, caller: str, key: str) -> MergerMeta | None:
         meta = self.store.meta(key)
