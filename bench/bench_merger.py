@@ -53,7 +53,7 @@ def main() -> None:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    session = boto3.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name="us-east-1")
+    session = boto3.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name="us-east-1")  # noqa: S106
     s3 = session.client("s3", endpoint_url=endpoint)
     dynamodb = session.client("dynamodb", endpoint_url=endpoint)
     table = load_template(ROOT / "template.yaml")["Resources"]["MergerTable"]["Properties"]

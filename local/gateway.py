@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import json
 import logging
 import re
@@ -12,13 +13,14 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable, Mapping
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from local.functions import LocalFunction
-from local.template import ACCOUNT_ID, Route
+from local.template import ACCOUNT_ID, REGION, LambdaAuthorizer, Route
 
 log = logging.getLogger("local")
 
@@ -26,14 +28,18 @@ API_ID = "local"
 MAX_BODY = 10 * 1024 * 1024  # HTTP API payload limit
 _TEXT_TYPES = re.compile(r"^(text/.*|application/(json|xml|javascript|.*\+json|.*\+xml))$")
 _JSON = [("content-type", "application/json")]
+_UNAUTHORIZED = (401, b'{"message":"Unauthorized"}')
+_FORBIDDEN = (403, b'{"message":"Forbidden"}')
+_INTERNAL_ERROR = (500, b'{"message":"Internal Server Error"}')
 # Hop-by-hop headers describe this connection, not the message; API Gateway sets its own.
 _NOT_FORWARDED = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "date"})
 
 
 class _CompiledRoute:
-    def __init__(self, route: Route, function: LocalFunction) -> None:
+    def __init__(self, route: Route, function: LocalFunction, authorizer: _Authorizer | None = None) -> None:
         self.route = route
         self.function = function
+        self.authorizer = authorizer
         pattern, literal, greedy = "", 0, False
         for segment in route.path.strip("/").split("/") if route.path != "$default" else []:
             if m := re.fullmatch(r"\{(\w+)\+\}", segment):
@@ -56,6 +62,184 @@ class _CompiledRoute:
         return None if m is None else m.groupdict()
 
 
+# $context variables an identity source may name, read from the route event's requestContext.
+_CONTEXT_VARIABLES: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "accountId": lambda c: c["accountId"],
+    "apiId": lambda c: c["apiId"],
+    "domainName": lambda c: c["domainName"],
+    "domainPrefix": lambda c: c["domainPrefix"],
+    "httpMethod": lambda c: c["http"]["method"],
+    "identity.sourceIp": lambda c: c["http"]["sourceIp"],
+    "identity.userAgent": lambda c: c["http"]["userAgent"],
+    "path": lambda c: c["http"]["path"],
+    "protocol": lambda c: c["http"]["protocol"],
+    "requestId": lambda c: c["requestId"],
+    "requestTime": lambda c: c["time"],
+    "requestTimeEpoch": lambda c: c["timeEpoch"],
+    "routeKey": lambda c: c["routeKey"],
+    "stage": lambda c: c["stage"],
+}
+
+
+def _identity_value(source: str, event: dict[str, Any]) -> str | None:
+    """The value of an identity source ($request.header.X, ...) in a route event; None when missing."""
+    kind, _, name = source.removeprefix("$").partition(".")
+    value: Any = None
+    if kind == "request":
+        where, _, name = name.partition(".")
+        if where == "header":
+            name = name.lower()
+            value = "; ".join(event.get("cookies") or []) if name == "cookie" else event["headers"].get(name)
+        elif where == "querystring":
+            value = (event.get("queryStringParameters") or {}).get(name)
+    elif kind == "context":
+        value = _CONTEXT_VARIABLES[name](event["requestContext"])
+    elif kind == "stageVariables":
+        value = (event.get("stageVariables") or {}).get(name)
+    return None if value is None else str(value)
+
+
+class _MalformedResponse(ValueError):
+    pass
+
+
+def _wildcard(pattern: str, value: str, ignore_case: bool = False) -> bool:
+    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
+
+
+def _strings(value: Any, what: str) -> tuple[str, ...]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+        raise _MalformedResponse(f"policy statement {what} must be a string or a list of strings")
+    return tuple(values)
+
+
+class _Decision:
+    """An authorizer's answer: a simple response, or an IAM policy evaluated against each route ARN."""
+
+    def __init__(self, response: Any, simple: bool) -> None:
+        if not isinstance(response, dict):
+            raise _MalformedResponse(f"the response must be a JSON object, not {type(response).__name__}")
+        self.context = response.get("context")
+        if self.context is not None and not isinstance(self.context, dict):
+            raise _MalformedResponse("context must be a JSON object")
+        self.authorized: bool | None = None
+        self.statements: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
+        if simple:
+            self.authorized = response.get("isAuthorized")
+            if not isinstance(self.authorized, bool):
+                raise _MalformedResponse("isAuthorized must be true or false")
+            return
+        policy = response.get("policyDocument")
+        statements = policy.get("Statement") if isinstance(policy, dict) else None
+        statements = [statements] if isinstance(statements, dict) else statements
+        if not isinstance(statements, list) or not all(isinstance(st, dict) for st in statements):
+            raise _MalformedResponse("policyDocument.Statement must be a list of policy statements")
+        for statement in statements:
+            if statement.get("Effect") not in ("Allow", "Deny"):
+                raise _MalformedResponse("policy statement Effect must be Allow or Deny")
+            actions = _strings(statement.get("Action"), "Action")
+            resources = _strings(statement.get("Resource"), "Resource")
+            self.statements.append((statement["Effect"], actions, resources))
+
+    def allows(self, route_arn: str) -> bool:
+        if self.authorized is not None:
+            return self.authorized
+        effects = {
+            effect
+            for effect, actions, resources in self.statements
+            if any(_wildcard(a, "execute-api:Invoke", ignore_case=True) for a in actions)
+            and any(_wildcard(r, route_arn) for r in resources)
+        }
+        return effects == {"Allow"}  # an explicit Deny wins; no Allow is a Deny
+
+
+class _Authorizer:
+    """Runs one Lambda authorizer for the routes that use it, caching its answers as API Gateway does:
+    per identity source values, for the authorizer's TTL, allows and denies alike (not failures)."""
+
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+    _MAX_CACHED = 10_000
+
+    def __init__(self, spec: LambdaAuthorizer, function: LocalFunction) -> None:
+        for source in spec.identity_sources:
+            if source.startswith("$context.") and source.removeprefix("$context.") not in _CONTEXT_VARIABLES:
+                raise ValueError(f"authorizer {spec.name}: {source} is not available in the local API")
+        self.spec = spec
+        self.function = function
+        self._cache: dict[tuple[str, ...], tuple[float, _Decision]] = {}
+        self._lock = threading.Lock()
+
+    def authorize(self, event: dict[str, Any]) -> tuple[int, bytes] | None:
+        """None lets the request through, with the authorizer's context added to ``event``;
+        otherwise the status and body to answer with."""
+        identity = [_identity_value(source, event) for source in self.spec.identity_sources]
+        if not all(identity):  # missing or empty: refused without invoking the authorizer
+            return _UNAUTHORIZED
+        context = event["requestContext"]
+        route_arn = (
+            f"arn:aws:execute-api:{REGION}:{context['accountId']}:{context['apiId']}/{context['stage']}/"
+            f"{context['http']['method']}{event['rawPath']}"
+        )
+        key = tuple(v for v in identity if v)
+        decision = self._cached(key)
+        if decision is None:
+            try:
+                decision = _Decision(self._invoke(event, list(key), route_arn), self.spec.simple_responses)
+            except _MalformedResponse as exc:
+                log.error("authorizer %s returned a malformed response: %s", self.spec.name, exc)
+                return _INTERNAL_ERROR
+            except Exception:
+                log.error(
+                    "authorizer %s (%s) failed on %s:\n%s",
+                    self.spec.name,
+                    self.function.spec.logical_id,
+                    event["routeKey"],
+                    traceback.format_exc(),
+                )
+                return _INTERNAL_ERROR
+            self._store(key, decision)
+        if not decision.allows(route_arn):
+            log.info("authorizer %s denied %s", self.spec.name, route_arn)
+            return _FORBIDDEN
+        context["authorizer"] = {"lambda": copy.deepcopy(decision.context)}
+        return None
+
+    def _invoke(self, event: dict[str, Any], identity: list[str], route_arn: str) -> Any:
+        auth_event: dict[str, Any] = {
+            "version": "2.0",
+            "type": "REQUEST",
+            "routeArn": route_arn,
+            "identitySource": identity,
+            "routeKey": event["routeKey"],
+            "rawPath": event["rawPath"],
+            "rawQueryString": event["rawQueryString"],
+        }
+        for name in ("cookies", "headers", "queryStringParameters", "requestContext", "pathParameters"):
+            if name in event:
+                auth_event[name] = copy.deepcopy(event[name])
+        result = self.function.invoke(auth_event)
+        # API Gateway gets what Lambda serialized the result into: unserializable values fail there.
+        return json.loads(json.dumps(result))
+
+    def _cached(self, key: tuple[str, ...]) -> _Decision | None:
+        if not self.spec.ttl:
+            return None
+        with self._lock:
+            expires, decision = self._cache.get(key, (0.0, None))
+            return decision if expires > self.clock() else None
+
+    def _store(self, key: tuple[str, ...], decision: _Decision) -> None:
+        if not self.spec.ttl:
+            return
+        now = self.clock()
+        with self._lock:
+            if len(self._cache) >= self._MAX_CACHED:
+                self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+            self._cache[key] = (now + self.spec.ttl, decision)
+
+
 class Gateway:
     """Binds its port when created; serves ``routes`` once started."""
 
@@ -76,7 +260,22 @@ class Gateway:
 
     @routes.setter
     def routes(self, routes: list[tuple[Route, LocalFunction]]) -> None:
-        self._routes = sorted((_CompiledRoute(r, f) for r, f in routes), key=lambda c: c.rank)
+        self.set_routes(routes)
+
+    def set_routes(
+        self, routes: list[tuple[Route, LocalFunction]], functions: Mapping[str, LocalFunction] | None = None
+    ) -> None:
+        """``functions`` (by logical id) must hold the Lambda authorizers' functions the routes use."""
+        authorizers: dict[LambdaAuthorizer, _Authorizer] = {}
+        compiled = []
+        for route, function in routes:
+            spec = route.lambda_authorizer
+            if spec is not None and spec not in authorizers:
+                if spec.function_id not in (functions or {}):
+                    raise ValueError(f"{route.route_key}: authorizer function {spec.function_id} is not loaded")
+                authorizers[spec] = _Authorizer(spec, (functions or {})[spec.function_id])
+            compiled.append(_CompiledRoute(route, function, authorizers.get(spec) if spec else None))
+        self._routes = sorted(compiled, key=lambda c: c.rank)
 
     def start(self) -> None:
         self._thread.start()
@@ -157,6 +356,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         compiled, path_params = found
         event = self._event(compiled.route, path, query, path_params, body, request_id)
+        if compiled.authorizer is not None:
+            refused = compiled.authorizer.authorize(event)
+            if refused is not None:
+                status, payload = refused
+                self._send(status, _JSON, payload, request_id)
+                return
         try:
             result = compiled.function.invoke(event)
             status, headers, payload = _response(result)

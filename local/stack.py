@@ -82,7 +82,9 @@ class LocalStack:
             function = LocalFunction(spec, name, {**env, **self._local_env()})
             function.load()
             self.functions[lid] = function
-        self._gateway.routes = [(route, self.functions[fn.logical_id]) for route, fn in self.template.routes]
+        self._gateway.set_routes(
+            [(route, self.functions[fn.logical_id]) for route, fn in self.template.routes], self.functions
+        )
         self._gateway.start()
         self.tim.start()
         for function in self.functions.values():

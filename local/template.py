@@ -60,10 +60,24 @@ class Unresolvable(LookupError):
 
 
 @dataclass(frozen=True)
+class LambdaAuthorizer:
+    """An HttpApi Lambda (REQUEST) authorizer, as API Gateway runs it."""
+
+    api: str  # logical id of its HttpApi
+    name: str
+    function_id: str  # logical id of the authorizer function
+    identity_sources: tuple[str, ...]  # e.g. $request.header.Authorization, in order
+    ttl: int  # seconds results are cached (ReauthorizeEvery); 0: no caching
+    payload_version: str  # "1.0" or "2.0"
+    simple_responses: bool  # EnableSimpleResponses: {"isAuthorized": ...} instead of an IAM policy
+
+
+@dataclass(frozen=True)
 class Route:
     method: str  # upper case, or ANY
     path: str  # as declared, e.g. /tim/callback or /mergers/{key}
-    authorizer: str | None = None
+    authorizer: str | None = None  # name; AWS_IAM for IAM auth
+    lambda_authorizer: LambdaAuthorizer | None = None  # when the authorizer is a Lambda one
 
     @property
     def route_key(self) -> str:
@@ -267,9 +281,14 @@ def load(path: Path | str = TEMPLATE_PATH) -> Template:
     resources = transformed.get("Resources", {})
     template = Template(path, original, transformed, parameters, conditions)
     template.data_resources = {lid: res for lid, res in resources.items() if res["Type"] in DATA_TYPES and active(res)}
-    for lid, res in (original.get("Resources") or {}).items():
-        if res.get("Type") == "AWS::Serverless::Function" and active(res):
-            template.functions[lid] = _function_spec(lid, res, original, resources, path.parent)
+    functions = {
+        lid: res
+        for lid, res in (original.get("Resources") or {}).items()
+        if res.get("Type") == "AWS::Serverless::Function" and active(res)
+    }
+    apis = _HttpApis(original, resources, evaluator, set(functions))
+    for lid, res in functions.items():
+        template.functions[lid] = _function_spec(lid, res, original, resources, path.parent, apis)
     return template
 
 
@@ -287,6 +306,7 @@ def _function_spec(
     original: dict[str, Any],
     transformed: dict[str, Any],
     base_dir: Path,
+    apis: _HttpApis,
 ) -> FunctionSpec:
     # Code location and events from the SAM resource; handler, environment, timeout and memory from
     # the Lambda function samtranslator produced, so Globals are merged exactly as in a deployment.
@@ -297,18 +317,20 @@ def _function_spec(
         raise ValueError(f"{logical_id}: the local stack needs CodeUri to be a local folder")
     fn = transformed[logical_id]["Properties"]
     routes, sources = [], []
-    api_auth = _default_authorizers(original)
     for event in (props.get("Events") or {}).values():
         ev_props = event.get("Properties") or {}
         if event.get("Type") == "HttpApi":
             api_ref = ev_props.get("ApiId", {"Ref": "ServerlessHttpApi"})
             api_id = api_ref.get("Ref") if isinstance(api_ref, dict) else api_ref
-            authorizer = (ev_props.get("Auth") or {}).get("Authorizer", api_auth.get(api_id))
+            method = str(ev_props.get("Method", "ANY")).upper()
+            path = ev_props.get("Path", "$default")
+            authorizer = apis.authorizer_name(api_id, method, path, (ev_props.get("Auth") or {}).get("Authorizer"))
             routes.append(
                 Route(
-                    method=str(ev_props.get("Method", "ANY")).upper(),
-                    path=ev_props.get("Path", "$default"),
-                    authorizer=None if authorizer in (None, "NONE") else authorizer,
+                    method=method,
+                    path=path,
+                    authorizer=authorizer,
+                    lambda_authorizer=apis.lambda_authorizer(api_id, authorizer, f"{method} {path}"),
                 )
             )
         elif event.get("Type") == "SQS":
@@ -333,6 +355,111 @@ def _function_spec(
         routes=tuple(routes),
         sqs_sources=tuple(sources),
     )
+
+
+_ANY_METHOD = "x-amazon-apigateway-any-method"
+_AUTHORIZER = "x-amazon-apigateway-authorizer"
+IDENTITY_PREFIXES = ("$request.header.", "$request.querystring.", "$context.", "$stageVariables.")
+DEFAULT_AUTHORIZER_TTL = 300  # API Gateway's, when ReauthorizeEvery is not given
+
+
+class _HttpApis:
+    """Route authorizers as samtranslator writes them into each HttpApi's OpenAPI body: Globals
+    merged, DefaultAuthorizer applied, Identity flattened into identity sources, as deployed."""
+
+    def __init__(
+        self,
+        original: dict[str, Any],
+        transformed: dict[str, Any],
+        evaluator: Intrinsics,
+        function_ids: set[str],
+    ) -> None:
+        self._transformed = transformed
+        self._evaluator = evaluator
+        self._function_ids = function_ids
+        self._defaults = _default_authorizers(original)
+
+    def _body(self, api: str) -> dict[str, Any]:
+        resource = self._transformed.get(api) or {}
+        body = (resource.get("Properties") or {}).get("Body")
+        return body if resource.get("Type") == "AWS::ApiGatewayV2::Api" and isinstance(body, dict) else {}
+
+    def authorizer_name(self, api: str, method: str, path: str, declared: str | None) -> str | None:
+        paths = self._body(api).get("paths") or {}
+        operation = (paths.get(path) or {}).get(_ANY_METHOD if method == "ANY" else method.lower())
+        if isinstance(operation, dict):
+            names = [name for requirement in operation.get("security") or [] for name in requirement]
+            name = names[0] if names else None
+        else:  # no inline body (DefinitionUri): from the event and the API's DefaultAuthorizer
+            name = declared if declared is not None else self._defaults.get(api)
+        return None if name in (None, "NONE") else name
+
+    def lambda_authorizer(self, api: str, name: str | None, route_key: str) -> LambdaAuthorizer | None:
+        if name in (None, "AWS_IAM"):
+            return None
+        where = f"{route_key} on {api}: authorizer {name}"
+        scheme = ((self._body(api).get("components") or {}).get("securitySchemes") or {}).get(name)
+        if not isinstance(scheme, dict):
+            raise ValueError(f"{where} is not declared in the HttpApi's Auth.Authorizers")
+        config = scheme.get(_AUTHORIZER) or {}
+        kind = str(config.get("type", "")).lower()
+        if kind == "jwt":
+            raise ValueError(f"{where}: JWT authorizers are not emulated by the local stack")
+        if kind != "request":
+            raise ValueError(f"{where}: unsupported authorizer type {kind or scheme.get('type')!r}")
+        try:
+            settings = self._evaluator.resolve({k: v for k, v in config.items() if k != "authorizerUri"})
+        except Unresolvable as exc:
+            raise ValueError(f"{where}: cannot resolve its settings locally ({exc})") from exc
+        version = str(settings.get("authorizerPayloadFormatVersion"))
+        if version != "2.0":
+            raise ValueError(
+                f"{where}: payload format {version} Lambda authorizers are not emulated locally (only 2.0)"
+            )
+        sources = settings.get("identitySource") or []
+        if isinstance(sources, str):
+            sources = [s.strip() for s in sources.split(",") if s.strip()]
+        for source in sources:
+            if not str(source).startswith(IDENTITY_PREFIXES):
+                raise ValueError(f"{where}: unsupported identity source {source!r}")
+            if str(source).startswith("$stageVariables."):
+                log.warning("%s: the local API has no stage variables, so %s is always missing (401)", where, source)
+        ttl = int(settings.get("authorizerResultTtlInSeconds", DEFAULT_AUTHORIZER_TTL))
+        if ttl and not sources:
+            log.warning("%s: no identity sources to cache results by; locally every request invokes it", where)
+        simple = settings.get("enableSimpleResponses", False)
+        return LambdaAuthorizer(
+            api=api,
+            name=name,
+            function_id=self._function_id(where, config.get("authorizerUri")),
+            identity_sources=tuple(str(s) for s in sources),
+            ttl=ttl if sources else 0,
+            payload_version=version,
+            simple_responses=simple is True or str(simple).lower() == "true",
+        )
+
+    def _function_id(self, where: str, uri: Any) -> str:
+        # samtranslator: {"Fn::Sub": ["arn:...:functions/${__FunctionArn__}/invocations", {"__FunctionArn__": ...}]}
+        sub = uri.get("Fn::Sub") if isinstance(uri, dict) else None
+        target = None
+        if isinstance(sub, list) and len(sub) == 2 and isinstance(sub[1], dict):
+            target = sub[1].get("__FunctionArn__")
+        logical_id = None
+        if isinstance(target, dict) and "Fn::GetAtt" in target:
+            logical_id, attribute = _get_att_arg(target["Fn::GetAtt"])
+            logical_id = logical_id if attribute == "Arn" else None
+        elif isinstance(target, dict) and isinstance(target.get("Ref"), str):
+            # An alias or a version (AutoPublishAlias): its function.
+            resource = self._transformed.get(target["Ref"]) or {}
+            function = (resource.get("Properties") or {}).get("FunctionName")
+            if resource.get("Type") in ("AWS::Lambda::Alias", "AWS::Lambda::Version") and isinstance(function, dict):
+                logical_id = function.get("Ref")
+        if logical_id is None or logical_id not in self._function_ids:
+            raise ValueError(
+                f"{where}: the local stack runs only authorizers whose FunctionArn is !GetAtt <Function>.Arn "
+                "of an AWS::Serverless::Function in this template (whose condition holds)"
+            )
+        return logical_id
 
 
 def _default_authorizers(original: dict[str, Any]) -> dict[str, str]:
