@@ -136,32 +136,31 @@ class MergerService:
     # ------------------------------------------------------------------ download
 
     def download(self, caller: str, key: str) -> InlineDocument | DownloadLink:
-        meta = self._readable(caller, key)
-        if meta is None:
+        fetched = self.store.fetch(key, self._inline_max)
+        if fetched is None or not self._may_read(caller, fetched[0]):
             raise MergerNotFound(key)
+        meta, document = fetched
         if meta.layers_over_limit:
             # §7.4: past 100 levels the title and abstracts come back empty and the list is withheld.
             withheld = MergerDocument(
                 title="", abstractList=[], compatibleText="", messageList=[], layersOverLimit=True
             )
             return InlineDocument(withheld.model_dump_json().encode())
-        if meta.size_bytes > self._inline_max:
+        if document is None:
             url = self.store.download_url(key, DOWNLOAD_URL_SECONDS)
             return DownloadLink(downloadUrl=url, expiresIn=DOWNLOAD_URL_SECONDS)
-        document = self.store.document(key)
-        if document is None:
-            raise MergerNotFound(key)
         return InlineDocument(document)
 
     def _readable(self, caller: str, key: str) -> MergerMeta | None:
         meta = self.store.meta(key)
-        if meta is None or meta.expires_at <= self._clock():
-            return None
+        return meta if meta is not None and self._may_read(caller, meta) else None
+
+    def _may_read(self, caller: str, meta: MergerMeta) -> bool:
+        if meta.expires_at <= self._clock():
+            return False
         if caller == meta.uploader or (meta.kind == "c2c" and caller == meta.conversation):
-            return meta
-        if meta.kind == "group" and self._is_member is not None and self._is_member(meta.conversation, caller):
-            return meta
-        return None
+            return True
+        return meta.kind == "group" and self._is_member is not None and self._is_member(meta.conversation, caller)
 
     # ------------------------------------------------------------------ capture
 

@@ -6,6 +6,7 @@ import gzip
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, unquote
 
 import boto3
 from botocore.exceptions import ClientError
@@ -40,6 +41,19 @@ class MergerMeta:
             else:
                 item[name] = {"S": value}
         return item
+
+    def to_s3_metadata(self) -> dict[str, str]:
+        # S3 user metadata is ASCII: IDs are percent-encoded.
+        return {name: quote(str(int(v) if isinstance(v, bool) else v), safe="") for name, v in self.__dict__.items()}
+
+    @classmethod
+    def from_s3_metadata(cls, metadata: dict[str, str]) -> MergerMeta:
+        fields = cls.__dataclass_fields__
+        values = {name: unquote(metadata[name]) for name in fields}
+        return cls(**{
+            name: (bool(int(raw)) if fields[name].type == "bool" else int(raw) if fields[name].type == "int" else raw)
+            for name, raw in values.items()
+        })
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> MergerMeta:
@@ -80,6 +94,8 @@ class MergerStore:
             Body=packed,
             ContentType="application/json",
             ContentEncoding="gzip",
+            # The access fields travel with the object too, so a download is one S3 GET.
+            Metadata=meta.to_s3_metadata(),
         )
         try:
             self._dynamodb.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
@@ -96,15 +112,25 @@ class MergerStore:
         item = self._dynamodb.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
         return MergerMeta.from_item(item) if item else None
 
-    def document(self, key: str) -> bytes | None:
-        """The stored list, or None when its object is not there (an upload that half failed)."""
+    def fetch(self, key: str, inline_max: int) -> tuple[MergerMeta, bytes | None] | None:
+        """The merger's metadata and, unless it is larger than ``inline_max``, its document, in
+        one GET (the size is known from the metadata before the body is read). None when there is
+        no such object (never stored, expired away, or an upload that half failed)."""
         try:
-            body = self._s3.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"].read()
+            reply = self._s3.get_object(Bucket=self.bucket, Key=self.object_key(key))
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "NoSuchKey":
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
                 return None
             raise
-        return gzip.decompress(body)
+        try:
+            meta = MergerMeta.from_s3_metadata(reply.get("Metadata", {}))
+        except (KeyError, ValueError):
+            reply["Body"].close()
+            return None
+        if meta.size_bytes > inline_max:
+            reply["Body"].close()
+            return meta, None
+        return meta, gzip.decompress(reply["Body"].read())
 
     def download_url(self, key: str, expires_in: int) -> str:
         return self._s3.generate_presigned_url(
