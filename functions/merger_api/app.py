@@ -11,10 +11,11 @@ import json
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
+from pydantic import ValidationError
 
 from timkit.config import Settings
 from timkit.merger import GroupMembers, InlineDocument, MergerNotFound, MergerService, UnknownNestedKey
-from timkit.models.merger import LimitExceeded, MergerUpload
+from timkit.models.merger import MAX_UPLOAD_BYTES, LimitExceeded, MergerUpload
 from timkit.stores.config import ConfigStore
 from timkit.stores.mergers import MergerStore
 from timkit.tim.errors import TimApiError
@@ -23,7 +24,9 @@ from timkit.tim.rest import TimRestClient
 logger = Logger()
 settings = Settings.from_env()
 config = ConfigStore(settings.TIM_SECRET_ID, "", settings.CONFIG_CACHE_SECONDS, logger)
-app = APIGatewayHttpResolver(enable_validation=True)
+# The body is validated in the route, not by the resolver's OpenAPI validation: that logs a
+# repr of the parsed arguments, which recurses past Python's limit on a 100-level merger.
+app = APIGatewayHttpResolver()
 _rest: TimRestClient | None = None
 # Tencent's answers for a group that does not exist (or is gone): nobody is its member.
 GROUP_MISSING = {10010, 10015}
@@ -56,25 +59,39 @@ def _caller() -> str:
     return identifier
 
 
-def _json(status: int, body: str | bytes) -> Response:
+def _json(status: int, body: str) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
 @app.post("/mergers")
-def upload(merger: MergerUpload) -> Response:
-    result = service.upload(_caller(), merger, len(app.current_event.body or ""))
+def upload() -> Response:
+    body = app.current_event.decoded_body or ""
+    caller = _caller()
+    if len(body) > MAX_UPLOAD_BYTES:
+        raise LimitExceeded("size", f"the upload is {len(body)} bytes; at most {MAX_UPLOAD_BYTES}")
+    result = service.upload(caller, MergerUpload.model_validate_json(body), len(body))
     return _json(201, result.model_dump_json())
 
 
 @app.get("/mergers/<downloadKey>")
 def download(downloadKey: str) -> Response:  # noqa: N803 - the path parameter's name
     found = service.download(_caller(), downloadKey)
-    return _json(200, found.json if isinstance(found, InlineDocument) else found.model_dump_json())
+    return _json(200, found.json.decode() if isinstance(found, InlineDocument) else found.model_dump_json())
 
 
 @app.exception_handler(LimitExceeded)
 def _limit(exc: LimitExceeded) -> Response:
     return _json(413 if exc.limit == "size" else 422, json.dumps({"message": str(exc), "limit": exc.limit}))
+
+
+@app.exception_handler(ValidationError)
+def _invalid(exc: ValidationError) -> Response:
+    # Where and what, never the input itself (it can be megabytes).
+    errors = [
+        {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
+        for err in exc.errors(include_url=False, include_input=False)[:20]
+    ]
+    return _json(422, json.dumps({"message": "invalid upload", "errors": errors}))
 
 
 @app.exception_handler(UnknownNestedKey)
