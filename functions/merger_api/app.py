@@ -6,6 +6,8 @@ responses here, in one place: limits 413/422 naming the limit, unknown/expired/f
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 
 from aws_lambda_powertools import Logger
@@ -15,7 +17,7 @@ from pydantic import ValidationError
 
 from timkit.config import Settings
 from timkit.merger import GroupMembers, InlineDocument, MergerNotFound, MergerService, UnknownNestedKey
-from timkit.models.merger import MAX_UPLOAD_BYTES, LimitExceeded, MergerUpload
+from timkit.models.merger import MAX_LEVELS, MAX_UPLOAD_BYTES, LimitExceeded, MergerUpload, raw_levels
 from timkit.stores.config import ConfigStore
 from timkit.stores.mergers import MergerStore
 from timkit.tim.errors import TimApiError
@@ -65,11 +67,20 @@ def _json(status: int, body: str) -> Response:
 
 @app.post("/mergers")
 def upload() -> Response:
-    body = app.current_event.decoded_body or ""
     caller = _caller()
-    if len(body) > MAX_UPLOAD_BYTES:
-        raise LimitExceeded("size", f"the upload is {len(body)} bytes; at most {MAX_UPLOAD_BYTES}")
-    result = service.upload(caller, MergerUpload.model_validate_json(body), len(body))
+    event = app.current_event
+    try:
+        body = event.body or ""
+        raw = base64.b64decode(body, validate=True) if event.is_base64_encoded else body.encode()
+        document = json.loads(raw)
+    except (ValueError, binascii.Error, RecursionError) as exc:  # Unicode and JSON errors are ValueErrors
+        return _json(400, json.dumps({"message": f"the body is not JSON ({type(exc).__name__})"}))
+    if len(raw) > MAX_UPLOAD_BYTES:
+        raise LimitExceeded("size", f"the upload is {len(raw)} bytes; at most {MAX_UPLOAD_BYTES}")
+    # Counted before validation, which recurses and would fail on depth with a less useful error.
+    if (levels := raw_levels(document)) > MAX_LEVELS:
+        raise LimitExceeded("levels", f"messageList nests more than {MAX_LEVELS} levels ({levels} seen)")
+    result = service.upload(caller, MergerUpload.model_validate(document), len(raw))
     return _json(201, result.model_dump_json())
 
 

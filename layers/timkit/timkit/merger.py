@@ -13,6 +13,7 @@ or the group's members as Tencent lists them). Anyone else, like an unknown or e
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import threading
 import time
@@ -111,13 +112,13 @@ class MergerService:
             raise LimitExceeded("size", f"the upload is {raw_size} bytes; at most {MAX_UPLOAD_BYTES}")
         found = nesting(upload.messageList)
         levels = found.levels
-        for nested_key in found.keys:
+        for nested_key, at_level in found.keys:
             meta = self._readable(uploader, nested_key)
             if meta is None:
                 raise UnknownNestedKey(
                     f"messageList references a merger that does not exist or is not yours: {nested_key}"
                 )
-            levels = max(levels, found.levels + meta.levels)
+            levels = max(levels, at_level + meta.levels)
         key = self._new_key()
         elem = relay_elem(upload, key)
         if not relay_fits(elem):
@@ -174,6 +175,9 @@ class MergerService:
         for index, elem in enumerate(message.MsgBody):
             if isinstance(elem, RelayElem) and elem.MsgContent.MsgList is not None:
                 key = captured_key(message.identity, index)
+                keys.append(key)
+                if self.store.meta(key) is not None:
+                    continue  # a repeated delivery: storing again would restart its retention
                 content = elem.MsgContent
                 document = MergerDocument(
                     title=content.Title,
@@ -184,7 +188,6 @@ class MergerService:
                 # Tencent delivered it: its limits held; count its levels without refusing it.
                 levels = _levels(content.MsgList)
                 self._store(key, message.From_Account, kind, conversation, document, levels, "callback")
-                keys.append(key)
         return keys
 
     def _store(
@@ -198,8 +201,13 @@ class MergerService:
         source: str,
     ) -> MergerMeta:
         over = levels > MAX_LEVELS
-        # The forwarded messages go out as they came in: only the fields they had.
-        raw = document.model_copy(update={"layersOverLimit": over}).model_dump_json(exclude_unset=True).encode()
+        # The forwarded messages go out as they came in: only the fields they had. Through the
+        # standard encoder: pydantic's JSON serializer stops short of 100 nested levels.
+        plain = document.model_copy(update={"layersOverLimit": over}).model_dump(mode="json", exclude_unset=True)
+        try:
+            raw = json.dumps(plain, ensure_ascii=False, separators=(",", ":")).encode()
+        except UnicodeEncodeError:
+            raise LimitExceeded("text", "messageList holds text that is not valid Unicode") from None
         now = int(self._clock())
         meta = MergerMeta(
             key=key, uploader=uploader, kind=kind, conversation=conversation,

@@ -96,11 +96,33 @@ class LimitExceeded(ValueError):
         self.limit = limit
 
 
+def raw_levels(document: object) -> int:
+    """Inline nesting levels of an upload still in decoded JSON, counted without recursion, so
+    that a too-deep upload is refused by name before validation (which recurses) sees it."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(document.get("messageList") if isinstance(document, dict) else None, 1)]
+    while stack:
+        messages, level = stack.pop()
+        if not isinstance(messages, list):
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_LEVELS:
+            break
+        for message in messages:
+            body = message.get("MsgBody") if isinstance(message, dict) else None
+            for elem in body if isinstance(body, list) else ():
+                content = elem.get("MsgContent") if isinstance(elem, dict) else None
+                if isinstance(content, dict) and elem.get("MsgType") == "TIMRelayElem":
+                    stack.append((content.get("MsgList"), level + 1))
+    return deepest
+
+
 class Nesting(Wire):
     """How deep a list nests (1 for a flat list) and the stored mergers it references by key."""
 
     levels: int = 1
-    keys: list[str] = Field(default_factory=list)
+    # (key, the level its TIMRelayElem sits at)
+    keys: list[tuple[str, int]] = Field(default_factory=list)
 
 
 def nesting(messages: list[RelayMessage]) -> Nesting:
@@ -119,7 +141,7 @@ def nesting(messages: list[RelayMessage]) -> Nesting:
                 if relay.MsgContent.MsgList is not None:
                     stack.append((relay.MsgContent.MsgList, level + 1))
                 elif relay.MsgContent.JsonMsgKey:
-                    keys.append(relay.MsgContent.JsonMsgKey)
+                    keys.append((relay.MsgContent.JsonMsgKey, level))
     if deepest > MAX_LEVELS:
         raise LimitExceeded("levels", f"messageList nests {deepest} levels; at most {MAX_LEVELS}")
     return Nesting(levels=deepest, keys=keys)

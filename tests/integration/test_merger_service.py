@@ -1,0 +1,615 @@
+"""MergerService against moto in-process (S3 + DynamoDB, the table's key schema from template.yaml):
+who may download, expiry, the one answer for unknown/forbidden/expired keys, presigned downloads,
+nesting by key, the over-deep chain, what is stored, and capture from after-send callbacks.
+
+Presigned URLs are fetched with ``requests.get`` while ``mock_aws`` is active: moto intercepts
+plain ``requests`` calls to S3 URLs too (through ``responses``), so the URL is exercised exactly as
+a client would use it, next to a boto3 ``get_object`` of the same key."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from moto import mock_aws
+from pydantic import ValidationError
+
+from local.cfn_yaml import load_template
+from timkit.merger import (
+    DOWNLOAD_URL_SECONDS,
+    GroupMembers,
+    InlineDocument,
+    MergerNotFound,
+    MergerService,
+    UnknownNestedKey,
+    captured_key,
+)
+from timkit.models.callbacks import C2CAfterSend, GroupAfterSend
+from timkit.models.merger import MAX_LEVELS, DownloadLink, LimitExceeded, MergerUpload
+from timkit.stores.mergers import MergerStore
+
+ROOT = Path(__file__).resolve().parents[2]
+BUCKET = "timkit-mergers-test"
+TABLE = "timkit-merger-meta-test"
+T0 = 1_730_000_000.0
+DAY = 86400
+RETENTION_DAYS = 7
+
+
+class FakeClock:
+    def __init__(self, start: float = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Keys:
+    """Deterministic download keys: k0001, k0002, ..."""
+
+    def __init__(self) -> None:
+        self._n = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"k{next(self._n):04d}"
+
+
+class Members:
+    """A fake group membership check: {group: {users}}; records its calls."""
+
+    def __init__(self, groups: dict[str, set[str]]) -> None:
+        self.groups = groups
+        self.calls: list[tuple[str, str]] = []
+
+    def __call__(self, group_id: str, user: str) -> bool:
+        self.calls.append((group_id, user))
+        return user in self.groups.get(group_id, set())
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    properties = load_template(ROOT / "template.yaml")["Resources"]["MergerTable"]["Properties"]
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        boto3.client("dynamodb").create_table(
+            TableName=TABLE,
+            KeySchema=properties["KeySchema"],
+            AttributeDefinitions=properties["AttributeDefinitions"],
+            BillingMode=properties["BillingMode"],
+        )
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        yield properties
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def members() -> Members:
+    return Members({"@TGS#team": {"A", "M1", "M2"}})
+
+
+@pytest.fixture
+def store(aws: dict[str, Any]) -> MergerStore:
+    return MergerStore(BUCKET, TABLE)
+
+
+@pytest.fixture
+def service(store: MergerStore, clock: FakeClock, members: Members) -> MergerService:
+    return MergerService(store, RETENTION_DAYS, is_member=members, clock=clock, new_key=Keys())
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def text(value: str) -> dict[str, Any]:
+    return {"MsgType": "TIMTextElem", "MsgContent": {"Text": value}}
+
+
+def wire_message(sender: str, body: list[dict[str, Any]], seq: int = 1, peer: str | None = "B",
+                 group: str | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"From_Account": sender}
+    if group is not None:
+        message["GroupId"] = group
+    elif peer is not None:
+        message["To_Account"] = peer
+    message.update({"MsgSeq": seq, "MsgRandom": 1000 + seq, "MsgTimeStamp": 1_664_437_700 + seq,
+                    "MsgBody": body, "CloudCustomData": ""})
+    return message
+
+
+def key_relay(key: str, title: str = "earlier") -> dict[str, Any]:
+    return {"MsgType": "TIMRelayElem", "MsgContent": {
+        "Title": title, "MsgNum": 1, "CompatibleText": "upgrade", "AbstractList": ["x"], "JsonMsgKey": key}}
+
+
+def inline_relay(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"MsgType": "TIMRelayElem", "MsgContent": {
+        "Title": "inner", "MsgNum": len(messages), "CompatibleText": "upgrade", "AbstractList": [],
+        "MsgList": messages}}
+
+
+def upload_doc(messages: list[dict[str, Any]], kind: str = "c2c", to: str = "B", **changes: Any) -> dict[str, Any]:
+    doc = {
+        "conversation": {"kind": kind, "id": to},
+        "title": "Chat history of A and B",
+        "abstractList": ["A: hi", "B: hello"],
+        "compatibleText": "Please upgrade to view this message",
+        "messageList": messages,
+    }
+    doc.update(changes)
+    return doc
+
+
+def parse(raw: str) -> MergerUpload:
+    """The upload model from decoded JSON. (The HTTP route uses model_validate_json, which cannot
+    parse inline nesting of 40+ levels: see test_merger_models.py; the service takes either.)"""
+    return MergerUpload.model_validate(json.loads(raw))
+
+
+def upload(service: MergerService, uploader: str, doc: dict[str, Any]) -> str:
+    raw = json.dumps(doc)
+    return service.upload(uploader, parse(raw), len(raw.encode())).downloadKey
+
+
+def downloaded(service: MergerService, caller: str, key: str) -> dict[str, Any]:
+    found = service.download(caller, key)
+    assert isinstance(found, InlineDocument), found
+    return json.loads(found.json)
+
+
+def expected(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "title": doc.get("title", ""),
+        "abstractList": doc.get("abstractList", []),
+        "compatibleText": doc["compatibleText"],
+        "messageList": doc["messageList"],
+        "layersOverLimit": False,
+    }
+
+
+CONVERSATION = [
+    wire_message("A", [text("hi")], seq=85),
+    wire_message("B", [text("hello"), {"MsgType": "TIMFaceElem", "MsgContent": {"Index": 3, "Data": "smile"}}],
+                 seq=86, peer="A"),
+    wire_message("A", [{"MsgType": "TIMCustomElem", "MsgContent": {"Data": '{"x":1}', "Desc": "d"}}], seq=87),
+]
+
+
+def not_found_message(exc_info: pytest.ExceptionInfo[MergerNotFound], key: str) -> str:
+    """The exception's message with the key itself taken out: what it says beyond the key."""
+    return str(exc_info.value).replace(key, "<key>")
+
+
+# ----------------------------------------------------------------------------- C2C
+
+
+def test_c2c_upload_downloads_equal_for_uploader_and_peer_only(service: MergerService) -> None:
+    doc = upload_doc(CONVERSATION)
+    key = upload(service, "A", doc)
+    for caller in ("A", "B"):
+        got = downloaded(service, caller, key)
+        assert got == expected(doc)
+        # The forwarded messages come back exactly as they went in: no field added or dropped.
+        assert json.dumps(got["messageList"], sort_keys=True) == json.dumps(doc["messageList"], sort_keys=True)
+    with pytest.raises(MergerNotFound):
+        service.download("C", key)
+
+
+def test_upload_result_carries_a_ready_relay_elem(service: MergerService, clock: FakeClock) -> None:
+    doc = upload_doc(CONVERSATION)
+    raw = json.dumps(doc)
+    result = service.upload("A", parse(raw), len(raw))
+    assert result.expiresAt == int(T0) + RETENTION_DAYS * DAY
+    assert result.relayElem == {"MsgType": "TIMRelayElem", "MsgContent": {
+        "Title": doc["title"], "MsgNum": 3, "CompatibleText": doc["compatibleText"],
+        "AbstractList": doc["abstractList"], "JsonMsgKey": result.downloadKey}}
+
+
+def test_upload_over_the_size_limit_is_refused_naming_size(service: MergerService) -> None:
+    upload_model = MergerUpload.model_validate(upload_doc(CONVERSATION))
+    with pytest.raises(LimitExceeded) as info:
+        service.upload("A", upload_model, 5 * 1024 * 1024 + 1)
+    assert info.value.limit == "size"
+    service.upload("A", upload_model, 5 * 1024 * 1024)
+
+
+# ----------------------------------------------------------------------------- groups
+
+
+def test_group_merger_readable_by_members_and_uploader(service: MergerService, members: Members) -> None:
+    doc = upload_doc([wire_message("M1", [text("team")], group="@TGS#team")], kind="group", to="@TGS#team")
+    key = upload(service, "U", doc)  # the uploader is not (or no longer) a member
+    assert downloaded(service, "U", key) == expected(doc)
+    assert downloaded(service, "M1", key) == expected(doc)
+    assert downloaded(service, "M2", key) == expected(doc)
+    with pytest.raises(MergerNotFound):
+        service.download("outsider", key)
+    # The uploader never costs a membership check; the others do, against the merger's group.
+    assert ("@TGS#team", "U") not in members.calls
+    assert ("@TGS#team", "outsider") in members.calls
+    # A group merger is not readable by a user whose name equals the group ID's "peer" rule.
+    with pytest.raises(MergerNotFound):
+        service.download("@TGS#team", key)
+
+
+def test_group_merger_without_membership_check_only_uploader(store: MergerStore, clock: FakeClock) -> None:
+    service = MergerService(store, RETENTION_DAYS, is_member=None, clock=clock, new_key=Keys())
+    key = upload(service, "A", upload_doc(CONVERSATION, kind="group", to="@TGS#team"))
+    downloaded(service, "A", key)
+    with pytest.raises(MergerNotFound):
+        service.download("M1", key)
+
+
+def test_group_members_cache_within_and_after_ttl() -> None:
+    clock = FakeClock(500.0)
+    lists: dict[str, list[str]] = {"g1": ["a", "b"], "g2": ["c"]}
+    calls: list[str] = []
+
+    def lister(group_id: str) -> list[str]:
+        calls.append(group_id)
+        return list(lists[group_id])
+
+    cache = GroupMembers(lister, ttl=60, clock=clock)
+    assert cache("g1", "a") and cache("g1", "b") and not cache("g1", "c")
+    assert calls == ["g1"]
+    clock.advance(59.9)
+    lists["g1"] = ["b"]  # a removed; the cache still says member
+    assert cache("g1", "a")
+    assert calls == ["g1"]
+    assert cache("g2", "c") and calls == ["g1", "g2"]  # per group
+    clock.advance(0.1)  # 60 s after the first listing: listed again
+    assert not cache("g1", "a") and cache("g1", "b")
+    assert calls == ["g1", "g2", "g1"]
+    clock.advance(30)
+    assert cache("g2", "c") and calls == ["g1", "g2", "g1"]
+    clock.advance(30)
+    assert cache("g2", "c") and calls == ["g1", "g2", "g1", "g2"]
+
+
+def test_service_with_group_members_cache_lists_once_per_ttl(store: MergerStore, clock: FakeClock) -> None:
+    calls: list[str] = []
+
+    def lister(group_id: str) -> list[str]:
+        calls.append(group_id)
+        return ["M1"]
+
+    service = MergerService(store, RETENTION_DAYS, is_member=GroupMembers(lister, ttl=60, clock=clock),
+                            clock=clock, new_key=Keys())
+    key = upload(service, "A", upload_doc(CONVERSATION, kind="group", to="@TGS#g"))
+    for _ in range(5):
+        downloaded(service, "M1", key)
+    assert calls == ["@TGS#g"]
+    clock.advance(61)
+    downloaded(service, "M1", key)
+    assert calls == ["@TGS#g", "@TGS#g"]
+
+
+# ----------------------------------------------------------------------------- expiry, one answer
+
+
+def test_expired_merger_is_not_found_though_the_item_exists(service: MergerService, clock: FakeClock) -> None:
+    key = upload(service, "A", upload_doc(CONVERSATION))
+    clock.advance(RETENTION_DAYS * DAY - 1)
+    downloaded(service, "B", key)
+    clock.advance(1)  # exactly at expires_at
+    for caller in ("A", "B"):
+        with pytest.raises(MergerNotFound):
+            service.download(caller, key)
+    item = boto3.client("dynamodb").get_item(TableName=TABLE, Key={"pk": {"S": key}})
+    assert "Item" in item  # DynamoDB TTL has not deleted it yet
+    assert boto3.client("s3").get_object(Bucket=BUCKET, Key=MergerStore.object_key(key))["ContentLength"] > 0
+
+
+def test_unknown_forbidden_and_expired_look_the_same(service: MergerService, clock: FakeClock) -> None:
+    forbidden = upload(service, "A", upload_doc(CONVERSATION))
+    expired = upload(service, "A", upload_doc(CONVERSATION))
+    unknown = "k9999"
+    answers = []
+    with pytest.raises(MergerNotFound) as info:
+        service.download("C", forbidden)
+    answers.append((type(info.value), not_found_message(info, forbidden), info.value.args[1:]))
+    with pytest.raises(MergerNotFound) as info:
+        service.download("C", unknown)
+    answers.append((type(info.value), not_found_message(info, unknown), info.value.args[1:]))
+    clock.advance(RETENTION_DAYS * DAY)
+    with pytest.raises(MergerNotFound) as info:
+        service.download("A", expired)
+    answers.append((type(info.value), not_found_message(info, expired), info.value.args[1:]))
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0][0] is MergerNotFound
+
+
+# ----------------------------------------------------------------------------- keys
+
+
+def test_default_download_keys_are_unguessable(store: MergerStore, clock: FakeClock) -> None:
+    service = MergerService(store, RETENTION_DAYS, clock=clock)
+    doc = upload_doc([wire_message("A", [text("x")])])
+    model = MergerUpload.model_validate(doc)
+    keys = [service.upload("A", model, 100).downloadKey for _ in range(200)]
+    assert len(set(keys)) == len(keys)
+    for key in keys:
+        # url-safe base64 of >= 16 random bytes: >= 22 characters of [A-Za-z0-9_-]
+        assert re.fullmatch(r"[A-Za-z0-9_-]{22,}", key), key
+    # Every position takes many values: the characters are not a counter or a timestamp.
+    shortest = min(len(k) for k in keys)
+    for position in range(shortest):
+        assert len({k[position] for k in keys}) > 20, position
+
+
+# ----------------------------------------------------------------------------- large documents
+
+
+def test_large_document_comes_back_as_a_presigned_url(store: MergerStore, clock: FakeClock) -> None:
+    doc = upload_doc([wire_message("A", [text(f"line {i} " + "x" * 200)], seq=i) for i in range(50)])
+    big = MergerService(store, RETENTION_DAYS, inline_max_bytes=1024, clock=clock, new_key=Keys())
+    key = upload(big, "A", doc)
+    link = big.download("B", key)
+    assert isinstance(link, DownloadLink)
+    assert link.expiresIn == DOWNLOAD_URL_SECONDS
+    assert f"/mergers/{key}.json.gz" in link.downloadUrl
+    assert "Signature=" in link.downloadUrl or "X-Amz-Signature=" in link.downloadUrl
+    # A plain HTTP GET (moto answers requests' call in-process): requests inflates the gzip body
+    # because S3 serves it with Content-Encoding: gzip.
+    response = requests.get(link.downloadUrl, timeout=5)
+    assert response.status_code == 200
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert json.loads(response.content) == expected(doc)
+    # The same object through boto3: gzip inflated by hand gives the same document.
+    obj = boto3.client("s3").get_object(Bucket=BUCKET, Key=MergerStore.object_key(key))
+    assert json.loads(gzip.decompress(obj["Body"].read())) == expected(doc)
+    # The link is also refused to a stranger: the check happens before any URL is made.
+    with pytest.raises(MergerNotFound):
+        big.download("C", key)
+
+
+def test_inline_threshold_is_inclusive(store: MergerStore, clock: FakeClock) -> None:
+    doc = upload_doc(CONVERSATION)
+    key = upload(MergerService(store, RETENTION_DAYS, clock=clock, new_key=lambda: "edge"), "A", doc)
+    size = store.meta(key).size_bytes
+    at_limit = MergerService(store, RETENTION_DAYS, inline_max_bytes=size, clock=clock)
+    below = MergerService(store, RETENTION_DAYS, inline_max_bytes=size - 1, clock=clock)
+    assert json.loads(at_limit.download("A", key).json) == expected(doc)
+    assert isinstance(below.download("A", key), DownloadLink)
+
+
+# ----------------------------------------------------------------------------- nesting by key
+
+
+def test_nesting_by_key_across_three_levels(service: MergerService, store: MergerStore) -> None:
+    l1_doc = upload_doc(CONVERSATION, title="level 1")
+    l1 = upload(service, "A", l1_doc)
+    l2_doc = upload_doc([wire_message("A", [text("see this"), key_relay(l1, "level 1")])], title="level 2")
+    l2 = upload(service, "A", l2_doc)
+    l3_doc = upload_doc([wire_message("B", [key_relay(l2, "level 2")], peer="A")], title="level 3")
+    l3 = upload(service, "A", l3_doc)
+    for key, doc, levels in ((l1, l1_doc, 1), (l2, l2_doc, 2), (l3, l3_doc, 3)):
+        for caller in ("A", "B"):
+            assert downloaded(service, caller, key) == expected(doc)
+        assert store.meta(key).levels == levels
+    # The client follows the keys: each level's relay names the next key down.
+    top = downloaded(service, "B", l3)
+    assert top["messageList"][0]["MsgBody"][0]["MsgContent"]["JsonMsgKey"] == l2
+    middle = downloaded(service, "B", top["messageList"][0]["MsgBody"][0]["MsgContent"]["JsonMsgKey"])
+    assert middle["messageList"][0]["MsgBody"][1]["MsgContent"]["JsonMsgKey"] == l1
+
+
+def test_nested_key_must_exist_and_be_readable(service: MergerService, clock: FakeClock) -> None:
+    others = upload(service, "C", upload_doc(CONVERSATION, to="D"))
+    for bad in (others, "k9999"):
+        for placement in ("top", "inline"):
+            relay = key_relay(bad)
+            body = [relay] if placement == "top" else [inline_relay([wire_message("A", [relay])])]
+            with pytest.raises(UnknownNestedKey) as info:
+                upload(service, "A", upload_doc([wire_message("A", body)]))
+            assert bad in str(info.value)
+            assert isinstance(info.value, ValueError)
+    # A key the uploader may read as the C2C peer is fine; once expired it is not.
+    theirs = upload(service, "C", upload_doc(CONVERSATION, to="A"))
+    upload(service, "A", upload_doc([wire_message("A", [key_relay(theirs)])]))
+    clock.advance(RETENTION_DAYS * DAY)
+    with pytest.raises(UnknownNestedKey):
+        upload(service, "A", upload_doc([wire_message("A", [key_relay(theirs)])]))
+
+
+def test_group_member_may_nest_a_group_merger_by_key(service: MergerService) -> None:
+    group_key = upload(service, "M1", upload_doc(CONVERSATION, kind="group", to="@TGS#team"))
+    upload(service, "M2", upload_doc([wire_message("M2", [key_relay(group_key)])]))
+    with pytest.raises(UnknownNestedKey):
+        upload(service, "outsider", upload_doc([wire_message("outsider", [key_relay(group_key)])]))
+
+
+def test_chain_deeper_than_100_levels_by_key_flags_layers_over_limit(
+    service: MergerService, store: MergerStore
+) -> None:
+    key = upload(service, "A", upload_doc([wire_message("A", [text("bottom")])], title="level 1"))
+    keys = [key]
+    for level in range(2, MAX_LEVELS + 2):
+        doc = upload_doc([wire_message("A", [key_relay(key)])], title=f"level {level}", abstractList=["a"])
+        key = upload(service, "A", doc)
+        keys.append(key)
+    assert len(keys) == MAX_LEVELS + 1
+    at_limit, over = keys[MAX_LEVELS - 1], keys[MAX_LEVELS]
+    assert store.meta(at_limit).levels == MAX_LEVELS and not store.meta(at_limit).layers_over_limit
+    got = downloaded(service, "B", at_limit)
+    assert got["layersOverLimit"] is False and got["title"] == f"level {MAX_LEVELS}"
+    assert store.meta(over).levels == MAX_LEVELS + 1 and store.meta(over).layers_over_limit
+    for caller in ("A", "B"):
+        top = downloaded(service, caller, over)
+        assert top["layersOverLimit"] is True
+        assert top["title"] == "" and top["abstractList"] == [] and top["messageList"] == []
+    with pytest.raises(MergerNotFound):
+        service.download("C", over)
+
+
+def test_inline_nesting_over_100_levels_is_refused(service: MergerService) -> None:
+    messages = [wire_message("A", [text("leaf")])]
+    for _ in range(MAX_LEVELS):
+        messages = [wire_message("A", [inline_relay(messages)])]
+    with pytest.raises(LimitExceeded) as info:
+        upload(service, "A", upload_doc(messages))
+    assert info.value.limit == "levels"
+
+
+def test_inner_level_with_301_messages_is_refused(service: MergerService) -> None:
+    inner = [wire_message("A", [text(str(i))], seq=i) for i in range(301)]
+    with pytest.raises(LimitExceeded) as info:
+        upload(service, "A", upload_doc([wire_message("A", [inline_relay(inner)])]))
+    assert info.value.limit == "messages"
+
+
+def test_levels_count_the_key_at_its_own_depth(service: MergerService, store: MergerStore) -> None:
+    flat = upload(service, "A", upload_doc(CONVERSATION))
+    three_inline = inline_relay([wire_message("A", [inline_relay([wire_message("A", [text("deep")])])])])
+    key = upload(service, "A", upload_doc([wire_message("A", [key_relay(flat)]), wire_message("A", [three_inline])]))
+    # max(1 + levels(flat) = 2, 3 inline) = 3
+    assert store.meta(key).levels == 3
+
+
+def test_lone_surrogate_in_a_message_is_refused_as_invalid(service: MergerService) -> None:
+    raw = json.dumps(upload_doc([wire_message("A", [text("\udfff")])]))
+    assert '"\\udfff"' in raw
+    with pytest.raises((ValidationError, LimitExceeded)):
+        service.upload("A", parse(raw), len(raw))
+
+
+# ----------------------------------------------------------------------------- what is stored
+
+
+def test_metadata_item_and_gzip_object(aws: dict[str, Any], service: MergerService, clock: FakeClock) -> None:
+    doc = upload_doc(CONVERSATION, kind="group", to="@TGS#team")
+    clock.advance(12.7)
+    key = upload(service, "M1", doc)
+    item = boto3.client("dynamodb").get_item(TableName=TABLE, Key={"pk": {"S": key}}, ConsistentRead=True)["Item"]
+    obj = boto3.client("s3").get_object(Bucket=BUCKET, Key=MergerStore.object_key(key))
+    packed = obj["Body"].read()
+    plain = gzip.decompress(packed)
+    created = int(T0 + 12.7)
+    assert item == {
+        "pk": {"S": key},
+        "uploader": {"S": "M1"},
+        "kind": {"S": "group"},
+        "conversation": {"S": "@TGS#team"},
+        "msg_count": {"N": "3"},
+        "levels": {"N": "1"},
+        "layers_over_limit": {"BOOL": False},
+        "size_bytes": {"N": str(len(plain))},
+        "stored_bytes": {"N": str(len(packed))},
+        "created_at": {"N": str(created)},
+        "expires_at": {"N": str(created + RETENTION_DAYS * DAY)},
+        "source": {"S": "upload"},
+    }
+    # DynamoDB's TTL attribute in the template is the one the store writes.
+    assert aws["TimeToLiveSpecification"]["AttributeName"] in item
+    assert packed[:2] == b"\x1f\x8b"
+    assert obj["ContentEncoding"] == "gzip"
+    assert obj["ContentType"] == "application/json"
+    assert json.loads(plain) == expected(doc)
+    # The access fields travel with the object too (a download is one S3 GET).
+    assert obj["Metadata"] == {
+        "key": key, "uploader": "M1", "kind": "group", "conversation": "%40TGS%23team", "msg_count": "3",
+        "levels": "1", "layers_over_limit": "0", "size_bytes": str(len(plain)), "created_at": str(created),
+        "expires_at": str(created + RETENTION_DAYS * DAY), "source": "upload",
+    }
+
+
+# ----------------------------------------------------------------------------- capture
+
+
+C2C_AFTER = {
+    "CallbackCommand": "C2C.CallbackAfterSendMsg", "From_Account": "A", "To_Account": "B",
+    "MsgSeq": 7311, "MsgRandom": 3088123456, "MsgTime": 1730000000, "MsgKey": "7311_3088123456_1730000000",
+    "OnlineOnlyFlag": 0, "SendMsgResult": 0, "ErrorInfo": "send msg succeed", "UnreadMsgNum": 1,
+    "CloudCustomData": "",
+}
+GROUP_AFTER = {
+    "CallbackCommand": "Group.CallbackAfterSendMsg", "GroupId": "@TGS#team", "Type": "Public",
+    "From_Account": "M1", "Operator_Account": "M1", "Random": 123456, "OnlineOnlyFlag": 0,
+    "MsgSeq": 123, "MsgTime": 1490686222, "CloudCustomData": "",
+}
+
+
+def captured_relay(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"MsgType": "TIMRelayElem", "MsgContent": {
+        "Title": "Chat history", "MsgNum": len(messages), "CompatibleText": "upgrade",
+        "AbstractList": ["A: hi"], "MsgList": messages}}
+
+
+def test_capture_c2c_inline_relay(service: MergerService, clock: FakeClock) -> None:
+    relay = captured_relay(CONVERSATION)
+    message = C2CAfterSend.model_validate(dict(C2C_AFTER, MsgBody=[text("look"), relay]))
+    keys = service.capture(message)
+    key = captured_key(f"c2c:{C2C_AFTER['MsgKey']}", 1)
+    assert keys == [key]
+    want = {"title": "Chat history", "abstractList": ["A: hi"], "compatibleText": "upgrade",
+            "messageList": CONVERSATION, "layersOverLimit": False}
+    assert downloaded(service, "A", key) == want
+    assert downloaded(service, "B", key) == want
+    with pytest.raises(MergerNotFound):
+        service.download("C", key)
+    meta = service.store.meta(key)
+    assert (meta.source, meta.uploader, meta.kind, meta.conversation, meta.msg_count) == (
+        "callback", "A", "c2c", "B", 3)
+    # Delivered again (Tencent retries callbacks): same key, one item, first created_at kept.
+    clock.advance(30)
+    assert service.capture(message) == [key]
+    assert service.store.meta(key) == meta
+    assert downloaded(service, "B", key) == want
+
+
+def test_repeated_capture_does_not_extend_the_merger_life(service: MergerService, clock: FakeClock) -> None:
+    message = C2CAfterSend.model_validate(dict(C2C_AFTER, MsgBody=[captured_relay(CONVERSATION)]))
+    (key,) = service.capture(message)
+    clock.advance(6 * DAY)
+    assert service.capture(message) == [key]
+    clock.advance(DAY + 1)
+    assert service.store.meta(key).expires_at < clock.now
+    with pytest.raises(MergerNotFound):
+        service.download("B", key)
+
+
+def test_capture_group_inline_relay(service: MergerService) -> None:
+    inner = [wire_message("M2", [text("x")], group="@TGS#team")]
+    nested = captured_relay([wire_message("M1", [captured_relay(inner)], group="@TGS#team")])
+    message = GroupAfterSend.model_validate(dict(GROUP_AFTER, MsgBody=[nested, text("and"), captured_relay(inner)]))
+    keys = service.capture(message)
+    assert keys == [captured_key("group:@TGS#team:123", 0), captured_key("group:@TGS#team:123", 2)]
+    for key in keys:
+        downloaded(service, "M1", key)
+        downloaded(service, "M2", key)
+        with pytest.raises(MergerNotFound):
+            service.download("outsider", key)
+    # The captured list is level 1, the merger inside it level 2.
+    assert service.store.meta(keys[0]).levels == 2
+    assert downloaded(service, "A", keys[1])["messageList"] == inner
+    assert service.capture(message) == keys
+
+
+def test_capture_ignores_key_only_relays(service: MergerService) -> None:
+    message = C2CAfterSend.model_validate(dict(C2C_AFTER, MsgBody=[key_relay("tencent-json-key"), text("x")]))
+    assert service.capture(message) == []
+
+
+def test_captured_key_is_stable_and_distinct() -> None:
+    a = captured_key("c2c:1_2_3", 0)
+    assert a == captured_key("c2c:1_2_3", 0)
+    assert len({a, captured_key("c2c:1_2_3", 1), captured_key("c2c:1_2_4", 0), captured_key("group:g:1", 0)}) == 4
+    assert re.fullmatch(r"m[0-9a-f]{40}", a)
