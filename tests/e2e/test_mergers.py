@@ -176,3 +176,9 @@ def test_inline_merger_from_a_callback_is_downloadable_by_the_conversation(local
     doc = wait_for(downloaded, timeout=30, what="the captured merger")
     assert doc["messageList"] == relay["MsgContent"]["MsgList"]
     assert call(local_stack, "GET", f"/mergers/{key}", "carol").status_code == 404
+
+
+def test_an_absurdly_long_key_is_just_not_found(local_stack) -> None:  # type: ignore[no-untyped-def]
+    assert call(local_stack, "GET", "/mergers/" + "k" * 3000, "alice").status_code == 404
+    refused = call(local_stack, "POST", "/mergers", "alice", upload(messages=[message(1, body=[by_key("k" * 3000)])]))
+    assert refused.status_code == 422 and refused.json()["limit"] == "nested_key"

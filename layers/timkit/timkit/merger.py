@@ -38,6 +38,8 @@ from timkit.stores.mergers import MergerMeta, MergerStore
 
 # 192 bits of randomness in every uploaded key.
 KEY_BYTES = 24
+# Longer than any key this service makes; refused before S3 or DynamoDB see it (their key limits).
+MAX_KEY_CHARS = 128
 DOWNLOAD_URL_SECONDS = 300
 MEMBERSHIP_CACHE_SECONDS = 60
 
@@ -137,7 +139,7 @@ class MergerService:
     # ------------------------------------------------------------------ download
 
     def download(self, caller: str, key: str) -> InlineDocument | DownloadLink:
-        fetched = self.store.fetch(key, self._inline_max)
+        fetched = self.store.fetch(key, self._inline_max) if len(key) <= MAX_KEY_CHARS else None
         if fetched is None or not self._may_read(caller, fetched[0]):
             raise MergerNotFound(key)
         meta, document = fetched
@@ -153,7 +155,7 @@ class MergerService:
         return InlineDocument(document)
 
     def _readable(self, caller: str, key: str) -> MergerMeta | None:
-        meta = self.store.meta(key)
+        meta = self.store.meta(key) if len(key) <= MAX_KEY_CHARS else None
         return meta if meta is not None and self._may_read(caller, meta) else None
 
     def _may_read(self, caller: str, meta: MergerMeta) -> bool:
