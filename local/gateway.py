@@ -8,18 +8,18 @@ import copy
 import json
 import logging
 import re
-import socket
 import threading
 import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from local.functions import LocalFunction
+from local.http import LocalHTTPServer
 from local.template import ACCOUNT_ID, REGION, LambdaAuthorizer, Route
 
 log = logging.getLogger("local")
@@ -296,31 +296,8 @@ class Gateway:
         return None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # so server_close() waits for connection threads
+class _Server(LocalHTTPServer):
     gateway: Gateway
-
-    def __init__(self, *args: Any) -> None:
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(*args)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        # Idle keep-alive connections would otherwise keep their threads waiting for a request.
-        with self._open_lock:
-            for conn in self._open:
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -9,21 +9,20 @@ and the code in the body; only an injected network fault is an HTTP error (e.g. 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import logging
 import random
-import socket
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from pydantic import ValidationError
 
+from local.http import LocalHTTPServer
 from local.tim_emulator import codes
 from local.tim_emulator.callbacks import CallbackClient
 from local.tim_emulator.config import DEFAULT_PORT, Clock, FaultRule, Identity, Settings
@@ -194,31 +193,8 @@ class TimEmulator:
             raise ImError(codes.ADMIN_REQUIRED, "this API needs the app admin as identifier")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # so server_close() waits for connection threads
+class _Server(LocalHTTPServer):
     emulator: TimEmulator
-
-    def __init__(self, *args: Any) -> None:
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(*args)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        # Idle keep-alive connections would otherwise keep their threads waiting for a request.
-        with self._open_lock:
-            for conn in self._open:
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):
