@@ -14,12 +14,11 @@ import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from local.functions import LocalFunction
-from local.http import LocalHTTPServer
+from local.http import LocalHTTPHandler, LocalHTTPServer
 from local.template import ACCOUNT_ID, REGION, LambdaAuthorizer, Route
 
 log = logging.getLogger("local")
@@ -300,24 +299,9 @@ class _Server(LocalHTTPServer):
     gateway: Gateway
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as Tencent's callback client uses
-    # Headers and body in one write: separate small writes meet Nagle + delayed ACK (~40 ms a call).
-    disable_nagle_algorithm = True
-    wbufsize = -1
-    timeout = 60  # idle keep-alive connections are closed after this
+class _Handler(LocalHTTPHandler):
     server: _Server
     server_version = "local-apigw"
-    sys_version = ""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s - %s", self.address_string(), format % args)
-
-    def handle_one_request(self) -> None:
-        try:
-            super().handle_one_request()
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
 
     def _dispatch(self) -> None:
         request_id = base64.b32encode(uuid.uuid4().bytes)[:16].decode()

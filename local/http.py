@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
@@ -35,3 +36,24 @@ class LocalHTTPServer(ThreadingHTTPServer):
             for conn in self._open:
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
+
+
+class LocalHTTPHandler(BaseHTTPRequestHandler):
+    """Keep-alive HTTP/1.1, answers in one write, quiet unless debugging."""
+
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in one write, without Nagle: otherwise every keep-alive exchange
+    # waits out the peer's delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
+    wbufsize = -1  # buffered: flushed once the answer is complete
+    timeout = 60  # idle keep-alive connections are closed after this
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logging.getLogger("local").debug("%s - %s", self.address_string(), format % args)
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True

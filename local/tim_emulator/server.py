@@ -16,13 +16,12 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from pydantic import ValidationError
 
-from local.http import LocalHTTPServer
+from local.http import LocalHTTPHandler, LocalHTTPServer
 from local.tim_emulator import codes
 from local.tim_emulator.callbacks import CallbackClient
 from local.tim_emulator.config import DEFAULT_PORT, Clock, FaultRule, Identity, Settings
@@ -197,25 +196,9 @@ class _Server(LocalHTTPServer):
     emulator: TimEmulator
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, which Tencent's REST docs recommend clients use
-    timeout = 60
-    # Headers and body go out in one write, without Nagle: otherwise every keep-alive exchange
-    # waits out the peer's delayed ACK (~40 ms).
-    disable_nagle_algorithm = True
-    wbufsize = -1  # buffered: flushed once the answer is complete
+class _Handler(LocalHTTPHandler):
     server: _Server
     server_version = "tim-emulator"
-    sys_version = ""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s - %s", self.address_string(), format % args)
-
-    def handle_one_request(self) -> None:
-        try:
-            super().handle_one_request()
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
 
     def _dispatch(self) -> None:
         raw = self._read_body()
