@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.property.json_mutations import json_values, mutate
 from timkit.callback import CallbackService
 from timkit.config import Settings
 from timkit.models.callbacks import ANSWER_MODELS, BEFORE_SEND_COMMANDS, CallbackAck, Command
@@ -100,39 +101,10 @@ def monkeypatch_module():  # type: ignore[no-untyped-def]
         yield mp
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**64), max_value=2**64) | st.floats(allow_nan=False)
-    | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
-    max_leaves=12,
-)
-
-
 @st.composite
 def mutated(draw: st.DrawFn) -> str:
     doc = copy.deepcopy(draw(st.sampled_from(SEEDS)))
-    for _ in range(draw(st.integers(0, 3))):
-        # Walk to a random container inside the document and change one thing in it.
-        node = doc
-        while True:
-            children = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
-            containers = [(k, v) for k, v in children if isinstance(v, dict | list) and v]
-            if not containers or draw(st.booleans()):
-                break
-            node = draw(st.sampled_from(containers))[1]
-        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
-        if not keys:
-            continue
-        key = draw(st.sampled_from(keys))
-        if draw(st.booleans()) and isinstance(node, dict):
-            del node[key]
-        else:
-            node[key] = draw(json_values)
-    text = json.dumps(doc, ensure_ascii=draw(st.booleans()))
-    if draw(st.integers(0, 9)) == 0:
-        cut = draw(st.integers(0, len(text)))
-        text = text[:cut] + draw(st.text(max_size=5))
-    return text
+    return mutate(draw, doc, draw(st.integers(0, 3)), cut_one_in=10)
 
 
 commands = st.sampled_from([c.value for c in Command]) | st.text(max_size=30)

@@ -33,6 +33,7 @@ from moto import mock_aws
 from pydantic import ValidationError
 
 from local.cfn_yaml import load_template
+from tests.property.json_mutations import json_values, mutate
 from timkit.merger import GroupMembers, InlineDocument, MergerService, UnknownNestedKey
 from timkit.models.merger import (
     MAX_ABSTRACT_CHARS,
@@ -428,38 +429,10 @@ def get(module: ModuleType, key: str, identifier: str = "A") -> tuple[int, Any]:
     return status, answer
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**64), max_value=2**64)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
-    max_leaves=12,
-)
-
-
 @st.composite
 def mutated_uploads(draw: st.DrawFn) -> str:
     doc = draw(valid_uploads())
-    for _ in range(draw(st.integers(1, 3))):
-        node: Any = doc
-        while True:
-            children = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
-            containers = [(k, v) for k, v in children if isinstance(v, dict | list) and v]
-            if not containers or draw(st.booleans()):
-                break
-            node = draw(st.sampled_from(containers))[1]
-        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
-        if not keys:
-            continue
-        key = draw(st.sampled_from(keys))
-        if draw(st.booleans()) and isinstance(node, dict):
-            del node[key]
-        else:
-            node[key] = draw(json_values)
-    text = json.dumps(doc, ensure_ascii=draw(st.booleans()))
-    if draw(st.integers(0, 5)) == 0:
-        cut = draw(st.integers(0, len(text)))
-        text = text[:cut] + draw(st.text(max_size=5))
-    return text
+    return mutate(draw, doc, draw(st.integers(1, 3)), cut_one_in=6)
 
 
 @st.composite
