@@ -1,7 +1,8 @@
 """POST /mergers and GET /mergers/{downloadKey}: merger storage for chat clients.
 
-The caller is the identifier of the UserSig the authorizer verified. Domain errors map to
-responses here, in one place: limits 413/422 naming the limit, unknown/expired/forbidden 404.
+The caller is the identifier of the UserSig the authorizer verified; a sig it refused is a 401
+here, for every route, before the route runs. Domain errors map to responses here, in one place:
+limits 413/422 naming the limit, unknown/expired/forbidden 404.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from pydantic import ValidationError
 
 from timkit.config import Settings
@@ -54,11 +56,23 @@ service = MergerService(
 )
 
 
+def _verdict() -> dict:
+    return app.current_event.request_context.authorizer.get_lambda or {}
+
+
 def _caller() -> str:
-    identifier = (app.current_event.request_context.authorizer.get_lambda or {}).get("identifier")
-    if not identifier:
-        raise UnauthorizedError("no verified UserSig")
-    return identifier
+    return _verdict()["identifier"]
+
+
+def _require_verified_caller(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    verdict = _verdict()
+    if not verdict.get("identifier"):
+        # The reason is the authorizer's ("UserSig has expired"...), never the sig itself.
+        raise UnauthorizedError(verdict.get("refused") or "no verified UserSig")
+    return next_middleware(app)
+
+
+app.use(middlewares=[_require_verified_caller])
 
 
 def _json(status: int, body: str) -> Response:

@@ -1,7 +1,10 @@
 """HttpApi Lambda authorizer for the merger API: the caller's own UserSig as a bearer token.
 
-Simple responses: allowed with the sig's identifier in the context (the handler's caller), or
-refused. The gateway caches the answer per token (ReauthorizeEvery in the template).
+An HttpApi answers a refusing Lambda authorizer with 403, but a bad, expired or foreign UserSig
+must be a 401 (only a missing header is one at the gateway). So the authorizer always admits and
+says what it found in the context: the verified identifier, or why the sig was refused. The API's
+middleware answers 401 for the latter before any route runs. The gateway caches either answer per
+token (ReauthorizeEvery in the template), so a refused sig is not verified again on every call.
 """
 
 from __future__ import annotations
@@ -15,17 +18,19 @@ from timkit.tim.usersig import UserSigError, verify_usersig
 logger = Logger()
 settings = Settings.from_env()
 config = ConfigStore(settings.TIM_SECRET_ID, "", settings.CONFIG_CACHE_SECONDS, logger)
-DENY = {"isAuthorized": False}
+
+
+def _refused(reason: str) -> dict:
+    logger.info("merger API call refused", reason=reason)
+    return {"isAuthorized": True, "context": {"refused": reason}}
 
 
 def lambda_handler(event: dict, context: object) -> dict:
     scheme, _, token = ((event.get("identitySource") or [""])[0] or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        logger.info("merger API call refused", reason="no Bearer UserSig")
-        return DENY
+        return _refused("no Bearer UserSig")
     try:
         info = verify_usersig(token.strip(), settings.TIM_SDKAPPID, config.secret().secret_key)
     except UserSigError as exc:
-        logger.info("merger API call refused", reason=str(exc))
-        return DENY
+        return _refused(str(exc))
     return {"isAuthorized": True, "context": {"identifier": info.identifier}}

@@ -71,12 +71,20 @@ def test_upload_and_download_by_the_conversation_only(local_stack) -> None:  # t
 
 def test_bad_or_missing_sig_is_refused(local_stack) -> None:  # type: ignore[no-untyped-def]
     assert call(local_stack, "GET", "/mergers/x", None).status_code == 401  # no Authorization header
-    for token in ("not-a-sig", sig(local_stack, "alice", now=int(time.time()) - 7200, expire=60),
-                  gen_usersig(1400009999, local_stack["secret_key"], "alice", 3600),
-                  gen_usersig(int(local_stack["sdkappid"]), "some-other-key", "alice", 3600)):
-        refused = call(local_stack, "POST", "/mergers", None, upload(), token=token)
-        # API Gateway answers a refusing Lambda authorizer with 403 (401 only without the header).
-        assert refused.status_code == 403, refused.text
+    refusals = {
+        "not-a-sig": "UserSig is malformed",
+        sig(local_stack, "alice", now=int(time.time()) - 7200, expire=60): "UserSig has expired",
+        gen_usersig(1400009999, local_stack["secret_key"], "alice", 3600): "UserSig is for another SDKAppID",
+        gen_usersig(int(local_stack["sdkappid"]), "some-other-key", "alice", 3600): "UserSig signature does not match",
+    }
+    for token, reason in refusals.items():
+        for method, path, body in (("POST", "/mergers", upload()), ("GET", "/mergers/some-key", None)):
+            refused = call(local_stack, method, path, None, body, token=token)
+            assert (refused.status_code, refused.json()["message"]) == (401, reason), refused.text
+            assert token not in refused.text
+    basic = requests.get(f"{local_stack['api_url']}/mergers/x", headers={"Authorization": "Basic YWxpY2U6eA=="},
+                         timeout=TIMEOUT)
+    assert (basic.status_code, basic.json()["message"]) == (401, "no Bearer UserSig")
 
 
 def test_large_merger_comes_back_by_presigned_url(local_stack) -> None:  # type: ignore[no-untyped-def]
