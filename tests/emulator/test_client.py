@@ -30,12 +30,12 @@ def calls(tim: EmulatorControl, api: str) -> list[dict[str, Any]]:
 
 def test_friends_are_made_both_ways_and_repeating_changes_nothing(client, tim) -> None:  # type: ignore[no-untyped-def]
     users = ["alice", "bob", "carol"]
-    assert client.ensure_friends("@RBT#assistant", users) == dict.fromkeys(users, 0)
+    assert client.ensure_friends("@RBT#assistant", users) == dict.fromkeys(users, 0)  # added now
     for user in users:
         relation = client.friend_check(user, ["@RBT#assistant"]).InfoItem[0].Relation
         assert relation == "CheckResult_Type_BothWay"
     adds = len(calls(tim, "sns/friend_add"))
-    assert client.ensure_friends("@RBT#assistant", users) == dict.fromkeys(users, 0)
+    assert client.ensure_friends("@RBT#assistant", users) == dict.fromkeys(users)  # already friends
     assert len(calls(tim, "sns/friend_add")) == adds  # nothing left to add: no state-changing call
 
 

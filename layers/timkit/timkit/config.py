@@ -51,6 +51,20 @@ class Settings(BaseModel):
     BOT_STATE_TABLE: str = ""
     # How long a recorded chatbot interrupt is kept.
     INTERRUPT_TTL_SECONDS: Annotated[int, Field(ge=60)] = 86400
+    # Admin API and broadcasts. Every REST call the admin side makes is paced per API by a limiter
+    # shared through RATE_TABLE: at most REST_CALLS_PER_SECOND per one-second window, leaving
+    # the rest of Tencent's 200/s per API to the app's live traffic; a broadcast adds at most
+    # BROADCAST_GROUP_MESSAGES_PER_SECOND to a group, of the 40/s all its members share.
+    REST_CALLS_PER_SECOND: Annotated[int, Field(ge=1, le=200)] = 100
+    BROADCAST_GROUP_MESSAGES_PER_SECOND: Annotated[int, Field(ge=1, le=40)] = 5
+    RATE_TABLE: str = ""
+    JOBS_TABLE: str = ""
+    IDEMPOTENCY_TABLE: str = ""
+    BROADCAST_QUEUE_URL: str = ""
+    # EventBridge Scheduler: where scheduled broadcasts' schedules go and what they invoke.
+    SCHEDULE_GROUP: str = "default"
+    SCHEDULER_TARGET_ARN: str = ""
+    SCHEDULER_ROLE_ARN: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -79,6 +79,9 @@ SIG_RENEW_BEFORE_SECONDS = 300
 
 
 FRIENDS_BOTH_WAYS = "CheckResult_Type_BothWay"
+# How Tencent's TUIKit recognises "already friends" in a friend_add item (not in the reference).
+FRIEND_PARAM_INVALID = 30001
+FRIEND_EXISTS_INFO = "Err_SNS_FriendAdd_Friend_Exist"
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ class TimRestClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        pace: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.sdkappid = sdkappid
         self.admin = admin
@@ -117,6 +121,9 @@ class TimRestClient:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
+        # Called with the API's name and the body before every attempt, retries included: a rate
+        # limiter shared with other Lambdas waits there for a slot.
+        self._pace = pace
         self._sig_lock = threading.Lock()
         self._sig: str | None = None
         self._sig_renew_at = 0.0
@@ -147,6 +154,8 @@ class TimRestClient:
         attempt = 0
         while True:
             try:
+                if self._pace is not None:
+                    self._pace(name, body)
                 return self._once(name, url, body)
             except TimApiError as exc:
                 if exc.error_code == SIG_EXPIRED and not renewed:
@@ -226,16 +235,20 @@ class TimRestClient:
         )
         return self._typed("sns", "friend_add", request, FriendAddReply)
 
-    def ensure_friends(self, user: str, others: list[str]) -> dict[str, int]:
-        """Make ``user`` and each of ``others`` friends both ways (admin force-add); a result code
-        per other, 0 meaning they are friends now. Those who already are friends are not added
-        again, so repeating the call changes nothing."""
+    def ensure_friends(self, user: str, others: list[str]) -> dict[str, int | None]:
+        """Make ``user`` and each of ``others`` friends both ways (admin force-add). Per other: None
+        if they already were friends (not added again, so repeating the call changes nothing),
+        else the add's result code, 0 meaning they are friends now."""
         check = self.friend_check(user, others)
-        results = {item.To_Account: 0 for item in check.InfoItem if item.Relation == FRIENDS_BOTH_WAYS}
+        results: dict[str, int | None] = {
+            item.To_Account: None for item in check.InfoItem if item.Relation == FRIENDS_BOTH_WAYS
+        }
         missing = [other for other in others if other not in results]
         if missing:
             for item in self.friend_add(user, missing).ResultItem:
-                results[item.To_Account] = item.ResultCode
+                # Made friends between the check and the add: Tencent's "already friends" answer.
+                already = item.ResultCode == FRIEND_PARAM_INVALID and item.ResultInfo == FRIEND_EXISTS_INFO
+                results[item.To_Account] = None if already else item.ResultCode
         return results
 
     def friend_check(self, user: str, others: list[str], both_ways: bool = True) -> FriendCheckReply:
@@ -294,14 +307,21 @@ class TimRestClient:
 
     # ------------------------------------------------------------------ groups
 
+    def group_id_page(self, next_page: int = 0, page_size: int = 1000, group_type: str | None = None) -> GroupListReply:
+        """One page of the app's groups; ``Next`` of the reply starts the next page (0: no more)."""
+        request = GroupListRequest(Limit=page_size, Next=next_page, GroupType=group_type)
+        reply = self._typed("group_open_http_svc", "get_appid_group_list", request, GroupListReply)
+        if not reply.GroupIdList:
+            reply.Next = 0
+        return reply
+
     def iter_group_ids(self, page_size: int = 1000, group_type: str | None = None) -> Iterator[str]:
         """Every group of the app, page by page."""
         next_page = 0
         while True:
-            request = GroupListRequest(Limit=page_size, Next=next_page, GroupType=group_type)
-            reply = self._typed("group_open_http_svc", "get_appid_group_list", request, GroupListReply)
+            reply = self.group_id_page(next_page, page_size, group_type)
             yield from (item.GroupId for item in reply.GroupIdList)
-            if not reply.Next or not reply.GroupIdList:
+            if not reply.Next:
                 return
             next_page = reply.Next
 

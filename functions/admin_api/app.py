@@ -1,0 +1,276 @@
+"""The admin API (/admin/*, AWS_IAM auth): bot friends, robots, messages and broadcasts.
+
+Request and answer models are in timkit.models.admin; the resolver validates against them and
+publishes the OpenAPI document at /admin/openapi.json (Swagger UI at /admin/swagger). A POST with
+an Idempotency-Key header is carried out once: a repeat within 24 hours gets the first answer.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from botocore.exceptions import ClientError
+
+from timkit.admin import AccountNotFound, AdminService
+from timkit.broadcast import BroadcastService, JobNotFound, ScheduleInPast
+from timkit.config import Settings
+from timkit.models.admin import (
+    MAX_PAGE,
+    BotFriendsRequest,
+    BotFriendsResponse,
+    Broadcast,
+    BroadcastList,
+    BroadcastRequest,
+    ErrorBody,
+    MessageRequest,
+    MessageResponse,
+    Robot,
+    RobotCreateRequest,
+    RobotList,
+)
+from timkit.models.rest import RobotId
+from timkit.ratelimit import RateLimiter
+from timkit.stores.config import ConfigStore
+from timkit.stores.jobs import InvalidToken, JobStore
+from timkit.stores.rates import RateBuckets
+from timkit.stores.schedules import Schedules, WorkQueue
+from timkit.tim.errors import TimApiError, TimTransportError
+from timkit.tim.rest import TimRestClient
+
+logger = Logger()
+settings = Settings.from_env()
+config = ConfigStore(settings.TIM_SECRET_ID, "", settings.CONFIG_CACHE_SECONDS, logger)
+limiter = RateLimiter(
+    RateBuckets(settings.RATE_TABLE), settings.REST_CALLS_PER_SECOND, settings.BROADCAST_GROUP_MESSAGES_PER_SECOND
+)
+_rest: TimRestClient | None = None
+
+
+def rest() -> TimRestClient:
+    global _rest
+    if _rest is None:
+        _rest = TimRestClient.from_settings(settings, config.secret().secret_key, pace=limiter.acquire)
+    return _rest
+
+
+broadcasts = BroadcastService(
+    JobStore(settings.JOBS_TABLE),
+    WorkQueue(settings.BROADCAST_QUEUE_URL),
+    Schedules(settings.SCHEDULE_GROUP, settings.SCHEDULER_TARGET_ARN, settings.SCHEDULER_ROLE_ARN)
+    if settings.SCHEDULER_TARGET_ARN
+    else None,
+    rest,
+)
+app = APIGatewayHttpResolver(enable_validation=True)
+app.enable_swagger(
+    path="/admin/swagger",
+    title="timkit admin API",
+    version="1.0.0",
+    description="Operator API for Tencent Cloud Chat: AI bot friends, robots, messages, group broadcasts. "
+    "Calls are signed with AWS SigV4 (IAM); a POST may carry an Idempotency-Key header.",
+)
+
+# ------------------------------------------------------------------ Idempotency-Key
+
+_persistence = DynamoDBPersistenceLayer(table_name=settings.IDEMPOTENCY_TABLE) if settings.IDEMPOTENCY_TABLE else None
+_idempotency = IdempotencyConfig(
+    event_key_jmespath="[path, key]",
+    # The same key with another body is refused rather than answered with the first body's result.
+    payload_validation_jmespath="body",
+    raise_on_no_idempotency_key=True,
+    expires_after_seconds=24 * 3600,
+)
+# Documents the header on every POST; the middleware above does the work.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="idempotency-key",
+        max_length=255,
+        description="Carries out this POST once; a repeat within 24 hours gets the first answer.",
+    ),
+]
+
+
+def _carry_out(request: dict[str, str], route: Any) -> dict[str, Any]:
+    response: Response = route()
+    return {"status": response.status_code, "body": response.body, "type": response.headers.get("Content-Type")}
+
+
+_once = (
+    idempotent_function(data_keyword_argument="request", persistence_store=_persistence, config=_idempotency)(
+        _carry_out
+    )
+    if _persistence is not None
+    else _carry_out
+)
+
+
+def _idempotent_posts(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    event = app.current_event
+    key = (event.headers or {}).get("idempotency-key")
+    if event.http_method != "POST" or not key:
+        return next_middleware(app)
+    if len(key) > 255:
+        return _error(400, "Idempotency-Key is longer than 255 characters", "Idempotency-Key")
+    request = {"path": event.path, "key": key, "body": event.decoded_body or ""}
+    done = _once(request=request, route=lambda: next_middleware(app))
+    return Response(status_code=done["status"], content_type=done["type"] or content_types.APPLICATION_JSON,
+                    body=done["body"])
+
+
+app.use(middlewares=[_idempotent_posts])
+
+# ------------------------------------------------------------------ routes
+
+def _doc(description: str, model: Any = ErrorBody) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
+ERRORS = {
+    400: _doc("Bad request"),
+    404: _doc("Not found"),
+    502: _doc("Tencent IM refused the call"),
+    503: _doc("Tencent IM or AWS could not be reached"),
+}
+JobId = Annotated[str, Path(max_length=64, description="A broadcast's jobId")]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+Token = Annotated[str | None, Query(max_length=2048)]
+
+
+def _json(status: int, model: Any) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body=model.model_dump_json(by_alias=True, exclude_none=True))
+
+
+def _error(status: int, message: str, field: str | None = None) -> Response:
+    return _json(status, ErrorBody(message=message, field=field))
+
+
+@app.post("/admin/bots/<botId>/friends", responses={200: _doc("Per-user results", BotFriendsResponse), **ERRORS})
+def add_bot_friends(
+    botId: Annotated[RobotId, Path()],  # noqa: N803 - the path parameter's name
+    body: BotFriendsRequest,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Makes each user and the @RBT# bot friends both ways (force-add); already friends is a success."""
+    return _json(200, AdminService(rest()).bot_friends(botId, body.user_ids))
+
+
+@app.post("/admin/robots", responses={201: _doc("Created (or already there)", Robot), **ERRORS})
+def create_robot(body: RobotCreateRequest, idempotency_key: IdempotencyKey = None) -> Response:
+    AdminService(rest()).create_robot(body)
+    return _json(201, Robot(robot_id=body.robot_id))
+
+
+@app.get("/admin/robots", responses={200: _doc("The app's robots", RobotList), **ERRORS})
+def list_robots() -> Response:
+    return _json(200, RobotList(robots=AdminService(rest()).robots()))
+
+
+@app.delete("/admin/robots/<robotId>", responses={204: {"description": "Deleted"}, **ERRORS})
+def delete_robot(robotId: Annotated[RobotId, Path()]) -> Response:  # noqa: N803
+    AdminService(rest()).delete_robot(robotId)
+    return Response(status_code=204)
+
+
+@app.post("/admin/messages", responses={200: _doc("Per-recipient results", MessageResponse), **ERRORS})
+def send_message(body: MessageRequest, idempotency_key: IdempotencyKey = None) -> Response:
+    """One user, many users (≤ 500 per Tencent call) or one group."""
+    return _json(200, AdminService(rest()).send(body))
+
+
+@app.post("/admin/broadcasts", responses={202: _doc("Accepted: the job", Broadcast), **ERRORS})
+def create_broadcast(body: BroadcastRequest, idempotency_key: IdempotencyKey = None) -> Response:
+    """Sends one message to many groups under Tencent's limits, now, at a time or on a cron schedule."""
+    return _json(202, broadcasts.create(body))
+
+
+@app.get("/admin/broadcasts", responses={200: _doc("Jobs, newest first", BroadcastList), **ERRORS})
+def list_broadcasts(limit: Limit = 50, nextToken: Token = None) -> Response:  # noqa: N803
+    return _json(200, broadcasts.list(limit, nextToken))
+
+
+@app.get("/admin/broadcasts/<jobId>", responses={200: _doc("Progress and per-group results", Broadcast), **ERRORS})
+def get_broadcast(jobId: JobId, limit: Limit = 100, nextToken: Token = None) -> Response:  # noqa: N803
+    return _json(200, broadcasts.view(jobId, limit, nextToken))
+
+
+@app.delete("/admin/broadcasts/<jobId>", responses={200: _doc("Cancelled", Broadcast), **ERRORS})
+def cancel_broadcast(jobId: JobId) -> Response:  # noqa: N803
+    """Cancels the sends still pending and removes the schedule; sends under way finish."""
+    return _json(200, broadcasts.cancel(jobId))
+
+
+@app.get("/admin/openapi.json", include_in_schema=False)
+def openapi() -> Response:
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=app.get_openapi_json_schema(
+        title="timkit admin API", version="1.0.0"))
+
+
+# ------------------------------------------------------------------ errors, in one place
+
+
+@app.exception_handler(JobNotFound)
+def _no_job(exc: JobNotFound) -> Response:
+    return _error(404, str(exc), "jobId")
+
+
+@app.exception_handler(AccountNotFound)
+def _no_account(exc: AccountNotFound) -> Response:
+    return _error(404, str(exc), exc.account)
+
+
+@app.exception_handler(ScheduleInPast)
+def _past(exc: ScheduleInPast) -> Response:
+    return _error(422, str(exc), "schedule.at")
+
+
+@app.exception_handler(InvalidToken)
+def _token(exc: InvalidToken) -> Response:
+    return _error(400, str(exc), "nextToken")
+
+
+@app.exception_handler(IdempotencyValidationError)
+def _reused_key(exc: IdempotencyValidationError) -> Response:
+    return _error(422, "this Idempotency-Key was used with another request body", "Idempotency-Key")
+
+
+@app.exception_handler(IdempotencyAlreadyInProgressError)
+def _in_progress(exc: IdempotencyAlreadyInProgressError) -> Response:
+    return _error(409, "a request with this Idempotency-Key is in progress", "Idempotency-Key")
+
+
+@app.exception_handler(TimApiError)
+def _tencent_refused(exc: TimApiError) -> Response:
+    return _json(502, ErrorBody(message=f"Tencent IM answered {exc.error_code}: {exc.error_info}", field=exc.command))
+
+
+@app.exception_handler(TimTransportError)
+def _tencent_unreachable(exc: TimTransportError) -> Response:
+    return _error(503, f"Tencent IM did not answer ({exc.error_info}); try again", exc.command)
+
+
+@app.exception_handler(ClientError)
+def _aws_unavailable(exc: ClientError) -> Response:
+    logger.exception("AWS call failed")
+    return _error(503, f"an AWS call failed ({exc.response['Error']['Code']}); try again")
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict, context: object) -> dict:
+    _idempotency.register_lambda_context(context)  # type: ignore[arg-type]
+    return app.resolve(event, context)
+

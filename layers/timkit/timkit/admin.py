@@ -1,0 +1,116 @@
+"""Admin operations on Tencent IM: bot friends, robots and messages (broadcasts: timkit.broadcast).
+
+Every call goes through the REST client, paced by the shared rate limiter.
+"""
+
+from __future__ import annotations
+
+from timkit.models.admin import (
+    BotFriendsResponse,
+    FriendResult,
+    MessageRequest,
+    MessageResponse,
+    RobotCreateRequest,
+    SendResult,
+)
+from timkit.models.messages import new_random
+from timkit.models.rest import MAX_BATCH_RECIPIENTS, BatchSendMsgRequest
+from timkit.tim.errors import MessageDropped, TimApiError
+from timkit.tim.rest import TimRestClient
+
+# Users checked and added per call: one friend_add writes the bot's list once for all of them
+# (Tencent advises batching per user against 30008 write conflicts).
+FRIEND_BATCH = 100
+# Tencent's "account does not exist" answers: the bot or robot named is not there.
+ACCOUNT_MISSING = {30003, 70107}
+
+
+class AccountNotFound(LookupError):
+    def __init__(self, account: str) -> None:
+        super().__init__(f"no such account: {account}")
+        self.account = account
+
+
+class AdminService:
+    def __init__(self, rest: TimRestClient) -> None:
+        self.rest = rest
+
+    def bot_friends(self, bot_id: str, user_ids: list[str]) -> BotFriendsResponse:
+        results: list[FriendResult] = []
+        for start in range(0, len(user_ids), FRIEND_BATCH):
+            chunk = user_ids[start : start + FRIEND_BATCH]
+            try:
+                codes = self.rest.ensure_friends(bot_id, chunk)
+            except TimApiError as exc:
+                if exc.error_code in ACCOUNT_MISSING:
+                    raise AccountNotFound(bot_id) from None
+                raise
+            for user in chunk:
+                code = codes.get(user, -1)
+                if code is None:
+                    results.append(FriendResult(user_id=user, result="already"))
+                else:
+                    results.append(FriendResult(user_id=user, result="added" if code == 0 else "failed", code=code))
+        counts = {kind: sum(r.result == kind for r in results) for kind in ("added", "already", "failed")}
+        return BotFriendsResponse(bot_id=bot_id, results=results, **counts)
+
+    def create_robot(self, request: RobotCreateRequest) -> None:
+        face = str(request.face_url) if request.face_url else None
+        self.rest.create_robot(request.robot_id, request.nick, face)
+
+    def robots(self) -> list[str]:
+        return self.rest.get_all_robots()
+
+    def delete_robot(self, robot_id: str) -> None:
+        try:
+            self.rest.delete_robot(robot_id)
+        except TimApiError as exc:
+            if exc.error_code in ACCOUNT_MISSING:
+                raise AccountNotFound(robot_id) from None
+            raise
+
+    def send(self, request: MessageRequest) -> MessageResponse:
+        message, options, sender = request.message(), request.options.send_options(), request.from_account
+        results: list[SendResult] = []
+        if request.to_group is not None:
+            group = request.to_group
+            try:
+                reply = self.rest.send_group(message.group_request(group, sender, options))
+                results.append(SendResult(recipient=group, result="sent", msg_seq=reply.MsgSeq))
+            except MessageDropped as exc:
+                results.append(SendResult(recipient=group, result="dropped", info=exc.error_info))
+            except TimApiError as exc:
+                results.append(SendResult(recipient=group, result="failed", code=exc.error_code, info=exc.error_info))
+        elif request.to_user is not None:
+            user = request.to_user
+            try:
+                sent = self.rest.send_c2c(message.c2c_request(user, sender, options))
+                results.append(SendResult(recipient=user, result="sent", msg_key=sent.MsgKey))
+            except TimApiError as exc:
+                results.append(SendResult(recipient=user, result="failed", code=exc.error_code, info=exc.error_info))
+        else:
+            users = request.to_users or []
+            for start in range(0, len(users), MAX_BATCH_RECIPIENTS):
+                results.extend(self._batch(users[start : start + MAX_BATCH_RECIPIENTS], request))
+        sent_count = sum(r.result == "sent" for r in results)
+        return MessageResponse(sent=sent_count, failed=len(results) - sent_count, results=results)
+
+    def _batch(self, users: list[str], request: MessageRequest) -> list[SendResult]:
+        single = request.message().c2c_request(users[0], request.from_account, request.options.send_options())
+        batch = BatchSendMsgRequest(
+            **single.model_dump(exclude={"To_Account", "MsgRandom", "MsgLifeTime"}, exclude_none=True),
+            To_Account=users,
+            MsgRandom=new_random(),
+            MsgLifeTime=single.MsgLifeTime,
+        )
+        try:
+            reply = self.rest.batch_send_c2c(batch)
+        except TimApiError as exc:
+            return [SendResult(recipient=u, result="failed", code=exc.error_code, info=exc.error_info) for u in users]
+        failed = reply.failed
+        return [
+            SendResult(recipient=u, result="failed", code=failed[u])
+            if u in failed
+            else SendResult(recipient=u, result="sent", msg_key=reply.MsgKey)
+            for u in users
+        ]

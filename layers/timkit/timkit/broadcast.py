@@ -1,0 +1,316 @@
+"""Group broadcasts: one message to many groups, under Tencent's rate limits, exactly once each.
+
+A job is recorded, then planned page by page (its groups recorded with the Random each keeps for
+all its attempts, and queued as one work item per group), then sent by workers. Planning and
+sending are both safe to repeat: a page is recorded once (the job's cursor moves by condition),
+and a group is sent under a claim that only a pending group, or one whose last holder's lease ran
+out, can give. A resend keeps the Random, so Tencent drops it as a repeat if the earlier attempt
+got through (protocol §6.4) — but only for 5 minutes, so past that an uncertain group is failed
+rather than risk a second delivery.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aws_lambda_powertools import Logger
+
+from timkit.models.admin import (
+    Broadcast,
+    BroadcastList,
+    BroadcastRequest,
+    BroadcastSummary,
+    GroupResult,
+    Outgoing,
+    Progress,
+    Schedule,
+)
+from timkit.models.messages import new_random
+from timkit.schedule import parse_expression
+from timkit.stores.jobs import PLAN_PAGE, Claim, JobStore
+from timkit.stores.schedules import Schedules, WorkQueue
+from timkit.tim.errors import MessageDropped, TimApiError, TimError
+from timkit.tim.rest import TimRestClient
+
+logger = Logger(child=True)
+
+# Tencent drops a repeated Random for 5 minutes; resends stop well before that.
+DEDUPE_SAFE_MS = 270_000
+# A message dropped by the per-group frequency limit is resent as a new one, a second later.
+DROP_RESENDS = 3
+# Work items come back from the queue this many times before a group is given up as failed (the
+# queue's redrive to its dead-letter queue is set one higher, for items that crash every time).
+MAX_RECEIVES = 4
+# Planning stops to hand over to a new work item when less than this is left of an invocation.
+PLAN_RESERVE_S = 5.0
+RUN_LIMIT_SHOWN = 20
+
+# Codes of failures that are not Tencent's (GroupResult.code).
+OUTCOME_UNKNOWN = -1  # an earlier attempt may have been delivered; a resend could no longer be de-duplicated
+NO_ANSWER = -2  # Tencent could not be reached, or did not answer usably, on any attempt
+ALWAYS_DROPPED = -3  # every resend was dropped by the per-group frequency limit (MsgFreqCtrl)
+
+
+class JobNotFound(LookupError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no broadcast {job_id}")
+        self.job_id = job_id
+
+
+class ScheduleInPast(ValueError):
+    pass
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+class BroadcastService:
+    def __init__(
+        self,
+        store: JobStore,
+        queue: WorkQueue,
+        schedules: Schedules | None,
+        rest: Callable[[], TimRestClient],
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.schedules = schedules
+        self._rest = rest
+        self._clock = clock
+        self._sleep = sleep
+
+    # ------------------------------------------------------------------ admin API
+
+    def create(self, request: BroadcastRequest) -> Broadcast:
+        now = self._clock()
+        schedule = request.schedule
+        if schedule is not None and schedule.at is not None:
+            at = schedule.at if schedule.at.tzinfo else schedule.at.replace(tzinfo=ZoneInfo(schedule.timezone))
+            if at.timestamp() <= now:
+                raise ScheduleInPast("schedule.at is in the past")
+        job_id = secrets.token_hex(10)
+        job = {
+            "job_id": job_id,
+            "kind": "once" if schedule is None or schedule.at is not None else "recurring",
+            "created_at": _ms(now),
+            "message": _outgoing(request).model_dump_json(by_alias=True, exclude_none=True),
+            "all_groups": request.all_groups,
+            "status": "started" if schedule is None else "scheduled",
+        }
+        if schedule is not None:
+            job["schedule"] = schedule.model_dump_json(by_alias=True, exclude_none=True)
+            job["schedule_name"] = f"broadcast-{job_id}"
+        self.store.create(job, request.group_ids)
+        try:
+            if schedule is None:
+                self.queue.send([{"kind": "plan", "jobId": job_id, "cursor": ""}])
+            else:
+                assert self.schedules is not None, "scheduled broadcasts need SCHEDULER_TARGET_ARN"
+                self.schedules.create(job["schedule_name"], schedule.expression(), schedule.timezone, job_id)
+        except Exception:
+            # Never left looking as if it will run.
+            self.store.cancel(job_id, _ms(self._clock()))
+            raise
+        return self.view(job_id)
+
+    def cancel(self, job_id: str) -> Broadcast:
+        job = self.store.cancel(job_id, _ms(self._clock()))
+        if job is None:
+            raise JobNotFound(job_id)
+        if job.get("schedule_name") and self.schedules is not None:
+            self.schedules.delete(job["schedule_name"])
+        for run in job.get("runs", [])[-RUN_LIMIT_SHOWN:]:
+            self.store.cancel(run, _ms(self._clock()))
+        return self.view(job_id)
+
+    def view(self, job_id: str, limit: int = 100, token: str | None = None) -> Broadcast:
+        job = self.store.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        groups, next_token = self.store.groups(job_id, limit, token)
+        return Broadcast(
+            **self._summary(job).model_dump(),
+            runs=list(reversed(job.get("runs", [])))[:RUN_LIMIT_SHOWN],
+            groups=[
+                GroupResult(
+                    group_id=g["group_id"],
+                    state=g["state"],
+                    attempts=int(g.get("attempts", 0)),
+                    code=None if g.get("code") is None else int(g["code"]),
+                    info=g.get("info") or None,
+                    msg_seq=None if g.get("msg_seq") is None else int(g["msg_seq"]),
+                )
+                for g in groups
+            ],
+            next_token=next_token,
+        )
+
+    def list(self, limit: int = 50, token: str | None = None) -> BroadcastList:
+        jobs, next_token = self.store.list(limit, token)
+        return BroadcastList(jobs=[self._summary(job) for job in jobs], next_token=next_token)
+
+    def _summary(self, job: dict[str, Any]) -> BroadcastSummary:
+        schedule = Schedule.model_validate_json(job["schedule"]) if job.get("schedule") else None
+        if job.get("cancelled_at") is not None:
+            state = "cancelled"
+        elif job["status"] == "scheduled":
+            state = "scheduled"
+        elif not job["planned"]:
+            state = "planning"
+        elif job["pending"] > 0:
+            state = "sending"
+        else:
+            state = "done"
+        next_run = None
+        if state == "scheduled" and schedule is not None:
+            next_run = parse_expression(schedule.expression()).next_after(
+                datetime.fromtimestamp(self._clock(), UTC), schedule.timezone
+            )
+        return BroadcastSummary(
+            job_id=job["job_id"],
+            state=state,
+            created_at=_utc(int(job["created_at"])),
+            parent_id=job.get("parent_id"),
+            schedule=schedule,
+            next_run=next_run,
+            all_groups=bool(job["all_groups"]),
+            progress=Progress(
+                total=int(job["total"]),
+                sent=int(job["sent"]),
+                failed=int(job["failed"]),
+                pending=int(job["pending"]),
+                cancelled=int(job["cancelled"]),
+                failed_codes={code: int(n) for code, n in job.get("failed_codes", {}).items()},
+            ),
+        )
+
+    # ------------------------------------------------------------------ scheduler function
+
+    def start(self, job_id: str, fired_at: datetime) -> str | None:
+        """A schedule fired: a one-off job starts; a cron job starts a run of its own (one per
+        firing, however often Scheduler delivers it). Returns the job that plans, or None."""
+        job = self.store.get(job_id)
+        if job is None or job.get("cancelled_at") is not None:
+            logger.info("schedule fired for a job that is gone or cancelled", job_id=job_id)
+            return None
+        if job["kind"] == "once":
+            # Planning is idempotent: a repeated firing queues a plan item that finds the work done.
+            self.queue.send([{"kind": "plan", "jobId": job_id, "cursor": ""}])
+            self.store.set_started(job_id)
+            return job_id
+        run_id = f"{job_id}-{fired_at.astimezone(UTC):%Y%m%dT%H%MZ}"
+        run = {
+            "job_id": run_id,
+            "kind": "run",
+            "parent_id": job_id,
+            "created_at": _ms(self._clock()),
+            "message": job["message"],
+            "all_groups": job["all_groups"],
+            "status": "started",
+        }
+        if self.store.create(run, None if job["all_groups"] else self.store.targets(job_id)):
+            self.store.add_run(job_id, run_id)
+        self.queue.send([{"kind": "plan", "jobId": run_id, "cursor": ""}])
+        return run_id
+
+    # ------------------------------------------------------------------ worker: planning
+
+    def plan(self, job_id: str, cursor: str, time_left: Callable[[], float]) -> None:
+        """Records and queues the job's groups from ``cursor`` on, page by page, handing the rest
+        over to a new work item when the invocation runs short of time."""
+        job = self.store.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        targets = None if job["all_groups"] else self.store.targets(job_id)
+        while True:
+            # Read again for every page: a cancel stops the queuing at the next page.
+            cancelled = (self.store.get(job_id) or job).get("cancelled_at") is not None
+            if targets is None:
+                reply = self._rest().group_id_page(int(cursor or 0), PLAN_PAGE)
+                page = [item.GroupId for item in reply.GroupIdList]
+                next_cursor = str(reply.Next) if reply.Next else ""
+            else:
+                start = int(cursor or 0)
+                page = targets[start : start + PLAN_PAGE]
+                next_cursor = str(start + PLAN_PAGE) if start + PLAN_PAGE < len(targets) else ""
+            randoms = {group: new_random() for group in dict.fromkeys(page)}
+            self.store.plan_page(job_id, cursor, next_cursor, randoms, cancelled)
+            if not cancelled:
+                # Also when another invocation recorded this page: queuing twice is harmless.
+                self.queue.send([{"kind": "send", "jobId": job_id, "groupId": group} for group in randoms])
+            if not next_cursor:
+                return
+            cursor = next_cursor
+            if time_left() < PLAN_RESERVE_S:
+                self.queue.send([{"kind": "plan", "jobId": job_id, "cursor": cursor}])
+                return
+
+    # ------------------------------------------------------------------ worker: sending
+
+    def send(self, job: dict[str, Any], group_id: str, receive_count: int, lease_until: float) -> bool:
+        """Sends the job's message to one group, at most once. True when the group is settled (sent,
+        failed or cancelled); False when it must be tried again later (the work item is returned)."""
+        job_id = job["job_id"]
+        now_ms = _ms(self._clock())
+        if job.get("cancelled_at") is not None and self.store.finish(job_id, group_id, "cancelled", now_ms):
+            return True
+        claim = self.store.claim(job_id, group_id, now_ms, _ms(lease_until))
+        if not isinstance(claim, Claim):
+            if claim is None:
+                logger.warning("work item for a group the job does not have", job_id=job_id, group_id=group_id)
+                return True
+            return claim["state"] not in ("pending", "sending")  # held by a live worker: later
+        if claim.attempts > 1 and now_ms - claim.first_try_ms > DEDUPE_SAFE_MS:
+            self._fail(job_id, group_id, OUTCOME_UNKNOWN, "an earlier attempt may have been delivered; "
+                       "too late to resend under Tencent's 5-minute de-duplication")
+            return True
+        outgoing = Outgoing.model_validate_json(job["message"])
+        request = outgoing.message().group_request(
+            group_id, outgoing.from_account, outgoing.options.send_options(), random=claim.random
+        )
+        for _ in range(DROP_RESENDS):
+            try:
+                reply = self._rest().send_group(request)
+            except MessageDropped:
+                # Not delivered (§6.1): a new message, with a Random of its own, a second later.
+                fresh = new_random()
+                if not self.store.new_random(job_id, group_id, request.Random, fresh):
+                    return True
+                request = request.model_copy(update={"Random": fresh})
+                self._sleep(1.0)
+                continue
+            except TimError as exc:
+                if isinstance(exc, TimApiError) and not exc.retryable:
+                    self._fail(job_id, group_id, exc.error_code, exc.error_info)
+                    return True
+                code = exc.error_code if exc.error_code is not None else NO_ANSWER
+                return self._later(job_id, group_id, receive_count, code, str(exc))
+            self.store.finish(job_id, group_id, "sent", _ms(self._clock()), msg_seq=reply.MsgSeq)
+            return True
+        return self._later(job_id, group_id, receive_count, ALWAYS_DROPPED, "dropped by the group's frequency limit")
+
+    def _fail(self, job_id: str, group_id: str, code: int, info: str) -> None:
+        self.store.finish(job_id, group_id, "failed", _ms(self._clock()), code=code, info=info[:500])
+
+    def _later(self, job_id: str, group_id: str, receive_count: int, code: int, info: str) -> bool:
+        if receive_count >= MAX_RECEIVES:
+            self._fail(job_id, group_id, code, info)
+            return True
+        self.store.release(job_id, group_id, code, info[:500])
+        return False
+
+
+def _outgoing(request: BroadcastRequest) -> Outgoing:
+    return Outgoing.model_validate(request.model_dump(include=set(Outgoing.model_fields), by_alias=False))

@@ -1,0 +1,273 @@
+"""The admin API's requests and answers: the contract its OpenAPI document is generated from.
+
+JSON names are camelCase, like the merger API; the Tencent wire models stay in ``models.rest``.
+Every limit is a constraint here, so that a request over it is a 422 naming the field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic.alias_generators import to_camel
+
+from timkit.models.callbacks import GroupAtItem
+from timkit.models.elements import MAX_BODY_BYTES, MsgElement, body_size
+from timkit.models.messages import Message, SendOptions
+from timkit.models.rest import PushInfo, RobotId, UserId
+from timkit.schedule import parse_expression
+
+# The element types REST send APIs take (protocol §3): a merger or stream element is refused.
+REST_ELEMENT_TYPES = frozenset(
+    {
+        "TIMTextElem",
+        "TIMLocationElem",
+        "TIMFaceElem",
+        "TIMCustomElem",
+        "TIMSoundElem",
+        "TIMImageElem",
+        "TIMFileElem",
+        "TIMVideoFileElem",
+    }
+)
+MAX_BOT_FRIENDS_PER_REQUEST = 5000
+MAX_MESSAGE_RECIPIENTS = 5000
+MAX_BROADCAST_GROUPS = 5000
+MAX_PAGE = 500
+# Custom group IDs are ≤ 48 bytes (§6.2); Tencent's own are shorter.
+GroupId = Annotated[str, Field(min_length=1, max_length=48, pattern=r"^[^\x00-\x1f]+$")]
+
+
+def _unique(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError("must not name the same ID twice")
+    return values
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+# ----------------------------------------------------------------------------- bot friends
+
+
+class BotFriendsRequest(ApiModel):
+    user_ids: Annotated[
+        list[UserId], Field(min_length=1, max_length=MAX_BOT_FRIENDS_PER_REQUEST), AfterValidator(_unique)
+    ]
+
+
+class FriendResult(ApiModel):
+    user_id: str
+    # "added" now, "already" friends before (no call changed anything), or "failed" with Tencent's code.
+    result: Literal["added", "already", "failed"]
+    code: int = 0
+
+
+class BotFriendsResponse(ApiModel):
+    bot_id: str
+    added: int
+    already: int
+    failed: int
+    results: list[FriendResult]
+
+
+# ----------------------------------------------------------------------------- robots
+
+
+class RobotCreateRequest(ApiModel):
+    robot_id: RobotId
+    nick: Annotated[str, Field(max_length=64)] | None = None
+    face_url: Annotated[HttpUrl, Field(max_length=500)] | None = None
+
+
+class RobotList(ApiModel):
+    robots: list[str]
+
+
+class Robot(ApiModel):
+    robot_id: str
+
+
+# ----------------------------------------------------------------------------- messages
+
+
+def _rest_body(body: list[MsgElement]) -> list[MsgElement]:
+    for index, element in enumerate(body):
+        if element.MsgType not in REST_ELEMENT_TYPES:
+            raise ValueError(f"element {index}: {element.MsgType} cannot be sent over REST")
+    if (size := body_size(body)) > MAX_BODY_BYTES:
+        raise ValueError(f"the message is {size} bytes; Tencent's limit is {MAX_BODY_BYTES} (12 KB)")
+    return body
+
+
+class Options(ApiModel):
+    """The send options of the client SDK that exist server-side (see ``SendOptions``)."""
+
+    online_only: bool = False
+    offline_push: PushInfo | None = None
+    no_unread: bool = False
+    no_last_message: bool = False
+    priority: Literal["High", "Normal", "Low"] | None = None
+    cloud_custom_data: Annotated[str, Field(max_length=MAX_BODY_BYTES)] | None = None
+    sync_other_devices: bool | None = None
+    forbid_callbacks: bool = False
+
+    def send_options(self) -> SendOptions:
+        return SendOptions(**self.model_dump(by_alias=False))
+
+
+class Outgoing(ApiModel):
+    """A message to send: its body (and @-mentions for groups), sender and options."""
+
+    msg_body: Annotated[list[MsgElement], Field(min_length=1), AfterValidator(_rest_body)]
+    group_at_info: Annotated[list[GroupAtItem], Field(max_length=30)] | None = None
+    # Defaults to the app admin the REST calls are made as.
+    from_account: UserId | None = Field(default=None, alias="from")
+    options: Options = Options()
+
+    def message(self) -> Message:
+        return Message(body=self.msg_body, at_info=self.group_at_info)
+
+
+class MessageRequest(Outgoing):
+    to_user: UserId | None = None
+    to_users: (
+        Annotated[list[UserId], Field(min_length=1, max_length=MAX_MESSAGE_RECIPIENTS), AfterValidator(_unique)]
+        | None
+    ) = None
+    to_group: GroupId | None = None
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> MessageRequest:
+        given = [name for name in ("to_user", "to_users", "to_group") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of toUser, toUsers, toGroup")
+        if self.group_at_info and self.to_group is None:
+            raise ValueError("groupAtInfo is for group messages (toGroup)")
+        return self
+
+
+class SendResult(ApiModel):
+    recipient: str
+    result: Literal["sent", "failed", "dropped"]
+    code: int = 0
+    info: str = ""
+    msg_key: str | None = None
+    msg_seq: int | None = None
+
+
+class MessageResponse(ApiModel):
+    sent: int
+    failed: int
+    results: list[SendResult]
+
+
+# ----------------------------------------------------------------------------- broadcasts
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from None
+    return value
+
+
+def _cron(value: str) -> str:
+    if not value.startswith("cron("):
+        raise ValueError("a cron expression is written cron(minutes hours day-of-month month day-of-week year)")
+    parse_expression(value)  # ValueError naming what is wrong
+    return value
+
+
+class Schedule(ApiModel):
+    """When a broadcast runs: once at a time, or on every firing of an EventBridge cron expression."""
+
+    at: datetime | None = None
+    cron: Annotated[str, Field(max_length=256), AfterValidator(_cron)] | None = None
+    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Schedule:
+        if (self.at is None) == (self.cron is None):
+            raise ValueError("give exactly one of at, cron")
+        return self
+
+    def expression(self) -> str:
+        if self.cron is not None:
+            return self.cron
+        assert self.at is not None
+        local = self.at.astimezone(ZoneInfo(self.timezone)) if self.at.tzinfo else self.at
+        return f"at({local.strftime('%Y-%m-%dT%H:%M:%S')})"
+
+
+class BroadcastRequest(Outgoing):
+    group_ids: (
+        Annotated[list[GroupId], Field(min_length=1, max_length=MAX_BROADCAST_GROUPS), AfterValidator(_unique)]
+        | None
+    ) = None
+    all_groups: bool = False
+    # None: now.
+    schedule: Schedule | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> BroadcastRequest:
+        if (self.group_ids is None) == (not self.all_groups):
+            raise ValueError("give either groupIds or allGroups: true")
+        return self
+
+
+JobState = Literal["scheduled", "planning", "sending", "done", "cancelled"]
+GroupState = Literal["pending", "sending", "sent", "failed", "cancelled"]
+
+
+class Progress(ApiModel):
+    # total grows while the groups of allGroups are listed (state "planning").
+    total: int
+    sent: int
+    failed: int
+    pending: int
+    cancelled: int
+    failed_codes: dict[str, int]
+
+
+class GroupResult(ApiModel):
+    group_id: str
+    state: GroupState
+    attempts: int = 0
+    code: int | None = None
+    info: str | None = None
+    msg_seq: int | None = None
+
+
+class BroadcastSummary(ApiModel):
+    job_id: str
+    state: JobState
+    created_at: datetime
+    # Set on the runs of a cron broadcast: the broadcast whose schedule started them.
+    parent_id: str | None = None
+    schedule: Schedule | None = None
+    next_run: datetime | None = None
+    all_groups: bool
+    progress: Progress
+
+
+class Broadcast(BroadcastSummary):
+    # Newest first: the runs a cron broadcast started.
+    runs: list[str] = []
+    groups: list[GroupResult] = []
+    next_token: str | None = None
+
+
+class BroadcastList(ApiModel):
+    jobs: list[BroadcastSummary]
+    next_token: str | None = None
+
+
+class ErrorBody(ApiModel):
+    message: str
+    # What the error is about: a field, a limit or an ID.
+    field: str | None = None

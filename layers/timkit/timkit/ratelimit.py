@@ -1,0 +1,72 @@
+"""A rate limiter shared by every concurrent Lambda: calls per one-second window, in DynamoDB.
+
+Each REST call takes a slot in its API's window of the current second (and a group message also
+in its group's window) before it goes out, retries included. A full window means waiting for the
+next second. Slots are only taken while enough of the second is left for the call to reach
+Tencent within it, so that a call does not land in the next second's count.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from timkit.stores.rates import RateBuckets
+
+SEND_GROUP_MSG = "group_open_http_svc/send_group_msg"
+# Slots are not taken in the last part of a second: a call sent then could arrive in the next one.
+TAIL_SECONDS = 0.03
+
+
+class RateLimitTimeout(RuntimeError):
+    """No slot came free before the caller's deadline."""
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        buckets: RateBuckets,
+        calls_per_second: int,
+        group_messages_per_second: int,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._buckets = buckets
+        self.calls_per_second = calls_per_second
+        self.group_messages_per_second = group_messages_per_second
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        # Seconds this limiter waited for a slot: a benchmark and log figure.
+        self.waited_s = 0.0
+
+    def acquire(self, api: str, body: dict[str, Any], deadline: float | None = None) -> None:
+        """Blocks until ``api`` may be called with ``body``; the REST client calls it before every attempt."""
+        windows = [(f"api#{api}", self.calls_per_second)]
+        if api == SEND_GROUP_MSG and body.get("GroupId"):
+            # The group's window first: it is rarely full, and a slot taken in the API's window
+            # while the group's is full would be wasted.
+            windows.insert(0, (f"group#{body['GroupId']}", self.group_messages_per_second))
+        taken: set[str] = set()
+        while True:
+            now = self._clock()
+            second = math.floor(now)
+            if now - second <= 1 - TAIL_SECONDS:
+                for name, budget in windows:
+                    if name in taken or self._buckets.take(name, second, budget):
+                        taken.add(name)
+                    else:
+                        break
+                else:
+                    return
+                # A window of this second is full; slots already taken in it are kept only for this second.
+                taken.clear()
+            wake = second + 1 + self._rng.uniform(0, 0.01)  # spread the waiters a little
+            if deadline is not None and wake > deadline:
+                raise RateLimitTimeout(f"no {api} slot before the deadline")
+            self.waited_s += wake - now
+            self._sleep(max(0.0, wake - self._clock()))

@@ -1,0 +1,402 @@
+"""Broadcast jobs in DynamoDB: one item per job, one per target group, and the explicit group list.
+
+    pk = JOB#<id>  sk = JOB        the job: what to send, schedule, state, counters
+                   sk = TARGETS    the groups a job names (kept apart: the job item is read often)
+                   sk = G#<group>  one group: state, the message's Random, attempts, outcome
+
+Every change of a group's state and the job's counters happen in one transaction, so the counters
+are exact however many workers run, retry or crash. A group's state only moves forward:
+pending → sending → sent | failed, or pending → cancelled.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from timkit.models.admin import MAX_PAGE
+
+_TO = TypeSerializer()
+_FROM = TypeDeserializer()
+# TransactWriteItems takes 100 actions: a page of groups is planned with its job update.
+PLAN_PAGE = 99
+LIST_PK = "JOBS"
+COUNTERS = ("total", "pending", "sent", "failed", "cancelled")
+
+
+def _item(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _TO.serialize(v) for k, v in values.items() if v is not None}
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _FROM.deserialize(v) for k, v in item.items()}
+
+
+def _key(job_id: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": sk}}
+
+
+def _token(key: dict[str, Any] | None) -> str | None:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
+
+
+def _start(token: str | None) -> dict[str, Any] | None:
+    if not token:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except ValueError:
+        raise InvalidToken() from None
+    if not isinstance(key, dict) or not all(isinstance(v, dict) for v in key.values()):
+        raise InvalidToken()
+    return key
+
+
+class InvalidToken(ValueError):
+    def __init__(self) -> None:
+        super().__init__("nextToken is not one this API gave")
+
+
+def _cancelled_reasons(exc: ClientError) -> list[str]:
+    return [reason.get("Code", "") for reason in exc.response.get("CancellationReasons", [])]
+
+
+# Workers finishing groups of one job update its item in concurrent transactions; DynamoDB cancels
+# one of two that meet (TransactionConflict) and it is simply tried again.
+CONFLICT_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A group taken for sending: the Random to send with, and when it was first tried."""
+
+    random: int
+    attempts: int
+    first_try_ms: int
+
+
+class JobStore:
+    def __init__(self, table: str, dynamodb: Any | None = None) -> None:
+        self._table = table
+        self._db = dynamodb or boto3.client("dynamodb")
+
+    def _transact(self, actions: list[dict[str, Any]]) -> None:
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                self._db.transact_write_items(TransactItems=actions)
+                return
+            except ClientError as exc:
+                if attempt == CONFLICT_ATTEMPTS or "TransactionConflict" not in _cancelled_reasons(exc):
+                    raise
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))
+
+    # ------------------------------------------------------------------ jobs
+
+    def create(self, job: dict[str, Any], groups: list[str] | None) -> bool:
+        """Stores a new job (and the groups it names); False if its ID exists."""
+        created = job["created_at"]
+        item = {
+            **job,
+            **dict.fromkeys(COUNTERS, 0),
+            "failed_codes": {},
+            "cursor": "",
+            "planned": False,
+            "list_pk": LIST_PK,
+            "list_sk": f"{created:013d}#{job['job_id']}",
+        }
+        actions: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {**_key(job["job_id"], "JOB"), **_item(item)},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        if groups is not None:
+            targets = {**_key(job["job_id"], "TARGETS"), "groups": {"L": [{"S": g} for g in groups]}}
+            actions.append({"Put": {"TableName": self._table, "Item": targets}})
+        try:
+            self._transact(actions)
+        except ClientError as exc:
+            if "ConditionalCheckFailed" in _cancelled_reasons(exc):
+                return False
+            raise
+        return True
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        found = self._db.get_item(TableName=self._table, Key=_key(job_id, "JOB"), ConsistentRead=True).get("Item")
+        return _plain(found) if found else None
+
+    def targets(self, job_id: str) -> list[str]:
+        found = self._db.get_item(TableName=self._table, Key=_key(job_id, "TARGETS"), ConsistentRead=True)
+        return _plain(found["Item"])["groups"] if "Item" in found else []
+
+    def list(self, limit: int, token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "ByCreated",
+            "KeyConditionExpression": "list_pk = :jobs",
+            "ExpressionAttributeValues": {":jobs": {"S": LIST_PK}},
+            "ScanIndexForward": False,
+            "Limit": min(limit, MAX_PAGE),
+        }
+        if (start := _start(token)) is not None:
+            query["ExclusiveStartKey"] = start
+        page = self._db.query(**query)
+        return [_plain(i) for i in page.get("Items", [])], _token(page.get("LastEvaluatedKey"))
+
+    def set_started(self, job_id: str) -> bool:
+        """A scheduled job starts once: False if it already started or was cancelled."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(job_id, "JOB"),
+                UpdateExpression="SET #status = :started",
+                ConditionExpression="#status = :scheduled AND attribute_not_exists(cancelled_at)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":started": {"S": "started"}, ":scheduled": {"S": "scheduled"}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def add_run(self, job_id: str, run_id: str) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key=_key(job_id, "JOB"),
+            UpdateExpression="SET runs = list_append(if_not_exists(runs, :none), :run)",
+            ExpressionAttributeValues={":run": {"L": [{"S": run_id}]}, ":none": {"L": []}},
+        )
+
+    def cancel(self, job_id: str, now_ms: int) -> dict[str, Any] | None:
+        """Marks the job cancelled (the first time counts); None if there is no such job."""
+        try:
+            answer = self._db.update_item(
+                TableName=self._table,
+                Key=_key(job_id, "JOB"),
+                UpdateExpression="SET cancelled_at = if_not_exists(cancelled_at, :now)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":now": {"N": str(now_ms)}},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _plain(answer["Attributes"])
+
+    # ------------------------------------------------------------------ planning
+
+    def plan_page(
+        self, job_id: str, cursor: str, next_cursor: str, groups: dict[str, int], cancelled: bool
+    ) -> bool:
+        """Records one page of target groups (group → Random) and moves the job's cursor from
+        ``cursor`` to ``next_cursor`` ("" when this was the last page), all or nothing. False when
+        the cursor had already moved: another invocation planned this page. Groups named twice
+        in the listing are recorded once. After a cancel the page's groups are recorded cancelled."""
+        state = "cancelled" if cancelled else "pending"
+        pending = dict(groups)
+        while True:
+            counted = "cancelled" if cancelled else "pending"
+            job_update = {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _key(job_id, "JOB"),
+                    "UpdateExpression": "SET #cursor = :next, planned = :last ADD #total :n, #counted :n",
+                    "ConditionExpression": "#cursor = :cursor AND planned = :false",
+                    "ExpressionAttributeNames": {"#cursor": "cursor", "#total": "total", "#counted": counted},
+                    "ExpressionAttributeValues": {
+                        ":next": {"S": next_cursor},
+                        ":cursor": {"S": cursor},
+                        ":last": {"BOOL": not next_cursor},
+                        ":false": {"BOOL": False},
+                        ":n": {"N": str(len(pending))},
+                    },
+                }
+            }
+            puts = [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **_key(job_id, f"G#{group}"),
+                            **_item({"group_id": group, "state": state, "random": random, "attempts": 0}),
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+                for group, random in pending.items()
+            ]
+            try:
+                self._transact([job_update, *puts])
+                return True
+            except ClientError as exc:
+                reasons = _cancelled_reasons(exc)
+                if not reasons or reasons[0] == "ConditionalCheckFailed":
+                    if reasons:
+                        return False
+                    raise
+                failed = zip(pending, reasons[1:], strict=False)
+                existing = {group for group, code in failed if code == "ConditionalCheckFailed"}
+                if not existing:
+                    raise
+                pending = {g: r for g, r in pending.items() if g not in existing}
+
+    # ------------------------------------------------------------------ one group
+
+    def group(self, job_id: str, group_id: str) -> dict[str, Any] | None:
+        found = self._db.get_item(TableName=self._table, Key=_key(job_id, f"G#{group_id}"), ConsistentRead=True)
+        return _plain(found["Item"]) if "Item" in found else None
+
+    def groups(
+        self, job_id: str, limit: int, token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :g)",
+            "ExpressionAttributeValues": {":pk": {"S": f"JOB#{job_id}"}, ":g": {"S": "G#"}},
+            "Limit": min(limit, MAX_PAGE),
+        }
+        if (start := _start(token)) is not None:
+            query["ExclusiveStartKey"] = start
+        page = self._db.query(**query)
+        return [_plain(i) for i in page.get("Items", [])], _token(page.get("LastEvaluatedKey"))
+
+    def claim(self, job_id: str, group_id: str, now_ms: int, lease_until_ms: int) -> Claim | dict[str, Any] | None:
+        """Takes a pending group, or a sending one whose holder's lease ran out (it crashed or gave
+        up): the Claim. Otherwise the group as it is (sent, failed, cancelled, or held by a live
+        worker), or None if there is no such group."""
+        try:
+            answer = self._db.update_item(
+                TableName=self._table,
+                Key=_key(job_id, f"G#{group_id}"),
+                UpdateExpression=(
+                    "SET #state = :sending, lease_until = :lease, first_try_ms = if_not_exists(first_try_ms, :now) "
+                    "ADD attempts :one"
+                ),
+                ConditionExpression="#state = :pending OR (#state = :sending AND lease_until < :now)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":sending": {"S": "sending"},
+                    ":pending": {"S": "pending"},
+                    ":lease": {"N": str(lease_until_ms)},
+                    ":now": {"N": str(now_ms)},
+                    ":one": {"N": "1"},
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            old = exc.response.get("Item")
+            return _plain(old) if old else None
+        item = _plain(answer["Attributes"])
+        return Claim(int(item["random"]), int(item["attempts"]), int(item["first_try_ms"]))
+
+    def new_random(self, job_id: str, group_id: str, old: int, new: int) -> bool:
+        """A dropped message is resent as a new one: False if the group moved on meanwhile."""
+        return self._update_group(
+            job_id, group_id, "SET #random = :new", "#state = :sending AND #random = :old",
+            {":new": {"N": str(new)}, ":old": {"N": str(old)}, ":sending": {"S": "sending"}},
+            {"#random": "random"},
+        )
+
+    def release(self, job_id: str, group_id: str, code: int | None, info: str) -> bool:
+        """Gives a sending group back for a later attempt (same Random), noting why."""
+        return self._update_group(
+            job_id, group_id, "SET lease_until = :zero, code = :code, info = :info", "#state = :sending",
+            {":zero": {"N": "0"}, ":code": _TO.serialize(code), ":info": {"S": info}, ":sending": {"S": "sending"}},
+        )
+
+    def _update_group(
+        self, job_id: str, group_id: str, update: str, condition: str, values: dict[str, Any],
+        names: dict[str, str] | None = None,
+    ) -> bool:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(job_id, f"G#{group_id}"),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#state": "state", **(names or {})},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def finish(
+        self,
+        job_id: str,
+        group_id: str,
+        state: str,
+        now_ms: int,
+        msg_seq: int | None = None,
+        code: int | None = None,
+        info: str = "",
+    ) -> bool:
+        """Moves a group to its end state (sent, failed or cancelled) and counts it in the job, in
+        one transaction. False if the group was not in the state this move starts from."""
+        start = "pending" if state == "cancelled" else "sending"
+        group_set = "SET #state = :state, updated_ms = :now, info = :info, lease_until = :zero"
+        group_values: dict[str, Any] = {
+            ":state": {"S": state},
+            ":start": {"S": start},
+            ":now": {"N": str(now_ms)},
+            ":info": {"S": info},
+            ":zero": {"N": "0"},
+        }
+        if msg_seq is not None:
+            group_set += ", msg_seq = :seq"
+            group_values[":seq"] = {"N": str(msg_seq)}
+        group_set += ", code = :code"
+        group_values[":code"] = _TO.serialize(code)
+        job_update = "ADD #pending :minus, #counted :one"
+        job_values: dict[str, Any] = {":minus": {"N": "-1"}, ":one": {"N": "1"}}
+        job_names: dict[str, str] = {"#pending": "pending", "#counted": state}
+        if state == "failed":
+            job_update += " SET failed_codes.#code = if_not_exists(failed_codes.#code, :zero) + :one"
+            job_values[":zero"] = {"N": "0"}
+            job_names["#code"] = str(code)
+        job_action: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key(job_id, "JOB"),
+            "UpdateExpression": job_update,
+            "ExpressionAttributeNames": job_names,
+            "ExpressionAttributeValues": job_values,
+        }
+        try:
+            self._transact(
+                [
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": _key(job_id, f"G#{group_id}"),
+                            "UpdateExpression": group_set,
+                            "ConditionExpression": "#state = :start",
+                            "ExpressionAttributeNames": {"#state": "state"},
+                            "ExpressionAttributeValues": group_values,
+                        }
+                    },
+                    {"Update": job_action},
+                ]
+            )
+        except ClientError as exc:
+            if "ConditionalCheckFailed" in _cancelled_reasons(exc):
+                return False
+            raise
+        return True
