@@ -7,11 +7,14 @@ an Idempotency-Key header is carried out once: a repeat within 24 hours gets the
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -23,6 +26,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from botocore.exceptions import ClientError
+from pydantic import TypeAdapter, ValidationError
 
 from timkit.admin import AccountNotFound, AdminService
 from timkit.broadcast import BroadcastService, JobNotFound, ScheduleInPast
@@ -43,7 +47,7 @@ from timkit.models.admin import (
 )
 from timkit.models.rest import RobotId
 from timkit.ratelimit import RateLimiter
-from timkit.stores.config import ConfigStore
+from timkit.stores.config import ConfigStore, ConfigUnavailable
 from timkit.stores.jobs import InvalidToken, JobStore
 from timkit.stores.rates import RateBuckets
 from timkit.stores.schedules import Schedules, WorkQueue
@@ -104,8 +108,17 @@ IdempotencyKey = Annotated[
 ]
 
 
+class _NotKept(Exception):
+    """An answer that is not a success is not kept: the same key may be tried again."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
 def _carry_out(request: dict[str, str], route: Any) -> dict[str, Any]:
     response: Response = route()
+    if response.status_code >= 300:
+        raise _NotKept(response)
     return {"status": response.status_code, "body": response.body, "type": response.headers.get("Content-Type")}
 
 
@@ -126,7 +139,10 @@ def _idempotent_posts(app: APIGatewayHttpResolver, next_middleware: NextMiddlewa
     if len(key) > 255:
         return _error(400, "Idempotency-Key is longer than 255 characters", "Idempotency-Key")
     request = {"path": event.path, "key": key, "body": event.decoded_body or ""}
-    done = _once(request=request, route=lambda: next_middleware(app))
+    try:
+        done = _once(request=request, route=lambda: next_middleware(app))
+    except _NotKept as exc:
+        return exc.response
     return Response(status_code=done["status"], content_type=done["type"] or content_types.APPLICATION_JSON,
                     body=done["body"])
 
@@ -134,6 +150,8 @@ def _idempotent_posts(app: APIGatewayHttpResolver, next_middleware: NextMiddlewa
 app.use(middlewares=[_idempotent_posts])
 
 # ------------------------------------------------------------------ routes
+# Routes carry no return annotation: the resolver would read it as the response model; the
+# documented answers are in `responses`.
 
 def _doc(description: str, model: Any = ErrorBody) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"model": model}}}
@@ -150,77 +168,110 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 Token = Annotated[str | None, Query(max_length=2048)]
 
 
-def _json(status: int, model: Any) -> Response:
+class InvalidPath(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+_ROBOT_ID = TypeAdapter(RobotId)
+
+
+def _robot(field: str, raw: str) -> str:
+    # The resolver matches the raw path: a robot ID arrives percent-encoded (its # must be).
+    try:
+        return _ROBOT_ID.validate_python(unquote(raw))
+    except ValidationError as exc:
+        raise InvalidPath(f"path.{field}", exc.errors()[0]["msg"]) from None
+
+
+def _json(status: int, model: Any):
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
                     body=model.model_dump_json(by_alias=True, exclude_none=True))
 
 
-def _error(status: int, message: str, field: str | None = None) -> Response:
+def _error(status: int, message: str, field: str | None = None):
     return _json(status, ErrorBody(message=message, field=field))
 
 
 @app.post("/admin/bots/<botId>/friends", responses={200: _doc("Per-user results", BotFriendsResponse), **ERRORS})
 def add_bot_friends(
-    botId: Annotated[RobotId, Path()],  # noqa: N803 - the path parameter's name
+    botId: Annotated[str, Path(description="An @RBT# robot ID, percent-encoded")],  # noqa: N803 - the path parameter
     body: BotFriendsRequest,
     idempotency_key: IdempotencyKey = None,
-) -> Response:
+):
     """Makes each user and the @RBT# bot friends both ways (force-add); already friends is a success."""
-    return _json(200, AdminService(rest()).bot_friends(botId, body.user_ids))
+    return _json(200, AdminService(rest()).bot_friends(_robot("botId", botId), body.user_ids))
 
 
 @app.post("/admin/robots", responses={201: _doc("Created (or already there)", Robot), **ERRORS})
-def create_robot(body: RobotCreateRequest, idempotency_key: IdempotencyKey = None) -> Response:
+def create_robot(body: RobotCreateRequest, idempotency_key: IdempotencyKey = None):
     AdminService(rest()).create_robot(body)
     return _json(201, Robot(robot_id=body.robot_id))
 
 
 @app.get("/admin/robots", responses={200: _doc("The app's robots", RobotList), **ERRORS})
-def list_robots() -> Response:
+def list_robots():
     return _json(200, RobotList(robots=AdminService(rest()).robots()))
 
 
 @app.delete("/admin/robots/<robotId>", responses={204: {"description": "Deleted"}, **ERRORS})
-def delete_robot(robotId: Annotated[RobotId, Path()]) -> Response:  # noqa: N803
-    AdminService(rest()).delete_robot(robotId)
+def delete_robot(robotId: Annotated[str, Path(description="An @RBT# robot ID, percent-encoded")]):  # noqa: N803
+    AdminService(rest()).delete_robot(_robot("robotId", robotId))
     return Response(status_code=204)
 
 
 @app.post("/admin/messages", responses={200: _doc("Per-recipient results", MessageResponse), **ERRORS})
-def send_message(body: MessageRequest, idempotency_key: IdempotencyKey = None) -> Response:
+def send_message(body: MessageRequest, idempotency_key: IdempotencyKey = None):
     """One user, many users (≤ 500 per Tencent call) or one group."""
     return _json(200, AdminService(rest()).send(body))
 
 
 @app.post("/admin/broadcasts", responses={202: _doc("Accepted: the job", Broadcast), **ERRORS})
-def create_broadcast(body: BroadcastRequest, idempotency_key: IdempotencyKey = None) -> Response:
+def create_broadcast(body: BroadcastRequest, idempotency_key: IdempotencyKey = None):
     """Sends one message to many groups under Tencent's limits, now, at a time or on a cron schedule."""
     return _json(202, broadcasts.create(body))
 
 
 @app.get("/admin/broadcasts", responses={200: _doc("Jobs, newest first", BroadcastList), **ERRORS})
-def list_broadcasts(limit: Limit = 50, nextToken: Token = None) -> Response:  # noqa: N803
+def list_broadcasts(limit: Limit = 50, nextToken: Token = None):  # noqa: N803
     return _json(200, broadcasts.list(limit, nextToken))
 
 
 @app.get("/admin/broadcasts/<jobId>", responses={200: _doc("Progress and per-group results", Broadcast), **ERRORS})
-def get_broadcast(jobId: JobId, limit: Limit = 100, nextToken: Token = None) -> Response:  # noqa: N803
+def get_broadcast(jobId: JobId, limit: Limit = 100, nextToken: Token = None):  # noqa: N803
     return _json(200, broadcasts.view(jobId, limit, nextToken))
 
 
 @app.delete("/admin/broadcasts/<jobId>", responses={200: _doc("Cancelled", Broadcast), **ERRORS})
-def cancel_broadcast(jobId: JobId) -> Response:  # noqa: N803
+def cancel_broadcast(jobId: JobId):  # noqa: N803
     """Cancels the sends still pending and removes the schedule; sends under way finish."""
     return _json(200, broadcasts.cancel(jobId))
 
 
 @app.get("/admin/openapi.json", include_in_schema=False)
-def openapi() -> Response:
+def openapi():
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=app.get_openapi_json_schema(
         title="timkit admin API", version="1.0.0"))
 
 
 # ------------------------------------------------------------------ errors, in one place
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid(exc: RequestValidationError) -> Response:
+    errors = [
+        {"field": ".".join(str(p) for p in err["loc"]), "message": err.get("msg", err.get("type", "invalid"))}
+        for err in exc.errors()[:20]
+    ]
+    first = errors[0] if errors else {"field": "body", "message": "invalid request"}
+    body = {"message": f"{first['field']}: {first['message']}", "field": first["field"], "errors": errors}
+    return Response(status_code=422, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+@app.exception_handler(InvalidPath)
+def _bad_path(exc: InvalidPath) -> Response:
+    return _error(422, f"{exc.field}: {exc}", exc.field)
 
 
 @app.exception_handler(JobNotFound)
@@ -230,7 +281,7 @@ def _no_job(exc: JobNotFound) -> Response:
 
 @app.exception_handler(AccountNotFound)
 def _no_account(exc: AccountNotFound) -> Response:
-    return _error(404, str(exc), exc.account)
+    return _error(404, str(exc))
 
 
 @app.exception_handler(ScheduleInPast)
@@ -261,6 +312,12 @@ def _tencent_refused(exc: TimApiError) -> Response:
 @app.exception_handler(TimTransportError)
 def _tencent_unreachable(exc: TimTransportError) -> Response:
     return _error(503, f"Tencent IM did not answer ({exc.error_info}); try again", exc.command)
+
+
+@app.exception_handler(ConfigUnavailable)
+def _no_config(exc: ConfigUnavailable) -> Response:
+    logger.error("configuration unavailable", error=str(exc))
+    return _error(503, "the app's Tencent IM key could not be loaded; try again")
 
 
 @app.exception_handler(ClientError)
