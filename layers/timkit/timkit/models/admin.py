@@ -36,8 +36,20 @@ MAX_BOT_FRIENDS_PER_REQUEST = 5000
 MAX_MESSAGE_RECIPIENTS = 5000
 MAX_BROADCAST_GROUPS = 5000
 MAX_PAGE = 500
-# Custom group IDs are ≤ 48 bytes (§6.2); Tencent's own are shorter.
-GroupId = Annotated[str, Field(min_length=1, max_length=48, pattern=r"^[^\x00-\x1f]+$")]
+MAX_GROUP_ID_BYTES = 48
+
+
+def _group_id(value: str) -> str:
+    if len(value.encode()) > MAX_GROUP_ID_BYTES:
+        raise ValueError(f"a group ID is at most {MAX_GROUP_ID_BYTES} bytes (UTF-8)")
+    return value
+
+
+# Custom group IDs are ≤ 48 bytes (§6.2), counted in UTF-8; Tencent's own are shorter. (max_length
+# counts characters: the OpenAPI document's hint; the bytes are checked after.)
+GroupId = Annotated[
+    str, Field(min_length=1, max_length=MAX_GROUP_ID_BYTES, pattern=r"^[^\x00-\x1f]+$"), AfterValidator(_group_id)
+]
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -103,6 +115,16 @@ def _rest_body(body: list[MsgElement]) -> list[MsgElement]:
     return body
 
 
+def _mentions(items: list[GroupAtItem]) -> list[GroupAtItem]:
+    # Tencent refuses the whole message otherwise (§5.5): for a broadcast, in every group.
+    for index, item in enumerate(items):
+        if item.GroupAtAllFlag not in (0, 1):
+            raise ValueError(f"item {index}: GroupAtAllFlag is 1 (@all) or 0 (one member)")
+        if item.GroupAtAllFlag == 0 and not item.GroupAt_Account:
+            raise ValueError(f"item {index}: GroupAt_Account names the member when GroupAtAllFlag is 0")
+    return items
+
+
 class Options(ApiModel):
     """The send options of the client SDK that exist server-side (see ``SendOptions``)."""
 
@@ -123,7 +145,7 @@ class Outgoing(ApiModel):
     """A message to send: its body (and @-mentions for groups), sender and options."""
 
     msg_body: Annotated[list[MsgElement], Field(min_length=1), AfterValidator(_rest_body)]
-    group_at_info: Annotated[list[GroupAtItem], Field(max_length=30)] | None = None
+    group_at_info: Annotated[list[GroupAtItem], Field(max_length=30), AfterValidator(_mentions)] | None = None
     # Defaults to the app admin the REST calls are made as.
     from_account: UserId | None = Field(default=None, alias="from")
     options: Options = Options()

@@ -1,0 +1,318 @@
+"""The admin API's models: every limit and rule is a ValidationError that names the field (or, for
+the rules between fields, names the fields in its message), and the shapes the API accepts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from timkit.models.admin import (
+    MAX_BOT_FRIENDS_PER_REQUEST,
+    MAX_BROADCAST_GROUPS,
+    MAX_MESSAGE_RECIPIENTS,
+    BotFriendsRequest,
+    BroadcastRequest,
+    MessageRequest,
+    Outgoing,
+    RobotCreateRequest,
+    Schedule,
+)
+from timkit.models.elements import MAX_BODY_BYTES, body_size, parse_body
+
+
+def text(value: str = "hi") -> list[dict[str, Any]]:
+    return [{"MsgType": "TIMTextElem", "MsgContent": {"Text": value}}]
+
+
+RELAY = {
+    "MsgType": "TIMRelayElem",
+    "MsgContent": {"Title": "history", "MsgNum": 1, "CompatibleText": "upgrade", "AbstractList": ["a: hi"],
+                   "JsonMsgKey": "k0001"},
+}
+
+
+def errors(model: type[BaseModel], data: dict[str, Any]) -> list[dict[str, Any]]:
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(data)
+    return caught.value.errors()
+
+
+def only_error(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    found = errors(model, data)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def message(**fields: Any) -> dict[str, Any]:
+    return {"msgBody": text(), "toUser": "alice", **fields}
+
+
+def broadcast(**fields: Any) -> dict[str, Any]:
+    return {"msgBody": text(), "groupIds": ["g1", "g2"], **fields}
+
+
+def text_of_size(size: int) -> list[dict[str, Any]]:
+    """A text body whose counted size (protocol §6.2) is exactly ``size`` bytes."""
+    overhead = body_size(parse_body(text("")))
+    return text("x" * (size - overhead))
+
+
+# ----------------------------------------------------------------------------- message bodies
+
+
+def test_an_empty_body_names_msg_body() -> None:
+    error = only_error(MessageRequest, message(msgBody=[]))
+    assert error["loc"] == ("msgBody",)
+    assert error["type"] == "too_short"
+
+
+def test_a_missing_body_names_msg_body() -> None:
+    data = message()
+    del data["msgBody"]
+    assert only_error(MessageRequest, data)["loc"] == ("msgBody",)
+
+
+def test_a_body_of_exactly_12_kb_is_accepted() -> None:
+    request = MessageRequest.model_validate(message(msgBody=text_of_size(MAX_BODY_BYTES)))
+    assert body_size(request.msg_body) == MAX_BODY_BYTES
+
+
+@pytest.mark.parametrize("model,data", [(MessageRequest, message()), (BroadcastRequest, broadcast())])
+def test_a_13_kb_body_says_its_size_and_the_12_kb_limit(model: type[BaseModel], data: dict[str, Any]) -> None:
+    error = only_error(model, {**data, "msgBody": text_of_size(13 * 1024)})
+    assert error["loc"] == ("msgBody",)
+    assert f"{13 * 1024} bytes" in error["msg"]
+    assert str(MAX_BODY_BYTES) in error["msg"] and "12 KB" in error["msg"]
+
+
+def test_one_byte_over_12_kb_is_refused() -> None:
+    error = only_error(MessageRequest, message(msgBody=text_of_size(MAX_BODY_BYTES + 1)))
+    assert f"{MAX_BODY_BYTES + 1} bytes" in error["msg"]
+
+
+def test_a_merger_element_is_refused_naming_the_element() -> None:
+    error = only_error(MessageRequest, message(msgBody=[*text(), RELAY]))
+    assert error["loc"] == ("msgBody",)
+    assert "element 1" in error["msg"] and "TIMRelayElem" in error["msg"]
+
+
+def test_an_unknown_element_type_names_msg_body() -> None:
+    found = errors(MessageRequest, message(msgBody=[{"MsgType": "TIMNopeElem", "MsgContent": {}}]))
+    assert all(e["loc"][0] == "msgBody" for e in found)
+
+
+def test_every_rest_element_type_is_accepted() -> None:
+    body = [
+        *text(),
+        {"MsgType": "TIMLocationElem", "MsgContent": {"Desc": "here", "Latitude": 1.5, "Longitude": 2.5}},
+        {"MsgType": "TIMFaceElem", "MsgContent": {"Index": 1, "Data": "x"}},
+        {"MsgType": "TIMCustomElem", "MsgContent": {"Data": "{}"}},
+    ]
+    assert len(MessageRequest.model_validate(message(msgBody=body)).msg_body) == 4
+
+
+# ----------------------------------------------------------------------------- accounts
+
+
+@pytest.mark.parametrize("robot", ["assistant", "@RBT#", "@RBT#" + "x" * 28, "", "@rbt#lower"])
+def test_a_bad_robot_id_names_robot_id(robot: str) -> None:
+    assert only_error(RobotCreateRequest, {"robotId": robot})["loc"] == ("robotId",)
+
+
+def test_a_robot_with_a_long_nick_or_a_bad_face_url_names_them() -> None:
+    assert only_error(RobotCreateRequest, {"robotId": "@RBT#a", "nick": "n" * 65})["loc"] == ("nick",)
+    assert only_error(RobotCreateRequest, {"robotId": "@RBT#a", "faceUrl": "not a url"})["loc"] == ("faceUrl",)
+
+
+def test_a_robot_request_in_full() -> None:
+    robot = RobotCreateRequest.model_validate(
+        {"robotId": "@RBT#helper", "nick": "Helper", "faceUrl": "https://example.com/f.png"}
+    )
+    assert (robot.robot_id, robot.nick, str(robot.face_url)) == ("@RBT#helper", "Helper", "https://example.com/f.png")
+
+
+def test_a_bad_sender_names_from() -> None:
+    assert only_error(MessageRequest, message(**{"from": "u" * 33}))["loc"] == ("from",)
+
+
+def test_bot_friends_limits_name_user_ids() -> None:
+    assert only_error(BotFriendsRequest, {"userIds": []})["loc"] == ("userIds",)
+    too_many = [f"u{i}" for i in range(MAX_BOT_FRIENDS_PER_REQUEST + 1)]
+    assert only_error(BotFriendsRequest, {"userIds": too_many})["loc"] == ("userIds",)
+    twice = only_error(BotFriendsRequest, {"userIds": ["a", "b", "a"]})
+    assert twice["loc"] == ("userIds",) and "twice" in twice["msg"]
+    assert only_error(BotFriendsRequest, {"userIds": ["a", "é" * 17]})["loc"] == ("userIds", 1)
+    assert len(BotFriendsRequest.model_validate({"userIds": too_many[:-1]}).user_ids) == MAX_BOT_FRIENDS_PER_REQUEST
+
+
+# ----------------------------------------------------------------------------- recipients
+
+
+def test_too_many_recipients_names_to_users() -> None:
+    users = [f"u{i}" for i in range(MAX_MESSAGE_RECIPIENTS + 1)]
+    data = {"msgBody": text(), "toUsers": users}
+    assert only_error(MessageRequest, data)["loc"] == ("toUsers",)
+    assert len(MessageRequest.model_validate({**data, "toUsers": users[:-1]}).to_users or []) == MAX_MESSAGE_RECIPIENTS
+
+
+def test_a_recipient_named_twice_names_to_users() -> None:
+    error = only_error(MessageRequest, {"msgBody": text(), "toUsers": ["a", "b", "a"]})
+    assert error["loc"] == ("toUsers",) and "twice" in error["msg"]
+
+
+def test_an_empty_recipient_list_names_to_users() -> None:
+    assert only_error(MessageRequest, {"msgBody": text(), "toUsers": []})["loc"] == ("toUsers",)
+
+
+@pytest.mark.parametrize(
+    "destinations",
+    [{}, {"toUser": "a", "toUsers": ["b"]}, {"toUser": "a", "toGroup": "g"}, {"toUsers": ["a"], "toGroup": "g"}],
+)
+def test_exactly_one_destination(destinations: dict[str, Any]) -> None:
+    error = only_error(MessageRequest, {"msgBody": text(), **destinations})
+    assert all(name in error["msg"] for name in ("toUser", "toUsers", "toGroup"))
+
+
+@pytest.mark.parametrize("group", ["", "g" * 49, "bad\nid", "群" * 17])
+def test_a_bad_group_id_names_to_group(group: str) -> None:
+    assert only_error(MessageRequest, {"msgBody": text(), "toGroup": group})["loc"] == ("toGroup",)
+
+
+def test_a_group_id_of_48_bytes_is_accepted() -> None:
+    assert MessageRequest.model_validate({"msgBody": text(), "toGroup": "群" * 16}).to_group == "群" * 16
+
+
+def test_group_at_info_is_for_group_messages_only() -> None:
+    at = [{"GroupAtAllFlag": 1}]
+    for destination in ({"toUser": "a"}, {"toUsers": ["a", "b"]}):
+        error = only_error(MessageRequest, {"msgBody": text(), "groupAtInfo": at, **destination})
+        assert "groupAtInfo" in error["msg"] and "toGroup" in error["msg"]
+    request = MessageRequest.model_validate({"msgBody": text(), "groupAtInfo": at, "toGroup": "g"})
+    assert request.message().at_info is not None
+
+
+def test_at_most_30_mentions() -> None:
+    at = [{"GroupAtAllFlag": 0, "GroupAt_Account": f"u{i}"} for i in range(31)]
+    assert only_error(MessageRequest, {"msgBody": text(), "groupAtInfo": at, "toGroup": "g"})["loc"] == (
+        "groupAtInfo",
+    )
+
+
+@pytest.mark.parametrize(
+    "item,says", [({"GroupAtAllFlag": 0}, "GroupAt_Account"), ({"GroupAtAllFlag": 2}, "GroupAtAllFlag")]
+)
+def test_a_mention_tencent_would_refuse_names_group_at_info(item: dict[str, Any], says: str) -> None:
+    at = [{"GroupAtAllFlag": 1}, item]
+    error = only_error(BroadcastRequest, broadcast(groupAtInfo=at))
+    assert error["loc"] == ("groupAtInfo",)
+    assert "item 1" in error["msg"] and says in error["msg"]
+
+
+def test_unknown_fields_and_options_are_refused_by_name() -> None:
+    assert only_error(MessageRequest, message(toAccount="x"))["loc"] == ("toAccount",)
+    assert only_error(MessageRequest, message(options={"priority": "Urgent"}))["loc"] == ("options", "priority")
+    assert only_error(MessageRequest, message(options={"silent": True}))["loc"] == ("options", "silent")
+
+
+# ----------------------------------------------------------------------------- broadcasts
+
+
+def test_too_many_groups_names_group_ids() -> None:
+    groups = [f"g{i}" for i in range(MAX_BROADCAST_GROUPS + 1)]
+    assert only_error(BroadcastRequest, broadcast(groupIds=groups))["loc"] == ("groupIds",)
+    assert len(BroadcastRequest.model_validate(broadcast(groupIds=groups[:-1])).group_ids or []) == MAX_BROADCAST_GROUPS
+
+
+def test_a_group_named_twice_names_group_ids() -> None:
+    error = only_error(BroadcastRequest, broadcast(groupIds=["g1", "g2", "g1"]))
+    assert error["loc"] == ("groupIds",) and "twice" in error["msg"]
+
+
+@pytest.mark.parametrize(
+    "targets", [{"groupIds": ["g"], "allGroups": True}, {}, {"allGroups": False}, {"groupIds": []}]
+)
+def test_exactly_one_of_group_ids_and_all_groups(targets: dict[str, Any]) -> None:
+    data = {"msgBody": text(), **targets}
+    found = errors(BroadcastRequest, data)
+    if targets.get("groupIds") == []:
+        assert found[0]["loc"] == ("groupIds",)
+    else:
+        assert "groupIds" in found[0]["msg"] and "allGroups" in found[0]["msg"]
+
+
+@pytest.mark.parametrize("schedule", [{}, {"at": "2030-01-01T10:00:00Z", "cron": "cron(0 10 * * ? *)"}])
+def test_a_schedule_is_at_or_cron(schedule: dict[str, Any]) -> None:
+    error = only_error(BroadcastRequest, broadcast(schedule=schedule))
+    assert error["loc"] == ("schedule",)
+    assert "at" in error["msg"] and "cron" in error["msg"]
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "", "Asia/", "/etc/localtime"])
+def test_an_unknown_timezone_names_it(zone: str) -> None:
+    error = only_error(BroadcastRequest, broadcast(schedule={"cron": "cron(0 10 * * ? *)", "timezone": zone}))
+    assert error["loc"] == ("schedule", "timezone")
+
+
+@pytest.mark.parametrize(
+    "cron", ["0 10 * * ? *", "rate(5 minutes)", "cron(0 10 * *)", "cron(0 10 * * * *)", "cron(61 10 * * ? *)"]
+)
+def test_a_bad_cron_names_it(cron: str) -> None:
+    assert only_error(BroadcastRequest, broadcast(schedule={"cron": cron}))["loc"] == ("schedule", "cron")
+
+
+def test_a_broadcast_may_mention_members() -> None:
+    request = BroadcastRequest.model_validate(broadcast(groupAtInfo=[{"GroupAtAllFlag": 1}]))
+    assert request.group_at_info is not None
+
+
+# ----------------------------------------------------------------------------- happy shapes
+
+
+def test_a_message_request_in_camel_case_with_from() -> None:
+    data = {
+        "msgBody": text("hello"),
+        "from": "@RBT#assistant",
+        "toUsers": ["alice", "bob"],
+        "options": {"onlineOnly": True, "noUnread": True, "cloudCustomData": "ccd", "forbidCallbacks": True,
+                    "offlinePush": {"PushFlag": 0, "Desc": "hello"}, "syncOtherDevices": False},
+    }
+    request = MessageRequest.model_validate(data)
+    assert request.from_account == "@RBT#assistant"
+    assert request.to_users == ["alice", "bob"]
+    options = request.options.send_options()
+    assert (options.online_only, options.no_unread, options.cloud_custom_data, options.forbid_callbacks) == (
+        True, True, "ccd", True,
+    )
+    c2c = request.message().c2c_request("alice", request.from_account, options)
+    assert (c2c.From_Account, c2c.MsgLifeTime, c2c.SyncOtherMachine) == ("@RBT#assistant", 0, 2)
+    dumped = request.model_dump(by_alias=True, exclude_none=True)
+    assert {"msgBody", "from", "toUsers", "options"} <= set(dumped)
+    assert dumped["options"]["onlineOnly"] is True
+    assert MessageRequest.model_validate(dumped) == request
+
+
+def test_python_names_are_accepted_too() -> None:
+    request = MessageRequest(msg_body=parse_body(text()), to_group="g", from_account="bob")
+    assert request.model_dump(by_alias=True)["from"] == "bob"
+
+
+def test_a_broadcast_request_in_camel_case() -> None:
+    request = BroadcastRequest.model_validate(
+        {"msgBody": text(), "allGroups": True, "options": {"priority": "Low"},
+         "schedule": {"cron": "cron(0 10 * * ? *)", "timezone": "Asia/Shanghai"}}
+    )
+    assert request.all_groups and request.group_ids is None
+    assert request.schedule is not None and request.schedule.expression() == "cron(0 10 * * ? *)"
+    outgoing = Outgoing.model_validate(request.model_dump(include=set(Outgoing.model_fields)))
+    assert outgoing.options.priority == "Low"
+
+
+def test_an_at_schedule_is_written_in_its_time_zone() -> None:
+    aware = Schedule.model_validate({"at": "2030-01-01T02:00:00Z", "timezone": "Asia/Shanghai"})
+    assert aware.expression() == "at(2030-01-01T10:00:00)"
+    naive = Schedule.model_validate({"at": "2030-01-01T02:00:00", "timezone": "Asia/Shanghai"})
+    assert naive.expression() == "at(2030-01-01T02:00:00)"
+    assert Schedule(at=datetime(2030, 1, 1, tzinfo=UTC)).expression() == "at(2030-01-01T00:00:00)"
