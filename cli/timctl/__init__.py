@@ -1,0 +1,2 @@
+"""timctl: the command line for the timkit admin API (robots, bot friends, messages, broadcasts)
+and for signed test callbacks. ``timctl --help`` lists the commands."""

@@ -1,0 +1,283 @@
+"""`broadcast`: create (now, at a time, on a cron schedule), list, get, cancel and watch jobs."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import sys
+import time
+from typing import Any
+
+from timctl.client import AdminClient, CliError, path
+from timctl.message import add_message_arguments, outgoing, read_lines
+from timctl.output import print_json, print_rows
+
+POLL_INTERVAL_S = 1.0
+GROUPS_PAGE = 500  # the API's largest page
+FINAL_STATES = ("done", "cancelled")
+# The exit status of a process stopped by Ctrl-C (128 + SIGINT).
+INTERRUPTED = 130
+
+
+def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    broadcast = commands.add_parser("broadcast", parents=[common], help="send one message to many groups")
+    actions = broadcast.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    create = actions.add_parser(
+        "create",
+        parents=[common],
+        help="start a broadcast, now or on a schedule",
+        description="Sends one message to many groups under Tencent's rate limits, as a job: now, once at a "
+        "time (--at) or on every firing of an EventBridge cron expression (--cron).",
+    )
+    targets = create.add_argument_group("groups").add_mutually_exclusive_group(required=True)
+    targets.add_argument("--groups", metavar="GROUP", nargs="+", help="group IDs")
+    targets.add_argument("--groups-file", metavar="FILE", help="group IDs, one a line ('-': stdin)")
+    targets.add_argument("--all-groups", action="store_true", help="every group of the app")
+    add_message_arguments(create)
+    when = create.add_argument_group("schedule (default: now)")
+    at_or_cron = when.add_mutually_exclusive_group()
+    at_or_cron.add_argument("--at", metavar="ISO8601", help="once, at this time, e.g. 2026-12-24T18:00:00+08:00")
+    at_or_cron.add_argument("--cron", metavar="EXPR", help="on a schedule, e.g. 'cron(0 9 ? * MON-FRI *)'")
+    when.add_argument("--timezone", metavar="TZ", help="the IANA time zone of --cron, or of an --at without offset")
+    create.add_argument("--watch", action="store_true", help="then watch it until it is done (see `watch`)")
+    create.add_argument("--interval", type=float, default=POLL_INTERVAL_S, help=argparse.SUPPRESS)
+    create.set_defaults(func=create_broadcast, parser=create)
+
+    listing = actions.add_parser("list", parents=[common], help="list broadcasts, newest first")
+    listing.add_argument("--limit", type=int, default=50, help="how many (default 50, at most 500)")
+    listing.add_argument("--next-token", metavar="TOKEN", help="the page after the one that printed it")
+    listing.set_defaults(func=list_broadcasts)
+
+    get = actions.add_parser("get", parents=[common], help="show a broadcast's state and progress")
+    get.add_argument("job_id", metavar="JOB")
+    get.add_argument("--groups", action="store_true", help="list every group with its state and Tencent's answer")
+    get.set_defaults(func=get_broadcast)
+
+    cancel = actions.add_parser(
+        "cancel", parents=[common], help="cancel a broadcast (pending sends; a cron schedule)",
+        description="Cancels the sends still pending and removes the schedule; sends under way finish.",
+    )
+    cancel.add_argument("job_id", metavar="JOB")
+    cancel.set_defaults(func=cancel_broadcast)
+
+    watch = actions.add_parser(
+        "watch",
+        parents=[common],
+        help="follow a broadcast's progress until it is done",
+        description="Polls the job every second and draws its progress on stderr (one line per poll when "
+        "stderr is not a terminal) until it is done or cancelled. Exits 0 when every group was sent, 1 when "
+        "some failed or the job was cancelled, 130 on Ctrl-C (the job keeps running).",
+    )
+    watch.add_argument("job_id", metavar="JOB")
+    watch.add_argument(
+        "--interval", type=float, default=POLL_INTERVAL_S, help=f"seconds between polls (default {POLL_INTERVAL_S:g})"
+    )
+    watch.set_defaults(func=watch_broadcast)
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def create_broadcast(args: argparse.Namespace, client: AdminClient) -> int:
+    if args.timezone and not (args.at or args.cron):
+        args.parser.error("--timezone goes with --at or --cron")
+    if args.watch and args.cron:
+        args.parser.error("--watch follows one run: a --cron broadcast's runs are jobs of their own")
+    request = outgoing(args)
+    if args.all_groups:
+        request["allGroups"] = True
+    else:
+        groups = args.groups or read_lines(args.groups_file)
+        if not groups:
+            raise CliError(f"{args.groups_file} names no group")
+        request["groupIds"] = list(dict.fromkeys(groups))
+    if args.at or args.cron:
+        schedule = {"at": args.at} if args.at else {"cron": args.cron}
+        request["schedule"] = {**schedule, **({"timezone": args.timezone} if args.timezone else {})}
+    job = client.post(path("admin", "broadcasts"), request)
+    if args.json:
+        print_json(job)
+    elif job["state"] == "scheduled":
+        print(f"broadcast {job['jobId']} scheduled: next run {job.get('nextRun', '?')}")
+    else:
+        groups = "all groups" if job["allGroups"] else f"{job['progress']['total']} groups"
+        print(f"broadcast {job['jobId']} accepted: {job['state']}, {groups}")
+    if args.watch:
+        return watch(client, job["jobId"], args.interval, args.json)
+    return 0
+
+
+def list_broadcasts(args: argparse.Namespace, client: AdminClient) -> int:
+    answer = client.get(path("admin", "broadcasts"), limit=args.limit, nextToken=args.next_token)
+    if args.json:
+        print_json(answer)
+        return 0
+    rows = [
+        (
+            job["jobId"],
+            job["state"],
+            job["createdAt"],
+            job["progress"]["total"],
+            job["progress"]["sent"],
+            job["progress"]["failed"],
+            _schedule_text(job),
+        )
+        for job in answer["jobs"]
+    ]
+    print_rows(rows, ("JOB", "STATE", "CREATED", "GROUPS", "SENT", "FAILED", "SCHEDULE"))
+    if answer.get("nextToken"):
+        print(f"more: timctl broadcast list --next-token {shlex.quote(answer['nextToken'])}", file=sys.stderr)
+    return 0
+
+
+def get_broadcast(args: argparse.Namespace, client: AdminClient) -> int:
+    route = path("admin", "broadcasts", args.job_id)
+    if not args.groups:
+        job = client.get(route)
+        if args.json:
+            print_json(job)
+        else:
+            _print_job(job)
+        return 0
+    job = client.get(route, limit=GROUPS_PAGE)
+    groups = list(job["groups"])
+    while job.get("nextToken"):
+        job = client.get(route, limit=GROUPS_PAGE, nextToken=job["nextToken"])
+        groups.extend(job["groups"])
+    job = {**job, "groups": groups}
+    job.pop("nextToken", None)
+    if args.json:
+        print_json(job)
+        return 0
+    _print_job(job)
+    print()
+    print_rows(
+        [(g["groupId"], g["state"], g.get("attempts", 0), g.get("code", ""), g.get("msgSeq", ""), g.get("info", ""))
+         for g in groups],
+        ("GROUP", "STATE", "ATTEMPTS", "CODE", "MSGSEQ", "INFO"),
+    )
+    return 0
+
+
+def cancel_broadcast(args: argparse.Namespace, client: AdminClient) -> int:
+    job = client.delete(path("admin", "broadcasts", args.job_id))
+    if args.json:
+        print_json(job)
+    else:
+        print(f"broadcast {job['jobId']} {job['state']}: {_counts(job['progress'])}")
+    return 0
+
+
+def watch_broadcast(args: argparse.Namespace, client: AdminClient) -> int:
+    return watch(client, args.job_id, args.interval, args.json)
+
+
+# ----------------------------------------------------------------------------- watching
+
+
+def watch(client: AdminClient, job_id: str, interval: float, as_json: bool = False) -> int:
+    """Polls the job until it is done or cancelled, drawing its progress on stderr."""
+    stream = sys.stderr
+    bar = stream.isatty()
+    route = path("admin", "broadcasts", job_id)
+    try:
+        while True:
+            job = client.get(route, limit=1)  # the progress is what counts here, not the groups
+            if job.get("schedule", {}).get("cron") and not job.get("parentId"):
+                raise CliError(
+                    f"{job_id} is a cron broadcast: each run is a job of its own "
+                    f"(`timctl broadcast get {job_id}` lists them); watch a run"
+                )
+            if bar:
+                stream.write("\r\x1b[K" + _bar_line(job, shutil.get_terminal_size().columns))
+            else:
+                stream.write(_plain_line(job) + "\n")
+            stream.flush()
+            if job["state"] in FINAL_STATES:
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        stream.write(
+            ("\n" if bar else "")
+            + f"stopped watching; broadcast {job_id} keeps running (stop it: timctl broadcast cancel {job_id})\n"
+        )
+        return INTERRUPTED
+    if bar:
+        stream.write("\n")
+    progress = job["progress"]
+    if as_json:
+        print_json(job)
+    else:
+        print(f"broadcast {job_id} {job['state']}: {_counts(progress)}")
+        if progress["failedCodes"]:
+            print(f"failed codes: {_codes(progress['failedCodes'])} (see: timctl broadcast get {job_id} --groups)")
+    return 0 if job["state"] == "done" and not progress["failed"] else 1
+
+
+def _bar_line(job: dict[str, Any], columns: int) -> str:
+    progress = job["progress"]
+    text = f" {_finished(progress)}/{progress['total']}  sent {progress['sent']}  failed {progress['failed']}"
+    text += f"  cancelled {progress['cancelled']}  {_state_text(job)}"
+    width = max(10, min(40, columns - len(text) - 3))
+    total = progress["total"]
+    cells = ""
+    if total:
+        # Each kind gets its share of the bar, rounded so the filled part never overstates the total.
+        for key, mark in (("sent", "#"), ("failed", "x"), ("cancelled", "-")):
+            cells += mark * (progress[key] * width // total)
+    return f"[{cells.ljust(width, '.')}]{text}"
+
+
+def _plain_line(job: dict[str, Any]) -> str:
+    progress = job["progress"]
+    return (
+        f"{_state_text(job)} {_finished(progress)}/{progress['total']} sent={progress['sent']} "
+        f"failed={progress['failed']} cancelled={progress['cancelled']} pending={progress['pending']}"
+    )
+
+
+def _finished(progress: dict[str, Any]) -> int:
+    return progress["sent"] + progress["failed"] + progress["cancelled"]
+
+
+def _state_text(job: dict[str, Any]) -> str:
+    if job["state"] == "scheduled" and job.get("nextRun"):
+        return f"scheduled for {job['nextRun']}"
+    return str(job["state"])
+
+
+def _counts(progress: dict[str, Any]) -> str:
+    return (
+        f"{progress['sent']} sent, {progress['failed']} failed, {progress['cancelled']} cancelled, "
+        f"{progress['pending']} pending of {progress['total']}"
+    )
+
+
+def _codes(failed_codes: dict[str, int]) -> str:
+    return ", ".join(f"{code} ({count})" for code, count in sorted(failed_codes.items(), key=lambda kv: -kv[1]))
+
+
+def _schedule_text(job: dict[str, Any]) -> str:
+    schedule = job.get("schedule")
+    if not schedule:
+        return "run of " + job["parentId"] if job.get("parentId") else ""
+    when = schedule.get("cron") or f"at {schedule.get('at')}"
+    return f"{when} {schedule.get('timezone', 'UTC')}"
+
+
+def _print_job(job: dict[str, Any]) -> None:
+    progress = job["progress"]
+    rows: list[tuple[str, Any]] = [("job", job["jobId"]), ("state", _state_text(job)), ("created", job["createdAt"])]
+    if job.get("parentId"):
+        rows.append(("run of", job["parentId"]))
+    if job.get("schedule"):
+        rows.append(("schedule", _schedule_text(job)))
+    rows.append(("groups", "all groups of the app" if job["allGroups"] else progress["total"]))
+    rows.append(("progress", _counts(progress)))
+    if progress["failedCodes"]:
+        rows.append(("failed codes", _codes(progress["failedCodes"])))
+    if job.get("runs"):
+        rows.append(("runs", ", ".join(job["runs"])))
+    print_rows(rows)
