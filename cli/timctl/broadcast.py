@@ -222,11 +222,12 @@ def _bar_line(job: dict[str, Any], columns: int) -> str:
     text += f"  cancelled {progress['cancelled']}  {_state_text(job)}"
     width = max(10, min(40, columns - len(text) - 3))
     total = progress["total"]
-    cells = ""
+    cells, finished = "", 0
     if total:
-        # Each kind gets its share of the bar, rounded so the filled part never overstates the total.
+        # Rounded where each kind ends rather than per kind: a finished job fills the whole bar.
         for key, mark in (("sent", "#"), ("failed", "x"), ("cancelled", "-")):
-            cells += mark * (progress[key] * width // total)
+            start, finished = finished, finished + progress[key]
+            cells += mark * (finished * width // total - start * width // total)
     return f"[{cells.ljust(width, '.')}]{text}"
 
 

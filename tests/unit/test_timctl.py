@@ -443,8 +443,8 @@ def test_watch_draws_a_progress_bar_on_a_terminal(
     monkeypatch.setattr(sys, "stderr", terminal)
     monkeypatch.setattr("shutil.get_terminal_size", lambda: os.terminal_size((200, 24)))
     api.answer(200, job("planning", total=0))
-    api.answer(200, job("sending", total=4, sent=1, failed=1))
-    api.answer(200, job("done", total=4, sent=3, failed=1))
+    api.answer(200, job("sending", total=3, sent=1, failed=1))
+    api.answer(200, job("done", total=3, sent=2, failed=1))
 
     assert run(api, "broadcast", "watch", "job1", "--interval", "0") == 1
 
@@ -452,10 +452,10 @@ def test_watch_draws_a_progress_bar_on_a_terminal(
     frames = terminal.getvalue().split("\r\x1b[K")[1:]
     assert len(frames) == 3
     assert frames[0].startswith("[" + "." * 40 + "] 0/0")
-    assert frames[1].startswith("[" + "#" * 10 + "x" * 10 + "." * 20 + "] 2/4  sent 1  failed 1  cancelled 0  sending")
-    assert frames[2] == "[" + "#" * 30 + "x" * 10 + "] 4/4  sent 3  failed 1  cancelled 0  done\n"
+    assert frames[1].startswith("[" + "#" * 13 + "x" * 13 + "." * 14 + "] 2/3  sent 1  failed 1  cancelled 0  sending")
+    assert frames[2] == "[" + "#" * 26 + "x" * 14 + "] 3/3  sent 2  failed 1  cancelled 0  done\n"  # all filled
     out = capsys.readouterr().out
-    assert "broadcast job1 done: 3 sent, 1 failed, 0 cancelled, 0 pending of 4" in out
+    assert "broadcast job1 done: 2 sent, 1 failed, 0 cancelled, 0 pending of 3" in out
     assert "failed codes: 10007 (1) (see: timctl broadcast get job1 --groups)" in out
 
 
