@@ -1,10 +1,19 @@
-"""The template's HttpApi routes served locally with API Gateway's payload format 2.0."""
+"""The template's HttpApi routes served locally with API Gateway's payload format 2.0.
+
+Routes with IAM authorization (AWS_IAM) cannot be verified locally: they are admitted from this machine
+(loopback) only, signed or not. Under /_local/ the gateway also serves the local stack's own controls,
+to loopback callers only, for tests that drive the stack from another process:
+
+    GET  /_local/functions                     each function's workers: {"functions": {id: {...}}}
+    POST /_local/functions/{LogicalId}/kill    SIGKILLs one busy worker: {"killed": pid}, 409 if none is busy
+"""
 
 from __future__ import annotations
 
 import base64
 import contextlib
 import copy
+import ipaddress
 import json
 import logging
 import re
@@ -30,6 +39,8 @@ _JSON = [("content-type", "application/json")]
 _UNAUTHORIZED = (401, b'{"message":"Unauthorized"}')
 _FORBIDDEN = (403, b'{"message":"Forbidden"}')
 _INTERNAL_ERROR = (500, b'{"message":"Internal Server Error"}')
+_NOT_FOUND = (404, b'{"message":"Not Found"}')
+CONTROL_PREFIX = "/_local/"
 # Hop-by-hop headers describe this connection, not the message; API Gateway sets its own.
 _NOT_FORWARDED = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "date"})
 
@@ -244,6 +255,7 @@ class Gateway:
 
     def __init__(self, port: int = 3000, host: str = "127.0.0.1") -> None:
         self._routes: list[_CompiledRoute] = []
+        self.functions: dict[str, LocalFunction] = {}
         try:
             self._server = _Server((host, port), _Handler)
         except OSError as exc:
@@ -264,7 +276,9 @@ class Gateway:
     def set_routes(
         self, routes: list[tuple[Route, LocalFunction]], functions: Mapping[str, LocalFunction] | None = None
     ) -> None:
-        """``functions`` (by logical id) must hold the Lambda authorizers' functions the routes use."""
+        """``functions`` (by logical id) must hold the Lambda authorizers' functions the routes use; they are
+        the functions /_local/ controls."""
+        self.functions = dict(functions or {})
         authorizers: dict[LambdaAuthorizer, _Authorizer] = {}
         compiled = []
         for route, function in routes:
@@ -311,17 +325,23 @@ class _Handler(LocalHTTPHandler):
         raw_path, _, query = self.path.partition("?")
         # HTTP APIs hand the path over decoded, rawPath included.
         path = unquote(raw_path)
+        if path.startswith(CONTROL_PREFIX):
+            self._answer(self._control(path), request_id)
+            return
         found = self.server.gateway.find(self.command, path)
         if found is None:
-            self._send(404, _JSON, b'{"message":"Not Found"}', request_id)
+            self._answer(_NOT_FOUND, request_id)
             return
         compiled, path_params = found
+        if compiled.route.authorizer == "AWS_IAM" and not is_loopback(self.client_address[0]):
+            # The signature is not checked locally, so only callers on this machine get in.
+            self._answer(_FORBIDDEN, request_id)
+            return
         event = self._event(compiled.route, path, query, path_params, body, request_id)
         if compiled.authorizer is not None:
             refused = compiled.authorizer.authorize(event)
             if refused is not None:
-                status, payload = refused
-                self._send(status, _JSON, payload, request_id)
+                self._answer(refused, request_id)
                 return
         try:
             result = compiled.function.invoke(event)
@@ -335,6 +355,29 @@ class _Handler(LocalHTTPHandler):
             )
             status, headers, payload = 500, _JSON, b'{"message":"Internal Server Error"}'
         self._send(status, headers, payload, request_id)
+
+    def _control(self, path: str) -> tuple[int, bytes]:
+        if not is_loopback(self.client_address[0]):
+            return _NOT_FOUND
+        functions = self.server.gateway.functions
+        if self.command == "GET" and path == CONTROL_PREFIX + "functions":
+            status, answer = 200, {"functions": {lid: function.status() for lid, function in functions.items()}}
+        elif (
+            self.command == "POST"
+            and (match := re.fullmatch(re.escape(CONTROL_PREFIX) + r"functions/([^/]+)/kill", path))
+            and match.group(1) in functions
+        ):
+            pid = functions[match.group(1)].kill_busy_worker()
+            if pid is None:
+                status, answer = 409, {"message": f"{match.group(1)} has no busy worker"}
+            else:
+                status, answer = 200, {"killed": pid}
+        else:
+            return _NOT_FOUND
+        return status, json.dumps(answer).encode()
+
+    def _answer(self, answer: tuple[int, bytes], request_id: str) -> None:
+        self._send(answer[0], _JSON, answer[1], request_id)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
@@ -454,6 +497,13 @@ class _Handler(LocalHTTPHandler):
         log.info(
             '%s "%s %s" %d %d', self.client_address[0], self.command, self.path.partition("?")[0], status, len(body)
         )
+
+
+def is_loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address.partition("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
 
 
 def _response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:

@@ -20,6 +20,10 @@ RETRY_DELAY_S = 1
 
 
 class SqsPoller:
+    """Lambda's poller for one SQS event source: as many loops as the source's MaximumConcurrency (one
+    without it), each receiving a batch and invoking the function with it, so that many invocations run
+    at once in as many workers."""
+
     def __init__(
         self,
         function: LocalFunction,
@@ -36,20 +40,25 @@ class SqsPoller:
         self._sqs = sqs
         self._retry_delay_s = retry_delay_s
         self._stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"sqs-poller-{function.spec.logical_id}-{source.queue_id}", daemon=True
-        )
+        self._threads = [
+            threading.Thread(
+                target=self._run, name=f"sqs-poller-{function.spec.logical_id}-{source.queue_id}-{n}", daemon=True
+            )
+            for n in range(source.pollers)
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def signal_stop(self) -> None:
         self._stopping.set()
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -85,6 +94,7 @@ class SqsPoller:
                 )
                 failed = batch
         except Exception:
+            # A crashed worker too: Lambda retries its batch once the visibility timeout runs out.
             log.error(
                 "%s failed on a batch of %d from %s:\n%s",
                 self.function.spec.logical_id,

@@ -1,18 +1,20 @@
-"""The whole local stack: moto with the template's resources, the functions, the API, the pollers and
-the Tencent IM emulator (REST for the functions, callbacks to the API)."""
+"""The whole local stack: moto with the template's resources, the functions (each in worker processes of
+its own), the API, the SQS pollers and the Tencent IM emulator (REST for the
+functions, callbacks to the API)."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from local import template as tpl
 from local.aws import DUMMY_CREDENTIALS, Attributes, MotoAws, create_resources
 from local.config import LocalConfig
-from local.functions import LocalFunction
+from local.functions import LocalFunction, function_arn
 from local.gateway import API_ID, Gateway
 from local.pollers import RETRY_DELAY_S, SqsPoller
 from local.send_sample import CALLBACK_PATH
@@ -49,6 +51,7 @@ class LocalStack:
         self.template: tpl.Template | None = None
         self.resources: dict[str, str] = {}
         self.functions: dict[str, LocalFunction] = {}
+        self._function_names: dict[str, str] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -76,15 +79,19 @@ class LocalStack:
         )
         attributes = Attributes(self._aws, self.template, self.resources)
         intrinsics = self.template.intrinsics(ref=self._ref, get_att=lambda i, a: self._get_att(attributes, i, a))
+        # Every name first: an environment may refer to any function, by name (Ref) or ARN (GetAtt).
         for lid, spec in self.template.functions.items():
             name = intrinsics.resolve(spec.function_name) if spec.function_name else f"{tpl.STACK_NAME}-{lid}"
+            self._function_names[lid] = name
+        for lid, spec in self.template.functions.items():
             env = {k: _env_value(v) for k, v in intrinsics.resolve(spec.environment).items()}
-            function = LocalFunction(spec, name, {**env, **self._local_env()})
-            function.load()
-            self.functions[lid] = function
+            self.functions[lid] = LocalFunction(spec, self._function_names[lid], {**env, **self._local_env()})
+        self._start_functions()
         self._gateway.set_routes(
             [(route, self.functions[fn.logical_id]) for route, fn in self.template.routes], self.functions
         )
+        if any(route.authorizer == "AWS_IAM" for route, _ in self.template.routes):
+            log.warning("admin routes (AWS_IAM) are not signature-checked locally: admitted from loopback only")
         self._gateway.start()
         self.tim.start()
         for function in self.functions.values():
@@ -104,13 +111,16 @@ class LocalStack:
     def stop(self) -> None:
         for poller in self.pollers:
             poller.signal_stop()
-        for poller in self.pollers:
-            poller.stop()
-        self.pollers = []
-        # Before the gateway: its queued callbacks would only find the API gone.
+        # Before the functions: its queued callbacks go through the API to them.
         if self.tim is not None:
             self.tim.stop()
             self.tim = None
+        # Busy workers are killed: the invocations that pollers wait for end at once.
+        for function in self.functions.values():
+            function.stop()
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers = []
         if self._gateway is not None:
             self._gateway.stop()
             self._gateway = None
@@ -123,6 +133,13 @@ class LocalStack:
         self.stop()
 
     # ------------------------------------------------------------------ wiring
+
+    def _start_functions(self) -> None:
+        # At once: each function's first worker imports its handler from scratch.
+        with ThreadPoolExecutor(max_workers=max(1, len(self.functions)), thread_name_prefix="start") as pool:
+            starts = [pool.submit(function.start) for function in self.functions.values()]
+        for start in starts:
+            start.result()
 
     def _seed_secret(self) -> None:
         if SECRET_ID not in self.resources:
@@ -150,8 +167,8 @@ class LocalStack:
     def _ref(self, logical_id: str) -> Any:
         if logical_id in self.resources:
             return self.resources[logical_id]
-        if self.template and logical_id in self.template.functions:
-            return f"{tpl.STACK_NAME}-{logical_id}"
+        if logical_id in self._function_names:
+            return self._function_names[logical_id]
         if self._resource_type(logical_id) == "AWS::ApiGatewayV2::Api":
             return API_ID
         # Not created locally (roles, log groups, alarms...): the logical id stands in for its name.
@@ -160,6 +177,11 @@ class LocalStack:
     def _get_att(self, attributes: Attributes, logical_id: str, attribute: str) -> Any:
         if self._resource_type(logical_id) == "AWS::ApiGatewayV2::Api" and attribute == "ApiEndpoint":
             return self.api_url
+        if logical_id in self._function_names and attribute == "Arn":
+            return function_arn(self._function_names[logical_id])
+        if self._resource_type(logical_id) == "AWS::IAM::Role" and attribute == "Arn":
+            # Not created locally, and never checked: an ARN of the right shape for APIs that want one.
+            return f"arn:aws:iam::{tpl.ACCOUNT_ID}:role/{tpl.STACK_NAME}-{logical_id}"
         try:
             return attributes(logical_id, attribute)
         except tpl.Unresolvable as exc:
@@ -200,6 +222,10 @@ class LocalStack:
 
     def boto3_client(self, service: str) -> Any:
         return self._aws.client(service)
+
+    def kill_busy_worker(self, logical_id: str) -> int | None:
+        """SIGKILLs a worker of the function that is running an invocation; its pid, or None if none is busy."""
+        return self.functions[logical_id].kill_busy_worker()
 
     def state(self) -> dict[str, Any]:
         return {

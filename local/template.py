@@ -15,10 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
-
 from local.cfn_yaml import load_template
 
 log = logging.getLogger("local")
@@ -28,6 +24,8 @@ TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 STACK_NAME = "timkit-local"
+# Concurrent invocations of a function with neither an SQS MaximumConcurrency nor reserved concurrency.
+DEFAULT_CONCURRENCY = 4
 
 # Created through moto's CloudFormation. KMS keys are there because topics and queues reference them.
 STACK_TYPES = frozenset(
@@ -89,6 +87,12 @@ class SqsSource:
     queue_id: str  # logical id of the queue
     batch_size: int
     report_failures: bool  # FunctionResponseTypes contains ReportBatchItemFailures
+    maximum_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency
+
+    @property
+    def pollers(self) -> int:
+        """Concurrent batches Lambda works on: MaximumConcurrency, else one locally."""
+        return self.maximum_concurrency or 1
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,21 @@ class FunctionSpec:
     logging_config: dict[str, Any]
     routes: tuple[Route, ...] = ()
     sqs_sources: tuple[SqsSource, ...] = ()
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions
+
+    @property
+    def concurrency(self) -> int:
+        """How many invocations of the function run at once locally, each in its own worker process."""
+        scaled = None
+        if any(source.maximum_concurrency for source in self.sqs_sources):
+            # Every poller of every SQS source gets a worker of its own.
+            scaled = sum(source.pollers for source in self.sqs_sources)
+        if self.reserved_concurrency is None:
+            return scaled or DEFAULT_CONCURRENCY
+        # Reserved concurrency caps everything, as in AWS. 0 throttles every invocation there; locally the
+        # function still runs, one at a time.
+        reserved = max(1, self.reserved_concurrency)
+        return min(scaled, reserved) if scaled else reserved
 
 
 class Intrinsics:
@@ -225,6 +244,12 @@ class _AnyManagedPolicy(dict):
 
 
 def _sam_transform(template: dict[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
+    # Imported here, not with the module: function worker processes import this module for its constants,
+    # and must not pay for boto3 and samtranslator on every start.
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
     sam = copy.deepcopy(template)
     # samtranslator insists on S3 locations for code; the local stack runs the code from the repo.
     for logical_id, resource in sam.get("Resources", {}).items():
@@ -288,7 +313,7 @@ def load(path: Path | str = TEMPLATE_PATH) -> Template:
     }
     apis = _HttpApis(original, resources, evaluator, set(functions))
     for lid, res in functions.items():
-        template.functions[lid] = _function_spec(lid, res, original, resources, path.parent, apis)
+        template.functions[lid] = _function_spec(lid, res, original, resources, path.parent, apis, evaluator)
     return template
 
 
@@ -307,6 +332,7 @@ def _function_spec(
     transformed: dict[str, Any],
     base_dir: Path,
     apis: _HttpApis,
+    evaluator: Intrinsics,
 ) -> FunctionSpec:
     # Code location and events from the SAM resource; handler, environment, timeout and memory from
     # the Lambda function samtranslator produced, so Globals are merged exactly as in a deployment.
@@ -317,7 +343,7 @@ def _function_spec(
         raise ValueError(f"{logical_id}: the local stack needs CodeUri to be a local folder")
     fn = transformed[logical_id]["Properties"]
     routes, sources = [], []
-    for event in (props.get("Events") or {}).values():
+    for event_name, event in (props.get("Events") or {}).items():
         ev_props = event.get("Properties") or {}
         if event.get("Type") == "HttpApi":
             api_ref = ev_props.get("ApiId", {"Ref": "ServerlessHttpApi"})
@@ -336,11 +362,15 @@ def _function_spec(
         elif event.get("Type") == "SQS":
             queue = ev_props["Queue"]
             queue_id = _get_att_arg(queue["Fn::GetAtt"])[0] if isinstance(queue, dict) else queue
+            # The event source mapping samtranslator made of the event (named <function><event>).
+            mapping = (transformed.get(logical_id + event_name) or {}).get("Properties") or {}
+            scaling = evaluator.resolve(mapping.get("ScalingConfig") or {})
             sources.append(
                 SqsSource(
                     queue_id=queue_id,
                     batch_size=int(ev_props.get("BatchSize", 10)),
                     report_failures="ReportBatchItemFailures" in (ev_props.get("FunctionResponseTypes") or []),
+                    maximum_concurrency=int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None,
                 )
             )
     return FunctionSpec(
@@ -354,6 +384,9 @@ def _function_spec(
         logging_config=dict(fn.get("LoggingConfig") or {}),
         routes=tuple(routes),
         sqs_sources=tuple(sources),
+        reserved_concurrency=(
+            int(evaluator.resolve(fn["ReservedConcurrentExecutions"])) if "ReservedConcurrentExecutions" in fn else None
+        ),
     )
 
 

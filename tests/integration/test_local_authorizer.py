@@ -1,5 +1,7 @@
 """HttpApi Lambda authorizers in the local gateway, with throwaway handlers: identity sources, the
-payload 2.0 authorizer event, simple and IAM policy responses, failures and the result cache."""
+payload 2.0 authorizer event, simple and IAM policy responses, failures and the result cache.
+
+The handlers run in worker processes: each appends the events it gets to a file under CALLS_DIR."""
 
 from __future__ import annotations
 
@@ -40,7 +42,13 @@ def _route(method: str, path: str, authorizer: str | None = None) -> dict[str, A
 TEMPLATE: dict[str, Any] = {
     "AWSTemplateFormatVersion": "2010-09-09",
     "Transform": "AWS::Serverless-2016-10-31",
-    "Globals": {"Function": {"Runtime": "python3.13", "Timeout": 5}},
+    "Globals": {
+        "Function": {
+            "Runtime": "python3.13",
+            "Timeout": 5,
+            "Environment": {"Variables": {"CALLS_DIR": "set by the stack fixture"}},
+        }
+    },
     "Resources": {
         "Api": {
             "Type": "AWS::Serverless::HttpApi",
@@ -82,10 +90,11 @@ TEMPLATE: dict[str, Any] = {
 # Allows "Bearer good..." and denies anything else; "Bearer boom" raises, "Bearer malformed" answers
 # nonsense. /policy routes get an IAM policy: everything under /policy/ but /policy/secret.
 AUTH_HANDLER = """
-    CALLS = []
+    import json, os
 
     def handler(event, context):
-        CALLS.append(event)
+        with open(os.path.join(os.environ["CALLS_DIR"], "auth"), "a") as calls:
+            calls.write(json.dumps(event) + "\\n")
         token = event["identitySource"][0]
         if token == "Bearer boom":
             raise RuntimeError("authorizer boom")
@@ -108,12 +117,11 @@ AUTH_HANDLER = """
 """
 
 WEB_HANDLER = """
-    import json
-
-    CALLS = []
+    import json, os
 
     def handler(event, context):
-        CALLS.append(event)
+        with open(os.path.join(os.environ["CALLS_DIR"], "web"), "a") as calls:
+            calls.write(json.dumps(event) + "\\n")
         return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(event)}
 """
 
@@ -121,7 +129,10 @@ WEB_HANDLER = """
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     root = tmp_path_factory.mktemp("authorizer")
-    (root / "template.yaml").write_text(json.dumps(TEMPLATE))
+    template = copy.deepcopy(TEMPLATE)
+    (root / "calls").mkdir()
+    template["Globals"]["Function"]["Environment"]["Variables"]["CALLS_DIR"] = str(root / "calls")
+    (root / "template.yaml").write_text(json.dumps(template))
     for folder, source in (("auth", AUTH_HANDLER), ("web", WEB_HANDLER)):
         (root / folder).mkdir()
         (root / folder / "app.py").write_text(textwrap.dedent(source))
@@ -150,13 +161,17 @@ def bearer(kind: str) -> str:
     return f"Bearer {kind}-{uuid.uuid4().hex[:8]}"
 
 
+def calls(stack: LocalStack, function: str) -> list[dict[str, Any]]:
+    path = stack.template_path.parent / "calls" / function
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
 def auth_calls(stack: LocalStack, token: str | None = None) -> list[dict[str, Any]]:
-    calls = stack.functions["AuthFunction"].module.CALLS  # type: ignore[union-attr]
-    return [c for c in calls if token is None or c["identitySource"][0] == token]
+    return [c for c in calls(stack, "auth") if token is None or c["identitySource"][0] == token]
 
 
 def web_calls(stack: LocalStack) -> list[dict[str, Any]]:
-    return stack.functions["WebFunction"].module.CALLS  # type: ignore[union-attr]
+    return calls(stack, "web")
 
 
 class TestLambdaAuthorizer:

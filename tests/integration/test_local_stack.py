@@ -1,13 +1,17 @@
 """The local stack's own machinery, with throwaway handlers: HttpApi payload 2.0 events and responses,
-SQS pollers (partial batch failures, redrive), resources created from template.yaml, clean stop."""
+SQS pollers (partial batch failures, redrive, concurrency, crashed batches), the /_local/ controls,
+resources created from template.yaml, clean start and stop.
+
+The handlers run in worker processes: they record what they got in files under RECORD_DIR."""
 
 from __future__ import annotations
 
 import base64
+import copy
 import http.client
 import json
+import os
 import socket
-import sys
 import textwrap
 import threading
 import time
@@ -16,15 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from local import template as tpl
 from local.aws import MotoAws, create_resources
 from local.cfn_yaml import load_template
+from local.functions import FunctionError
 from local.pollers import batch_failures, sqs_record
 from local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_RECEIVE_COUNT = 2
+FANOUT_CONCURRENCY = 2
 
 # Two functions whose handler modules are both app.py, as in functions/<name>/.
 TEMPLATE = {
@@ -32,10 +41,18 @@ TEMPLATE = {
     "Transform": "AWS::Serverless-2016-10-31",
     "Parameters": {"Greeting": {"Type": "String", "Default": "hello"}},
     "Conditions": {"Never": {"Fn::Equals": [{"Ref": "Greeting"}, "never"]}},
-    "Globals": {"Function": {"Runtime": "python3.13", "Timeout": 7}},
+    "Globals": {
+        "Function": {
+            "Runtime": "python3.13",
+            "Timeout": 7,
+            "Environment": {"Variables": {"RECORD_DIR": "set by write_stack"}},
+        }
+    },
     "Resources": {
-        "Api": {"Type": "AWS::Serverless::HttpApi"},
+        "Api": {"Type": "AWS::Serverless::HttpApi", "Properties": {"Auth": {"EnableIamAuthorizer": True}}},
         "DeadLetters": {"Type": "AWS::SQS::Queue"},
+        "Fanout": {"Type": "AWS::SQS::Queue"},
+        "Slow": {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": 60}},
         "Work": {
             "Type": "AWS::SQS::Queue",
             "Properties": {
@@ -85,6 +102,19 @@ TEMPLATE = {
                         "Type": "HttpApi",
                         "Properties": {"ApiId": {"Ref": "Api"}, "Method": "GET", "Path": "/binary"},
                     },
+                    "Module": {
+                        "Type": "HttpApi",
+                        "Properties": {"ApiId": {"Ref": "Api"}, "Method": "GET", "Path": "/module"},
+                    },
+                    "Admin": {
+                        "Type": "HttpApi",
+                        "Properties": {
+                            "ApiId": {"Ref": "Api"},
+                            "Method": "GET",
+                            "Path": "/admin/things",
+                            "Auth": {"Authorizer": "AWS_IAM"},
+                        },
+                    },
                 },
             },
         },
@@ -105,11 +135,52 @@ TEMPLATE = {
                 },
             },
         },
+        "FanoutFunction": {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "CodeUri": "fanout/",
+                "Handler": "app.handler",
+                "Events": {
+                    "Fanout": {
+                        "Type": "SQS",
+                        "Properties": {
+                            "Queue": {"Fn::GetAtt": ["Fanout", "Arn"]},
+                            "BatchSize": 1,
+                            "ScalingConfig": {"MaximumConcurrency": FANOUT_CONCURRENCY},
+                        },
+                    }
+                },
+            },
+        },
+        "SlowFunction": {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "CodeUri": "slow/",
+                "Handler": "app.handler",
+                "Timeout": 60,
+                "Events": {
+                    "Slow": {"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["Slow", "Arn"]}, "BatchSize": 1}},
+                    "Hang": {
+                        "Type": "HttpApi",
+                        "Properties": {"ApiId": {"Ref": "Api"}, "Method": "GET", "Path": "/hang"},
+                    },
+                },
+            },
+        },
     },
 }
 
+# Every handler records what it did: record("deliveries", ...) appends a JSON line to RECORD_DIR/deliveries.
+RECORD = """
+    import json, os
+
+    def record(name, **fields):
+        with open(os.path.join(os.environ["RECORD_DIR"], name), "a") as f:
+            f.write(json.dumps({"pid": os.getpid(), **fields}) + "\\n")
+"""
+
 WEB_HANDLER = """
-    import base64, json, os
+    import base64, json, os, sys
 
     def handler(event, context):
         route = event["routeKey"]
@@ -121,6 +192,8 @@ WEB_HANDLER = """
             return {"statusCode": 200, "headers": {"content-type": "application/octet-stream"},
                     "cookies": ["a=1", "b=2"], "isBase64Encoded": True,
                     "body": base64.b64encode(bytes(range(256))).decode()}
+        if route == "GET /module":
+            return {"module": __name__, "plain_app_imported": "app" in sys.modules}
         env = {k: os.environ.get(k) for k in ("WORK_QUEUE", "WORK_ARN", "GREETING", "AWS_ENDPOINT_URL")}
         return {"statusCode": 201, "headers": {"x-echo": "yes", "content-type": "application/json"},
                 "body": json.dumps({"event": event, "env": env, "function_name": context.function_name,
@@ -128,23 +201,54 @@ WEB_HANDLER = """
 """
 
 # Records every delivery; the body's "mode" says how to fail.
-WORKER_HANDLER = """
-    import json
-
-    DELIVERIES = []  # (message id, body, ApproximateReceiveCount, batch size)
-
+WORKER_HANDLER = RECORD + """
     def handler(event, context):
         failures = []
-        for record in event["Records"]:
-            body = json.loads(record["body"])
-            DELIVERIES.append((record["messageId"], body, record["attributes"]["ApproximateReceiveCount"],
-                               len(event["Records"])))
+        for message in event["Records"]:
+            body = json.loads(message["body"])
+            count = message["attributes"]["ApproximateReceiveCount"]
+            record("deliveries", id=message["messageId"], body=body, count=count, batch=len(event["Records"]),
+                   module=__name__)
             if body["mode"] == "raise":
                 raise RuntimeError("poison message")
-            if body["mode"] == "fail-once" and record["attributes"]["ApproximateReceiveCount"] == "1":
-                failures.append({"itemIdentifier": record["messageId"]})
+            if body["mode"] == "fail-once" and count == "1":
+                failures.append({"itemIdentifier": message["messageId"]})
         return {"batchItemFailures": failures}
 """
+
+# A barrier: each message of {"barrier": name, "parties": n} waits (a while at most) until n have arrived,
+# so all pass only if they were handled at once; it records how many had arrived.
+FANOUT_HANDLER = RECORD + """
+    import time
+    from pathlib import Path
+
+    def handler(event, context):
+        (message,) = event["Records"]
+        body = json.loads(message["body"])
+        arrived = Path(os.environ["RECORD_DIR"]) / body["barrier"]
+        arrived.mkdir(exist_ok=True)
+        (arrived / message["messageId"]).touch()
+        deadline = time.monotonic() + 5
+        while len(list(arrived.iterdir())) < body["parties"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        record("fanout", id=message["messageId"], arrived=len(list(arrived.iterdir())))
+"""
+
+# Blocks the first time it gets a message (or a request), until its worker is killed.
+SLOW_HANDLER = RECORD + """
+    import time
+
+    def handler(event, context):
+        key = event["Records"][0]["messageId"] if "Records" in event else event["requestContext"]["requestId"]
+        count = event["Records"][0]["attributes"]["ApproximateReceiveCount"] if "Records" in event else "1"
+        record("slow", key=key, count=count, stage="started")
+        if count == "1":
+            time.sleep(50)
+        record("slow", key=key, count=count, stage="done")
+        return {"statusCode": 200, "body": "done"}
+"""
+
+HANDLERS = {"web": WEB_HANDLER, "worker": WORKER_HANDLER, "fanout": FANOUT_HANDLER, "slow": SLOW_HANDLER}
 
 
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 30) -> Any:
@@ -163,14 +267,26 @@ def port_open(url: str) -> bool:
         return s.connect_ex((host, int(port))) == 0
 
 
-@pytest.fixture(scope="class")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    root = tmp_path_factory.mktemp("stack")
-    (root / "template.yaml").write_text(json.dumps(TEMPLATE))
-    for folder, source in (("web", WEB_HANDLER), ("worker", WORKER_HANDLER)):
+def write_stack(root: Path, template: dict[str, Any] = TEMPLATE, handlers: dict[str, str] = HANDLERS) -> Path:
+    """The template and its handlers under ``root``; the handlers record into root/records."""
+    template = copy.deepcopy(template)
+    (root / "records").mkdir()
+    template["Globals"]["Function"]["Environment"]["Variables"]["RECORD_DIR"] = str(root / "records")
+    (root / "template.yaml").write_text(json.dumps(template))
+    for folder, source in handlers.items():
         (root / folder).mkdir()
         (root / folder / "app.py").write_text(textwrap.dedent(source))
-    with LocalStack(root / "template.yaml", api_port=0, aws_port=0) as local:
+    return root / "template.yaml"
+
+
+def records(stack: LocalStack, name: str) -> list[dict[str, Any]]:
+    path = stack.template_path.parent / "records" / name
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture(scope="class")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with LocalStack(write_stack(tmp_path_factory.mktemp("stack")), api_port=0, aws_port=0) as local:
         yield local
 
 
@@ -191,7 +307,42 @@ def request(
 
 
 def deliveries(stack: LocalStack) -> list[tuple[str, dict, str, int]]:
-    return stack.functions["WorkerFunction"].module.DELIVERIES  # type: ignore[union-attr]
+    """(message id, body, ApproximateReceiveCount, batch size) of every delivery to WorkerFunction."""
+    return [(d["id"], d["body"], d["count"], d["batch"]) for d in records(stack, "deliveries")]
+
+
+def control(stack: LocalStack, method: str, path: str) -> tuple[int, dict[str, Any]]:
+    status, _, body = request(stack, method, path)
+    return status, json.loads(body)
+
+
+def request_from(stack: LocalStack, address: str, method: str, path: str, headers: str = "") -> int:
+    """The status of a request the gateway takes for one from ``address``: the connection is a loopback
+    one, handed to the gateway's server under that client address."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname()[:2], timeout=10)
+        accepted, _ = listener.accept()
+    with client:
+        stack._gateway._server.process_request(accepted, (address, 40000))  # type: ignore[union-attr]
+        client.sendall(f"{method} {path} HTTP/1.1\r\nHost: local\r\n{headers}Connection: close\r\n\r\n".encode())
+        response = b""
+        while chunk := client.recv(65536):
+            response += chunk
+    return int(response.split(b" ", 2)[1])
+
+
+def worker_processes() -> set[int]:
+    """Live worker processes this process started."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[1]) == os.getpid() and b"local.functions import _serve" in cmdline:
+            found.add(int(stat.parent.name))
+    return found
 
 
 class TestRunningStack:
@@ -336,10 +487,96 @@ class TestRunningStack:
         assert _queue_empty(sqs, stack.resources["Work"])
 
     def test_handler_modules_load_under_unique_names(self, stack: LocalStack) -> None:
-        web, worker = stack.functions["WebFunction"].module, stack.functions["WorkerFunction"].module
-        assert web is not None and worker is not None
-        assert {web.__name__, worker.__name__} == {"fn_WebFunction_app", "fn_WorkerFunction_app"}
-        assert "app" not in sys.modules or sys.modules["app"] not in (web, worker)
+        web = json.loads(request(stack, "GET", "/module")[2])
+        assert web == {"module": "fn_WebFunction_app", "plain_app_imported": False}
+        sqs = stack.boto3_client("sqs")
+        message_id = sqs.send_message(QueueUrl=stack.resources["Work"], MessageBody='{"mode": "ok"}')["MessageId"]
+        (worker,) = wait_for(
+            lambda: [d for d in records(stack, "deliveries") if d["id"] == message_id], "the message to be delivered"
+        )
+        assert worker["module"] == "fn_WorkerFunction_app"
+
+    def test_sqs_source_is_worked_by_as_many_invocations_as_its_maximum_concurrency(self, stack: LocalStack) -> None:
+        sqs = stack.boto3_client("sqs")
+        body = json.dumps({"barrier": "fanout-barrier", "parties": FANOUT_CONCURRENCY})
+        sent = sqs.send_message_batch(
+            QueueUrl=stack.resources["Fanout"],
+            Entries=[{"Id": str(n), "MessageBody": body} for n in range(FANOUT_CONCURRENCY)],
+        )["Successful"]
+        ids = {entry["MessageId"] for entry in sent}
+
+        def handled() -> list[dict[str, Any]]:
+            return [r for r in records(stack, "fanout") if r["id"] in ids]
+
+        wait_for(lambda: len(handled()) == len(ids), "every message to be handled")
+        # None passed the barrier before all had arrived: they ran at once, in as many workers.
+        assert [r["arrived"] for r in handled()] == [FANOUT_CONCURRENCY] * FANOUT_CONCURRENCY
+        assert len({r["pid"] for r in handled()}) == FANOUT_CONCURRENCY
+        fanout = control(stack, "GET", "/_local/functions")[1]["functions"]["FanoutFunction"]
+        assert fanout["concurrency"] == FANOUT_CONCURRENCY
+        assert len(fanout["workers"]) == FANOUT_CONCURRENCY
+
+    def test_batch_whose_worker_is_killed_is_delivered_again(
+        self, stack: LocalStack, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        sqs = stack.boto3_client("sqs")
+        message_id = sqs.send_message(QueueUrl=stack.resources["Slow"], MessageBody="{}")["MessageId"]
+
+        def stages() -> list[tuple[str, str]]:
+            return [(r["count"], r["stage"]) for r in records(stack, "slow") if r["key"] == message_id]
+
+        wait_for(lambda: stages() == [("1", "started")], "the first delivery to be handled")
+        (busy,) = [r["pid"] for r in records(stack, "slow") if r["key"] == message_id]
+        assert stack.kill_busy_worker("SlowFunction") == busy
+        # Visible again after the retry delay, as after Lambda's visibility timeout.
+        wait_for(lambda: ("2", "done") in stages(), "the batch to be delivered again and handled")
+        assert stages() == [("1", "started"), ("2", "started"), ("2", "done")]
+        assert f"SlowFunction: its worker process {busy} was killed by SIGKILL" in caplog.text
+        wait_for(lambda: _queue_empty(sqs, stack.resources["Slow"]), "the queue to be emptied")
+
+    def test_control_routes_list_workers_and_kill_a_busy_one(self, stack: LocalStack) -> None:
+        status, listing = control(stack, "GET", "/_local/functions")
+        assert status == 200
+        assert set(listing["functions"]) == set(stack.functions)
+        web = listing["functions"]["WebFunction"]
+        assert (web["name"], web["concurrency"]) == ("timkit-local-WebFunction", 4)
+        assert web["workers"] and all(set(w) == {"pid", "busy", "invocations"} for w in web["workers"])
+        assert control(stack, "POST", "/_local/functions/SlowFunction/kill") == (
+            409,
+            {"message": "SlowFunction has no busy worker"},
+        )
+
+        answers: list[int] = []
+        hanging = threading.Thread(target=lambda: answers.append(request(stack, "GET", "/hang")[0]))
+        before = len(records(stack, "slow"))
+        hanging.start()
+        (started,) = wait_for(lambda: records(stack, "slow")[before:], "the request's invocation to start")
+        status, killed = control(stack, "POST", "/_local/functions/SlowFunction/kill")
+        hanging.join(timeout=20)
+        assert (status, killed) == (200, {"killed": started["pid"]})
+        assert answers == [500]
+        workers = control(stack, "GET", "/_local/functions")[1]["functions"]["SlowFunction"]["workers"]
+        assert killed["killed"] not in [w["pid"] for w in workers]
+        assert control(stack, "POST", "/_local/functions/NoSuchFunction/kill")[0] == 404
+        assert control(stack, "GET", "/_local/nothing")[0] == 404
+
+    def test_iam_routes_are_admitted_from_loopback_signed_or_not(self, stack: LocalStack) -> None:
+        assert request(stack, "GET", "/admin/things")[0] == 201
+        signed = AWSRequest(method="GET", url=stack.api_url + "/admin/things")
+        SigV4Auth(Credentials("AKIDEXAMPLE", "not-checked"), "execute-api", "us-east-1").add_auth(signed)
+        status, _, body = request(stack, "GET", "/admin/things", headers=list(signed.headers.items()))
+        assert status == 201
+        event = json.loads(body)["event"]
+        assert event["headers"]["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+        assert event["requestContext"]["authorizer"]["iam"]["userArn"] == "arn:aws:iam::123456789012:user/local"
+
+    def test_from_another_address_iam_routes_are_forbidden_and_controls_absent(self, stack: LocalStack) -> None:
+        assert request_from(stack, "127.0.0.2", "GET", "/admin/things") == 201
+        assert request_from(stack, "::1", "GET", "/admin/things") == 201
+        assert request_from(stack, "192.0.2.10", "GET", "/admin/things") == 403
+        assert request_from(stack, "192.0.2.10", "GET", "/admin/things", "Authorization: AWS4-HMAC-SHA256 x\r\n") == 403
+        assert request_from(stack, "192.0.2.10", "GET", "/_local/functions") == 404
+        assert request_from(stack, "192.0.2.10", "GET", "/plain") == 200
 
     def test_secret_is_seeded_with_the_local_key_and_token(self, stack: LocalStack) -> None:
         sm = stack.boto3_client("secretsmanager")
@@ -447,14 +684,12 @@ def test_resources_from_template_yaml_exist_in_moto() -> None:
         aws.stop()
 
 
-def test_stop_closes_ports_and_ends_threads(tmp_path: Path) -> None:
-    (tmp_path / "web").mkdir()
-    (tmp_path / "web" / "app.py").write_text(textwrap.dedent(WEB_HANDLER))
-    (tmp_path / "worker").mkdir()
-    (tmp_path / "worker" / "app.py").write_text(textwrap.dedent(WORKER_HANDLER))
-    (tmp_path / "template.yaml").write_text(json.dumps(TEMPLATE))
+def test_stop_closes_ports_and_ends_threads_and_workers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     before = set(threading.enumerate())
-    local = LocalStack(tmp_path / "template.yaml", api_port=0, aws_port=0).start()
+    local = LocalStack(write_stack(tmp_path), api_port=0, aws_port=0).start()
+    workers = worker_processes()
+    assert len(workers) == len(local.functions), "one worker per function from the start"
+    assert caplog.text.count("admin routes (AWS_IAM) are not signature-checked locally") == 1
     idle = http.client.HTTPConnection(local.api_url.removeprefix("http://"), timeout=10)
     idle.request("GET", "/plain")
     idle.getresponse().read()  # leaves an idle keep-alive connection open
@@ -464,4 +699,16 @@ def test_stop_closes_ports_and_ends_threads(tmp_path: Path) -> None:
     assert not port_open(api) and not port_open(aws)
     leftover = [t for t in set(threading.enumerate()) - before if t.is_alive() and not t.daemon]
     assert leftover == []
-    assert not any(t.name.startswith(("sqs-poller", "local-gateway")) for t in threading.enumerate())
+    assert not any(t.name.startswith(("sqs-poller", "local-gateway", "schedule-")) for t in threading.enumerate())
+    assert worker_processes() == set()
+
+
+def test_start_fails_clearly_when_a_handler_cannot_be_imported(tmp_path: Path) -> None:
+    broken = {**HANDLERS, "worker": "import no_such_module\n"}
+    local = LocalStack(write_stack(tmp_path, handlers=broken), api_port=0, aws_port=0)
+    with pytest.raises(FunctionError) as info:
+        local.start()
+    assert str(info.value) == (
+        "WorkerFunction: cannot import its handler: ModuleNotFoundError: No module named 'no_such_module'"
+    )
+    assert worker_processes() == set(), "the functions that did start are stopped"
