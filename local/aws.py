@@ -17,6 +17,7 @@ from moto.server import ThreadedMotoServer
 from local.template import (
     PSEUDO,
     REGION,
+    SCHEDULE_GROUP_TYPE,
     SECRET_TYPE,
     STACK_NAME,
     STACK_TYPES,
@@ -157,6 +158,12 @@ def create_resources(aws: MotoAws, template: Template) -> dict[str, str]:
             _apply_table_extras(aws, physical[lid], res.get("Properties", {}))
         if res["Type"] == SECRET_TYPE:
             physical[lid] = _create_secret(aws, lid, intrinsics.resolve(res.get("Properties", {})))
+        if res["Type"] == SCHEDULE_GROUP_TYPE:
+            props = intrinsics.resolve(res.get("Properties", {}))
+            # Ref gives the name; CloudFormation makes one up when the template gives none.
+            name = props.get("Name") or f"{STACK_NAME}-{lid}"
+            aws.client("scheduler").create_schedule_group(Name=name, Tags=props.get("Tags", []))
+            physical[lid] = name
     return physical
 
 

@@ -1,13 +1,14 @@
 """The whole local stack: moto with the template's resources, the functions (each in worker processes of
-its own), the API, the SQS pollers and the Tencent IM emulator (REST for the
+its own), the API, the SQS pollers, the schedule ticker and the Tencent IM emulator (REST for the
 functions, callbacks to the API)."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from local.config import LocalConfig
 from local.functions import LocalFunction, function_arn
 from local.gateway import API_ID, Gateway
 from local.pollers import RETRY_DELAY_S, SqsPoller
+from local.scheduler import TICK_S, ScheduleTicker
 from local.send_sample import CALLBACK_PATH
 from local.tim_emulator import DEMO_SEED, Identity, Settings, TimEmulator
 
@@ -35,6 +37,8 @@ class LocalStack:
         extra_env: Mapping[str, str] | None = None,
         retry_delay_s: int = RETRY_DELAY_S,
         tim_port: int = 0,
+        schedule_tick_s: float = TICK_S,
+        schedule_clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.template_path = Path(template_path)
         self.config = config or LocalConfig.from_env()
@@ -45,9 +49,12 @@ class LocalStack:
         self.tim: TimEmulator | None = None
         self._extra_env = dict(extra_env or {})
         self._retry_delay_s = retry_delay_s
+        self._schedule_tick_s = schedule_tick_s
+        self._schedule_clock = schedule_clock
         self._aws = MotoAws(port=aws_port)
         self._gateway: Gateway | None = None
         self.pollers: list[SqsPoller] = []
+        self.scheduler: ScheduleTicker | None = None
         self.template: tpl.Template | None = None
         self.resources: dict[str, str] = {}
         self.functions: dict[str, LocalFunction] = {}
@@ -106,21 +113,33 @@ class LocalStack:
                 )
                 poller.start()
                 self.pollers.append(poller)
+        self.scheduler = ScheduleTicker(
+            self._aws.client("scheduler"),
+            {function.arn: function for function in self.functions.values()},
+            tick_s=self._schedule_tick_s,
+            clock=self._schedule_clock,
+        )
+        self.scheduler.start()
         log.info("local stack ready: API %s, AWS %s, Tencent IM %s", self.api_url, self.aws_endpoint, self.tim_api_base)
 
     def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.signal_stop()
         for poller in self.pollers:
             poller.signal_stop()
         # Before the functions: its queued callbacks go through the API to them.
         if self.tim is not None:
             self.tim.stop()
             self.tim = None
-        # Busy workers are killed: the invocations that pollers wait for end at once.
+        # Busy workers are killed: the invocations that pollers and the ticker wait for end at once.
         for function in self.functions.values():
             function.stop()
         for poller in self.pollers:
             poller.stop()
         self.pollers = []
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
         if self._gateway is not None:
             self._gateway.stop()
             self._gateway = None

@@ -38,9 +38,10 @@ STACK_TYPES = frozenset(
         "AWS::KMS::Key",
     }
 )
-# moto's CloudFormation has no model for secrets: the local stack creates them through the API.
+# moto's CloudFormation has no model for these: the local stack creates them through the API.
 SECRET_TYPE = "AWS::SecretsManager::Secret"  # noqa: S105 - a type name
-DATA_TYPES = STACK_TYPES | {SECRET_TYPE}
+SCHEDULE_GROUP_TYPE = "AWS::Scheduler::ScheduleGroup"
+DATA_TYPES = STACK_TYPES | {SECRET_TYPE, SCHEDULE_GROUP_TYPE}
 
 PSEUDO = {
     "AWS::Region": REGION,
