@@ -98,7 +98,9 @@ class AdminService:
     def _batch(self, users: list[str], request: MessageRequest) -> list[SendResult]:
         single = request.message().c2c_request(users[0], request.from_account, request.options.send_options())
         batch = BatchSendMsgRequest(
-            **single.model_dump(exclude={"To_Account", "MsgRandom", "MsgLifeTime"}, exclude_none=True),
+            # The body as given (its elements, not a dump of them: that would write out defaults).
+            **single.model_dump(exclude={"To_Account", "MsgRandom", "MsgLifeTime", "MsgBody"}, exclude_none=True),
+            MsgBody=single.MsgBody,
             To_Account=users,
             MsgRandom=new_random(),
             MsgLifeTime=single.MsgLifeTime,

@@ -34,7 +34,7 @@ from timkit.models.messages import new_random
 from timkit.schedule import parse_expression
 from timkit.stores.jobs import PLAN_PAGE, Claim, JobStore
 from timkit.stores.schedules import Schedules, WorkQueue
-from timkit.tim.errors import MessageDropped, TimApiError, TimError
+from timkit.tim.errors import MessageDropped, TimError
 from timkit.tim.rest import TimRestClient
 
 logger = Logger(child=True)
@@ -105,7 +105,7 @@ class BroadcastService:
             "job_id": job_id,
             "kind": "once" if schedule is None or schedule.at is not None else "recurring",
             "created_at": _ms(now),
-            "message": _outgoing(request).model_dump_json(by_alias=True, exclude_none=True),
+            "message": _outgoing(request).model_dump_json(by_alias=True, exclude_unset=True),
             "all_groups": request.all_groups,
             "status": "started" if schedule is None else "scheduled",
         }
@@ -292,10 +292,11 @@ class BroadcastService:
                 self._sleep(1.0)
                 continue
             except TimError as exc:
-                if isinstance(exc, TimApiError) and not exc.retryable:
-                    self._fail(job_id, group_id, exc.error_code, exc.error_info)
-                    return True
                 code = exc.error_code if exc.error_code is not None else NO_ANSWER
+                if not exc.retryable:
+                    # Tencent's refusal, or one the client makes itself (too large, HTTP 4xx): final.
+                    self._fail(job_id, group_id, code, exc.error_info if exc.error_code is not None else str(exc))
+                    return True
                 return self._later(job_id, group_id, receive_count, code, str(exc))
             self.store.finish(job_id, group_id, "sent", _ms(self._clock()), msg_seq=reply.MsgSeq)
             return True
@@ -313,4 +314,5 @@ class BroadcastService:
 
 
 def _outgoing(request: BroadcastRequest) -> Outgoing:
-    return Outgoing.model_validate(request.model_dump(include=set(Outgoing.model_fields), by_alias=False))
+    # Only what was given: defaults written out would change the body Tencent gets (and its size).
+    return Outgoing.model_validate(request.model_dump(include=set(Outgoing.model_fields), exclude_unset=True))

@@ -15,6 +15,7 @@ import base64
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,14 +49,20 @@ def _token(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
 
 
-def _start(token: str | None) -> dict[str, Any] | None:
+def _start(token: str | None, valid: Callable[[dict[str, str]], bool]) -> dict[str, Any] | None:
+    """The query's ExclusiveStartKey from a nextToken; ``valid`` checks its (string) attributes
+    belong to this query: DynamoDB answers a key of another shape, table or range with an error."""
     if not token:
         return None
     try:
         key = json.loads(base64.urlsafe_b64decode(token.encode()))
     except ValueError:
         raise InvalidToken() from None
-    if not isinstance(key, dict) or not all(isinstance(v, dict) for v in key.values()):
+    if not isinstance(key, dict) or not all(
+        isinstance(v, dict) and list(v) == ["S"] and isinstance(v["S"], str) for v in key.values()
+    ):
+        raise InvalidToken()
+    if not valid({name: value["S"] for name, value in key.items()}):
         raise InvalidToken()
     return key
 
@@ -149,7 +156,8 @@ class JobStore:
             "ScanIndexForward": False,
             "Limit": min(limit, MAX_PAGE),
         }
-        if (start := _start(token)) is not None:
+        start = _start(token, lambda key: set(key) == {"pk", "sk", "list_pk", "list_sk"} and key["list_pk"] == LIST_PK)
+        if start is not None:
             query["ExclusiveStartKey"] = start
         page = self._db.query(**query)
         return [_plain(i) for i in page.get("Items", [])], _token(page.get("LastEvaluatedKey"))
@@ -268,7 +276,10 @@ class JobStore:
             "ExpressionAttributeValues": {":pk": {"S": f"JOB#{job_id}"}, ":g": {"S": "G#"}},
             "Limit": min(limit, MAX_PAGE),
         }
-        if (start := _start(token)) is not None:
+        start = _start(
+            token, lambda key: set(key) == {"pk", "sk"} and key["pk"] == f"JOB#{job_id}" and key["sk"].startswith("G#")
+        )
+        if start is not None:
             query["ExclusiveStartKey"] = start
         page = self._db.query(**query)
         return [_plain(i) for i in page.get("Items", [])], _token(page.get("LastEvaluatedKey"))
