@@ -137,6 +137,7 @@ Local stack ready.
   Tencent IM         {stack.tim_api_base}   (emulator, the functions' TIM_API_BASE; admin {config.admin_identifier})
                      users alice, bob, carol, robot @RBT#assistant, group @TGS#demo: GET /_emulator/state
   AWS (moto)         {stack.aws_endpoint}   (aws --endpoint-url {stack.aws_endpoint} --region us-east-1 ...)
+  Functions          each in worker processes of its own: GET {stack.api_url}/_local/functions
   SDKAppID           {config.sdkappid}
   Callback token     {token_shown}
   Secret key         {key_shown}

@@ -156,11 +156,11 @@ class LocalFunction:
         function's Timeout, FunctionCrashed when its worker dies meanwhile.
         """
         request_id = str(uuid.uuid4())
-        message = json.dumps(
-            {"event": event, "request_id": request_id, "deadline_ms": int((time.time() + self.spec.timeout) * 1000)}
-        )
         worker = self._acquire()
         try:
+            # The Timeout runs from here: waiting for a free worker does not count, as in Lambda.
+            deadline_ms = int((time.time() + self.spec.timeout) * 1000)
+            message = json.dumps({"event": event, "request_id": request_id, "deadline_ms": deadline_ms})
             worker.invocations += 1
             reply = self._exchange(worker, message, self.spec.timeout)
         finally:

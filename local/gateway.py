@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import copy
 import ipaddress
 import json
 import logging
@@ -213,7 +212,7 @@ class _Authorizer:
         if not decision.allows(route_arn):
             log.info("authorizer %s denied %s", self.spec.name, route_arn)
             return _FORBIDDEN
-        context["authorizer"] = {"lambda": copy.deepcopy(decision.context)}
+        context["authorizer"] = {"lambda": decision.context}
         return None
 
     def _invoke(self, event: dict[str, Any], identity: list[str], route_arn: str) -> Any:
@@ -228,10 +227,8 @@ class _Authorizer:
         }
         for name in ("cookies", "headers", "queryStringParameters", "requestContext", "pathParameters"):
             if name in event:
-                auth_event[name] = copy.deepcopy(event[name])
-        result = self.function.invoke(auth_event)
-        # API Gateway gets what Lambda serialized the result into: unserializable values fail there.
-        return json.loads(json.dumps(result))
+                auth_event[name] = event[name]
+        return self.function.invoke(auth_event)
 
     def _cached(self, key: tuple[str, ...]) -> _Decision | None:
         if not self.spec.ttl:
