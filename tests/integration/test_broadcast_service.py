@@ -5,8 +5,9 @@ worked the way the broadcast worker function works it; then AdminService against
 One fake clock is the time of everything: the service (claims, leases, the 5-minute dedupe
 margin), its waits after a dropped message, the REST client (UserSig, retry backoff), the rate
 limiter and the emulator (rate windows, per-group frequency control, Random dedupe). Nothing
-sleeps: a wait moves the clock. The emulator's record of its calls, stored messages and drops is
-what the assertions count."""
+sleeps: a wait moves the clock (the one real wait is the client's read timeout on a call the
+emulator hangs). The emulator's record of its calls, stored messages and drops is what the
+assertions count."""
 
 from __future__ import annotations
 
@@ -269,7 +270,7 @@ def counts(total: int, sent: int = 0, failed: int = 0, cancelled: int = 0, pendi
 
 
 def test_explicit_groups_each_get_the_message_once_as_given(h: Harness) -> None:
-    groups = make_groups(h.emulator, PLAN_PAGE + 1)
+    groups = make_groups(h.emulator, 2 * PLAN_PAGE + 3)
     body = [{"MsgType": "TIMCustomElem", "MsgContent": {"Data": '{"notice":1}'}}]
     job = h.create(msgBody=body, groupIds=groups, **{"from": BOT}, options={"priority": "High", "noUnread": True})
     assert (job.state, job.progress.total) == ("planning", 0)
