@@ -85,6 +85,10 @@ class FunctionCrashed(InvocationError):
     """The worker process died during the invocation (killed, os._exit, a crash in native code)."""
 
 
+class _Undelivered(FunctionCrashed):
+    """The worker was found dead as it was handed the event: another worker can take it."""
+
+
 class _WorkerTraceback(Exception):
     def __str__(self) -> str:
         return f'\n"""\n{self.args[0]}"""'
@@ -156,15 +160,19 @@ class LocalFunction:
         function's Timeout, FunctionCrashed when its worker dies meanwhile.
         """
         request_id = str(uuid.uuid4())
-        worker = self._acquire()
-        try:
-            # The Timeout runs from here: waiting for a free worker does not count, as in Lambda.
-            deadline_ms = int((time.time() + self.spec.timeout) * 1000)
-            message = json.dumps({"event": event, "request_id": request_id, "deadline_ms": deadline_ms})
-            worker.invocations += 1
-            reply = self._exchange(worker, message, self.spec.timeout)
-        finally:
-            self._release(worker)
+        while True:
+            worker = self._acquire()
+            try:
+                # The Timeout runs from here: waiting for a free worker does not count, as in Lambda.
+                deadline_ms = int((time.time() + self.spec.timeout) * 1000)
+                message = json.dumps({"event": event, "request_id": request_id, "deadline_ms": deadline_ms})
+                worker.invocations += 1
+                reply = self._exchange(worker, message, self.spec.timeout)
+                break
+            except _Undelivered:
+                continue
+            finally:
+                self._release(worker)
         if reply is None:
             log.error("%s: %s Task timed out after %.2f seconds", self.spec.logical_id, request_id, self.spec.timeout)
             raise FunctionTimeout(self.spec.logical_id, f"Task timed out after {self.spec.timeout:.2f} seconds")
@@ -260,6 +268,11 @@ class LocalFunction:
         """The worker's reply to ``message``; None when none came within ``timeout`` (the worker is killed)."""
         try:
             worker.send(message)
+        except OSError:
+            # Killed while idle, and not yet seen to be dead when it was taken.
+            status = worker.close()
+            raise _Undelivered(self.spec.logical_id, f"its worker process {worker.pid} {status}") from None
+        try:
             reply = worker.receive(timeout)
         except (EOFError, OSError):
             status = worker.close()
