@@ -24,11 +24,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from moto.core.utils import unix_time
-from moto.sqs.models import SQSBackend
 
 from local.cfn_yaml import load_template
-from local.moto_patches import speed_up_transactions
+from local.moto_patches import patch_moto
 from local.tim_emulator import FakeClock, FaultRule, Identity, Seed, SeedGroup, Settings, TimEmulator
 from timkit.admin import FRIEND_BATCH, AccountNotFound, AdminService
 from timkit.broadcast import (
@@ -79,13 +77,6 @@ class Died(BaseException):
 # ----------------------------------------------------------------------------- fixtures
 
 
-def _retained(backend: SQSBackend, queue_name: str, message: Any) -> bool:
-    # moto works out every attribute of the queue (each a pass over all its messages) to read this
-    # one, for every message it hands out: a broadcast's queue would take seconds per receive.
-    retention = int(backend.get_queue(queue_name).message_retention_period)
-    return retention + message.sent_timestamp / 1000 > unix_time()
-
-
 @pytest.fixture
 def queue_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     resources = load_template(ROOT / "template.yaml")["Resources"]
@@ -94,8 +85,7 @@ def queue_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    speed_up_transactions()
-    monkeypatch.setattr(SQSBackend, "is_message_valid_based_on_retention_period", _retained)
+    patch_moto()
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
         for table, resource in ((JOBS, "JobsTable"), (RATES, "RateTable")):

@@ -12,14 +12,13 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
-from moto.dynamodb.models import DynamoDBBackend
 
 from local.cfn_yaml import load_template
+from local.moto_patches import patch_moto
 from timkit.ratelimit import SEND_GROUP_MSG, TAIL_SECONDS, RateLimiter, RateLimitTimeout
 from timkit.stores.rates import KEEP_SECONDS, RateBuckets
 
@@ -205,21 +204,6 @@ def test_past_the_deadline_it_raises_without_waiting() -> None:
 RATE_TABLE = "timkit-rates-test"
 
 
-def _atomic(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB applies each request to an item atomically; moto in-process does not (two threads'
-    conditional updates can both pass): one lock around each item request gives it that, no more.
-    Whatever a taker does across two requests (read, then write) still races."""
-    lock = threading.Lock()
-    for name in ("get_item", "put_item", "update_item", "delete_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return __original(*args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
-
-
 @pytest.fixture
 def rates(monkeypatch: pytest.MonkeyPatch) -> Iterator[RateBuckets]:
     properties = load_template(ROOT / "template.yaml")["Resources"]["RateTable"]["Properties"]
@@ -228,7 +212,7 @@ def rates(monkeypatch: pytest.MonkeyPatch) -> Iterator[RateBuckets]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    _atomic(monkeypatch)
+    patch_moto()  # atomic item requests, as DynamoDB's
     with mock_aws():
         client = boto3.client("dynamodb")
         client.create_table(
