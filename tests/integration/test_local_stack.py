@@ -140,6 +140,7 @@ TEMPLATE = {
             "Properties": {
                 "CodeUri": "fanout/",
                 "Handler": "app.handler",
+                "Timeout": 30,
                 "Events": {
                     "Fanout": {
                         "Type": "SQS",
@@ -228,7 +229,7 @@ FANOUT_HANDLER = RECORD + """
         arrived = Path(os.environ["RECORD_DIR"]) / body["barrier"]
         arrived.mkdir(exist_ok=True)
         (arrived / message["messageId"]).touch()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 20
         while len(list(arrived.iterdir())) < body["parties"] and time.monotonic() < deadline:
             time.sleep(0.01)
         record("fanout", id=message["messageId"], arrived=len(list(arrived.iterdir())))
