@@ -209,9 +209,9 @@ def test_a_cron_schedule_fires_on_its_times_in_its_time_zone(
 ) -> None:
     # On the hour in Kolkata (UTC+05:30) is half past in UTC.
     name, marker = create(stack, "cron(0 * * * ? *)", ScheduleExpressionTimezone="Asia/Kolkata")
-    start = now_after_creation()
-    first = start.replace(minute=30, second=0, microsecond=0)
-    first += timedelta(hours=1) if first < start else timedelta(0)
+    created = stack.boto3_client("scheduler").get_schedule(Name=name)["CreationDate"]
+    first = created.replace(minute=30, second=0, microsecond=0)
+    first += timedelta(hours=1) if first <= created else timedelta(0)
     tick_at(stack, first - timedelta(seconds=1))
     assert fired(caplog, name) == []
     tick_at(stack, first)
