@@ -102,7 +102,8 @@ def create_broadcast(args: argparse.Namespace, client: AdminClient) -> int:
     elif job["state"] == "scheduled":
         print(f"broadcast {job['jobId']} scheduled: next run {job.get('nextRun', '?')}")
     else:
-        groups = "all groups" if job["allGroups"] else f"{job['progress']['total']} groups"
+        # The job's total counts groups as it plans them: at first it may be 0.
+        groups = "all groups" if args.all_groups else f"{len(request['groupIds'])} groups"
         print(f"broadcast {job['jobId']} accepted: {job['state']}, {groups}")
     if args.watch:
         return watch(client, job["jobId"], args.interval, args.json)

@@ -16,4 +16,4 @@ def print_rows(rows: Sequence[Sequence[Any]], header: Sequence[str] | None = Non
     table = [["" if cell is None else str(cell) for cell in row] for row in [*([header] if header else []), *rows]]
     widths = [max(len(row[i]) for row in table if i < len(row)) for i in range(max(map(len, table), default=0))]
     for row in table:
-        print("  ".join([*(cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])), *row[-1:]]))
+        print("  ".join([*(cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])), *row[-1:]]).rstrip())

@@ -366,7 +366,7 @@ def test_broadcast_create_refuses_option_mixes(
 
 
 def test_broadcast_create_and_watch(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
-    api.answer(202, job("sending", total=2))
+    api.answer(202, job("planning", total=0))
     api.answer(200, job("sending", total=2, sent=1))
     api.answer(200, job("done", total=2, sent=2))
     assert run(api, "broadcast", "create", "--groups", "g1", "g2", "--text", "hi", "--watch", "--interval", "0") == 0
@@ -375,7 +375,7 @@ def test_broadcast_create_and_watch(api: FakeApi, capsys: pytest.CaptureFixture[
     ] * 2
     captured = capsys.readouterr()
     assert captured.out.splitlines() == [
-        "broadcast job1 accepted: sending, 2 groups",
+        "broadcast job1 accepted: planning, 2 groups",
         "broadcast job1 done: 2 sent, 0 failed, 0 cancelled, 0 pending of 2",
     ]
 
@@ -390,7 +390,7 @@ def test_broadcast_list_pages(api: FakeApi, capsys: pytest.CaptureFixture[str]) 
     assert request.query == {"limit": ["1"], "nextToken": ["x y+z"]}
     captured = capsys.readouterr()
     assert re.search(r"^JOB\s+STATE\s+CREATED\s+GROUPS\s+SENT\s+FAILED\s+SCHEDULE$", captured.out, re.M)
-    assert re.search(r"^job1\s+done\s+2026-11-21T10:00:00Z\s+5\s+5\s+0", captured.out, re.M)
+    assert re.search(r"^job1\s+done\s+2026-11-21T10:00:00Z\s+5\s+5\s+0$", captured.out, re.M)  # no trailing blanks
     assert captured.err == "more: timctl broadcast list --next-token 'a+b/c= d'\n"
 
 
