@@ -329,5 +329,9 @@ def _aws_unavailable(exc: ClientError) -> Response:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context: object) -> dict:
     _idempotency.register_lambda_context(context)  # type: ignore[arg-type]
+    # A robot ID's # can reach us decoded, and the resolver's path parameters take no #: the
+    # routes get it percent-encoded either way, and decode it themselves.
+    if "#" in event.get("rawPath", ""):
+        event = {**event, "rawPath": event["rawPath"].replace("#", "%23")}
     return app.resolve(event, context)
 
