@@ -45,6 +45,8 @@ def rest() -> TimRestClient:
 
 service = BroadcastService(JobStore(settings.JOBS_TABLE), WorkQueue(settings.BROADCAST_QUEUE_URL), None, rest)
 processor = BatchProcessor(event_type=EventType.SQS)
+# Seconds until a handed-back item comes again, by how often it came already.
+RETRY_AFTER_S = (5, 15, 30)
 
 
 class TryLater(Exception):
@@ -85,6 +87,9 @@ class Batch:
         metrics.add_metric(name="BroadcastItemSettled" if settled else "BroadcastItemRetried",
                            unit=MetricUnit.Count, value=1)
         if not settled:
+            # Back sooner than the queue's visibility timeout, so that every retry of a group stays
+            # well inside Tencent's 5-minute window for dropping a repeated Random.
+            service.queue.retry_in(record.receipt_handle, RETRY_AFTER_S[min(receives, len(RETRY_AFTER_S)) - 1])
             raise TryLater(item["groupId"])
 
 

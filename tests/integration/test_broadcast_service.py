@@ -42,7 +42,7 @@ from timkit.broadcast import (
 )
 from timkit.models.admin import Broadcast, BroadcastRequest, MessageRequest, RobotCreateRequest
 from timkit.ratelimit import RateLimiter
-from timkit.stores.jobs import PLAN_PAGE, InvalidToken, JobStore
+from timkit.stores.jobs import KEEP_RUNS, PLAN_PAGE, InvalidToken, JobStore
 from timkit.stores.rates import RateBuckets
 from timkit.stores.schedules import Schedules, WorkQueue
 from timkit.tim.rest import RetryPolicy, TimRestClient
@@ -672,6 +672,14 @@ def test_a_cron_broadcast_runs_once_per_firing(h: Harness) -> None:
     assert h.queued() == []
 
 
+def test_a_cron_broadcast_keeps_only_its_newest_runs(h: Harness) -> None:
+    job = h.create(groupIds=make_groups(h.emulator, 1), schedule={"cron": "cron(0 10 * * ? *)"})
+    runs = [f"{job.job_id}-run{i:03d}" for i in range(KEEP_RUNS + 3)]
+    for run in runs:
+        h.service.store.add_run(job.job_id, run)
+    assert h.service.store.get(job.job_id)["runs"] == runs[3:]
+
+
 def test_a_one_off_broadcast_started_twice_plans_once(h: Harness) -> None:
     groups = make_groups(h.emulator, 5)
     at = datetime.fromtimestamp(T0 + 3600, UTC)
@@ -777,3 +785,22 @@ def test_send_to_600_users_in_two_batches(admin: AdminService, emulator: TimEmul
     assert [(r.result, r.code) for r in answer.results if r.recipient == "ghost"] == [("failed", 70107)]
     delivered = Counter(m["To_Account"] for m in emulator.service.read("messages"))
     assert delivered == dict.fromkeys(users, 1)
+
+
+def test_a_batch_that_gets_no_answer_fails_alone(admin: AdminService, emulator: TimEmulator) -> None:
+    users = [f"v{i:03d}" for i in range(600)]
+    emulator.service.apply_seed(Seed(accounts=tuple(users)))
+    calls_before = len(calls(emulator, "openim/batchsendmsg"))
+    # The second batch call (and the client's retries of it) hang up with HTTP 502.
+    original = admin.rest.batch_send_c2c
+
+    def second_fails(request: Any) -> Any:
+        if len(calls(emulator, "openim/batchsendmsg")) > calls_before:
+            emulator.configure(faults=[FaultRule(api="openim/batchsendmsg", error_share=1.0, codes=[502])])
+        return original(request)
+
+    admin.rest.batch_send_c2c = second_fails  # type: ignore[method-assign]
+    body = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]
+    answer = admin.send(MessageRequest.model_validate({"msgBody": body, "toUsers": users}))
+    assert (answer.sent, answer.failed) == (500, 100)
+    assert {(r.result, r.code) for r in answer.results[500:]} == {("failed", NO_ANSWER)}

@@ -250,7 +250,7 @@ def test_a_schedule_is_at_or_cron(schedule: dict[str, Any]) -> None:
     assert "at" in error["msg"] and "cron" in error["msg"]
 
 
-@pytest.mark.parametrize("zone", ["Mars/Olympus", "", "Asia/", "/etc/localtime"])
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "", "Asia/", "/etc/localtime", "localtime", "Factory"])
 def test_an_unknown_timezone_names_it(zone: str) -> None:
     error = only_error(BroadcastRequest, broadcast(schedule={"cron": "cron(0 10 * * ? *)", "timezone": zone}))
     assert error["loc"] == ("schedule", "timezone")

@@ -6,6 +6,7 @@ Every call goes through the REST client, paced by the shared rate limiter.
 from __future__ import annotations
 
 from timkit.models.admin import (
+    NO_ANSWER,
     BotFriendsResponse,
     FriendResult,
     MessageRequest,
@@ -15,7 +16,7 @@ from timkit.models.admin import (
 )
 from timkit.models.messages import new_random
 from timkit.models.rest import MAX_BATCH_RECIPIENTS, BatchSendMsgRequest
-from timkit.tim.errors import MessageDropped, TimApiError
+from timkit.tim.errors import MessageDropped, TimApiError, TimTransportError
 from timkit.tim.rest import TimRestClient
 
 # Users checked and added per call: one friend_add writes the bot's list once for all of them
@@ -109,6 +110,9 @@ class AdminService:
             reply = self.rest.batch_send_c2c(batch)
         except TimApiError as exc:
             return [SendResult(recipient=u, result="failed", code=exc.error_code, info=exc.error_info) for u in users]
+        except TimTransportError as exc:
+            # The batches before this one went out: their results stand, this one's is unknown.
+            return [SendResult(recipient=u, result="failed", code=NO_ANSWER, info=exc.error_info) for u in users]
         failed = reply.failed
         return [
             SendResult(recipient=u, result="failed", code=failed[u])

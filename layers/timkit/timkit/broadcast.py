@@ -21,6 +21,9 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools import Logger
 
 from timkit.models.admin import (
+    ALWAYS_DROPPED,
+    NO_ANSWER,
+    OUTCOME_UNKNOWN,
     Broadcast,
     BroadcastList,
     BroadcastRequest,
@@ -50,10 +53,6 @@ MAX_RECEIVES = 4
 PLAN_RESERVE_S = 5.0
 RUN_LIMIT_SHOWN = 20
 
-# Codes of failures that are not Tencent's (GroupResult.code).
-OUTCOME_UNKNOWN = -1  # an earlier attempt may have been delivered; a resend could no longer be de-duplicated
-NO_ANSWER = -2  # Tencent could not be reached, or did not answer usably, on any attempt
-ALWAYS_DROPPED = -3  # every resend was dropped by the per-group frequency limit (MsgFreqCtrl)
 
 
 class JobNotFound(LookupError):

@@ -6,9 +6,10 @@ Every limit is a constraint here, so that a request over it is a 422 naming the 
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 from pydantic.alias_generators import to_camel
@@ -190,11 +191,15 @@ class MessageResponse(ApiModel):
 # ----------------------------------------------------------------------------- broadcasts
 
 
+@functools.cache
+def _zones() -> frozenset[str]:
+    # The IANA names, not every file the tz database has ("localtime", "Factory"): Scheduler's list.
+    return frozenset(available_timezones() - {"localtime", "Factory"}) | {"UTC"}
+
+
 def _timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from None
+    if value not in _zones():
+        raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)")
     return value
 
 
@@ -241,6 +246,11 @@ class BroadcastRequest(Outgoing):
             raise ValueError("give either groupIds or allGroups: true")
         return self
 
+
+# Codes of failures that are not Tencent's (GroupResult.code, SendResult.code).
+OUTCOME_UNKNOWN = -1  # an earlier attempt may have been delivered; a resend could no longer be de-duplicated
+NO_ANSWER = -2  # Tencent could not be reached, or did not answer usably, on any attempt
+ALWAYS_DROPPED = -3  # every resend was dropped by the per-group frequency limit (MsgFreqCtrl)
 
 JobState = Literal["scheduled", "planning", "sending", "done", "cancelled"]
 GroupState = Literal["pending", "sending", "sent", "failed", "cancelled"]

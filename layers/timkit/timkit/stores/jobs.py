@@ -12,6 +12,7 @@ pending → sending → sent | failed, or pending → cancelled.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import random
 import time
@@ -31,6 +32,8 @@ _FROM = TypeDeserializer()
 PLAN_PAGE = 99
 LIST_PK = "JOBS"
 COUNTERS = ("total", "pending", "sent", "failed", "cancelled")
+# Runs a cron job lists (each run is a job of its own, listed by GET /admin/broadcasts too).
+KEEP_RUNS = 100
 
 
 def _item(values: dict[str, Any]) -> dict[str, Any]:
@@ -180,12 +183,24 @@ class JobStore:
         return True
 
     def add_run(self, job_id: str, run_id: str) -> None:
-        self._db.update_item(
+        """Notes a cron job's new run; only the newest KEEP_RUNS are kept (the item stays small)."""
+        answer = self._db.update_item(
             TableName=self._table,
             Key=_key(job_id, "JOB"),
             UpdateExpression="SET runs = list_append(if_not_exists(runs, :none), :run)",
             ExpressionAttributeValues={":run": {"L": [{"S": run_id}]}, ":none": {"L": []}},
+            ReturnValues="UPDATED_NEW",
         )
+        extra = len(answer["Attributes"]["runs"]["L"]) - KEEP_RUNS
+        if extra > 0:
+            with contextlib.suppress(ClientError):  # another firing trimmed them first
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=_key(job_id, "JOB"),
+                    UpdateExpression="REMOVE " + ", ".join(f"runs[{i}]" for i in range(extra)),
+                    ConditionExpression="size(runs) > :keep",
+                    ExpressionAttributeValues={":keep": {"N": str(KEEP_RUNS)}},
+                )
 
     def cancel(self, job_id: str, now_ms: int) -> dict[str, Any] | None:
         """Marks the job cancelled (the first time counts); None if there is no such job."""

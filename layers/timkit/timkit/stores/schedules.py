@@ -54,6 +54,10 @@ class WorkQueue:
         self._url = url
         self._sqs = sqs or boto3.client("sqs")
 
+    def retry_in(self, receipt_handle: str, seconds: int) -> None:
+        """A work item handed back comes again after ``seconds``, not the queue's whole visibility timeout."""
+        self._sqs.change_message_visibility(QueueUrl=self._url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds)
+
     def send(self, items: list[dict[str, Any]]) -> None:
         for start in range(0, len(items), 10):
             chunk = items[start : start + 10]
