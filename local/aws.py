@@ -14,6 +14,7 @@ import requests
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from local.moto_patches import patch_moto
 from local.template import (
     PSEUDO,
     REGION,
@@ -59,6 +60,7 @@ class MotoAws:
         _ensure_free(self._host, self._port)
         # werkzeug logs every request (every SQS poll) at INFO.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        patch_moto()
         self._server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
         self._server.start()
         MotoAws._running = self
