@@ -1,10 +1,14 @@
 """The template's functions, run as Lambda runs them: in execution environments of their own.
 
-Each environment is a worker process. It starts with its function's environment variables (never the
+Each environment is a worker process. It applies its function's environment variables (never the
 developer's AWS profile or per-service endpoints), imports the handler once and then serves one invocation
 at a time, keeping module globals between invocations. A function gets another worker when all of its
 workers are busy, up to its concurrency limit; past that, an invocation waits for a free worker. Events and
-results travel over a socket of their own: stdout and stderr are the handler's log, shared with the stack.
+results travel over a pipe of their own: stdout and stderr are the handler's log, shared with the stack.
+
+Workers are forked from multiprocessing's fork server, which imported the libraries most handlers use once
+for all of them: a worker costs its handler's own imports only. As with any multiprocessing program, a
+script that starts the stack needs the ``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ import decimal
 import importlib.util
 import json
 import logging
+import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -24,7 +28,6 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 from local.template import ACCOUNT_ID, REGION, FunctionSpec
@@ -40,14 +43,31 @@ _UNSET = (
 # Lambda allows 10 s for the import. Locally every function imports at once when the stack starts, so
 # more; a handler module that hangs still fails the start instead of hanging it.
 INIT_TIMEOUT_S = 30
-# An idle worker exits when the stack closes its socket; one that has not within this is killed.
+# An idle worker exits when the stack closes its pipe; one that has not within this is killed.
 _EXIT_GRACE_S = 5
-_REPO_ROOT = Path(__file__).resolve().parent.parent
-# The worker's entry point; it must find this package wherever the stack was started from.
-_BOOTSTRAP = (
-    "import sys; sys.path.insert(0, sys.argv[1]); from local.functions import _serve; "
-    "_serve(int(sys.argv[2]), int(sys.argv[3]))"
-)
+# What the fork server imports for every worker. None of these libraries reads at import time an environment
+# variable the local stack sets for a function (each worker applies its function's after the fork).
+# __main__ is the stack's main script, which multiprocessing runs again in every worker (pytest's, under the
+# tests; it leaves `python -m local` alone): preloaded, its imports are done once.
+_PRELOAD = [
+    "__main__",
+    "local.functions",
+    "boto3",
+    "pydantic",
+    "requests",
+    "aws_lambda_powertools.logging",
+    "aws_lambda_powertools.metrics",
+    "aws_lambda_powertools.event_handler",
+    "aws_lambda_powertools.utilities.batch",
+]
+_CONTEXT = multiprocessing.get_context("forkserver")
+
+
+def start_fork_server() -> None:
+    """Starts the fork server if it does not run yet, and returns before it has imported the libraries:
+    called early, it does so while the stack still starts."""
+    multiprocessing.forkserver.set_forkserver_preload(_PRELOAD)
+    multiprocessing.forkserver.ensure_running()
 
 
 def function_arn(name: str) -> str:
@@ -244,16 +264,17 @@ class LocalFunction:
             worker.close()
 
     def _start_worker(self) -> _Worker:
-        # Applied when the process starts: the stack's own environment is never modified.
         inherited = {
             # AWS_ENDPOINT_URL_<SERVICE> would win over AWS_ENDPOINT_URL for that service.
             k: v
             for k, v in os.environ.items()
             if k not in _UNSET and not k.startswith("AWS_ENDPOINT_URL_")
         }
-        worker = _Worker({**inherited, **self.environment})
+        # The worker applies it: the stack's own environment is never modified.
+        setup = {**self._setup, "environment": {**inherited, **self.environment}}
+        worker = _Worker()
         try:
-            reply = self._exchange(worker, json.dumps(self._setup), INIT_TIMEOUT_S)
+            reply = self._exchange(worker, json.dumps(setup), INIT_TIMEOUT_S)
         except BaseException:
             worker.close()
             raise
@@ -291,22 +312,23 @@ class LocalFunction:
 
 
 class _Worker:
-    """One execution environment: a process serving its function's handler over a socket."""
+    """One execution environment: a process serving its function's handler over a pipe."""
 
-    def __init__(self, environment: dict[str, str]) -> None:
-        ours, theirs = socket.socketpair()
-        with theirs:
-            try:
-                self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and bootstrap
-                    [sys.executable, "-c", _BOOTSTRAP, str(_REPO_ROOT), str(theirs.fileno()), str(os.getpid())],
-                    env=environment,
-                    stdin=subprocess.DEVNULL,
-                    pass_fds=(theirs.fileno(),),
-                )
-            except BaseException:
-                ours.close()
-                raise
-        self._conn = Connection(ours.detach())
+    def __init__(self) -> None:
+        start_fork_server()
+        ours, theirs = _CONTEXT.Pipe()
+        # Daemonic: should the stack exit without stopping its functions, multiprocessing still ends them.
+        self.process = _CONTEXT.Process(
+            target=_serve, args=(theirs, os.getpid()), name="lambda-worker", daemon=True
+        )
+        try:
+            self.process.start()
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self._conn = ours
         self.pid = self.process.pid
         self.busy = False
         self.killed = False
@@ -314,7 +336,7 @@ class _Worker:
 
     @property
     def alive(self) -> bool:
-        return not self.killed and self.process.poll() is None
+        return not self.killed and self.process.is_alive()
 
     def send(self, message: str) -> None:
         self._conn.send_bytes(message.encode())
@@ -330,15 +352,16 @@ class _Worker:
         self.process.kill()
 
     def close(self) -> str:
-        """Ends the process (it exits when its socket closes; killed if it has not soon after) and
-        describes how it ended."""
+        """Ends the process (it exits when its pipe closes; killed if it has not soon after) and describes
+        how it ended."""
         self._conn.close()
-        try:
-            code = self.process.wait(timeout=0 if self.killed else _EXIT_GRACE_S)
-        except subprocess.TimeoutExpired:
+        self.process.join(timeout=None if self.killed else _EXIT_GRACE_S)
+        if self.process.exitcode is None:
             self.signal_kill()
-            code = self.process.wait()
+            self.process.join()
         self.killed = True
+        code = self.process.exitcode
+        assert code is not None
         return f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
 
 
@@ -365,15 +388,16 @@ class LambdaContext:
         return max(0, self.deadline_ms - int(time.time() * 1000))
 
 
-def _serve(fd: int, parent_pid: int) -> None:
-    """A worker process: imports the handler, then answers invocations until the stack closes the socket."""
+def _serve(conn: Connection, stack_pid: int) -> None:
+    """A worker process: imports the handler, then answers invocations until the stack closes the pipe."""
     # Ctrl-C in a terminal signals the whole process group: the stack, which ends its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with, args=(parent_pid,), name="parent-watch", daemon=True).start()
+    threading.Thread(target=_exit_with, args=(stack_pid,), name="stack-watch", daemon=True).start()
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr] - log lines as they come, as in Lambda
-    conn = Connection(fd)
     setup = json.loads(conn.recv_bytes())
+    os.environ.clear()
+    os.environ.update(setup["environment"])
     try:
         handler = _import_handler(setup)
     except Exception as exc:
@@ -398,11 +422,15 @@ def _serve(fd: int, parent_pid: int) -> None:
         conn.send_bytes(_run(handler, request["event"], context))
 
 
-def _exit_with(parent_pid: int) -> None:
-    # An idle worker sees its socket close when the stack dies; a busy one would run on without this.
-    while os.getppid() == parent_pid:
+def _exit_with(stack_pid: int) -> None:
+    # An idle worker sees its pipe close when the stack dies; a busy one would run on without this. (Its parent
+    # is the fork server, which lives on as long as any of its children.)
+    while True:
         time.sleep(1)
-    os._exit(1)
+        try:
+            os.kill(stack_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
 
 
 def _import_handler(setup: dict[str, Any]) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 from local import template as tpl
 from local.aws import DUMMY_CREDENTIALS, Attributes, MotoAws, create_resources
 from local.config import LocalConfig
-from local.functions import LocalFunction, function_arn
+from local.functions import LocalFunction, function_arn, start_fork_server
 from local.gateway import API_ID, Gateway
 from local.pollers import RETRY_DELAY_S, SqsPoller
 from local.scheduler import TICK_S, ScheduleTicker
@@ -72,6 +72,8 @@ class LocalStack:
 
     def _start(self) -> None:
         self.template = tpl.load(self.template_path)
+        # Now, so that it imports what every function's workers share while moto starts.
+        start_fork_server()
         self._aws.start()
         self.resources = create_resources(self._aws, self.template)
         self._seed_secret()

@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+
 from local.cfn_yaml import load_template
 
 log = logging.getLogger("local")
@@ -245,12 +249,6 @@ class _AnyManagedPolicy(dict):
 
 
 def _sam_transform(template: dict[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
-    # Imported here, not with the module: function worker processes import this module for its constants,
-    # and must not pay for boto3 and samtranslator on every start.
-    import boto3
-    from samtranslator.parser.parser import Parser
-    from samtranslator.translator.translator import Translator
-
     sam = copy.deepcopy(template)
     # samtranslator insists on S3 locations for code; the local stack runs the code from the repo.
     for logical_id, resource in sam.get("Resources", {}).items():

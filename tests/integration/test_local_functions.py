@@ -375,5 +375,5 @@ def test_workers_end_when_the_stack_process_dies(tmp_path: Path) -> None:
         stack.kill()
         stack.wait()
     assert sorted(w["busy"] for w in workers) == [False, True]
-    # The idle worker sees its socket close, the busy one its parent gone: neither is left behind.
+    # The idle worker sees its pipe close, the busy one the stack gone: neither is left behind.
     wait_for(lambda: all(gone(w["pid"]) for w in workers), "the workers to exit")

@@ -333,17 +333,22 @@ def request_from(stack: LocalStack, address: str, method: str, path: str, header
 
 
 def worker_processes() -> set[int]:
-    """Live worker processes this process started."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[1]) == os.getpid() and b"local.functions import _serve" in cmdline:
-            found.add(int(stat.parent.name))
-    return found
+    """Live function workers: the children of the fork server this process started."""
+
+    def children(parent: int) -> dict[int, str]:
+        found = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                cmdline = (stat.parent / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if fields[0] != "Z" and int(fields[1]) == parent:
+                found[int(stat.parent.name)] = cmdline
+        return found
+
+    servers = [pid for pid, cmdline in children(os.getpid()).items() if "multiprocessing.forkserver" in cmdline]
+    return {pid for server in servers for pid in children(server)}
 
 
 class TestRunningStack:
