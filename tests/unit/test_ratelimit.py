@@ -247,3 +247,14 @@ def test_concurrent_takers_never_exceed_the_budget(rates: RateBuckets) -> None:
     assert granted == budget
     item = boto3.client("dynamodb").get_item(TableName=RATE_TABLE, Key={"pk": {"S": f"api#shared#{second}"}})["Item"]
     assert item["n"] == {"N": str(budget)}
+
+
+def test_a_slot_got_too_late_in_its_second_is_given_up_for_the_next() -> None:
+    clock = Clock()
+    clock.now = math.floor(T0) + 0.85  # a take that lasts until the tail of the second
+    buckets = MemoryBuckets(clock, step=0.1)
+    rl = limiter(buckets, calls=10, group=40)
+    rl.acquire(SENDMSG, {"To_Account": "u"})
+    second = math.floor(T0)
+    assert [(s, granted) for _, s, _, granted in buckets.takes] == [(second, True), (second + 1, True)]
+    assert clock() - (second + 1) <= 1 - TAIL_SECONDS

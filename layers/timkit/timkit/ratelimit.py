@@ -3,7 +3,8 @@
 Each REST call takes a slot in its API's window of the current second (and a group message also
 in its group's window) before it goes out, retries included. A full window means waiting for the
 next second. Slots are only taken while enough of the second is left for the call to reach
-Tencent within it, so that a call does not land in the next second's count.
+Tencent within it, so that a call does not land in the next second's count; a slot that took so
+long to get that the second is nearly over is given up (it is counted, unused) for the next one.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 from timkit.stores.rates import RateBuckets
 
 SEND_GROUP_MSG = "group_open_http_svc/send_group_msg"
-# Slots are not taken in the last part of a second: a call sent then could arrive in the next one.
-TAIL_SECONDS = 0.03
+# Slots are not used in the last part of a second: a call sent then could arrive in the next one.
+TAIL_SECONDS = 0.1
 
 
 class RateLimitTimeout(RuntimeError):
@@ -62,8 +63,10 @@ class RateLimiter:
                     else:
                         break
                 else:
-                    return
-                # A window of this second is full; slots already taken in it are kept only for this second.
+                    if self._clock() - second <= 1 - TAIL_SECONDS:
+                        return
+                # A window of this second is full, or the second is nearly over: what was taken in it
+                # is of no use in the next.
                 taken.clear()
             wake = second + 1 + self._rng.uniform(0, 0.01)  # spread the waiters a little
             if deadline is not None and wake > deadline:
