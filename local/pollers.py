@@ -8,14 +8,16 @@ import threading
 import traceback
 from typing import Any
 
+from moto.sqs.models import sqs_backends
+
 from local.functions import LocalFunction
-from local.template import REGION, SqsSource
+from local.template import ACCOUNT_ID, REGION, SqsSource
 
 log = logging.getLogger("local")
 
 # Lambda retries a failed message when its visibility timeout runs out (minutes for the template's
 # queues). Locally a failed message is visible again after this, so retries and the redrive to the
-# dead-letter queue take seconds.
+# dead-letter queue take seconds; unless the function set the message's visibility itself, which holds.
 RETRY_DELAY_S = 1
 
 
@@ -83,6 +85,7 @@ class SqsPoller:
     def process(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [sqs_record(m, self.queue_arn) for m in messages]}
         batch = {m["MessageId"] for m in messages}
+        received_visibility = self._visible_at(messages)
         try:
             result = self.function.invoke(event)
             failed = batch_failures(result, batch) if self.source.report_failures else set()
@@ -110,14 +113,29 @@ class SqsPoller:
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
-        if retry:
+        visibility = self._visible_at(retry)
+        untouched = [m for m in retry if visibility.get(m["MessageId"]) == received_visibility.get(m["MessageId"])]
+        if untouched:
             self._sqs.change_message_visibility_batch(
                 QueueUrl=self.queue_url,
                 Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self._retry_delay_s}
-                    for i, m in enumerate(retry)
+                    for i, m in enumerate(untouched)
                 ],
             )
+
+    def _visible_at(self, messages: list[dict[str, Any]]) -> dict[str, float]:
+        """When each message is visible again, by message id, from moto's state (moto runs in this process):
+        SQS answers no such question."""
+        if not messages:
+            return {}
+        queue = sqs_backends[ACCOUNT_ID][REGION].get_queue(self.queue_url.rsplit("/", 1)[1])
+        handles = {m["ReceiptHandle"]: m["MessageId"] for m in messages}
+        return {
+            handles[message.receipt_handle]: message.visible_at
+            for message in list(queue._messages)
+            if message.receipt_handle in handles
+        }
 
 
 def batch_failures(result: Any, batch: set[str]) -> set[str] | None:

@@ -23,12 +23,13 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from moto.sqs.models import sqs_backends
 
 from local import template as tpl
 from local.aws import MotoAws, create_resources
 from local.cfn_yaml import load_template
 from local.functions import FunctionError
-from local.pollers import batch_failures, sqs_record
+from local.pollers import SqsPoller, batch_failures, sqs_record
 from local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +53,7 @@ TEMPLATE = {
         "Api": {"Type": "AWS::Serverless::HttpApi", "Properties": {"Auth": {"EnableIamAuthorizer": True}}},
         "DeadLetters": {"Type": "AWS::SQS::Queue"},
         "Fanout": {"Type": "AWS::SQS::Queue"},
+        "Manual": {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": 60}},  # no event source
         "Slow": {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": 60}},
         "Work": {
             "Type": "AWS::SQS::Queue",
@@ -201,8 +203,10 @@ WEB_HANDLER = """
                                     "remaining_ms": context.get_remaining_time_in_millis()})}
 """
 
-# Records every delivery; the body's "mode" says how to fail.
+# Records every delivery; the body's "mode" says how to fail ("later": in an hour, as the handler sets).
 WORKER_HANDLER = RECORD + """
+    import boto3
+
     def handler(event, context):
         failures = []
         for message in event["Records"]:
@@ -213,6 +217,12 @@ WORKER_HANDLER = RECORD + """
             if body["mode"] == "raise":
                 raise RuntimeError("poison message")
             if body["mode"] == "fail-once" and count == "1":
+                failures.append({"itemIdentifier": message["messageId"]})
+            if body["mode"] == "later":
+                sqs = boto3.client("sqs")
+                url = sqs.get_queue_url(QueueName=message["eventSourceARN"].rsplit(":", 1)[1])["QueueUrl"]
+                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["receiptHandle"],
+                                              VisibilityTimeout=3600)
                 failures.append({"itemIdentifier": message["messageId"]})
         return {"batchItemFailures": failures}
 """
@@ -501,6 +511,37 @@ class TestRunningStack:
             lambda: [d for d in records(stack, "deliveries") if d["id"] == message_id], "the message to be delivered"
         )
         assert worker["module"] == "fn_WorkerFunction_app"
+
+    def test_a_failed_message_keeps_the_visibility_its_function_gave_it(self, stack: LocalStack) -> None:
+        sqs = stack.boto3_client("sqs")
+        queue = stack.resources["Manual"]
+        sent = {
+            mode: sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"mode": mode}))["MessageId"]
+            for mode in ("later", "fail-once")
+        }
+        received: list[dict[str, Any]] = []
+        wait_for(
+            lambda: received.extend(
+                sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]).get(
+                    "Messages", []
+                )
+            )
+            or len(received) == 2,
+            "both messages",
+        )
+        arn = "arn:aws:sqs:us-east-1:123456789012:" + queue.rsplit("/", 1)[1]
+        SqsPoller(stack.functions["WorkerFunction"], tpl.SqsSource("Manual", 10, True), queue, arn, sqs).process(
+            received
+        )
+        # The message the function left alone is back after the retry delay...
+        again = wait_for(lambda: sqs.receive_message(QueueUrl=queue).get("Messages"), "a message to be visible")
+        assert [m["MessageId"] for m in again] == [sent["fail-once"]]
+        # ... the one it set to come back in an hour is still hidden, for the hour.
+        (later,) = [
+            m for m in sqs_backends["123456789012"]["us-east-1"].get_queue(queue.rsplit("/", 1)[1])._messages
+            if m.id == sent["later"]
+        ]
+        assert later.visible_at > (time.time() + 3000) * 1000
 
     def test_sqs_source_is_worked_by_as_many_invocations_as_its_maximum_concurrency(self, stack: LocalStack) -> None:
         sqs = stack.boto3_client("sqs")
