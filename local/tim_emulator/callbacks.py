@@ -5,12 +5,10 @@ Before-send callbacks are made on the sending request's thread, because Tencent 
 (2 s). Everything else (after-send, bot, modify) goes to one worker thread, in order, and only
 after the send's own answer has been written: the REST caller never waits for them.
 
-Local deadlock risk (documented, not avoided, because it is how Tencent behaves): the local stack
-runs one function invocation at a time. A function that calls a REST send on this emulator while
-it runs makes the emulator call the before-send callback, which needs the function lock its
-caller holds; the callback then times out after ``callback_timeout_s`` and the failure policy
-applies (deliver by default). Such sends should carry ``ForbidCallbackControl:
-["ForbidBeforeSendMsgCallback"]``, or the delay and unmoderated delivery are to be expected.
+A function of the local stack that sends over REST waits, in its own worker process, while the
+callback function answers the before-send in another, as in AWS: it only waits longer when every
+worker of the callback function is busy. Sends that must not be moderated (a bot's replies) carry
+``ForbidCallbackControl: ["ForbidBeforeSendMsgCallback"]``, as they would against Tencent.
 """
 
 from __future__ import annotations
