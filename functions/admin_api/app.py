@@ -7,9 +7,8 @@ an Idempotency-Key header is carried out once: a repeat within 24 hours gets the
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -28,7 +27,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from botocore.exceptions import ClientError
 from pydantic import TypeAdapter, ValidationError
 
-from timkit.admin import AccountNotFound, AdminService
+from timkit.admin import AccountNotFound, AdminService, RobotLimitReached
 from timkit.broadcast import BroadcastService, JobNotFound, ScheduleInPast
 from timkit.config import Settings
 from timkit.models.admin import (
@@ -39,6 +38,8 @@ from timkit.models.admin import (
     BroadcastList,
     BroadcastRequest,
     ErrorBody,
+    FieldError,
+    InvalidRequest,
     MessageRequest,
     MessageResponse,
     Robot,
@@ -159,11 +160,24 @@ def _doc(description: str, model: Any = ErrorBody) -> dict[str, Any]:
 
 ERRORS = {
     400: _doc("Bad request"),
+    # Replaces the resolver's own 422 entry, which describes a body this API does not send.
+    422: _doc("Invalid request: the field and why", InvalidRequest),
     404: _doc("Not found"),
     502: _doc("Tencent IM refused the call"),
     503: _doc("Tencent IM or AWS could not be reached"),
 }
+POST_ERRORS = {**ERRORS, 415: _doc("The body is not application/json")}
 JobId = Annotated[str, Path(max_length=64, description="A broadcast's jobId")]
+_ROBOT_ID = TypeAdapter(RobotId)
+# The pattern is the document's only: the resolver checks the parameter as it arrives, encoded.
+RobotPath = Annotated[
+    str,
+    Path(
+        description="An @RBT# robot ID, percent-encoded",
+        json_schema_extra=_ROBOT_ID.json_schema(),
+        examples=["@RBT#assistant"],
+    ),
+]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 Token = Annotated[str | None, Query(max_length=2048)]
 
@@ -174,11 +188,8 @@ class InvalidPath(ValueError):
         self.field = field
 
 
-_ROBOT_ID = TypeAdapter(RobotId)
-
-
 def _robot(field: str, raw: str) -> str:
-    # The resolver matches the raw path: a robot ID arrives percent-encoded (its # must be).
+    # Path parameters reach the routes percent-encoded (see lambda_handler).
     try:
         return _ROBOT_ID.validate_python(unquote(raw))
     except ValidationError as exc:
@@ -194,9 +205,9 @@ def _error(status: int, message: str, field: str | None = None):
     return _json(status, ErrorBody(message=message, field=field))
 
 
-@app.post("/admin/bots/<botId>/friends", responses={200: _doc("Per-user results", BotFriendsResponse), **ERRORS})
+@app.post("/admin/bots/<botId>/friends", responses={200: _doc("Per-user results", BotFriendsResponse), **POST_ERRORS})
 def add_bot_friends(
-    botId: Annotated[str, Path(description="An @RBT# robot ID, percent-encoded")],  # noqa: N803 - the path parameter
+    botId: RobotPath,  # noqa: N803 - the path parameter
     body: BotFriendsRequest,
     idempotency_key: IdempotencyKey = None,
 ):
@@ -204,7 +215,10 @@ def add_bot_friends(
     return _json(200, AdminService(rest()).bot_friends(_robot("botId", botId), body.user_ids))
 
 
-@app.post("/admin/robots", responses={201: _doc("Created (or already there)", Robot), **ERRORS})
+@app.post(
+    "/admin/robots",
+    responses={201: _doc("Created (or already there)", Robot), 409: _doc("The app has 20 robots"), **POST_ERRORS},
+)
 def create_robot(body: RobotCreateRequest, idempotency_key: IdempotencyKey = None):
     AdminService(rest()).create_robot(body)
     return _json(201, Robot(robot_id=body.robot_id))
@@ -215,19 +229,20 @@ def list_robots():
     return _json(200, RobotList(robots=AdminService(rest()).robots()))
 
 
-@app.delete("/admin/robots/<robotId>", responses={204: {"description": "Deleted"}, **ERRORS})
-def delete_robot(robotId: Annotated[str, Path(description="An @RBT# robot ID, percent-encoded")]):  # noqa: N803
+# An empty content: otherwise the resolver documents a JSON body for the 204.
+@app.delete("/admin/robots/<robotId>", responses={204: {"description": "Deleted", "content": {}}, **ERRORS})
+def delete_robot(robotId: RobotPath):  # noqa: N803
     AdminService(rest()).delete_robot(_robot("robotId", robotId))
     return Response(status_code=204)
 
 
-@app.post("/admin/messages", responses={200: _doc("Per-recipient results", MessageResponse), **ERRORS})
+@app.post("/admin/messages", responses={200: _doc("Per-recipient results", MessageResponse), **POST_ERRORS})
 def send_message(body: MessageRequest, idempotency_key: IdempotencyKey = None):
     """One user, many users (≤ 500 per Tencent call) or one group."""
     return _json(200, AdminService(rest()).send(body))
 
 
-@app.post("/admin/broadcasts", responses={202: _doc("Accepted: the job", Broadcast), **ERRORS})
+@app.post("/admin/broadcasts", responses={202: _doc("Accepted: the job", Broadcast), **POST_ERRORS})
 def create_broadcast(body: BroadcastRequest, idempotency_key: IdempotencyKey = None):
     """Sends one message to many groups under Tencent's limits, now, at a time or on a cron schedule."""
     return _json(202, broadcasts.create(body))
@@ -240,13 +255,13 @@ def list_broadcasts(limit: Limit = 50, nextToken: Token = None):  # noqa: N803
 
 @app.get("/admin/broadcasts/<jobId>", responses={200: _doc("Progress and per-group results", Broadcast), **ERRORS})
 def get_broadcast(jobId: JobId, limit: Limit = 100, nextToken: Token = None):  # noqa: N803
-    return _json(200, broadcasts.view(jobId, limit, nextToken))
+    return _json(200, broadcasts.view(unquote(jobId), limit, nextToken))
 
 
 @app.delete("/admin/broadcasts/<jobId>", responses={200: _doc("Cancelled", Broadcast), **ERRORS})
 def cancel_broadcast(jobId: JobId):  # noqa: N803
     """Cancels the sends still pending and removes the schedule; sends under way finish."""
-    return _json(200, broadcasts.cancel(jobId))
+    return _json(200, broadcasts.cancel(unquote(jobId)))
 
 
 @app.get("/admin/openapi.json", include_in_schema=False)
@@ -261,12 +276,17 @@ def openapi():
 @app.exception_handler(RequestValidationError)
 def _invalid(exc: RequestValidationError) -> Response:
     errors = [
-        {"field": ".".join(str(p) for p in err["loc"]), "message": err.get("msg", err.get("type", "invalid"))}
+        FieldError(field=".".join(str(p) for p in err["loc"]), message=err.get("msg", err.get("type", "invalid")))
         for err in exc.errors()[:20]
     ]
-    first = errors[0] if errors else {"field": "body", "message": "invalid request"}
-    body = {"message": f"{first['field']}: {first['message']}", "field": first["field"], "errors": errors}
-    return Response(status_code=422, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+    first = errors[0] if errors else FieldError(field="body", message="invalid request")
+    return _json(422, InvalidRequest(message=f"{first.field}: {first.message}", field=first.field, errors=errors))
+
+
+@app.exception_handler(UnicodeDecodeError)
+def _not_utf8(exc: UnicodeDecodeError) -> Response:
+    # The resolver decodes a body that came base64-encoded (a binary one) as UTF-8 when it reads it.
+    return _error(422, "body: not UTF-8, so not JSON", "body")
 
 
 @app.exception_handler(InvalidPath)
@@ -282,6 +302,11 @@ def _no_job(exc: JobNotFound) -> Response:
 @app.exception_handler(AccountNotFound)
 def _no_account(exc: AccountNotFound) -> Response:
     return _error(404, str(exc))
+
+
+@app.exception_handler(RobotLimitReached)
+def _robot_limit(exc: RobotLimitReached) -> Response:
+    return _error(409, str(exc), "robotId")
 
 
 @app.exception_handler(ScheduleInPast)
@@ -329,9 +354,21 @@ def _aws_unavailable(exc: ClientError) -> Response:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context: object) -> dict:
     _idempotency.register_lambda_context(context)  # type: ignore[arg-type]
-    # A robot ID's # can reach us decoded, and the resolver's path parameters take no #: the
-    # routes get it percent-encoded either way, and decode it themselves.
-    if "#" in event.get("rawPath", ""):
-        event = {**event, "rawPath": event["rawPath"].replace("#", "%23")}
+    # HTTP APIs hand rawPath over decoded, and the resolver matches a path parameter only if it
+    # is made of URI-safe characters and letters: a robot ID's #, a ?, a control character or an
+    # emoji would find no route. The routes get their parameters percent-encoded (a % stays: an
+    # encoded path passes unchanged), and decode them themselves.
+    raw_path = event.get("rawPath", "")
+    if (encoded := quote(raw_path, safe="/%@:!$&'()*+,;=")) != raw_path:
+        event = {**event, "rawPath": encoded}
+    # Bodies are JSON (no Content-Type: taken as JSON). The resolver would read a form as fields
+    # and fail on a multipart body with an error of its own (a 500): refused here, before it reads.
+    media_type = (event.get("headers") or {}).get("content-type", "").split(";")[0].strip()
+    if event.get("requestContext", {}).get("http", {}).get("method") == "POST" and media_type not in (
+        "",
+        content_types.APPLICATION_JSON,
+    ):
+        refused = _error(415, f"the body is {media_type}; this API takes application/json", "Content-Type")
+        return {"statusCode": 415, "headers": {"Content-Type": content_types.APPLICATION_JSON}, "body": refused.body}
     return app.resolve(event, context)
 

@@ -28,7 +28,7 @@ from moto import mock_aws
 from local.cfn_yaml import load_template
 from local.moto_patches import patch_moto
 from local.tim_emulator import FakeClock, FaultRule, Identity, Seed, SeedGroup, Settings, TimEmulator
-from timkit.admin import FRIEND_BATCH, AccountNotFound, AdminService
+from timkit.admin import FRIEND_BATCH, MAX_ROBOTS, AccountNotFound, AdminService, RobotLimitReached
 from timkit.broadcast import (
     ALWAYS_DROPPED,
     DEDUPE_SAFE_MS,
@@ -753,6 +753,20 @@ def test_robots_create_list_delete(admin: AdminService) -> None:
     assert admin.robots() == [BOT]
     with pytest.raises(AccountNotFound):
         admin.delete_robot("@RBT#helper")
+
+
+def test_a_robot_past_tencents_limit_is_refused_as_the_limit(admin: AdminService) -> None:
+    def create(robot: str) -> None:
+        admin.create_robot(RobotCreateRequest.model_validate({"robotId": robot}))
+
+    for n in range(MAX_ROBOTS - 1):  # the world has one robot already
+        create(f"@RBT#r{n}")
+    with pytest.raises(RobotLimitReached):
+        create("@RBT#one-too-many")
+    create("@RBT#r0")  # re-creating one that exists is no new robot
+    admin.delete_robot("@RBT#r0")
+    create("@RBT#one-too-many")
+    assert len(admin.robots()) == MAX_ROBOTS
 
 
 def test_send_to_one_user_and_to_a_group(admin: AdminService, emulator: TimEmulator) -> None:

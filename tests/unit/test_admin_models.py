@@ -95,8 +95,23 @@ def test_one_byte_over_12_kb_is_refused() -> None:
 
 def test_a_merger_element_is_refused_naming_the_element() -> None:
     error = only_error(MessageRequest, message(msgBody=[*text(), RELAY]))
-    assert error["loc"] == ("msgBody",)
-    assert "element 1" in error["msg"] and "TIMRelayElem" in error["msg"]
+    assert error["loc"] == ("msgBody", 1)
+    assert "TIMRelayElem" in error["msg"] and "TIMTextElem" in error["msg"]
+
+
+def test_the_published_body_lists_the_rest_element_types_only() -> None:
+    # The OpenAPI document is generated from this schema: a client following it sends no element
+    # the API refuses.
+    items = MessageRequest.model_json_schema()["properties"]["msgBody"]["items"]
+    assert {ref["$ref"].rsplit("/", 1)[1] for ref in items["oneOf"]} == {
+        "TextElem", "LocationElem", "FaceElem", "CustomElem", "SoundElem", "ImageElem", "FileElem", "VideoFileElem"}
+
+
+def test_the_published_ids_carry_their_limits() -> None:
+    robot = RobotCreateRequest.model_json_schema()["properties"]["robotId"]
+    assert (robot["pattern"], robot["maxLength"]) == ("^@RBT#.", 32)
+    user = BotFriendsRequest.model_json_schema()["properties"]["userIds"]["items"]
+    assert (user["minLength"], user["maxLength"]) == (1, 32)
 
 
 def test_an_unknown_element_type_names_msg_body() -> None:

@@ -24,12 +24,23 @@ from timkit.tim.rest import TimRestClient
 FRIEND_BATCH = 100
 # Tencent's "account does not exist" answers: the bot or robot named is not there.
 ACCOUNT_MISSING = {30003, 70107}
+# An app has at most MAX_ROBOTS robots (protocol §8.1); Tencent's account service answers a
+# create_robot past that with its "account count over the limit" code.
+MAX_ROBOTS = 20
+ROBOT_LIMIT = 70398
 
 
 class AccountNotFound(LookupError):
     def __init__(self, account: str) -> None:
         super().__init__(f"no such account: {account}")
         self.account = account
+
+
+class RobotLimitReached(Exception):
+    """The app already has the most robots Tencent allows: one must be deleted first."""
+
+    def __init__(self) -> None:
+        super().__init__(f"the app has {MAX_ROBOTS} robots, Tencent's limit: delete one first")
 
 
 class AdminService:
@@ -57,7 +68,12 @@ class AdminService:
 
     def create_robot(self, request: RobotCreateRequest) -> None:
         face = str(request.face_url) if request.face_url else None
-        self.rest.create_robot(request.robot_id, request.nick, face)
+        try:
+            self.rest.create_robot(request.robot_id, request.nick, face)
+        except TimApiError as exc:
+            if exc.error_code == ROBOT_LIMIT:
+                raise RobotLimitReached() from None
+            raise
 
     def robots(self) -> list[str]:
         return self.rest.get_all_robots()

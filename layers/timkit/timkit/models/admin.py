@@ -15,24 +15,28 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, mode
 from pydantic.alias_generators import to_camel
 
 from timkit.models.callbacks import GroupAtItem
-from timkit.models.elements import MAX_BODY_BYTES, MsgElement, body_size
+from timkit.models.elements import (
+    MAX_BODY_BYTES,
+    CustomElem,
+    FaceElem,
+    FileElem,
+    ImageElem,
+    LocationElem,
+    SoundElem,
+    TextElem,
+    VideoFileElem,
+    body_size,
+)
 from timkit.models.messages import Message, SendOptions
 from timkit.models.rest import PushInfo, RobotId, UserId
 from timkit.schedule import parse_expression
 
-# The element types REST send APIs take (protocol §3): a merger or stream element is refused.
-REST_ELEMENT_TYPES = frozenset(
-    {
-        "TIMTextElem",
-        "TIMLocationElem",
-        "TIMFaceElem",
-        "TIMCustomElem",
-        "TIMSoundElem",
-        "TIMImageElem",
-        "TIMFileElem",
-        "TIMVideoFileElem",
-    }
-)
+# The element types REST send APIs take (protocol §3): a merger, a stream or an unknown element is
+# refused, naming the element. (The OpenAPI document lists these types only.)
+RestElement = Annotated[
+    TextElem | LocationElem | FaceElem | CustomElem | SoundElem | ImageElem | FileElem | VideoFileElem,
+    Field(discriminator="MsgType"),
+]
 MAX_BOT_FRIENDS_PER_REQUEST = 5000
 MAX_MESSAGE_RECIPIENTS = 5000
 MAX_BROADCAST_GROUPS = 5000
@@ -107,10 +111,7 @@ class Robot(ApiModel):
 # ----------------------------------------------------------------------------- messages
 
 
-def _rest_body(body: list[MsgElement]) -> list[MsgElement]:
-    for index, element in enumerate(body):
-        if element.MsgType not in REST_ELEMENT_TYPES:
-            raise ValueError(f"element {index}: {element.MsgType} cannot be sent over REST")
+def _rest_body(body: list[RestElement]) -> list[RestElement]:
     if (size := body_size(body)) > MAX_BODY_BYTES:
         raise ValueError(f"the message is {size} bytes; Tencent's limit is {MAX_BODY_BYTES} (12 KB)")
     return body
@@ -145,7 +146,7 @@ class Options(ApiModel):
 class Outgoing(ApiModel):
     """A message to send: its body (and @-mentions for groups), sender and options."""
 
-    msg_body: Annotated[list[MsgElement], Field(min_length=1), AfterValidator(_rest_body)]
+    msg_body: Annotated[list[RestElement], Field(min_length=1), AfterValidator(_rest_body)]
     group_at_info: Annotated[list[GroupAtItem], Field(max_length=30), AfterValidator(_mentions)] | None = None
     # Defaults to the app admin the REST calls are made as.
     from_account: UserId | None = Field(default=None, alias="from")
@@ -303,3 +304,15 @@ class ErrorBody(ApiModel):
     message: str
     # What the error is about: a field, a limit or an ID.
     field: str | None = None
+
+
+class FieldError(ApiModel):
+    field: str
+    message: str
+
+
+class InvalidRequest(ErrorBody):
+    """A 422: the first problem in ``message`` and ``field``; all of them (up to 20) in ``errors``
+    when the request failed its schema."""
+
+    errors: list[FieldError] | None = None

@@ -29,8 +29,16 @@ def _robot_id(value: str) -> str:
     return _user_id(value)
 
 
-UserId = Annotated[str, AfterValidator(_user_id)]
-RobotId = Annotated[str, AfterValidator(_robot_id)]
+# The limits in bytes are checked by the validators; the JSON schema (the admin API's OpenAPI
+# document) gets the nearest it can say, in characters.
+UserId = Annotated[
+    str, AfterValidator(_user_id), Field(json_schema_extra={"minLength": 1, "maxLength": MAX_USER_ID_BYTES})
+]
+RobotId = Annotated[
+    str,
+    AfterValidator(_robot_id),
+    Field(json_schema_extra={"pattern": f"^{ROBOT_PREFIX}.", "maxLength": MAX_USER_ID_BYTES}),
+]
 Uint32 = Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
 
 
