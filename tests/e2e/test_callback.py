@@ -163,8 +163,9 @@ def test_unparseable_before_send_gets_the_failure_policy(local_stack) -> None:  
     ("overrides", "status", "message"),
     [
         ({"Sign": "0" * 64}, 401, "Sign does not match"),
-        ({"RequestTime": str(int(time.time()) - 120)}, 401, "RequestTime"),
-        ({"RequestTime": str(int(time.time()) + 120)}, 401, "RequestTime"),
+        # Seconds from now, counted when the test runs (not when it is collected).
+        ({"RequestTime": -120}, 401, "RequestTime"),
+        ({"RequestTime": 120}, 401, "RequestTime"),
         ({"RequestTime": "soon"}, 401, "RequestTime"),
         ({"SdkAppid": "1400000999"}, 403, "SdkAppid"),
     ],
@@ -173,9 +174,10 @@ def test_unparseable_before_send_gets_the_failure_policy(local_stack) -> None:  
 def test_failed_checks_are_refused(local_stack, overrides, status, message) -> None:  # type: ignore[no-untyped-def]
     body = c2c_before("hello")
     query = signed_query(local_stack, body["CallbackCommand"])
-    if "RequestTime" in overrides and overrides["RequestTime"].isdigit():
+    if isinstance(overrides.get("RequestTime"), int):
+        request_time = str(int(time.time()) + overrides["RequestTime"])
         # A correct Sign for the wrong time: only the window can refuse it.
-        overrides["Sign"] = callback_sign(local_stack["callback_token"], overrides["RequestTime"])
+        overrides = {"RequestTime": request_time, "Sign": callback_sign(local_stack["callback_token"], request_time)}
     query.update(overrides)
     response = post(local_stack, query, body)
     assert response.status_code == status
