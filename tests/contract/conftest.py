@@ -23,12 +23,6 @@ def admin_schema(local_stack: StackState) -> schemathesis.BaseSchema:  # noqa: F
     config.update(base_url=local_stack.api_url)
     config.seed = SEED
     config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-    # The coverage phase also sends each path methods it does not document. The local gateway is
-    # Python's http.server, which answers a method it has no handler for (TRACE, QUERY) with its
-    # own HTML 501, where an HttpApi answers 404 (no route): those two are left out until the local
-    # gateway answers them as AWS does. Every other undocumented method is still sent.
-    coverage = config.phases.coverage
-    coverage.unexpected_methods = coverage.unexpected_methods - {"trace", "query"}  # a new set: the default is shared
     return schema
 
 

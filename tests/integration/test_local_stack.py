@@ -436,7 +436,9 @@ class TestRunningStack:
         assert (status, headers["content-type"]) == (200, "application/json")
         assert json.loads(body) == {"greeting": "hello from us-east-1"}
 
-    @pytest.mark.parametrize(("method", "path"), [("GET", "/nowhere"), ("GET", "/boom"), ("POST", "/echo")])
+    @pytest.mark.parametrize(
+        ("method", "path"), [("GET", "/nowhere"), ("GET", "/boom"), ("POST", "/echo"), ("TRACE", "/plain"), ("QUERY", "/plain")]
+    )
     def test_unknown_route_is_404_like_api_gateway(self, stack: LocalStack, method: str, path: str) -> None:
         status, _, body = request(stack, method, path)
         assert (status, json.loads(body)) == (404, {"message": "Not Found"})
