@@ -437,7 +437,8 @@ class TestRunningStack:
         assert json.loads(body) == {"greeting": "hello from us-east-1"}
 
     @pytest.mark.parametrize(
-        ("method", "path"), [("GET", "/nowhere"), ("GET", "/boom"), ("POST", "/echo"), ("TRACE", "/plain"), ("QUERY", "/plain")]
+        ("method", "path"),
+        [("GET", "/nowhere"), ("GET", "/boom"), ("POST", "/echo"), ("TRACE", "/plain"), ("QUERY", "/plain")],
     )
     def test_unknown_route_is_404_like_api_gateway(self, stack: LocalStack, method: str, path: str) -> None:
         status, _, body = request(stack, method, path)
