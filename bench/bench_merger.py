@@ -66,7 +66,9 @@ def main() -> None:
 
     def merger_round(body: str) -> float:
         t = time.perf_counter()
-        result = service.upload("alice", MergerUpload.model_validate_json(body), len(body))
+        # As the API's handler does: decode, validate, store the list as received.
+        document = json.loads(body)
+        result = service.upload("alice", MergerUpload.model_validate(document), len(body), document["messageList"])
         found = service.download("bob", result.downloadKey)
         data = found.json if isinstance(found, InlineDocument) else http.get(found.downloadUrl, timeout=30).content
         elapsed = time.perf_counter() - t

@@ -94,7 +94,7 @@ def upload() -> Response:
     # Counted before validation, which recurses and would fail on depth with a less useful error.
     if (levels := raw_levels(document)) > MAX_LEVELS:
         raise LimitExceeded("levels", f"messageList nests more than {MAX_LEVELS} levels ({levels} seen)")
-    result = service.upload(caller, MergerUpload.model_validate(document), len(raw))
+    result = service.upload(caller, MergerUpload.model_validate(document), len(raw), document.get("messageList"))
     return _json(201, result.model_dump_json())
 
 

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from timkit.models.callbacks import BotC2CMessage, C2CAfterSend, GroupAfterSend
 from timkit.models.elements import RelayElem, RelayMessage
@@ -109,7 +110,11 @@ class MergerService:
 
     # ------------------------------------------------------------------ upload
 
-    def upload(self, uploader: str, upload: MergerUpload, raw_size: int) -> UploadResult:
+    def upload(
+        self, uploader: str, upload: MergerUpload, raw_size: int, received: list[Any] | None = None
+    ) -> UploadResult:
+        """``received``: the upload's messageList as decoded from the request, stored as it came
+        (the validated models would be serialised back to the same JSON, only slower)."""
         if raw_size > MAX_UPLOAD_BYTES:
             raise LimitExceeded("size", f"the upload is {raw_size} bytes; at most {MAX_UPLOAD_BYTES}")
         found = nesting(upload.messageList)
@@ -131,7 +136,9 @@ class MergerService:
             compatibleText=upload.compatibleText,
             messageList=upload.messageList,
         )
-        meta = self._store(key, uploader, upload.conversation.kind, upload.conversation.id, document, levels, "upload")
+        meta = self._store(
+            key, uploader, upload.conversation.kind, upload.conversation.id, document, levels, "upload", received
+        )
         return UploadResult(
             downloadKey=key, expiresAt=meta.expires_at, relayElem=elem.model_dump(mode="json", exclude_none=True)
         )
@@ -201,11 +208,17 @@ class MergerService:
         document: MergerDocument,
         levels: int,
         source: str,
+        received: list[Any] | None = None,
     ) -> MergerMeta:
         over = levels > MAX_LEVELS
         # The forwarded messages go out as they came in: only the fields they had. Through the
         # standard encoder: pydantic's JSON serializer stops short of 100 nested levels.
-        plain = document.model_copy(update={"layersOverLimit": over}).model_dump(mode="json", exclude_unset=True)
+        if received is None:
+            update = {"layersOverLimit": over}
+            plain = document.model_copy(update=update).model_dump(mode="json", exclude_unset=True)
+        else:
+            plain = document.model_dump(mode="json", exclude_unset=True, exclude={"messageList"})
+            plain.update(messageList=received, layersOverLimit=over)
         try:
             raw = json.dumps(plain, ensure_ascii=False, separators=(",", ":")).encode()
         except UnicodeEncodeError:
