@@ -47,28 +47,16 @@ from timkit.models.admin import (
     RobotList,
 )
 from timkit.models.rest import RobotId
-from timkit.ratelimit import RateLimiter
+from timkit.ratelimit import paced_client
 from timkit.stores.config import ConfigStore, ConfigUnavailable
 from timkit.stores.jobs import InvalidToken, JobStore
-from timkit.stores.rates import RateBuckets
 from timkit.stores.schedules import Schedules, WorkQueue
 from timkit.tim.errors import TimApiError, TimTransportError
-from timkit.tim.rest import TimRestClient
 
 logger = Logger()
 settings = Settings.from_env()
 config = ConfigStore(settings.TIM_SECRET_ID, "", settings.CONFIG_CACHE_SECONDS, logger)
-limiter = RateLimiter(
-    RateBuckets(settings.RATE_TABLE), settings.REST_CALLS_PER_SECOND, settings.BROADCAST_GROUP_MESSAGES_PER_SECOND
-)
-_rest: TimRestClient | None = None
-
-
-def rest() -> TimRestClient:
-    global _rest
-    if _rest is None:
-        _rest = TimRestClient.from_settings(settings, config.secret().secret_key, pace=limiter.acquire)
-    return _rest
+rest = paced_client(settings, lambda: config.secret().secret_key)
 
 
 broadcasts = BroadcastService(

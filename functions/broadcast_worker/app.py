@@ -19,28 +19,16 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from timkit.broadcast import BroadcastService, JobNotFound
 from timkit.config import Settings
-from timkit.ratelimit import RateLimiter
+from timkit.ratelimit import paced_client
 from timkit.stores.config import ConfigStore
 from timkit.stores.jobs import JobStore
-from timkit.stores.rates import RateBuckets
 from timkit.stores.schedules import WorkQueue
-from timkit.tim.rest import TimRestClient
 
 logger = Logger()
 metrics = Metrics()
 settings = Settings.from_env()
 config = ConfigStore(settings.TIM_SECRET_ID, "", settings.CONFIG_CACHE_SECONDS, logger)
-limiter = RateLimiter(
-    RateBuckets(settings.RATE_TABLE), settings.REST_CALLS_PER_SECOND, settings.BROADCAST_GROUP_MESSAGES_PER_SECOND
-)
-_rest: TimRestClient | None = None
-
-
-def rest() -> TimRestClient:
-    global _rest
-    if _rest is None:
-        _rest = TimRestClient.from_settings(settings, config.secret().secret_key, pace=limiter.acquire)
-    return _rest
+rest = paced_client(settings, lambda: config.secret().secret_key)
 
 
 service = BroadcastService(JobStore(settings.JOBS_TABLE), WorkQueue(settings.BROADCAST_QUEUE_URL), None, rest)

@@ -9,13 +9,16 @@ long to get that the second is nearly over is given up (it is counted, unused) f
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
 from collections.abc import Callable
 from typing import Any
 
+from timkit.config import Settings
 from timkit.stores.rates import RateBuckets
+from timkit.tim.rest import TimRestClient
 
 SEND_GROUP_MSG = "group_open_http_svc/send_group_msg"
 # Slots are not used in the last part of a second: a call sent then could arrive in the next one.
@@ -73,3 +76,17 @@ class RateLimiter:
                 raise RateLimitTimeout(f"no {api} slot before the deadline")
             self.waited_s += wake - now
             self._sleep(max(0.0, wake - self._clock()))
+
+
+def paced_client(settings: Settings, secret_key: Callable[[], str]) -> Callable[[], TimRestClient]:
+    """The admin side's REST client, paced by the limiter every Lambda shares; made on first use,
+    when the app's key is fetched, so that a function starts without waiting for the secret."""
+    limiter = RateLimiter(
+        RateBuckets(settings.RATE_TABLE), settings.REST_CALLS_PER_SECOND, settings.BROADCAST_GROUP_MESSAGES_PER_SECOND
+    )
+
+    @functools.cache
+    def client() -> TimRestClient:
+        return TimRestClient.from_settings(settings, secret_key(), pace=limiter.acquire)
+
+    return client
