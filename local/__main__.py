@@ -138,6 +138,8 @@ Local stack ready.
                      users alice, bob, carol, robot @RBT#assistant, group @TGS#demo: GET /_emulator/state
   AWS (moto)         {stack.aws_endpoint}   (aws --endpoint-url {stack.aws_endpoint} --region us-east-1 ...)
   Functions          each in worker processes of its own: GET {stack.api_url}/_local/functions
+  Admin API          {stack.api_url}/admin/swagger   (AWS_IAM routes: not signature-checked locally,
+                     admitted from loopback only; OpenAPI at /admin/openapi.json)
   SDKAppID           {config.sdkappid}
   Callback token     {token_shown}
   Secret key         {key_shown}
@@ -155,6 +157,9 @@ the answer shows "darn" masked by the policy:
   {python} -m local.send_sample group "what the heck"{url_arg}
 or with curl:
   {curl}
+
+Drive the admin API with timctl (.venv/bin/timctl), e.g. a broadcast to the demo group, watched:
+  timctl --api {stack.api_url} broadcast create --groups @TGS#demo --text "maintenance at 22:00" --watch
 
 Ctrl-C stops everything.
 """
