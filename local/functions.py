@@ -187,7 +187,7 @@ class LocalFunction:
                 deadline_ms = int((time.time() + self.spec.timeout) * 1000)
                 message = json.dumps({"event": event, "request_id": request_id, "deadline_ms": deadline_ms})
                 worker.invocations += 1
-                reply = self._exchange(worker, message, self.spec.timeout)
+                reply = self._exchange(worker, message, self.spec.timeout, acknowledged=True)
                 break
             except _Undelivered:
                 continue
@@ -285,12 +285,22 @@ class LocalFunction:
             raise self._error(reply, importing=True)
         return worker
 
-    def _exchange(self, worker: _Worker, message: str, timeout: float) -> dict[str, Any] | None:
+    def _exchange(
+        self, worker: _Worker, message: str, timeout: float, acknowledged: bool = False
+    ) -> dict[str, Any] | None:
         """The worker's reply to ``message``; None when none came within ``timeout`` (the worker is killed)."""
         try:
             worker.send(message)
         except OSError:
             # Killed while idle, and not yet seen to be dead when it was taken.
+            status = worker.close()
+            raise _Undelivered(self.spec.logical_id, f"its worker process {worker.pid} {status}") from None
+        try:
+            # A worker that died while idle can still take the message (the fork server holds its
+            # pipe open a moment); only an event it acknowledged may have run.
+            if acknowledged and worker.receive(timeout, raw=True) != _ACCEPTED:
+                raise EOFError
+        except (EOFError, OSError):
             status = worker.close()
             raise _Undelivered(self.spec.logical_id, f"its worker process {worker.pid} {status}") from None
         try:
@@ -309,6 +319,10 @@ class LocalFunction:
         )
         error.__cause__ = _WorkerTraceback(reply["stackTrace"])
         return error
+
+
+# A worker's first answer to an invocation: it has the event.
+_ACCEPTED = b"accepted"
 
 
 class _Worker:
@@ -341,11 +355,12 @@ class _Worker:
     def send(self, message: str) -> None:
         self._conn.send_bytes(message.encode())
 
-    def receive(self, timeout: float) -> dict[str, Any] | None:
+    def receive(self, timeout: float, raw: bool = False) -> Any:
         """The next reply; None if none came within ``timeout``. EOFError when the process is gone."""
         if not self._conn.poll(timeout):
             return None
-        return json.loads(self._conn.recv_bytes())
+        data = self._conn.recv_bytes()
+        return data if raw else json.loads(data)
 
     def signal_kill(self) -> None:
         self.killed = True
@@ -411,6 +426,7 @@ def _serve(conn: Connection, stack_pid: int) -> None:
             request = json.loads(conn.recv_bytes())
         except EOFError:
             return
+        conn.send_bytes(_ACCEPTED)
         context = LambdaContext(
             function_name=setup["function_name"],
             memory_limit_in_mb=setup["memory"],

@@ -217,7 +217,7 @@ def test_every_dead_letter_queue_has_an_alarm_that_notifies(template: dict[str, 
         for q in resources_of_type(template, "AWS::SQS::Queue").values()
         if "RedrivePolicy" in q["Properties"]
     }
-    assert dead_letter_queues == {"EventsDeadLetterQueue"}
+    assert dead_letter_queues == {"EventsDeadLetterQueue", "BroadcastDeadLetterQueue"}
     for queue in dead_letter_queues:
         watching = [
             a["Properties"]

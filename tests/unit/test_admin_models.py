@@ -331,3 +331,17 @@ def test_an_at_schedule_is_written_in_its_time_zone() -> None:
     naive = Schedule.model_validate({"at": "2030-01-01T02:00:00", "timezone": "Asia/Shanghai"})
     assert naive.expression() == "at(2030-01-01T02:00:00)"
     assert Schedule(at=datetime(2030, 1, 1, tzinfo=UTC)).expression() == "at(2030-01-01T00:00:00)"
+
+
+@pytest.mark.parametrize(
+    ("data", "loc"),
+    [
+        (broadcast(groupIds=None, allGroups=1), ("allGroups",)),
+        (broadcast(allGroups=0), ("allGroups",)),
+        (broadcast(options={"onlineOnly": "true"}), ("options", "onlineOnly")),
+        (message(options={"forbidCallbacks": 1}), ("options", "forbidCallbacks")),
+    ],
+)
+def test_flags_are_json_booleans_only(data: dict[str, Any], loc: tuple[str, ...]) -> None:
+    model = BroadcastRequest if "groupIds" in data else MessageRequest
+    assert only_error(model, data)["loc"] == loc

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, Strict, model_validator
 from pydantic.alias_generators import to_camel
 
 from timkit.models.callbacks import GroupAtItem
@@ -55,6 +55,11 @@ def _group_id(value: str) -> str:
 GroupId = Annotated[
     str, Field(min_length=1, max_length=MAX_GROUP_ID_BYTES, pattern=r"^[^\x00-\x1f]+$"), AfterValidator(_group_id)
 ]
+
+
+# A JSON boolean, not 0/1 or "true": the published schema says boolean, and a broadcast to all
+# groups must not start from a number that happened to be truthy.
+Flag = Annotated[bool, Strict()]
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -130,14 +135,14 @@ def _mentions(items: list[GroupAtItem]) -> list[GroupAtItem]:
 class Options(ApiModel):
     """The send options of the client SDK that exist server-side (see ``SendOptions``)."""
 
-    online_only: bool = False
+    online_only: Flag = False
     offline_push: PushInfo | None = None
-    no_unread: bool = False
-    no_last_message: bool = False
+    no_unread: Flag = False
+    no_last_message: Flag = False
     priority: Literal["High", "Normal", "Low"] | None = None
     cloud_custom_data: Annotated[str, Field(max_length=MAX_BODY_BYTES)] | None = None
-    sync_other_devices: bool | None = None
-    forbid_callbacks: bool = False
+    sync_other_devices: Flag | None = None
+    forbid_callbacks: Flag = False
 
     def send_options(self) -> SendOptions:
         return SendOptions(**self.model_dump(by_alias=False))
@@ -237,7 +242,7 @@ class BroadcastRequest(Outgoing):
         Annotated[list[GroupId], Field(min_length=1, max_length=MAX_BROADCAST_GROUPS), AfterValidator(_unique)]
         | None
     ) = None
-    all_groups: bool = False
+    all_groups: Flag = False
     # None: now.
     schedule: Schedule | None = None
 
