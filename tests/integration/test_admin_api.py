@@ -12,11 +12,9 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from local.cfn_yaml import load_template
+from tests.moto_env import offline_aws, template_table
 from timkit.models.admin import ErrorBody, InvalidRequest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,22 +26,15 @@ CONTEXT = SimpleNamespace(
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[ModuleType]:
-    table = load_template(ROOT / "template.yaml")["Resources"]["JobsTable"]["Properties"]
     env = {
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "TIM_SDKAPPID": "1400000001", "JOBS_TABLE": "jobs", "RATE_TABLE": "rates",
         "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/broadcast",
         "POWERTOOLS_SERVICE_NAME": "tim-admin-api",
     }
-    with pytest.MonkeyPatch.context() as patch, mock_aws():
+    with pytest.MonkeyPatch.context() as patch, offline_aws(patch):
         for name, value in env.items():
             patch.setenv(name, value)
-        patch.delenv("AWS_ENDPOINT_URL", raising=False)
-        boto3.client("dynamodb").create_table(
-            TableName="jobs", BillingMode=table["BillingMode"], KeySchema=table["KeySchema"],
-            AttributeDefinitions=table["AttributeDefinitions"],
-            GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"],
-        )
+        template_table("JobsTable", "jobs")
         spec = importlib.util.spec_from_file_location("it_admin_api_app", ROOT / "functions/admin_api/app.py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)

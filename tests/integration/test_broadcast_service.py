@@ -23,11 +23,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from local.cfn_yaml import load_template
-from local.moto_patches import patch_moto
 from local.tim_emulator import FakeClock, FaultRule, Identity, Seed, SeedGroup, Settings, TimEmulator
+from tests.moto_env import offline_aws, template_table
 from timkit.admin import FRIEND_BATCH, MAX_ROBOTS, AccountNotFound, AdminService, RobotLimitReached
 from timkit.broadcast import (
     ALWAYS_DROPPED,
@@ -80,24 +79,9 @@ class Died(BaseException):
 @pytest.fixture
 def queue_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     resources = load_template(ROOT / "template.yaml")["Resources"]
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    patch_moto()
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        for table, resource in ((JOBS, "JobsTable"), (RATES, "RateTable")):
-            properties = resources[resource]["Properties"]
-            indexes = properties.get("GlobalSecondaryIndexes")
-            dynamodb.create_table(
-                TableName=table,
-                KeySchema=properties["KeySchema"],
-                AttributeDefinitions=properties["AttributeDefinitions"],
-                BillingMode=properties["BillingMode"],
-                **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
-            )
+    with offline_aws(monkeypatch):
+        template_table("JobsTable", JOBS)
+        template_table("RateTable", RATES)
         visibility = resources["BroadcastQueue"]["Properties"]["VisibilityTimeout"]
         yield boto3.client("sqs").create_queue(
             QueueName="broadcast-test", Attributes={"VisibilityTimeout": str(visibility)}

@@ -12,9 +12,8 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from local.cfn_yaml import load_template
+from tests.moto_env import offline_aws, template_table
 from timkit.merger import captured_key
 from timkit.stores.archive import ArchiveStore
 
@@ -28,32 +27,15 @@ CONTEXT = SimpleNamespace(
 
 @pytest.fixture
 def processor(monkeypatch):  # type: ignore[no-untyped-def]
-    resources = load_template(ROOT / "template.yaml")["Resources"]
-    table = resources["ArchiveTable"]["Properties"]
-    merger_table = resources["MergerTable"]["Properties"]
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("TIM_SDKAPPID", "1400000001")
     monkeypatch.setenv("ARCHIVE_TABLE", "archive")
     monkeypatch.setenv("MERGER_BUCKET", "mergers")
     monkeypatch.setenv("MERGER_TABLE", "merger-meta")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tim-event-processor")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TimKit")
-    with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName="archive",
-            KeySchema=table["KeySchema"],
-            AttributeDefinitions=table["AttributeDefinitions"],
-            BillingMode=table["BillingMode"],
-        )
-        boto3.client("dynamodb").create_table(
-            TableName="merger-meta",
-            KeySchema=merger_table["KeySchema"],
-            AttributeDefinitions=merger_table["AttributeDefinitions"],
-            BillingMode=merger_table["BillingMode"],
-        )
+    with offline_aws(monkeypatch):
+        template_table("ArchiveTable", "archive")
+        template_table("MergerTable", "merger-meta")
         boto3.client("s3").create_bucket(Bucket="mergers")
         spec = importlib.util.spec_from_file_location(
             "it_event_processor_app", ROOT / "functions/event_processor/app.py"

@@ -19,10 +19,9 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from moto import mock_aws
 from pydantic import ValidationError
 
-from local.cfn_yaml import load_template
+from tests.moto_env import offline_aws, template_table
 from timkit.merger import (
     DOWNLOAD_URL_SECONDS,
     GroupMembers,
@@ -79,19 +78,8 @@ class Members:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    properties = load_template(ROOT / "template.yaml")["Resources"]["MergerTable"]["Properties"]
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName=TABLE,
-            KeySchema=properties["KeySchema"],
-            AttributeDefinitions=properties["AttributeDefinitions"],
-            BillingMode=properties["BillingMode"],
-        )
+    with offline_aws(monkeypatch):
+        properties = template_table("MergerTable", TABLE)
         boto3.client("s3").create_bucket(Bucket=BUCKET)
         yield properties
 

@@ -29,10 +29,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as label
 from hypothesis import strategies as st
-from moto import mock_aws
 from pydantic import ValidationError
 
-from local.cfn_yaml import load_template
+from tests.moto_env import offline_aws, template_table
 from tests.property.json_mutations import json_values, mutate
 from timkit.merger import GroupMembers, InlineDocument, MergerService, UnknownNestedKey
 from timkit.models.merger import (
@@ -82,26 +81,15 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 
 @pytest.fixture(scope="module")
 def aws(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[MergerStore]:
-    properties = load_template(ROOT / "template.yaml")["Resources"]["MergerTable"]["Properties"]
     mp = monkeypatch_module
-    mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-    mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    mp.delenv("AWS_ENDPOINT_URL", raising=False)
-    mp.delenv("AWS_PROFILE", raising=False)
     mp.setenv("TIM_SDKAPPID", "1400000001")
     mp.setenv("TIM_SECRET_ID", "")
     mp.setenv("MERGER_BUCKET", BUCKET)
     mp.setenv("MERGER_TABLE", TABLE)
     mp.setenv("POWERTOOLS_SERVICE_NAME", "tim-merger-api")
     mp.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-    with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName=TABLE,
-            KeySchema=properties["KeySchema"],
-            AttributeDefinitions=properties["AttributeDefinitions"],
-            BillingMode=properties["BillingMode"],
-        )
+    with offline_aws(mp):
+        template_table("MergerTable", TABLE)
         boto3.client("s3").create_bucket(Bucket=BUCKET)
         store = MergerStore(BUCKET, TABLE)
         seed = MergerService(store, RETENTION_DAYS, clock=lambda: T0, new_key=iter([REF_OK, REF_FORBIDDEN]).__next__)

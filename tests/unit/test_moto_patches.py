@@ -8,21 +8,15 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
-from local.moto_patches import patch_moto
+from tests.moto_env import offline_aws
 
 TABLE = "t"
 
 
 @pytest.fixture
 def db(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    patch_moto()
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
+    with offline_aws(monkeypatch):
         client = boto3.client("dynamodb")
         client.create_table(
             TableName=TABLE,

@@ -15,10 +15,8 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from local.cfn_yaml import load_template
-from local.moto_patches import patch_moto
+from tests.moto_env import offline_aws, template_table
 from timkit.ratelimit import SEND_GROUP_MSG, TAIL_SECONDS, RateLimiter, RateLimitTimeout
 from timkit.stores.rates import KEEP_SECONDS, RateBuckets
 
@@ -206,22 +204,9 @@ RATE_TABLE = "timkit-rates-test"
 
 @pytest.fixture
 def rates(monkeypatch: pytest.MonkeyPatch) -> Iterator[RateBuckets]:
-    properties = load_template(ROOT / "template.yaml")["Resources"]["RateTable"]["Properties"]
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    patch_moto()  # atomic item requests, as DynamoDB's
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        client.create_table(
-            TableName=RATE_TABLE,
-            KeySchema=properties["KeySchema"],
-            AttributeDefinitions=properties["AttributeDefinitions"],
-            BillingMode=properties["BillingMode"],
-        )
-        yield RateBuckets(RATE_TABLE, client)
+    with offline_aws(monkeypatch):  # with atomic item requests, as DynamoDB's
+        template_table("RateTable", RATE_TABLE)
+        yield RateBuckets(RATE_TABLE)
 
 
 def test_buckets_count_per_name_and_second_and_expire(rates: RateBuckets) -> None:
