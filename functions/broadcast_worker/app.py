@@ -17,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from timkit.broadcast import BroadcastService, JobNotFound
+from timkit.broadcast import BroadcastService, JobNotFound, retry_after
 from timkit.config import Settings
 from timkit.ratelimit import paced_client
 from timkit.stores.config import ConfigStore
@@ -33,8 +33,6 @@ rest = paced_client(settings, lambda: config.secret().secret_key)
 
 service = BroadcastService(JobStore(settings.JOBS_TABLE), WorkQueue(settings.BROADCAST_QUEUE_URL), None, rest)
 processor = BatchProcessor(event_type=EventType.SQS)
-# Seconds until a handed-back item comes again, by how often it came already.
-RETRY_AFTER_S = (5, 15, 30)
 
 
 class TryLater(Exception):
@@ -75,9 +73,8 @@ class Batch:
         metrics.add_metric(name="BroadcastItemSettled" if settled else "BroadcastItemRetried",
                            unit=MetricUnit.Count, value=1)
         if not settled:
-            # Back sooner than the queue's visibility timeout, so that every retry of a group stays
-            # well inside Tencent's 5-minute window for dropping a repeated Random.
-            service.queue.retry_in(record.receipt_handle, RETRY_AFTER_S[min(receives, len(RETRY_AFTER_S)) - 1])
+            # Back sooner than the queue's visibility timeout would bring it.
+            service.queue.retry_in(record.receipt_handle, retry_after(receives))
             raise TryLater(item["groupId"])
 
 

@@ -49,6 +49,9 @@ DROP_RESENDS = 3
 # Work items come back from the queue this many times before a group is given up as failed (the
 # queue's redrive to its dead-letter queue is set one higher, for items that crash every time).
 MAX_RECEIVES = 4
+# Seconds until a handed-back work item comes again, by how often it came already: all its
+# deliveries fall well inside Tencent's 5-minute window for dropping a repeated Random.
+RETRY_AFTER_S = (5, 15, 30)
 # Planning stops to hand over to a new work item when less than this is left of an invocation.
 PLAN_RESERVE_S = 5.0
 RUN_LIMIT_SHOWN = 20
@@ -162,13 +165,15 @@ class BroadcastService:
 
     def _summary(self, job: dict[str, Any]) -> BroadcastSummary:
         schedule = Schedule.model_validate_json(job["schedule"]) if job.get("schedule") else None
+        total, sent, failed, cancelled = (int(job[n]) for n in ("total", "sent", "failed", "cancelled"))
+        pending = total - sent - failed - cancelled
         if job.get("cancelled_at") is not None:
             state = "cancelled"
         elif job["status"] == "scheduled":
             state = "scheduled"
         elif not job["planned"]:
             state = "planning"
-        elif job["pending"] > 0:
+        elif pending > 0:
             state = "sending"
         else:
             state = "done"
@@ -186,11 +191,11 @@ class BroadcastService:
             next_run=next_run,
             all_groups=bool(job["all_groups"]),
             progress=Progress(
-                total=int(job["total"]),
-                sent=int(job["sent"]),
-                failed=int(job["failed"]),
-                pending=int(job["pending"]),
-                cancelled=int(job["cancelled"]),
+                total=total,
+                sent=sent,
+                failed=failed,
+                pending=pending,
+                cancelled=cancelled,
                 failed_codes={code: int(n) for code, n in job.get("failed_codes", {}).items()},
             ),
         )
@@ -234,8 +239,7 @@ class BroadcastService:
             raise JobNotFound(job_id)
         targets = None if job["all_groups"] else self.store.targets(job_id)
         while True:
-            # Read again for every page: a cancel stops the queuing at the next page.
-            cancelled = (self.store.get(job_id) or job).get("cancelled_at") is not None
+            cancelled = job.get("cancelled_at") is not None
             if targets is None:
                 reply = self._rest().group_id_page(int(cursor or 0), PLAN_PAGE)
                 page = [item.GroupId for item in reply.GroupIdList]
@@ -255,6 +259,8 @@ class BroadcastService:
             if time_left() < PLAN_RESERVE_S:
                 self.queue.send([{"kind": "plan", "jobId": job_id, "cursor": cursor}])
                 return
+            # Read again for every page: a cancel stops the queuing at the next page.
+            job = self.store.get(job_id) or job
 
     # ------------------------------------------------------------------ worker: sending
 
@@ -315,3 +321,8 @@ class BroadcastService:
 def _outgoing(request: BroadcastRequest) -> Outgoing:
     # Only what was given: defaults written out would change the body Tencent gets (and its size).
     return Outgoing.model_validate(request.model_dump(include=set(Outgoing.model_fields), exclude_unset=True))
+
+
+def retry_after(receives: int) -> int:
+    """Seconds until a work item handed back on its ``receives``-th delivery comes again."""
+    return RETRY_AFTER_S[min(receives, len(RETRY_AFTER_S)) - 1]

@@ -31,7 +31,8 @@ _FROM = TypeDeserializer()
 # TransactWriteItems takes 100 actions: a page of groups is planned with its job update.
 PLAN_PAGE = 99
 LIST_PK = "JOBS"
-COUNTERS = ("total", "pending", "sent", "failed", "cancelled")
+# What is still pending is not stored: it is total less the three end states.
+COUNTERS = ("total", "sent", "failed", "cancelled")
 # Runs a cron job lists (each run is a job of its own, listed by GET /admin/broadcasts too).
 KEEP_RUNS = 100
 
@@ -229,16 +230,16 @@ class JobStore:
         the cursor had already moved: another invocation planned this page. Groups named twice
         in the listing are recorded once. After a cancel the page's groups are recorded cancelled."""
         state = "cancelled" if cancelled else "pending"
+        counted = "ADD #total :n, cancelled :n" if cancelled else "ADD #total :n"
         pending = dict(groups)
         while True:
-            counted = "cancelled" if cancelled else "pending"
             job_update = {
                 "Update": {
                     "TableName": self._table,
                     "Key": _key(job_id, "JOB"),
-                    "UpdateExpression": "SET #cursor = :next, planned = :last ADD #total :n, #counted :n",
+                    "UpdateExpression": f"SET #cursor = :next, planned = :last {counted}",
                     "ConditionExpression": "#cursor = :cursor AND planned = :false",
-                    "ExpressionAttributeNames": {"#cursor": "cursor", "#total": "total", "#counted": counted},
+                    "ExpressionAttributeNames": {"#cursor": "cursor", "#total": "total"},
                     "ExpressionAttributeValues": {
                         ":next": {"S": next_cursor},
                         ":cursor": {"S": cursor},
@@ -391,9 +392,9 @@ class JobStore:
             group_values[":seq"] = {"N": str(msg_seq)}
         group_set += ", code = :code"
         group_values[":code"] = _TO.serialize(code)
-        job_update = "ADD #pending :minus, #counted :one"
-        job_values: dict[str, Any] = {":minus": {"N": "-1"}, ":one": {"N": "1"}}
-        job_names: dict[str, str] = {"#pending": "pending", "#counted": state}
+        job_update = "ADD #counted :one"
+        job_values: dict[str, Any] = {":one": {"N": "1"}}
+        job_names: dict[str, str] = {"#counted": state}
         if state == "failed":
             job_update += " SET failed_codes.#code = if_not_exists(failed_codes.#code, :zero) + :one"
             job_values[":zero"] = {"N": "0"}
