@@ -14,7 +14,6 @@ from timkit.models.admin import (
     RobotCreateRequest,
     SendResult,
 )
-from timkit.models.messages import new_random
 from timkit.models.rest import MAX_BATCH_RECIPIENTS, BatchSendMsgRequest
 from timkit.tim.errors import MessageDropped, TimApiError, TimTransportError
 from timkit.tim.rest import TimRestClient
@@ -97,42 +96,37 @@ class AdminService:
             except MessageDropped as exc:
                 results.append(SendResult(recipient=group, result="dropped", info=exc.error_info))
             except TimApiError as exc:
-                results.append(SendResult(recipient=group, result="failed", code=exc.error_code, info=exc.error_info))
+                results.append(_failed(group, exc.error_code, exc.error_info))
         elif request.to_user is not None:
             user = request.to_user
             try:
                 sent = self.rest.send_c2c(message.c2c_request(user, sender, options))
                 results.append(SendResult(recipient=user, result="sent", msg_key=sent.MsgKey))
             except TimApiError as exc:
-                results.append(SendResult(recipient=user, result="failed", code=exc.error_code, info=exc.error_info))
+                results.append(_failed(user, exc.error_code, exc.error_info))
         else:
             users = request.to_users or []
             for start in range(0, len(users), MAX_BATCH_RECIPIENTS):
-                results.extend(self._batch(users[start : start + MAX_BATCH_RECIPIENTS], request))
+                batch = message.batch_c2c_request(users[start : start + MAX_BATCH_RECIPIENTS], sender, options)
+                results.extend(self._batch(batch))
         sent_count = sum(r.result == "sent" for r in results)
         return MessageResponse(sent=sent_count, failed=len(results) - sent_count, results=results)
 
-    def _batch(self, users: list[str], request: MessageRequest) -> list[SendResult]:
-        single = request.message().c2c_request(users[0], request.from_account, request.options.send_options())
-        batch = BatchSendMsgRequest(
-            # The body as given (its elements, not a dump of them: that would write out defaults).
-            **single.model_dump(exclude={"To_Account", "MsgRandom", "MsgLifeTime", "MsgBody"}, exclude_none=True),
-            MsgBody=single.MsgBody,
-            To_Account=users,
-            MsgRandom=new_random(),
-            MsgLifeTime=single.MsgLifeTime,
-        )
+    def _batch(self, batch: BatchSendMsgRequest) -> list[SendResult]:
+        users = batch.To_Account
         try:
             reply = self.rest.batch_send_c2c(batch)
         except TimApiError as exc:
-            return [SendResult(recipient=u, result="failed", code=exc.error_code, info=exc.error_info) for u in users]
+            return [_failed(u, exc.error_code, exc.error_info) for u in users]
         except TimTransportError as exc:
             # The batches before this one went out: their results stand, this one's is unknown.
-            return [SendResult(recipient=u, result="failed", code=NO_ANSWER, info=exc.error_info) for u in users]
+            return [_failed(u, NO_ANSWER, exc.error_info) for u in users]
         failed = reply.failed
         return [
-            SendResult(recipient=u, result="failed", code=failed[u])
-            if u in failed
-            else SendResult(recipient=u, result="sent", msg_key=reply.MsgKey)
+            _failed(u, failed[u]) if u in failed else SendResult(recipient=u, result="sent", msg_key=reply.MsgKey)
             for u in users
         ]
+
+
+def _failed(recipient: str, code: int, info: str = "") -> SendResult:
+    return SendResult(recipient=recipient, result="failed", code=code, info=info)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,7 +40,7 @@ from timkit.models.elements import (
     body_size,
     parse_body,
 )
-from timkit.models.rest import PushInfo, SendGroupMsgRequest, SendMsgRequest
+from timkit.models.rest import BatchSendMsgRequest, PushInfo, SendGroupMsgRequest, SendMsgRequest
 
 # REST sends must ask for download flag 2 (protocol §3).
 _DOWNLOAD_FLAG = 2
@@ -100,19 +100,30 @@ class Message(BaseModel):
         options: SendOptions | None = None,
         random: int | None = None,
     ) -> SendMsgRequest:
+        return SendMsgRequest(To_Account=to, **self._c2c_fields(sender, options, random))
+
+    def batch_c2c_request(
+        self,
+        to: Sequence[str],
+        sender: str | None = None,
+        options: SendOptions | None = None,
+        random: int | None = None,
+    ) -> BatchSendMsgRequest:
+        return BatchSendMsgRequest(To_Account=list(to), **self._c2c_fields(sender, options, random))
+
+    def _c2c_fields(self, sender: str | None, options: SendOptions | None, random: int | None) -> dict[str, Any]:
         opts = options or SendOptions()
-        return SendMsgRequest(
-            To_Account=to,
-            From_Account=sender,
-            MsgRandom=new_random() if random is None else random,
-            MsgBody=self.body,
-            MsgLifeTime=0 if opts.online_only else None,
-            SyncOtherMachine=None if opts.sync_other_devices is None else (1 if opts.sync_other_devices else 2),
-            SendMsgControl=opts._controls(),
-            CloudCustomData=opts.cloud_custom_data,
-            OfflinePushInfo=opts.offline_push,
-            ForbidCallbackControl=opts._forbid(),
-        )
+        return {
+            "From_Account": sender,
+            "MsgRandom": new_random() if random is None else random,
+            "MsgBody": self.body,
+            "MsgLifeTime": 0 if opts.online_only else None,
+            "SyncOtherMachine": None if opts.sync_other_devices is None else (1 if opts.sync_other_devices else 2),
+            "SendMsgControl": opts._controls(),
+            "CloudCustomData": opts.cloud_custom_data,
+            "OfflinePushInfo": opts.offline_push,
+            "ForbidCallbackControl": opts._forbid(),
+        }
 
     def group_request(
         self,
