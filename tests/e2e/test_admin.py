@@ -76,6 +76,18 @@ def settled(stack: dict, job_id: str) -> dict[str, Any] | None:
     return found if found["state"] in ("done", "cancelled") and found["progress"]["pending"] == 0 else None
 
 
+def group_states(stack: dict, job_id: str, page_size: int) -> dict[str, str]:
+    """Every group's state, page by page through nextToken."""
+    states: dict[str, str] = {}
+    token: str | None = None
+    while True:
+        query = f"?limit={page_size}" + (f"&nextToken={token}" if token else "")
+        page = admin(stack, "GET", f"/broadcasts/{job_id}{query}").json()
+        states.update({g["groupId"]: g["state"] for g in page["groups"]})
+        if not (token := page.get("nextToken")):
+            return states
+
+
 def sends_to(tim: EmulatorControl, groups: list[str]) -> list[dict[str, Any]]:
     wanted = set(groups)
     return [c for c in tim.calls(api=SEND) if c["request"].get("GroupId") in wanted]
@@ -123,14 +135,7 @@ def test_broadcast_to_500_groups_under_faults_and_a_killed_worker(local_stack, t
     per_group_second = Counter((c["request"]["GroupId"], int(c["time"])) for c in calls)
     assert max(per_group_second.values()) < GROUP_LIMIT
     # Every group shows its end state in the paged results.
-    seen: dict[str, str] = {}
-    token: str | None = None
-    while True:
-        page = admin(local_stack, "GET", f"/broadcasts/{job_id}?limit=200" + (f"&nextToken={token}" if token else ""))
-        seen.update({g["groupId"]: g["state"] for g in page.json()["groups"]})
-        if not (token := page.json().get("nextToken")):
-            break
-    assert seen == dict.fromkeys(groups, "sent")
+    assert group_states(local_stack, job_id, 200) == dict.fromkeys(groups, "sent")
 
 
 def test_cancel_mid_way_leaves_the_rest_cancelled(local_stack, tim, rest) -> None:  # type: ignore[no-untyped-def]
@@ -145,13 +150,7 @@ def test_cancel_mid_way_leaves_the_rest_cancelled(local_stack, tim, rest) -> Non
     assert final["state"] == "cancelled" and progress["cancelled"] > 100
     assert progress["sent"] + progress["failed"] + progress["cancelled"] == progress["total"] == 300
     # The cancelled groups got nothing; the others exactly one message.
-    states = {}
-    token: str | None = None
-    while True:
-        page = admin(local_stack, "GET", f"/broadcasts/{job_id}?limit=300" + (f"&nextToken={token}" if token else ""))
-        states.update({g["groupId"]: g["state"] for g in page.json()["groups"]})
-        if not (token := page.json().get("nextToken")):
-            break
+    states = group_states(local_stack, job_id, 300)
     got = delivered(tim, groups)
     assert {g for g, s in states.items() if s == "sent"} == set(got) and set(got.values()) == {1}
     never_sent = {g for g, s in states.items() if s == "cancelled"}
