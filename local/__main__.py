@@ -159,7 +159,7 @@ or with curl:
   {curl}
 
 Drive the admin API with timctl (.venv/bin/timctl), e.g. a broadcast to the demo group, watched:
-  timctl --api {stack.api_url} broadcast create --groups @TGS#demo --text "maintenance at 22:00" --watch
+  .venv/bin/timctl --api {stack.api_url} broadcast create --groups @TGS#demo --text "maintenance at 22:00" --watch
 
 Ctrl-C stops everything.
 """
