@@ -479,6 +479,40 @@ def test_lone_surrogate_in_a_message_is_refused_as_invalid(service: MergerServic
         service.upload("A", parse(raw), len(raw))
 
 
+def nested_inline(levels: int, leaf_text: str) -> list[dict[str, Any]]:
+    messages = [wire_message("A", [text(leaf_text)])]
+    for _ in range(levels - 1):
+        messages = [wire_message("A", [inline_relay(messages)])]
+    return messages
+
+
+@pytest.mark.parametrize("as_received", [True, False], ids=["as-received", "from-models"])
+@pytest.mark.parametrize("levels", [2, 50, MAX_LEVELS])
+def test_inline_nesting_up_to_100_levels_downloads_back_equal(
+    service: MergerService, store: MergerStore, levels: int, as_received: bool
+) -> None:
+    # Past ~45 levels the document is too deep for pydantic-core's encoder: stored all the same.
+    doc = upload_doc(nested_inline(levels, "leaf ✓"))
+    raw = json.dumps(doc)
+    received = json.loads(raw)["messageList"] if as_received else None
+    key = service.upload("A", parse(raw), len(raw), received).downloadKey
+    assert downloaded(service, "B", key) == expected(doc)
+    assert store.meta(key).levels == levels
+
+
+@pytest.mark.parametrize("levels", [1, MAX_LEVELS])
+def test_lone_surrogate_as_received_is_refused_naming_text(service: MergerService, levels: int) -> None:
+    raw = json.dumps(upload_doc(nested_inline(levels, "ok")))
+    document = json.loads(raw)
+    deepest = document["messageList"]
+    for _ in range(levels - 1):
+        deepest = deepest[0]["MsgBody"][0]["MsgContent"]["MsgList"]
+    deepest[0]["MsgBody"][0]["MsgContent"]["Text"] = "\udfff"
+    with pytest.raises(LimitExceeded) as info:
+        service.upload("A", parse(raw), len(raw), document["messageList"])
+    assert info.value.limit == "text"
+
+
 # ----------------------------------------------------------------------------- what is stored
 
 

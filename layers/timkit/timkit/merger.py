@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic_core
+
 from timkit.models.callbacks import BotC2CMessage, C2CAfterSend, GroupAfterSend
 from timkit.models.elements import RelayElem, RelayMessage
 from timkit.models.merger import (
@@ -211,18 +213,14 @@ class MergerService:
         received: list[Any] | None = None,
     ) -> MergerMeta:
         over = levels > MAX_LEVELS
-        # The forwarded messages go out as they came in: only the fields they had. Through the
-        # standard encoder: pydantic's JSON serializer stops short of 100 nested levels.
+        # The forwarded messages go out as they came in: only the fields they had.
         if received is None:
             update = {"layersOverLimit": over}
             plain = document.model_copy(update=update).model_dump(mode="json", exclude_unset=True)
         else:
             plain = document.model_dump(mode="json", exclude_unset=True, exclude={"messageList"})
             plain.update(messageList=received, layersOverLimit=over)
-        try:
-            raw = json.dumps(plain, ensure_ascii=False, separators=(",", ":")).encode()
-        except UnicodeEncodeError:
-            raise LimitExceeded("text", "messageList holds text that is not valid Unicode") from None
+        raw = _compact_json(plain)
         now = int(self._clock())
         meta = MergerMeta(
             key=key, uploader=uploader, kind=kind, conversation=conversation,
@@ -231,6 +229,25 @@ class MergerService:
         )
         self.store.put(meta, raw)
         return meta
+
+
+def _compact_json(document: dict[str, Any]) -> bytes:
+    """UTF-8 compact JSON, non-ASCII as is. pydantic-core's encoder is four times faster than the
+    standard one but stops near 250 nested arrays and objects (about 45 merger levels): a deeper
+    document goes through the standard encoder."""
+    try:
+        return pydantic_core.to_json(document)
+    except pydantic_core.PydanticSerializationError as exc:
+        if "surrogates not allowed" in str(exc):
+            raise _not_unicode() from None
+    try:
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        raise _not_unicode() from None
+
+
+def _not_unicode() -> LimitExceeded:
+    return LimitExceeded("text", "messageList holds text that is not valid Unicode")
 
 
 def _levels(messages: list[RelayMessage]) -> int:
