@@ -8,19 +8,27 @@ measure or trip over, one patch each, applied once per process before moto serve
   restore it if the transaction is cancelled: tens of milliseconds per call with a few thousand
   items. The backup is of the items the actions name instead; a cancelled transaction puts exactly
   those back. The same outcome, at any table size.
-* moto's SQS works out every attribute of a queue (a pass over all its messages each) to read the
-  retention period, once per message it hands out: seconds per receive on a broadcast's queue.
+* moto's SQS works out every attribute of a queue, three of them a pass over all its messages, to
+  read one: the retention period for each message it hands out, whether a FIFO queue deduplicates
+  by content for each message sent. On a broadcast's queue of a few thousand items, that was
+  seconds per receive, and most of a minute to plan the broadcast. A queue's attributes are worked
+  out when each is read instead. And it reads the clock twice per message to list the ones it may
+  hand out, on every receive: once per listing now.
+* moto's server finds the service a request is for by listing its own package directory and then
+  trying a few hundred URL patterns, under one lock, for every request: a fifth of the local
+  stack's time under load. The answer depends on the host name alone and is kept per host.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from moto.core.utils import unix_time
+from moto.core.utils import camelcase_to_underscores, unix_time_millis
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.exceptions import (
     MockValidationException,
@@ -28,7 +36,8 @@ from moto.dynamodb.exceptions import (
     TransactionCanceledException,
 )
 from moto.dynamodb.models.table import Table
-from moto.sqs.models import SQSBackend
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.sqs.models import Queue
 
 _applied = threading.Lock()
 _done = False
@@ -99,9 +108,50 @@ def _locked(original: Callable[..., Any]) -> Callable[..., Any]:
     return request
 
 
-def _retained(self: SQSBackend, queue_name: str, message: Any) -> bool:
-    retention = int(self.get_queue(queue_name).message_retention_period)
-    return retention + message.sent_timestamp / 1000 > unix_time()
+class _QueueAttributes(Mapping[str, Any]):
+    """What moto's ``Queue.attributes`` holds, each value worked out only when it is read."""
+
+    def __init__(self, queue: Queue) -> None:
+        self._queue = queue
+        names = list(queue.BASE_ATTRIBUTES)
+        if queue.fifo_queue:
+            names += queue.FIFO_ATTRIBUTES
+        if queue.kms_master_key_id:  # type: ignore[attr-defined]
+            names += queue.KMS_ATTRIBUTES
+        self._names = tuple(dict.fromkeys(names))
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names:
+            raise KeyError(name)
+        value = getattr(self._queue, camelcase_to_underscores(name))
+        if name == "RedrivePolicy" and value:
+            return json.dumps(value)
+        return str(value).lower() if isinstance(value, bool) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def _available(self: Queue) -> list[Any]:
+    """``Queue.messages``: the messages neither in flight nor delayed, by one reading of the clock."""
+    now = unix_time_millis()
+    return [message for message in self._messages if message.visible_at < now and message.delayed_until <= now]
+
+
+def _cached_per_host(original: Callable[[Any, str | None], Any]) -> Callable[[Any, str | None], Any]:
+    found: dict[str | None, Any] = {}
+
+    @functools.wraps(original)
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        # Called under the dispatcher's lock: the dictionary needs no lock of its own.
+        if host not in found:
+            found[host] = original(self, host)
+        return found[host]
+
+    return get_backend_for_host
 
 
 def patch_moto() -> None:
@@ -114,5 +164,8 @@ def patch_moto() -> None:
         dynamodb_models.copy = _TablesAreNotCopied()  # type: ignore[assignment]
         for name in _ITEM_REQUESTS:
             setattr(backend, name, _locked(getattr(backend, name)))
-        SQSBackend.is_message_valid_based_on_retention_period = _retained
+        Queue.attributes = property(_QueueAttributes)  # type: ignore[assignment,method-assign]
+        Queue.messages = property(_available)  # type: ignore[assignment,method-assign]
+        dispatcher = DomainDispatcherApplication
+        dispatcher.get_backend_for_host = _cached_per_host(dispatcher.get_backend_for_host)  # type: ignore[method-assign]
         _done = True
