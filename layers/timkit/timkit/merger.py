@@ -233,21 +233,16 @@ class MergerService:
 
 def _compact_json(document: dict[str, Any]) -> bytes:
     """UTF-8 compact JSON, non-ASCII as is. pydantic-core's encoder is four times faster than the
-    standard one but stops near 250 nested arrays and objects (about 45 merger levels): a deeper
-    document goes through the standard encoder."""
+    standard one but stops near 250 nested arrays and objects (about 45 merger levels): what it
+    refuses goes through the standard encoder, which also finds text that is not valid Unicode."""
     try:
         return pydantic_core.to_json(document)
-    except pydantic_core.PydanticSerializationError as exc:
-        if "surrogates not allowed" in str(exc):
-            raise _not_unicode() from None
+    except pydantic_core.PydanticSerializationError:
+        pass
     try:
         return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
     except UnicodeEncodeError:
-        raise _not_unicode() from None
-
-
-def _not_unicode() -> LimitExceeded:
-    return LimitExceeded("text", "messageList holds text that is not valid Unicode")
+        raise LimitExceeded("text", "messageList holds text that is not valid Unicode") from None
 
 
 def _levels(messages: list[RelayMessage]) -> int:
