@@ -9,10 +9,10 @@ last send, over the budget (target ≥ 0.95); ``broadcast_seconds_over_budget``:
 more calls than the budget arrived (target 0); ``broadcast_first_send_ms``: from the POST to the
 first send's arrival, with all four worker processes warm (``broadcast_first_send_cold_ms``: the same
 for the first broadcast of a fresh stack, which has one worker started and starts the others, as
-Lambda scales out with cold starts). ``broadcast_budget_per_s``
-is the run's budget (BENCH_BROADCAST_BUDGET, 30 by default: on two cores the local stack itself, moto
-above all, sustains about 50 sends a second, and pacing can only be shown below what the rig can do;
-the template's default is 100). Callbacks are switched off for these sends: the local stack would run
+Lambda scales out with cold starts). ``broadcast_budget_per_s`` is the run's budget
+(BENCH_BROADCAST_BUDGET, 30 by default: on two cores the local stack itself, moto above all,
+sustains about 50 sends a second, and pacing can only be shown below what the rig can do; the
+template's default is 100). Callbacks are switched off for these sends: the local stack would run
 them on the same two cores and measure its own capacity, not the pacing.
 """
 
