@@ -99,6 +99,23 @@ def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 20) -> An
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def blocked_invocation(function: LocalFunction, marker: Path) -> tuple[threading.Thread, dict[str, BaseException]]:
+    """An invocation that blocks in its handler, on a thread of its own, started once ``marker``
+    exists (it holds the worker's pid); what it raised lands in the dictionary under "error"."""
+    outcome: dict[str, BaseException] = {}
+
+    def invoke() -> None:
+        try:
+            function.invoke({"action": "block", "started": str(marker)})
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    invocation = threading.Thread(target=invoke)
+    invocation.start()
+    wait_for(marker.exists, "the handler to start")
+    return invocation, outcome
+
+
 def gone(pid: int) -> bool:
     """The process has exited (a zombie not yet reaped by its parent counts as exited)."""
     try:
@@ -252,17 +269,7 @@ def test_a_killed_busy_worker_crashes_its_invocation_and_the_next_one_works(
 ) -> None:
     function = started()
     marker = tmp_path / "started"
-    outcome: dict[str, BaseException] = {}
-
-    def blocked() -> None:
-        try:
-            function.invoke({"action": "block", "started": str(marker)})
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    invocation = threading.Thread(target=blocked)
-    invocation.start()
-    wait_for(marker.exists, "the handler to start")
+    invocation, outcome = blocked_invocation(function, marker)
     pid = function.kill_busy_worker()
     invocation.join(timeout=20)
     assert pid == int(marker.read_text())
@@ -325,17 +332,7 @@ def test_a_missing_handler_function_fails_the_start(tmp_path: Path) -> None:
 def test_stop_ends_idle_and_busy_workers(started: Callable[..., LocalFunction], tmp_path: Path) -> None:
     function = started()
     marker = tmp_path / "started"
-    outcome: dict[str, BaseException] = {}
-
-    def blocked() -> None:
-        try:
-            function.invoke({"action": "block", "started": str(marker)})
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    invocation = threading.Thread(target=blocked)
-    invocation.start()
-    wait_for(marker.exists, "the handler to start")
+    invocation, outcome = blocked_invocation(function, marker)
     idle = function.invoke({})["pid"]  # a second worker, idle once it answered
     busy = int(marker.read_text())
     function.stop()

@@ -22,6 +22,7 @@ import requests
 from pydantic import ValidationError
 
 from tests.moto_env import offline_aws, template_table
+from tests.unit.conftest import FakeClock
 from timkit.merger import (
     DOWNLOAD_URL_SECONDS,
     GroupMembers,
@@ -41,17 +42,6 @@ TABLE = "timkit-merger-meta-test"
 T0 = 1_730_000_000.0
 DAY = 86400
 RETENTION_DAYS = 7
-
-
-class FakeClock:
-    def __init__(self, start: float = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Keys:
@@ -86,7 +76,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture
