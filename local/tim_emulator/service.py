@@ -603,9 +603,7 @@ class Service:
     # ---------------------------------------------------------- C2C sends (§5.3, §5.4)
 
     def _api_sendmsg(self, body: dict[str, Any], caller: Caller) -> Reply:
-        sender = body.get("From_Account", self.identity.admin)
-        if not _valid_user_id(sender):
-            raise ImError(codes.C2C_FROM_INVALID, "From_Account is not a valid UserID")
+        sender = self._sender(body, codes.C2C_FROM_INVALID)
         to = body.get("To_Account")
         if not isinstance(to, str) or not to:
             raise ImError(codes.C2C_TO_MISSING, "To_Account is required")
@@ -623,6 +621,13 @@ class Service:
         if result.code != codes.OK:
             raise ImError(result.code, result.info)
         return Reply({"MsgTime": result.msg_time, "MsgKey": result.msg_key}, after=result.after)
+
+    def _sender(self, body: dict[str, Any], invalid: int) -> str:
+        """A send's From_Account (the app administrator when absent), refused with ``invalid`` if it is no UserID."""
+        sender = body.get("From_Account", self.identity.admin)
+        if not _valid_user_id(sender):
+            raise ImError(invalid, "From_Account is not a valid UserID")
+        return sender
 
     def _c2c_common(self, body: dict[str, Any], allowed: frozenset[str], too_long: int) -> dict[str, Any]:
         """The fields sendmsg and batchsendmsg share."""
@@ -663,9 +668,7 @@ class Service:
         }
 
     def _api_batchsendmsg(self, body: dict[str, Any], caller: Caller) -> Reply:
-        sender = body.get("From_Account", self.identity.admin)
-        if not _valid_user_id(sender):
-            raise ImError(codes.C2C_FROM_INVALID, "From_Account is not a valid UserID")
+        sender = self._sender(body, codes.C2C_FROM_INVALID)
         recipients = body.get("To_Account")
         if not isinstance(recipients, list) or not recipients:
             raise ImError(codes.C2C_TO_MISSING, "To_Account must be a non-empty array")
@@ -826,9 +829,7 @@ class Service:
         msg_random = body.get("Random")
         if not _is_uint32(msg_random):
             raise ImError(bad, "Random is required and must be a uint32")
-        sender = body.get("From_Account", self.identity.admin)
-        if not _valid_user_id(sender):
-            raise ImError(bad, "From_Account is not a valid UserID")
+        sender = self._sender(body, bad)
         common = self._group_common(body, REST_ELEMENT_TYPES)
         forbid = _forbid(body)
         with self._lock:
