@@ -32,7 +32,7 @@ import requests  # noqa: E402
 
 from local.cfn_yaml import load_template  # noqa: E402
 from timkit.merger import InlineDocument, MergerService  # noqa: E402
-from timkit.models.merger import MAX_UPLOAD_BYTES, MergerUpload  # noqa: E402
+from timkit.models.merger import MAX_UPLOAD_BYTES  # noqa: E402
 from timkit.stores.mergers import MergerStore  # noqa: E402
 from timkit.tim.usersig import gen_usersig, verify_usersig  # noqa: E402
 
@@ -102,8 +102,7 @@ def measure(s3_endpoint: str, dynamodb_endpoint: str) -> None:
     def merger_round(body: str) -> float:
         t = time.perf_counter()
         # As the API's handler does: decode, validate, store the list as received.
-        document = json.loads(body)
-        result = service.upload("alice", MergerUpload.model_validate(document), len(body), document["messageList"])
+        result = service.upload_json("alice", body.encode())
         found = service.download("bob", result.downloadKey)
         data = found.json if isinstance(found, InlineDocument) else http.get(found.downloadUrl, timeout=30).content
         elapsed = time.perf_counter() - t

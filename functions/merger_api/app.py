@@ -18,8 +18,8 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from pydantic import ValidationError
 
 from timkit.config import Settings
-from timkit.merger import GroupMembers, InlineDocument, MergerNotFound, MergerService, UnknownNestedKey
-from timkit.models.merger import MAX_LEVELS, MAX_UPLOAD_BYTES, LimitExceeded, MergerUpload, raw_levels
+from timkit.merger import GroupMembers, InlineDocument, MergerNotFound, MergerService, NotJson, UnknownNestedKey
+from timkit.models.merger import LimitExceeded
 from timkit.stores.config import ConfigStore
 from timkit.stores.mergers import MergerStore
 from timkit.tim.errors import TimApiError
@@ -81,21 +81,13 @@ def _json(status: int, body: str) -> Response:
 
 @app.post("/mergers")
 def upload() -> Response:
-    caller = _caller()
     event = app.current_event
+    body = event.body or ""
     try:
-        body = event.body or ""
         raw = base64.b64decode(body, validate=True) if event.is_base64_encoded else body.encode()
-        document = json.loads(raw)
-    except (ValueError, binascii.Error, RecursionError) as exc:  # Unicode and JSON errors are ValueErrors
-        return _json(400, json.dumps({"message": f"the body is not JSON ({type(exc).__name__})"}))
-    if len(raw) > MAX_UPLOAD_BYTES:
-        raise LimitExceeded("size", f"the upload is {len(raw)} bytes; at most {MAX_UPLOAD_BYTES}")
-    # Counted before validation, which recurses and would fail on depth with a less useful error.
-    if (levels := raw_levels(document)) > MAX_LEVELS:
-        raise LimitExceeded("levels", f"messageList nests more than {MAX_LEVELS} levels ({levels} seen)")
-    result = service.upload(caller, MergerUpload.model_validate(document), len(raw), document.get("messageList"))
-    return _json(201, result.model_dump_json())
+    except (ValueError, binascii.Error):
+        raise NotJson("the body is not valid base64") from None
+    return _json(201, service.upload_json(_caller(), raw).model_dump_json())
 
 
 @app.get("/mergers/<downloadKey>")
@@ -117,6 +109,11 @@ def _invalid(exc: ValidationError) -> Response:
         for err in exc.errors(include_url=False, include_input=False)[:20]
     ]
     return _json(422, json.dumps({"message": "invalid upload", "errors": errors}))
+
+
+@app.exception_handler(NotJson)
+def _not_json(exc: NotJson) -> Response:
+    return _json(400, json.dumps({"message": str(exc)}))
 
 
 @app.exception_handler(UnknownNestedKey)

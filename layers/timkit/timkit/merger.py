@@ -34,6 +34,7 @@ from timkit.models.merger import (
     MergerUpload,
     UploadResult,
     nesting,
+    raw_levels,
     relay_elem,
     relay_fits,
 )
@@ -49,6 +50,10 @@ MEMBERSHIP_CACHE_SECONDS = 60
 
 class MergerNotFound(Exception):
     """Unknown, expired, or not the caller's to read: one answer for all three."""
+
+
+class NotJson(ValueError):
+    """An upload body that is not JSON."""
 
 
 class UnknownNestedKey(ValueError):
@@ -112,13 +117,23 @@ class MergerService:
 
     # ------------------------------------------------------------------ upload
 
-    def upload(
-        self, uploader: str, upload: MergerUpload, raw_size: int, received: list[Any] | None = None
-    ) -> UploadResult:
-        """``received``: the upload's messageList as decoded from the request, stored as it came
-        (the validated models would be serialised back to the same JSON, only slower)."""
-        if raw_size > MAX_UPLOAD_BYTES:
-            raise LimitExceeded("size", f"the upload is {raw_size} bytes; at most {MAX_UPLOAD_BYTES}")
+    def upload_json(self, uploader: str, raw: bytes) -> UploadResult:
+        """An upload as the request body carries it. :class:`NotJson`, :class:`LimitExceeded` or
+        pydantic's ValidationError say what is wrong with it."""
+        if len(raw) > MAX_UPLOAD_BYTES:
+            raise LimitExceeded("size", f"the upload is {len(raw)} bytes; at most {MAX_UPLOAD_BYTES}")
+        try:
+            document = json.loads(raw)
+        except (ValueError, RecursionError) as exc:  # Unicode and JSON errors are ValueErrors
+            raise NotJson(f"the body is not JSON ({type(exc).__name__})") from None
+        # Counted before validation, which recurses and would fail on depth with a less useful error.
+        if (levels := raw_levels(document)) > MAX_LEVELS:
+            raise LimitExceeded("levels", f"messageList nests more than {MAX_LEVELS} levels ({levels} seen)")
+        # The list is stored as it came: the validated models would serialise back to the same JSON, only slower.
+        return self.upload(uploader, MergerUpload.model_validate(document), document.get("messageList"))
+
+    def upload(self, uploader: str, upload: MergerUpload, received: list[Any] | None = None) -> UploadResult:
+        """``received``: the upload's messageList as decoded from the request, stored as it came."""
         found = nesting(upload.messageList)
         levels = found.levels
         for nested_key, at_level in found.keys:
