@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sqs.models import sqs_backends
 
 from local.cfn_yaml import load_template
 from local.tim_emulator import FakeClock, FaultRule, Identity, Seed, SeedGroup, Settings, TimEmulator
@@ -38,6 +41,8 @@ from timkit.broadcast import (
     BroadcastService,
     JobNotFound,
     ScheduleInPast,
+    WorkBatch,
+    retry_after,
 )
 from timkit.models.admin import Broadcast, BroadcastRequest, MessageRequest, RobotCreateRequest
 from timkit.ratelimit import RateLimiter
@@ -442,6 +447,36 @@ def test_a_group_that_does_not_exist_fails_at_once_with_its_code(h: Harness) -> 
     assert result.info and "nope" in result.info
     assert h.delivered() == {group: 1}
     assert progress(h, job.job_id) == ("done", counts(2, sent=1, failed=1, codes={"10010": 1}))
+
+
+def test_a_work_batch_plans_sends_hands_back_and_drops(h: Harness) -> None:
+    groups = make_groups(h.emulator, 2)
+    batch = WorkBatch(h.service, lambda: h.time_left)
+
+    def receive() -> list[tuple[dict[str, Any], str, int]]:
+        messages = h.sqs.receive_message(
+            QueueUrl=h.url, MaxNumberOfMessages=10, AttributeNames=["ApproximateReceiveCount"]
+        ).get("Messages", [])
+        return [(json.loads(m["Body"]), m["ReceiptHandle"], int(m["Attributes"]["ApproximateReceiveCount"]))
+                for m in messages]
+
+    job = h.create(groupIds=groups)
+    ((plan, handle, receives),) = receive()
+    assert plan["kind"] == "plan" and batch.handle(plan, receives, handle) == "done"
+    (first, first_handle, _), (second, second_handle, _) = receive()
+    assert batch.handle(first, 1, first_handle) == "settled"
+    h.emulator.configure(faults=[FaultRule(api=SEND, error_share=1.0, codes=[502])])
+    assert batch.handle(second, 1, second_handle) == "retry"
+    h.emulator.configure(faults=[])
+    sent = first["groupId"]
+    # Handed back for retry_after(1) seconds, not the queue's whole visibility timeout.
+    assert receive() == []
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].queues[h.url.rsplit("/", 1)[1]]
+    (back,) = [m for m in queue._messages if m.had_receipt_handle(second_handle)]
+    assert abs(back.visible_at / 1000 - time.time() - retry_after(1)) < 1
+    # An item of a job that is gone is dropped.
+    assert batch.handle({"kind": "send", "jobId": "gone", "groupId": sent}, 1, handle) == "done"
+    assert progress(h, job.job_id)[1]["sent"] == 1
 
 
 def test_a_refusal_without_a_tencent_code_fails_at_once(h: Harness) -> None:

@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools import Logger
@@ -264,6 +264,10 @@ class BroadcastService:
 
     # ------------------------------------------------------------------ worker: sending
 
+    def lease_until(self, time_left: float) -> float:
+        """A claim is held until the invocation that took it ends."""
+        return self._clock() + time_left
+
     def send(self, job: dict[str, Any], group_id: str, receive_count: int, lease_until: float) -> bool:
         """Sends the job's message to one group, at most once. True when the group is settled (sent,
         failed or cancelled); False when it must be tried again later (the work item is returned)."""
@@ -321,6 +325,40 @@ class BroadcastService:
 def _outgoing(request: BroadcastRequest) -> Outgoing:
     # Only what was given: defaults written out would change the body Tencent gets (and its size).
     return Outgoing.model_validate(request.model_dump(include=set(Outgoing.model_fields), exclude_unset=True))
+
+
+class WorkBatch:
+    """One worker invocation's batch of work items ({"kind": "plan", "jobId", "cursor"} or
+    {"kind": "send", "jobId", "groupId"}): each job read once per batch (a cancel is seen by the
+    next one), and the invocation's end, until which a claimed group is held."""
+
+    def __init__(self, service: BroadcastService, time_left: Callable[[], float]) -> None:
+        self._service = service
+        self._time_left = time_left
+        self._jobs: dict[str, dict[str, Any] | None] = {}
+
+    def handle(self, item: dict[str, Any], receives: int, receipt_handle: str) -> Literal["done", "settled", "retry"]:
+        """``done``: planned, or dropped (its job is gone); ``settled``: its group was sent, failed or
+        cancelled; ``retry``: handed back to the queue, to come again in :func:`retry_after` seconds."""
+        service = self._service
+        if item.get("kind") == "plan":
+            try:
+                service.plan(item["jobId"], item.get("cursor", ""), self._time_left)
+            except JobNotFound:
+                logger.warning("plan item for a job that does not exist: dropped")
+            return "done"
+        job_id = item["jobId"]
+        if job_id not in self._jobs:
+            self._jobs[job_id] = service.store.get(job_id)
+        job = self._jobs[job_id]
+        if job is None:
+            logger.warning("send item for a job that does not exist: dropped", group_id=item.get("groupId"))
+            return "done"
+        if service.send(job, item["groupId"], receives, service.lease_until(self._time_left())):
+            return "settled"
+        # Back sooner than the queue's visibility timeout would bring it.
+        service.queue.retry_in(receipt_handle, retry_after(receives))
+        return "retry"
 
 
 def retry_after(receives: int) -> int:
