@@ -234,6 +234,22 @@ def test_every_dead_letter_queue_has_an_alarm_that_notifies(template: dict[str, 
             assert {"Ref": "AlarmTopic"} in alarm["AlarmActions"]
 
 
+def test_every_function_has_an_errors_alarm_that_notifies(template: dict[str, Any]) -> None:
+    watched = {
+        ref_target(dimension["Value"]): alarm
+        for alarm in (a["Properties"] for a in resources_of_type(template, "AWS::CloudWatch::Alarm").values())
+        if alarm["Namespace"] == "AWS/Lambda" and alarm["MetricName"] == "Errors"
+        for dimension in alarm["Dimensions"]
+        if dimension["Name"] == "FunctionName"
+    }
+    functions = set(resources_of_type(template, "AWS::Serverless::Function"))
+    assert functions - set(watched) == set(), "functions without an Errors alarm"
+    for name in functions:
+        alarm = watched[name]
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0), name
+        assert {"Ref": "AlarmTopic"} in alarm["AlarmActions"], name
+
+
 def test_alarm_topic_key_lets_cloudwatch_publish(template: dict[str, Any]) -> None:
     # alias/aws/sns would encrypt the topic with a key CloudWatch alarms may not use.
     key_id = template["Resources"]["AlarmTopic"]["Properties"]["KmsMasterKeyId"]
