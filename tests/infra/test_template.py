@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -248,6 +250,37 @@ def test_every_function_has_an_errors_alarm_that_notifies(template: dict[str, An
         alarm = watched[name]
         assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0), name
         assert {"Ref": "AlarmTopic"} in alarm["AlarmActions"], name
+
+
+def merger_grants(template: dict[str, Any], name: str) -> set[str]:
+    """What a function may do to the merger table and bucket: the SAM policy templates naming them,
+    and the actions of inline statements on them."""
+    def on_mergers(value: Any) -> bool:
+        return bool({"MergerTable", "MergerBucket"} & set(re.findall(r"\w+", json.dumps(value))))
+
+    grants = set()
+    for policy in function_setting(template, name, "Policies") or []:
+        if not isinstance(policy, dict):
+            continue
+        for statement in policy.get("Statement", []):
+            if on_mergers(statement["Resource"]):
+                actions = statement["Action"]
+                grants |= {actions} if isinstance(actions, str) else set(actions)
+        grants |= {key for key, arguments in policy.items() if key != "Statement" and on_mergers(arguments)}
+    return grants
+
+
+def test_merger_storage_is_reached_with_only_the_calls_merger_store_makes(template: dict[str, Any]) -> None:
+    # MergerStore: put (s3:PutObject, dynamodb:PutItem), meta (GetItem), fetch and download_url
+    # (s3:GetObject, under S3ReadPolicy with its s3:ListBucket: a missing key is then NoSuchKey).
+    expected = {
+        "EventProcessorFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "s3:PutObject"},
+        "MergerApiFunction": {"S3ReadPolicy", "dynamodb:GetItem", "dynamodb:PutItem", "s3:PutObject"},
+    }
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    assert {name: merger_grants(template, name) for name in functions} == {
+        name: expected.get(name, set()) for name in functions
+    }
 
 
 def test_alarm_topic_key_lets_cloudwatch_publish(template: dict[str, Any]) -> None:
