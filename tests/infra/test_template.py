@@ -212,6 +212,18 @@ def test_every_log_group_has_retention_and_functions_log_to_them(template: dict[
         assert ref_target(logging["LogGroup"]) in log_groups, name
 
 
+def test_every_table_and_bucket_says_what_becomes_of_its_data(template: dict[str, Any]) -> None:
+    stores = {
+        name: (r.get("DeletionPolicy"), r.get("UpdateReplacePolicy"))
+        for name, r in template["Resources"].items()
+        if r["Type"] in ("AWS::DynamoDB::Table", "AWS::S3::Bucket")
+    }
+    # Records outlive the stack; short-lived state that expires through TTL goes with it.
+    kept = {"ArchiveTable", "MergerTable", "MergerBucket", "JobsTable"}
+    dropped = {"BotStateTable", "RateTable", "IdempotencyTable"}
+    assert stores == {name: ("Retain", "Retain") for name in kept} | {name: ("Delete", "Delete") for name in dropped}
+
+
 def test_every_dead_letter_queue_has_an_alarm_that_notifies(template: dict[str, Any]) -> None:
     alarms = resources_of_type(template, "AWS::CloudWatch::Alarm").values()
     dead_letter_queues = {
