@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 
 from aws_lambda_powertools import Logger
@@ -18,11 +19,18 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from pydantic import ValidationError
 
 from timkit.config import Settings
-from timkit.merger import GroupMembers, InlineDocument, MergerNotFound, MergerService, NotJson, UnknownNestedKey
+from timkit.merger import (
+    GroupMembers,
+    InlineDocument,
+    MergerNotFound,
+    MergerService,
+    NotJson,
+    UnknownNestedKey,
+    tencent_members,
+)
 from timkit.models.merger import LimitExceeded
 from timkit.stores.config import ConfigStore
 from timkit.stores.mergers import MergerStore
-from timkit.tim.errors import TimApiError
 from timkit.tim.rest import TimRestClient
 
 logger = Logger()
@@ -31,27 +39,12 @@ config = ConfigStore(settings.TIM_SECRET_ID, "", settings.CONFIG_CACHE_SECONDS, 
 # The body is validated in the route, not by the resolver's OpenAPI validation: that logs a
 # repr of the parsed arguments, which recurses past Python's limit on a 100-level merger.
 app = APIGatewayHttpResolver()
-_rest: TimRestClient | None = None
-# Tencent's answers for a group that does not exist (or is gone): nobody is its member.
-GROUP_MISSING = {10010, 10015}
-
-
-def _members(group_id: str) -> list[str]:
-    global _rest
-    if _rest is None:
-        _rest = TimRestClient.from_settings(settings, config.secret().secret_key)
-    try:
-        return [member.Member_Account for member in _rest.iter_group_members(group_id)]
-    except TimApiError as exc:
-        if exc.error_code in GROUP_MISSING:
-            return []
-        raise
-
-
+# Made on first use (a group merger's download), when the app's key is fetched.
+rest = functools.cache(lambda: TimRestClient.from_settings(settings, config.secret().secret_key))
 service = MergerService(
     MergerStore(settings.MERGER_BUCKET, settings.MERGER_TABLE),
     settings.MERGER_RETENTION_DAYS,
-    is_member=GroupMembers(_members),
+    is_member=GroupMembers(tencent_members(rest)),
     inline_max_bytes=settings.MERGER_INLINE_MAX_BYTES,
 )
 

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from tests.moto_env import offline_aws, template_table
 from tests.property.json_mutations import json_values, mutate
-from timkit.merger import GroupMembers, InlineDocument, MergerService, UnknownNestedKey
+from timkit.merger import GroupMembers, InlineDocument, MergerService, UnknownNestedKey, tencent_members
 from timkit.models.merger import (
     MAX_ABSTRACT_CHARS,
     MAX_ABSTRACTS,
@@ -132,7 +132,9 @@ def load_api() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    module._rest = FakeRest({"@TGS#team": ["A", "M1"]})
+    # Group members from a fake listing, as the module's wiring would read them from Tencent.
+    rest = FakeRest({"@TGS#team": ["A", "M1"]})
+    module._members = tencent_members(lambda: rest)
     # The module's own wiring, with a fixed clock instead of time.time.
     module.service = MergerService(
         module.service.store, module.settings.MERGER_RETENTION_DAYS, is_member=GroupMembers(module._members),

@@ -15,18 +15,14 @@ from timkit.models.admin import (
     SendResult,
 )
 from timkit.models.rest import MAX_BATCH_RECIPIENTS, BatchSendMsgRequest
-from timkit.tim.errors import MessageDropped, TimApiError, TimTransportError
+from timkit.tim.errors import ACCOUNT_MISSING_CODES, ROBOT_LIMIT, MessageDropped, TimApiError, TimTransportError
 from timkit.tim.rest import TimRestClient
 
 # Users checked and added per call: one friend_add writes the bot's list once for all of them
 # (Tencent advises batching per user against 30008 write conflicts).
 FRIEND_BATCH = 100
-# Tencent's "account does not exist" answers: the bot or robot named is not there.
-ACCOUNT_MISSING = {30003, 70107}
-# An app has at most MAX_ROBOTS robots (protocol §8.1); Tencent's account service answers a
-# create_robot past that with its "account count over the limit" code.
+# An app has at most MAX_ROBOTS robots (protocol §8.1); past that create_robot answers ROBOT_LIMIT.
 MAX_ROBOTS = 20
-ROBOT_LIMIT = 70398
 
 
 class AccountNotFound(LookupError):
@@ -53,7 +49,7 @@ class AdminService:
             try:
                 codes = self.rest.ensure_friends(bot_id, chunk)
             except TimApiError as exc:
-                if exc.error_code in ACCOUNT_MISSING:
+                if exc.error_code in ACCOUNT_MISSING_CODES:
                     raise AccountNotFound(bot_id) from None
                 raise
             for user in chunk:
@@ -81,7 +77,7 @@ class AdminService:
         try:
             self.rest.delete_robot(robot_id)
         except TimApiError as exc:
-            if exc.error_code in ACCOUNT_MISSING:
+            if exc.error_code in ACCOUNT_MISSING_CODES:
                 raise AccountNotFound(robot_id) from None
             raise
 

@@ -39,6 +39,8 @@ from timkit.models.merger import (
     relay_fits,
 )
 from timkit.stores.mergers import MergerMeta, MergerStore
+from timkit.tim.errors import GROUP_MISSING_CODES, TimApiError
+from timkit.tim.rest import TimRestClient
 
 # 192 bits of randomness in every uploaded key.
 KEY_BYTES = 24
@@ -91,6 +93,21 @@ class GroupMembers:
             with self._lock:
                 self._cache[group_id] = cached
         return user in cached[1]
+
+
+def tencent_members(rest: Callable[[], TimRestClient]) -> Callable[[str], list[str]]:
+    """A group's members as Tencent lists them (for :class:`GroupMembers`); none for a group that
+    does not exist or is gone."""
+
+    def members(group_id: str) -> list[str]:
+        try:
+            return [member.Member_Account for member in rest().iter_group_members(group_id)]
+        except TimApiError as exc:
+            if exc.error_code in GROUP_MISSING_CODES:
+                return []
+            raise
+
+    return members
 
 
 @dataclass(frozen=True)

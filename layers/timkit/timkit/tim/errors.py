@@ -23,6 +23,12 @@ RETRYABLE_CODES = frozenset(
 SIG_EXPIRED = 70001
 # Answers that mean "the body is too big" (§6.2).
 TOO_LARGE_CODES = frozenset({80002, 93000, 90055})
+# "The account does not exist": the user, bot or robot named is not there.
+ACCOUNT_MISSING_CODES = frozenset({30003, 70107})
+# "The group does not exist" (or is gone): nobody is its member.
+GROUP_MISSING_CODES = frozenset({10010, 10015})
+# create_robot past an app's robot limit: the account service's "account count over the limit".
+ROBOT_LIMIT = 70398
 
 
 class TimError(Exception):
