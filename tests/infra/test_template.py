@@ -371,7 +371,8 @@ def test_sam_build_layer_holds_timkit_and_cp313_wheels(sam_build: Path) -> None:
 
 
 @pytest.mark.infra
-@pytest.mark.parametrize("function", ["TimCallbackFunction", "EventProcessorFunction"])
+@pytest.mark.parametrize("function", sorted(resources_of_type(load_template(TEMPLATE), "AWS::Serverless::Function")))
 def test_sam_build_functions_hold_their_handler(sam_build: Path, function: str) -> None:
-    assert (sam_build / function / "app.py").is_file()
+    module = load_template(TEMPLATE)["Resources"][function]["Properties"]["Handler"].rpartition(".")[0]
+    assert (sam_build / function / f"{module.replace('.', '/')}.py").is_file()
     assert (sam_build / "template.yaml").is_file()
