@@ -1,6 +1,6 @@
 """RateLimiter with a fake clock and sleep over an in-memory RateBuckets: budgets per one-second
 window for the API and for each group, the group's window first, no slot in a second's tail,
-waiting for the next second, the deadline. Then RateBuckets itself against moto: concurrent
+waiting for the next second. Then RateBuckets itself against moto: concurrent
 takers never overshoot a window's budget."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import boto3
 import pytest
 
 from tests.moto_env import offline_aws, template_table
-from timkit.ratelimit import SEND_GROUP_MSG, TAIL_SECONDS, RateLimiter, RateLimitTimeout
+from tests.unit.conftest import FakeClock
+from timkit.ratelimit import SEND_GROUP_MSG, TAIL_SECONDS, RateLimiter
 from timkit.stores.rates import KEEP_SECONDS, RateBuckets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,15 +26,12 @@ SENDMSG = "openim/sendmsg"
 T0 = 1_730_000_000.0
 
 
-class Clock:
+class Clock(FakeClock):
     """Fake time: moves only when slept on, or by ``step`` on every bucket take (a store call)."""
 
     def __init__(self, start: float = T0) -> None:
-        self.now = start
+        super().__init__(start)
         self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
 
     def sleep(self, seconds: float) -> None:
         assert seconds >= 0
@@ -158,7 +156,7 @@ def test_no_slot_is_taken_in_the_tail_of_a_second() -> None:
     ((name, second, at, granted),) = buckets.takes
     assert (name, second, granted) == (f"api#{SENDMSG}", int(T0) + 1, True)
     assert int(T0) + 1 <= at < int(T0) + 1.02
-    assert rl.waited_s == pytest.approx(at - (T0 + 1 - TAIL_SECONDS / 2))
+    assert sum(clock.slept) == pytest.approx(at - (T0 + 1 - TAIL_SECONDS / 2))
 
 
 def test_a_slot_is_taken_just_before_the_tail() -> None:
@@ -182,19 +180,6 @@ def test_a_full_window_waits_until_the_next_second() -> None:
     assert len(clock.slept) == 1
     assert int(T0) + 1 <= clock() <= int(T0) + 1.01
     assert buckets.takes[-1][1:4:2] == (int(T0) + 1, True)
-
-
-def test_past_the_deadline_it_raises_without_waiting() -> None:
-    clock = Clock(T0 + 0.5)
-    buckets = MemoryBuckets(clock)
-    rl = limiter(buckets, calls=1, group=10)
-    rl.acquire(SENDMSG, {})
-    with pytest.raises(RateLimitTimeout):
-        rl.acquire(SENDMSG, {}, deadline=T0 + 0.9)
-    assert clock.slept == []
-    # A deadline after the next second begins is met.
-    rl.acquire(SENDMSG, {}, deadline=T0 + 1.5)
-    assert math.floor(clock()) == int(T0) + 1
 
 
 # ----------------------------------------------------------------------------- RateBuckets (moto)

@@ -25,10 +25,6 @@ SEND_GROUP_MSG = "group_open_http_svc/send_group_msg"
 TAIL_SECONDS = 0.1
 
 
-class RateLimitTimeout(RuntimeError):
-    """No slot came free before the caller's deadline."""
-
-
 class RateLimiter:
     def __init__(
         self,
@@ -45,36 +41,26 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
-        # Seconds this limiter waited for a slot: a benchmark and log figure.
-        self.waited_s = 0.0
 
-    def acquire(self, api: str, body: dict[str, Any], deadline: float | None = None) -> None:
+    def acquire(self, api: str, body: dict[str, Any]) -> None:
         """Blocks until ``api`` may be called with ``body``; the REST client calls it before every attempt."""
         windows = [(f"api#{api}", self.calls_per_second)]
         if api == SEND_GROUP_MSG and body.get("GroupId"):
             # The group's window first: it is rarely full, and a slot taken in the API's window
             # while the group's is full would be wasted.
             windows.insert(0, (f"group#{body['GroupId']}", self.group_messages_per_second))
-        taken: set[str] = set()
         while True:
             now = self._clock()
             second = math.floor(now)
-            if now - second <= 1 - TAIL_SECONDS:
-                for name, budget in windows:
-                    if name in taken or self._buckets.take(name, second, budget):
-                        taken.add(name)
-                    else:
-                        break
-                else:
-                    if self._clock() - second <= 1 - TAIL_SECONDS:
-                        return
-                # A window of this second is full, or the second is nearly over: what was taken in it
-                # is of no use in the next.
-                taken.clear()
+            # Every window of this second, while it is not nearly over; a slot taken in one window
+            # while the next is full, or taken too late, is of no use in the next second.
+            if (
+                now - second <= 1 - TAIL_SECONDS
+                and all(self._buckets.take(name, second, budget) for name, budget in windows)
+                and self._clock() - second <= 1 - TAIL_SECONDS
+            ):
+                return
             wake = second + 1 + self._rng.uniform(0, 0.01)  # spread the waiters a little
-            if deadline is not None and wake > deadline:
-                raise RateLimitTimeout(f"no {api} slot before the deadline")
-            self.waited_s += wake - now
             self._sleep(max(0.0, wake - self._clock()))
 
 
