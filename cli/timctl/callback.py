@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from timctl.client import TIMEOUT_S, AdminClient, CliError, Unreachable, describe, error_from, is_loopback
+from timctl.client import TIMEOUT_S, AdminClient, CliError, exchange, is_loopback
 from timctl.message import read_json
 from timctl.output import print_json
 from timkit.tim.callback_auth import callback_sign
@@ -96,23 +96,14 @@ def sign_callback(args: argparse.Namespace, client: AdminClient) -> int:
         body = sample_body(command, args.text, now)
     if args.verbose:
         print(f"POST {url}", file=sys.stderr)
-    try:
-        response = requests.post(
-            url,
-            data=json.dumps(body, ensure_ascii=False).encode(),
-            headers={"Content-Type": "application/json"},
-            timeout=TIMEOUT_S,
-        )
-    except requests.RequestException as exc:
-        raise Unreachable(f"could not reach {client.api}: {describe(exc)}") from None
-    if response.status_code >= 400:
-        raise error_from(response)
-    try:
-        answer = response.json()
-    except ValueError:
-        raise CliError(f"{url} answered HTTP {response.status_code} but not with JSON", 3) from None
+    data = json.dumps(body, ensure_ascii=False).encode()
+    status, answer = exchange(
+        lambda: requests.post(url, data=data, headers={"Content-Type": "application/json"}, timeout=TIMEOUT_S),
+        client.api,
+        url,
+    )
     if not args.json:
-        print(f"HTTP {response.status_code}", file=sys.stderr)
+        print(f"HTTP {status}", file=sys.stderr)
     print_json(answer)
     return 0
 

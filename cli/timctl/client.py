@@ -13,6 +13,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -87,6 +88,24 @@ def error_from(response: requests.Response) -> ApiError:
     return ApiError(response.status_code, body["message"], body.get("field"), details)
 
 
+def exchange(send: Callable[[], requests.Response], api: str, url: str) -> tuple[int, Any]:
+    """``send()``'s status and decoded JSON answer (None for a 204 No Content). Unreachable when
+    ``api`` cannot be reached, ApiError for a 4xx/5xx, CliError when the answer is not JSON."""
+    try:
+        response = send()
+    except requests.RequestException as exc:
+        raise Unreachable(f"could not reach {api}: {describe(exc)}") from None
+    if response.status_code >= 400:
+        raise error_from(response)
+    if response.status_code == 204:
+        return response.status_code, None
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        answered = f"{url} answered HTTP {response.status_code}"
+        raise CliError(f"{answered} but not with JSON: is --api right?", 3) from None
+
+
 class AdminClient:
     def __init__(
         self,
@@ -156,19 +175,7 @@ class AdminClient:
     # ------------------------------------------------------------------ transport
 
     def _attempt(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> Any:
-        try:
-            response = self._send(method, url, data, headers)
-        except requests.RequestException as exc:
-            raise Unreachable(f"could not reach {self.api}: {describe(exc)}") from None
-        if response.status_code >= 400:
-            raise error_from(response)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            answered = f"{url} answered HTTP {response.status_code}"
-            raise CliError(f"{answered} but not with JSON: is --api right?", 3) from None
+        return exchange(lambda: self._send(method, url, data, headers), self.api, url)[1]
 
     def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> requests.Response:
         if self.sigv4:

@@ -808,6 +808,24 @@ def test_callback_sign_send_reports_a_refusal(api: FakeApi, capsys: pytest.Captu
     assert capsys.readouterr().err == "timctl: error: HTTP 401: Sign does not match\n"
 
 
+@pytest.mark.parametrize("answer", [b"<html>hello</html>", b""])
+def test_callback_sign_send_reports_an_answer_that_is_not_json(
+    api: FakeApi, answer: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.answer(200, answer)
+    assert run(api, "callback", "sign", "--send") == 3
+    assert f"{api.url}/tim/callback?" in (err := capsys.readouterr().err)
+    assert "answered HTTP 200 but not with JSON: is --api right?" in err
+
+
+def test_callback_sign_send_to_an_unreachable_api_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+    with LocalHTTPServer(("127.0.0.1", 0), LocalHTTPHandler) as closed:
+        url = f"http://127.0.0.1:{closed.server_address[1]}"
+    assert main(["--api", url, "callback", "sign", "--send"]) == 3
+    err = capsys.readouterr().err
+    assert f"timctl: error: could not reach {url}: " in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("command", sorted(c for c in REQUEST_MODELS if "Send" in c or c.startswith("Bot.")))
 def test_sample_bodies_are_valid_callbacks(command: str) -> None:
     body = callback.sample_body(command, "hello", 1_730_000_000)
