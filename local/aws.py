@@ -14,6 +14,7 @@ import requests
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from local.http import listen_error
 from local.moto_patches import patch_moto
 from local.template import (
     PSEUDO,
@@ -98,7 +99,7 @@ def _ensure_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+            raise listen_error(host, port, exc) from exc
 
 
 def stack_template(template: Template) -> dict[str, Any]:

@@ -20,21 +20,18 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
-from email.utils import formatdate
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 from local.functions import LocalFunction
-from local.http import LocalHTTPHandler, LocalHTTPServer
+from local.http import JSON_HEADERS, LocalHTTPHandler, LocalHTTPServer
 from local.template import ACCOUNT_ID, REGION, LambdaAuthorizer, Route
 
 log = logging.getLogger("local")
 
 API_ID = "local"
-MAX_BODY = 10 * 1024 * 1024  # HTTP API payload limit
 _TEXT_TYPES = re.compile(r"^(text/.*|application/(json|xml|javascript|.*\+json|.*\+xml))$")
-_JSON = [("content-type", "application/json")]
 _UNAUTHORIZED = (401, b'{"message":"Unauthorized"}')
 _FORBIDDEN = (403, b'{"message":"Forbidden"}')
 _INTERNAL_ERROR = (500, b'{"message":"Internal Server Error"}')
@@ -253,14 +250,9 @@ class Gateway:
     def __init__(self, port: int = 3000, host: str = "127.0.0.1") -> None:
         self._routes: list[_CompiledRoute] = []
         self.functions: dict[str, LocalFunction] = {}
-        try:
-            self._server = _Server((host, port), _Handler)
-        except OSError as exc:
-            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        self._server = _Server(host, port, _Handler, name="local-gateway")
         self._server.gateway = self
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-gateway", daemon=True)
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host}:{port}"
+        self.url = self._server.url
 
     @property
     def routes(self) -> list[tuple[Route, LocalFunction]]:
@@ -288,15 +280,10 @@ class Gateway:
         self._routes = sorted(compiled, key=lambda c: c.rank)
 
     def start(self) -> None:
-        self._thread.start()
+        self._server.start()
 
     def stop(self) -> None:
-        if self._thread.is_alive():
-            self._server.shutdown()
-        self._server.close_connections()
-        self._server.server_close()  # joins the connection threads
-        if self._thread.is_alive():
-            self._thread.join()
+        self._server.stop()
 
     def find(self, method: str, path: str) -> tuple[_CompiledRoute, dict[str, str]] | None:
         for compiled in self._routes:
@@ -313,32 +300,32 @@ class _Server(LocalHTTPServer):
 class _Handler(LocalHTTPHandler):
     server: _Server
     server_version = "local-apigw"
+    request_id = ""
 
     def _dispatch(self) -> None:
-        request_id = base64.b32encode(uuid.uuid4().bytes)[:16].decode()
-        body = self._read_body()
+        self.request_id = base64.b32encode(uuid.uuid4().bytes)[:16].decode()
+        body = self.read_body()
         if body is None:
             return
-        raw_path, _, query = self.path.partition("?")
         # HTTP APIs hand the path over decoded, rawPath included.
-        path = unquote(raw_path)
+        path, query = self.target()
         if path.startswith(CONTROL_PREFIX):
-            self._answer(self._control(path), request_id)
+            self._answer(self._control(path))
             return
         found = self.server.gateway.find(self.command, path)
         if found is None:
-            self._answer(_NOT_FOUND, request_id)
+            self._answer(_NOT_FOUND)
             return
         compiled, path_params = found
         if compiled.route.authorizer == "AWS_IAM" and not is_loopback(self.client_address[0]):
             # The signature is not checked locally, so only callers on this machine get in.
-            self._answer(_FORBIDDEN, request_id)
+            self._answer(_FORBIDDEN)
             return
-        event = self._event(compiled.route, path, query, path_params, body, request_id)
+        event = self._event(compiled.route, path, query, path_params, body)
         if compiled.authorizer is not None:
             refused = compiled.authorizer.authorize(event)
             if refused is not None:
-                self._answer(refused, request_id)
+                self._answer(refused)
                 return
         try:
             result = compiled.function.invoke(event)
@@ -350,8 +337,8 @@ class _Handler(LocalHTTPHandler):
                 compiled.route.route_key,
                 traceback.format_exc(),
             )
-            status, headers, payload = 500, _JSON, b'{"message":"Internal Server Error"}'
-        self._send(status, headers, payload, request_id)
+            status, headers, payload = 500, JSON_HEADERS, b'{"message":"Internal Server Error"}'
+        self.respond(status, headers, payload)
 
     def _control(self, path: str) -> tuple[int, bytes]:
         if not is_loopback(self.client_address[0]):
@@ -373,8 +360,8 @@ class _Handler(LocalHTTPHandler):
             return _NOT_FOUND
         return status, json.dumps(answer).encode()
 
-    def _answer(self, answer: tuple[int, bytes], request_id: str) -> None:
-        self._send(answer[0], _JSON, answer[1], request_id)
+    def _answer(self, answer: tuple[int, bytes]) -> None:
+        self.respond(answer[0], JSON_HEADERS, answer[1])
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
@@ -385,27 +372,7 @@ class _Handler(LocalHTTPHandler):
             return self._dispatch
         raise AttributeError(name)
 
-    def _read_body(self) -> bytes | None:
-        if self.headers.get("transfer-encoding", "").lower() == "chunked":
-            chunks = []
-            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            body = b"".join(chunks)
-        else:
-            length = int(self.headers.get("content-length") or 0)
-            if length > MAX_BODY:
-                self.close_connection = True
-                self._send(413, _JSON, b'{"message":"Request Entity Too Large"}', "")
-                return None
-            body = self.rfile.read(length)
-        return body
-
-    def _event(
-        self, route: Route, path: str, query: str, path_params: dict[str, str], body: bytes, request_id: str
-    ) -> dict[str, Any]:
+    def _event(self, route: Route, path: str, query: str, path_params: dict[str, str], body: bytes) -> dict[str, Any]:
         headers: dict[str, str] = {}
         cookies: list[str] = []
         for name, value in self.headers.items():
@@ -440,7 +407,7 @@ class _Handler(LocalHTTPHandler):
                 "sourceIp": self.client_address[0],
                 "userAgent": headers.get("user-agent", ""),
             },
-            "requestId": request_id,
+            "requestId": self.request_id,
             "routeKey": route.route_key,
             "stage": "$default",
             "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
@@ -484,20 +451,9 @@ class _Handler(LocalHTTPHandler):
             event["isBase64Encoded"] = text is None
         return event
 
-    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes, request_id: str) -> None:
-        self.send_response_only(status)
-        self.send_header("date", formatdate(usegmt=True))
-        for name, value in headers:
-            if name.lower() not in _NOT_FORWARDED:
-                self.send_header(name, value)
-        self.send_header("content-length", str(len(body)))
-        if request_id:
-            self.send_header("apigw-requestid", request_id)
-        if self.close_connection:
-            self.send_header("connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+    def respond(self, status: int, headers: Iterable[tuple[str, str]], body: bytes) -> None:
+        forwarded = [(name, value) for name, value in headers if name.lower() not in _NOT_FORWARDED]
+        super().respond(status, [*forwarded, ("apigw-requestid", self.request_id)], body)
         log.info(
             '%s "%s %s" %d %d', self.client_address[0], self.command, self.path.partition("?")[0], status, len(body)
         )

@@ -17,11 +17,11 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
 
-from local.http import LocalHTTPHandler, LocalHTTPServer
+from local.http import JSON_HEADERS, LocalHTTPHandler, LocalHTTPServer
 from local.tim_emulator import codes
 from local.tim_emulator.callbacks import CallbackClient
 from local.tim_emulator.config import DEFAULT_PORT, Clock, FaultRule, Identity, Settings
@@ -29,9 +29,6 @@ from local.tim_emulator.service import REST_APIS, Caller, ImError, Reply, Seed, 
 from timkit.tim.usersig import UserSigError, decode_usersig, verify_usersig
 
 log = logging.getLogger("local.tim_emulator")
-
-MAX_BODY = 10 * 1024 * 1024
-_JSON = "application/json"
 
 
 @dataclass(frozen=True)
@@ -99,33 +96,20 @@ class TimEmulator:
         self.service = Service(identity, self.settings, self.now, self.callbacks, self.stopping)
         if seed is not None:
             self.service.set_seed(seed)
-        try:
-            self._server = _Server((host, port), _Handler)
-        except OSError as exc:
-            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        self._server = _Server(host, port, _Handler, name="tim-emulator", poll_interval=0.05)  # a quick stop()
         self._server.emulator = self
-        # A short poll makes stop() quick (shutdown waits for the serve loop to look up).
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="tim-emulator", daemon=True
-        )
-        bound_host, bound_port = self._server.server_address[:2]
-        self.url = f"http://{bound_host}:{bound_port}"
+        self.url = self._server.url
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> TimEmulator:
         self.callbacks.start()
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
         self.stopping.set()  # ends injected hangs and modify latencies at once
-        if self._thread.is_alive():
-            self._server.shutdown()
-        self._server.close_connections()
-        self._server.server_close()  # joins the connection threads
-        if self._thread.is_alive():
-            self._thread.join()
+        self._server.stop()
         self.callbacks.stop()
 
     def __enter__(self) -> TimEmulator:
@@ -199,13 +183,13 @@ class _Server(LocalHTTPServer):
 class _Handler(LocalHTTPHandler):
     server: _Server
     server_version = "tim-emulator"
+    error_field = "error"
 
     def _dispatch(self) -> None:
-        raw = self._read_body()
+        raw = self.read_body()
         if raw is None:
             return
-        raw_path, _, query = self.path.partition("?")
-        path = unquote(raw_path)
+        path, query = self.target()
         params = dict(parse_qsl(query, keep_blank_values=True))
         try:
             if path.startswith("/v4/"):
@@ -221,14 +205,6 @@ class _Handler(LocalHTTPHandler):
             self._send_json(500, {"error": f"emulator bug: {type(exc).__name__}: {exc}"})
 
     do_GET = do_POST = do_PUT = do_DELETE = _dispatch
-
-    def _read_body(self) -> bytes | None:
-        length = int(self.headers.get("content-length") or 0)
-        if length > MAX_BODY:
-            self.close_connection = True
-            self._send_json(413, {"error": "request body too large"})
-            return None
-        return self.rfile.read(length)
 
     # ------------------------------------------------------------------ REST
 
@@ -303,7 +279,7 @@ class _Handler(LocalHTTPHandler):
                 self._send_json(200, reply.envelope())
             else:
                 body = f"<html><body><h1>{http_status} injected fault</h1></body></html>".encode()
-                self._send(http_status or 502, "text/html", body)
+                self.respond(http_status or 502, [("content-type", "text/html")], body)
         finally:
             # Only now: the caller has its answer before any after-send, bot or modify callback.
             release()
@@ -355,17 +331,7 @@ class _Handler(LocalHTTPHandler):
     # ------------------------------------------------------------------ writing
 
     def _send_json(self, status: int, payload: Any) -> None:
-        self._send(status, _JSON, json.dumps(payload, ensure_ascii=False).encode())
-
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
-        self.send_response_only(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
-        self.wfile.flush()
+        self.respond(status, JSON_HEADERS, json.dumps(payload, ensure_ascii=False).encode())
 
 
 def _carry_out(service: Service, api: str, body: dict[str, Any], caller: Caller) -> Reply:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+from urllib.parse import urlencode
+
 import pytest
 
-from local.tim_emulator import FakeClock
+from local.http import MAX_BODY
+from local.tim_emulator import FakeClock, TimEmulator
 from tests.emulator.conftest import ADMIN, APP, KEY, Rest
 from timkit.tim.usersig import gen_usersig
 
@@ -41,6 +46,36 @@ def test_only_post_is_served(rest: Rest) -> None:
 def test_body_must_be_a_json_object(rest: Rest, data: bytes) -> None:
     # §4.1: the body is never empty; {} when there is nothing to send.
     assert rest.raw("openim_robot_http_svc/get_all_robots", data=data).json()["ErrorCode"] == 60003
+
+
+def test_a_chunked_body_is_read_and_the_connection_stays_usable(rest: Rest, emulator: TimEmulator) -> None:
+    conn = http.client.HTTPConnection(emulator.url.removeprefix("http://"), timeout=5)
+    try:
+        target = "/v4/sns/friend_check?" + urlencode(rest.query())
+        body = json.dumps({"From_Account": "alice", "To_Account": ["bob"], "CheckType": "CheckResult_Type_Both"})
+        halves = [body[:20].encode(), body[20:].encode()]
+        conn.request("POST", target, body=iter(halves), headers={"Content-Type": "application/json"})
+        chunked = json.loads(conn.getresponse().read())
+        assert (chunked["ErrorCode"], chunked["InfoItem"][0]["To_Account"]) == (0, "bob")
+        # The chunks were all consumed: the next request on the connection is read as one.
+        target = "/v4/openim_robot_http_svc/get_all_robots?" + urlencode(rest.query())
+        conn.request("POST", target, body=b"{}", headers={"Content-Type": "application/json"})
+        assert json.loads(conn.getresponse().read())["ErrorCode"] == 0
+    finally:
+        conn.close()
+
+
+def test_a_body_over_the_limit_is_refused_with_413(rest: Rest, emulator: TimEmulator) -> None:
+    conn = http.client.HTTPConnection(emulator.url.removeprefix("http://"), timeout=5)
+    try:
+        conn.putrequest("POST", "/v4/openim_robot_http_svc/get_all_robots?" + urlencode(rest.query()))
+        conn.putheader("Content-Length", str(MAX_BODY + 1))
+        conn.endheaders()
+        response = conn.getresponse()
+        assert (response.status, response.getheader("connection")) == (413, "close")
+        assert "error" in json.loads(response.read())
+    finally:
+        conn.close()
 
 
 def test_wrong_or_missing_sdkappid(rest: Rest) -> None:

@@ -461,6 +461,17 @@ class TestRunningStack:
         finally:
             conn.close()
 
+    def test_chunked_body_reaches_the_function_and_keeps_the_connection(self, stack: LocalStack) -> None:
+        conn = http.client.HTTPConnection(stack.api_url.removeprefix("http://"), timeout=10)
+        try:
+            chunks = iter([b'{"hel', b'lo": 1}'])
+            conn.request("POST", "/echo/chunked", body=chunks, headers={"Content-Type": "application/json"})
+            assert json.loads(json.loads(conn.getresponse().read())["event"]["body"]) == {"hello": 1}
+            conn.request("GET", "/plain")
+            assert conn.getresponse().status == 200
+        finally:
+            conn.close()
+
     # SQS pollers
 
     def test_partial_batch_failure_retries_only_the_failed_record(self, stack: LocalStack) -> None:
