@@ -299,7 +299,7 @@ def _robot_limit(exc: RobotLimitReached) -> Response:
 
 @app.exception_handler(ScheduleInPast)
 def _past(exc: ScheduleInPast) -> Response:
-    return _error(422, str(exc), "schedule.at")
+    return _error(422, str(exc), exc.field)
 
 
 @app.exception_handler(InvalidToken)

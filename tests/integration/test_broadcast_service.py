@@ -722,6 +722,9 @@ def test_an_at_in_the_past_is_refused_and_nothing_is_kept(h: Harness) -> None:
         h.create(groupIds=["g"], schedule={"at": "2024-10-27T11:00:00", "timezone": "Asia/Shanghai"})
     with pytest.raises(ScheduleInPast):
         h.create(allGroups=True, schedule={"at": datetime.fromtimestamp(T0 - 1, UTC).isoformat()})
+    with pytest.raises(ScheduleInPast) as info:
+        h.create(allGroups=True, schedule={"cron": "cron(0 10 * * ? 2020-2023)"})
+    assert info.value.field == "schedule.cron"
     assert h.service.list().jobs == []
     assert boto3.client("scheduler").list_schedules()["Schedules"] == []
 

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools import Logger
 
@@ -34,7 +33,6 @@ from timkit.models.admin import (
     Schedule,
 )
 from timkit.models.messages import new_random
-from timkit.schedule import parse_expression
 from timkit.stores.jobs import PLAN_PAGE, Claim, JobStore
 from timkit.stores.schedules import Schedules, WorkQueue
 from timkit.tim.errors import MessageDropped, TimError
@@ -65,7 +63,11 @@ class JobNotFound(LookupError):
 
 
 class ScheduleInPast(ValueError):
-    pass
+    """A schedule that never runs again; ``field`` names its at or cron."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _ms(seconds: float) -> int:
@@ -98,10 +100,11 @@ class BroadcastService:
     def create(self, request: BroadcastRequest) -> Broadcast:
         now = self._clock()
         schedule = request.schedule
-        if schedule is not None and schedule.at is not None:
-            at = schedule.at if schedule.at.tzinfo else schedule.at.replace(tzinfo=ZoneInfo(schedule.timezone))
-            if at.timestamp() <= now:
-                raise ScheduleInPast("schedule.at is in the past")
+        # Judged as Scheduler will run it.
+        if schedule is not None and schedule.next_run(datetime.fromtimestamp(now, UTC)) is None:
+            if schedule.at is not None:
+                raise ScheduleInPast("schedule.at", "schedule.at is in the past")
+            raise ScheduleInPast("schedule.cron", "schedule.cron never fires again: its years are past")
         job_id = secrets.token_hex(10)
         job = {
             "job_id": job_id,
@@ -179,9 +182,7 @@ class BroadcastService:
             state = "done"
         next_run = None
         if state == "scheduled" and schedule is not None:
-            next_run = parse_expression(schedule.expression()).next_after(
-                datetime.fromtimestamp(self._clock(), UTC), schedule.timezone
-            )
+            next_run = schedule.next_run(datetime.fromtimestamp(self._clock(), UTC))
         return BroadcastSummary(
             job_id=job["job_id"],
             state=state,

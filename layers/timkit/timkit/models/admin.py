@@ -236,6 +236,10 @@ class Schedule(ApiModel):
         local = self.at.astimezone(ZoneInfo(self.timezone)) if self.at.tzinfo else self.at
         return f"at({local.strftime('%Y-%m-%dT%H:%M:%S')})"
 
+    def next_run(self, after: datetime) -> datetime | None:
+        """When Scheduler runs it next after ``after`` (aware), in UTC; None when it never will."""
+        return parse_expression(self.expression()).next_after(after, self.timezone)
+
 
 class BroadcastRequest(Outgoing):
     group_ids: (
