@@ -4,20 +4,17 @@ alone would get wrong (decoded paths, binary and non-JSON bodies), and the 422 i
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 
+from tests.handlers import load_handler
 from tests.moto_env import offline_aws, template_table
 from timkit.models.admin import ErrorBody, InvalidRequest
 
-ROOT = Path(__file__).resolve().parents[2]
 CONTEXT = SimpleNamespace(
     function_name="tim-admin-api", memory_limit_in_mb=256, aws_request_id="test",
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tim-admin-api",
@@ -35,13 +32,8 @@ def api() -> Iterator[ModuleType]:
         for name, value in env.items():
             patch.setenv(name, value)
         template_table("JobsTable", "jobs")
-        spec = importlib.util.spec_from_file_location("it_admin_api_app", ROOT / "functions/admin_api/app.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        yield module
-        sys.modules.pop(spec.name, None)
+        with load_handler("admin_api", "it_admin_api_app") as module:
+            yield module
 
 
 def call(api: ModuleType, method: str, path: str, body: bytes | None = None,

@@ -4,15 +4,14 @@ partial batch failures reported for the records that failed only."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import boto3
 import pytest
 
+from tests.handlers import load_handler
 from tests.moto_env import offline_aws, template_table
 from timkit.merger import captured_key
 from timkit.stores.archive import ArchiveStore
@@ -37,14 +36,8 @@ def processor(monkeypatch):  # type: ignore[no-untyped-def]
         template_table("ArchiveTable", "archive")
         template_table("MergerTable", "merger-meta")
         boto3.client("s3").create_bucket(Bucket="mergers")
-        spec = importlib.util.spec_from_file_location(
-            "it_event_processor_app", ROOT / "functions/event_processor/app.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        yield module, ArchiveStore("archive")
-        sys.modules.pop(spec.name, None)
+        with load_handler("event_processor", "it_event_processor_app") as module:
+            yield module, ArchiveStore("archive")
 
 
 def record(command: str, body: dict, message_id: str) -> dict:

@@ -4,16 +4,14 @@ valid Tencent answer or a 4xx naming the problem, never an exception or a 5xx.""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.handlers import load_handler
 from tests.property.json_mutations import json_values, mutate
 from timkit.callback import CallbackService
 from timkit.config import Settings
@@ -22,7 +20,6 @@ from timkit.policy import Policy
 from timkit.stores.config import TimSecret
 from timkit.tim.callback_auth import callback_sign
 
-ROOT = Path(__file__).resolve().parents[2]
 APP_ID = 1400000001
 TOKEN = "fuzz-token-value"
 NOW = 1_730_000_000
@@ -83,22 +80,12 @@ def handler(monkeypatch_module):  # type: ignore[no-untyped-def]
     monkeypatch_module.setenv("TIM_SDKAPPID", str(APP_ID))
     monkeypatch_module.setenv("POWERTOOLS_SERVICE_NAME", "tim-callback")
     monkeypatch_module.setenv("POWERTOOLS_METRICS_NAMESPACE", "TimKit")
-    spec = importlib.util.spec_from_file_location("fuzz_tim_callback_app", ROOT / "functions/tim_callback/app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    fakes = Fakes()
-    module.service = CallbackService(
-        Settings(TIM_SDKAPPID=APP_ID), fakes, fakes, fakes, module.logger, wall_clock=lambda: NOW  # type: ignore[arg-type]
-    )
-    yield module.lambda_handler
-    sys.modules.pop(spec.name, None)
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():  # type: ignore[no-untyped-def]
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
+    with load_handler("tim_callback", "fuzz_tim_callback_app") as module:
+        fakes = Fakes()
+        module.service = CallbackService(
+            Settings(TIM_SDKAPPID=APP_ID), fakes, fakes, fakes, module.logger, wall_clock=lambda: NOW  # type: ignore[arg-type]
+        )
+        yield module.lambda_handler
 
 
 @st.composite

@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import base64
 import copy
-import importlib.util
 import itertools
 import json
 import string
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -31,6 +28,7 @@ from hypothesis import event as label
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from tests.handlers import load_handler
 from tests.moto_env import offline_aws, template_table
 from tests.property.json_mutations import json_values, mutate
 from timkit.merger import GroupMembers, InlineDocument, MergerService, UnknownNestedKey, tencent_members
@@ -47,7 +45,6 @@ from timkit.models.merger import (
 )
 from timkit.stores.mergers import MergerStore
 
-ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "timkit-mergers-property"
 TABLE = "timkit-merger-meta-property"
 T0 = 1_730_000_000.0
@@ -71,12 +68,6 @@ GET_STATUSES = {200, 400, 404, 413, 422}
 
 
 # ----------------------------------------------------------------------------- AWS (moto) for the module
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
 
 
 @pytest.fixture(scope="module")
@@ -122,33 +113,19 @@ class FakeRest:
             yield SimpleNamespace(Member_Account=user)
 
 
-_modules = itertools.count()
-
-
-def load_api() -> ModuleType:
-    name = f"prop_merger_api_app_{next(_modules)}"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "functions/merger_api/app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    # Group members from a fake listing, as the module's wiring would read them from Tencent.
-    rest = FakeRest({"@TGS#team": ["A", "M1"]})
-    module._members = tencent_members(lambda: rest)
-    # The module's own wiring, with a fixed clock instead of time.time.
-    module.service = MergerService(
-        module.service.store, module.settings.MERGER_RETENTION_DAYS, is_member=GroupMembers(module._members),
-        inline_max_bytes=module.settings.MERGER_INLINE_MAX_BYTES, clock=lambda: T0,
-        new_key=lambda: f"api-{next(_keys):06d}",
-    )
-    return module
-
-
 @pytest.fixture(scope="module")
 def api(aws: MergerStore) -> Iterator[ModuleType]:
-    module = load_api()
-    yield module
-    sys.modules.pop(module.__name__, None)
+    with load_handler("merger_api", "prop_merger_api_app") as module:
+        # Group members from a fake listing, as the module's wiring would read them from Tencent.
+        rest = FakeRest({"@TGS#team": ["A", "M1"]})
+        module._members = tencent_members(lambda: rest)
+        # The module's own wiring, with a fixed clock instead of time.time.
+        module.service = MergerService(
+            module.service.store, module.settings.MERGER_RETENTION_DAYS, is_member=GroupMembers(module._members),
+            inline_max_bytes=module.settings.MERGER_INLINE_MAX_BYTES, clock=lambda: T0,
+            new_key=lambda: f"api-{next(_keys):06d}",
+        )
+        yield module
 
 
 # ----------------------------------------------------------------------------- strategies

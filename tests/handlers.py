@@ -1,0 +1,28 @@
+"""A function's handler module loaded by path, for tests that call it in their own process."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def load_handler(function: str, name: str) -> Iterator[ModuleType]:
+    """functions/<function>/app.py imported as module ``name``, and removed from sys.modules on exit.
+    Every handler module is called ``app``: a unique name keeps them from colliding in one process.
+    It is imported on entry, so its settings and clients come from the environment (and mocks) then."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / function / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(name, None)
