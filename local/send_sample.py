@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from local.config import LocalConfig
-from timkit.tim.callback_auth import callback_sign
+from local.tim_emulator.callbacks import callback_query
 
 CALLBACK_PATH = "/tim/callback"
 DEFAULT_URL = "http://127.0.0.1:3000"
@@ -56,25 +56,10 @@ def sample_body(kind: str, text: str, now: int) -> dict[str, Any]:
     }
 
 
-def callback_query(sdkappid: int, command: str) -> dict[str, str]:
-    """The query Tencent appends to the callback URL, without RequestTime and Sign."""
-    return {
-        "SdkAppid": str(sdkappid),
-        "CallbackCommand": command,
-        "contenttype": "json",
-        "ClientIP": "127.0.0.1",
-        "OptPlatform": "RESTAPI",
-    }
-
-
 def send(url: str, sdkappid: int, token: str, kind: str, text: str) -> tuple[int, str]:
     now = int(time.time())
     body = sample_body(kind, text, now)
-    query = {
-        **callback_query(sdkappid, body["CallbackCommand"]),
-        "RequestTime": str(now),
-        "Sign": callback_sign(token, now),
-    }
+    query = callback_query(sdkappid, body["CallbackCommand"], token=token, request_time=now)
     request = urllib.request.Request(  # noqa: S310 - the URL is the local API's
         f"{url.rstrip('/')}{CALLBACK_PATH}?{urlencode(query)}",
         data=json.dumps(body).encode(),

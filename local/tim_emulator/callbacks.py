@@ -40,6 +40,32 @@ _RELEASE_TIMEOUT_S = 10
 _RAW_ANSWER_CHARS = 500
 
 
+def callback_query(
+    sdkappid: int,
+    command: str,
+    *,
+    client_ip: str = "127.0.0.1",
+    platform: str = "RESTAPI",
+    token: str | None = None,
+    request_time: int | None = None,
+) -> dict[str, str]:
+    """The query Tencent appends to the callback URL (§1.2), by default for a REST call from this
+    machine. With a token (callback authentication on) it carries RequestTime and its Sign."""
+    query = {
+        "SdkAppid": str(sdkappid),
+        "CallbackCommand": command,
+        "contenttype": "json",
+        "ClientIP": client_ip,
+        "OptPlatform": platform,
+    }
+    if token:
+        if request_time is None:
+            raise ValueError("a signed callback query needs its RequestTime")
+        query["RequestTime"] = str(request_time)
+        query["Sign"] = callback_sign(token, request_time)
+    return query
+
+
 @dataclass
 class Job:
     """An asynchronous callback, queued once the triggering request has been answered."""
@@ -125,16 +151,14 @@ class CallbackClient:
         """POST one callback and wait for the answer (at most the callback timeout)."""
         settings = self._settings()
         request_time = int(self._now())
-        query = {
-            "SdkAppid": str(self._identity.sdkappid),
-            "CallbackCommand": command,
-            "contenttype": "json",
-            "ClientIP": client_ip,
-            "OptPlatform": platform,
-        }
-        if settings.callback_token:
-            query["RequestTime"] = str(request_time)
-            query["Sign"] = callback_sign(settings.callback_token, request_time)
+        query = callback_query(
+            self._identity.sdkappid,
+            command,
+            client_ip=client_ip,
+            platform=platform,
+            token=settings.callback_token,
+            request_time=request_time,
+        )
         payload = {"CallbackCommand": command, **body}
         delivery = Delivery()
         started = time.monotonic()
