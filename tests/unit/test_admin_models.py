@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from tests.unit.conftest import text_body
 from timkit.models.admin import (
     MAX_BOT_FRIENDS_PER_REQUEST,
     MAX_BROADCAST_GROUPS,
@@ -21,11 +22,6 @@ from timkit.models.admin import (
     Schedule,
 )
 from timkit.models.elements import MAX_BODY_BYTES, body_size, parse_body
-
-
-def text(value: str = "hi") -> list[dict[str, Any]]:
-    return [{"MsgType": "TIMTextElem", "MsgContent": {"Text": value}}]
-
 
 RELAY = {
     "MsgType": "TIMRelayElem",
@@ -47,17 +43,17 @@ def only_error(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
 
 
 def message(**fields: Any) -> dict[str, Any]:
-    return {"msgBody": text(), "toUser": "alice", **fields}
+    return {"msgBody": text_body("hi"), "toUser": "alice", **fields}
 
 
 def broadcast(**fields: Any) -> dict[str, Any]:
-    return {"msgBody": text(), "groupIds": ["g1", "g2"], **fields}
+    return {"msgBody": text_body("hi"), "groupIds": ["g1", "g2"], **fields}
 
 
 def text_of_size(size: int) -> list[dict[str, Any]]:
     """A text body whose counted size (protocol §6.2) is exactly ``size`` bytes."""
-    overhead = body_size(parse_body(text("")))
-    return text("x" * (size - overhead))
+    overhead = body_size(parse_body(text_body("")))
+    return text_body("x" * (size - overhead))
 
 
 # ----------------------------------------------------------------------------- message bodies
@@ -94,7 +90,7 @@ def test_one_byte_over_12_kb_is_refused() -> None:
 
 
 def test_a_merger_element_is_refused_naming_the_element() -> None:
-    error = only_error(MessageRequest, message(msgBody=[*text(), RELAY]))
+    error = only_error(MessageRequest, message(msgBody=[*text_body("hi"), RELAY]))
     assert error["loc"] == ("msgBody", 1)
     assert "TIMRelayElem" in error["msg"] and "TIMTextElem" in error["msg"]
 
@@ -121,7 +117,7 @@ def test_an_unknown_element_type_names_msg_body() -> None:
 
 def test_every_rest_element_type_is_accepted() -> None:
     body = [
-        *text(),
+        *text_body("hi"),
         {"MsgType": "TIMLocationElem", "MsgContent": {"Desc": "here", "Latitude": 1.5, "Longitude": 2.5}},
         {"MsgType": "TIMFaceElem", "MsgContent": {"Index": 1, "Data": "x"}},
         {"MsgType": "TIMCustomElem", "MsgContent": {"Data": "{}"}},
@@ -168,18 +164,18 @@ def test_bot_friends_limits_name_user_ids() -> None:
 
 def test_too_many_recipients_names_to_users() -> None:
     users = [f"u{i}" for i in range(MAX_MESSAGE_RECIPIENTS + 1)]
-    data = {"msgBody": text(), "toUsers": users}
+    data = {"msgBody": text_body("hi"), "toUsers": users}
     assert only_error(MessageRequest, data)["loc"] == ("toUsers",)
     assert len(MessageRequest.model_validate({**data, "toUsers": users[:-1]}).to_users or []) == MAX_MESSAGE_RECIPIENTS
 
 
 def test_a_recipient_named_twice_names_to_users() -> None:
-    error = only_error(MessageRequest, {"msgBody": text(), "toUsers": ["a", "b", "a"]})
+    error = only_error(MessageRequest, {"msgBody": text_body("hi"), "toUsers": ["a", "b", "a"]})
     assert error["loc"] == ("toUsers",) and "twice" in error["msg"]
 
 
 def test_an_empty_recipient_list_names_to_users() -> None:
-    assert only_error(MessageRequest, {"msgBody": text(), "toUsers": []})["loc"] == ("toUsers",)
+    assert only_error(MessageRequest, {"msgBody": text_body("hi"), "toUsers": []})["loc"] == ("toUsers",)
 
 
 @pytest.mark.parametrize(
@@ -187,31 +183,31 @@ def test_an_empty_recipient_list_names_to_users() -> None:
     [{}, {"toUser": "a", "toUsers": ["b"]}, {"toUser": "a", "toGroup": "g"}, {"toUsers": ["a"], "toGroup": "g"}],
 )
 def test_exactly_one_destination(destinations: dict[str, Any]) -> None:
-    error = only_error(MessageRequest, {"msgBody": text(), **destinations})
+    error = only_error(MessageRequest, {"msgBody": text_body("hi"), **destinations})
     assert all(name in error["msg"] for name in ("toUser", "toUsers", "toGroup"))
 
 
 @pytest.mark.parametrize("group", ["", "g" * 49, "bad\nid", "群" * 17])
 def test_a_bad_group_id_names_to_group(group: str) -> None:
-    assert only_error(MessageRequest, {"msgBody": text(), "toGroup": group})["loc"] == ("toGroup",)
+    assert only_error(MessageRequest, {"msgBody": text_body("hi"), "toGroup": group})["loc"] == ("toGroup",)
 
 
 def test_a_group_id_of_48_bytes_is_accepted() -> None:
-    assert MessageRequest.model_validate({"msgBody": text(), "toGroup": "群" * 16}).to_group == "群" * 16
+    assert MessageRequest.model_validate({"msgBody": text_body("hi"), "toGroup": "群" * 16}).to_group == "群" * 16
 
 
 def test_group_at_info_is_for_group_messages_only() -> None:
     at = [{"GroupAtAllFlag": 1}]
     for destination in ({"toUser": "a"}, {"toUsers": ["a", "b"]}):
-        error = only_error(MessageRequest, {"msgBody": text(), "groupAtInfo": at, **destination})
+        error = only_error(MessageRequest, {"msgBody": text_body("hi"), "groupAtInfo": at, **destination})
         assert "groupAtInfo" in error["msg"] and "toGroup" in error["msg"]
-    request = MessageRequest.model_validate({"msgBody": text(), "groupAtInfo": at, "toGroup": "g"})
+    request = MessageRequest.model_validate({"msgBody": text_body("hi"), "groupAtInfo": at, "toGroup": "g"})
     assert request.message().at_info is not None
 
 
 def test_at_most_30_mentions() -> None:
     at = [{"GroupAtAllFlag": 0, "GroupAt_Account": f"u{i}"} for i in range(31)]
-    assert only_error(MessageRequest, {"msgBody": text(), "groupAtInfo": at, "toGroup": "g"})["loc"] == (
+    assert only_error(MessageRequest, {"msgBody": text_body("hi"), "groupAtInfo": at, "toGroup": "g"})["loc"] == (
         "groupAtInfo",
     )
 
@@ -250,7 +246,7 @@ def test_a_group_named_twice_names_group_ids() -> None:
     "targets", [{"groupIds": ["g"], "allGroups": True}, {}, {"allGroups": False}, {"groupIds": []}]
 )
 def test_exactly_one_of_group_ids_and_all_groups(targets: dict[str, Any]) -> None:
-    data = {"msgBody": text(), **targets}
+    data = {"msgBody": text_body("hi"), **targets}
     found = errors(BroadcastRequest, data)
     if targets.get("groupIds") == []:
         assert found[0]["loc"] == ("groupIds",)
@@ -288,7 +284,7 @@ def test_a_broadcast_may_mention_members() -> None:
 
 def test_a_message_request_in_camel_case_with_from() -> None:
     data = {
-        "msgBody": text("hello"),
+        "msgBody": text_body("hello"),
         "from": "@RBT#assistant",
         "toUsers": ["alice", "bob"],
         "options": {"onlineOnly": True, "noUnread": True, "cloudCustomData": "ccd", "forbidCallbacks": True,
@@ -310,13 +306,13 @@ def test_a_message_request_in_camel_case_with_from() -> None:
 
 
 def test_python_names_are_accepted_too() -> None:
-    request = MessageRequest(msg_body=parse_body(text()), to_group="g", from_account="bob")
+    request = MessageRequest(msg_body=parse_body(text_body("hi")), to_group="g", from_account="bob")
     assert request.model_dump(by_alias=True)["from"] == "bob"
 
 
 def test_a_broadcast_request_in_camel_case() -> None:
     request = BroadcastRequest.model_validate(
-        {"msgBody": text(), "allGroups": True, "options": {"priority": "Low"},
+        {"msgBody": text_body("hi"), "allGroups": True, "options": {"priority": "Low"},
          "schedule": {"cron": "cron(0 10 * * ? *)", "timezone": "Asia/Shanghai"}}
     )
     assert request.all_groups and request.group_ids is None

@@ -686,7 +686,7 @@ def test_signing_without_a_region_or_credentials_is_a_clear_error(
 
 
 def test_an_unknown_aws_profile_is_a_clear_error(
-    api: FakeApi, remote: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    remote: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
     assert main(["--api", remote, "robots", "list"]) == 2
