@@ -92,14 +92,11 @@ def api() -> Iterator[FakeApi]:
 
         do_GET = do_POST = do_DELETE = _serve  # noqa: N815
 
-    server = LocalHTTPServer(("127.0.0.1", 0), Handler)
-    fake = FakeApi(f"http://127.0.0.1:{server.server_address[1]}")
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
+    server = LocalHTTPServer("127.0.0.1", 0, Handler, "fake-admin-api", poll_interval=0.05)
+    fake = FakeApi(server.url)
+    server.start()
     yield fake
-    server.shutdown()
-    server.close_connections()
-    server.server_close()
+    server.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -566,8 +563,8 @@ def test_a_delete_is_not_retried(api: FakeApi, capsys: pytest.CaptureFixture[str
 
 
 def test_an_unreachable_api_exits_3_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
-    with LocalHTTPServer(("127.0.0.1", 0), LocalHTTPHandler) as closed:
-        url = f"http://127.0.0.1:{closed.server_address[1]}"
+    with LocalHTTPServer("127.0.0.1", 0, LocalHTTPHandler, "closed") as closed:
+        url = closed.url
     assert main(["--api", url, "robots", "list"]) == 3
     err = capsys.readouterr().err
     assert f"timctl: error: could not reach {url}: " in err
@@ -819,8 +816,8 @@ def test_callback_sign_send_reports_an_answer_that_is_not_json(
 
 
 def test_callback_sign_send_to_an_unreachable_api_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
-    with LocalHTTPServer(("127.0.0.1", 0), LocalHTTPHandler) as closed:
-        url = f"http://127.0.0.1:{closed.server_address[1]}"
+    with LocalHTTPServer("127.0.0.1", 0, LocalHTTPHandler, "closed") as closed:
+        url = closed.url
     assert main(["--api", url, "callback", "sign", "--send"]) == 3
     err = capsys.readouterr().err
     assert f"timctl: error: could not reach {url}: " in err and "Traceback" not in err
