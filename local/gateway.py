@@ -245,7 +245,7 @@ class _Authorizer:
 
 
 class Gateway:
-    """Binds its port when created; serves ``routes`` once started."""
+    """Binds its port when created; serves the routes given to ``set_routes`` once started."""
 
     def __init__(self, port: int = 3000, host: str = "127.0.0.1") -> None:
         self._routes: list[_CompiledRoute] = []
@@ -254,28 +254,18 @@ class Gateway:
         self._server.gateway = self
         self.url = self._server.url
 
-    @property
-    def routes(self) -> list[tuple[Route, LocalFunction]]:
-        return [(c.route, c.function) for c in self._routes]
-
-    @routes.setter
-    def routes(self, routes: list[tuple[Route, LocalFunction]]) -> None:
-        self.set_routes(routes)
-
-    def set_routes(
-        self, routes: list[tuple[Route, LocalFunction]], functions: Mapping[str, LocalFunction] | None = None
-    ) -> None:
+    def set_routes(self, routes: list[tuple[Route, LocalFunction]], functions: Mapping[str, LocalFunction]) -> None:
         """``functions`` (by logical id) must hold the Lambda authorizers' functions the routes use; they are
         the functions /_local/ controls."""
-        self.functions = dict(functions or {})
+        self.functions = dict(functions)
         authorizers: dict[LambdaAuthorizer, _Authorizer] = {}
         compiled = []
         for route, function in routes:
             spec = route.lambda_authorizer
             if spec is not None and spec not in authorizers:
-                if spec.function_id not in (functions or {}):
+                if spec.function_id not in self.functions:
                     raise ValueError(f"{route.route_key}: authorizer function {spec.function_id} is not loaded")
-                authorizers[spec] = _Authorizer(spec, (functions or {})[spec.function_id])
+                authorizers[spec] = _Authorizer(spec, self.functions[spec.function_id])
             compiled.append(_CompiledRoute(route, function, authorizers.get(spec) if spec else None))
         self._routes = sorted(compiled, key=lambda c: c.rank)
 
