@@ -23,6 +23,7 @@ from typing import Any
 
 import pydantic_core
 
+from timkit.config import Settings
 from timkit.models.callbacks import BotC2CMessage, C2CAfterSend, GroupAfterSend
 from timkit.models.elements import RelayElem, RelayMessage
 from timkit.models.merger import (
@@ -121,7 +122,7 @@ class MergerService:
         store: MergerStore,
         retention_days: int,
         is_member: Callable[[str, str], bool] | None = None,
-        inline_max_bytes: int = 3 * 1024 * 1024,
+        inline_max_bytes: int = Settings.model_fields["MERGER_INLINE_MAX_BYTES"].default,
         clock: Callable[[], float] = time.time,
         new_key: Callable[[], str] = lambda: secrets.token_urlsafe(KEY_BYTES),
     ) -> None:

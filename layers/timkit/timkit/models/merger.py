@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from timkit.models.elements import MsgElement, RelayContent, RelayElem, RelayMessage, Wire, body_size
+from timkit.models.elements import MAX_BODY_BYTES, MsgElement, RelayContent, RelayElem, RelayMessage, Wire, body_size
 
 # §7.2 / §7.4: the client SDKs merge at most 300 messages and nest at most 100 levels.
 MAX_MESSAGES = 300
@@ -81,7 +81,7 @@ def relay_elem(upload: MergerUpload, key: str) -> RelayElem:
 
 
 def relay_fits(elem: RelayElem) -> bool:
-    return body_size([elem]) <= 12 * 1024
+    return body_size([elem]) <= MAX_BODY_BYTES
 
 
 def nested(body: list[MsgElement]) -> list[RelayElem]:

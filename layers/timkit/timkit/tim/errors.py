@@ -45,7 +45,7 @@ class TimError(Exception):
         return False
 
     def __str__(self) -> str:
-        code = f"{self.error_code} " if self.error_code else ""
+        code = "" if self.error_code is None else f"{self.error_code} "
         return f"{self.command}: {code}{self.error_info}"
 
 
@@ -93,4 +93,5 @@ class MessageDropped(TimError):
     def __init__(self, command: str, reason: str, group_id: str) -> None:
         self.reason = reason
         self.group_id = group_id
-        super().__init__(command, 0, f"message to {group_id} dropped: {reason}")
+        # Success as far as ErrorCode goes: no code of its own.
+        super().__init__(command, None, f"message to {group_id} dropped: {reason}")
