@@ -33,11 +33,10 @@ def admin(stack: dict, method: str, path: str, body: Any = None, **headers: str)
 
 
 @pytest.fixture
-def tim(local_stack: dict) -> Iterator[EmulatorControl]:
-    control = EmulatorControl(local_stack["tim_api_base"])
-    yield control
-    control.configure(faults=[])
-    control.close()
+def tim(tim: EmulatorControl) -> Iterator[EmulatorControl]:
+    """The session's emulator, its faults cleared after each test."""
+    yield tim
+    tim.configure(faults=[])
 
 
 @pytest.fixture
