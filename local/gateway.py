@@ -21,7 +21,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from local.functions import LocalFunction
@@ -42,7 +42,7 @@ _NOT_FORWARDED = frozenset({"connection", "keep-alive", "transfer-encoding", "co
 
 
 class _CompiledRoute:
-    def __init__(self, route: Route, function: LocalFunction, authorizer: _Authorizer | None = None) -> None:
+    def __init__(self, route: Route, function: LocalFunction, authorizer: RouteAuthorizer | None = None) -> None:
         self.route = route
         self.function = function
         self.authorizer = authorizer
@@ -161,6 +161,34 @@ class _Decision:
         return effects == {"Allow"}  # an explicit Deny wins; no Allow is a Deny
 
 
+class RouteAuthorizer(Protocol):
+    def authorize(self, event: dict[str, Any]) -> tuple[int, bytes] | None:
+        """None lets the request through, with what the authorizer says about the caller added to ``event``'s
+        requestContext; otherwise the status and body to answer with."""
+
+
+class _IamAuthorizer:
+    """AWS_IAM routes: the signature cannot be checked locally, so callers on this machine (loopback) get in,
+    signed or not, all as the local dummy user; others are refused."""
+
+    def authorize(self, event: dict[str, Any]) -> tuple[int, bytes] | None:
+        context = event["requestContext"]
+        if not is_loopback(context["http"]["sourceIp"]):
+            return _FORBIDDEN
+        context["authorizer"] = {
+            "iam": {
+                "accessKey": "testing",
+                "accountId": ACCOUNT_ID,
+                "callerId": "LOCALCALLER",
+                "principalOrgId": None,
+                "userArn": f"arn:aws:iam::{ACCOUNT_ID}:user/local",
+                "userId": "LOCALCALLER",
+                "cognitoIdentity": None,
+            }
+        }
+        return None
+
+
 class _Authorizer:
     """Runs one Lambda authorizer for the routes that use it, caching its answers as API Gateway does:
     per identity source values, for the authorizer's TTL, allows and denies alike (not failures)."""
@@ -178,8 +206,6 @@ class _Authorizer:
         self._lock = threading.Lock()
 
     def authorize(self, event: dict[str, Any]) -> tuple[int, bytes] | None:
-        """None lets the request through, with the authorizer's context added to ``event``;
-        otherwise the status and body to answer with."""
         identity = [_identity_value(source, event) for source in self.spec.identity_sources]
         if not all(identity):  # missing or empty: refused without invoking the authorizer
             return _UNAUTHORIZED
@@ -244,6 +270,9 @@ class _Authorizer:
             self._cache[key] = (now + self.spec.ttl, decision)
 
 
+_IAM = _IamAuthorizer()
+
+
 class Gateway:
     """Binds its port when created; serves the routes given to ``set_routes`` once started."""
 
@@ -262,11 +291,16 @@ class Gateway:
         compiled = []
         for route, function in routes:
             spec = route.lambda_authorizer
-            if spec is not None and spec not in authorizers:
-                if spec.function_id not in self.functions:
-                    raise ValueError(f"{route.route_key}: authorizer function {spec.function_id} is not loaded")
-                authorizers[spec] = _Authorizer(spec, self.functions[spec.function_id])
-            compiled.append(_CompiledRoute(route, function, authorizers.get(spec) if spec else None))
+            authorizer: RouteAuthorizer | None = None
+            if spec is not None:
+                if spec not in authorizers:
+                    if spec.function_id not in self.functions:
+                        raise ValueError(f"{route.route_key}: authorizer function {spec.function_id} is not loaded")
+                    authorizers[spec] = _Authorizer(spec, self.functions[spec.function_id])
+                authorizer = authorizers[spec]
+            elif route.authorizer == "AWS_IAM":
+                authorizer = _IAM
+            compiled.append(_CompiledRoute(route, function, authorizer))
         self._routes = sorted(compiled, key=lambda c: c.rank)
 
     def start(self) -> None:
@@ -307,10 +341,6 @@ class _Handler(LocalHTTPHandler):
             self._answer(_NOT_FOUND)
             return
         compiled, path_params = found
-        if compiled.route.authorizer == "AWS_IAM" and not is_loopback(self.client_address[0]):
-            # The signature is not checked locally, so only callers on this machine get in.
-            self._answer(_FORBIDDEN)
-            return
         event = self._event(compiled.route, path, query, path_params, body)
         if compiled.authorizer is not None:
             refused = compiled.authorizer.authorize(event)
@@ -403,19 +433,6 @@ class _Handler(LocalHTTPHandler):
             "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "timeEpoch": int(now * 1000),
         }
-        if route.authorizer == "AWS_IAM":
-            # Not verified locally: every caller is the local dummy user.
-            context["authorizer"] = {
-                "iam": {
-                    "accessKey": "testing",
-                    "accountId": ACCOUNT_ID,
-                    "callerId": "LOCALCALLER",
-                    "principalOrgId": None,
-                    "userArn": f"arn:aws:iam::{ACCOUNT_ID}:user/local",
-                    "userId": "LOCALCALLER",
-                    "cognitoIdentity": None,
-                }
-            }
         event: dict[str, Any] = {
             "version": "2.0",
             "routeKey": route.route_key,
