@@ -20,7 +20,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
@@ -214,7 +214,7 @@ class _Authorizer:
             f"arn:aws:execute-api:{REGION}:{context['accountId']}:{context['apiId']}/{context['stage']}/"
             f"{context['http']['method']}{event['rawPath']}"
         )
-        key = tuple(v for v in identity if v)
+        key = tuple(identity)
         decision = self._cached(key)
         if decision is None:
             try:
@@ -348,8 +348,7 @@ class _Handler(LocalHTTPHandler):
                 self._answer(refused)
                 return
         try:
-            result = compiled.function.invoke(event)
-            status, headers, payload = _response(result)
+            status, headers, payload = _response(compiled.function.invoke(event))
         except Exception:
             log.error(
                 "%s failed on %s:\n%s",
@@ -357,7 +356,8 @@ class _Handler(LocalHTTPHandler):
                 compiled.route.route_key,
                 traceback.format_exc(),
             )
-            status, headers, payload = 500, JSON_HEADERS, b'{"message":"Internal Server Error"}'
+            self._answer(_INTERNAL_ERROR)
+            return
         self.respond(status, headers, payload)
 
     def _control(self, path: str) -> tuple[int, bytes]:
@@ -473,11 +473,11 @@ def is_loopback(address: str) -> bool:
     return ip.is_loopback
 
 
-def _response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+def _response(result: Any) -> tuple[int, Sequence[tuple[str, str]], bytes]:
     """Maps a handler result to an HTTP response the way payload format 2.0 does."""
     if not (isinstance(result, dict) and "statusCode" in result):
         # Anything without a statusCode is taken as the JSON body of a 200.
-        return 200, [("content-type", "application/json")], json.dumps(result).encode()
+        return 200, JSON_HEADERS, json.dumps(result).encode()
     status, body = result["statusCode"], result.get("body")
     # API Gateway answers 500 to a malformed response; failing here keeps such bugs visible locally.
     if not isinstance(status, int) or not 100 <= status <= 599:
