@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
 
 MESSAGE_SK = "MSG"
 
@@ -30,10 +29,8 @@ class ArchiveStore:
                 Item=item,
                 ConditionExpression="attribute_not_exists(pk)",
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
         return True
 
     def history(self, pk: str) -> list[dict[str, Any]]:

@@ -177,10 +177,8 @@ class JobStore:
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={":started": {"S": "started"}, ":scheduled": {"S": "scheduled"}},
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
         return True
 
     def add_run(self, job_id: str, run_id: str) -> None:
@@ -214,10 +212,8 @@ class JobStore:
                 ExpressionAttributeValues={":now": {"N": str(now_ms)}},
                 ReturnValues="ALL_NEW",
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return None
         return _plain(answer["Attributes"])
 
     # ------------------------------------------------------------------ planning
@@ -267,10 +263,10 @@ class JobStore:
                 return True
             except ClientError as exc:
                 reasons = _cancelled_reasons(exc)
-                if not reasons or reasons[0] == "ConditionalCheckFailed":
-                    if reasons:
-                        return False
+                if not reasons:
                     raise
+                if reasons[0] == "ConditionalCheckFailed":
+                    return False  # the cursor had moved: another invocation planned this page
                 failed = zip(pending, reasons[1:], strict=False)
                 existing = {group for group, code in failed if code == "ConditionalCheckFailed"}
                 if not existing:
@@ -324,9 +320,7 @@ class JobStore:
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        except self._db.exceptions.ConditionalCheckFailedException as exc:
             old = exc.response.get("Item")
             return _plain(old) if old else None
         item = _plain(answer["Attributes"])
@@ -360,10 +354,8 @@ class JobStore:
                 ExpressionAttributeNames={"#state": "state", **(names or {})},
                 ExpressionAttributeValues=values,
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
         return True
 
     def finish(

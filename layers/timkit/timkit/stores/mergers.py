@@ -76,8 +76,8 @@ class MergerStore:
     def object_key(key: str) -> str:
         return f"mergers/{key}.json.gz"
 
-    def put(self, meta: MergerMeta, document_json: bytes) -> bool:
-        """Store the list and its metadata (unless the key exists). True when this call stored it.
+    def put(self, meta: MergerMeta, document_json: bytes) -> None:
+        """Store the list and its metadata (unless the key exists).
 
         The two writes go out together, halving the upload's latency. Should one fail, the
         caller sees the error and the other is harmless: metadata without its object reads as
@@ -99,14 +99,10 @@ class MergerStore:
         )
         try:
             self._dynamodb.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
-            created = True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                stored.result()
-                raise
-            created = False
-        stored.result()
-        return created
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            pass  # stored before: a repeated capture
+        finally:
+            stored.result()
 
     def meta(self, key: str) -> MergerMeta | None:
         item = self._dynamodb.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")

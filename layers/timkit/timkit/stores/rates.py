@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
 
 # Counters outlive their second only long enough for clocks that are a little apart; TTL removes them.
 KEEP_SECONDS = 120
@@ -32,8 +31,6 @@ class RateBuckets:
                     ":expires": {"N": str(second + KEEP_SECONDS)},
                 },
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
         return True
