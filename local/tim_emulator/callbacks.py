@@ -204,10 +204,19 @@ class CallbackClient:
             log.info("callback %s failed: %s", command, delivery.error)
         return delivery
 
-    def record(self, record: dict[str, Any]) -> None:
+    @property
+    def generation(self) -> int:
+        """The state's generation: a reset starts a new one. Taken before a callback, so that what it
+        yields is recorded only if no reset came in between."""
         with self._lock:
-            record["id"] = next(self._ids)
-            self._records.append(record)
+            return self._generation
+
+    def record(self, record: dict[str, Any], generation: int) -> None:
+        """Keeps ``record`` unless the state was reset since ``generation``: then it belongs to the old state."""
+        with self._lock:
+            if generation == self._generation:
+                record["id"] = next(self._ids)
+                self._records.append(record)
 
     def submit(self, jobs: list[Job]) -> Callable[[], None]:
         """Queue ``jobs`` (counted as pending at once, so a caller that has its answer never sees
@@ -244,11 +253,7 @@ class CallbackClient:
                     current = job.generation == self._generation
                 if current and self.enabled(job.command):
                     delivery = self.call(job.command, job.body, job.platform, job.client_ip, job.send_id)
-                    with self._lock:
-                        # A reset while the call was under way: the record belongs to the old state.
-                        if job.generation == self._generation:
-                            delivery.record["id"] = next(self._ids)
-                            self._records.append(delivery.record)
+                    self.record(delivery.record, job.generation)
             except Exception:
                 log.exception("callback %s could not be sent", job.command)
             finally:

@@ -1022,11 +1022,12 @@ class Service:
         if forbidden or not self._callbacks.enabled(command):
             return Decision("skipped")
         body = {**fields, "EventTime": self._event_ms()}
+        generation = self._callbacks.generation
         delivery = self._callbacks.call(command, body, caller.platform, caller.client_ip, send_id)
         decision = interpret_before_send(kind, delivery)
         action = "rewrite" if decision.rewritten else decision.action
         delivery.record["decision"] = {"action": action, "code": decision.code, "reason": decision.reason}
-        self._callbacks.record(delivery.record)
+        self._callbacks.record(delivery.record, generation)
         return decision
 
     def _refused(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from local.tim_emulator import FakeClock
+from local.tim_emulator.control import EmulatorControl
 from tests.emulator.conftest import ACK, ADMIN, APP, TOKEN, CallbackServer, Rest, text
 
 C2C_BEFORE = {"CallbackCommand", "From_Account", "To_Account", "MsgSeq", "MsgRandom", "MsgTime", "MsgKey", "MsgId",
@@ -305,6 +306,23 @@ def test_reset_forgets_callbacks_and_messages(tim, callbacks: CallbackServer) ->
     tim.reset()
     assert (tim.callbacks(), tim.messages(), tim.calls()) == ([], [], [])
     assert tim.config()["callback_url"] == callbacks.url  # settings are kept
+
+
+def test_a_before_send_answered_after_a_reset_is_not_recorded(tim, emulator, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+    gate = callbacks.hold("C2C.CallbackBeforeSendMsg")
+    answer_with(callbacks, {"ActionStatus": "OK", "ErrorCode": 2, "ErrorInfo": ""})  # discard: no after-send
+    sender = EmulatorControl(emulator.url)
+    sending = threading.Thread(target=sender.send_c2c, args=("alice", "bob", "x"))
+    sending.start()
+    try:
+        tim.wait_until(lambda: "C2C.CallbackBeforeSendMsg" in callbacks.commands(), what="the before-send")
+        tim.reset()
+    finally:
+        gate.set()
+        sending.join()
+        sender.close()
+    tim.wait_idle()
+    assert tim.callbacks() == []  # the callback belonged to the state before the reset
 
 
 def test_concurrent_sends_to_one_group_get_distinct_seqs(rest: Rest, tim, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
