@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from timkit.archive import Archiver
 from timkit.config import Settings
 from timkit.merger import MergerService
-from timkit.models.callbacks import REQUEST_MODELS, BotC2CMessage, C2CAfterSend, GroupAfterSend
+from timkit.models.callbacks import REQUEST_MODELS
 from timkit.stores.archive import ArchiveStore
 from timkit.stores.mergers import MergerStore
 
@@ -35,11 +35,9 @@ def archive_record(record: SQSRecord) -> None:
         metrics.add_metric(
             name="Archived" if result == "stored" else "DuplicateIgnored", unit=MetricUnit.Count, value=1
         )
-    captured = []
-    if isinstance(event, C2CAfterSend | BotC2CMessage | GroupAfterSend):
-        # Also on a repeated delivery: storing is idempotent, and the first try may have stopped
-        # between the archive and here.
-        captured = mergers.capture(event)
+    # Also on a repeated delivery: storing is idempotent, and the first try may have stopped
+    # between the archive and here.
+    captured = mergers.capture(event)
     logger.info("callback archived", command=command, results=results, mergers=captured)
 
 

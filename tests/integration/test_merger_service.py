@@ -32,7 +32,7 @@ from timkit.merger import (
     UnknownNestedKey,
     captured_key,
 )
-from timkit.models.callbacks import C2CAfterSend, GroupAfterSend
+from timkit.models.callbacks import C2CAfterSend, C2CBeforeSend, GroupAfterSend
 from timkit.models.merger import MAX_LEVELS, DownloadLink, LimitExceeded, MergerUpload
 from timkit.stores.mergers import MergerStore
 
@@ -619,6 +619,15 @@ def test_capture_group_inline_relay(service: MergerService) -> None:
 def test_capture_ignores_key_only_relays(service: MergerService) -> None:
     message = C2CAfterSend.model_validate(dict(C2C_AFTER, MsgBody=[key_relay("tencent-json-key"), text("x")]))
     assert service.capture(message) == []
+
+
+def test_capture_ignores_messages_not_delivered(service: MergerService, store: MergerStore) -> None:
+    before = dict(C2C_AFTER, CallbackCommand="C2C.CallbackBeforeSendMsg", MsgBody=[captured_relay(CONVERSATION)])
+    before.pop("SendMsgResult", None)
+    before.pop("ErrorInfo", None)
+    message = C2CBeforeSend.model_validate(before)
+    assert service.capture(message) == []
+    assert store.meta(captured_key(f"c2c:{C2C_AFTER['MsgKey']}", 0)) is None
 
 
 def test_captured_key_is_stable_and_distinct() -> None:

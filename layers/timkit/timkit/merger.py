@@ -24,7 +24,7 @@ from typing import Any
 import pydantic_core
 
 from timkit.config import Settings
-from timkit.models.callbacks import BotC2CMessage, C2CAfterSend, GroupAfterSend
+from timkit.models.callbacks import BotC2CMessage, C2CAfterSend, CallbackRequest, GroupAfterSend
 from timkit.models.elements import RelayElem, RelayMessage
 from timkit.models.merger import (
     MAX_LEVELS,
@@ -209,8 +209,11 @@ class MergerService:
 
     # ------------------------------------------------------------------ capture
 
-    def capture(self, message: C2CAfterSend | BotC2CMessage | GroupAfterSend) -> list[str]:
-        """Store every inline merger of a delivered message; the keys, stored now or before."""
+    def capture(self, message: CallbackRequest) -> list[str]:
+        """Store every inline merger of a delivered message; the keys, stored now or before. Other
+        callbacks (before-send, modify, recall...) carry no message delivered: none."""
+        if not isinstance(message, C2CAfterSend | BotC2CMessage | GroupAfterSend):
+            return []
         if isinstance(message, GroupAfterSend):
             kind, conversation = "group", message.GroupId
         else:
