@@ -7,13 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from local.tim_emulator.config import DEFAULT_ADMIN
+
 DEMO_SDKAPPID = 1400000001
 # Local fakes, safe to print and commit: they only ever open the local stack.
 DEMO_SECRET_KEY = "local-demo-key-not-secret-0000000000000000000000000000000000000000"  # noqa: S105
 DEMO_CALLBACK_TOKEN = "local-demo-token-not-secret"  # noqa: S105
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent / "policy.json"
-# The app admin the functions call the REST API as (the Tencent IM emulator locally).
-DEFAULT_ADMIN_IDENTIFIER = "administrator"
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,8 @@ class LocalConfig:
     secret_key: str
     callback_token: str
     policy_file: Path
-    admin_identifier: str = DEFAULT_ADMIN_IDENTIFIER
+    # The app admin the functions call the REST API as: by default the one the emulator knows.
+    admin_identifier: str = DEFAULT_ADMIN
     # Values from the environment may be real ones: they are never printed in full.
     secret_key_from_env: bool = False
     callback_token_from_env: bool = False
@@ -34,7 +35,7 @@ class LocalConfig:
             secret_key=environ.get("TIM_SECRET_KEY") or DEMO_SECRET_KEY,
             callback_token=environ.get("TIM_CALLBACK_TOKEN") or DEMO_CALLBACK_TOKEN,
             policy_file=Path(environ.get("TIM_POLICY_FILE") or DEFAULT_POLICY_FILE).resolve(),
-            admin_identifier=environ.get("TIM_ADMIN_IDENTIFIER") or DEFAULT_ADMIN_IDENTIFIER,
+            admin_identifier=environ.get("TIM_ADMIN_IDENTIFIER") or DEFAULT_ADMIN,
             secret_key_from_env=bool(environ.get("TIM_SECRET_KEY")),
             callback_token_from_env=bool(environ.get("TIM_CALLBACK_TOKEN")),
         )

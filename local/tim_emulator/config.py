@@ -14,7 +14,6 @@ from local.tim_emulator import codes
 
 DEFAULT_ADMIN = "administrator"
 DEFAULT_PORT = 3001
-ROBOT_PREFIX = "@RBT#"
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 

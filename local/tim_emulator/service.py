@@ -27,13 +27,12 @@ from pydantic import ValidationError
 
 from local.tim_emulator import codes
 from local.tim_emulator.callbacks import CallbackClient, Decision, Job, interpret_before_send
-from local.tim_emulator.config import ROBOT_PREFIX, Identity, Settings
+from local.tim_emulator.config import Identity, Settings
 from timkit.models.elements import MAX_BODY_BYTES, body_size, parse_body
+from timkit.models.rest import MAX_BATCH_RECIPIENTS, MAX_USER_ID_BYTES, ROBOT_PREFIX  # §5.4, §6.2, §8.1
 
-MAX_USERID_BYTES = 32  # §6.2
 MAX_GROUPID_BYTES = 48  # §6.2
 MAX_ROBOTS = 20  # §8.1
-MAX_BATCH_RECIPIENTS = 500  # §5.4
 MAX_MULTI_IMPORT = 100  # Tencent's multiaccount_import page: 100 accounts per call
 MAX_GROUP_AT = 30  # §5.5
 MAX_MSG_LIFETIME = 604_800  # §5.3
@@ -1303,12 +1302,12 @@ def _is_uint32(value: Any) -> bool:
 
 
 def _valid_user_id(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value.encode()) <= MAX_USERID_BYTES
+    return isinstance(value, str) and 0 < len(value.encode()) <= MAX_USER_ID_BYTES
 
 
 def _user_id(value: Any, code: int, name: str) -> str:
     if not _valid_user_id(value):
-        raise ImError(code, f"{name} must be a UserID of 1-{MAX_USERID_BYTES} bytes")
+        raise ImError(code, f"{name} must be a UserID of 1-{MAX_USER_ID_BYTES} bytes")
     return value
 
 
