@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +20,7 @@ import requests
 
 from local.tim_emulator.control import EmulatorControl
 from tests.e2e.conftest import REST_BUDGET as BUDGET
+from tests.e2e.test_callback import wait_for
 from timkit.tim.rest import TimRestClient
 
 TIMEOUT = 30
@@ -53,15 +54,6 @@ def make_groups(rest: TimRestClient, count: int) -> list[str]:
         rest.call("group_open_http_svc", "create_group",
                   {"Owner_Account": "alice", "Type": "Public", "Name": group, "GroupId": group})
     return groups
-
-
-def wait_for(what: str, predicate: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.25)
-    return value
 
 
 def job(stack: dict, job_id: str) -> dict[str, Any]:
@@ -102,7 +94,7 @@ def kill_a_busy_worker(stack: dict) -> int:
         answer = requests.post(f"{stack['api_url']}/_local/functions/BroadcastWorkerFunction/kill", timeout=TIMEOUT)
         return answer.json()["killed"] if answer.status_code == 200 else None
 
-    return wait_for("a busy broadcast worker to kill", kill, 30)
+    return wait_for(kill, timeout=30, what="a busy broadcast worker to kill")
 
 
 # ----------------------------------------------------------------------------- broadcasts
@@ -117,10 +109,11 @@ def test_broadcast_to_500_groups_under_faults_and_a_killed_worker(local_stack, t
                                                          "options": {"priority": "Low"}})
     assert created.status_code == 202, created.text
     job_id = created.json()["jobId"]
-    wait_for("a third of the groups sent", lambda: job(local_stack, job_id)["progress"]["sent"] >= 170, 120)
+    wait_for(lambda: job(local_stack, job_id)["progress"]["sent"] >= 170, timeout=120,
+             what="a third of the groups sent")
     kill_a_busy_worker(local_stack)
 
-    final = wait_for("the broadcast to settle", lambda: settled(local_stack, job_id), 240)
+    final = wait_for(lambda: settled(local_stack, job_id), timeout=240, what="the broadcast to settle")
     assert final["state"] == "done"
     assert final["progress"] | {"failedCodes": None} == {
         "total": 500, "sent": 500, "failed": 0, "pending": 0, "cancelled": 0, "failedCodes": None}
@@ -140,11 +133,11 @@ def test_broadcast_to_500_groups_under_faults_and_a_killed_worker(local_stack, t
 def test_cancel_mid_way_leaves_the_rest_cancelled(local_stack, tim, rest) -> None:  # type: ignore[no-untyped-def]
     groups = make_groups(rest, 300)
     job_id = admin(local_stack, "POST", "/broadcasts", {"groupIds": groups, "msgBody": TEXT}).json()["jobId"]
-    wait_for("some groups sent", lambda: job(local_stack, job_id)["progress"]["sent"] >= 40, 60)
+    wait_for(lambda: job(local_stack, job_id)["progress"]["sent"] >= 40, timeout=60, what="some groups sent")
     cancelled = admin(local_stack, "DELETE", f"/broadcasts/{job_id}")
     assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
 
-    final = wait_for("the cancel to settle every group", lambda: settled(local_stack, job_id), 120)
+    final = wait_for(lambda: settled(local_stack, job_id), timeout=120, what="the cancel to settle every group")
     progress = final["progress"]
     assert final["state"] == "cancelled" and progress["cancelled"] > 100
     assert progress["sent"] + progress["failed"] + progress["cancelled"] == progress["total"] == 300
@@ -166,7 +159,7 @@ def test_a_scheduled_broadcast_starts_when_its_time_comes(local_stack, tim, rest
     assert body["state"] == "scheduled" and body["nextRun"].startswith(at.strftime("%Y-%m-%dT%H:%M:%S"))
     assert delivered(tim, groups) == {}
 
-    final = wait_for("the scheduled broadcast to run", lambda: settled(local_stack, body["jobId"]), 60)
+    final = wait_for(lambda: settled(local_stack, body["jobId"]), timeout=60, what="the scheduled broadcast to run")
     assert final["state"] == "done" and final["progress"]["sent"] == 3
     assert min(c["time"] for c in sends_to(tim, groups)) >= at.timestamp()
     assert delivered(tim, groups) == dict.fromkeys(groups, 1)
