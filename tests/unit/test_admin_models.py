@@ -293,7 +293,7 @@ def test_a_message_request_in_camel_case_with_from() -> None:
     request = MessageRequest.model_validate(data)
     assert request.from_account == "@RBT#assistant"
     assert request.to_users == ["alice", "bob"]
-    options = request.options.send_options()
+    options = request.options
     assert (options.online_only, options.no_unread, options.cloud_custom_data, options.forbid_callbacks) == (
         True, True, "ccd", True,
     )

@@ -82,7 +82,7 @@ class AdminService:
             raise
 
     def send(self, request: MessageRequest) -> MessageResponse:
-        message, options, sender = request.message(), request.options.send_options(), request.from_account
+        message, options, sender = request.message(), request.options, request.from_account
         results: list[SendResult] = []
         if request.to_group is not None:
             group = request.to_group

@@ -288,7 +288,7 @@ class BroadcastService:
             return True
         outgoing = Outgoing.model_validate_json(job["message"])
         request = outgoing.message().group_request(
-            group_id, outgoing.from_account, outgoing.options.send_options(), random=claim.random
+            group_id, outgoing.from_account, outgoing.options, random=claim.random
         )
         for _ in range(DROP_RESENDS):
             try:

@@ -28,7 +28,7 @@ from timkit.models.elements import (
     body_size,
 )
 from timkit.models.messages import Message, SendOptions
-from timkit.models.rest import PushInfo, RobotId, UserId
+from timkit.models.rest import RobotId, UserId
 from timkit.schedule import parse_expression
 
 # The element types REST send APIs take (protocol §3): a merger, a stream or an unknown element is
@@ -132,20 +132,10 @@ def _mentions(items: list[GroupAtItem]) -> list[GroupAtItem]:
     return items
 
 
-class Options(ApiModel):
-    """The send options of the client SDK that exist server-side (see ``SendOptions``)."""
+class Options(SendOptions):
+    """The send options of the client SDK that exist server-side, in the admin API's camelCase."""
 
-    online_only: Flag = False
-    offline_push: PushInfo | None = None
-    no_unread: Flag = False
-    no_last_message: Flag = False
-    priority: Literal["High", "Normal", "Low"] | None = None
-    cloud_custom_data: Annotated[str, Field(max_length=MAX_BODY_BYTES)] | None = None
-    sync_other_devices: Flag | None = None
-    forbid_callbacks: Flag = False
-
-    def send_options(self) -> SendOptions:
-        return SendOptions(**self.model_dump(by_alias=False))
+    model_config = ApiModel.model_config
 
 
 class Outgoing(ApiModel):

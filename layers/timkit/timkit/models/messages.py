@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from timkit.models.callbacks import GroupAtItem
 from timkit.models.elements import (
@@ -56,18 +56,19 @@ class SendOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # Flags are booleans only: 0 or "yes" are refused, not taken for what they might mean.
     # Delivered to online users only, not stored (C2C MsgLifeTime 0, group OnlineOnlyFlag 1).
-    online_only: bool = False
+    online_only: StrictBool = False
     offline_push: PushInfo | None = None
     # Does not count as unread / does not become the conversation's last message.
-    no_unread: bool = False
-    no_last_message: bool = False
+    no_unread: StrictBool = False
+    no_last_message: StrictBool = False
     # Group only: decides what survives the 40 messages/s per-group limit.
     priority: Literal["High", "Normal", "Low"] | None = None
-    cloud_custom_data: str | None = None
+    cloud_custom_data: Annotated[str, Field(max_length=MAX_BODY_BYTES)] | None = None
     # The sender's other devices see it too (C2C SyncOtherMachine 1) or not (2).
-    sync_other_devices: bool | None = None
-    forbid_callbacks: bool = False
+    sync_other_devices: StrictBool | None = None
+    forbid_callbacks: StrictBool = False
 
     def _controls(self) -> list[str] | None:
         controls = [name for name, on in (("NoUnread", self.no_unread), ("NoLastMsg", self.no_last_message)) if on]
