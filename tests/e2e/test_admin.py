@@ -7,10 +7,11 @@ broadcast workers (the template's BroadcastConcurrency).
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -165,13 +166,36 @@ def test_a_scheduled_broadcast_starts_when_its_time_comes(local_stack, tim, rest
     assert delivered(tim, groups) == dict.fromkeys(groups, 1)
 
 
-def test_cancelling_a_scheduled_broadcast_removes_its_schedule(local_stack, tim, rest) -> None:  # type: ignore[no-untyped-def]
-    groups = make_groups(rest, 2)
+def schedules_naming(aws: Callable[[str], Any], job_id: str) -> list[str]:
+    """The schedules in the stack's moto whose target input is for ``job_id``."""
+    scheduler = aws("scheduler")
+    named = []
+    for page in scheduler.get_paginator("list_schedules").paginate():
+        for summary in page["Schedules"]:
+            try:
+                schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=summary["GroupName"])
+            except scheduler.exceptions.ResourceNotFoundException:
+                continue  # run and deleted since it was listed
+            if json.loads(schedule["Target"].get("Input") or "{}").get("jobId") == job_id:
+                named.append(schedule["Name"])
+    return named
+
+
+def test_cancelling_a_scheduled_broadcast_removes_its_schedule(local_stack, aws, tim, rest) -> None:  # type: ignore[no-untyped-def]
+    groups, later_groups = make_groups(rest, 2), make_groups(rest, 1)
     at = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
     job_id = admin(local_stack, "POST", "/broadcasts", {"groupIds": groups, "msgBody": TEXT,
                                                         "schedule": {"at": at.isoformat()}}).json()["jobId"]
+    # A broadcast due a second after it: once that one has run, the cancelled one's time has passed too.
+    later = admin(local_stack, "POST", "/broadcasts", {"groupIds": later_groups, "msgBody": TEXT,
+                                                       "schedule": {"at": (at + timedelta(seconds=1)).isoformat()}})
+    assert later.status_code == 202, later.text
+    assert len(schedules_naming(aws, job_id)) == 1
     assert admin(local_stack, "DELETE", f"/broadcasts/{job_id}").json()["state"] == "cancelled"
-    time.sleep(max(0.0, at.timestamp() - time.time()) + 3)  # past its time: the ticker would have fired it
+    assert schedules_naming(aws, job_id) == []
+
+    wait_for(lambda: settled(local_stack, later.json()["jobId"]), timeout=60, what="the later broadcast to run")
+    assert delivered(tim, later_groups) == dict.fromkeys(later_groups, 1)
     assert delivered(tim, groups) == {} and job(local_stack, job_id)["progress"]["total"] == 0
 
 
