@@ -26,6 +26,7 @@ from local.tim_emulator import codes
 from local.tim_emulator.callbacks import CallbackClient
 from local.tim_emulator.config import DEFAULT_PORT, Clock, FaultRule, Identity, Settings
 from local.tim_emulator.service import REST_APIS, Caller, ImError, Reply, Seed, SendResult, Service
+from timkit.callback import error_fields
 from timkit.tim.usersig import UserSigError, decode_usersig, verify_usersig
 
 log = logging.getLogger("local.tim_emulator")
@@ -305,7 +306,7 @@ class _Handler(LocalHTTPHandler):
                 try:
                     emulator.configure(**body)
                 except ValidationError as exc:
-                    fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
+                    fields = error_fields(exc).split(", ")
                     self._send_json(400, {"error": "invalid settings", "fields": fields, "detail": str(exc)})
                     return
             self._send_json(200, emulator.settings().public())

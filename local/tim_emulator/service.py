@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from local.tim_emulator import codes
 from local.tim_emulator.callbacks import CallbackClient, Decision, Job, interpret_before_send
 from local.tim_emulator.config import Identity, Settings
+from timkit.callback import error_fields
 from timkit.models.elements import MAX_BODY_BYTES, body_size, parse_body
 from timkit.models.rest import MAX_BATCH_RECIPIENTS, MAX_USER_ID_BYTES, ROBOT_PREFIX  # §5.4, §6.2, §8.1
 
@@ -1366,8 +1367,7 @@ def _check_body(
     try:
         parsed = parse_body(raw)
     except ValidationError as exc:
-        where = ", ".join(sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()}))
-        raise ImError(bad, f"MsgBody does not follow the message format ({where})") from None
+        raise ImError(bad, f"MsgBody does not follow the message format ({error_fields(exc)})") from None
     kinds = [element.MsgType for element in parsed]
     unsendable = sorted({k for k in kinds if k not in allowed})
     if unsendable:

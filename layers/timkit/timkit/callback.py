@@ -53,7 +53,7 @@ def _error(status: int, outcome: Outcome, message: str) -> CallbackResult:
     return CallbackResult(status, json.dumps({"message": message}), outcome)
 
 
-def _fields(exc: ValidationError) -> str:
+def error_fields(exc: ValidationError) -> str:
     """The fields a validation error is about, never their values (they may be secrets)."""
     return ", ".join(sorted({".".join(str(p) for p in err["loc"]) or "body" for err in exc.errors()}))
 
@@ -105,7 +105,7 @@ class CallbackService:
         try:
             params = CallbackQuery.model_validate(query)
         except ValidationError as exc:
-            return _error(400, "bad_request", f"invalid or missing query parameters: {_fields(exc)}")
+            return _error(400, "bad_request", f"invalid or missing query parameters: {error_fields(exc)}")
 
         command = params.CallbackCommand
         before_send = command in BEFORE_SEND_COMMANDS
@@ -157,7 +157,7 @@ class CallbackService:
         try:
             message = REQUEST_MODELS[command].model_validate_json(body)
         except ValidationError as exc:
-            return self._failure(command, f"unparseable body: {_fields(exc)}")
+            return self._failure(command, f"unparseable body: {error_fields(exc)}")
         assert isinstance(message, C2CBeforeSend | GroupBeforeSend)
         identity = message.identity
         self.log.set_correlation_id(identity)
@@ -202,7 +202,7 @@ class CallbackService:
         try:
             event = REQUEST_MODELS[command].model_validate_json(body)
         except ValidationError as exc:
-            return _error(400, "bad_request", f"invalid {command} body: {_fields(exc)}")
+            return _error(400, "bad_request", f"invalid {command} body: {error_fields(exc)}")
         self.log.set_correlation_id(event.identity)
         try:
             self.events.put(command, body, int(self._now()))
