@@ -300,7 +300,9 @@ class Service:
     # ------------------------------------------------------------------ REST dispatch
 
     def rest(self, api: str, body: dict[str, Any], caller: Caller) -> Reply:
-        handler = getattr(self, "_api_" + REST_APIS[api])
+        if api not in REST_APIS:
+            raise ImError(codes.URL_INVALID, f"no such API: POST /v4/{api}")
+        handler = getattr(self, "_api_" + api.rsplit("/", 1)[1])
         return handler(body, caller)
 
     # ---------------------------------------------------------- accounts
@@ -1271,24 +1273,27 @@ class Service:
             return copy.deepcopy(list(getattr(self, what)))
 
 
-REST_APIS: dict[str, str] = {
-    "im_open_login_svc/account_import": "account_import",
-    "im_open_login_svc/multiaccount_import": "multiaccount_import",
-    "openim_robot_http_svc/create_robot": "create_robot",
-    "openim_robot_http_svc/delete_robot": "delete_robot",
-    "openim_robot_http_svc/get_all_robots": "get_all_robots",
-    "sns/friend_add": "friend_add",
-    "sns/friend_check": "friend_check",
-    "openim/sendmsg": "sendmsg",
-    "openim/batchsendmsg": "batchsendmsg",
-    "openim/modify_c2c_msg": "modify_c2c_msg",
-    "openim/modify_group_msg": "modify_group_msg",
-    "group_open_http_svc/create_group": "create_group",
-    "group_open_http_svc/add_group_member": "add_group_member",
-    "group_open_http_svc/send_group_msg": "send_group_msg",
-    "group_open_http_svc/get_appid_group_list": "get_appid_group_list",
-    "group_open_http_svc/get_group_member_info": "get_group_member_info",
-}
+# Served by Service._api_<command>, the API's last path segment.
+REST_APIS = frozenset(
+    {
+        "im_open_login_svc/account_import",
+        "im_open_login_svc/multiaccount_import",
+        "openim_robot_http_svc/create_robot",
+        "openim_robot_http_svc/delete_robot",
+        "openim_robot_http_svc/get_all_robots",
+        "sns/friend_add",
+        "sns/friend_check",
+        "openim/sendmsg",
+        "openim/batchsendmsg",
+        "openim/modify_c2c_msg",
+        "openim/modify_group_msg",
+        "group_open_http_svc/create_group",
+        "group_open_http_svc/add_group_member",
+        "group_open_http_svc/send_group_msg",
+        "group_open_http_svc/get_appid_group_list",
+        "group_open_http_svc/get_group_member_info",
+    }
+)
 
 
 # ---------------------------------------------------------------------- validation helpers
