@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 from local.config import LocalConfig
 from local.tim_emulator.callbacks import callback_query
+from local.tim_emulator.control import text_body
 
 CALLBACK_PATH = "/tim/callback"
 DEFAULT_URL = "http://127.0.0.1:3000"
@@ -27,7 +28,7 @@ DEFAULT_TEXT = "well darn, the local stack works"
 
 
 def sample_body(kind: str, text: str, now: int) -> dict[str, Any]:
-    body = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}]
+    body = text_body(text)
     if kind == "group":
         return {
             "CallbackCommand": "Group.CallbackBeforeSendMsg",

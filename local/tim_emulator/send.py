@@ -18,7 +18,7 @@ from typing import Any
 import requests
 
 from local.tim_emulator.config import DEFAULT_PORT
-from local.tim_emulator.control import EmulatorControl, EmulatorControlError
+from local.tim_emulator.control import EmulatorControl, EmulatorControlError, text_body
 
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
 
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.state_file, encoding="utf-8") as f:
             url = json.load(f)["tim_api_base"]
     tim = EmulatorControl(url or DEFAULT_URL)
-    body = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": args.text}}]
+    body = text_body(args.text)
     try:
         if args.kind == "c2c":
             answer = tim.send_c2c(args.sender, args.to, body)

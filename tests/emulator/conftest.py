@@ -17,6 +17,7 @@ import requests
 
 from local.tim_emulator import FakeClock, Identity, Seed, SeedGroup, Settings, TimEmulator
 from local.tim_emulator.control import EmulatorControl
+from local.tim_emulator.control import text_body as text  # noqa: F401 - the tests' one-element text body
 from timkit.tim.usersig import gen_usersig
 
 APP = 1400000001
@@ -34,10 +35,6 @@ WORLD = Seed(
         SeedGroup("@TGS#other", "Other", "Work", "bob", ("bob", "carol")),
     ),
 )
-
-
-def text(value: str) -> list[dict[str, Any]]:
-    return [{"MsgType": "TIMTextElem", "MsgContent": {"Text": value}}]
 
 
 @pytest.fixture
