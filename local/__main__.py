@@ -22,9 +22,9 @@ from urllib.parse import urlencode
 from local.send_sample import CALLBACK_PATH, DEFAULT_URL, sample_body
 from local.stack import LocalStack
 from local.template import TEMPLATE_PATH
-from local.tim_emulator.callbacks import callback_query
 from local.tim_emulator.config import DEFAULT_PORT as TIM_DEFAULT_PORT
 from local.tim_emulator.send import DEFAULT_URL as TIM_DEFAULT_URL
+from timkit.tim.callback_auth import callback_query
 
 log = logging.getLogger("local")
 

@@ -19,8 +19,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from local.config import LocalConfig
-from local.tim_emulator.callbacks import callback_query
 from local.tim_emulator.control import text_body
+from timkit.tim.callback_auth import callback_query
 
 CALLBACK_PATH = "/tim/callback"
 DEFAULT_URL = "http://127.0.0.1:3000"

@@ -20,7 +20,7 @@ import requests
 from timctl.client import TIMEOUT_S, AdminClient, CliError, exchange, is_loopback
 from timctl.message import read_json
 from timctl.output import print_json
-from timkit.tim.callback_auth import callback_sign
+from timkit.tim.callback_auth import callback_query
 
 CALLBACK_PATH = "/tim/callback"
 # The local stack's demo values (local/config.py), which it also reads from these variables.
@@ -60,15 +60,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 
 
 def signed_url(api: str, sdkappid: int, token: str, command: str, client_ip: str, platform: str, now: int) -> str:
-    query = {
-        "SdkAppid": str(sdkappid),
-        "CallbackCommand": command,
-        "contenttype": "json",
-        "ClientIP": client_ip,
-        "OptPlatform": platform,
-        "Sign": callback_sign(token, now),
-        "RequestTime": str(now),
-    }
+    query = callback_query(sdkappid, command, client_ip=client_ip, platform=platform, token=token, request_time=now)
     return f"{api.rstrip('/')}{CALLBACK_PATH}?{urlencode(query)}"
 
 

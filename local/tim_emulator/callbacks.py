@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from local.tim_emulator import codes
 from local.tim_emulator.config import Identity, Settings
 from timkit.models.elements import MAX_BODY_BYTES, body_size, parse_body
-from timkit.tim.callback_auth import callback_sign
+from timkit.tim.callback_auth import callback_query
 
 log = logging.getLogger("local.tim_emulator")
 
@@ -38,32 +38,6 @@ MAX_RECORDS = 10_000
 # A job waits this long at most for its request's answer to be written (it always is, at once).
 _RELEASE_TIMEOUT_S = 10
 _RAW_ANSWER_CHARS = 500
-
-
-def callback_query(
-    sdkappid: int,
-    command: str,
-    *,
-    client_ip: str = "127.0.0.1",
-    platform: str = "RESTAPI",
-    token: str | None = None,
-    request_time: int | None = None,
-) -> dict[str, str]:
-    """The query Tencent appends to the callback URL (§1.2), by default for a REST call from this
-    machine. With a token (callback authentication on) it carries RequestTime and its Sign."""
-    query = {
-        "SdkAppid": str(sdkappid),
-        "CallbackCommand": command,
-        "contenttype": "json",
-        "ClientIP": client_ip,
-        "OptPlatform": platform,
-    }
-    if token:
-        if request_time is None:
-            raise ValueError("a signed callback query needs its RequestTime")
-        query["RequestTime"] = str(request_time)
-        query["Sign"] = callback_sign(token, request_time)
-    return query
 
 
 @dataclass
