@@ -13,7 +13,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 
 from local.functions import FunctionCrashed, FunctionError, FunctionTimeout, LocalFunction
 from local.template import FunctionSpec, SqsSource
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,15 +88,6 @@ HANDLER = """
             },
         }
 """
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def blocked_invocation(function: LocalFunction, marker: Path) -> tuple[threading.Thread, dict[str, BaseException]]:

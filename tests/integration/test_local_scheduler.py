@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import textwrap
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from local.stack import LocalStack
+from tests.waiting import wait_for
 
 TEMPLATE = {
     "AWSTemplateFormatVersion": "2010-09-09",
@@ -95,15 +95,6 @@ def events(stack: LocalStack, marker: str) -> list[dict[str, Any]]:
     path = stack.template_path.parent / "records" / "events"
     lines = path.read_text().splitlines() if path.exists() else []
     return [seen for seen in map(json.loads, lines) if seen["event"].get("marker") == marker]
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def create(stack: LocalStack, expression: str, **options: Any) -> tuple[str, str]:

@@ -15,7 +15,7 @@ import socket
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from local.cfn_yaml import load_template
 from local.functions import FunctionError
 from local.pollers import SqsPoller, batch_failures, sqs_record
 from local.stack import LocalStack
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_RECEIVE_COUNT = 2
@@ -260,15 +261,6 @@ SLOW_HANDLER = RECORD + """
 """
 
 HANDLERS = {"web": WEB_HANDLER, "worker": WORKER_HANDLER, "fanout": FANOUT_HANDLER, "slow": SLOW_HANDLER}
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def port_open(url: str) -> bool:
