@@ -1,6 +1,7 @@
 """The message archive (DynamoDB): one item per message, one per later event on it.
 
-Layout: ``pk`` is the message identity (``c2c:<MsgKey>`` or ``group:<GroupId>:<MsgSeq>``);
+Layout: ``pk`` is the message identity (``c2c:<MsgKey>``, ``group:<GroupId>:<MsgSeq>`` or, in a
+Community group's topic, ``topic:<GroupId>:<TopicId>:<MsgSeq>``);
 ``sk`` is ``MSG`` for the message itself, ``MSG#CONFLICT#<content hash>`` for another body
 delivered under the same identity, and ``<KIND>#<event id>`` for what happened to it later
 (modifications, recalls). Every write is conditional on the item not existing yet, which is what
