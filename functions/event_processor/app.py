@@ -10,12 +10,14 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from timkit.archive import Archiver
 from timkit.config import Settings
 from timkit.merger import MergerService
 from timkit.models.callbacks import REQUEST_MODELS
 from timkit.stores.archive import ArchiveStore
+from timkit.stores.fastpath import ENCODING_ATTRIBUTE, queued_body
 from timkit.stores.mergers import MergerStore
 
 logger = Logger()
@@ -24,20 +26,34 @@ settings = Settings.from_env()
 archiver = Archiver(ArchiveStore(settings.ARCHIVE_TABLE))
 mergers = MergerService(MergerStore(settings.MERGER_BUCKET, settings.MERGER_TABLE), settings.MERGER_RETENTION_DAYS)
 processor = BatchProcessor(event_type=EventType.SQS)
+secrets = SecretsProvider()
+
+METRIC_NAMES = {"stored": "Archived", "duplicate": "DuplicateIgnored", "conflict": "ConflictingBody"}
+
+
+def capture_secret() -> bytes:
+    document = secrets.get(settings.CAPTURE_SECRET_ID, transform="json", max_age=settings.CONFIG_CACHE_SECONDS)
+    return document["capture_key"].encode()
 
 
 def archive_record(record: SQSRecord) -> None:
     command = record.message_attributes["command"].string_value
-    event = REQUEST_MODELS[command].model_validate_json(record.body)
+    encoding = record.message_attributes[ENCODING_ATTRIBUTE]
+    body = queued_body(record.body, encoding.string_value if encoding else None)
+    event = REQUEST_MODELS[command].model_validate_json(body)
     logger.set_correlation_id(event.identity)
-    results = archiver.archive(event, record.body)
+    # Captured first: the archived message records the keys. Both steps are idempotent, so a
+    # repeated delivery (or a retry after a failure between them) completes what is missing.
+    captured = mergers.capture(event, capture_secret)
+    results = archiver.archive(event, body, captured)
     for result in results:
-        metrics.add_metric(
-            name="Archived" if result == "stored" else "DuplicateIgnored", unit=MetricUnit.Count, value=1
+        metrics.add_metric(name=METRIC_NAMES[result], unit=MetricUnit.Count, value=1)
+    if "conflict" in results:
+        # The identity and where to look, never the body: it may be anyone's message, or forged.
+        logger.warning(
+            "another body for an archived message: kept beside it, the first unchanged",
+            identity=event.identity, command=command,
         )
-    # Also on a repeated delivery: storing is idempotent, and the first try may have stopped
-    # between the archive and here.
-    captured = mergers.capture(event)
     logger.info("callback archived", command=command, results=results, mergers=captured)
 
 

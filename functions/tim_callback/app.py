@@ -64,6 +64,9 @@ def lambda_handler(event: dict, context: object) -> dict:
         body = base64.b64decode(body).decode("utf-8", errors="replace")
     result = service.handle(event.get("queryStringParameters") or {}, body)
     metrics.add_metric(name=METRIC_NAMES[result.outcome], unit=MetricUnit.Count, value=1)
+    if service.settings.CALLBACK_AUTH == "disabled":
+        # On every callback, so that the alarm on it stays raised for as long as anyone can post here.
+        metrics.add_metric(name="CallbackUnauthenticated", unit=MetricUnit.Count, value=1)
     if result.outcome != "allowed":
         logger.info("callback handled", outcome=result.outcome, status=result.status)
     return {"statusCode": result.status, "headers": {"content-type": "application/json"}, "body": result.body}

@@ -259,6 +259,31 @@ def test_group_merger_modify_and_recall_are_archived_together(local_stack, aws) 
     assert json.loads(message["body"]["S"])["MsgBody"] == [relay]
 
 
+def test_body_with_characters_sqs_refuses_is_archived_as_it_came(local_stack, aws) -> None:  # type: ignore[no-untyped-def]
+    after = dict(c2c_before("odd \uffff and \ufffe"), CallbackCommand="C2C.CallbackAfterSendMsg",
+                 SendMsgResult=0, ErrorInfo="send msg succeed", UnreadMsgNum=1)
+    raw = json.dumps(after, ensure_ascii=False)
+    assert post(local_stack, signed_query(local_stack, after["CallbackCommand"]), raw).status_code == 200
+    pk = f"c2c:{after['MsgKey']}"
+    (item,) = wait_for(lambda: archived(local_stack, aws, pk), what="the archived message")
+    assert item["body"]["S"] == raw
+
+
+def test_another_body_for_an_archived_message_is_kept_beside_it(local_stack, aws) -> None:  # type: ignore[no-untyped-def]
+    after = dict(c2c_before("the real one"), CallbackCommand="C2C.CallbackAfterSendMsg",
+                 SendMsgResult=0, ErrorInfo="send msg succeed", UnreadMsgNum=1)
+    forged = dict(after, MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {"Text": "a forged one"}}])
+    pk = f"c2c:{after['MsgKey']}"
+    assert answer(local_stack, after)[0] == 200
+    wait_for(lambda: archived(local_stack, aws, pk), what="the archived message")
+    assert answer(local_stack, forged)[0] == 200
+    items = wait_for(lambda: len(archived(local_stack, aws, pk)) == 2 and archived(local_stack, aws, pk),
+                     what="the second body beside the first")
+    assert {i["sk"]["S"].split("#")[0] + ":" + json.loads(i["body"]["S"])["MsgBody"][0]["MsgContent"]["Text"]
+            for i in items} == {"MSG:the real one", "MSG:a forged one"}
+    assert next(i for i in items if i["sk"]["S"] == "MSG")["body"]["S"] == json.dumps(after, ensure_ascii=False)
+
+
 def test_bad_after_send_body_is_refused_not_queued(local_stack) -> None:  # type: ignore[no-untyped-def]
     response = post(local_stack, signed_query(local_stack, "C2C.CallbackAfterSendMsg"),
                     {"CallbackCommand": "C2C.CallbackAfterSendMsg", "From_Account": "a"})

@@ -4,6 +4,7 @@ expiry, and capture of an inline merger from an after-send callback."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any
@@ -12,7 +13,6 @@ import pytest
 import requests
 
 from tests.e2e.test_callback import wait_for
-from timkit.merger import captured_key
 from timkit.tim.usersig import gen_usersig
 
 TIMEOUT = 30
@@ -169,13 +169,23 @@ def test_an_expired_merger_is_gone(local_stack, aws) -> None:  # type: ignore[no
     assert call(local_stack, "GET", f"/mergers/{key}", "bob").status_code == 404
 
 
-def test_inline_merger_from_a_callback_is_downloadable_by_the_conversation(local_stack, tim) -> None:  # type: ignore[no-untyped-def]
+def test_inline_merger_from_a_callback_is_downloadable_by_the_conversation(local_stack, tim, aws) -> None:  # type: ignore[no-untyped-def]
     relay = {"MsgType": "TIMRelayElem", "MsgContent": {
         "Title": "Forwarded", "MsgNum": 1, "CompatibleText": "upgrade", "AbstractList": ["alice: hi"],
         "MsgList": [message(7, "forwarded text")]}}
     sent = tim.send_c2c("alice", "bob", [relay])
     assert sent["ErrorCode"] == 0, sent
-    key = captured_key(f"c2c:{sent['MsgKey']}", 0)
+    dynamodb, table = aws("dynamodb"), local_stack["resources"]["ArchiveTable"]
+
+    def captured():  # type: ignore[no-untyped-def]
+        # The key is derived with the stack's capture secret: the archived message records it.
+        item = dynamodb.get_item(
+            TableName=table, Key={"pk": {"S": f"c2c:{sent['MsgKey']}"}, "sk": {"S": "MSG"}}, ConsistentRead=True
+        ).get("Item")
+        return item["captured_mergers"]["M"]["0"]["S"] if item else None
+
+    key = wait_for(captured, timeout=30, what="the archived message")
+    assert key != "m" + hashlib.sha256(f"c2c:{sent['MsgKey']}#0".encode()).hexdigest()[:40]
 
     def downloaded():  # type: ignore[no-untyped-def]
         got = call(local_stack, "GET", f"/mergers/{key}", "bob")

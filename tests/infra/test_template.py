@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from local.cfn_yaml import load_template
+from timkit.config import AUTH_DISABLED_ACK
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -262,6 +263,51 @@ def test_every_function_has_an_errors_alarm_that_notifies(template: dict[str, An
         alarm = watched[name]
         assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0), name
         assert {"Ref": "AlarmTopic"} in alarm["AlarmActions"], name
+
+
+def test_unauthenticated_callbacks_raise_an_alarm(template: dict[str, Any]) -> None:
+    # The callback function counts CallbackUnauthenticated on every callback while CallbackAuth is
+    # disabled; Powertools Metrics puts it in the function's namespace, dimensioned by its service.
+    callback_env = template["Resources"]["TimCallbackFunction"]["Properties"]["Environment"]["Variables"]
+    alarms = [
+        a["Properties"]
+        for a in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["MetricName"] == "CallbackUnauthenticated"
+    ]
+    assert len(alarms) == 1
+    (alarm,) = alarms
+    assert alarm["Namespace"] == callback_env["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": callback_env["POWERTOOLS_SERVICE_NAME"]}]
+    assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == ("Sum", "GreaterThanThreshold", 0)
+    assert {"Ref": "AlarmTopic"} in alarm["AlarmActions"]
+
+
+def test_disabling_callback_auth_takes_a_second_parameter_naming_the_risk(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["CallbackAuthDisabledAck"]
+    assert parameter["Default"] == ""
+    assert parameter["AllowedValues"] == ["", AUTH_DISABLED_ACK]
+    callback_env = template["Resources"]["TimCallbackFunction"]["Properties"]["Environment"]["Variables"]
+    assert callback_env["CALLBACK_AUTH"] == {"Ref": "CallbackAuth"}
+    assert callback_env["CALLBACK_AUTH_DISABLED_ACK"] == {"Ref": "CallbackAuthDisabledAck"}
+
+
+def test_capture_key_secret_is_generated_and_read_by_the_event_processor_only(template: dict[str, Any]) -> None:
+    secret = template["Resources"]["CaptureKeySecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert json.loads(generated["SecretStringTemplate"]) == {}
+    assert generated["GenerateStringKey"] == "capture_key"
+    assert generated["PasswordLength"] >= 32
+    readers = {
+        name
+        for name, function in resources_of_type(template, "AWS::Serverless::Function").items()
+        if "CaptureKeySecret" in json.dumps(function["Properties"])
+    }
+    assert readers == {"EventProcessorFunction"}
+    processor = template["Resources"]["EventProcessorFunction"]["Properties"]
+    assert processor["Environment"]["Variables"]["CAPTURE_SECRET_ID"] == {"Ref": "CaptureKeySecret"}
+    reads = {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "CaptureKeySecret"}}}
+    assert reads in processor["Policies"]
 
 
 def merger_grants(template: dict[str, Any], name: str) -> set[str]:

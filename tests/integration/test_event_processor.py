@@ -10,13 +10,20 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 
+from local.pollers import sqs_record
 from tests.handlers import load_handler
 from tests.moto_env import offline_aws, template_table
+from tests.unit.test_event_queue import sqs_accepts
+from timkit.aws_json import AwsJsonClient
 from timkit.merger import captured_key
+from timkit.models.elements import RelayElem
 from timkit.stores.archive import ArchiveStore
+from timkit.stores.fastpath import EventQueue
 
 ROOT = Path(__file__).resolve().parents[2]
+CAPTURE_KEY = "capture-key-for-the-event-processor-tests"
 SAMPLE = json.loads((ROOT / "events/event_processor/sqs_batch.json").read_text())
 CONTEXT = SimpleNamespace(
     function_name="tim-event-processor", memory_limit_in_mb=256, aws_request_id="test",
@@ -30,14 +37,36 @@ def processor(monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("ARCHIVE_TABLE", "archive")
     monkeypatch.setenv("MERGER_BUCKET", "mergers")
     monkeypatch.setenv("MERGER_TABLE", "merger-meta")
+    monkeypatch.setenv("CAPTURE_SECRET_ID", "capture-key")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tim-event-processor")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TimKit")
     with offline_aws(monkeypatch):
         template_table("ArchiveTable", "archive")
         template_table("MergerTable", "merger-meta")
         boto3.client("s3").create_bucket(Bucket="mergers")
+        boto3.client("secretsmanager").create_secret(
+            Name="capture-key", SecretString=json.dumps({"capture_key": CAPTURE_KEY})
+        )
         with load_handler("event_processor", "it_event_processor_app") as module:
             yield module, ArchiveStore("archive")
+
+
+def emitted(out: str) -> list[dict]:
+    """The EMF metric documents a handler printed."""
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [line for line in lines if "_aws" in line]
+
+
+def metric_counts(documents: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for doc in documents:
+        for definition in doc["_aws"]["CloudWatchMetrics"]:
+            for metric in definition["Metrics"]:
+                values = doc[metric["Name"]]
+                counts[metric["Name"]] = counts.get(metric["Name"], 0) + (
+                    sum(values) if isinstance(values, list) else values
+                )
+    return counts
 
 
 def record(command: str, body: dict, message_id: str) -> dict:
@@ -63,8 +92,11 @@ def test_repeated_delivery_archives_each_message_once(processor) -> None:  # typ
     assert group_items[0]["inline_mergers"] == 1
     assert json.loads(group_items[0]["body"])["MsgBody"][0]["MsgContent"]["MsgList"][0]["MsgBody"][0] == {
         "MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}
-    # ... and captured as a merger the group's members can download by the message's key.
-    key = captured_key(f"group:{group['GroupId']}:{group['MsgSeq']}", 0)
+    # ... and captured as a merger the group's members can download by the key the archive records,
+    # derived with the capture secret.
+    key = group_items[0]["captured_mergers"]["0"]
+    relay_elem = RelayElem.model_validate(group["MsgBody"][0])
+    assert key == captured_key(CAPTURE_KEY.encode(), f"group:{group['GroupId']}:{group['MsgSeq']}", 0, relay_elem)
     downloaded = json.loads(module.mergers.download(group["From_Account"], key).json)
     relay = group["MsgBody"][0]["MsgContent"]
     assert (downloaded["title"], downloaded["messageList"]) == (relay["Title"], relay["MsgList"])
@@ -108,3 +140,85 @@ def test_only_the_failed_record_is_reported(processor) -> None:  # type: ignore[
     result = module.lambda_handler({"Records": [good, broken]}, CONTEXT)
     assert result == {"batchItemFailures": [{"itemIdentifier": "bad-1"}]}
     assert len(store.history(f"c2c:{json.loads(good['body'])['MsgKey']}")) == 1
+
+
+def test_another_body_for_an_archived_message_is_kept_and_flagged(processor, capsys, caplog) -> None:  # type: ignore[no-untyped-def]
+    module, store = processor
+    first = json.loads(SAMPLE["Records"][0]["body"])
+    forged = dict(first, MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {"Text": "pay account 666"}}])
+    command = first["CallbackCommand"]
+    assert module.lambda_handler({"Records": [SAMPLE["Records"][0]]}, CONTEXT) == {"batchItemFailures": []}
+    capsys.readouterr()
+    caplog.clear()
+
+    assert module.lambda_handler({"Records": [record(command, forged, "f1")]}, CONTEXT) == {"batchItemFailures": []}
+    assert metric_counts(emitted(capsys.readouterr().out)) == {"ConflictingBody": 1}
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.identity == f"c2c:{first['MsgKey']}"  # type: ignore[attr-defined]
+    assert not [r for r in caplog.records if "pay account 666" in json.dumps(r.__dict__, default=str)]
+    caplog.clear()
+    items = store.history(f"c2c:{first['MsgKey']}")
+    assert [i["sk"].split("#")[:2] for i in items] == [["MSG"], ["MSG", "CONFLICT"]]
+    assert json.loads(items[0]["body"]) == first
+    assert json.loads(items[1]["body"]) == forged
+
+    # Redelivered, either body is a plain duplicate: no flag, nothing written.
+    again = {"Records": [SAMPLE["Records"][0], record(command, forged, "f2")]}
+    assert module.lambda_handler(again, CONTEXT) == {"batchItemFailures": []}
+    assert metric_counts(emitted(capsys.readouterr().out)) == {"DuplicateIgnored": 2}
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(store.history(f"c2c:{first['MsgKey']}")) == 2
+
+
+def test_two_topics_messages_with_one_seq_are_archived_apart(processor) -> None:  # type: ignore[no-untyped-def]
+    module, store = processor
+    group = json.loads(SAMPLE["Records"][1]["body"])
+    topics = [f"{group['GroupId']}@TOPIC#_{name}" for name in ("news", "chat")]
+    bodies = [
+        dict(group, TopicId=topic, MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {"Text": topic}}])
+        for topic in topics
+    ]
+    event = {"Records": [record(b["CallbackCommand"], b, f"t{n}") for n, b in enumerate(bodies)]}
+    assert module.lambda_handler(event, CONTEXT) == {"batchItemFailures": []}
+    for topic, body in zip(topics, bodies, strict=True):
+        (item,) = store.history(f"topic:{group['GroupId']}:{topic}:{group['MsgSeq']}")
+        assert json.loads(item["body"]) == body
+        assert item["conversation"] == f"topic:{group['GroupId']}:{topic}"
+    assert store.history(f"group:{group['GroupId']}:{group['MsgSeq']}") == []
+
+
+@pytest.fixture
+def sqs_server():  # type: ignore[no-untyped-def]
+    """moto as a server in this process, sharing the in-process mock's state: the callback's
+    EventQueue signs and sends HTTP requests itself, as it does to SQS."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+    server._server.server_close()  # type: ignore[union-attr]
+
+
+# A raw control character cannot be in valid JSON text (the callback refuses such a body), so only
+# the characters SQS refuses that JSON may carry unescaped are sent here.
+@pytest.mark.parametrize("text", ["\uffff", "a\ufffeb", "ok \U0001F600 \ufffd \ud7ff"])
+def test_body_sqs_would_refuse_is_archived_unchanged(processor, sqs_server, text: str) -> None:  # type: ignore[no-untyped-def]
+    module, store = processor
+    queue_url = boto3.client("sqs").create_queue(QueueName="events")["QueueUrl"]
+    queue_arn = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    elements = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}]
+    c2c = dict(json.loads(SAMPLE["Records"][0]["body"]), MsgBody=elements)
+    # As Tencent sends it: UTF-8, characters unescaped.
+    raw = json.dumps(c2c, ensure_ascii=False)
+    queue = EventQueue(queue_url, AwsJsonClient("sqs", endpoint=sqs_server))
+    queue.put(c2c["CallbackCommand"], raw, 1730000000)
+    (message,) = boto3.client("sqs").receive_message(
+        QueueUrl=queue_url, MessageAttributeNames=["All"], MessageSystemAttributeNames=["All"]
+    )["Messages"]
+    # moto takes any body; SQS itself refuses one with a character outside its documented set.
+    assert sqs_accepts(message["Body"])
+    event = {"Records": [sqs_record(message, queue_arn["Attributes"]["QueueArn"])]}
+    assert module.lambda_handler(event, CONTEXT) == {"batchItemFailures": []}
+    (item,) = store.history(f"c2c:{c2c['MsgKey']}")
+    assert item["body"] == raw
+    assert json.loads(item["body"])["MsgBody"][0]["MsgContent"]["Text"] == text

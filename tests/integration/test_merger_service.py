@@ -9,6 +9,7 @@ a client would use it, next to a boto3 ``get_object`` of the same key."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import itertools
 import json
 import re
@@ -33,6 +34,7 @@ from timkit.merger import (
     captured_key,
 )
 from timkit.models.callbacks import C2CAfterSend, C2CBeforeSend, GroupAfterSend
+from timkit.models.elements import RelayElem
 from timkit.models.merger import MAX_LEVELS, DownloadLink, LimitExceeded, MergerUpload
 from timkit.stores.mergers import MergerStore
 
@@ -566,12 +568,23 @@ def captured_relay(messages: list[dict[str, Any]]) -> dict[str, Any]:
         "AbstractList": ["A: hi"], "MsgList": messages}}
 
 
+SECRET = b"capture-secret-for-tests"
+
+
+def secret() -> bytes:
+    return SECRET
+
+
+def key_of(identity: str, index: int, element: dict[str, Any], key_secret: bytes = SECRET) -> str:
+    return captured_key(key_secret, identity, index, RelayElem.model_validate(element))
+
+
 def test_capture_c2c_inline_relay(service: MergerService, clock: FakeClock) -> None:
     relay = captured_relay(CONVERSATION)
     message = C2CAfterSend.model_validate(dict(C2C_AFTER, MsgBody=[text("look"), relay]))
-    keys = service.capture(message)
-    key = captured_key(f"c2c:{C2C_AFTER['MsgKey']}", 1)
-    assert keys == [key]
+    keys = service.capture(message, secret)
+    key = key_of(f"c2c:{C2C_AFTER['MsgKey']}", 1, relay)
+    assert keys == {1: key}
     want = {"title": "Chat history", "abstractList": ["A: hi"], "compatibleText": "upgrade",
             "messageList": CONVERSATION, "layersOverLimit": False}
     assert downloaded(service, "A", key) == want
@@ -583,16 +596,16 @@ def test_capture_c2c_inline_relay(service: MergerService, clock: FakeClock) -> N
         "callback", "A", "c2c", "B", 3)
     # Delivered again (Tencent retries callbacks): same key, one item, first created_at kept.
     clock.advance(30)
-    assert service.capture(message) == [key]
+    assert service.capture(message, secret) == {1: key}
     assert service.store.meta(key) == meta
     assert downloaded(service, "B", key) == want
 
 
 def test_repeated_capture_does_not_extend_the_merger_life(service: MergerService, clock: FakeClock) -> None:
     message = C2CAfterSend.model_validate(dict(C2C_AFTER, MsgBody=[captured_relay(CONVERSATION)]))
-    (key,) = service.capture(message)
+    (key,) = service.capture(message, secret).values()
     clock.advance(6 * DAY)
-    assert service.capture(message) == [key]
+    assert service.capture(message, secret) == {0: key}
     clock.advance(DAY + 1)
     assert service.store.meta(key).expires_at < clock.now
     with pytest.raises(MergerNotFound):
@@ -603,35 +616,65 @@ def test_capture_group_inline_relay(service: MergerService) -> None:
     inner = [wire_message("M2", [text("x")], group="@TGS#team")]
     nested = captured_relay([wire_message("M1", [captured_relay(inner)], group="@TGS#team")])
     message = GroupAfterSend.model_validate(dict(GROUP_AFTER, MsgBody=[nested, text("and"), captured_relay(inner)]))
-    keys = service.capture(message)
-    assert keys == [captured_key("group:@TGS#team:123", 0), captured_key("group:@TGS#team:123", 2)]
-    for key in keys:
+    keys = service.capture(message, secret)
+    assert keys == {
+        0: key_of("group:@TGS#team:123", 0, nested), 2: key_of("group:@TGS#team:123", 2, captured_relay(inner)),
+    }
+    for key in keys.values():
         downloaded(service, "M1", key)
         downloaded(service, "M2", key)
         with pytest.raises(MergerNotFound):
             service.download("outsider", key)
     # The captured list is level 1, the merger inside it level 2.
     assert service.store.meta(keys[0]).levels == 2
-    assert downloaded(service, "A", keys[1])["messageList"] == inner
-    assert service.capture(message) == keys
+    assert downloaded(service, "A", keys[2])["messageList"] == inner
+    assert service.capture(message, secret) == keys
 
 
-def test_capture_ignores_key_only_relays(service: MergerService) -> None:
+def test_another_body_under_one_identity_captures_under_other_keys(service: MergerService) -> None:
+    first = captured_relay(CONVERSATION)
+    forged = captured_relay([wire_message("A", [text("send the money to 666")])])
+    keys = service.capture(C2CAfterSend.model_validate(dict(C2C_AFTER, MsgBody=[first])), secret)
+    other = service.capture(C2CAfterSend.model_validate(dict(C2C_AFTER, MsgBody=[forged])), secret)
+    assert keys[0] != other[0]
+    # Both kept, each as it came.
+    assert downloaded(service, "B", keys[0])["messageList"] == CONVERSATION
+    assert downloaded(service, "B", other[0])["messageList"] == forged["MsgContent"]["MsgList"]
+
+
+def test_capture_asks_for_the_secret_only_for_a_merger(service: MergerService) -> None:
+    def no_secret() -> bytes:
+        raise AssertionError("the secret was asked for")
+
     message = C2CAfterSend.model_validate(dict(C2C_AFTER, MsgBody=[key_relay("tencent-json-key"), text("x")]))
-    assert service.capture(message) == []
+    assert service.capture(message, no_secret) == {}
 
 
 def test_capture_ignores_messages_not_delivered(service: MergerService, store: MergerStore) -> None:
-    before = dict(C2C_AFTER, CallbackCommand="C2C.CallbackBeforeSendMsg", MsgBody=[captured_relay(CONVERSATION)])
+    relay = captured_relay(CONVERSATION)
+    before = dict(C2C_AFTER, CallbackCommand="C2C.CallbackBeforeSendMsg", MsgBody=[relay])
     before.pop("SendMsgResult", None)
     before.pop("ErrorInfo", None)
     message = C2CBeforeSend.model_validate(before)
-    assert service.capture(message) == []
-    assert store.meta(captured_key(f"c2c:{C2C_AFTER['MsgKey']}", 0)) is None
+    assert service.capture(message, secret) == {}
+    assert store.meta(key_of(f"c2c:{C2C_AFTER['MsgKey']}", 0, relay)) is None
 
 
 def test_captured_key_is_stable_and_distinct() -> None:
-    a = captured_key("c2c:1_2_3", 0)
-    assert a == captured_key("c2c:1_2_3", 0)
-    assert len({a, captured_key("c2c:1_2_3", 1), captured_key("c2c:1_2_4", 0), captured_key("group:g:1", 0)}) == 4
+    relay = captured_relay(CONVERSATION)
+    a = key_of("c2c:1_2_3", 0, relay)
+    assert a == key_of("c2c:1_2_3", 0, relay)
+    assert len({
+        a, key_of("c2c:1_2_3", 1, relay), key_of("c2c:1_2_4", 0, relay), key_of("group:g:1", 0, relay),
+        key_of("c2c:1_2_3", 0, captured_relay(CONVERSATION[:1])),
+    }) == 5
     assert re.fullmatch(r"m[0-9a-f]{40}", a)
+
+
+def test_captured_key_cannot_be_made_without_the_secret() -> None:
+    # The key used to be sha256("<identity>#<index>"): anyone knowing a group id and a seq had it.
+    relay = captured_relay(CONVERSATION)
+    key = key_of("group:@TGS#team:123", 0, relay)
+    assert key != "m" + hashlib.sha256(b"group:@TGS#team:123#0").hexdigest()[:40]
+    assert key != key_of("group:@TGS#team:123", 0, relay, key_secret=b"another secret")
+    assert key_of("group:@TGS#team:123", 0, relay, key_secret=b"") != key

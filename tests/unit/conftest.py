@@ -209,16 +209,17 @@ class FakeInterrupts:
 
 
 class MemoryStore:
-    """The archive store in memory: ``put_once`` writes an item unless (pk, sk) exists."""
+    """The archive store in memory: ``put_once`` writes an item unless (pk, sk) exists, and
+    answers with the item that exists."""
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def put_once(self, pk: str, sk: str, attributes: dict[str, Any]) -> bool:
+    def put_once(self, pk: str, sk: str, attributes: dict[str, Any]) -> dict[str, Any] | None:
         if (pk, sk) in self.items:
-            return False
+            return {"pk": pk, "sk": sk, **self.items[(pk, sk)]}
         self.items[(pk, sk)] = dict(attributes)
-        return True
+        return None
 
 
 _service_names = itertools.count()

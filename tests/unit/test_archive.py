@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.unit.conftest import MemoryStore, payload, text_body
-from timkit.archive import Archiver
+from timkit.archive import Archiver, content_hash
 from timkit.models.callbacks import REQUEST_MODELS
 
 ARCHIVED_AT = 1_730_000_500
@@ -41,6 +41,7 @@ def test_c2c_message_is_archived_once(archiver: Archiver, store: MemoryStore) ->
         "conversation": "c2c:u_1001:u_2002",
         "msg_time": 1730000000,
         "body": raw,
+        "content_hash": content_hash(raw),
         "archived_at": ARCHIVED_AT,
         "inline_mergers": 0,
     }
@@ -175,3 +176,118 @@ def test_before_send_is_not_archived(archiver: Archiver, store: MemoryStore, com
     with pytest.raises(TypeError):
         archiver.archive(msg, raw)
     assert store.items == {}
+
+
+# ----------------------------------------------------------------------------- another body, same identity
+
+C2C_PK = "c2c:7311_3088123456_1730000000"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"MsgBody": text_body("pay to account 666")},
+        {"MsgBody": []},
+        {"MsgBody": [*text_body("hello"), {"MsgType": "TIMCustomElem", "MsgContent": {"Data": "x"}}]},
+        {"From_Account": "mallory"},
+        {"To_Account": "someone_else"},
+        {"CloudCustomData": "{\"order\": 1}"},
+        {"MsgTime": 1},
+    ],
+    ids=["text", "no-elements", "extra-element", "sender", "recipient", "custom-data", "time"],
+)
+def test_another_body_for_an_archived_message_is_kept_beside_it_and_flagged(
+    archiver: Archiver, store: MemoryStore, changes: dict[str, Any]
+) -> None:
+    first, raw_first = event("C2C.CallbackAfterSendMsg")
+    second, raw_second = event("C2C.CallbackAfterSendMsg", **changes)
+    assert first.identity == second.identity
+    assert archiver.archive(first, raw_first) == ["stored"]
+    kept = dict(store.items[(C2C_PK, "MSG")])
+    assert archiver.archive(second, raw_second) == ["conflict"]
+    # The first stays as it was; the second is stored beside it, under its content's hash.
+    assert store.items[(C2C_PK, "MSG")] == kept
+    other = store.items[(C2C_PK, f"MSG#CONFLICT#{content_hash(raw_second)}")]
+    assert other["body"] == raw_second
+    assert other["content_hash"] == content_hash(raw_second) != kept["content_hash"]
+    # Either body again (a redelivery) is a plain duplicate, and nothing else is written.
+    assert archiver.archive(second, raw_second) == ["duplicate"]
+    assert archiver.archive(first, raw_first) == ["duplicate"]
+    assert len(store.items) == 2
+
+
+def test_a_third_body_is_kept_and_flagged_too(archiver: Archiver, store: MemoryStore) -> None:
+    for n, text in enumerate(["one", "two", "three"]):
+        msg, raw = event("C2C.CallbackAfterSendMsg", MsgBody=text_body(text))
+        assert archiver.archive(msg, raw) == ["stored" if n == 0 else "conflict"]
+    assert len(store.items) == 3
+
+
+def test_same_message_in_another_envelope_is_a_duplicate(archiver: Archiver, store: MemoryStore) -> None:
+    # The callback around the message differs between deliveries and between the after-send and
+    # the bot callback: other key order, EventTime, unread count, robots mentioned, empty vs absent.
+    after, raw_after = event("Group.CallbackAfterSendMsg")
+    assert archiver.archive(after, raw_after) == ["stored"]
+    doc = payload("Bot.OnGroupMessage", EventTime=1670574499999, OptPlatform="Web")
+    doc.pop("CloudCustomData")
+    doc["CloudCustomData"] = payload("Group.CallbackAfterSendMsg")["CloudCustomData"]
+    doc.pop("Operator_Account")
+    reordered = json.dumps(dict(reversed(list(doc.items()))), ensure_ascii=False)
+    bot = REQUEST_MODELS["Bot.OnGroupMessage"].model_validate_json(reordered)
+    assert archiver.archive(bot, reordered) == ["duplicate"]
+    c2c, raw_c2c = event("C2C.CallbackAfterSendMsg", CloudCustomData="")
+    assert archiver.archive(c2c, raw_c2c) == ["stored"]
+    without = payload("C2C.CallbackAfterSendMsg", UnreadMsgNum=9)
+    del without["CloudCustomData"]
+    raw_without = json.dumps(without)
+    msg = REQUEST_MODELS["C2C.CallbackAfterSendMsg"].model_validate_json(raw_without)
+    assert archiver.archive(msg, raw_without) == ["duplicate"]
+    assert len(store.items) == 2
+
+
+def test_message_archived_before_content_hashes_is_compared_by_its_body(
+    archiver: Archiver, store: MemoryStore
+) -> None:
+    first, raw_first = event("C2C.CallbackAfterSendMsg")
+    store.items[(C2C_PK, "MSG")] = {"command": first.CallbackCommand, "body": raw_first, "archived_at": 1}
+    assert archiver.archive(first, raw_first) == ["duplicate"]
+    second, raw_second = event("C2C.CallbackAfterSendMsg", MsgBody=text_body("other"))
+    assert archiver.archive(second, raw_second) == ["conflict"]
+    assert store.items[(C2C_PK, "MSG")] == {"command": first.CallbackCommand, "body": raw_first, "archived_at": 1}
+
+
+# ----------------------------------------------------------------------------- topics
+
+TOPIC_A = "@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_a"
+TOPIC_B = "@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_b"
+
+
+def test_two_topics_messages_with_one_seq_are_archived_apart(archiver: Archiver, store: MemoryStore) -> None:
+    group = "@TGS#_@TGS#cQVLVHIM62CJ"
+    a, raw_a = event("Group.CallbackAfterSendMsg", GroupId=group, TopicId=TOPIC_A, MsgBody=text_body("in a"))
+    b, raw_b = event("Group.CallbackAfterSendMsg", GroupId=group, TopicId=TOPIC_B, MsgBody=text_body("in b"))
+    plain, raw_plain = event("Group.CallbackAfterSendMsg", GroupId=group, TopicId="", MsgBody=text_body("group"))
+    assert (a.MsgSeq, a.GroupId) == (b.MsgSeq, b.GroupId) == (plain.MsgSeq, plain.GroupId)
+    assert archiver.archive(a, raw_a) == ["stored"]
+    assert archiver.archive(b, raw_b) == ["stored"]
+    assert archiver.archive(plain, raw_plain) == ["stored"]
+    assert {pk: item["conversation"] for (pk, _), item in store.items.items()} == {
+        f"topic:{group}:{TOPIC_A}:123": f"topic:{group}:{TOPIC_A}",
+        f"topic:{group}:{TOPIC_B}:123": f"topic:{group}:{TOPIC_B}",
+        f"group:{group}:123": f"group:{group}",
+    }
+    # A modification or recall in a topic is recorded against that topic's message.
+    recall, raw_recall = event(
+        "Group.CallbackAfterRecallMsg", GroupId=group, TopicId=TOPIC_B, MsgSeqList=[{"MsgSeq": 123}]
+    )
+    assert archiver.archive(recall, raw_recall) == ["stored"]
+    assert [sk.split("#")[0] for pk, sk in store.items if pk == f"topic:{group}:{TOPIC_B}:123"] == ["MSG", "RECALL"]
+
+
+def test_captured_merger_keys_are_recorded_by_element_index(archiver: Archiver, store: MemoryStore) -> None:
+    msg, raw = event("C2C.CallbackAfterSendMsg")
+    assert archiver.archive(msg, raw, captured={0: "mkey0", 2: "mkey2"}) == ["stored"]
+    assert store.items[(C2C_PK, "MSG")]["captured_mergers"] == {"0": "mkey0", "2": "mkey2"}
+    other, raw_other = event("C2C.CallbackAfterSendMsg", To_Account="u_9")
+    archiver.archive(other, raw_other)
+    assert "captured_mergers" not in store.items[(C2C_PK, f"MSG#CONFLICT#{content_hash(raw_other)}")]

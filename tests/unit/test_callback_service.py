@@ -172,7 +172,7 @@ def test_no_token_configured_is_401(h: Harness) -> None:
 
 
 def test_auth_disabled_skips_sign_checks_but_not_the_app(logger) -> None:  # type: ignore[no-untyped-def]
-    h = Harness(logger, CALLBACK_AUTH="disabled")
+    h = Harness(logger, CALLBACK_AUTH="disabled", CALLBACK_AUTH_DISABLED_ACK="anyone-can-post-callbacks")
     assert answer(h.call("C2C.CallbackBeforeSendMsg", request_time=None)) == OK
     assert answer(h.call("C2C.CallbackBeforeSendMsg", sign="00" * 32)) == OK
     assert answer(h.call("C2C.CallbackBeforeSendMsg", request_time=NOW - 10_000)) == OK

@@ -36,6 +36,7 @@ from timkit.models.callbacks import (
     GroupBeforeSendAnswer,
     GroupModify,
     GroupRecall,
+    group_identity,
 )
 from timkit.models.elements import TextContent, TextElem, dump_body
 
@@ -180,6 +181,44 @@ def test_identity(command: str, changes: dict, identity: str) -> None:
 def test_group_recall_identities_cover_every_seq() -> None:
     msg = GroupRecall.model_validate(payload("Group.CallbackAfterRecallMsg"))
     assert msg.identities == ["group:@TGS#2J4SZEAEL:121", "group:@TGS#2J4SZEAEL:122", "group:@TGS#2J4SZEAEL:123"]
+
+
+TOPIC = "@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_TestTopic"  # the form Tencent's create_topic documents
+
+
+@pytest.mark.parametrize(
+    ("command", "identity"),
+    [
+        ("Group.CallbackBeforeSendMsg", f"topic:@TGS#2J4SZEAEL:{TOPIC}:r123456"),
+        ("Group.CallbackAfterSendMsg", f"topic:@TGS#2J4SZEAEL:{TOPIC}:123"),
+        ("Bot.OnGroupMessage", f"topic:@TGS#2J4SZEAEL:{TOPIC}:123"),
+        ("Group.CallbackAfterModifyMsg", f"topic:@TGS#2J4SZEAEL:{TOPIC}:123"),
+        ("Group.CallbackAfterRecallMsg", f"topic:@TGS#2J4SZEAEL:{TOPIC}:121"),
+    ],
+)
+def test_topic_message_identity_names_the_topic(command: str, identity: str) -> None:
+    # Topics number their messages apart: without the topic, seq 123 of two topics would be one message.
+    assert REQUEST_MODELS[command].model_validate(payload(command, TopicId=TOPIC)).identity == identity
+    other = REQUEST_MODELS[command].model_validate(payload(command, TopicId=TOPIC + "2")).identity
+    assert other != identity
+
+
+@pytest.mark.parametrize("command", ["Group.CallbackAfterSendMsg", "Group.CallbackAfterModifyMsg"])
+@pytest.mark.parametrize("no_topic", [{"TopicId": ""}, {"TopicId": None}, {}])
+def test_message_outside_topics_keeps_its_group_identity(command: str, no_topic: dict) -> None:
+    doc = payload(command, **no_topic)
+    if not no_topic:
+        doc.pop("TopicId", None)
+    assert REQUEST_MODELS[command].model_validate(doc).identity == "group:@TGS#2J4SZEAEL:123"
+
+
+def test_group_and_topic_identities_cannot_be_confused() -> None:
+    # Custom group ids may hold ':' (any printable ASCII): a group named like "<group>:<topic>"
+    # must not share an identity with that group's topic, nor two splits of one string each other.
+    assert group_identity(f"g:{TOPIC}", 5) != group_identity("g", 5, TOPIC)
+    assert group_identity("g:a", 5, "b") != group_identity("g", 5, "a:b")
+    assert group_identity("g%3Aa", 5, "b") != group_identity("g:a", 5, "b")
+    assert group_identity("g", "r5", TOPIC) != group_identity("g", 5, TOPIC)
 
 
 def test_after_send_and_bot_callback_of_one_message_share_an_identity() -> None:

@@ -8,11 +8,13 @@ Secrets are not here: they come from the secret named by ``TIM_SECRET_ID`` (see
 from __future__ import annotations
 
 import os
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 FailurePolicy = Literal["allow", "reject", "discard"]
+# What CALLBACK_AUTH_DISABLED_ACK must say for CALLBACK_AUTH=disabled to be accepted.
+AUTH_DISABLED_ACK = "anyone-can-post-callbacks"
 
 
 class Settings(BaseModel):
@@ -22,8 +24,10 @@ class Settings(BaseModel):
     TIM_SDKAPPID: Annotated[int, Field(gt=0)]
     # Secrets Manager secret (ARN or name) holding secret_key, callback_token and optionally policy.
     TIM_SECRET_ID: str = ""
-    # "required" (default) or "disabled": running without callback authentication is an explicit choice.
+    # "required" (default) or "disabled": running without callback authentication is an explicit choice,
+    # made twice: "disabled" also needs CALLBACK_AUTH_DISABLED_ACK to name the risk.
     CALLBACK_AUTH: Literal["required", "disabled"] = "required"
+    CALLBACK_AUTH_DISABLED_ACK: Literal["", "anyone-can-post-callbacks"] = ""
     # Anti-replay window for RequestTime (Tencent recommends one minute).
     CALLBACK_MAX_SKEW_SECONDS: Annotated[int, Field(ge=1, le=600)] = 60
     # Where the before-send policy document lives: "ssm:<parameter name>", "secret:" (the "policy"
@@ -48,6 +52,8 @@ class Settings(BaseModel):
     MERGER_RETENTION_DAYS: Annotated[int, Field(ge=1, le=3650)] = 30
     MERGER_INLINE_MAX_BYTES: Annotated[int, Field(ge=1, le=5 * 1024 * 1024)] = 3 * 1024 * 1024
     ARCHIVE_TABLE: str = ""
+    # Secrets Manager secret (ARN or name) holding capture_key, which captured merger keys are derived with.
+    CAPTURE_SECRET_ID: str = ""
     BOT_STATE_TABLE: str = ""
     # How long a recorded chatbot interrupt is kept.
     INTERRUPT_TTL_SECONDS: Annotated[int, Field(ge=60)] = 86400
@@ -65,6 +71,15 @@ class Settings(BaseModel):
     SCHEDULE_GROUP: str = "default"
     SCHEDULER_TARGET_ARN: str = ""
     SCHEDULER_ROLE_ARN: str = ""
+
+    @model_validator(mode="after")
+    def _unauthenticated_callbacks_are_acknowledged(self) -> Self:
+        if self.CALLBACK_AUTH == "disabled" and self.CALLBACK_AUTH_DISABLED_ACK != AUTH_DISABLED_ACK:
+            raise ValueError(
+                "CALLBACK_AUTH=disabled lets anyone who finds the URL post callbacks: it also needs "
+                f"CALLBACK_AUTH_DISABLED_ACK={AUTH_DISABLED_ACK}"
+            )
+        return self
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -3,7 +3,8 @@
 Tencent's own long-message store is internal to its client SDKs, so the app keeps its own: a
 client uploads a merger's message list, gets a ``downloadKey`` and a small ``TIMRelayElem``
 carrying it to send; the conversation's members download the list with the key. Inline mergers
-that arrive in after-send callbacks are captured under a key derived from the message identity.
+that arrive in after-send callbacks are captured under a key derived, with a secret, from the
+message identity and the merger itself (the archive records it with the message).
 
 Who may read a merger: its uploader, and the destination conversation's members (the C2C peer,
 or the group's members as Tencent lists them). Anyone else, like an unknown or expired key, gets
@@ -13,6 +14,7 @@ or the group's members as Tencent lists them). Anyone else, like an unknown or e
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 import threading
@@ -63,10 +65,14 @@ class UnknownNestedKey(ValueError):
     """The list references a stored merger that does not exist or the uploader may not read."""
 
 
-def captured_key(identity: str, index: int) -> str:
-    """The key an inline merger from a callback is stored under: element ``index`` of the message
-    ``identity`` (``c2c:<MsgKey>`` or ``group:<GroupId>:<MsgSeq>``)."""
-    return "m" + hashlib.sha256(f"{identity}#{index}".encode()).hexdigest()[:40]
+def captured_key(secret: bytes, identity: str, index: int, element: RelayElem) -> str:
+    """The key an inline merger from a callback is stored under: an HMAC, keyed with the capture
+    secret, of the message ``identity``, the element's ``index`` and the element's content. A key
+    made of public values alone (group id and seq) could be guessed, and a body posted first under
+    it would be the one kept; with the content in it, another body captures under other keys."""
+    plain = element.model_dump(mode="json", exclude_unset=True)
+    content = hashlib.sha256(json.dumps(plain, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return "m" + hmac.new(secret, json.dumps([identity, index, content]).encode(), hashlib.sha256).hexdigest()[:40]
 
 
 class GroupMembers:
@@ -209,20 +215,22 @@ class MergerService:
 
     # ------------------------------------------------------------------ capture
 
-    def capture(self, message: CallbackRequest) -> list[str]:
-        """Store every inline merger of a delivered message; the keys, stored now or before. Other
-        callbacks (before-send, modify, recall...) carry no message delivered: none."""
+    def capture(self, message: CallbackRequest, secret: Callable[[], bytes]) -> dict[int, str]:
+        """Store every inline merger of a delivered message; their keys (stored now or before) by
+        element index. Other callbacks (before-send, modify, recall...) carry no message delivered:
+        none. ``secret`` gives the capture secret (see :func:`captured_key`), asked for only when
+        there is a merger to capture."""
         if not isinstance(message, C2CAfterSend | BotC2CMessage | GroupAfterSend):
-            return []
+            return {}
         if isinstance(message, GroupAfterSend):
             kind, conversation = "group", message.GroupId
         else:
             kind, conversation = "c2c", message.To_Account
-        keys = []
+        keys: dict[int, str] = {}
         for index, elem in enumerate(message.MsgBody):
             if isinstance(elem, RelayElem) and elem.MsgContent.MsgList is not None:
-                key = captured_key(message.identity, index)
-                keys.append(key)
+                key = captured_key(secret(), message.identity, index, elem)
+                keys[index] = key
                 if self.store.meta(key) is not None:
                     continue  # a repeated delivery: storing again would restart its retention
                 content = elem.MsgContent

@@ -132,7 +132,7 @@ class GroupBeforeSend(GroupMessage):
     @property
     def identity(self) -> str:
         # The group seq is assigned on send; before that the request's Random is all there is.
-        return f"group:{self.GroupId}:r{self.Random}"
+        return group_identity(self.GroupId, f"r{self.Random}", self.TopicId)
 
 
 class GroupAfterSend(GroupMessage):
@@ -143,7 +143,7 @@ class GroupAfterSend(GroupMessage):
 
     @property
     def identity(self) -> str:
-        return group_identity(self.GroupId, self.MsgSeq)
+        return group_identity(self.GroupId, self.MsgSeq, self.TopicId)
 
 
 class BotGroupMessage(GroupAfterSend):
@@ -184,7 +184,7 @@ class GroupModify(CallbackRequest):
 
     @property
     def identity(self) -> str:
-        return group_identity(self.GroupId, self.MsgSeq)
+        return group_identity(self.GroupId, self.MsgSeq, self.TopicId)
 
 
 class C2CRecall(CallbackRequest):
@@ -214,11 +214,11 @@ class GroupRecall(CallbackRequest):
 
     @property
     def identity(self) -> str:
-        return group_identity(self.GroupId, self.MsgSeqList[0].MsgSeq)
+        return group_identity(self.GroupId, self.MsgSeqList[0].MsgSeq, self.TopicId)
 
     @property
     def identities(self) -> list[str]:
-        return [group_identity(self.GroupId, item.MsgSeq) for item in self.MsgSeqList]
+        return [group_identity(self.GroupId, item.MsgSeq, self.TopicId) for item in self.MsgSeqList]
 
 
 class C2CReadReport(CallbackRequest):
@@ -233,8 +233,24 @@ class C2CReadReport(CallbackRequest):
         return f"read:{self.Report_Account}:{self.Peer_Account}"
 
 
-def group_identity(group_id: str, msg_seq: int) -> str:
-    return f"group:{group_id}:{msg_seq}"
+def group_identity(group_id: str, msg_seq: int | str, topic_id: str | None = None) -> str:
+    """``group:<GroupId>:<MsgSeq>``; in a topic of a Community group, whose topics number their
+    messages apart (two topics' messages may share a seq), ``topic:<GroupId>:<TopicId>:<MsgSeq>``.
+    ``TopicId`` is empty or absent outside topics. The prefix keeps the two forms apart, and in
+    the topic form a ``:`` or ``%`` inside either id is percent-escaped (custom ids may hold any
+    printable ASCII), so that no two messages share an identity."""
+    if not topic_id:
+        return f"group:{group_id}:{msg_seq}"
+    return f"topic:{_escape(group_id)}:{_escape(topic_id)}:{msg_seq}"
+
+
+def group_conversation(group_id: str, topic_id: str | None = None) -> str:
+    """The conversation a group message is in: the group, or one topic of it."""
+    return f"topic:{_escape(group_id)}:{_escape(topic_id)}" if topic_id else f"group:{group_id}"
+
+
+def _escape(part: str) -> str:
+    return part.replace("%", "%25").replace(":", "%3A")
 
 
 REQUEST_MODELS: dict[str, type[CallbackRequest]] = {

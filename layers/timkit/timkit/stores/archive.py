@@ -1,7 +1,9 @@
 """The message archive (DynamoDB): one item per message, one per later event on it.
 
-Layout: ``pk`` is the message identity (``c2c:<MsgKey>`` or ``group:<GroupId>:<MsgSeq>``);
-``sk`` is ``MSG`` for the message itself and ``<KIND>#<event id>`` for what happened to it later
+Layout: ``pk`` is the message identity (``c2c:<MsgKey>``, ``group:<GroupId>:<MsgSeq>`` or, in a
+Community group's topic, ``topic:<GroupId>:<TopicId>:<MsgSeq>``);
+``sk`` is ``MSG`` for the message itself, ``MSG#CONFLICT#<content hash>`` for another body
+delivered under the same identity, and ``<KIND>#<event id>`` for what happened to it later
 (modifications, recalls). Every write is conditional on the item not existing yet, which is what
 makes a repeated delivery change nothing.
 """
@@ -13,6 +15,10 @@ from typing import Any
 import boto3
 
 MESSAGE_SK = "MSG"
+CONFLICT_SK_PREFIX = "MSG#CONFLICT#"
+
+# What an item's attributes may hold; a mapping is a DynamoDB map of strings.
+Value = str | int | bool | dict[str, str]
 
 
 class ArchiveStore:
@@ -20,18 +26,20 @@ class ArchiveStore:
         self._table = table
         self._client = client or boto3.client("dynamodb")
 
-    def put_once(self, pk: str, sk: str, attributes: dict[str, str | int | bool]) -> bool:
-        """Write the item unless it exists. True when this call wrote it."""
+    def put_once(self, pk: str, sk: str, attributes: dict[str, Value]) -> dict[str, Any] | None:
+        """Write the item unless it exists: None when this call wrote it, else the item that is
+        there (plain values), so the caller can tell a repeat from another body."""
         item = {"pk": {"S": pk}, "sk": {"S": sk}} | {name: _attr(value) for name, value in attributes.items()}
         try:
             self._client.put_item(
                 TableName=self._table,
                 Item=item,
                 ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            return {k: _plain(v) for k, v in exc.response.get("Item", {}).items()}
+        return None
 
     def history(self, pk: str) -> list[dict[str, Any]]:
         """The message and its events, in sort-key order, as plain values."""
@@ -50,11 +58,13 @@ class ArchiveStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _attr(value: str | int | bool) -> dict[str, Any]:
+def _attr(value: Value) -> dict[str, Any]:
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, int):
         return {"N": str(value)}
+    if isinstance(value, dict):
+        return {"M": {k: {"S": v} for k, v in value.items()}}
     return {"S": value}
 
 
@@ -62,4 +72,6 @@ def _plain(attr: dict[str, Any]) -> Any:
     (kind, value), = attr.items()
     if kind == "N":
         return int(value)
+    if kind == "M":
+        return {k: _plain(v) for k, v in value.items()}
     return value

@@ -3,9 +3,36 @@ these do not use boto3): the events queue and the chatbot interrupt records."""
 
 from __future__ import annotations
 
+import base64
+import re
 import time
 
 from timkit.aws_json import AwsJsonClient
+
+# Any character but those SQS accepts in a message body (#x9 | #xA | #xD | #x20 to #xD7FF | #xE000
+# to #xFFFD | #x10000 to #x10FFFF); it refuses a body holding one, e.g. U+FFFE, U+FFFF or most
+# control characters. https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
+_NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# The message attribute saying how a body that SQS would refuse was encoded.
+ENCODING_ATTRIBUTE = "encoding"
+BASE64 = "base64"
+
+
+def sqs_body(raw_body: str) -> tuple[str, str | None]:
+    """``raw_body`` as SQS takes it, and its encoding: itself (None) when SQS accepts every
+    character in it, else base64 of its UTF-8, so that any body is queued as it came."""
+    if _NOT_SQS_TEXT.search(raw_body) is None:
+        return raw_body, None
+    return base64.b64encode(raw_body.encode("utf-8", "surrogatepass")).decode("ascii"), BASE64
+
+
+def queued_body(body: str, encoding: str | None) -> str:
+    """The raw body back from a queued message (see :func:`sqs_body`)."""
+    if encoding is None:
+        return body
+    if encoding == BASE64:
+        return base64.b64decode(body, validate=True).decode("utf-8", "surrogatepass")
+    raise ValueError(f"unknown body encoding {encoding!r}")
 
 
 class EventQueue:
@@ -16,20 +43,20 @@ class EventQueue:
         self._client = client
 
     def put(self, command: str, raw_body: str, received_at: int, timeout: float = 2.0) -> str:
-        # The raw callback body travels untouched (fields the models do not know included);
-        # the command rides along as a message attribute.
+        # The raw callback body travels untouched (fields the models do not know included), encoded
+        # only when SQS would refuse it; the command rides along as a message attribute.
         if self._client is None:
             self._client = AwsJsonClient("sqs")
+        body, encoding = sqs_body(raw_body)
+        attributes = {
+            "command": {"DataType": "String", "StringValue": command},
+            "received_at": {"DataType": "Number", "StringValue": str(received_at)},
+        }
+        if encoding is not None:
+            attributes[ENCODING_ATTRIBUTE] = {"DataType": "String", "StringValue": encoding}
         reply = self._client.call(
             "SendMessage",
-            {
-                "QueueUrl": self._url,
-                "MessageBody": raw_body,
-                "MessageAttributes": {
-                    "command": {"DataType": "String", "StringValue": command},
-                    "received_at": {"DataType": "Number", "StringValue": str(received_at)},
-                },
-            },
+            {"QueueUrl": self._url, "MessageBody": body, "MessageAttributes": attributes},
             timeout=timeout,
         )
         return reply["MessageId"]
