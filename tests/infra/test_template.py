@@ -361,13 +361,12 @@ def sam_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_sam_build_layer_holds_timkit_and_cp313_wheels(sam_build: Path) -> None:
     python = sam_build / "TimkitLayer" / "python"
     assert (python / "timkit" / "__init__.py").is_file()
-    assert not list((python / "timkit").rglob("__pycache__"))
     core = [p.name for p in (python / "pydantic_core").glob("*.so")]
     assert any("cpython-313-x86_64-linux-gnu" in n for n in core), core
     aho = [p.name for p in python.glob("ahocorasick*.so")]
     assert any("cpython-313-x86_64-linux-gnu" in n for n in aho), aho
-    # Bytecode compiled by the local interpreter would be dead weight on 3.13.
-    assert not list(python.rglob("*.pyc"))
+    # Bytecode of any other interpreter (the local one, the dev tree's caches) is dead weight on 3.13.
+    assert [p for p in python.rglob("*.pyc") if not p.name.endswith(".cpython-313.pyc")] == []
 
 
 @pytest.mark.infra
@@ -376,3 +375,58 @@ def test_sam_build_functions_hold_their_handler(sam_build: Path, function: str) 
     module = load_template(TEMPLATE)["Resources"][function]["Properties"]["Handler"].rpartition(".")[0]
     assert (sam_build / function / f"{module.replace('.', '/')}.py").is_file()
     assert (sam_build / "template.yaml").is_file()
+
+
+# --- bytecode in the built artifacts ----------------------------------------------------------
+
+# PEP 552 pyc flags (header bytes 4-8): bit 0 hash-based, bit 1 check the source against the hash.
+UNCHECKED_HASH_PYC = 0b01
+
+
+@pytest.fixture(scope="module")
+def runtime_python() -> str:
+    """The Python 3.13 the build compiles bytecode with, as layers/timkit/bytecode.mk finds it."""
+    found = subprocess.run(
+        ["make", "-s", "-f", str(ROOT / "layers" / "timkit" / "Makefile"), "runtime-python"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    if not found:
+        pytest.skip("no Python 3.13 here (RUNTIME_PYTHON): the build ships no bytecode, as it warns")
+    return found
+
+
+@pytest.mark.infra
+def test_sam_build_ships_unchecked_hash_bytecode_of_the_runtime_python(sam_build: Path, runtime_python: str) -> None:
+    magic = subprocess.run(
+        [runtime_python, "-c", "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    layer = sam_build / "TimkitLayer" / "python"
+    layer_sources = list(layer.rglob("*.py"))
+    assert {"timkit", "pydantic", "aws_lambda_powertools"} <= {p.relative_to(layer).parts[0] for p in layer_sources}
+    sources = [*layer_sources, *sam_build.glob("*Function/*.py")]
+    wrong = {}
+    for source in sources:
+        pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+        header = pyc.read_bytes()[:8] if pyc.is_file() else b""
+        if header[:4].hex() != magic or int.from_bytes(header[4:8], "little") != UNCHECKED_HASH_PYC:
+            wrong[str(source.relative_to(sam_build))] = header.hex() or "missing"
+    assert wrong == {}
+
+
+@pytest.mark.infra
+def test_callback_handler_imports_from_the_build_using_only_its_bytecode(sam_build: Path, runtime_python: str) -> None:
+    # As in Lambda: the function's folder then the layer's, nothing else installed, nothing written
+    # (-B: /var/task and /opt are read-only). -v names where each module's code object came from.
+    script = f"import sys; sys.path[:0] = [{str(sam_build / 'TimCallbackFunction')!r}, " \
+        f"{str(sam_build / 'TimkitLayer' / 'python')!r}]; import app"
+    done = subprocess.run(
+        [runtime_python, "-I", "-S", "-B", "-v", "-c", script],
+        env={"PATH": os.environ.get("PATH", ""), "TIM_SDKAPPID": "1400000001"},
+        capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = re.findall(r"^# code object from '?(.+?)'?$", done.stderr, re.MULTILINE)
+    from_build = [path for path in loaded if path.startswith(str(sam_build))]
+    assert any("/timkit/" in path for path in from_build) and any("/pydantic/" in path for path in from_build)
+    assert [path for path in from_build if not path.endswith(".cpython-313.pyc")] == []
