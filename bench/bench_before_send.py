@@ -3,7 +3,9 @@
 Warm: the callback function's own ``lambda_handler`` (auth, parse, a 5,000-word blocked list and
 a masked list over a 2 KB text, answer, log and EMF metrics) against a bare ``json.loads`` +
 ``json.dumps`` of the same payload, measured in the same run. Cold: a fresh process that imports
-the handler and answers one callback, fetching its secret from a local moto server over HTTP.
+the handler and answers one callback, fetching its secret from a local moto server over HTTP; here
+from the source tree with the development venv, in ``bench_cold_start_built`` from the `sam build`
+output.
 """
 
 from __future__ import annotations

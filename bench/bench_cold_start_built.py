@@ -55,10 +55,6 @@ def sam_build(build_dir: Path) -> None:
     sys.stderr.write("".join(line + "\n" for line in done.stderr.splitlines() if "WARNING" in line))
 
 
-def files(root: Path) -> set[Path]:
-    return {p for p in root.rglob("*")}
-
-
 def main() -> None:
     python = runtime_python()
     if python is None:
@@ -73,13 +69,14 @@ def main() -> None:
     try:
         sam_build(build_dir)
         subprocess.run(["chmod", "-R", "a-w", str(build_dir)], check=True)
-        before = files(build_dir)
+        before = set(build_dir.rglob("*"))
         with callback_setup() as (env, body):
             cold_ms, _ = cold_starts(
                 [python, "-I", "-S", "-B"], build_dir / "TimkitLayer" / "python", build_dir / FUNCTION, env, body
             )
         # The artifact was used as Lambda would find it: nothing (a bytecode cache) was written to it.
-        assert files(build_dir) == before, sorted(map(str, files(build_dir) - before))[:10]
+        written = set(build_dir.rglob("*")) - before
+        assert not written, sorted(map(str, written))[:10]
     finally:
         subprocess.run(["chmod", "-R", "u+w", str(build_dir.parent)], check=True)
         shutil.rmtree(build_dir.parent)
