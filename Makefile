@@ -37,7 +37,7 @@ test: install tools
 test-fast: install
 	$(PY) -m pytest -m 'not infra' $(PYTEST_ARGS)
 
-bench: install
+bench: install tools
 	$(PY) bench/run.py
 
 lint: install tools

@@ -3,7 +3,9 @@
 Warm: the callback function's own ``lambda_handler`` (auth, parse, a 5,000-word blocked list and
 a masked list over a 2 KB text, answer, log and EMF metrics) against a bare ``json.loads`` +
 ``json.dumps`` of the same payload, measured in the same run. Cold: a fresh process that imports
-the handler and answers one callback, fetching its secret from a local moto server over HTTP.
+the handler and answers one callback, fetching its secret from a local moto server over HTTP; here
+from the source tree with the development venv, in ``bench_cold_start_built`` from the `sam build`
+output.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -126,7 +130,11 @@ print(json.dumps({"ms": elapsed, "rss_mb": resource.getrusage(resource.RUSAGE_SE
 """
 
 
-def main() -> None:
+@contextmanager
+def callback_setup() -> Iterator[tuple[dict[str, str], str]]:
+    """The callback function's environment (its secret in a local moto server, a 5,000-word blocked
+    and 500-word masked policy in a file) and a 2 KB before-send body, for the warm and both cold
+    benchmarks."""
     rng = random.Random(20261121)
     blocked = words(rng, 5000)
     masked = words(rng, 500)
@@ -136,33 +144,47 @@ def main() -> None:
     body = payload(rng)
 
     server, endpoint, secret_arn = start_moto()
-    env = {
-        "TIM_SDKAPPID": str(APP_ID),
-        "TIM_SECRET_ID": secret_arn,
-        "POLICY_SOURCE": f"file:{policy_file}",
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "POWERTOOLS_SERVICE_NAME": "tim-callback",
-        "POWERTOOLS_METRICS_NAMESPACE": "TimKit",
-    }
     try:
-        # Cold start: fresh processes, each importing the handler and answering one callback.
-        cold_ms, rss = [], []
-        for _ in range(5):
-            child_env = os.environ | env | {
-                "BENCH_LAYER": str(ROOT / "layers" / "timkit"),
-                "BENCH_FUNCTION": str(ROOT / "functions" / "tim_callback"),
-                "BENCH_EVENT": json.dumps(event(body, int(time.time()))),
-            }
-            out = subprocess.run([sys.executable, "-c", COLD_CHILD], env=child_env, capture_output=True,
-                                 text=True, check=False)
-            if out.returncode:
-                sys.exit(f"cold-start child failed:\n{out.stderr[-3000:]}")
-            figures = json.loads(out.stdout.strip().splitlines()[-1])
-            cold_ms.append(figures["ms"])
-            rss.append(figures["rss_mb"])
+        yield {
+            "TIM_SDKAPPID": str(APP_ID),
+            "TIM_SECRET_ID": secret_arn,
+            "POLICY_SOURCE": f"file:{policy_file}",
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "POWERTOOLS_SERVICE_NAME": "tim-callback",
+            "POWERTOOLS_METRICS_NAMESPACE": "TimKit",
+        }, body
+    finally:
+        server.stop()
+
+
+def cold_starts(
+    python: list[str], layer: Path, function: Path, env: dict[str, str], body: str, runs: int = 5
+) -> tuple[list[float], list[float]]:
+    """Fresh processes, each importing the handler and answering one callback: (ms, peak RSS MB) of each."""
+    cold_ms, rss = [], []
+    for _ in range(runs):
+        child_env = os.environ | env | {
+            "BENCH_LAYER": str(layer),
+            "BENCH_FUNCTION": str(function),
+            "BENCH_EVENT": json.dumps(event(body, int(time.time()))),
+        }
+        out = subprocess.run([*python, "-c", COLD_CHILD], env=child_env, capture_output=True, text=True, check=False)
+        if out.returncode:
+            sys.exit(f"cold-start child failed:\n{out.stderr[-3000:]}")
+        figures = json.loads(out.stdout.strip().splitlines()[-1])
+        cold_ms.append(figures["ms"])
+        rss.append(figures["rss_mb"])
+    return cold_ms, rss
+
+
+def main() -> None:
+    with callback_setup() as (env, body):
+        cold_ms, rss = cold_starts(
+            [sys.executable], ROOT / "layers" / "timkit", ROOT / "functions" / "tim_callback", env, body
+        )
 
         # Warm: the same handler in this process.
         os.environ.update(env)
@@ -186,8 +208,6 @@ def main() -> None:
         finally:
             sys.stdout.close()
             sys.stdout = real_stdout
-    finally:
-        server.stop()
 
     p99 = percentile(handler_us, 0.99)
     bare_p99 = percentile(bare_us, 0.99)

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
+from local import template as local_template
 from local.cfn_yaml import load_template
-from timkit.config import AUTH_DISABLED_ACK
+from timkit.config import AUTH_DISABLED_ACK, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -310,22 +311,26 @@ def test_capture_key_secret_is_generated_and_read_by_the_event_processor_only(te
     assert reads in processor["Policies"]
 
 
-def merger_grants(template: dict[str, Any], name: str) -> set[str]:
-    """What a function may do to the merger table and bucket: the SAM policy templates naming them,
-    and the actions of inline statements on them."""
-    def on_mergers(value: Any) -> bool:
-        return bool({"MergerTable", "MergerBucket"} & set(re.findall(r"\w+", json.dumps(value))))
+def grants_on(template: dict[str, Any], name: str, resources: set[str]) -> set[str]:
+    """What a function may do to the given resources (logical IDs): the SAM policy templates naming
+    them, and the actions of inline statements on them."""
+    def on_resources(value: Any) -> bool:
+        return bool(resources & set(re.findall(r"\w+", json.dumps(value))))
 
     grants = set()
     for policy in function_setting(template, name, "Policies") or []:
         if not isinstance(policy, dict):
             continue
         for statement in policy.get("Statement", []):
-            if on_mergers(statement["Resource"]):
+            if on_resources(statement["Resource"]):
                 actions = statement["Action"]
                 grants |= {actions} if isinstance(actions, str) else set(actions)
-        grants |= {key for key, arguments in policy.items() if key != "Statement" and on_mergers(arguments)}
+        grants |= {key for key, arguments in policy.items() if key != "Statement" and on_resources(arguments)}
     return grants
+
+
+def merger_grants(template: dict[str, Any], name: str) -> set[str]:
+    return grants_on(template, name, {"MergerTable", "MergerBucket"})
 
 
 def test_merger_storage_is_reached_with_only_the_calls_merger_store_makes(template: dict[str, Any]) -> None:
@@ -407,13 +412,12 @@ def sam_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_sam_build_layer_holds_timkit_and_cp313_wheels(sam_build: Path) -> None:
     python = sam_build / "TimkitLayer" / "python"
     assert (python / "timkit" / "__init__.py").is_file()
-    assert not list((python / "timkit").rglob("__pycache__"))
     core = [p.name for p in (python / "pydantic_core").glob("*.so")]
     assert any("cpython-313-x86_64-linux-gnu" in n for n in core), core
     aho = [p.name for p in python.glob("ahocorasick*.so")]
     assert any("cpython-313-x86_64-linux-gnu" in n for n in aho), aho
-    # Bytecode compiled by the local interpreter would be dead weight on 3.13.
-    assert not list(python.rglob("*.pyc"))
+    # Bytecode of any other interpreter (the local one, the dev tree's caches) is dead weight on 3.13.
+    assert [p for p in python.rglob("*.pyc") if not p.name.endswith(".cpython-313.pyc")] == []
 
 
 @pytest.mark.infra
@@ -422,3 +426,290 @@ def test_sam_build_functions_hold_their_handler(sam_build: Path, function: str) 
     module = load_template(TEMPLATE)["Resources"][function]["Properties"]["Handler"].rpartition(".")[0]
     assert (sam_build / function / f"{module.replace('.', '/')}.py").is_file()
     assert (sam_build / "template.yaml").is_file()
+
+
+# --- bytecode in the built artifacts ----------------------------------------------------------
+
+# PEP 552 pyc flags (header bytes 4-8): bit 0 hash-based, bit 1 check the source against the hash.
+UNCHECKED_HASH_PYC = 0b01
+
+
+@pytest.fixture(scope="module")
+def runtime_python() -> str:
+    """The Python 3.13 the build compiles bytecode with, as layers/timkit/bytecode.mk finds it."""
+    found = subprocess.run(
+        ["make", "-s", "-f", str(ROOT / "layers" / "timkit" / "Makefile"), "runtime-python"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    if not found:
+        pytest.skip("no Python 3.13 here (RUNTIME_PYTHON): the build ships no bytecode, as it warns")
+    return found
+
+
+@pytest.mark.infra
+def test_sam_build_ships_unchecked_hash_bytecode_of_the_runtime_python(sam_build: Path, runtime_python: str) -> None:
+    magic = subprocess.run(
+        [runtime_python, "-c", "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    layer = sam_build / "TimkitLayer" / "python"
+    layer_sources = list(layer.rglob("*.py"))
+    assert {"timkit", "pydantic", "aws_lambda_powertools"} <= {p.relative_to(layer).parts[0] for p in layer_sources}
+    sources = [*layer_sources, *sam_build.glob("*Function/*.py")]
+    wrong = {}
+    for source in sources:
+        pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+        header = pyc.read_bytes()[:8] if pyc.is_file() else b""
+        if header[:4].hex() != magic or int.from_bytes(header[4:8], "little") != UNCHECKED_HASH_PYC:
+            wrong[str(source.relative_to(sam_build))] = header.hex() or "missing"
+    assert wrong == {}
+
+
+@pytest.mark.infra
+def test_callback_handler_imports_from_the_build_using_only_its_bytecode(sam_build: Path, runtime_python: str) -> None:
+    # As in Lambda: the function's folder then the layer's, nothing else installed, nothing written
+    # (-B: /var/task and /opt are read-only). -v names where each module's code object came from.
+    script = f"import sys; sys.path[:0] = [{str(sam_build / 'TimCallbackFunction')!r}, " \
+        f"{str(sam_build / 'TimkitLayer' / 'python')!r}]; import app"
+    done = subprocess.run(
+        [runtime_python, "-I", "-S", "-B", "-v", "-c", script],
+        env={"PATH": os.environ.get("PATH", ""), "TIM_SDKAPPID": "1400000001"},
+        capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = re.findall(r"^# code object from '?(.+?)'?$", done.stderr, re.MULTILINE)
+    from_build = [path for path in loaded if path.startswith(str(sam_build))]
+    assert any("/timkit/" in path for path in from_build) and any("/pydantic/" in path for path in from_build)
+    assert [path for path in from_build if not path.endswith(".cpython-313.pyc")] == []
+
+
+# --- least privilege ------------------------------------------------------------------------
+
+
+def test_archive_is_only_written_and_only_by_the_event_processor(template: dict[str, Any]) -> None:
+    # ArchiveStore in the event processor: put_once, a conditional PutItem (its history() is for
+    # operators and tests, not a function).
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    assert {name: grants_on(template, name, {"ArchiveTable"}) for name in functions} == {
+        name: {"dynamodb:PutItem"} if name == "EventProcessorFunction" else set() for name in functions
+    }
+
+
+def test_scheduler_role_is_passed_only_to_the_scheduler_and_assumed_only_by_this_stacks_schedules(
+    template: dict[str, Any],
+) -> None:
+    admin_statements = [
+        statement
+        for policy in function_setting(template, "AdminApiFunction", "Policies")
+        if isinstance(policy, dict)
+        for statement in policy.get("Statement", [])
+    ]
+    schedules = next(s["Resource"] for s in admin_statements if "scheduler:CreateSchedule" in s["Action"])
+    pass_role = [s for s in admin_statements if "iam:PassRole" in json.dumps(s["Action"])]
+    assert pass_role == [
+        {
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": {"Fn::GetAtt": ["SchedulerRole", "Arn"]},
+            "Condition": {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+        }
+    ]
+    # No other function may pass a role at all.
+    for name in resources_of_type(template, "AWS::Serverless::Function"):
+        if name != "AdminApiFunction":
+            assert "iam:PassRole" not in json.dumps(function_setting(template, name, "Policies")), name
+
+    trust = template["Resources"]["SchedulerRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "scheduler.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                # The very schedules the admin API may create: those of this stack's group.
+                "ArnLike": {"aws:SourceArn": schedules},
+            },
+        }
+    ]
+    assert schedules == {
+        "Fn::Sub": "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:"
+        "schedule/${BroadcastScheduleGroup}/*"
+    }
+
+
+# --- route authorisation --------------------------------------------------------------------
+
+# What else would put a URL in front of a function, outside the HttpApi and its routes' checks.
+OTHER_ENTRY_TYPES = {
+    "AWS::ApiGateway::RestApi",
+    "AWS::ApiGatewayV2::Api",
+    "AWS::ApiGatewayV2::Route",
+    "AWS::Lambda::Url",
+}
+
+
+def under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def route_authorisation_problems(path: Path) -> list[str]:
+    """Every way the template at ``path`` exposes a function over HTTP, checked against the known
+    classes: IAM for /admin, the UserSig authorizer (MergerAuthorizerFunction) for /mergers, and the
+    callback, which has no gateway authorizer because its function verifies Tencent's Sign."""
+    loaded = local_template.load(path)
+    problems = []
+    # Events of every function, whatever its condition: HttpApi events on the HttpApi only (an
+    # event without ApiId makes an implicit API, with none of the HttpApi's authorizers).
+    for name, resource in loaded.original["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        properties = resource.get("Properties") or {}
+        if "FunctionUrlConfig" in properties:
+            problems.append(f"{name}: a function URL")
+        for event_name, event in (properties.get("Events") or {}).items():
+            on_http_api = (event.get("Properties") or {}).get("ApiId") == {"Ref": "HttpApi"}
+            if event["Type"] == "Api" or (event["Type"] == "HttpApi" and not on_http_api):
+                problems.append(f"{name}.{event_name}: a route outside the HttpApi")
+    transformed = loaded.transformed["Resources"]
+    for name, resource in transformed.items():
+        if resource["Type"] in OTHER_ENTRY_TYPES and name != "HttpApi":
+            problems.append(f"{name}: {resource['Type']} outside the HttpApi")
+
+    # Every route as deployed: authorizers from the HttpApi's OpenAPI body after the SAM transform.
+    for route, function in loaded.routes:
+        if under(route.path, "/admin"):
+            known = route.authorizer == "AWS_IAM"
+        elif under(route.path, "/mergers"):
+            authorizer = route.lambda_authorizer
+            known = authorizer is not None and (authorizer.name, authorizer.function_id) == (
+                "UserSigAuthorizer",
+                "MergerAuthorizerFunction",
+            )
+        elif (route.method, route.path) == ("POST", "/tim/callback"):
+            environment = {
+                key: loaded.intrinsics().resolve(value)
+                for key, value in function.environment.items()
+                if key == "CALLBACK_AUTH"
+            }
+            verifies_sign = Settings.model_validate({"TIM_SDKAPPID": 1, **environment}).CALLBACK_AUTH == "required"
+            known = route.authorizer is None and function.logical_id == "TimCallbackFunction" and verifies_sign
+        else:
+            known = False
+        if not known:
+            where = f"{function.logical_id}, authorizer {route.authorizer}"
+            problems.append(f"{route.route_key} ({where}): not a known class")
+    # And nothing routes that no function event declares (a DefinitionBody path, say).
+    body = transformed["HttpApi"]["Properties"]["Body"]
+    deployed = {
+        f"{'ANY' if method == 'x-amazon-apigateway-any-method' else method.upper()} {route_path}"
+        for route_path, operations in body["paths"].items()
+        for method in operations
+    }
+    declared = {route.route_key for route, _ in loaded.routes}
+    problems += [f"{key}: routed but not a function event" for key in sorted(deployed - declared)]
+    return problems
+
+
+def test_every_route_has_its_intended_authorisation() -> None:
+    assert route_authorisation_problems(TEMPLATE) == []
+
+
+def _event(method: str, path: str, authorizer: str | None = None, api: bool = True) -> dict[str, Any]:
+    properties: dict[str, Any] = {"Method": method, "Path": path}
+    if api:
+        properties["ApiId"] = {"Ref": "HttpApi"}
+    if authorizer:
+        properties["Auth"] = {"Authorizer": authorizer}
+    return {"Type": "HttpApi", "Properties": properties}
+
+
+def _events(t: dict[str, Any], function: str) -> dict[str, Any]:
+    return t["Resources"][function]["Properties"].setdefault("Events", {})
+
+
+OPEN_BY_ACCIDENT = {
+    "admin route without IAM": (
+        lambda t: _events(t, "AdminApiFunction")["ListRobots"]["Properties"].pop("Auth"),
+        "GET /admin/robots",
+    ),
+    "merger route without the authorizer": (
+        lambda t: _events(t, "MergerApiFunction")["DownloadMerger"]["Properties"].pop("Auth"),
+        "GET /mergers/{downloadKey}",
+    ),
+    "merger authorizer run by another function": (
+        lambda t: t["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["UserSigAuthorizer"].update(
+            FunctionArn={"Fn::GetAtt": ["MergerApiFunction", "Arn"]}
+        ),
+        "POST /mergers",
+    ),
+    "new route outside every class, even with IAM": (
+        lambda t: _events(t, "AdminApiFunction").update(Health=_event("GET", "/health", "AWS_IAM")),
+        "GET /health",
+    ),
+    "new open route on an SQS function": (
+        lambda t: _events(t, "EventProcessorFunction").update(Web=_event("POST", "/events")),
+        "POST /events",
+    ),
+    "callback served by another function": (
+        lambda t: (
+            _events(t, "TimCallbackFunction").clear(),
+            _events(t, "MergerApiFunction").update(Callback=_event("POST", "/tim/callback")),
+        ),
+        "POST /tim/callback",
+    ),
+    "callback signature check off by default": (
+        lambda t: t["Parameters"]["CallbackAuth"].update(Default="disabled"),
+        "POST /tim/callback",
+    ),
+    "callback signature check off in the function": (
+        lambda t: t["Resources"]["TimCallbackFunction"]["Properties"]["Environment"]["Variables"].update(
+            CALLBACK_AUTH="disabled"
+        ),
+        "POST /tim/callback",
+    ),
+    "route on an implicit API": (
+        lambda t: _events(t, "AdminApiFunction").update(Implicit=_event("GET", "/admin/implicit", api=False)),
+        "AdminApiFunction.Implicit",
+    ),
+    "REST API route": (
+        lambda t: _events(t, "AdminApiFunction").update(
+            Rest={"Type": "Api", "Properties": {"Method": "get", "Path": "/admin/rest"}}
+        ),
+        "AdminApiFunction.Rest",
+    ),
+    "function URL": (
+        lambda t: t["Resources"]["MergerApiFunction"]["Properties"].update(FunctionUrlConfig={"AuthType": "NONE"}),
+        "MergerApiFunction: a function URL",
+    ),
+    "a path in the API's own definition": (
+        lambda t: t["Resources"]["HttpApi"]["Properties"].update(
+            DefinitionBody={"openapi": "3.0.1", "info": {"title": "t", "version": "1"}, "paths": {"/extra": {"get": {
+                "x-amazon-apigateway-integration": {"type": "http_proxy", "httpMethod": "GET",
+                                                    "uri": "https://example.com", "payloadFormatVersion": "1.0"}
+            }}}}
+        ),
+        "GET /extra",
+    ),
+    "a route resource of its own": (
+        lambda t: t["Resources"].update(
+            RawRoute={
+                "Type": "AWS::ApiGatewayV2::Route",
+                "Properties": {"ApiId": {"Ref": "HttpApi"}, "RouteKey": "GET /raw"},
+            }
+        ),
+        "RawRoute",
+    ),
+}
+
+
+@pytest.mark.parametrize("change", sorted(OPEN_BY_ACCIDENT))
+def test_a_route_without_its_intended_authorisation_is_caught(tmp_path: Path, change: str) -> None:
+    mutate, named = OPEN_BY_ACCIDENT[change]
+    changed = load_template(TEMPLATE)
+    mutate(changed)
+    # JSON is YAML: the loader reads the changed template back with its intrinsics in long form.
+    path = tmp_path / "template.yaml"
+    path.write_text(json.dumps(changed))
+    problems = route_authorisation_problems(path)
+    assert any(named in problem for problem in problems), problems
