@@ -587,12 +587,10 @@ def route_authorisation_problems(path: Path) -> list[str]:
                 "MergerAuthorizerFunction",
             )
         elif (route.method, route.path) == ("POST", "/tim/callback"):
-            environment = {
-                key: loaded.intrinsics().resolve(value)
-                for key, value in function.environment.items()
-                if key == "CALLBACK_AUTH"
-            }
-            verifies_sign = Settings.model_validate({"TIM_SDKAPPID": 1, **environment}).CALLBACK_AUTH == "required"
+            setting = function.environment.get("CALLBACK_AUTH")
+            default = Settings.model_fields["CALLBACK_AUTH"].default
+            mode = default if setting is None else loaded.intrinsics().resolve(setting)
+            verifies_sign = mode == "required"
             known = route.authorizer is None and function.logical_id == "TimCallbackFunction" and verifies_sign
         else:
             known = False
