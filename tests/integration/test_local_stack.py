@@ -11,6 +11,7 @@ import copy
 import http.client
 import json
 import os
+import re
 import socket
 import textwrap
 import threading
@@ -67,11 +68,12 @@ TEMPLATE = {
             },
         },
         "Skipped": {"Type": "AWS::SQS::Queue", "Condition": "Never"},
-        "TimSecret": {
+        "TimSecret": {"Type": "AWS::SecretsManager::Secret", "Properties": {"SecretString": '{"secret_key": ""}'}},
+        "CallbackSecret": {
             "Type": "AWS::SecretsManager::Secret",
             "Properties": {
                 "GenerateSecretString": {
-                    "SecretStringTemplate": '{"secret_key": "REPLACE_ME"}',
+                    "SecretStringTemplate": '{"policy": {"version": 1}}',
                     "GenerateStringKey": "callback_token",
                 }
             },
@@ -631,10 +633,16 @@ class TestRunningStack:
         assert request_from(stack, "192.0.2.10", "GET", "/_local/functions") == 404
         assert request_from(stack, "192.0.2.10", "GET", "/plain") == 200
 
-    def test_secret_is_seeded_with_the_local_key_and_token(self, stack: LocalStack) -> None:
+    def test_secrets_are_seeded_with_the_local_key_and_token(self, stack: LocalStack) -> None:
         sm = stack.boto3_client("secretsmanager")
-        secret = json.loads(sm.get_secret_value(SecretId=stack.resources["TimSecret"])["SecretString"])
-        assert secret == {"secret_key": stack.secret_key, "callback_token": stack.callback_token}
+
+        def secret(logical_id: str) -> dict[str, Any]:
+            return json.loads(sm.get_secret_value(SecretId=stack.resources[logical_id])["SecretString"])
+
+        assert secret("TimSecret") == {"secret_key": stack.secret_key}
+        assert secret("CallbackSecret") == {"callback_token": stack.callback_token, "policy": {"version": 1}}
+        # Not a key anyone else knows: generated for the run, shaped as Tencent's.
+        assert re.fullmatch(r"[0-9a-f]{64}", stack.secret_key)
 
     def test_false_condition_resources_are_not_created(self, stack: LocalStack) -> None:
         assert "Skipped" not in stack.resources
