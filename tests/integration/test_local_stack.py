@@ -29,10 +29,12 @@ from moto.sqs.models import sqs_backends
 from local import template as tpl
 from local.aws import MotoAws, create_resources
 from local.cfn_yaml import load_template
+from local.config import LocalConfig
 from local.functions import FunctionError
 from local.pollers import SqsPoller, batch_failures, sqs_record
 from local.stack import LocalStack
 from tests.waiting import wait_for
+from timkit.keys import key_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_RECEIVE_COUNT = 2
@@ -647,6 +649,15 @@ class TestRunningStack:
     def test_false_condition_resources_are_not_created(self, stack: LocalStack) -> None:
         assert "Skipped" not in stack.resources
         assert {"Work", "DeadLetters"} <= set(stack.resources)
+
+
+def test_without_tim_secret_key_every_run_has_a_fresh_usable_key() -> None:
+    first, second = LocalConfig.from_env({}), LocalConfig.from_env({})
+    assert first.secret_key != second.secret_key
+    assert key_problem(first.secret_key) is None and not first.secret_key_from_env
+    given = "ab" * 32
+    mine = LocalConfig.from_env({"TIM_SECRET_KEY": given})
+    assert (mine.secret_key, mine.secret_key_from_env) == (given, True)
 
 
 def test_sqs_event_has_the_lambda_record_shape() -> None:
