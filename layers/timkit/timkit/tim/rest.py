@@ -117,7 +117,11 @@ class TimRestClient:
         self.sdkappid = sdkappid
         self.admin = admin
         self.base_url = api_base(region, base_url)
-        self._key: Callable[[], str] = secret_key if callable(secret_key) else lambda: secret_key
+        if isinstance(secret_key, str):
+            fixed = secret_key
+            self._key: Callable[[], str] = lambda: fixed
+        else:
+            self._key = secret_key
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._session = session or requests.Session()
