@@ -107,8 +107,7 @@ def start_moto() -> tuple[object, str, str]:
     endpoint = f"http://{host}:{port}"
     sm = boto3.client("secretsmanager", endpoint_url=endpoint, region_name="us-east-1",
                       aws_access_key_id="bench", aws_secret_access_key="bench")  # noqa: S106
-    arn = sm.create_secret(Name="bench-tim", SecretString=json.dumps(
-        {"secret_key": "bench-key", "callback_token": TOKEN}))["ARN"]
+    arn = sm.create_secret(Name="bench-callback", SecretString=json.dumps({"callback_token": TOKEN}))["ARN"]
     return server, endpoint, arn
 
 
@@ -147,7 +146,7 @@ def callback_setup() -> Iterator[tuple[dict[str, str], str]]:
     try:
         yield {
             "TIM_SDKAPPID": str(APP_ID),
-            "TIM_SECRET_ID": secret_arn,
+            "CALLBACK_SECRET_ID": secret_arn,
             "POLICY_SOURCE": f"file:{policy_file}",
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_REGION": "us-east-1",

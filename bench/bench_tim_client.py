@@ -27,7 +27,7 @@ from timkit.tim.rest import TimRestClient  # noqa: E402
 from timkit.tim.usersig import gen_usersig  # noqa: E402
 
 APP = 1400000001
-KEY = "bench-key-0123456789abcdef"
+KEY = "bench-key-0123456789abcdef0123456789abcdef"
 N = 2000
 
 

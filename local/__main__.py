@@ -121,7 +121,7 @@ def banner(stack: LocalStack) -> str:
     key_shown = (
         _mask(config.secret_key, "TIM_SECRET_KEY")
         if config.secret_key_from_env
-        else f"{config.secret_key}  (local demo value)"
+        else f"{config.secret_key}  (generated for this run; TIM_SECRET_KEY sets your own)"
     )
     body = sample_body("c2c", "well darn, the local stack works", 1_730_000_000)
     query = urlencode(callback_query(config.sdkappid, body["CallbackCommand"]))

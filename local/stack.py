@@ -21,10 +21,13 @@ from local.pollers import RETRY_DELAY_S, SqsPoller
 from local.scheduler import TICK_S, ScheduleTicker
 from local.send_sample import CALLBACK_PATH
 from local.tim_emulator import DEMO_SEED, Identity, Settings, TimEmulator
+from timkit.keys import key_problem
 
 log = logging.getLogger("local")
 
-SECRET_ID = "TimSecret"  # noqa: S105 - a logical id
+# Logical ids: the app's key, and the callback's token (and optional policy).
+KEY_SECRET_ID = "TimSecret"  # noqa: S105
+CALLBACK_SECRET_ID = "CallbackSecret"  # noqa: S105
 
 
 class LocalStack:
@@ -76,7 +79,7 @@ class LocalStack:
         start_fork_server()
         self._aws.start()
         self.resources = create_resources(self._aws, self.template)
-        self._seed_secret()
+        self._seed_secrets()
         # Bound before the functions load, so their environment can name the API's and the
         # emulator's URLs.
         self._gateway = Gateway(port=self._api_port)
@@ -162,13 +165,20 @@ class LocalStack:
         for start in starts:
             start.result()
 
-    def _seed_secret(self) -> None:
-        if SECRET_ID not in self.resources:
-            return
+    def _seed_secrets(self) -> None:
+        if (problem := key_problem(self.config.secret_key)) is not None:
+            log.warning("TIM_SECRET_KEY is not a usable key (%s): the functions will refuse to sign or verify", problem)
         sm = self._aws.client("secretsmanager")
-        current = json.loads(sm.get_secret_value(SecretId=self.resources[SECRET_ID]).get("SecretString") or "{}")
-        current.update(secret_key=self.config.secret_key, callback_token=self.config.callback_token)
-        sm.put_secret_value(SecretId=self.resources[SECRET_ID], SecretString=json.dumps(current))
+        for logical_id, values in (
+            (KEY_SECRET_ID, {"secret_key": self.config.secret_key}),
+            (CALLBACK_SECRET_ID, {"callback_token": self.config.callback_token}),
+        ):
+            if logical_id not in self.resources:
+                continue
+            secret_id = self.resources[logical_id]
+            # What the template put there stays (a policy, say); the local values replace theirs.
+            current = json.loads(sm.get_secret_value(SecretId=secret_id).get("SecretString") or "{}")
+            sm.put_secret_value(SecretId=secret_id, SecretString=json.dumps({**current, **values}))
 
     def _local_env(self) -> dict[str, str]:
         return {

@@ -30,6 +30,7 @@ from pydantic import TypeAdapter, ValidationError
 from timkit.admin import AccountNotFound, AdminService, RobotLimitReached
 from timkit.broadcast import BroadcastService, JobNotFound, ScheduleInPast
 from timkit.config import Settings
+from timkit.keys import KeyNotConfigured
 from timkit.models.admin import (
     MAX_PAGE,
     BotFriendsRequest,
@@ -48,15 +49,16 @@ from timkit.models.admin import (
 )
 from timkit.models.rest import RobotId
 from timkit.ratelimit import paced_client
-from timkit.stores.config import ConfigStore, ConfigUnavailable
+from timkit.stores.appkey import AppKeyStore
+from timkit.stores.config import ConfigUnavailable
 from timkit.stores.jobs import InvalidToken, JobStore
 from timkit.stores.schedules import Schedules, WorkQueue
 from timkit.tim.errors import TimApiError, TimTransportError
 
 logger = Logger()
 settings = Settings.from_env()
-config = ConfigStore(settings.TIM_SECRET_ID, "", settings.CONFIG_CACHE_SECONDS, logger)
-rest = paced_client(settings, lambda: config.secret().secret_key)
+keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger)
+rest = paced_client(settings, keys.current)
 
 
 broadcasts = BroadcastService(
@@ -152,7 +154,7 @@ ERRORS = {
     422: _doc("Invalid request: the field and why", InvalidRequest),
     404: _doc("Not found"),
     502: _doc("Tencent IM refused the call"),
-    503: _doc("Tencent IM or AWS could not be reached"),
+    503: _doc("Tencent IM or AWS could not be reached, or the app's key is not configured"),
 }
 POST_ERRORS = {**ERRORS, 415: _doc("The body is not application/json")}
 JobId = Annotated[str, Path(max_length=64, description="A broadcast's jobId")]
@@ -325,6 +327,12 @@ def _tencent_refused(exc: TimApiError) -> Response:
 @app.exception_handler(TimTransportError)
 def _tencent_unreachable(exc: TimTransportError) -> Response:
     return _error(503, f"Tencent IM did not answer ({exc.error_info}); try again", exc.command)
+
+
+@app.exception_handler(KeyNotConfigured)
+def _no_key(exc: KeyNotConfigured) -> Response:
+    # AppKeyStore has logged it and counted it in the KeyNotConfigured metric.
+    return _error(503, str(exc))
 
 
 @app.exception_handler(ConfigUnavailable)

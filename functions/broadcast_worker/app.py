@@ -19,15 +19,17 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from timkit.broadcast import BroadcastService, WorkBatch
 from timkit.config import Settings
 from timkit.ratelimit import paced_client
-from timkit.stores.config import ConfigStore
+from timkit.stores.appkey import AppKeyStore
 from timkit.stores.jobs import JobStore
 from timkit.stores.schedules import WorkQueue
 
 logger = Logger()
 metrics = Metrics()
 settings = Settings.from_env()
-config = ConfigStore(settings.TIM_SECRET_ID, "", settings.CONFIG_CACHE_SECONDS, logger)
-rest = paced_client(settings, lambda: config.secret().secret_key)
+keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger)
+# A send the missing key stops (KeyNotConfigured) is retried like a transient failure, and failed
+# naming the setting when the key is still missing after the retries; nothing reaches Tencent.
+rest = paced_client(settings, keys.current)
 
 
 service = BroadcastService(JobStore(settings.JOBS_TABLE), WorkQueue(settings.BROADCAST_QUEUE_URL), None, rest)

@@ -1,8 +1,9 @@
 """POST /mergers and GET /mergers/{downloadKey}: merger storage for chat clients.
 
 The caller is the identifier of the UserSig the authorizer verified; a sig it refused is a 401
-here, for every route, before the route runs. Domain errors map to responses here, in one place:
-limits 413/422 naming the limit, unknown/expired/forbidden 404.
+here, for every route, before the route runs, and so is a 503 naming the setting while the app's
+key is not configured (the authorizer says so: it cannot answer 503 itself). Domain errors map to
+responses here, in one place: limits 413/422 naming the limit, unknown/expired/forbidden 404.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from pydantic import ValidationError
 
 from timkit.config import Settings
+from timkit.keys import KeyNotConfigured
 from timkit.merger import (
     GroupMembers,
     InlineDocument,
@@ -29,18 +31,18 @@ from timkit.merger import (
     tencent_members,
 )
 from timkit.models.merger import LimitExceeded
-from timkit.stores.config import ConfigStore
+from timkit.stores.appkey import AppKeyStore
 from timkit.stores.mergers import MergerStore
 from timkit.tim.rest import TimRestClient
 
 logger = Logger()
 settings = Settings.from_env()
-config = ConfigStore(settings.TIM_SECRET_ID, "", settings.CONFIG_CACHE_SECONDS, logger)
+keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger)
 # The body is validated in the route, not by the resolver's OpenAPI validation: that logs a
 # repr of the parsed arguments, which recurses past Python's limit on a 100-level merger.
 app = APIGatewayHttpResolver()
-# Made on first use (a group merger's download), when the app's key is fetched.
-rest = functools.cache(lambda: TimRestClient.from_settings(settings, config.secret().secret_key))
+# Made on first use (a group merger's download); it asks for the app's key on every call.
+rest = functools.cache(lambda: TimRestClient.from_settings(settings, keys.current))
 service = MergerService(
     MergerStore(settings.MERGER_BUCKET, settings.MERGER_TABLE),
     settings.MERGER_RETENTION_DAYS,
@@ -59,6 +61,8 @@ def _caller() -> str:
 
 def _require_verified_caller(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
     verdict = _verdict()
+    if verdict.get("unavailable"):
+        return _unavailable(verdict["unavailable"])
     if not verdict.get("identifier"):
         # The reason is the authorizer's ("UserSig has expired"...), never the sig itself.
         raise UnauthorizedError(verdict.get("refused") or "no verified UserSig")
@@ -87,6 +91,16 @@ def upload() -> Response:
 def download(downloadKey: str) -> Response:  # noqa: N803 - the path parameter's name
     found = service.download(_caller(), downloadKey)
     return _json(200, found.json.decode() if isinstance(found, InlineDocument) else found.model_dump_json())
+
+
+def _unavailable(message: str) -> Response:
+    return _json(503, json.dumps({"message": message}))
+
+
+@app.exception_handler(KeyNotConfigured)
+def _no_key(exc: KeyNotConfigured) -> Response:
+    # AppKeyStore has logged it and counted it in the KeyNotConfigured metric.
+    return _unavailable(str(exc))
 
 
 @app.exception_handler(LimitExceeded)

@@ -3,7 +3,7 @@
     .venv/bin/python -m local.tim_emulator [--port 3001] [--callback-url URL] [--no-seed]
 
 It uses the local stack's SDKAppID, secret key and callback token (same environment variables,
-same demo defaults). Ctrl-C stops it.
+same defaults: without TIM_SECRET_KEY, a key generated for this run, printed). Ctrl-C stops it.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     with emulator:
         print(f"Tencent IM emulator on {emulator.url} (SDKAppID {identity.sdkappid}, admin {identity.admin})")
+        if not config.secret_key_from_env:
+            print(f"  key       {config.secret_key}  (generated for this run; TIM_SECRET_KEY sets your own)")
         print(f"  REST      POST {emulator.url}/v4/<service>/<command>?sdkappid=&identifier=&usersig=&random=")
         print(f"  control   {emulator.url}/_emulator/state, /messages, /callbacks, /calls, /config, /reset")
         print(f"  try       {sys.executable} -m local.tim_emulator.send c2c alice bob \"hello\" --url {emulator.url}")

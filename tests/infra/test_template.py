@@ -15,6 +15,7 @@ import yaml
 from local import template as local_template
 from local.cfn_yaml import load_template
 from timkit.config import AUTH_DISABLED_ACK, Settings
+from timkit.keys import key_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -25,6 +26,7 @@ CONTRACT_RESOURCES = {
     "HttpApi": "AWS::Serverless::HttpApi",
     "TimkitLayer": "AWS::Serverless::LayerVersion",
     "TimSecret": "AWS::SecretsManager::Secret",
+    "CallbackSecret": "AWS::SecretsManager::Secret",
     "PolicyParameter": "AWS::SSM::Parameter",
     "ArchiveTable": "AWS::DynamoDB::Table",
     "BotStateTable": "AWS::DynamoDB::Table",
@@ -39,6 +41,7 @@ CONTRACT_RESOURCES = {
 CONTRACT_OUTPUTS = {
     "CallbackUrl",
     "TimSecretArn",
+    "CallbackSecretArn",
     "ArchiveTableName",
     "EventsQueueUrl",
     "EventsDeadLetterQueueUrl",
@@ -344,6 +347,59 @@ def test_merger_storage_is_reached_with_only_the_calls_merger_store_makes(templa
     assert {name: merger_grants(template, name) for name in functions} == {
         name: expected.get(name, set()) for name in functions
     }
+
+
+def refs(value: Any) -> set[str]:
+    """Every logical ID a value refers to (!Ref, !GetAtt, ${X} in !Sub), however deep."""
+    if isinstance(value, list):
+        return set().union(*map(refs, value)) if value else set()
+    if not isinstance(value, dict):
+        return set()
+    found = set().union(*map(refs, value.values())) if value else set()
+    if isinstance(value.get("Ref"), str):
+        found.add(value["Ref"])
+    if "Fn::GetAtt" in value:
+        found.add(ref_target(value))
+    if "Fn::Sub" in value:
+        text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+        found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text)}
+    return found
+
+
+def secrets_read(template: dict[str, Any], name: str) -> tuple[dict[str, str], set[str]]:
+    """A function's secret settings (environment name -> secret) and the secrets its policies name."""
+    properties = template["Resources"][name]["Properties"]
+    env = (properties.get("Environment") or {}).get("Variables", {})
+    secrets = set(resources_of_type(template, "AWS::SecretsManager::Secret"))
+    settings = {variable: ref_target(value) for variable, value in env.items() if refs(value) & secrets}
+    return settings, refs(properties.get("Policies", [])) & secrets
+
+
+def test_each_function_reads_only_the_secret_it_needs(template: dict[str, Any]) -> None:
+    # The callback function answers the internet on the fast path: it holds the callback token,
+    # never the app's key (which signs as any user). The key is for who signs or verifies sigs.
+    key_readers = {"AdminApiFunction", "BroadcastWorkerFunction", "MergerApiFunction", "MergerAuthorizerFunction"}
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    expected = {
+        name: ({"TIM_SECRET_ID": "TimSecret"}, {"TimSecret"}) if name in key_readers else ({}, set())
+        for name in functions
+    }
+    expected["TimCallbackFunction"] = ({"CALLBACK_SECRET_ID": "CallbackSecret"}, {"CallbackSecret"})
+    assert {name: secrets_read(template, name) for name in functions} == expected
+
+
+def test_the_app_key_secret_starts_without_a_usable_key(template: dict[str, Any]) -> None:
+    properties = template["Resources"]["TimSecret"]["Properties"]
+    # Generated, it would be a random key Tencent does not know; it must be the operator's.
+    assert "GenerateSecretString" not in properties
+    key = json.loads(properties["SecretString"])["secret_key"]
+    assert key_problem(key) == "it is empty"
+
+
+def test_the_callback_secret_generates_its_token(template: dict[str, Any]) -> None:
+    generate = template["Resources"]["CallbackSecret"]["Properties"]["GenerateSecretString"]
+    assert generate["GenerateStringKey"] == "callback_token"
+    assert "secret_key" not in json.loads(generate["SecretStringTemplate"])
 
 
 def test_alarm_topic_key_lets_cloudwatch_publish(template: dict[str, Any]) -> None:

@@ -44,6 +44,7 @@ from timkit.broadcast import (
     WorkBatch,
     retry_after,
 )
+from timkit.keys import KeySource
 from timkit.models.admin import Broadcast, BroadcastRequest, MessageRequest, RobotCreateRequest
 from timkit.ratelimit import RateLimiter
 from timkit.stores.jobs import KEEP_RUNS, PLAN_PAGE, InvalidToken, JobStore
@@ -108,10 +109,10 @@ def emulator(clock: FakeClock) -> Iterator[TimEmulator]:
 
 def make_client(
     emulator: TimEmulator, clock: FakeClock, pace: Callable[[str, dict[str, Any]], None] | None = None,
-    read_timeout: float = 5.0,
+    read_timeout: float = 5.0, key: KeySource = KEY,
 ) -> TimRestClient:
     return TimRestClient(
-        APP, KEY, ADMIN, base_url=emulator.url, timeout=(2.0, read_timeout),
+        APP, key, ADMIN, base_url=emulator.url, timeout=(2.0, read_timeout),
         retry=RetryPolicy(attempts=4, base_delay=0.05, max_delay=0.5),
         clock=clock.now, sleep=clock.advance, rng=random.Random(11), pace=pace,
     )
@@ -557,6 +558,37 @@ def test_a_group_still_failing_after_max_receives_is_settled_failed(h: Harness) 
     (result,) = h.service.view(job.job_id).groups
     assert (result.state, result.code, result.attempts) == ("failed", 10002, MAX_RECEIVES)
     assert progress(h, job.job_id) == ("done", counts(1, failed=1, codes={"10002": 1}))
+
+
+def test_a_send_without_a_usable_key_waits_for_it_and_tencent_is_not_called(h: Harness) -> None:
+    (group,) = make_groups(h.emulator, 1)
+    key = {"now": ""}
+    h.rest = make_client(h.emulator, h.clock, pace=h.limiter.acquire, key=lambda: key["now"])
+    job = h.create(groupIds=[group])
+    h.work(items=2)  # the plan, and the send the missing key stops
+
+    assert h.calls() == []
+    (result,) = h.service.view(job.job_id).groups
+    # Handed back for a later attempt, not settled.
+    assert progress(h, job.job_id)[1] == counts(1, pending=1)
+    assert "secret_key in the TIM_SECRET_ID secret is not configured (it is empty)" in (result.info or "")
+    key["now"] = KEY  # the operator sets it; the item comes back
+    h.work()
+    assert progress(h, job.job_id) == ("done", counts(1, sent=1))
+    assert h.delivered() == {group: 1}
+
+
+def test_a_send_whose_key_is_never_set_fails_naming_the_setting(h: Harness) -> None:
+    (group,) = make_groups(h.emulator, 1)
+    h.rest = make_client(h.emulator, h.clock, pace=h.limiter.acquire, key="REPLACE_ME")
+    job = h.create(groupIds=[group])
+    h.work()
+
+    assert h.calls() == []
+    assert [item["kind"] for item in h.handled] == ["plan"] + ["send"] * MAX_RECEIVES
+    (result,) = h.service.view(job.job_id).groups
+    assert (result.state, result.code) == ("failed", NO_ANSWER)
+    assert "secret_key in the TIM_SECRET_ID secret is not configured (it is a placeholder)" in (result.info or "")
 
 
 # ----------------------------------------------------------------------------- cancel

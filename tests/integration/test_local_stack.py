@@ -11,6 +11,7 @@ import copy
 import http.client
 import json
 import os
+import re
 import socket
 import textwrap
 import threading
@@ -28,10 +29,12 @@ from moto.sqs.models import sqs_backends
 from local import template as tpl
 from local.aws import MotoAws, create_resources
 from local.cfn_yaml import load_template
+from local.config import LocalConfig
 from local.functions import FunctionError
 from local.pollers import SqsPoller, batch_failures, sqs_record
 from local.stack import LocalStack
 from tests.waiting import wait_for
+from timkit.keys import key_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_RECEIVE_COUNT = 2
@@ -67,11 +70,12 @@ TEMPLATE = {
             },
         },
         "Skipped": {"Type": "AWS::SQS::Queue", "Condition": "Never"},
-        "TimSecret": {
+        "TimSecret": {"Type": "AWS::SecretsManager::Secret", "Properties": {"SecretString": '{"secret_key": ""}'}},
+        "CallbackSecret": {
             "Type": "AWS::SecretsManager::Secret",
             "Properties": {
                 "GenerateSecretString": {
-                    "SecretStringTemplate": '{"secret_key": "REPLACE_ME"}',
+                    "SecretStringTemplate": '{"policy": {"version": 1}}',
                     "GenerateStringKey": "callback_token",
                 }
             },
@@ -631,14 +635,29 @@ class TestRunningStack:
         assert request_from(stack, "192.0.2.10", "GET", "/_local/functions") == 404
         assert request_from(stack, "192.0.2.10", "GET", "/plain") == 200
 
-    def test_secret_is_seeded_with_the_local_key_and_token(self, stack: LocalStack) -> None:
+    def test_secrets_are_seeded_with_the_local_key_and_token(self, stack: LocalStack) -> None:
         sm = stack.boto3_client("secretsmanager")
-        secret = json.loads(sm.get_secret_value(SecretId=stack.resources["TimSecret"])["SecretString"])
-        assert secret == {"secret_key": stack.secret_key, "callback_token": stack.callback_token}
+
+        def secret(logical_id: str) -> dict[str, Any]:
+            return json.loads(sm.get_secret_value(SecretId=stack.resources[logical_id])["SecretString"])
+
+        assert secret("TimSecret") == {"secret_key": stack.secret_key}
+        assert secret("CallbackSecret") == {"callback_token": stack.callback_token, "policy": {"version": 1}}
+        # Not a key anyone else knows: generated for the run, shaped as Tencent's.
+        assert re.fullmatch(r"[0-9a-f]{64}", stack.secret_key)
 
     def test_false_condition_resources_are_not_created(self, stack: LocalStack) -> None:
         assert "Skipped" not in stack.resources
         assert {"Work", "DeadLetters"} <= set(stack.resources)
+
+
+def test_without_tim_secret_key_every_run_has_a_fresh_usable_key() -> None:
+    first, second = LocalConfig.from_env({}), LocalConfig.from_env({})
+    assert first.secret_key != second.secret_key
+    assert key_problem(first.secret_key) is None and not first.secret_key_from_env
+    given = "ab" * 32
+    mine = LocalConfig.from_env({"TIM_SECRET_KEY": given})
+    assert (mine.secret_key, mine.secret_key_from_env) == (given, True)
 
 
 def test_sqs_event_has_the_lambda_record_shape() -> None:

@@ -17,7 +17,7 @@ from timkit.callback import CallbackService
 from timkit.config import Settings
 from timkit.models.callbacks import ANSWER_MODELS, BEFORE_SEND_COMMANDS, CallbackAck, Command
 from timkit.policy import Policy
-from timkit.stores.config import TimSecret
+from timkit.stores.config import CallbackSecret
 from timkit.tim.callback_auth import callback_sign
 
 APP_ID = 1400000001
@@ -61,8 +61,8 @@ class Fakes:
         self.queued: list[tuple[str, str]] = []
         self.interrupts: list[tuple[str, ...]] = []
 
-    def secret(self, timeout: float = 1.0) -> TimSecret:
-        return TimSecret(callback_token=TOKEN)
+    def secret(self, timeout: float = 1.0) -> CallbackSecret:
+        return CallbackSecret(callback_token=TOKEN)
 
     def policy(self, timeout: float = 1.0) -> Policy:
         return POLICY

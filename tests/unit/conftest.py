@@ -13,7 +13,7 @@ import pytest
 from aws_lambda_powertools import Logger
 
 from timkit.policy import ALLOW_ALL, Policy
-from timkit.stores.config import TimSecret
+from timkit.stores.config import CallbackSecret
 
 APP_ID = 1400000001
 TOKEN = "unit-test-callback-token-4f1c9a"
@@ -170,11 +170,11 @@ class FakeConfig:
         self.secret_calls = 0
         self.policy_timeouts: list[float] = []
 
-    def secret(self, timeout: float = 1.0) -> TimSecret:
+    def secret(self, timeout: float = 1.0) -> CallbackSecret:
         self.secret_calls += 1
         if self.secret_error is not None:
             raise self.secret_error
-        return TimSecret(secret_key="unit-secret-key", callback_token=self.token)
+        return CallbackSecret(callback_token=self.token)
 
     def policy(self, timeout: float = 1.0) -> Policy:
         self.policy_timeouts.append(timeout)

@@ -1,4 +1,4 @@
-"""ConfigStore: the TIM secret and the policy document, cached with a TTL, stale on error."""
+"""ConfigStore: the callback secret and the policy document, cached with a TTL, stale on error."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from tests.unit.conftest import FakeClock, payload, text_body
 from timkit.aws_json import AwsError
 from timkit.models.callbacks import C2CBeforeSend
 from timkit.policy import ALLOW_ALL
-from timkit.stores.config import RETRY_AFTER_FAILURE_SECONDS, ConfigStore, ConfigUnavailable, TimSecret
+from timkit.stores.config import RETRY_AFTER_FAILURE_SECONDS, CallbackSecret, ConfigStore, ConfigUnavailable
 
-SECRET_KEY = "sk-9f8e7d6c5b4a"
 TOKEN = "cb-token-0123456789"
 
 
@@ -68,7 +67,7 @@ AWS_DOWN = AwsError("ssm", "GetParameter", "InternalServerError", "boom", 500)
 
 def test_secret_is_fetched_and_cached_for_the_ttl(logger) -> None:  # type: ignore[no-untyped-def]
     clock = FakeClock()
-    secrets = FakeAws(secret_reply(secret_key=SECRET_KEY, callback_token=TOKEN), secret_reply(callback_token="v2"))
+    secrets = FakeAws(secret_reply(callback_token=TOKEN), secret_reply(callback_token="v2"))
     s = store(logger, clock, secrets=secrets)
     assert s.secret(timeout=0.5).callback_token == TOKEN
     assert secrets.calls == [("GetSecretValue", {"SecretId": "tim/secret"}, 0.5)]
@@ -125,17 +124,15 @@ def test_malformed_secret_is_unavailable_and_the_error_names_no_value(logger) ->
 def test_no_secret_id_means_an_empty_secret(logger) -> None:  # type: ignore[no-untyped-def]
     secrets = FakeAws(AWS_DOWN)
     secret = store(logger, FakeClock(), secret_id="", secrets=secrets).secret()
-    assert secret == TimSecret()
-    assert secret.callback_token == "" and secret.secret_key == ""
+    assert secret == CallbackSecret()
+    assert secret.callback_token == ""
     assert secrets.calls == []
 
 
 def test_secret_ignores_unknown_keys_and_hides_values() -> None:
-    secret = TimSecret.model_validate_json(
-        json.dumps({"secret_key": SECRET_KEY, "callback_token": TOKEN, "policy": {"x": 1}, "other": "y"})
-    )
-    assert secret.secret_key == SECRET_KEY
-    assert SECRET_KEY not in repr(secret) and TOKEN not in repr(secret) and TOKEN not in str(secret)
+    secret = CallbackSecret.model_validate_json(json.dumps({"callback_token": TOKEN, "policy": {"x": 1}, "other": "y"}))
+    assert secret.callback_token == TOKEN and secret.policy == {"x": 1}
+    assert TOKEN not in repr(secret) and TOKEN not in str(secret) and "'x'" not in repr(secret)
 
 
 # ----------------------------------------------------------------------------- the policy
@@ -239,7 +236,7 @@ def test_unchanged_document_is_not_compiled_again(logger) -> None:  # type: igno
 
 def test_refresh_failure_is_logged_without_values(logger, capsys) -> None:  # type: ignore[no-untyped-def]
     clock = FakeClock()
-    secrets = FakeAws(secret_reply(secret_key=SECRET_KEY, callback_token=TOKEN), AWS_DOWN)
+    secrets = FakeAws(secret_reply(callback_token=TOKEN), AWS_DOWN)
     s = store(logger, clock, secrets=secrets)
     s.secret()
     clock.advance(61)
@@ -247,4 +244,4 @@ def test_refresh_failure_is_logged_without_values(logger, capsys) -> None:  # ty
     out = capsys.readouterr().out
     records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert any("refresh failed" in r["message"] for r in records), out
-    assert TOKEN not in out and SECRET_KEY not in out
+    assert TOKEN not in out

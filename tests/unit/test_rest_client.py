@@ -1,6 +1,7 @@
 """The REST client's transport rules over real HTTP, against a scripted local server: URL and
 query, UserSig caching and renewal, retries (which, how often, same body), error typing, and no
-secret in any error or log line. Endpoint behaviour is tested against the emulator."""
+secret in any error or log line; the key from a source that may change (rotation) or hold no usable
+key (no call at all). Endpoint behaviour is tested against the emulator."""
 
 from __future__ import annotations
 
@@ -14,13 +15,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.unit.conftest import FakeClock
+from timkit.keys import KeyNotConfigured
 from timkit.models import messages
+from timkit.stores.appkey import AppKeyStore
 from timkit.tim.errors import MessageDropped, MessageTooLarge, TimApiError, TimTransportError
 from timkit.tim.rest import SIG_LIFETIME_SECONDS, SIG_RENEW_BEFORE_SECONDS, RetryPolicy, TimRestClient
 from timkit.tim.usersig import decode_usersig, verify_usersig
 
 APP = 1400000001
-KEY = "rest-client-test-key-0123456789"
+KEY = "rest-client-test-key-0123456789abcdef"
+NEW_KEY = "rotated-rest-client-key-0123456789abcdef"
 
 
 class Script:
@@ -76,9 +81,10 @@ class Clock:
         return self.now
 
 
-def client(base: str, clock: Clock | None = None, sleeps: list[float] | None = None, **kw) -> TimRestClient:  # type: ignore[no-untyped-def]
+def client(base: str, clock: Clock | None = None, sleeps: list[float] | None = None, key=KEY,  # type: ignore[no-untyped-def]
+           **kw) -> TimRestClient:
     return TimRestClient(
-        APP, KEY, base_url=base, clock=clock or Clock(),
+        APP, key, base_url=base, clock=clock or Clock(),
         sleep=(sleeps.append if sleeps is not None else lambda s: None), rng=random.Random(7), **kw,
     )
 
@@ -217,3 +223,64 @@ def test_no_secret_in_errors_reprs_or_logs(server, caplog) -> None:  # type: ign
     # urllib3 logs every request line at DEBUG: the sig is taken out of it.
     assert "usersig=[redacted]" in caplog.text
     assert isinstance(errors[1], TimTransportError) and errors[1].__cause__ is None
+
+
+# ----------------------------------------------------------------------------- the key
+
+
+def signed_with(request: dict, key: str) -> bool:
+    try:
+        return verify_usersig(request["query"]["usersig"][0], APP, key, "administrator", now=1_730_000_000) is not None
+    except ValueError:
+        return False
+
+
+@pytest.mark.parametrize("key", ["", "   ", "REPLACE_ME", "changeme", "your-secret-key", "short-key-0123456789"])
+def test_no_call_is_made_without_a_usable_key(server, key: str) -> None:  # type: ignore[no-untyped-def]
+    base, script = server
+    paced: list[str] = []
+    c = client(base, key=key, pace=lambda api, body: paced.append(api))
+    with pytest.raises(KeyNotConfigured) as err:
+        c.call("openim", "sendmsg", {"To_Account": "bob"})
+    # Nothing sent, not even a rate slot taken; the error says where to set the key, not what it is.
+    assert script.requests == [] and paced == [] and c.sigs_made == 0
+    assert "secret_key" in str(err.value) and "TIM_SECRET_ID" in str(err.value)
+    assert not key.strip() or key not in str(err.value)
+
+
+class FakeSecrets:
+    """Stands in for Powertools' SecretsProvider: the secret's current text, read on every get."""
+
+    def __init__(self, secret_key: str) -> None:
+        self.text = json.dumps({"secret_key": secret_key})
+
+    def get(self, name: str, max_age: int | None = None) -> str:
+        return self.text
+
+
+def test_a_rotated_key_signs_the_calls_after_the_cache_time(server, logger) -> None:  # type: ignore[no-untyped-def]
+    base, script = server
+    secrets, monotonic = FakeSecrets(KEY), FakeClock()
+    c = client(base, key=AppKeyStore("tim/key", 60, logger, clock=monotonic, secrets=secrets).current)  # type: ignore[arg-type]
+    c.call("a", "b", {})
+    secrets.text = json.dumps({"secret_key": NEW_KEY})
+    monotonic.now += 59
+    c.call("a", "b", {})  # within the cache time: the key read before
+    monotonic.now += 2
+    c.call("a", "b", {})
+    c.call("a", "b", {})
+    assert [signed_with(r, KEY) for r in script.requests] == [True, True, False, False]
+    assert [signed_with(r, NEW_KEY) for r in script.requests] == [False, False, True, True]
+    assert c.sigs_made == 2  # a new sig for the new key, then kept
+
+
+def test_a_key_emptied_in_the_secret_stops_the_calls(server, logger) -> None:  # type: ignore[no-untyped-def]
+    base, script = server
+    secrets, monotonic = FakeSecrets(KEY), FakeClock()
+    c = client(base, key=AppKeyStore("tim/key", 60, logger, clock=monotonic, secrets=secrets).current)  # type: ignore[arg-type]
+    c.call("a", "b", {})
+    secrets.text = json.dumps({"secret_key": ""})
+    monotonic.now += 61
+    with pytest.raises(KeyNotConfigured, match="it is empty"):
+        c.call("a", "b", {})
+    assert len(script.requests) == 1

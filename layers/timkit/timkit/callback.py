@@ -93,7 +93,7 @@ class CallbackService:
     def from_settings(cls, settings: Settings, logger: Logger) -> CallbackService:
         return cls(
             settings,
-            ConfigStore(settings.TIM_SECRET_ID, settings.POLICY_SOURCE, settings.CONFIG_CACHE_SECONDS, logger),
+            ConfigStore(settings.CALLBACK_SECRET_ID, settings.POLICY_SOURCE, settings.CONFIG_CACHE_SECONDS, logger),
             EventQueue(settings.EVENTS_QUEUE_URL),
             InterruptStore(settings.BOT_STATE_TABLE, settings.INTERRUPT_TTL_SECONDS),
             logger,

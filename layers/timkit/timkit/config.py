@@ -1,8 +1,9 @@
 """Settings: every environment variable the functions read, in one model.
 
 The template sets these on the functions; the local stack sets them to the local resources.
-Secrets are not here: they come from the secret named by ``TIM_SECRET_ID`` (see
-:mod:`timkit.secrets`).
+Secrets are not here: the app's key comes from the secret named by ``TIM_SECRET_ID`` (see
+:mod:`timkit.stores.appkey`), the callback token and policy from the one named by
+``CALLBACK_SECRET_ID`` (see :mod:`timkit.stores.config`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ class Settings(BaseModel):
 
     # The app's SDKAppID; callbacks naming another app are refused.
     TIM_SDKAPPID: Annotated[int, Field(gt=0)]
-    # Secrets Manager secret (ARN or name) holding secret_key, callback_token and optionally policy.
+    # Secrets Manager secret (ARN or name) holding {"secret_key": the SDKAppID key}; read by the
+    # functions that sign or verify UserSigs, never by the callback function. Until it holds a
+    # plausible key (see timkit.keys) they refuse to sign or verify anything.
     TIM_SECRET_ID: str = ""
+    # Secrets Manager secret holding {"callback_token": ..., "policy": optional}: the callback's only.
+    CALLBACK_SECRET_ID: str = ""
     # "required" (default) or "disabled": running without callback authentication is an explicit choice,
     # made twice: "disabled" also needs CALLBACK_AUTH_DISABLED_ACK to name the risk.
     CALLBACK_AUTH: Literal["required", "disabled"] = "required"
@@ -31,9 +36,10 @@ class Settings(BaseModel):
     # Anti-replay window for RequestTime (Tencent recommends one minute).
     CALLBACK_MAX_SKEW_SECONDS: Annotated[int, Field(ge=1, le=600)] = 60
     # Where the before-send policy document lives: "ssm:<parameter name>", "secret:" (the "policy"
-    # key of the TIM secret), "file:<path>" or "" (no policy: allow everything).
+    # key of the callback secret), "file:<path>" or "" (no policy: allow everything).
     POLICY_SOURCE: str = ""
-    # How long the TIM secret and the policy document are cached.
+    # How long the secrets and the policy document are cached: a rotated key or token, or an edited
+    # policy, is in use everywhere within this time.
     CONFIG_CACHE_SECONDS: Annotated[int, Field(ge=0, le=3600)] = 60
     # The before-send answer is due by this deadline, well inside Tencent's 2 s.
     BEFORE_SEND_DEADLINE_MS: Annotated[int, Field(ge=50, le=1900)] = 1000

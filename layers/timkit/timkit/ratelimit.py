@@ -65,14 +65,14 @@ class RateLimiter:
 
 
 def paced_client(settings: Settings, secret_key: Callable[[], str]) -> Callable[[], TimRestClient]:
-    """The admin side's REST client, paced by the limiter every Lambda shares; made on first use,
-    when the app's key is fetched, so that a function starts without waiting for the secret."""
+    """The admin side's REST client, paced by the limiter every Lambda shares; made on first use.
+    It asks ``secret_key`` for the app's key before every call (a rotated key is picked up)."""
     limiter = RateLimiter(
         RateBuckets(settings.RATE_TABLE), settings.REST_CALLS_PER_SECOND, settings.BROADCAST_GROUP_MESSAGES_PER_SECOND
     )
 
     @functools.cache
     def client() -> TimRestClient:
-        return TimRestClient.from_settings(settings, secret_key(), pace=limiter.acquire)
+        return TimRestClient.from_settings(settings, secret_key, pace=limiter.acquire)
 
     return client

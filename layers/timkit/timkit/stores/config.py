@@ -1,4 +1,4 @@
-"""The callback's configuration from AWS: the TIM secret and the policy document, cached.
+"""The callback's configuration from AWS: the callback secret and the policy document, cached.
 
 Both are read on the before-send fast path, so they are cached for ``CONFIG_CACHE_SECONDS`` and a
 failed refresh keeps serving the last good value (logged) instead of failing every callback.
@@ -27,17 +27,20 @@ class ConfigUnavailable(Exception):
     """Configuration could not be loaded and there is no earlier value to fall back on."""
 
 
-class TimSecret(BaseModel):
-    """The JSON in the TIM secret. Never logged: repr hides every value."""
+class CallbackSecret(BaseModel):
+    """The JSON in the callback secret (CALLBACK_SECRET_ID). Never logged: repr hides every value.
+    The app's SDKAppID key is not in it: the callback function has no use for the key, and cannot
+    read the secret that holds it (see timkit.stores.appkey)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    secret_key: str = Field(default="", repr=False)
     callback_token: str = Field(default="", repr=False)
     policy: dict[str, Any] | str | None = Field(default=None, repr=False)
 
 
-class _Cached(Generic[T]):
+class Cached(Generic[T]):
+    """A value fetched at most once per ``ttl``; a failed refresh keeps the last good one."""
+
     def __init__(self, ttl: float, clock: Callable[[], float], logger: Logger) -> None:
         self._log = logger
         self._ttl = ttl
@@ -76,14 +79,14 @@ class ConfigStore:
         self._policy_source = policy_source
         self._secrets = secrets
         self._ssm = ssm
-        self._secret = _Cached[TimSecret](ttl, clock, logger)
-        self._policy = _Cached[Policy](ttl, clock, logger)
+        self._secret = Cached[CallbackSecret](ttl, clock, logger)
+        self._policy = Cached[Policy](ttl, clock, logger)
         # The text the current policy was compiled from: building the automata again is only
         # worth it when the document changed.
         self._compiled: tuple[str | None, Policy] = (None, ALLOW_ALL)
 
-    def secret(self, timeout: float = 1.0) -> TimSecret:
-        return self._secret.get(lambda: self._fetch_secret(timeout), "TIM secret")
+    def secret(self, timeout: float = 1.0) -> CallbackSecret:
+        return self._secret.get(lambda: self._fetch_secret(timeout), "callback secret")
 
     def policy(self, timeout: float = 1.0) -> Policy:
         return self._policy.get(lambda: self._load_policy(timeout), "policy document")
@@ -95,18 +98,18 @@ class ConfigStore:
             self._compiled = (raw, ALLOW_ALL if raw is None else Policy.from_json(raw))
         return self._compiled[1]
 
-    def _fetch_secret(self, timeout: float) -> TimSecret:
+    def _fetch_secret(self, timeout: float) -> CallbackSecret:
         if not self._secret_id:
-            return TimSecret()
+            return CallbackSecret()
         if self._secrets is None:
             self._secrets = AwsJsonClient("secretsmanager")
         reply = self._secrets.call("GetSecretValue", {"SecretId": self._secret_id}, timeout=timeout)
         try:
-            return TimSecret.model_validate_json(reply["SecretString"])
+            return CallbackSecret.model_validate_json(reply["SecretString"])
         except ValidationError as exc:
             # Name the fields only: a validation error quotes its input, which here is the secret.
             fields = ", ".join(sorted({".".join(map(str, e["loc"])) or "secret" for e in exc.errors()}))
-            raise ValueError(f"the TIM secret is not the expected JSON ({fields})") from None
+            raise ValueError(f"the callback secret is not the expected JSON ({fields})") from None
 
     def _fetch_policy(self, timeout: float) -> str | None:
         scheme, _, where = self._policy_source.partition(":")

@@ -3,7 +3,9 @@
 * ``POST {base}/v4/{service}/{command}?sdkappid=&identifier=&usersig=&random=&contenttype=json``
   on a keep-alive session, with a timeout above Tencent's 3 s backend timeout.
 * The admin UserSig is made once and renewed before it expires (thread-safe); ``70001`` renews
-  it at once and repeats the call, once.
+  it at once and repeats the call, once. The key comes from a :data:`timkit.keys.KeySource`,
+  asked before every attempt: a rotated key gets a new sig at once, and a key that is not
+  configured (:class:`timkit.keys.KeyNotConfigured`) stops the call before anything is sent.
 * Non-zero ``ErrorCode`` → :class:`TimApiError`. Retries (exponential backoff, full jitter,
   capped) only for the safe-to-retry codes of §6.3 and transport failures; a retry sends the
   very same body, so a send keeps its ``MsgRandom`` / ``Random`` and Tencent can drop the copy.
@@ -25,6 +27,7 @@ import requests
 from pydantic import BaseModel
 
 from timkit.config import Settings
+from timkit.keys import KeySource, usable_key
 from timkit.models.elements import MAX_BODY_BYTES, body_size, dump_body
 from timkit.models.rest import (
     BatchSendMsgReply,
@@ -99,7 +102,7 @@ class TimRestClient:
     def __init__(
         self,
         sdkappid: int,
-        secret_key: str,
+        secret_key: KeySource,
         admin: str = "administrator",
         base_url: str | None = None,
         region: str = "singapore",
@@ -114,7 +117,11 @@ class TimRestClient:
         self.sdkappid = sdkappid
         self.admin = admin
         self.base_url = api_base(region, base_url)
-        self._key = secret_key
+        if isinstance(secret_key, str):
+            fixed = secret_key
+            self._key: Callable[[], str] = lambda: fixed
+        else:
+            self._key = secret_key
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._session = session or requests.Session()
@@ -127,11 +134,13 @@ class TimRestClient:
         self._sig_lock = threading.Lock()
         self._sig: str | None = None
         self._sig_renew_at = 0.0
+        # The key the current sig was made with: another one (rotated) means a new sig.
+        self._sig_key: str | None = None
         # How many UserSigs (HMACs) this client has made: a benchmark figure.
         self.sigs_made = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings, secret_key: str, **kwargs: Any) -> TimRestClient:
+    def from_settings(cls, settings: Settings, secret_key: KeySource, **kwargs: Any) -> TimRestClient:
         return cls(
             settings.TIM_SDKAPPID,
             secret_key,
@@ -154,9 +163,11 @@ class TimRestClient:
         attempt = 0
         while True:
             try:
+                # Before the pace: with no usable key, no rate slot is taken either.
+                usersig = self._usersig()
                 if self._pace is not None:
                     self._pace(name, body)
-                return self._once(name, url, body)
+                return self._once(name, url, body, usersig)
             except TimApiError as exc:
                 if exc.error_code == SIG_EXPIRED and not renewed:
                     renewed = True
@@ -172,11 +183,11 @@ class TimRestClient:
             log.warning("retrying %s after %s (attempt %d, %.2f s)", name, error, attempt + 1, delay)
             self._sleep(delay)
 
-    def _once(self, name: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _once(self, name: str, url: str, body: dict[str, Any], usersig: str) -> dict[str, Any]:
         params = {
             "sdkappid": self.sdkappid,
             "identifier": self.admin,
-            "usersig": self._usersig(),
+            "usersig": usersig,
             "random": self._rng.getrandbits(32),
             "contenttype": "json",
         }
@@ -201,11 +212,14 @@ class TimRestClient:
         return answer
 
     def _usersig(self, force: bool = False) -> str:
+        # Outside the lock: the source may read Secrets Manager.
+        key = usable_key(self._key())
         with self._sig_lock:
             now = self._clock()
-            if force or self._sig is None or now >= self._sig_renew_at:
-                self._sig = gen_usersig(self.sdkappid, self._key, self.admin, SIG_LIFETIME_SECONDS, int(now))
+            if force or self._sig is None or now >= self._sig_renew_at or key != self._sig_key:
+                self._sig = gen_usersig(self.sdkappid, key, self.admin, SIG_LIFETIME_SECONDS, int(now))
                 self._sig_renew_at = now + SIG_LIFETIME_SECONDS - SIG_RENEW_BEFORE_SECONDS
+                self._sig_key = key
                 self.sigs_made += 1
             return self._sig
 
