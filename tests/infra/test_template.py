@@ -385,21 +385,36 @@ def test_each_function_reads_only_the_secret_it_needs(template: dict[str, Any]) 
         for name in functions
     }
     expected["TimCallbackFunction"] = ({"CALLBACK_SECRET_ID": "CallbackSecret"}, {"CallbackSecret"})
+    expected["EventProcessorFunction"] = ({"CAPTURE_SECRET_ID": "CaptureKeySecret"}, {"CaptureKeySecret"})
     assert {name: secrets_read(template, name) for name in functions} == expected
 
 
 def test_the_app_key_secret_starts_without_a_usable_key(template: dict[str, Any]) -> None:
-    properties = template["Resources"]["TimSecret"]["Properties"]
-    # Generated, it would be a random key Tencent does not know; it must be the operator's.
-    assert "GenerateSecretString" not in properties
-    key = json.loads(properties["SecretString"])["secret_key"]
-    assert key_problem(key) == "it is empty"
+    generate = template["Resources"]["TimSecret"]["Properties"]["GenerateSecretString"]
+    # A generated key would be a random one Tencent does not know: it must be the operator's.
+    assert generate["GenerateStringKey"] != "secret_key"
+    key = json.loads(generate["SecretStringTemplate"])["secret_key"]
+    assert key_problem(key) is not None
 
 
-def test_the_callback_secret_generates_its_token(template: dict[str, Any]) -> None:
-    generate = template["Resources"]["CallbackSecret"]["Properties"]["GenerateSecretString"]
-    assert generate["GenerateStringKey"] == "callback_token"
-    assert "secret_key" not in json.loads(generate["SecretStringTemplate"])
+def test_the_app_key_secret_keeps_what_existing_stacks_were_created_with(template: dict[str, Any]) -> None:
+    # Any change to how the value is made would have CloudFormation overwrite the secret on the
+    # next update of an existing stack: the key its operator set would be gone.
+    assert template["Resources"]["TimSecret"]["Properties"]["GenerateSecretString"] == {
+        "SecretStringTemplate": '{"secret_key":"REPLACE_ME"}',
+        "GenerateStringKey": "callback_token",
+        "ExcludePunctuation": True,
+        "PasswordLength": 40,
+    }
+
+
+def test_the_callback_secret_starts_from_the_token_the_console_has(template: dict[str, Any]) -> None:
+    properties = template["Resources"]["CallbackSecret"]["Properties"]
+    document, names = properties["SecretString"]["Fn::Sub"], {"TimSecret"}
+    assert refs(properties["SecretString"]) == names
+    assert json.loads(document) == {
+        "callback_token": "{{resolve:secretsmanager:${TimSecret}:SecretString:callback_token}}"
+    }
 
 
 def test_alarm_topic_key_lets_cloudwatch_publish(template: dict[str, Any]) -> None:
