@@ -1,15 +1,16 @@
 """POST /mergers and GET /mergers/{downloadKey}: merger storage for chat clients.
 
-The caller is the identifier of the UserSig the authorizer verified; a sig it refused is a 401
-here, for every route, before the route runs. Domain errors map to responses here, in one place:
-limits 413/422 naming the limit, unknown/expired/forbidden 404.
+The caller is the identifier of the UserSig the authorizer verified (a sig it refuses never gets
+here: the gateway answers 403); without one in the authorizer's context every route is a 401
+before it runs. Domain errors map to responses here, in one place: limits 413/422 naming the
+limit, unknown/expired/forbidden 404, membership Tencent cannot tell now (or storage that is
+throttled) 503.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 
 from aws_lambda_powertools import Logger
@@ -20,18 +21,18 @@ from pydantic import ValidationError
 
 from timkit.config import Settings
 from timkit.merger import (
-    GroupMembers,
+    GroupMembership,
     InlineDocument,
+    MembershipUnavailable,
     MergerNotFound,
     MergerService,
     NotJson,
     UnknownNestedKey,
-    tencent_members,
 )
 from timkit.models.merger import LimitExceeded
+from timkit.ratelimit import paced_client
 from timkit.stores.config import ConfigStore
-from timkit.stores.mergers import MergerStore
-from timkit.tim.rest import TimRestClient
+from timkit.stores.mergers import MergerStore, StoreBusy
 
 logger = Logger()
 settings = Settings.from_env()
@@ -39,12 +40,13 @@ config = ConfigStore(settings.TIM_SECRET_ID, "", settings.CONFIG_CACHE_SECONDS, 
 # The body is validated in the route, not by the resolver's OpenAPI validation: that logs a
 # repr of the parsed arguments, which recurses past Python's limit on a 100-level merger.
 app = APIGatewayHttpResolver()
-# Made on first use (a group merger's download), when the app's key is fetched.
-rest = functools.cache(lambda: TimRestClient.from_settings(settings, config.secret().secret_key))
+# Made on first use (a group merger's download), when the app's key is fetched; its role lookups
+# take their slots in the REST budget every Lambda shares.
+rest = paced_client(settings, lambda: config.secret().secret_key)
 service = MergerService(
     MergerStore(settings.MERGER_BUCKET, settings.MERGER_TABLE),
     settings.MERGER_RETENTION_DAYS,
-    is_member=GroupMembers(tencent_members(rest)),
+    is_member=GroupMembership(rest),
     inline_max_bytes=settings.MERGER_INLINE_MAX_BYTES,
 )
 
@@ -58,10 +60,8 @@ def _caller() -> str:
 
 
 def _require_verified_caller(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-    verdict = _verdict()
-    if not verdict.get("identifier"):
-        # The reason is the authorizer's ("UserSig has expired"...), never the sig itself.
-        raise UnauthorizedError(verdict.get("refused") or "no verified UserSig")
+    if not _verdict().get("identifier"):
+        raise UnauthorizedError("no verified UserSig")
     return next_middleware(app)
 
 
@@ -117,6 +117,17 @@ def _nested(exc: UnknownNestedKey) -> Response:
 @app.exception_handler(MergerNotFound)
 def _not_found(exc: MergerNotFound) -> Response:
     return _json(404, json.dumps({"message": "no such merger"}))
+
+
+@app.exception_handler([MembershipUnavailable, StoreBusy])
+def _unavailable(exc: MembershipUnavailable | StoreBusy) -> Response:
+    logger.warning("merger API unavailable", reason=str(exc))
+    return Response(
+        status_code=503,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"message": "the merger service cannot answer now; try again shortly"}),
+        headers={"Retry-After": "1"},
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)
