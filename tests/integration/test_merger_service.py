@@ -38,7 +38,7 @@ from timkit.merger import (
 )
 from timkit.models.callbacks import C2CAfterSend, C2CBeforeSend, GroupAfterSend
 from timkit.models.merger import MAX_LEVELS, DownloadLink, LimitExceeded, MergerUpload
-from timkit.models.rest import RoleInGroupRequest
+from timkit.models.rest import RoleInGroupReply, RoleInGroupRequest
 from timkit.stores.mergers import BATCH_GET_ATTEMPTS, BATCH_GET_KEYS, MergerStore, StoreBusy
 from timkit.tim.errors import TimApiError, TimTransportError
 
@@ -369,11 +369,21 @@ def test_group_membership_from_tencent_answers(tencent: FakeTencent, answer: Any
     assert len(tencent.calls) == 1  # remembered either way
 
 
+def garbled_answer() -> ValidationError:
+    """What the client raises for an answer that is not in the documented shape."""
+    try:
+        RoleInGroupReply.model_validate({"ActionStatus": "OK", "ErrorCode": 0, "UserIdList": {"a": "Owner"}})
+    except ValidationError as exc:
+        return exc
+    raise AssertionError("the answer should not validate")
+
+
 @pytest.mark.parametrize(
     "failure",
     [TimApiError("get_role_in_group", 10002, "internal error"), TimApiError("get_role_in_group", 10004, "bad"),
-     TimTransportError("get_role_in_group", "timed out"), TimTransportError("get_role_in_group", "bad", 502)],
-    ids=["10002", "10004", "timeout", "http-502"],
+     TimTransportError("get_role_in_group", "timed out"), TimTransportError("get_role_in_group", "bad", 502),
+     garbled_answer()],
+    ids=["10002", "10004", "timeout", "http-502", "garbled-answer"],
 )
 def test_group_membership_tencent_cannot_tell_is_unavailable_and_not_remembered(
     tencent: FakeTencent, failure: Exception

@@ -24,7 +24,7 @@ from typing import Any
 
 import pydantic_core
 from aws_lambda_powertools.shared.cache_dict import LRUDict
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from timkit.config import Settings
 from timkit.models.callbacks import BotC2CMessage, C2CAfterSend, CallbackRequest, GroupAfterSend
@@ -42,6 +42,7 @@ from timkit.models.merger import (
     relay_elem,
     relay_fits,
 )
+from timkit.models.rest import UserId
 from timkit.stores.mergers import MergerMeta, MergerStore
 from timkit.tim.errors import GROUP_MISSING_CODES, TimApiError, TimError
 from timkit.tim.rest import TimRestClient
@@ -65,6 +66,7 @@ MEMBER_ROLES = frozenset({"Owner", "Admin", "Member"})
 # No member to be: the group is missing or gone (GROUP_MISSING_CODES), or Tencent will not tell
 # roles in it (10007: the lookup does not serve AVChatRoom groups). Only the uploader reads those.
 NOT_MEMBER_CODES = GROUP_MISSING_CODES | {10007}
+_USER_ID: TypeAdapter[str] = TypeAdapter(UserId)
 
 
 class MergerNotFound(Exception):
@@ -127,15 +129,19 @@ class GroupMembership:
 
     def _ask(self, group_id: str, user: str) -> bool:
         try:
-            roles = self._rest().roles_in_group(group_id, [user])
+            _USER_ID.validate_python(user)
         except ValidationError:
-            return False  # not a UserID Tencent accepts: no account, no group
+            return False  # not a UserID Tencent accepts: no such account, so in no group
+        try:
+            roles = self._rest().roles_in_group(group_id, [user])
         except TimApiError as exc:
             if exc.error_code in NOT_MEMBER_CODES:
                 return False
             raise MembershipUnavailable(group_id, str(exc)) from exc
         except TimError as exc:
             raise MembershipUnavailable(group_id, str(exc)) from exc
+        except ValidationError:
+            raise MembershipUnavailable(group_id, "the answer is not in the documented shape") from None
         return roles.get(user) in MEMBER_ROLES
 
 
