@@ -1,16 +1,17 @@
 """POST /mergers and GET /mergers/{downloadKey}: merger storage for chat clients.
 
-The caller is the identifier of the UserSig the authorizer verified; a sig it refused is a 401
-here, for every route, before the route runs, and so is a 503 naming the setting while the app's
-key is not configured (the authorizer says so: it cannot answer 503 itself). Domain errors map to
-responses here, in one place: limits 413/422 naming the limit, unknown/expired/forbidden 404.
+The caller is the identifier of the UserSig the authorizer verified (a sig it refuses never gets
+here: the gateway answers 403); without one in the authorizer's context every route is a 401
+before it runs, and while the app's key is not configured every route is a 503 naming the setting
+(the authorizer says so: it cannot answer 503 itself). Domain errors map to responses here, in one
+place: limits 413/422 naming the limit, unknown/expired/forbidden 404, membership Tencent cannot
+tell now (or storage that is throttled) 503.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 
 from aws_lambda_powertools import Logger
@@ -22,18 +23,18 @@ from pydantic import ValidationError
 from timkit.config import Settings
 from timkit.keys import KeyNotConfigured
 from timkit.merger import (
-    GroupMembers,
+    GroupMembership,
     InlineDocument,
+    MembershipUnavailable,
     MergerNotFound,
     MergerService,
     NotJson,
     UnknownNestedKey,
-    tencent_members,
 )
 from timkit.models.merger import LimitExceeded
+from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
-from timkit.stores.mergers import MergerStore
-from timkit.tim.rest import TimRestClient
+from timkit.stores.mergers import MergerStore, StoreBusy
 
 logger = Logger()
 settings = Settings.from_env()
@@ -41,12 +42,13 @@ keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger
 # The body is validated in the route, not by the resolver's OpenAPI validation: that logs a
 # repr of the parsed arguments, which recurses past Python's limit on a 100-level merger.
 app = APIGatewayHttpResolver()
-# Made on first use (a group merger's download); it asks for the app's key on every call.
-rest = functools.cache(lambda: TimRestClient.from_settings(settings, keys.current))
+# Made on first use (a group merger's download); it asks for the app's key on every call, and its
+# role lookups take their slots in the REST budget every Lambda shares.
+rest = paced_client(settings, keys.current)
 service = MergerService(
     MergerStore(settings.MERGER_BUCKET, settings.MERGER_TABLE),
     settings.MERGER_RETENTION_DAYS,
-    is_member=GroupMembers(tencent_members(rest)),
+    is_member=GroupMembership(rest),
     inline_max_bytes=settings.MERGER_INLINE_MAX_BYTES,
 )
 
@@ -64,8 +66,7 @@ def _require_verified_caller(app: APIGatewayHttpResolver, next_middleware: NextM
     if verdict.get("unavailable"):
         return _unavailable(verdict["unavailable"])
     if not verdict.get("identifier"):
-        # The reason is the authorizer's ("UserSig has expired"...), never the sig itself.
-        raise UnauthorizedError(verdict.get("refused") or "no verified UserSig")
+        raise UnauthorizedError("no verified UserSig")
     return next_middleware(app)
 
 
@@ -93,8 +94,9 @@ def download(downloadKey: str) -> Response:  # noqa: N803 - the path parameter's
     return _json(200, found.json.decode() if isinstance(found, InlineDocument) else found.model_dump_json())
 
 
-def _unavailable(message: str) -> Response:
-    return _json(503, json.dumps({"message": message}))
+def _unavailable(message: str, retry_after: int | None = None) -> Response:
+    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+    return Response(503, content_types.APPLICATION_JSON, json.dumps({"message": message}), headers=headers)
 
 
 @app.exception_handler(KeyNotConfigured)
@@ -131,6 +133,12 @@ def _nested(exc: UnknownNestedKey) -> Response:
 @app.exception_handler(MergerNotFound)
 def _not_found(exc: MergerNotFound) -> Response:
     return _json(404, json.dumps({"message": "no such merger"}))
+
+
+@app.exception_handler([MembershipUnavailable, StoreBusy])
+def _busy(exc: MembershipUnavailable | StoreBusy) -> Response:
+    logger.warning("merger API unavailable", reason=str(exc))
+    return _unavailable("the merger service cannot answer now; try again shortly", retry_after=1)
 
 
 @logger.inject_lambda_context(clear_state=True)

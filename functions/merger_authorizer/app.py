@@ -1,10 +1,10 @@
 """HttpApi Lambda authorizer for the merger API: the caller's own UserSig as a bearer token.
 
-An HttpApi answers a refusing Lambda authorizer with 403, but a bad, expired or foreign UserSig
-must be a 401 (only a missing header is one at the gateway). So the authorizer always admits and
-says what it found in the context: the verified identifier, or why the sig was refused. The API's
-middleware answers 401 for the latter before any route runs. The gateway caches either answer per
-token (ReauthorizeEvery in the template), so a refused sig is not verified again on every call.
+A sig that does not verify is refused here (``isAuthorized: false``), so API Gateway answers 403
+itself and the merger function is never invoked for it; a missing header is the gateway's own 401
+(the identity source is required), without invoking this function either. The gateway caches each
+verdict per token (ReauthorizeEvery in the template): a refused sig is not verified again on
+every call. An admitted caller's identifier goes to the API in the context.
 
 While the app's key is not configured no sig is verified at all: every caller is admitted with a
 context that says why, and the API answers 503 naming the setting (an authorizer's own error would
@@ -25,9 +25,27 @@ settings = Settings.from_env()
 keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger)
 
 
+def _admitted(identifier: str) -> dict:
+    return {"isAuthorized": True, "context": {"identifier": identifier}}
+
+
 def _refused(reason: str) -> dict:
+    # The reason ("UserSig has expired"...), never the sig itself.
     logger.info("merger API call refused", reason=reason)
-    return {"isAuthorized": True, "context": {"refused": reason}}
+    return {"isAuthorized": False}
+
+
+def _bearer(event: dict) -> str | None:
+    scheme, _, token = ((event.get("identitySource") or [""])[0] or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _verdict(token: str, key: str) -> dict:
+    try:
+        info = verify_usersig(token, settings.TIM_SDKAPPID, key)
+    except UserSigError as exc:
+        return _refused(str(exc))
+    return _admitted(info.identifier)
 
 
 def _unavailable(exc: KeyNotConfigured) -> dict:
@@ -40,11 +58,5 @@ def lambda_handler(event: dict, context: object) -> dict:
         key = keys.current()
     except KeyNotConfigured as exc:
         return _unavailable(exc)
-    scheme, _, token = ((event.get("identitySource") or [""])[0] or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return _refused("no Bearer UserSig")
-    try:
-        info = verify_usersig(token.strip(), settings.TIM_SDKAPPID, key)
-    except UserSigError as exc:
-        return _refused(str(exc))
-    return {"isAuthorized": True, "context": {"identifier": info.identifier}}
+    token = _bearer(event)
+    return _refused("no Bearer UserSig") if token is None else _verdict(token, key)

@@ -87,7 +87,7 @@ C2C_BODY_TOO_LONG = 93000  # §6.2
 GROUP_INTERNAL = 10002
 # CHOICE: every malformed group request field answers 10004 ("parameter invalid", §5.5 lists it).
 GROUP_PARAM_INVALID = 10004
-GROUP_NO_PERMISSION = 10007  # a simulated client sends to a group it is not a member of
+GROUP_NO_PERMISSION = 10007  # a simulated client sends to a group it is not a member of; roles in an AVChatRoom
 GROUP_MISSING = 10010
 GROUP_REJECTED = 10016  # before-send callback answered 1 (§2.5)
 # CHOICE: a custom GroupId already taken. Not in the reference; Tencent's "group ID already used".

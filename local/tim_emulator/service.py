@@ -41,6 +41,7 @@ MAX_GROUP_LIST_LIMIT = 10_000  # Tencent's get_appid_group_list page
 MEMBER_PAGE_LIMIT = 200  # §5.8, Limit + Offset
 MEMBER_COMMUNITY_LIMIT = 100  # §5.8, Limit + Next (Community)
 MEMBER_UNPAGED_MAX = 6000  # §5.8
+MAX_ROLE_ACCOUNTS = 500  # get_role_in_group: https://www.tencentcloud.com/document/product/1047/34963
 MAX_LOG = 100_000
 UINT32_MAX = 0xFFFFFFFF
 
@@ -595,6 +596,30 @@ class Service:
                 page = members[offset : offset + limit]
         fields["MemberList"] = [_member_info(m, info_filter, "AppDefinedDataFilter_GroupMember" in body) for m in page]
         return Reply(fields)
+
+    def _api_get_role_in_group(self, body: dict[str, Any], caller: Caller) -> Reply:
+        """Each account's role in the group, "NotMember" for the others (Tencent's get_role_in_group:
+        https://www.tencentcloud.com/document/product/1047/34963). AVChatRoom groups are refused
+        with 10007, as Tencent does. CHOICE: topics are not modelled; a TopicId (Community groups
+        only, as Tencent says) answers with the group's own roles."""
+        bad = codes.GROUP_PARAM_INVALID
+        group_id = _group_id(body.get("GroupId"))
+        accounts = body.get("User_Account")
+        if not isinstance(accounts, list) or not accounts or not all(_valid_user_id(a) for a in accounts):
+            raise ImError(bad, "User_Account must be a non-empty array of UserIDs")
+        if len(accounts) > MAX_ROLE_ACCOUNTS:
+            raise ImError(bad, f"at most {MAX_ROLE_ACCOUNTS} User_Account per call")
+        topic = body.get("TopicId")
+        if topic is not None and not isinstance(topic, str):
+            raise ImError(bad, "TopicId must be a string")
+        with self._lock:
+            group = self._group(group_id)
+            if group.type == "AVChatRoom":
+                raise ImError(codes.GROUP_NO_PERMISSION, "get_role_in_group does not support AVChatRoom groups")
+            if topic is not None and group.type != "Community":
+                raise ImError(bad, "TopicId is for Community groups only")
+            roles = [group.members[a].role if a in group.members else "NotMember" for a in accounts]
+        return Reply({"UserIdList": [{"Member_Account": a, "Role": r} for a, r in zip(accounts, roles, strict=True)]})
 
     def _group(self, group_id: str) -> Group:
         group = self.groups.get(group_id)
@@ -1292,6 +1317,7 @@ REST_APIS = frozenset(
         "group_open_http_svc/send_group_msg",
         "group_open_http_svc/get_appid_group_list",
         "group_open_http_svc/get_group_member_info",
+        "group_open_http_svc/get_role_in_group",
     }
 )
 

@@ -1,12 +1,15 @@
-"""The merger API over HTTP through the local stack: the UserSig authorizer, upload, download
-inline and by presigned URL, group membership from the emulator, nesting by key, limits,
-expiry, and capture of an inline merger from an after-send callback."""
+"""The merger API over HTTP through the local stack: the UserSig authorizer (refusals answered by
+the gateway, never reaching the function), upload, download inline and by presigned URL, group
+membership from the emulator (one role lookup, 503 when Tencent cannot tell), nesting by key,
+limits, expiry, and capture of an inline merger from an after-send callback."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import time
+import zlib
 from typing import Any
 
 import pytest
@@ -69,22 +72,35 @@ def test_upload_and_download_by_the_conversation_only(local_stack) -> None:  # t
     assert stranger.json() == unknown.json()
 
 
-def test_bad_or_missing_sig_is_refused(local_stack) -> None:  # type: ignore[no-untyped-def]
-    assert call(local_stack, "GET", "/mergers/x", None).status_code == 401  # no Authorization header
-    refusals = {
-        "not-a-sig": "UserSig is malformed",
-        sig(local_stack, "alice", now=int(time.time()) - 7200, expire=60): "UserSig has expired",
-        gen_usersig(1400009999, local_stack["secret_key"], "alice", 3600): "UserSig is for another SDKAppID",
-        gen_usersig(int(local_stack["sdkappid"]), "some-other-key", "alice", 3600): "UserSig signature does not match",
-    }
-    for token, reason in refusals.items():
+def merger_invocations(stack: dict) -> int:
+    """How many times the merger API function has run (its workers' counts, from the gateway)."""
+    listing = requests.get(f"{stack['api_url']}/_local/functions", timeout=TIMEOUT).json()
+    return sum(worker["invocations"] for worker in listing["functions"]["MergerApiFunction"]["workers"])
+
+
+def test_bad_or_missing_sig_is_refused_at_the_gateway(local_stack) -> None:  # type: ignore[no-untyped-def]
+    assert call(local_stack, "GET", "/mergers/x", "alice").status_code == 404  # the function is up
+    before = merger_invocations(local_stack)
+    missing = call(local_stack, "GET", "/mergers/x", None)  # no Authorization header
+    assert (missing.status_code, missing.json()) == (401, {"message": "Unauthorized"})
+    lone_surrogate = base64.b64encode(zlib.compress(json.dumps({
+        "TLS.ver": "2.0", "TLS.identifier": "\ud800", "TLS.sdkappid": int(local_stack["sdkappid"]),
+        "TLS.expire": 3600, "TLS.time": int(time.time()), "TLS.sig": "x"}).encode())).decode()
+    refused = [
+        "not-a-sig",
+        sig(local_stack, "alice", now=int(time.time()) - 7200, expire=60),  # expired
+        gen_usersig(1400009999, local_stack["secret_key"], "alice", 3600),  # another app
+        gen_usersig(int(local_stack["sdkappid"]), "some-other-key", "alice", 3600),  # another key
+        lone_surrogate.replace("+", "*").replace("/", "-").replace("=", "_"),
+    ]
+    for token in refused:
         for method, path, body in (("POST", "/mergers", upload()), ("GET", "/mergers/some-key", None)):
-            refused = call(local_stack, method, path, None, body, token=token)
-            assert (refused.status_code, refused.json()["message"]) == (401, reason), refused.text
-            assert token not in refused.text
+            answer = call(local_stack, method, path, None, body, token=token)
+            assert (answer.status_code, answer.json()) == (403, {"message": "Forbidden"}), answer.text
     basic = requests.get(f"{local_stack['api_url']}/mergers/x", headers={"Authorization": "Basic YWxpY2U6eA=="},
                          timeout=TIMEOUT)
-    assert (basic.status_code, basic.json()["message"]) == (401, "no Bearer UserSig")
+    assert (basic.status_code, basic.json()) == (403, {"message": "Forbidden"})
+    assert merger_invocations(local_stack) == before  # none of them reached the merger function
 
 
 def test_large_merger_comes_back_by_presigned_url(local_stack) -> None:  # type: ignore[no-untyped-def]
@@ -97,10 +113,33 @@ def test_large_merger_comes_back_by_presigned_url(local_stack) -> None:  # type:
     assert fetched.status_code == 200 and fetched.json()["messageList"] == doc["messageList"]
 
 
-def test_group_merger_is_for_members_only(local_stack) -> None:  # type: ignore[no-untyped-def]
+ROLES = "group_open_http_svc/get_role_in_group"
+
+
+def test_group_merger_is_for_members_only(local_stack, tim) -> None:  # type: ignore[no-untyped-def]
     key = call(local_stack, "POST", "/mergers", "alice", upload("group", "@TGS#demo")).json()["downloadKey"]
+    lookups, listings = len(tim.calls(api=ROLES)), len(tim.calls(api="group_open_http_svc/get_group_member_info"))
     assert call(local_stack, "GET", f"/mergers/{key}", "carol").status_code == 200  # a member (emulator)
     assert call(local_stack, "GET", f"/mergers/{key}", "mallory").status_code == 404
+    # One role lookup for the caller alone each, never a member listing; the uploader needs none.
+    assert call(local_stack, "GET", f"/mergers/{key}", "alice").status_code == 200
+    asked = [c["request"] for c in tim.calls(api=ROLES)[lookups:]]
+    assert asked == [{"GroupId": "@TGS#demo", "User_Account": ["carol"]},
+                     {"GroupId": "@TGS#demo", "User_Account": ["mallory"]}]
+    assert len(tim.calls(api="group_open_http_svc/get_group_member_info")) == listings
+
+
+def test_group_merger_when_tencent_cannot_tell_is_503(local_stack, tim) -> None:  # type: ignore[no-untyped-def]
+    key = call(local_stack, "POST", "/mergers", "alice", upload("group", "@TGS#demo")).json()["downloadKey"]
+    tim.configure(faults=[{"api": ROLES, "error_share": 1.0, "codes": [10002]}])
+    try:
+        busy = call(local_stack, "GET", f"/mergers/{key}", "bob")
+        assert (busy.status_code, busy.headers["Retry-After"]) == (503, "1"), busy.text
+        assert "try again" in busy.json()["message"]
+        assert call(local_stack, "GET", f"/mergers/{key}", "alice").status_code == 200  # no lookup needed
+    finally:
+        tim.configure(faults=[])
+    assert call(local_stack, "GET", f"/mergers/{key}", "bob").status_code == 200
 
 
 def test_nesting_by_key_across_three_levels(local_stack) -> None:  # type: ignore[no-untyped-def]

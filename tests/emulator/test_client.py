@@ -12,6 +12,7 @@ import pytest
 from local.tim_emulator import FakeClock, TimEmulator
 from local.tim_emulator.control import EmulatorControl
 from tests.emulator.conftest import ADMIN, APP, KEY
+from timkit.merger import GroupMembership, MembershipUnavailable
 from timkit.models import messages
 from timkit.models.elements import RelayMessage, TextContent, TextElem
 from timkit.models.rest import BatchSendMsgRequest, ModifyC2CMsgRequest, ModifyGroupMsgRequest
@@ -150,6 +151,49 @@ def test_paging_through_groups_and_members(client, tim, emulator) -> None:  # ty
     assert len(ids) == len(set(ids)) == 25 and {f"page-{i}" for i in range(23)} <= set(ids)
     members = [m.Member_Account for m in client.iter_group_members("@TGS#demo", page_size=2)]
     assert sorted(members) == ["alice", "bob", "carol"]
+
+
+def test_roles_in_group(client) -> None:  # type: ignore[no-untyped-def]
+    assert client.roles_in_group("@TGS#demo", ["alice", "bob", "dave"]) == {
+        "alice": "Owner", "bob": "Member", "dave": "NotMember"}
+    with pytest.raises(TimApiError) as missing:
+        client.roles_in_group("@TGS#nowhere", ["alice"])
+    assert missing.value.error_code == 10010
+
+
+ROLES = "group_open_http_svc/get_role_in_group"
+
+
+def test_membership_is_one_role_lookup_for_the_caller(client, tim) -> None:  # type: ignore[no-untyped-def]
+    # A large group: listing its members would take pages of calls.
+    members = [f"member-{i}" for i in range(300)]
+    for start in range(0, len(members), 100):
+        client.call("im_open_login_svc", "multiaccount_import", {"Accounts": members[start : start + 100]})
+    client.call("group_open_http_svc", "add_group_member", {
+        "GroupId": "@TGS#demo", "MemberList": [{"Member_Account": m} for m in members]})
+    membership = GroupMembership(lambda: client)
+    assert membership("@TGS#demo", "carol") and not membership("@TGS#demo", "dave")
+    assert not membership("@TGS#nowhere", "carol")
+    lookups = calls(tim, ROLES)
+    assert [c["request"] for c in lookups] == [
+        {"GroupId": "@TGS#demo", "User_Account": ["carol"]},
+        {"GroupId": "@TGS#demo", "User_Account": ["dave"]},
+        {"GroupId": "@TGS#nowhere", "User_Account": ["carol"]},
+    ]
+    assert calls(tim, "group_open_http_svc/get_group_member_info") == []
+    assert membership("@TGS#demo", "carol")  # remembered
+    assert len(calls(tim, ROLES)) == 3
+
+
+@pytest.mark.parametrize("code", [10002, 502])
+def test_membership_when_tencent_keeps_failing_is_unavailable(client, tim, code: int) -> None:  # type: ignore[no-untyped-def]
+    tim.configure(faults=[{"api": ROLES, "error_share": 1.0, "codes": [code]}])
+    membership = GroupMembership(lambda: client)
+    with pytest.raises(MembershipUnavailable):
+        membership("@TGS#demo", "carol")
+    assert len(calls(tim, ROLES)) == 4  # retried as the client retries, then given up
+    tim.configure(faults=[])
+    assert membership("@TGS#demo", "carol")
 
 
 def test_retries_under_faults_deliver_each_group_message_exactly_once(client, tim, emulator) -> None:  # type: ignore[no-untyped-def]

@@ -205,3 +205,65 @@ def test_member_cursor_must_come_from_the_server(rest: Rest, cursor: object) -> 
     rest.ok("group_open_http_svc/create_group", {"Type": "Community", "Name": "c", "GroupId": "@TGS#_c2"})
     assert rest("group_open_http_svc/get_group_member_info", {"GroupId": "@TGS#_c2", "Limit": 3, "Next": cursor})[
         "ErrorCode"] == 10004
+
+
+ROLES = "group_open_http_svc/get_role_in_group"
+
+
+def test_role_in_group_answers_each_account_in_order(rest: Rest) -> None:
+    rest.ok("group_open_http_svc/create_group", {
+        "Type": "Public", "Name": "roles", "GroupId": "roles-1", "Owner_Account": "alice",
+        "MemberList": [{"Member_Account": "bob"}]})
+    answer = rest.ok(ROLES, {"GroupId": "roles-1", "User_Account": ["bob", "dave", "alice", "nobody-at-all"]})
+    assert answer["UserIdList"] == [
+        {"Member_Account": "bob", "Role": "Member"},
+        {"Member_Account": "dave", "Role": "NotMember"},
+        {"Member_Account": "alice", "Role": "Owner"},
+        {"Member_Account": "nobody-at-all", "Role": "NotMember"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"GroupId": "@TGS#nowhere", "User_Account": ["bob"]}, 10010),
+        ({"User_Account": ["bob"]}, 10004),
+        ({"GroupId": "@TGS#demo"}, 10004),
+        ({"GroupId": "@TGS#demo", "User_Account": []}, 10004),
+        ({"GroupId": "@TGS#demo", "User_Account": "bob"}, 10004),
+        ({"GroupId": "@TGS#demo", "User_Account": [{"Member_Account": "bob"}]}, 10004),
+        ({"GroupId": "@TGS#demo", "User_Account": ["u" * 33]}, 10004),
+        ({"GroupId": "@TGS#demo", "User_Account": [f"u{i}" for i in range(501)]}, 10004),
+        ({"GroupId": "@TGS#demo", "User_Account": ["bob"], "TopicId": "@TGS#demo@TOPIC#1"}, 10004),
+        ({"GroupId": ["@TGS#demo"], "User_Account": ["bob"]}, 10004),
+    ],
+    ids=["missing-group", "no-group-id", "no-accounts", "empty-accounts", "accounts-not-array",
+         "accounts-not-ids", "id-over-32-bytes", "501-accounts", "topic-not-community", "group-id-not-string"],
+)
+def test_role_in_group_refusals(rest: Rest, body: dict[str, Any], code: int) -> None:
+    answer = rest(ROLES, body)
+    assert (answer["ActionStatus"], answer["ErrorCode"]) == ("FAIL", code), answer
+    assert "UserIdList" not in answer
+
+
+def test_role_in_group_takes_500_accounts(rest: Rest) -> None:
+    accounts = ["bob", *(f"u{i}" for i in range(499))]
+    answer = rest.ok(ROLES, {"GroupId": "@TGS#demo", "User_Account": accounts})
+    assert [item["Member_Account"] for item in answer["UserIdList"]] == accounts
+    assert answer["UserIdList"][0]["Role"] == "Member"
+
+
+def test_role_in_group_is_not_served_for_avchatroom_groups(rest: Rest) -> None:
+    rest.ok("group_open_http_svc/create_group", {"Type": "AVChatRoom", "Name": "live", "GroupId": "live-1",
+                                                 "Owner_Account": "alice"})
+    assert rest(ROLES, {"GroupId": "live-1", "User_Account": ["alice"]})["ErrorCode"] == 10007
+
+
+def test_role_in_group_topic_of_a_community(rest: Rest) -> None:
+    rest.ok("group_open_http_svc/create_group", {
+        "Type": "Community", "Name": "c", "GroupId": "@TGS#_roles", "Owner_Account": "alice",
+        "MemberList": [{"Member_Account": "bob"}]})
+    answer = rest.ok(ROLES, {"GroupId": "@TGS#_roles", "User_Account": ["bob", "carol"],
+                             "TopicId": "@TGS#_roles@TOPIC#_t1"})
+    assert [item["Role"] for item in answer["UserIdList"]] == ["Member", "NotMember"]
+    assert rest(ROLES, {"GroupId": "@TGS#_roles", "User_Account": ["bob"], "TopicId": 7})["ErrorCode"] == 10004

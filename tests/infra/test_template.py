@@ -187,6 +187,62 @@ def test_callback_route_is_a_post_on_the_http_api(template: dict[str, Any]) -> N
     assert routes == {("POST", "/tim/callback")}
 
 
+def parameter_default(template: dict[str, Any], value: Any) -> Any:
+    """The default of the parameter ``value`` refers to (``!Ref P``), checked to be within its bounds."""
+    declaration = template["Parameters"][ref_target(value)]
+    default = declaration["Default"]
+    assert declaration["Description"], ref_target(value)
+    assert declaration["MinValue"] <= default <= declaration["MaxValue"], ref_target(value)
+    return default
+
+
+def test_http_api_throttles_every_route_and_the_callback_apart(template: dict[str, Any]) -> None:
+    api = template["Resources"]["HttpApi"]["Properties"]
+    default = {k: parameter_default(template, v) for k, v in api["DefaultRouteSettings"].items()}
+    assert set(default) == {"ThrottlingRateLimit", "ThrottlingBurstLimit"}
+    # The callback's own, higher limits: a flood on the merger or admin routes is refused at the
+    # gateway before it reaches the limits the before-send callback gets.
+    (route_key, settings), = api["RouteSettings"].items()
+    assert route_key == "POST /tim/callback"
+    callback = {k: parameter_default(template, v) for k, v in settings.items()}
+    assert set(callback) == set(default)
+    assert all(callback[name] > default[name] for name in default)
+    assert all(0 < value <= 10_000 for value in [*default.values(), *callback.values()])
+
+
+def test_callback_function_has_reserved_concurrency_unless_set_to_0(template: dict[str, Any]) -> None:
+    reserved = template["Resources"]["TimCallbackFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    condition, value, otherwise = reserved["Fn::If"]
+    assert (value, otherwise) == ({"Ref": "CallbackReservedConcurrency"}, {"Ref": "AWS::NoValue"})
+    assert template["Conditions"][condition] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "CallbackReservedConcurrency"}, 0]}]
+    }
+    assert parameter_default(template, value) == 50
+    assert template["Parameters"]["CallbackReservedConcurrency"]["MinValue"] == 0
+    # No other function reserves concurrency: the account's unreserved pool stays shared.
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    assert [n for n, f in functions.items() if "ReservedConcurrentExecutions" in f["Properties"]] == [
+        "TimCallbackFunction"
+    ]
+
+
+def test_merger_api_paces_its_membership_lookups_with_the_shared_limiter(template: dict[str, Any]) -> None:
+    function = template["Resources"]["MergerApiFunction"]["Properties"]
+    variables = function["Environment"]["Variables"]
+    assert variables["RATE_TABLE"] == {"Ref": "RateTable"}
+    assert variables["REST_CALLS_PER_SECOND"] == {"Ref": "RestCallsPerSecond"}
+    # RateBuckets.take is one conditional UpdateItem: nothing else on the rate table.
+    on_rate_table = [
+        statement
+        for policy in function["Policies"]
+        if isinstance(policy, dict)
+        for statement in policy.get("Statement", [])
+        if "RateTable" in json.dumps(statement["Resource"])
+    ]
+    assert [(s["Effect"], s["Action"]) for s in on_rate_table] == [("Allow", "dynamodb:UpdateItem")]
+    assert not any("RateTable" in json.dumps(p) for p in function["Policies"] if "Statement" not in p)
+
+
 def test_sqs_events_report_batch_item_failures_and_outlast_retries(template: dict[str, Any]) -> None:
     sqs_events = [
         (name, event["Properties"])
@@ -337,11 +393,12 @@ def merger_grants(template: dict[str, Any], name: str) -> set[str]:
 
 
 def test_merger_storage_is_reached_with_only_the_calls_merger_store_makes(template: dict[str, Any]) -> None:
-    # MergerStore: put (s3:PutObject, dynamodb:PutItem), meta (GetItem), fetch and download_url
-    # (s3:GetObject, under S3ReadPolicy with its s3:ListBucket: a missing key is then NoSuchKey).
+    # MergerStore: put (s3:PutObject, dynamodb:PutItem), meta (GetItem, capture only), metas
+    # (BatchGetItem, uploads only), open and download_url (s3:GetObject, under S3ReadPolicy with its
+    # s3:ListBucket: a missing key is then NoSuchKey).
     expected = {
         "EventProcessorFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "s3:PutObject"},
-        "MergerApiFunction": {"S3ReadPolicy", "dynamodb:GetItem", "dynamodb:PutItem", "s3:PutObject"},
+        "MergerApiFunction": {"S3ReadPolicy", "dynamodb:BatchGetItem", "dynamodb:PutItem", "s3:PutObject"},
     }
     functions = resources_of_type(template, "AWS::Serverless::Function")
     assert {name: merger_grants(template, name) for name in functions} == {

@@ -1,6 +1,7 @@
 """MergerService against moto in-process (S3 + DynamoDB, the table's key schema from template.yaml):
-who may download, expiry, the one answer for unknown/forbidden/expired keys, presigned downloads,
-nesting by key, the over-deep chain, what is stored, and capture from after-send callbacks.
+who may download, expiry, the one answer (and the same store work) for unknown/forbidden/expired
+keys, presigned downloads, nesting by key (deduplicated, capped, batched), the over-deep chain,
+what is stored, capture from after-send callbacks, and group membership by role lookup.
 
 Presigned URLs are fetched with ``requests.get`` while ``mock_aws`` is active: moto intercepts
 plain ``requests`` calls to S3 URLs too (through ``responses``), so the URL is exercised exactly as
@@ -8,6 +9,7 @@ a client would use it, next to a boto3 ``get_object`` of the same key."""
 
 from __future__ import annotations
 
+import copy
 import gzip
 import hashlib
 import itertools
@@ -26,8 +28,10 @@ from tests.moto_env import offline_aws, template_table
 from tests.unit.conftest import FakeClock
 from timkit.merger import (
     DOWNLOAD_URL_SECONDS,
-    GroupMembers,
+    MAX_NESTED_KEYS,
+    GroupMembership,
     InlineDocument,
+    MembershipUnavailable,
     MergerNotFound,
     MergerService,
     UnknownNestedKey,
@@ -36,7 +40,9 @@ from timkit.merger import (
 from timkit.models.callbacks import C2CAfterSend, C2CBeforeSend, GroupAfterSend
 from timkit.models.elements import RelayElem
 from timkit.models.merger import MAX_LEVELS, DownloadLink, LimitExceeded, MergerUpload
-from timkit.stores.mergers import MergerStore
+from timkit.models.rest import RoleInGroupReply, RoleInGroupRequest
+from timkit.stores.mergers import BATCH_GET_ATTEMPTS, BATCH_GET_KEYS, MergerStore, StoreBusy
+from timkit.tim.errors import TimApiError, TimTransportError
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "timkit-mergers-test"
@@ -86,9 +92,76 @@ def members() -> Members:
     return Members({"@TGS#team": {"A", "M1", "M2"}})
 
 
+class Calls:
+    """The AWS calls a boto3 client makes, with their parameters: ``[(operation, params)]``."""
+
+    def __init__(self, *clients: Any) -> None:
+        self.made: list[tuple[str, dict[str, Any]]] = []
+        for client in clients:
+            client.meta.events.register("before-parameter-build.*.*", self._record)
+
+    def _record(self, params: dict[str, Any], model: Any, **kwargs: Any) -> None:
+        self.made.append((model.name, copy.deepcopy(params)))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.made]
+
+    def clear(self) -> None:
+        self.made.clear()
+
+
+class SpyBody:
+    """An S3 GET's body stream, counting what is read of it."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+        self.reads = 0
+        self.closed = False
+
+    def read(self, *args: Any) -> bytes:
+        self.reads += 1
+        return self._body.read(*args)
+
+    def close(self) -> None:
+        self.closed = True
+        self._body.close()
+
+
+class SpyS3:
+    """The S3 client, every GET's body wrapped in a :class:`SpyBody`."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.bodies: list[SpyBody] = []
+
+    def get_object(self, **params: Any) -> dict[str, Any]:
+        reply = self._client.get_object(**params)
+        reply["Body"] = SpyBody(reply["Body"])
+        self.bodies.append(reply["Body"])
+        return reply
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
 @pytest.fixture
-def store(aws: dict[str, Any]) -> MergerStore:
-    return MergerStore(BUCKET, TABLE)
+def s3(aws: dict[str, Any]) -> SpyS3:
+    return SpyS3(boto3.client("s3"))
+
+
+@pytest.fixture
+def dynamodb(aws: dict[str, Any]) -> Any:
+    return boto3.client("dynamodb")
+
+
+@pytest.fixture
+def calls(s3: SpyS3, dynamodb: Any) -> Calls:
+    return Calls(s3._client, dynamodb)
+
+
+@pytest.fixture
+def store(s3: SpyS3, dynamodb: Any) -> MergerStore:
+    return MergerStore(BUCKET, TABLE, s3=s3, dynamodb=dynamodb)
 
 
 @pytest.fixture
@@ -239,48 +312,137 @@ def test_group_merger_without_membership_check_only_uploader(store: MergerStore,
         service.download("M1", key)
 
 
-def test_group_members_cache_within_and_after_ttl() -> None:
+class FakeTencent:
+    """The REST client's roles_in_group as Tencent answers it, for {group: {user: role}}: requests
+    validated by the client's own model, every call recorded, ``fail`` raised when set."""
+
+    def __init__(self, groups: dict[str, dict[str, str]]) -> None:
+        self.groups = groups
+        self.calls: list[tuple[str, list[str]]] = []
+        self.fail: Exception | None = None
+
+    def roles_in_group(self, group_id: str, users: list[str], topic_id: str | None = None) -> dict[str, str]:
+        RoleInGroupRequest(GroupId=group_id, User_Account=users, TopicId=topic_id)
+        self.calls.append((group_id, list(users)))
+        if self.fail is not None:
+            raise self.fail
+        if group_id not in self.groups:
+            raise TimApiError("group_open_http_svc/get_role_in_group", 10010, "group does not exist")
+        return {user: self.groups[group_id].get(user, "NotMember") for user in users}
+
+
+@pytest.fixture
+def tencent() -> FakeTencent:
+    return FakeTencent({"g1": {"a": "Owner", "b": "Admin", "c": "Member"}, "g2": {"c": "Member"}})
+
+
+def test_group_membership_asks_for_the_caller_alone_and_caches_per_pair(tencent: FakeTencent) -> None:
     clock = FakeClock(500.0)
-    lists: dict[str, list[str]] = {"g1": ["a", "b"], "g2": ["c"]}
-    calls: list[str] = []
-
-    def lister(group_id: str) -> list[str]:
-        calls.append(group_id)
-        return list(lists[group_id])
-
-    cache = GroupMembers(lister, ttl=60, clock=clock)
-    assert cache("g1", "a") and cache("g1", "b") and not cache("g1", "c")
-    assert calls == ["g1"]
+    membership = GroupMembership(lambda: tencent, ttl=60, clock=clock)
+    assert membership("g1", "a") and membership("g1", "b") and membership("g1", "c")
+    assert not membership("g1", "d")
+    assert tencent.calls == [("g1", ["a"]), ("g1", ["b"]), ("g1", ["c"]), ("g1", ["d"])]
     clock.advance(59.9)
-    lists["g1"] = ["b"]  # a removed; the cache still says member
-    assert cache("g1", "a")
-    assert calls == ["g1"]
-    assert cache("g2", "c") and calls == ["g1", "g2"]  # per group
-    clock.advance(0.1)  # 60 s after the first listing: listed again
-    assert not cache("g1", "a") and cache("g1", "b")
-    assert calls == ["g1", "g2", "g1"]
-    clock.advance(30)
-    assert cache("g2", "c") and calls == ["g1", "g2", "g1"]
-    clock.advance(30)
-    assert cache("g2", "c") and calls == ["g1", "g2", "g1", "g2"]
+    tencent.groups["g1"] = {"b": "Admin"}  # a left; the cache still says member, d still says not
+    assert membership("g1", "a") and not membership("g1", "d")
+    assert membership("g2", "c") and len(tencent.calls) == 5  # per group
+    clock.advance(0.1)  # 60 s after the first lookup: asked again
+    assert not membership("g1", "a") and membership("g1", "b")
+    assert tencent.calls[5:] == [("g1", ["a"]), ("g1", ["b"])]
 
 
-def test_service_with_group_members_cache_lists_once_per_ttl(store: MergerStore, clock: FakeClock) -> None:
-    calls: list[str] = []
+@pytest.mark.parametrize(
+    ("answer", "member"),
+    [("Owner", True), ("Admin", True), ("Member", True), ("NotMember", False), ("SomethingNew", False),
+     (TimApiError("get_role_in_group", 10010, "gone"), False),
+     (TimApiError("get_role_in_group", 10015, "invalid group"), False),
+     (TimApiError("get_role_in_group", 10007, "AVChatRoom"), False)],
+    ids=["owner", "admin", "member", "not-member", "unknown-role", "10010", "10015", "10007-avchatroom"],
+)
+def test_group_membership_from_tencent_answers(tencent: FakeTencent, answer: Any, member: bool) -> None:
+    clock = FakeClock(500.0)
+    membership = GroupMembership(lambda: tencent, clock=clock)
+    if isinstance(answer, Exception):
+        tencent.fail = answer
+    else:
+        tencent.groups["g1"]["x"] = answer
+    assert membership("g1", "x") is member
+    assert membership("g1", "x") is member
+    assert len(tencent.calls) == 1  # remembered either way
 
-    def lister(group_id: str) -> list[str]:
-        calls.append(group_id)
-        return ["M1"]
 
-    service = MergerService(store, RETENTION_DAYS, is_member=GroupMembers(lister, ttl=60, clock=clock),
+def garbled_answer() -> ValidationError:
+    """What the client raises for an answer that is not in the documented shape."""
+    try:
+        RoleInGroupReply.model_validate({"ActionStatus": "OK", "ErrorCode": 0, "UserIdList": {"a": "Owner"}})
+    except ValidationError as exc:
+        return exc
+    raise AssertionError("the answer should not validate")
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [TimApiError("get_role_in_group", 10002, "internal error"), TimApiError("get_role_in_group", 10004, "bad"),
+     TimTransportError("get_role_in_group", "timed out"), TimTransportError("get_role_in_group", "bad", 502),
+     garbled_answer()],
+    ids=["10002", "10004", "timeout", "http-502", "garbled-answer"],
+)
+def test_group_membership_tencent_cannot_tell_is_unavailable_and_not_remembered(
+    tencent: FakeTencent, failure: Exception
+) -> None:
+    membership = GroupMembership(lambda: tencent, clock=FakeClock(500.0))
+    tencent.fail = failure
+    with pytest.raises(MembershipUnavailable) as info:
+        membership("g1", "a")
+    assert "g1" in str(info.value)
+    tencent.fail = None
+    assert membership("g1", "a")
+    assert len(tencent.calls) == 2
+
+
+def test_group_membership_forgets_the_least_recently_used_past_its_size(tencent: FakeTencent) -> None:
+    membership = GroupMembership(lambda: tencent, max_entries=2, clock=FakeClock(500.0))
+    for user in ("a", "b", "a", "c"):  # a used again after b: b is the least recently used
+        membership("g1", user)
+    assert [user for _, (user,) in tencent.calls] == ["a", "b", "c"]
+    membership("g1", "a")
+    assert len(tencent.calls) == 3
+    membership("g1", "b")
+    assert tencent.calls[-1] == ("g1", ["b"])
+
+
+def test_group_membership_of_an_id_tencent_cannot_have_is_no(tencent: FakeTencent) -> None:
+    membership = GroupMembership(lambda: tencent, clock=FakeClock(500.0))
+    assert not membership("g1", "u" * 33)  # over 32 bytes: refused by the request model
+    assert tencent.calls == []
+
+
+def test_service_with_group_membership_asks_once_per_ttl(
+    store: MergerStore, clock: FakeClock, tencent: FakeTencent
+) -> None:
+    tencent.groups["@TGS#g"] = {"M1": "Member"}
+    service = MergerService(store, RETENTION_DAYS, is_member=GroupMembership(lambda: tencent, ttl=60, clock=clock),
                             clock=clock, new_key=Keys())
     key = upload(service, "A", upload_doc(CONVERSATION, kind="group", to="@TGS#g"))
     for _ in range(5):
         downloaded(service, "M1", key)
-    assert calls == ["@TGS#g"]
+    assert tencent.calls == [("@TGS#g", ["M1"])]
     clock.advance(61)
     downloaded(service, "M1", key)
-    assert calls == ["@TGS#g", "@TGS#g"]
+    assert tencent.calls == [("@TGS#g", ["M1"])] * 2
+
+
+def test_download_when_tencent_cannot_tell_is_unavailable_not_found_or_served(
+    store: MergerStore, clock: FakeClock, tencent: FakeTencent
+) -> None:
+    service = MergerService(store, RETENTION_DAYS, is_member=GroupMembership(lambda: tencent, clock=clock),
+                            clock=clock, new_key=Keys())
+    key = upload(service, "A", upload_doc(CONVERSATION, kind="group", to="g1"))
+    tencent.fail = TimTransportError("group_open_http_svc/get_role_in_group", "timed out")
+    with pytest.raises(MembershipUnavailable):
+        service.download("c", key)
+    assert downloaded(service, "A", key) == expected(upload_doc(CONVERSATION, kind="group", to="g1"))
+    assert len(tencent.calls) == 1  # the uploader is never asked about
 
 
 # ----------------------------------------------------------------------------- expiry, one answer
@@ -316,6 +478,35 @@ def test_unknown_forbidden_and_expired_look_the_same(service: MergerService, clo
     answers.append((type(info.value), not_found_message(info, expired), info.value.args[1:]))
     assert answers[0] == answers[1] == answers[2]
     assert answers[0][0] is MergerNotFound
+
+
+def test_forbidden_key_is_decided_from_metadata_without_reading_the_list(
+    service: MergerService, s3: SpyS3, calls: Calls
+) -> None:
+    key = upload(service, "A", upload_doc(CONVERSATION))
+    calls.clear()
+    with pytest.raises(MergerNotFound):
+        service.download("C", key)
+    forbidden_calls = calls.names()
+    (body,) = s3.bodies
+    assert (body.reads, body.closed) == (0, True)
+    calls.clear()
+    with pytest.raises(MergerNotFound):
+        service.download("C", "k9999")
+    # The same store work for a key that is not there: one GET, nothing else.
+    assert forbidden_calls == calls.names() == ["GetObject"]
+    downloaded(service, "B", key)
+    assert s3.bodies[-1].reads > 0 and s3.bodies[-1].closed
+
+
+def test_group_merger_of_a_non_member_is_refused_before_its_list_is_read(
+    service: MergerService, s3: SpyS3, members: Members
+) -> None:
+    key = upload(service, "M1", upload_doc(CONVERSATION, kind="group", to="@TGS#team"))
+    with pytest.raises(MergerNotFound):
+        service.download("outsider", key)
+    assert ("@TGS#team", "outsider") in members.calls
+    assert (s3.bodies[-1].reads, s3.bodies[-1].closed) == (0, True)
 
 
 # ----------------------------------------------------------------------------- keys
@@ -409,6 +600,84 @@ def test_nested_key_must_exist_and_be_readable(service: MergerService, clock: Fa
     clock.advance(RETENTION_DAYS * DAY)
     with pytest.raises(UnknownNestedKey):
         upload(service, "A", upload_doc([wire_message("A", [key_relay(theirs)])]))
+
+
+def stored_keys(service: MergerService, count: int) -> list[str]:
+    return [upload(service, "A", upload_doc([wire_message("A", [text(f"stored {i}")])])) for i in range(count)]
+
+
+def batch_gets(calls: Calls) -> list[int]:
+    """How many keys each BatchGetItem asked for."""
+    return [len(params["RequestItems"][TABLE]["Keys"]) for name, params in calls.made if name == "BatchGetItem"]
+
+
+def test_nested_keys_are_looked_up_once_each_in_batches_of_100(
+    service: MergerService, store: MergerStore, calls: Calls
+) -> None:
+    keys = stored_keys(service, 250)
+    # Every key twice in its message, and again inside an inline merger one level down.
+    messages = [wire_message("A", [key_relay(k), key_relay(k)], seq=i) for i, k in enumerate(keys)]
+    messages.append(wire_message("A", [inline_relay([wire_message("A", [key_relay(k) for k in keys[:50]])])]))
+    calls.clear()
+    key = upload(service, "A", upload_doc(messages))
+    assert batch_gets(calls) == [BATCH_GET_KEYS, BATCH_GET_KEYS, 50]
+    assert "GetItem" not in calls.names()
+    assert store.meta(key).levels == 3  # a stored level-1 merger referenced from level 2
+
+
+def test_nested_keys_over_the_cap_are_refused_by_name_before_any_lookup(service: MergerService, calls: Calls) -> None:
+    def referencing(count: int) -> dict[str, Any]:
+        relays = [key_relay(f"never-stored-{i}") for i in range(count)]
+        return upload_doc([wire_message("A", relays[i : i + 2], seq=i) for i in range(0, count, 2)])
+
+    with pytest.raises(LimitExceeded) as info:
+        upload(service, "A", referencing(MAX_NESTED_KEYS + 1))
+    assert info.value.limit == "nested_keys" and str(MAX_NESTED_KEYS) in str(info.value)
+    assert calls.names() == []
+    with pytest.raises(UnknownNestedKey):  # at the cap: looked up, and not there
+        upload(service, "A", referencing(MAX_NESTED_KEYS))
+    assert batch_gets(calls) == [100, 100, 100]
+
+
+class Unprocessing:
+    """The DynamoDB client, leaving the second half of a BatchGetItem's keys unprocessed ``times``
+    times, as DynamoDB does when throttled."""
+
+    def __init__(self, client: Any, times: int) -> None:
+        self._client = client
+        self.times = times
+        self.asked: list[int] = []  # keys per call
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 - boto3's name
+        self.asked += [len(request["Keys"]) for request in RequestItems.values()]
+        if self.times <= 0:
+            return self._client.batch_get_item(RequestItems=RequestItems)
+        self.times -= 1
+        ((table, request),) = RequestItems.items()
+        served, held = request["Keys"][: len(request["Keys"]) // 2], request["Keys"][len(request["Keys"]) // 2 :]
+        reply = {"Responses": {table: []}}
+        if served:
+            reply = self._client.batch_get_item(RequestItems={table: {**request, "Keys": served}})
+        return {**reply, "UnprocessedKeys": {table: {**request, "Keys": held}}}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_unprocessed_nested_keys_are_asked_for_again_after_a_backoff(
+    service: MergerService, s3: SpyS3, dynamodb: Any
+) -> None:
+    keys = stored_keys(service, 4)
+    sleeps: list[float] = []
+    dynamodb = Unprocessing(dynamodb, times=2)
+    store = MergerStore(BUCKET, TABLE, s3=s3, dynamodb=dynamodb, sleep=sleeps.append)
+    assert set(store.metas(keys)) == set(keys)
+    assert dynamodb.asked == [4, 2, 1]
+    assert len(sleeps) == 2 and 0 < sleeps[0] < sleeps[1]
+    throttled = Unprocessing(dynamodb, times=99)
+    with pytest.raises(StoreBusy):
+        MergerStore(BUCKET, TABLE, s3=s3, dynamodb=throttled, sleep=sleeps.append).metas(keys)
+    assert len(throttled.asked) == BATCH_GET_ATTEMPTS
 
 
 def test_group_member_may_nest_a_group_merger_by_key(service: MergerService) -> None:

@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from tests.handlers import load_handler
 from tests.moto_env import offline_aws, template_table
 from tests.property.json_mutations import json_values, mutate
-from timkit.merger import GroupMembers, InlineDocument, MergerService, UnknownNestedKey, tencent_members
+from timkit.merger import MAX_NESTED_KEYS, GroupMembership, InlineDocument, MergerService, UnknownNestedKey
 from timkit.models.merger import (
     MAX_ABSTRACT_CHARS,
     MAX_ABSTRACTS,
@@ -44,6 +44,7 @@ from timkit.models.merger import (
     MergerUpload,
 )
 from timkit.stores.mergers import MergerStore
+from timkit.tim.errors import TimApiError, TimTransportError
 
 BUCKET = "timkit-mergers-property"
 TABLE = "timkit-merger-meta-property"
@@ -103,25 +104,27 @@ def service(aws: MergerStore) -> MergerService:
 
 
 class FakeRest:
-    """Stands in for the REST client's group member listing (Tencent is not called)."""
+    """Stands in for the REST client's role lookup (Tencent is not called); raises ``fail`` when set."""
 
     def __init__(self, groups: dict[str, list[str]]) -> None:
         self.groups = groups
+        self.fail: Exception | None = None
 
-    def iter_group_members(self, group_id: str) -> Iterator[SimpleNamespace]:
-        for user in self.groups.get(group_id, []):
-            yield SimpleNamespace(Member_Account=user)
+    def roles_in_group(self, group_id: str, users: list[str]) -> dict[str, str]:
+        if self.fail is not None:
+            raise self.fail
+        return {user: "Member" if user in self.groups.get(group_id, []) else "NotMember" for user in users}
 
 
 @pytest.fixture(scope="module")
 def api(aws: MergerStore) -> Iterator[ModuleType]:
     with load_handler("merger_api", "prop_merger_api_app") as module:
-        # Group members from a fake listing, as the module's wiring would read them from Tencent.
-        rest = FakeRest({"@TGS#team": ["A", "M1"]})
-        module._members = tencent_members(lambda: rest)
+        # Group roles from a fake lookup, as the module's wiring would ask Tencent.
+        module._tencent = FakeRest({"@TGS#team": ["A", "M1"]})
         # The module's own wiring, with a fixed clock instead of time.time.
         module.service = MergerService(
-            module.service.store, module.settings.MERGER_RETENTION_DAYS, is_member=GroupMembers(module._members),
+            module.service.store, module.settings.MERGER_RETENTION_DAYS,
+            is_member=GroupMembership(lambda: module._tencent),
             inline_max_bytes=module.settings.MERGER_INLINE_MAX_BYTES, clock=lambda: T0,
             new_key=lambda: f"api-{next(_keys):06d}",
         )
@@ -444,7 +447,8 @@ def test_handler_answers_every_post_with_a_json_status(api: ModuleType, body: st
         stranger_status, stranger = get(api, key, "stranger-" + caller)
         assert (stranger_status, stranger) == (404, {"message": "no such merger"})
     elif status in (413, 422) and "limit" in answer:
-        assert answer["limit"] in {"size", "messages", "levels", "relay", "nested_key"} and answer["message"]
+        assert answer["limit"] in {"size", "messages", "levels", "relay", "nested_key", "nested_keys"}
+        assert answer["message"]
 
 
 @pytest.mark.parametrize("violation", [None, *HANDLER_VIOLATIONS])
@@ -481,7 +485,7 @@ def test_handler_unknown_keys_are_404(api: ModuleType, key: str, caller: str) ->
 def test_handler_404_is_the_same_for_unknown_forbidden_and_expired(api: ModuleType, aws: MergerStore,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     now = [T0]
-    service = MergerService(aws, 1, is_member=GroupMembers(api._members), clock=lambda: now[0],
+    service = MergerService(aws, 1, is_member=GroupMembership(lambda: api._tencent), clock=lambda: now[0],
                             new_key=lambda: "handler-expiring")
     monkeypatch.setattr(api, "service", service)
     doc = {"conversation": {"kind": "c2c", "id": "B"}, "compatibleText": "c", "messageList": [a_message()]}
@@ -502,6 +506,30 @@ def test_handler_group_merger_members_from_the_rest_client(api: ModuleType) -> N
     assert get(api, answer["downloadKey"], "M1") == (200, expected_download(doc))
     assert get(api, answer["downloadKey"], "U") == (200, expected_download(doc))
     assert get(api, answer["downloadKey"], "B")[0] == 404
+
+
+def test_handler_membership_tencent_cannot_tell_is_503_not_404_or_200(
+    api: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = {"conversation": {"kind": "group", "id": "@TGS#busy"}, "compatibleText": "c", "messageList": [a_message()]}
+    status, answer = post(api, json.dumps(doc), "U")
+    assert status == 201
+    monkeypatch.setattr(api._tencent, "fail", TimTransportError("group_open_http_svc/get_role_in_group", "timed out"))
+    response = api.lambda_handler(event("GET", f"/mergers/{answer['downloadKey']}", None, "M9"), CONTEXT)
+    assert response["statusCode"] == 503 and response["headers"]["Retry-After"] == "1"
+    assert json.loads(response["body"])["message"]
+    assert get(api, answer["downloadKey"], "U")[0] == 200  # the uploader needs no lookup
+    monkeypatch.setattr(api._tencent, "fail", TimApiError("group_open_http_svc/get_role_in_group", 10002, "busy"))
+    assert call(api, event("GET", f"/mergers/{answer['downloadKey']}", None, "M8"))[0] == 503
+
+
+def test_handler_refuses_more_nested_keys_than_the_cap_by_name(api: ModuleType) -> None:
+    relays = [{"MsgType": "TIMRelayElem", "MsgContent": {"JsonMsgKey": f"k{i}"}} for i in range(MAX_NESTED_KEYS + 1)]
+    doc = {"conversation": {"kind": "c2c", "id": "B"}, "compatibleText": "c",
+           "messageList": [{"From_Account": "A", "MsgBody": relays[i : i + 2]} for i in range(0, len(relays), 2)]}
+    status, answer = post(api, json.dumps(doc))
+    assert (status, answer["limit"]) == (422, "nested_keys")
+    assert str(MAX_NESTED_KEYS) in answer["message"]
 
 
 def test_handler_refuses_a_body_over_the_size_limit_with_413(api: ModuleType) -> None:

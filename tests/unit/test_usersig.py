@@ -227,3 +227,58 @@ def test_infinite_number_is_refused_as_malformed() -> None:
 def test_info_repr_hides_the_hmac(ours: str) -> None:
     info = decode_usersig(ours)
     assert info.sig not in repr(info)
+
+
+def doc_with(**changes: object) -> dict:
+    doc = {"TLS.ver": "2.0", "TLS.identifier": USER, "TLS.sdkappid": APP, "TLS.expire": EXPIRE,
+           "TLS.time": ISSUED, "TLS.sig": expected_hmac(KEY, USER, APP, ISSUED, EXPIRE)}
+    doc.update(changes)
+    return doc
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        doc_with(**{"TLS.identifier": "\ud800"}),
+        doc_with(**{"TLS.identifier": "admin\udfffistrator"}),
+        doc_with(**{"TLS.sig": "\ud800" + expected_hmac(KEY, USER, APP, ISSUED, EXPIRE)}),
+        doc_with(**{"TLS.identifier": ""}),
+        doc_with(**{"TLS.identifier": [USER]}),
+        doc_with(**{"TLS.identifier": {"id": USER}}),
+        doc_with(**{"TLS.sig": 12345}),
+        doc_with(**{"TLS.sdkappid": {"id": APP}}),
+        doc_with(**{"TLS.sdkappid": str(APP)}),
+        doc_with(**{"TLS.sdkappid": float(APP)}),
+        doc_with(**{"TLS.sdkappid": -1}),
+        doc_with(**{"TLS.sdkappid": 2**64}),
+        doc_with(**{"TLS.time": float(ISSUED)}),
+        doc_with(**{"TLS.time": ISSUED + 0.5}),
+        doc_with(**{"TLS.time": True}),
+        doc_with(**{"TLS.time": 2**63}),
+        doc_with(**{"TLS.expire": False}),
+        doc_with(**{"TLS.expire": 10**400 // 10**300}),
+        doc_with(**{"TLS.expire": -(2**63) - 1}),
+        doc_with(**{"TLS.expire": [EXPIRE]}),
+        [doc_with()],
+        "TLS.identifier",
+        ISSUED,
+        None,
+    ],
+    ids=["lone-surrogate-identifier", "surrogate-inside-identifier", "lone-surrogate-sig", "empty-identifier",
+         "identifier-list", "identifier-object", "sig-number", "sdkappid-object", "sdkappid-string",
+         "sdkappid-float", "sdkappid-negative", "sdkappid-over-uint64", "time-float", "time-fraction", "time-bool",
+         "time-over-int64", "expire-bool", "expire-huge", "expire-under-int64", "expire-list", "document-list",
+         "document-string", "document-number", "document-null"],
+)
+def test_sig_documents_of_the_wrong_shape_are_malformed(doc: object) -> None:
+    packed = pack(json.dumps(doc))  # ensure_ascii: a lone surrogate travels as a \ud800 escape
+    with pytest.raises(UserSigError, match="malformed") as exc:
+        decode_usersig(packed)
+    assert_secret_free(exc)
+    with pytest.raises(UserSigError, match="malformed"):
+        verify_usersig(packed, APP, KEY, now=ISSUED)
+
+
+def test_integers_at_the_official_libraries_limits_decode() -> None:
+    info = decode_usersig(pack(doc_with(**{"TLS.sdkappid": 2**64 - 1, "TLS.time": -(2**63), "TLS.expire": 2**63 - 1})))
+    assert (info.sdkappid, info.time, info.expire) == (2**64 - 1, -(2**63), 2**63 - 1)

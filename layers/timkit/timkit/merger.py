@@ -7,8 +7,9 @@ that arrive in after-send callbacks are captured under a key derived, with a sec
 message identity and the merger itself (the archive records it with the message).
 
 Who may read a merger: its uploader, and the destination conversation's members (the C2C peer,
-or the group's members as Tencent lists them). Anyone else, like an unknown or expired key, gets
-:class:`MergerNotFound`: the API says nothing about keys that exist.
+or a member of the group as Tencent reports the caller's role in it). Anyone else, like an unknown
+or expired key, gets :class:`MergerNotFound`: the API says nothing about keys that exist, and
+decides from the merger's metadata before any of its list is read.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pydantic_core
+from aws_lambda_powertools.shared.cache_dict import LRUDict
+from pydantic import TypeAdapter, ValidationError
 
 from timkit.config import Settings
 from timkit.models.callbacks import BotC2CMessage, C2CAfterSend, CallbackRequest, GroupAfterSend
@@ -41,8 +44,9 @@ from timkit.models.merger import (
     relay_elem,
     relay_fits,
 )
+from timkit.models.rest import UserId
 from timkit.stores.mergers import MergerMeta, MergerStore
-from timkit.tim.errors import GROUP_MISSING_CODES, TimApiError
+from timkit.tim.errors import GROUP_MISSING_CODES, TimApiError, TimError
 from timkit.tim.rest import TimRestClient
 
 # 192 bits of randomness in every uploaded key.
@@ -50,11 +54,33 @@ KEY_BYTES = 24
 # Longer than any key this service makes; refused before S3 or DynamoDB see it (their key limits).
 MAX_KEY_CHARS = 128
 DOWNLOAD_URL_SECONDS = 300
+# Stored mergers one upload may reference by key: a list holds at most 300 messages, so one key per
+# message of the top level is the most a forward of forwards needs. Beyond it an upload would cost
+# lookups out of proportion to what it stores.
+MAX_NESTED_KEYS = 300
 MEMBERSHIP_CACHE_SECONDS = 60
+# Answers one warm instance remembers, each a (group, user) pair of at most 80 bytes of IDs: a few
+# MB at most, and more readers than an instance serves within the minute an answer is kept.
+MEMBERSHIP_CACHE_ENTRIES = 10_000
+# Tencent's roles (get_role_in_group: https://www.tencentcloud.com/document/product/1047/34963);
+# anything else, "NotMember" included, is not a member.
+MEMBER_ROLES = frozenset({"Owner", "Admin", "Member"})
+# No member to be: the group is missing or gone (GROUP_MISSING_CODES), or Tencent will not tell
+# roles in it (10007: the lookup does not serve AVChatRoom groups). Only the uploader reads those.
+NOT_MEMBER_CODES = GROUP_MISSING_CODES | {10007}
+_USER_ID: TypeAdapter[str] = TypeAdapter(UserId)
 
 
 class MergerNotFound(Exception):
     """Unknown, expired, or not the caller's to read: one answer for all three."""
+
+
+class MembershipUnavailable(Exception):
+    """Tencent could not say whether the caller is in the merger's group (an error or no usable
+    answer): nothing is decided, the caller may try again later."""
+
+    def __init__(self, group_id: str, reason: str) -> None:
+        super().__init__(f"membership of {group_id} cannot be checked: {reason}")
 
 
 class NotJson(ValueError):
@@ -75,46 +101,54 @@ def captured_key(secret: bytes, identity: str, index: int, element: RelayElem) -
     return "m" + hmac.new(secret, json.dumps([identity, index, content]).encode(), hashlib.sha256).hexdigest()[:40]
 
 
-class GroupMembers:
-    """Group membership from Tencent, cached briefly per group (a download should not cost a
-    member listing each time, and a removed member loses access within a minute)."""
+class GroupMembership:
+    """Whether a user is in a group, asked of Tencent for that user alone (one role lookup, however
+    large the group) and remembered per (group, user) for ``ttl`` seconds: a download should not
+    cost a lookup each time, and a removed member loses access within a minute. The least recently
+    used answers make way past ``max_entries``. Tencent's error or silence is
+    :class:`MembershipUnavailable`, never a guess either way."""
 
     def __init__(
         self,
-        list_members: Callable[[str], Iterable[str]],
+        rest: Callable[[], TimRestClient],
         ttl: float = MEMBERSHIP_CACHE_SECONDS,
+        max_entries: int = MEMBERSHIP_CACHE_ENTRIES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._list = list_members
+        self._rest = rest
         self._ttl = ttl
         self._clock = clock
-        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
+        self._cache: LRUDict = LRUDict(max_items=max_entries)
         self._lock = threading.Lock()
 
     def __call__(self, group_id: str, user: str) -> bool:
+        key = (group_id, user)
         now = self._clock()
         with self._lock:
-            cached = self._cache.get(group_id)
-        if cached is None or cached[0] <= now:
-            cached = (now + self._ttl, frozenset(self._list(group_id)))
-            with self._lock:
-                self._cache[group_id] = cached
-        return user in cached[1]
+            cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        member = self._ask(group_id, user)
+        with self._lock:
+            self._cache[key] = (now + self._ttl, member)
+        return member
 
-
-def tencent_members(rest: Callable[[], TimRestClient]) -> Callable[[str], list[str]]:
-    """A group's members as Tencent lists them (for :class:`GroupMembers`); none for a group that
-    does not exist or is gone."""
-
-    def members(group_id: str) -> list[str]:
+    def _ask(self, group_id: str, user: str) -> bool:
         try:
-            return [member.Member_Account for member in rest().iter_group_members(group_id)]
+            _USER_ID.validate_python(user)
+        except ValidationError:
+            return False  # not a UserID Tencent accepts: no such account, so in no group
+        try:
+            roles = self._rest().roles_in_group(group_id, [user])
         except TimApiError as exc:
-            if exc.error_code in GROUP_MISSING_CODES:
-                return []
-            raise
-
-    return members
+            if exc.error_code in NOT_MEMBER_CODES:
+                return False
+            raise MembershipUnavailable(group_id, str(exc)) from exc
+        except TimError as exc:
+            raise MembershipUnavailable(group_id, str(exc)) from exc
+        except ValidationError:
+            raise MembershipUnavailable(group_id, "the answer is not in the documented shape") from None
+        return roles.get(user) in MEMBER_ROLES
 
 
 @dataclass(frozen=True)
@@ -159,14 +193,7 @@ class MergerService:
     def upload(self, uploader: str, upload: MergerUpload, received: list[Any] | None = None) -> UploadResult:
         """``received``: the upload's messageList as decoded from the request, stored as it came."""
         found = nesting(upload.messageList)
-        levels = found.levels
-        for nested_key, at_level in found.keys:
-            meta = self._readable(uploader, nested_key)
-            if meta is None:
-                raise UnknownNestedKey(
-                    f"messageList references a merger that does not exist or is not yours: {nested_key}"
-                )
-            levels = max(levels, at_level + meta.levels)
+        levels = max(found.levels, self._levels_by_key(uploader, found.keys))
         key = self._new_key()
         elem = relay_elem(upload, key)
         if not relay_fits(elem):
@@ -187,24 +214,44 @@ class MergerService:
     # ------------------------------------------------------------------ download
 
     def download(self, caller: str, key: str) -> InlineDocument | DownloadLink:
-        fetched = self.store.fetch(key, self._inline_max) if len(key) <= MAX_KEY_CHARS else None
-        if fetched is None or not self._may_read(caller, fetched[0]):
+        # An unknown key and a key the caller may not read cost the same: one GET whose list is
+        # read only once the metadata that came with it says the caller may read it.
+        opened = self.store.open(key) if len(key) <= MAX_KEY_CHARS else None
+        if opened is None:
             raise MergerNotFound(key)
-        meta, document = fetched
-        if meta.layers_over_limit:
-            # §7.4: past 100 levels the title and abstracts come back empty and the list is withheld.
-            withheld = MergerDocument(
-                title="", abstractList=[], compatibleText="", messageList=[], layersOverLimit=True
-            )
-            return InlineDocument(withheld.model_dump_json().encode())
-        if document is None:
-            url = self.store.download_url(key, DOWNLOAD_URL_SECONDS)
-            return DownloadLink(downloadUrl=url, expiresIn=DOWNLOAD_URL_SECONDS)
-        return InlineDocument(document)
+        with opened:
+            meta = opened.meta
+            if not self._may_read(caller, meta):
+                raise MergerNotFound(key)
+            if meta.layers_over_limit:
+                # §7.4: past 100 levels the title and abstracts come back empty and the list is withheld.
+                withheld = MergerDocument(
+                    title="", abstractList=[], compatibleText="", messageList=[], layersOverLimit=True
+                )
+                return InlineDocument(withheld.model_dump_json().encode())
+            if meta.size_bytes > self._inline_max:
+                url = self.store.download_url(key, DOWNLOAD_URL_SECONDS)
+                return DownloadLink(downloadUrl=url, expiresIn=DOWNLOAD_URL_SECONDS)
+            return InlineDocument(opened.read())
 
-    def _readable(self, caller: str, key: str) -> MergerMeta | None:
-        meta = self.store.meta(key) if len(key) <= MAX_KEY_CHARS else None
-        return meta if meta is not None and self._may_read(caller, meta) else None
+    def _levels_by_key(self, uploader: str, keys: list[tuple[str, int]]) -> int:
+        """The levels the stored mergers an upload references by key add (0 for none); each must be
+        one the uploader may read. Each key is looked up once, all of them in batches."""
+        deepest: dict[str, int] = {}
+        for key, at_level in keys:
+            deepest[key] = max(deepest.get(key, 0), at_level)
+        if len(deepest) > MAX_NESTED_KEYS:
+            raise LimitExceeded(
+                "nested_keys", f"messageList references {len(deepest)} stored mergers by key; at most {MAX_NESTED_KEYS}"
+            )
+        metas = self.store.metas([key for key in deepest if len(key) <= MAX_KEY_CHARS])
+        levels = 0
+        for key, at_level in deepest.items():
+            meta = metas.get(key)
+            if meta is None or not self._may_read(uploader, meta):
+                raise UnknownNestedKey(f"messageList references a merger that does not exist or is not yours: {key}")
+            levels = max(levels, at_level + meta.levels)
+        return levels
 
     def _may_read(self, caller: str, meta: MergerMeta) -> bool:
         if meta.expires_at <= self._clock():

@@ -262,3 +262,25 @@ class GroupMemberReply(Reply):
     MemberNum: int = 0
     MemberList: list[GroupMember] = Field(default_factory=list)
     Next: str | None = None
+
+
+# ----------------------------------------------------------------------------- roles in a group
+
+# get_role_in_group (https://www.tencentcloud.com/document/product/1047/34963): at most 500 accounts.
+MAX_ROLE_ACCOUNTS = 500
+
+
+class RoleInGroupRequest(Wire):
+    GroupId: str
+    User_Account: Annotated[list[UserId], Field(min_length=1, max_length=MAX_ROLE_ACCOUNTS)]
+    # Community groups only: a private topic's own members.
+    TopicId: str | None = None
+
+
+class UserRole(Wire):
+    Member_Account: str
+    Role: str  # "Owner", "Admin", "Member" or "NotMember"
+
+
+class RoleInGroupReply(Reply):
+    UserIdList: list[UserRole] = Field(default_factory=list)

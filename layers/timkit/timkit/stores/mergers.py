@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +15,12 @@ from botocore.exceptions import ClientError
 
 # One worker: the S3 write runs beside the DynamoDB write of the same upload.
 _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="merger-store")
+# DynamoDB's BatchGetItem takes at most 100 keys a call.
+BATCH_GET_KEYS = 100
+# Unprocessed keys are asked for again after 0.1, 0.2, 0.4, 0.8 s (exponential backoff, as
+# DynamoDB asks for): 1.5 s at most per 100 keys, well within the merger API's timeout.
+BATCH_GET_ATTEMPTS = 5
+BATCH_GET_BASE_DELAY = 0.05
 
 
 @dataclass(frozen=True)
@@ -65,12 +73,45 @@ class MergerMeta:
         return cls(key=item["pk"]["S"], **{n: value(n) for n in names})
 
 
+class StoreBusy(Exception):
+    """DynamoDB would not serve a read now (throttled past the retries): try again later."""
+
+
+class OpenedMerger:
+    """A stored merger's metadata, and its list still unread in the GET's body stream."""
+
+    def __init__(self, meta: MergerMeta, body: Any) -> None:
+        self.meta = meta
+        self._body = body
+
+    def read(self) -> bytes:
+        """The list's JSON, inflated."""
+        return gzip.decompress(self._body.read())
+
+    def close(self) -> None:
+        self._body.close()
+
+    def __enter__(self) -> OpenedMerger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 class MergerStore:
-    def __init__(self, bucket: str, table: str, s3: Any | None = None, dynamodb: Any | None = None) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        table: str,
+        s3: Any | None = None,
+        dynamodb: Any | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.bucket = bucket
         self._table = table
         self._s3 = s3 or boto3.client("s3")
         self._dynamodb = dynamodb or boto3.client("dynamodb")
+        self._sleep = sleep
 
     @staticmethod
     def object_key(key: str) -> str:
@@ -108,10 +149,32 @@ class MergerStore:
         item = self._dynamodb.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
         return MergerMeta.from_item(item) if item else None
 
-    def fetch(self, key: str, inline_max: int) -> tuple[MergerMeta, bytes | None] | None:
-        """The merger's metadata and, unless it is larger than ``inline_max``, its document, in
-        one GET (the size is known from the metadata before the body is read). None when there is
-        no such object (never stored, expired away, or an upload that half failed)."""
+    def metas(self, keys: list[str]) -> dict[str, MergerMeta]:
+        """The metadata of those of ``keys`` (distinct) that exist, by key: BatchGetItem, 100 keys a
+        call, keys DynamoDB leaves unprocessed (throttling) asked for again after a backoff.
+        :class:`StoreBusy` if some are still unprocessed after a few tries."""
+        found: dict[str, MergerMeta] = {}
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            chunk = [{"pk": {"S": key}} for key in keys[start : start + BATCH_GET_KEYS]]
+            request: dict[str, Any] = {self._table: {"Keys": chunk, "ConsistentRead": True}}
+            for attempt in range(BATCH_GET_ATTEMPTS):
+                if attempt:
+                    self._sleep(BATCH_GET_BASE_DELAY * 2**attempt)
+                reply = self._dynamodb.batch_get_item(RequestItems=request)
+                for item in reply.get("Responses", {}).get(self._table, []):
+                    meta = MergerMeta.from_item(item)
+                    found[meta.key] = meta
+                request = reply.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            else:
+                raise StoreBusy("DynamoDB left merger keys unprocessed; try again")
+        return found
+
+    def open(self, key: str) -> OpenedMerger | None:
+        """The stored merger with its metadata, its list not yet read (one GET; the metadata comes
+        with the object's headers). None when there is no such object (never stored, expired away,
+        or an upload that half failed). Close it, read or not."""
         try:
             reply = self._s3.get_object(Bucket=self.bucket, Key=self.object_key(key))
         except ClientError as exc:
@@ -123,10 +186,7 @@ class MergerStore:
         except (KeyError, ValueError):
             reply["Body"].close()
             return None
-        if meta.size_bytes > inline_max:
-            reply["Body"].close()
-            return meta, None
-        return meta, gzip.decompress(reply["Body"].read())
+        return OpenedMerger(meta, reply["Body"])
 
     def download_url(self, key: str, expires_in: int) -> str:
         return self._s3.generate_presigned_url(

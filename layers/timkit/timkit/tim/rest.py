@@ -48,6 +48,8 @@ from timkit.models.rest import (
     ModifyC2CMsgRequest,
     ModifyGroupMsgRequest,
     Reply,
+    RoleInGroupReply,
+    RoleInGroupRequest,
     SendGroupMsgReply,
     SendGroupMsgRequest,
     SendMsgReply,
@@ -354,3 +356,10 @@ class TimRestClient:
             elif cursor is not None or not reply.MemberList or offset >= reply.MemberNum:
                 return
 
+    def roles_in_group(self, group_id: str, users: list[str], topic_id: str | None = None) -> dict[str, str]:
+        """Each of ``users``' (at most 500) role in the group: "Owner", "Admin", "Member" or
+        "NotMember", as Tencent reports it; one call whatever the group's size. A group that does
+        not exist raises :class:`TimApiError` (GROUP_MISSING_CODES), as do AVChatRoom groups (10007)."""
+        request = RoleInGroupRequest(GroupId=group_id, User_Account=users, TopicId=topic_id)
+        reply = self._typed("group_open_http_svc", "get_role_in_group", request, RoleInGroupReply)
+        return {item.Member_Account: item.Role for item in reply.UserIdList}

@@ -18,10 +18,14 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_EXPIRE_SECONDS = 86400
 # Stops a crafted sig from inflating into something huge.
 _MAX_INFLATED_BYTES = 4096
+# The official Go library's field types: sdkappid uint64, time and expire int64.
+_UINT64_MAX = 2**64 - 1
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 _ENCODE = str.maketrans({"+": "*", "/": "-", "=": "_"})
 _DECODE = str.maketrans({"*": "+", "-": "/", "_": "="})
@@ -73,7 +77,9 @@ def gen_usersig(
 
 
 def decode_usersig(usersig: str) -> UserSigInfo:
-    """Unpack a UserSig without checking it (use :func:`verify_usersig` to check)."""
+    """Unpack a UserSig without checking it (use :func:`verify_usersig` to check). Anything but
+    the documented shape (a JSON object, text as valid Unicode, whole numbers in the official Go
+    library's integer ranges) is :class:`UserSigError`, never another exception."""
     try:
         packed = base64.b64decode(usersig.strip().translate(_DECODE), validate=True)
         inflater = zlib.decompressobj()
@@ -81,20 +87,43 @@ def decode_usersig(usersig: str) -> UserSigInfo:
         if inflater.unconsumed_tail:
             raise UserSigError("UserSig is too large")
         doc = json.loads(raw)
-        info = UserSigInfo(
-            identifier=doc["TLS.identifier"],
-            sdkappid=int(doc["TLS.sdkappid"]),
-            time=int(doc["TLS.time"]),
-            expire=int(doc["TLS.expire"]),
-            sig=doc["TLS.sig"],
-        )
     except UserSigError:
         raise
-    except (binascii.Error, zlib.error, ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+    except (binascii.Error, zlib.error, ValueError, TypeError, RecursionError) as exc:
         raise UserSigError("UserSig is malformed") from exc
-    if not isinstance(info.identifier, str) or not isinstance(info.sig, str) or "TLS.userbuf" in doc:
+    if not isinstance(doc, dict) or "TLS.userbuf" in doc or not doc.get("TLS.identifier"):
         raise UserSigError("UserSig is malformed")
-    return info
+    return UserSigInfo(
+        identifier=_text(doc, "TLS.identifier"),
+        sdkappid=_whole(doc, "TLS.sdkappid", 0, _UINT64_MAX),
+        time=_whole(doc, "TLS.time", _INT64_MIN, _INT64_MAX),
+        expire=_whole(doc, "TLS.expire", _INT64_MIN, _INT64_MAX),
+        sig=_text(doc, "TLS.sig"),
+    )
+
+
+def _text(doc: dict[str, Any], name: str) -> str:
+    value = doc.get(name)
+    # A lone surrogate decodes from JSON but cannot be hashed (or logged) as UTF-8.
+    if not isinstance(value, str) or not _is_unicode(value):
+        raise UserSigError("UserSig is malformed")
+    return value
+
+
+def _is_unicode(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _whole(doc: dict[str, Any], name: str, low: int, high: int) -> int:
+    value = doc.get(name)
+    # bool is an int to Python, not to JSON; 1.0 or "1" is not what any official generator writes.
+    if type(value) is not int or not low <= value <= high:
+        raise UserSigError("UserSig is malformed")
+    return value
 
 
 def verify_usersig(
