@@ -15,11 +15,17 @@ from typing import Any
 import pytest
 
 from tests.handlers import load_handler
-from tests.unit.conftest import FakeConfig
 from timkit.tim.usersig import gen_usersig
 
 APP = 1400000001
-KEY = "unit-secret-key"  # FakeConfig's
+KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+
+class FixedKey:
+    """The app key store, holding one configured key."""
+
+    def current(self) -> str:
+        return KEY
 
 
 @pytest.fixture
@@ -28,7 +34,7 @@ def authorizer(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     monkeypatch.setenv("TIM_SECRET_ID", "")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tim-merger-authorizer")
     with load_handler("merger_authorizer", "unit_merger_authorizer_app") as module:
-        monkeypatch.setattr(module, "config", FakeConfig())
+        monkeypatch.setattr(module, "keys", FixedKey())
         yield module
 
 
