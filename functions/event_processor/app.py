@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from timkit.archive import Archiver
 from timkit.config import Settings
 from timkit.merger import MergerService
-from timkit.models.callbacks import REQUEST_MODELS
+from timkit.models.callbacks import parse_callback
 from timkit.stores.archive import ArchiveStore
 from timkit.stores.mergers import MergerStore
 
@@ -28,7 +28,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def archive_record(record: SQSRecord) -> None:
     command = record.message_attributes["command"].string_value
-    event = REQUEST_MODELS[command].model_validate_json(record.body)
+    event = parse_callback(command, record.body)
     logger.set_correlation_id(event.identity)
     results = archiver.archive(event, record.body)
     for result in results:
