@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from timkit.archive import Archiver
 from timkit.config import Settings
 from timkit.merger import MergerService
-from timkit.models.callbacks import REQUEST_MODELS
+from timkit.models.callbacks import parse_callback
 from timkit.stores.archive import ArchiveStore
 from timkit.stores.fastpath import ENCODING_ATTRIBUTE, queued_body
 from timkit.stores.mergers import MergerStore
@@ -40,7 +40,7 @@ def archive_record(record: SQSRecord) -> None:
     command = record.message_attributes["command"].string_value
     encoding = record.message_attributes[ENCODING_ATTRIBUTE]
     body = queued_body(record.body, encoding.string_value if encoding else None)
-    event = REQUEST_MODELS[command].model_validate_json(body)
+    event = parse_callback(command, body)
     logger.set_correlation_id(event.identity)
     # Captured first: the archived message records the keys. Both steps are idempotent, so a
     # repeated delivery (or a retry after a failure between them) completes what is missing.

@@ -1,6 +1,7 @@
 """Hypothesis strategies shared by the property tests: arbitrary JSON values, and documents
-mutated the way a broken or hostile client would (a key dropped, a value replaced anywhere,
-the text cut short)."""
+mutated the way a broken or hostile client would: a key dropped or added, a value replaced
+anywhere, a value turned into another type (an array for a string, an object for a number, a
+string for a number...), an item repeated, the text cut short."""
 
 from __future__ import annotations
 
@@ -15,6 +16,21 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=12,
 )
+
+
+def retyped(draw: st.DrawFn, value: Any) -> Any:
+    """``value`` as a JSON value of another type, keeping what it held where it can."""
+    options: list[Any] = [[value], {"": value}, [], {}, None, True, 0, -1, 2**64, 1.5, "", json.dumps(value)[:40]]
+    if isinstance(value, dict):
+        options += [list(value.values()), list(value)]
+    if isinstance(value, list):
+        options += [{str(i): item for i, item in enumerate(value)}, value[0] if value else None]
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        options.append(int(value))
+    if isinstance(value, bool | int | float):
+        options.append(str(value))
+    # bool is an int to isinstance, not to JSON: compare the exact types.
+    return draw(st.sampled_from([o for o in options if type(o) is not type(value)]))
 
 
 def mutate(draw: st.DrawFn, doc: Any, rounds: int, cut_one_in: int) -> str:
@@ -33,8 +49,17 @@ def mutate(draw: st.DrawFn, doc: Any, rounds: int, cut_one_in: int) -> str:
         if not keys:
             continue
         key = draw(st.sampled_from(keys))
-        if draw(st.booleans()) and isinstance(node, dict):
+        edit = draw(st.sampled_from(["delete", "replace", "retype", "retype", "add", "repeat"]))
+        if edit == "delete" and isinstance(node, dict):
             del node[key]
+        elif edit == "retype":
+            node[key] = retyped(draw, node[key])
+        elif edit == "add" and isinstance(node, dict):
+            node[draw(st.sampled_from(["extra", "MsgType", "MsgBody", "EventTime", "Text"]) | st.text(max_size=8))] = (
+                draw(json_values)
+            )
+        elif edit == "repeat" and isinstance(node, list):
+            node.insert(key, node[key])
         else:
             node[key] = draw(json_values)
     text = json.dumps(doc, ensure_ascii=draw(st.booleans()))

@@ -1,5 +1,7 @@
 """Generated and mutated callbacks through the callback function's handler: every answer is a
-valid Tencent answer or a 4xx naming the problem, never an exception or a 5xx."""
+valid Tencent answer or a 4xx naming the problem, never an exception or a 5xx; and whatever is
+acknowledged and queued, the event processor can parse and archive (it would otherwise retry it
+into the dead-letter queue)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,12 @@ from hypothesis import strategies as st
 
 from tests.handlers import load_handler
 from tests.property.json_mutations import json_values, mutate
+from tests.unit.conftest import PAYLOADS, MemoryStore
+from timkit.archive import Archiver
 from timkit.callback import CallbackService
 from timkit.config import Settings
-from timkit.models.callbacks import ANSWER_MODELS, BEFORE_SEND_COMMANDS, CallbackAck, Command
+from timkit.merger import MergerService
+from timkit.models.callbacks import ANSWER_MODELS, BEFORE_SEND_COMMANDS, CallbackAck, Command, parse_callback
 from timkit.policy import Policy
 from timkit.stores.config import CallbackSecret
 from timkit.tim.callback_auth import callback_sign
@@ -53,7 +58,20 @@ GROUP = {
     "EventTime": "1670574414123",
 }
 AFTER = dict(C2C, CallbackCommand="C2C.CallbackAfterSendMsg", SendMsgResult=0, ErrorInfo="", UnreadMsgNum=1)
-SEEDS = [C2C, GROUP, AFTER]
+
+
+def _deep_merger(levels: int) -> list[dict]:
+    body = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "badword"}}]
+    for _ in range(levels):
+        body = [{"MsgType": "TIMRelayElem", "MsgContent": {"Title": "t", "MsgNum": 1, "MsgList": [
+            {"From_Account": "a", "MsgBody": body}]}}]
+    return body
+
+
+# Deeper than pydantic-core's JSON parser goes (about 40 levels), as Tencent may send.
+DEEP = dict(C2C, To_Account="u2", MsgBody=_deep_merger(45))
+DEEP_AFTER = dict(AFTER, MsgBody=_deep_merger(45))
+SEEDS = [C2C, GROUP, AFTER, DEEP, DEEP_AFTER, *PAYLOADS.values()]
 
 
 class Fakes:
@@ -75,6 +93,16 @@ class Fakes:
         self.interrupts.append(args)
 
 
+class MergerStoreFake:
+    """The merger store for MergerService.capture: nothing stored before, nothing kept."""
+
+    def meta(self, key: str) -> None:
+        return None
+
+    def put(self, meta: object, document_json: bytes) -> None:
+        json.loads(document_json)
+
+
 @pytest.fixture(scope="module")
 def handler(monkeypatch_module):  # type: ignore[no-untyped-def]
     monkeypatch_module.setenv("TIM_SDKAPPID", str(APP_ID))
@@ -85,7 +113,19 @@ def handler(monkeypatch_module):  # type: ignore[no-untyped-def]
         module.service = CallbackService(
             Settings(TIM_SDKAPPID=APP_ID), fakes, fakes, fakes, module.logger, wall_clock=lambda: NOW  # type: ignore[arg-type]
         )
-        yield module.lambda_handler
+        module.fakes = fakes
+        yield module
+
+
+def call(module, query: dict[str, str], body: str) -> dict:  # type: ignore[no-untyped-def]
+    """The handler's answer, after checking that what it queued the event processor can process."""
+    module.fakes.queued.clear()
+    response = module.lambda_handler(event(query, body), CONTEXT)
+    for command, raw in module.fakes.queued:
+        message = parse_callback(command, raw)
+        Archiver(MemoryStore(), clock=lambda: NOW).archive(message, raw)
+        MergerService(MergerStoreFake(), 30, clock=lambda: NOW).capture(message)  # type: ignore[arg-type]
+    return response
 
 
 @st.composite
@@ -137,7 +177,7 @@ def event(query: dict[str, str], body: str) -> dict:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(query=queries(), body=mutated())
 def test_mutated_callbacks_get_valid_answers(handler, query, body, capsys) -> None:  # type: ignore[no-untyped-def]
-    check(handler(event(query, body), CONTEXT), query)
+    check(call(handler, query, body), query)
     assert TOKEN not in capsys.readouterr().out
 
 
@@ -146,18 +186,31 @@ def test_mutated_callbacks_get_valid_answers(handler, query, body, capsys) -> No
 def test_arbitrary_bodies_with_valid_auth(handler, body, command) -> None:  # type: ignore[no-untyped-def]
     query = {"SdkAppid": str(APP_ID), "CallbackCommand": command, "RequestTime": str(NOW),
              "Sign": callback_sign(TOKEN, NOW)}
-    check(handler(event(query, body), CONTEXT), query)
+    check(call(handler, query, body), query)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.sampled_from(SEEDS), data=st.data())
+def test_signed_mutated_bodies_for_their_own_command(handler, seed, data, capsys) -> None:  # type: ignore[no-untyped-def]
+    # Signed and sent to the command the body was made for, so that every mutation reaches
+    # validation (and the policy, or the queue) rather than stopping at authentication.
+    body = mutate(data.draw, copy.deepcopy(seed), data.draw(st.integers(1, 4)), cut_one_in=20)
+    query = {"SdkAppid": str(APP_ID), "CallbackCommand": seed["CallbackCommand"], "RequestTime": str(NOW),
+             "Sign": callback_sign(TOKEN, NOW)}
+    check(call(handler, query, body), query)
+    # The failure policy answers validly when the policy itself breaks: that must not hide a crash.
+    assert "before-send policy failed" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("seed", SEEDS, ids=lambda s: s["CallbackCommand"])
 def test_seeds_are_answered_as_tencent_expects(handler, seed) -> None:  # type: ignore[no-untyped-def]
     query = {"SdkAppid": str(APP_ID), "CallbackCommand": seed["CallbackCommand"], "RequestTime": str(NOW),
              "Sign": callback_sign(TOKEN, NOW)}
-    response = handler(event(query, json.dumps(seed)), CONTEXT)
+    response = call(handler, query, json.dumps(seed))
     body = json.loads(response["body"])
     expected = {
-        "C2C.CallbackBeforeSendMsg": 0,  # an interrupt to a bot is recorded and allowed
-        "Group.CallbackBeforeSendMsg": 10100,  # the image is not allowed in groups
-        "C2C.CallbackAfterSendMsg": 0,
-    }[seed["CallbackCommand"]]
+        id(C2C): 0,  # an interrupt to a bot is recorded and allowed
+        id(GROUP): 10100,  # the image is not allowed in groups
+        id(DEEP): 120001,  # the blocked word at the bottom of the merger
+    }.get(id(seed), 0)
     assert response["statusCode"] == 200 and body["ErrorCode"] == expected, body

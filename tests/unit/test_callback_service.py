@@ -12,18 +12,23 @@ from tests.unit.conftest import (
     APP_ID,
     GROUP_AT_INFO,
     NOW,
+    PAYLOADS,
     TOKEN,
     FakeClock,
     FakeConfig,
     FakeEvents,
     FakeInterrupts,
+    MemoryStore,
     json_log_lines,
     payload,
     text_body,
 )
+from timkit.archive import Archiver
 from timkit.callback import CallbackService
 from timkit.config import Settings
+from timkit.models.callbacks import parse_callback
 from timkit.policy import Policy
+from timkit.stores.archive import MESSAGE_SK
 from timkit.stores.config import ConfigStore
 from timkit.tim.callback_auth import callback_sign
 
@@ -484,3 +489,136 @@ def test_malformed_secret_does_not_put_the_token_in_the_logs(logger, capsys) -> 
     out = capsys.readouterr().out
     assert "could not be completed" in out  # the failure is logged ...
     assert SHORT_TOKEN not in out  # ... without the token
+
+
+# ----------------------------------------------------------------------------- deep mergers, malformed bodies
+
+BEFORE_SEND = ["C2C.CallbackBeforeSendMsg", "Group.CallbackBeforeSendMsg"]
+
+
+def deep_merger(levels: int, text: str) -> list[dict[str, Any]]:
+    """A MsgBody holding one inline merger nested ``levels`` deep, ``text`` in the innermost message."""
+    body = text_body(text)
+    for _ in range(levels):
+        body = [{"MsgType": "TIMRelayElem", "MsgContent": {
+            "Title": "fwd", "MsgNum": 1, "MsgList": [{"From_Account": "a", "MsgBody": body}]}}]
+    return body
+
+
+def within_tencent_limits(body: list[dict[str, Any]]) -> bool:
+    return len(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()) <= 12 * 1024
+
+
+@pytest.mark.parametrize("levels", [40, 80, 100])
+@pytest.mark.parametrize("command", BEFORE_SEND)
+def test_blocked_word_at_the_bottom_of_a_deep_merger_is_rejected(h: Harness, command: str, levels: int) -> None:
+    body = deep_merger(levels, "a scam")
+    assert within_tencent_limits(body)
+    result = h.call(command, body=payload(command, MsgBody=body))
+    assert result.outcome == "rejected", result
+
+
+@pytest.mark.parametrize("levels", [40, 80, 100])
+@pytest.mark.parametrize(
+    ("command", "identity"),
+    [("C2C.CallbackAfterSendMsg", "c2c:7311_3088123456_1730000000"),
+     ("Group.CallbackAfterSendMsg", "group:@TGS#2J4SZEAEL:123")],
+)
+def test_deep_merger_after_send_is_queued_and_archived(h: Harness, command: str, identity: str, levels: int) -> None:
+    result = h.call(command, body=payload(command, MsgBody=deep_merger(levels, "a scam")))
+    assert result.outcome == "queued", result.body
+    # What the event processor then does with the queued body.
+    [(queued_command, raw, _)] = h.events.queued
+    event = parse_callback(queued_command, raw)
+    store = MemoryStore()
+    assert Archiver(store, clock=lambda: NOW).archive(event, raw) == ["stored"]
+    item = store.items[(identity, MESSAGE_SK)]
+    assert item["body"] == raw and item["inline_mergers"] == 1
+
+
+@pytest.mark.parametrize("body", ["[" * 20_000 + "]" * 20_000, json.dumps(payload(
+    "C2C.CallbackBeforeSendMsg", MsgBody=deep_merger(150, "a scam")))], ids=["nested-arrays", "150-levels"])
+def test_body_deeper_than_tencent_sends_gets_the_failure_policy_or_400(h: Harness, body: str) -> None:
+    result = h.call("C2C.CallbackBeforeSendMsg", body=body)
+    assert result.outcome == "failed_policy" and answer(result) == OK
+    after = h.call("C2C.CallbackAfterSendMsg", body=body.replace("CallbackBeforeSendMsg", "CallbackAfterSendMsg"))
+    assert after.status == 400 and h.events.queued == []
+
+
+def test_deep_body_with_text_that_is_not_unicode_is_refused_like_a_shallow_one(h: Harness) -> None:
+    for levels in (0, 60):
+        raw = json.dumps(payload("C2C.CallbackBeforeSendMsg", MsgBody=deep_merger(levels, "\udfff")))
+        assert h.call("C2C.CallbackBeforeSendMsg", body=raw).outcome == "failed_policy"
+
+
+@pytest.mark.parametrize("msg_type", [["TIMTextElem"], {"TIMTextElem": 1}], ids=["array", "object"])
+@pytest.mark.parametrize("command", sorted(PAYLOADS))
+def test_msgtype_that_is_not_a_string_is_never_a_500(h: Harness, command: str, msg_type: Any) -> None:
+    body = payload(command, MsgBody=[{"MsgType": msg_type, "MsgContent": {"Text": "x"}}])
+    result = h.call(command, body=body)  # before the fix: TypeError out of validation
+    if command in BEFORE_SEND:
+        assert result.outcome == "failed_policy" and answer(result) == OK
+    elif "MsgBody" in PAYLOADS[command]:
+        assert result.status == 400 and "MsgBody.0.unknown.MsgType" in json.loads(result.body)["message"]
+    else:  # recalls and read reports carry no MsgBody: an extra field is carried, not read
+        assert result.outcome == "queued"
+
+
+@pytest.mark.parametrize("event_time", ["1700000000", 1700000000])
+def test_c2c_recall_with_a_string_event_time_is_archived(h: Harness, event_time: str | int) -> None:
+    command = "C2C.CallbackAfterMsgWithDraw"
+    assert h.call(command, body=payload(command, EventTime=event_time)).outcome == "queued"
+    [(_, raw, _)] = h.events.queued
+    store = MemoryStore()
+    assert Archiver(store, clock=lambda: NOW).archive(parse_callback(command, raw), raw) == ["stored"]
+    [(pk, sk)] = store.items
+    assert pk == "c2c:7311_3088123456_1730000000" and sk.startswith("RECALL#000001700000000#")
+
+
+@pytest.mark.parametrize("event_time", [[1], {"t": 1}, "soon", 1.5])
+@pytest.mark.parametrize("command", ["C2C.CallbackAfterMsgWithDraw", "Group.CallbackAfterRecallMsg",
+                                     "C2C.CallbackAfterModifyMsg", "Group.CallbackAfterModifyMsg"])
+def test_event_time_that_is_not_an_integer_is_400_not_a_dead_letter(h: Harness, command: str, event_time: Any) -> None:
+    result = h.call(command, body=payload(command, EventTime=event_time))
+    assert result.status == 400 and "EventTime" in json.loads(result.body)["message"]
+    assert h.events.queued == []
+
+
+def test_unexpected_image_type_is_still_moderated(h: Harness) -> None:
+    image = {"MsgType": "TIMImageElem", "MsgContent": {"UUID": "u", "ImageFormat": 1, "ImageInfoArray": [
+        {"Type": 9, "Size": 1, "Width": 1, "Height": 1, "URL": "https://x"}]}}
+    body = payload("C2C.CallbackBeforeSendMsg", MsgBody=[image, *text_body("a scam")])
+    result = h.call("C2C.CallbackBeforeSendMsg", body=body)
+    assert result.outcome == "rejected"  # before the fix: unparseable, so the failure policy (allow)
+
+
+def test_blocked_word_in_a_custom_element_is_rejected(h: Harness) -> None:
+    custom = {"MsgType": "TIMCustomElem", "MsgContent": {"Data": '{"text": "a ｓ\u200bｃａｍ"}', "Desc": "", "Ext": ""}}
+    result = h.call("C2C.CallbackBeforeSendMsg", body=payload("C2C.CallbackBeforeSendMsg", MsgBody=[custom]))
+    assert result.outcome == "rejected"
+
+
+class TickingClock(FakeClock):
+    """A monotonic clock that moves on each time it is read, as time does while work is done."""
+
+    def __init__(self, start: float, tick: float) -> None:
+        super().__init__(start)
+        self.tick = tick
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+@pytest.mark.parametrize("failure_policy", sorted(FAILURE_ANSWERS))
+def test_deadline_expiring_during_the_decision_gets_the_failure_policy(logger, capsys, failure_policy: str) -> None:  # type: ignore[no-untyped-def]
+    h = Harness(logger, BEFORE_SEND_FAILURE_POLICY=failure_policy, BEFORE_SEND_DEADLINE_MS=1000)
+    clock = TickingClock(500.0, 0.1)
+    h.service._monotonic = clock
+    result = h.call("C2C.CallbackBeforeSendMsg", body=c2c_body(*["fine"] * 30, "a scam"))
+    assert result.outcome == "failed_policy" and answer(result) == FAILURE_ANSWERS[failure_policy]
+    # It stopped when the deadline passed, not after looking at all 31 elements.
+    assert clock.now < 500.0 + 2.0
+    records = json_log_lines(capsys.readouterr().out)
+    failures = [r["reason"] for r in records if r["message"] == "before-send failure policy applied"]
+    assert failures == ["deadline exceeded"]

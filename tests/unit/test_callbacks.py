@@ -37,6 +37,7 @@ from timkit.models.callbacks import (
     GroupModify,
     GroupRecall,
     group_identity,
+    parse_callback,
 )
 from timkit.models.elements import TextContent, TextElem, dump_body
 
@@ -115,6 +116,43 @@ def test_group_event_time_as_string_or_int(command: str, event_time: object) -> 
 def test_group_event_time_that_is_not_a_number_is_refused() -> None:
     with pytest.raises(ValidationError):
         GroupBeforeSend.model_validate(payload("Group.CallbackBeforeSendMsg", EventTime="yesterday"))
+
+
+@pytest.mark.parametrize("event_time", ["1700000000", 1700000000])
+def test_c2c_recall_event_time_is_an_integer_when_it_comes(event_time: object) -> None:
+    recall = C2CRecall.model_validate(payload("C2C.CallbackAfterMsgWithDraw", EventTime=event_time))
+    assert recall.EventTime == 1700000000
+    assert C2CRecall.model_validate(payload("C2C.CallbackAfterMsgWithDraw")).EventTime is None
+    with pytest.raises(ValidationError):
+        C2CRecall.model_validate(payload("C2C.CallbackAfterMsgWithDraw", EventTime=[1700000000]))
+
+
+def _nested(levels: int) -> list[dict]:
+    body: list[dict] = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "bottom"}}]
+    for _ in range(levels):
+        body = [{"MsgType": "TIMRelayElem", "MsgContent": {"MsgList": [{"From_Account": "a", "MsgBody": body}]}}]
+    return body
+
+
+@pytest.mark.parametrize("levels", [39, 40, 100])
+@pytest.mark.parametrize("command", [c for c in sorted(PAYLOADS) if "MsgBody" in PAYLOADS[c]])
+def test_parse_callback_reads_mergers_as_deep_as_tencent_nests_them(command: str, levels: int) -> None:
+    raw = json.dumps(payload(command, MsgBody=_nested(levels)), ensure_ascii=False)
+    message = parse_callback(command, raw)
+    assert isinstance(message, REQUEST_MODELS[command])
+    assert json.loads(json.dumps(dump_body(message.MsgBody))) == _nested(levels)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["{", "", "[" * 50_000, json.dumps(payload("C2C.CallbackAfterSendMsg", MsgBody=_nested(150))),
+     json.dumps(payload("C2C.CallbackAfterSendMsg", MsgBody=_nested(60), Note="\udfff")),
+     json.dumps(payload("C2C.CallbackAfterSendMsg", MsgBody=_nested(60), MsgTime=[1]))],
+    ids=["cut", "empty", "only-brackets", "150-levels", "lone-surrogate-deep", "wrong-type-deep"],
+)
+def test_parse_callback_refuses_with_a_validation_error(raw: str) -> None:
+    with pytest.raises(ValidationError):
+        parse_callback("C2C.CallbackAfterSendMsg", raw)
 
 
 def test_group_before_send_uses_random_not_msg_random() -> None:

@@ -297,25 +297,49 @@ def test_whole_number_coordinates_round_trip_as_the_same_json() -> None:
         {"MsgType": "TIMLocationElem", "MsgContent": {"Desc": "x", "Latitude": 1.0}},
         {"MsgType": "TIMLocationElem", "MsgContent": {"Latitude": "north", "Longitude": 1}},
         {"MsgType": "TIMFaceElem", "MsgContent": {"Data": "x"}},
-        {"MsgType": "TIMImageElem", "MsgContent": {"ImageInfoArray": [{"Type": 4}]}},
-        {"MsgType": "TIMRelayElem", "MsgContent": {"MsgNum": -1}},
+        {"MsgType": "TIMImageElem", "MsgContent": {"ImageInfoArray": [{"Type": "original"}]}},
         {"MsgType": "TIMRelayElem", "MsgContent": {"MsgList": [{"MsgBody": []}]}},
         {"MsgType": "TIMRelayElem", "MsgContent": {"MsgList": [
             {"From_Account": "A", "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {}}]}]}},
         {"MsgType": "TIMStreamElem", "MsgContent": {"Chunks": [{"Markdown": "no index"}]}},
         {"MsgContent": {"Text": "no type"}},
+        {"MsgType": ["TIMTextElem"], "MsgContent": {"Text": "x"}},
+        {"MsgType": {"TIMTextElem": 1}, "MsgContent": {"Text": "x"}},
+        {"MsgType": 7, "MsgContent": {"Text": "x"}},
         "TIMTextElem",
         None,
     ],
     ids=[
         "text-no-Text", "text-null", "text-int", "text-no-content", "location-no-longitude",
-        "location-bad-latitude", "face-no-index", "image-bad-type", "relay-negative-num",
-        "relay-item-no-from", "relay-nested-invalid", "stream-chunk-no-index", "no-msgtype", "string", "null",
+        "location-bad-latitude", "face-no-index", "image-type-not-a-number",
+        "relay-item-no-from", "relay-nested-invalid", "stream-chunk-no-index", "no-msgtype", "msgtype-array",
+        "msgtype-object", "msgtype-number", "string", "null",
     ],
 )
 def test_invalid_known_elements_are_rejected(element: Any) -> None:
     with pytest.raises(ValidationError):
         parse_body([element])
+
+
+def test_msgtype_that_is_not_a_string_is_a_validation_error_naming_it() -> None:
+    for msg_type in (["TIMTextElem"], {"a": 1}, [], {}):
+        with pytest.raises(ValidationError) as caught:
+            parse_body([{"MsgType": msg_type, "MsgContent": {"Text": "x"}}])
+        assert [err["loc"] for err in caught.value.errors()] == [(0, "unknown", "MsgType")]
+
+
+@pytest.mark.parametrize(
+    "element",
+    [
+        # An image kind Tencent may add (today 1, 2 and 3).
+        {"MsgType": "TIMImageElem", "MsgContent": {"UUID": "u", "ImageInfoArray": [{"Type": 4, "URL": "x"}]}},
+        {"MsgType": "TIMRelayElem", "MsgContent": {"Title": "t", "MsgNum": -1, "JsonMsgKey": "k"}},
+    ],
+    ids=["image-new-type", "relay-negative-num"],
+)
+def test_unexpected_values_are_kept_as_they_came(element: dict[str, Any]) -> None:
+    body = parse_body([copy.deepcopy(element)])
+    assert dump_body(body) == [element]
 
 
 def test_body_must_be_a_list() -> None:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from tests.unit.conftest import payload, text_body
 from timkit.models.callbacks import C2CBeforeSend, GroupBeforeSend
 from timkit.models.elements import MAX_BODY_BYTES, body_size, dump_body
-from timkit.policy import ALLOW_ALL, Policy, PolicyDocument
+from timkit.policy import ALLOW_ALL, DeadlineExceeded, Policy, PolicyDocument
 
 
 def c2c(body: list[dict[str, Any]]) -> C2CBeforeSend:
@@ -327,3 +327,153 @@ def test_blocked_word_inside_a_forwarded_merger_is_refused(depth: int) -> None:
 def test_clean_forwarded_merger_is_allowed() -> None:
     answer = policy(blocked_words=["scam"]).decide(c2c([_merger("a fair offer", 2)]))
     assert answer.outcome == "allowed"
+
+
+# ----------------------------------------------------------------------------- what is scanned, and how
+
+
+def _element(msg_type: str, **content: Any) -> dict[str, Any]:
+    return {"MsgType": msg_type, "MsgContent": content}
+
+
+USER_WRITTEN = {
+    "custom-data": _element("TIMCustomElem", Data='{"note": "a scam"}'),
+    "custom-desc": _element("TIMCustomElem", Data="{}", Desc="push: scam"),
+    "custom-ext": _element("TIMCustomElem", Data="{}", Ext="scam"),
+    "location-desc": _element("TIMLocationElem", Desc="scam street", Latitude=1, Longitude=2),
+    "file-name": _element("TIMFileElem", Url="https://x", FileName="scam.pdf", FileSize=1),
+    "face-data": _element("TIMFaceElem", Index=1, Data="scam"),
+    "merger-title": _element("TIMRelayElem", Title="SCAM", MsgNum=1, JsonMsgKey="k"),
+    "merger-abstract": _element("TIMRelayElem", Title="t", AbstractList=["a: hi", "b: scam"], JsonMsgKey="k"),
+    "merger-compatible-text": _element("TIMRelayElem", Title="t", CompatibleText="scam", JsonMsgKey="k"),
+}
+
+
+@pytest.mark.parametrize("element", USER_WRITTEN.values(), ids=USER_WRITTEN.keys())
+@pytest.mark.parametrize("depth", [0, 2])
+def test_blocked_word_in_any_user_written_field_is_refused(element: dict[str, Any], depth: int) -> None:
+    p = policy(blocked_words=["scam"])
+    body = [element]
+    for _ in range(depth):
+        body = [_element("TIMRelayElem", Title="t", MsgNum=1, MsgList=[{"From_Account": "a", "MsgBody": body}])]
+    assert p.decide(c2c(body)).ErrorCode == 120001
+    assert policy(blocked_words=["fraud"]).decide(c2c(body)).outcome == "allowed"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ｓｃａｍ",  # full-width letters
+        "ＳＣＡＭ",
+        "s\u200bc\u200ca\u200dm",  # zero-width space, non-joiner, joiner
+        "sc\u2060am\ufeff",  # word joiner, BOM
+        "s\u00adcam",  # soft hyphen
+        "sc\ufe0fam",  # variation selector
+        "𝐬𝐜𝐚𝐦",  # mathematical bold
+        "ⓢⓒⓐⓜ",  # circled letters
+        "SCAM",
+        "ſcam",  # long s: case-folds to s
+    ],
+)
+def test_blocked_words_are_found_through_unicode_tricks(text: str) -> None:
+    assert policy(blocked_words=["scam"]).decide(c2c(text_body(f"a {text} here"))).outcome == "rejected"
+
+
+def test_blocked_word_written_with_tricks_in_the_policy_matches_plain_text() -> None:
+    assert policy(blocked_words=["ＳＣ\u200bＡＭ"]).decide(c2c(text_body("a scam"))).outcome == "rejected"
+
+
+def test_composed_and_decomposed_accents_match_each_other() -> None:
+    assert policy(blocked_words=["café"]).decide(c2c(text_body("un cafe\u0301"))).outcome == "rejected"
+    assert policy(blocked_words=["cafe\u0301"]).decide(c2c(text_body("un café"))).outcome == "rejected"
+    # An accent is not a trick: "año" is not "ano".
+    assert policy(blocked_words=["ano"]).decide(c2c(text_body("feliz año"))).outcome == "allowed"
+
+
+def test_a_word_of_invisible_characters_only_matches_nothing() -> None:
+    assert policy(blocked_words=["\u200b"]).decide(c2c(text_body("a\u200bb"))).outcome == "allowed"
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("ｄａｒｎ it", "**** it"),
+        ("oh da\u200brn!", "oh *****!"),  # the invisible character inside the word is masked too
+        ("ＤＡＲＮ ａｎｄ darn", "**** ａｎｄ ****"),
+        ("中文ｄａｒｎ中文", "中文****中文"),
+        ("İ ｄａｒｎ İ", "İ **** İ"),
+    ],
+)
+def test_masks_cover_the_original_characters(text: str, masked: str) -> None:
+    assert masked_texts(policy(masked_words=["darn"]).decide(c2c(text_body(text)))) == [masked]
+
+
+def test_mask_of_a_decomposed_accent_covers_the_letter_and_its_mark() -> None:
+    assert masked_texts(policy(masked_words=["café"]).decide(c2c(text_body("un cafe\u0301 noir")))) == [
+        "un ***** noir"
+    ]
+
+
+def test_masking_in_display_fields_of_other_elements_keeps_the_rest_as_it_came() -> None:
+    custom = _element("TIMCustomElem", Data='{"darn": 1}', Desc="Darn push", Ext="darn", Future=[1])
+    location = _element("TIMLocationElem", Desc="darn st", Latitude=39, Longitude=116.5)
+    file = _element("TIMFileElem", Url="https://x", FileName="darn.pdf", Download_Flag=2)
+    relay = _element("TIMRelayElem", Title="darn", AbstractList=["darn"], JsonMsgKey="k")
+    answer = policy(masked_words=["darn"]).decide(c2c([custom, location, file, relay]))
+    assert answer.outcome == "rewritten"
+    assert answer.to_wire()["MsgBody"] == [
+        _element("TIMCustomElem", Data='{"darn": 1}', Desc="**** push", Ext="darn", Future=[1]),
+        _element("TIMLocationElem", Desc="**** st", Latitude=39, Longitude=116.5),
+        _element("TIMFileElem", Url="https://x", FileName="****.pdf", Download_Flag=2),
+        relay,
+    ]
+
+
+def test_masked_words_inside_forwarded_messages_are_left_alone() -> None:
+    assert policy(masked_words=["darn"]).decide(c2c([_merger("darn", 1)])).outcome == "allowed"
+
+
+def test_unexpected_image_type_is_still_moderated() -> None:
+    image = _element("TIMImageElem", UUID="u", ImageFormat=1, ImageInfoArray=[{"Type": 9, "URL": "x"}])
+    assert policy(blocked_words=["scam"]).decide(c2c([image, *text_body("scam")])).outcome == "rejected"
+
+
+@pytest.mark.parametrize("levels", [40, 80, 100])
+def test_blocked_word_at_the_bottom_of_a_deep_merger_is_refused(levels: int) -> None:
+    answer = policy(blocked_words=["scam"]).decide(c2c([_merger("a scam", levels)]))
+    assert answer.ErrorCode == 120001
+
+
+# ----------------------------------------------------------------------------- the deadline
+
+
+class ExpiresAfter:
+    """A deadline that expires once it has been asked ``checks`` times."""
+
+    def __init__(self, checks: int) -> None:
+        self.left = checks
+        self.asked = 0
+
+    def expired(self) -> bool:
+        self.asked += 1
+        self.left -= 1
+        return self.left < 0
+
+
+def test_deadline_expiring_during_the_decision_stops_it() -> None:
+    # The blocked word is in the third element: the deadline runs out before it is reached.
+    deadline = ExpiresAfter(2)
+    with pytest.raises(DeadlineExceeded):
+        policy(blocked_words=["scam"]).decide(c2c(text_body("a", "b", "scam")), deadline)
+    assert deadline.asked == 3
+
+
+def test_deadline_is_checked_inside_forwarded_messages() -> None:
+    deadline = ExpiresAfter(3)
+    with pytest.raises(DeadlineExceeded):
+        policy(blocked_words=["scam"]).decide(c2c([_merger("fine", 5)]), deadline)
+
+
+def test_deadline_not_expired_gives_the_answer() -> None:
+    deadline = ExpiresAfter(10)
+    assert policy(blocked_words=["scam"]).decide(c2c(text_body("a", "b", "scam")), deadline).ErrorCode == 120001

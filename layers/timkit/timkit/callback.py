@@ -21,15 +21,16 @@ from timkit.models.callbacks import (
     ANSWER_MODELS,
     ASYNC_COMMANDS,
     BEFORE_SEND_COMMANDS,
-    REQUEST_MODELS,
     BeforeSendAnswer,
     C2CBeforeSend,
     CallbackAck,
     CallbackQuery,
     ConversationKind,
     GroupBeforeSend,
+    parse_callback,
 )
 from timkit.models.chatbot import InterruptPayload, chatbot_payloads, is_robot
+from timkit.policy import DeadlineExceeded
 from timkit.stores.config import ConfigStore
 from timkit.stores.fastpath import EventQueue, InterruptStore
 from timkit.tim.callback_auth import sign_matches
@@ -155,7 +156,7 @@ class CallbackService:
 
     def _before_send(self, command: str, body: str, deadline: Deadline) -> CallbackResult:
         try:
-            message = REQUEST_MODELS[command].model_validate_json(body)
+            message = parse_callback(command, body)
         except ValidationError as exc:
             return self._failure(command, f"unparseable body: {error_fields(exc)}")
         assert isinstance(message, C2CBeforeSend | GroupBeforeSend)
@@ -163,6 +164,8 @@ class CallbackService:
         self.log.set_correlation_id(identity)
         try:
             answer = self._decide(message, deadline)
+        except DeadlineExceeded:
+            return self._failure(command, "deadline exceeded", identity)
         except Exception:
             self.log.exception("before-send policy failed", command=command)
             return self._failure(command, "internal error", identity)
@@ -183,7 +186,7 @@ class CallbackService:
             # A bare interrupt is always delivered; anything sent along with it is checked as usual.
             if interrupts and len(interrupts) == len(message.MsgBody):
                 return ANSWER_MODELS["c2c"].allow()
-        return self.config.policy(deadline.remaining()).decide(message)
+        return self.config.policy(deadline.remaining()).decide(message, deadline)
 
     def _failure(self, command: str, reason: str, identity: str | None = None) -> CallbackResult:
         kind: ConversationKind = "c2c" if command.startswith("C2C.") else "group"
@@ -200,7 +203,7 @@ class CallbackService:
 
     def _enqueue(self, command: str, body: str) -> CallbackResult:
         try:
-            event = REQUEST_MODELS[command].model_validate_json(body)
+            event = parse_callback(command, body)
         except ValidationError as exc:
             return _error(400, "bad_request", f"invalid {command} body: {error_fields(exc)}")
         self.log.set_correlation_id(event.identity)

@@ -9,15 +9,17 @@ The document (see README, "Policy document")::
      "max_body_bytes": 12288,
      "allowed_elements": {"c2c": ["TIMTextElem", ...] | null, "group": [...] | null}}
 
-Words match case-insensitively as substrings of text elements (chat text has no reliable word
-boundaries: Chinese has none). Matching uses an Aho-Corasick automaton, so its cost depends on the
-text length, not on how many words there are.
+Words match as substrings (chat text has no reliable word boundaries: Chinese has none) of the
+text a sender writes into a message, at any depth of forwarded messages, whatever the case, the
+compatibility forms (full-width letters) and invisible characters in between. Matching uses an
+Aho-Corasick automaton, so its cost depends on the text length, not on how many words there are.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Iterator
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 import ahocorasick
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -33,6 +35,10 @@ from timkit.models.callbacks import (
 from timkit.models.elements import (
     ELEMENT_TYPES,
     MAX_BODY_BYTES,
+    CustomElem,
+    FaceElem,
+    FileElem,
+    LocationElem,
     MsgElement,
     RelayElem,
     TextElem,
@@ -88,13 +94,74 @@ class PolicyDocument(BaseModel):
         return value
 
 
-def _fold(text: str) -> str:
-    """Lower-case for matching, keeping every character at its index (so masks line up)."""
-    folded = text.lower()
-    if len(folded) == len(text):
+class DeadlineExceeded(Exception):
+    """The callback's deadline passed while the decision ran."""
+
+
+class Expiring(Protocol):
+    def expired(self) -> bool: ...
+
+
+def _invisible(ch: str) -> bool:
+    """Characters that show nothing and can split a word without changing how it looks: format
+    characters (zero-width space and joiners, word joiner, BOM, soft hyphen, bidi controls...),
+    the combining grapheme joiner, variation selectors and the Hangul fillers."""
+    code = ord(ch)
+    return (
+        unicodedata.category(ch) == "Cf"
+        or code in (0x034F, 0x115F, 0x1160, 0x3164, 0xFFA0)
+        or 0x180B <= code <= 0x180F
+        or 0xFE00 <= code <= 0xFE0F
+        or 0xE0100 <= code <= 0xE01EF
+    )
+
+
+_FOLD_CACHE_MAX = 1 << 16
+
+
+class _FoldTable(dict[int, str | None]):
+    """A ``str.translate`` table, filled as characters are first seen: each character to its
+    compatibility form (NFKC: full-width and styled letters become plain ones) case-folded, and
+    invisible characters to nothing."""
+
+    def __missing__(self, code: int) -> str | None:
+        ch = chr(code)
+        folded = None if _invisible(ch) else unicodedata.normalize("NFKC", ch).casefold()
+        if len(self) < _FOLD_CACHE_MAX:  # a bound on what unusual texts can make it hold
+            self[code] = folded
         return folded
-    # A few characters lower-case to two (e.g. "İ"): keep those as they are.
-    return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
+
+
+_FOLD_TABLE = _FoldTable()
+
+
+def fold(text: str) -> str:
+    """The form words are matched in: compatibility forms, case and invisible characters do not
+    count. Words and texts are folded alike."""
+    if text.isascii():  # the common case: nothing but case to fold
+        return text.lower()
+    folded = text.translate(_FOLD_TABLE)
+    # Character by character, a letter and a combining mark after it stay apart ("e" + U+0301):
+    # composing them makes them match a word written with the precomposed letter ("é").
+    return folded if unicodedata.is_normalized("NFKC", folded) else unicodedata.normalize("NFKC", folded)
+
+
+def _fold_mapped(text: str) -> tuple[str, list[int], list[int]]:
+    """``fold(text)`` built piece by piece (a character with the combining marks and invisible
+    characters that follow it), and for each folded character the [start, end) of its piece in
+    ``text``, so that a match found in the folded text masks the characters it came from."""
+    pieces: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    begin = 0
+    for end in range(1, len(text) + 1):
+        if end == len(text) or (unicodedata.combining(text[end]) == 0 and not _invisible(text[end])):
+            piece = fold(text[begin:end])
+            pieces.append(piece)
+            starts.extend([begin] * len(piece))
+            ends.extend([end] * len(piece))
+            begin = end
+    return "".join(pieces), starts, ends
 
 
 BLOCKED, MASKED = True, False
@@ -102,29 +169,47 @@ BLOCKED, MASKED = True, False
 
 class WordMatcher:
     """Blocked and masked words in one Aho-Corasick automaton, so a text is scanned once,
-    case-insensitively, whatever the number of words."""
+    whatever the number of words, in its folded form (see :func:`fold`)."""
 
     def __init__(self, blocked: Iterable[str], masked: Iterable[str]) -> None:
         self._automaton = ahocorasick.Automaton()
-        # A word in both lists counts as blocked: the stricter rule wins.
-        for word in {_fold(w) for w in masked}:
+        # A word in both lists counts as blocked: the stricter rule wins. A word made only of
+        # invisible characters folds to nothing and matches nothing.
+        for word in {fold(w) for w in masked} - {""}:
             self._automaton.add_word(word, (MASKED, len(word)))
-        for word in {_fold(w) for w in blocked}:
+        for word in {fold(w) for w in blocked} - {""}:
             self._automaton.add_word(word, (BLOCKED, len(word)))
         self.empty = len(self._automaton) == 0
         if not self.empty:
             self._automaton.make_automaton()
 
-    def scan(self, text: str) -> tuple[bool, list[tuple[int, int]]]:
-        """(whether a blocked word occurs, the [start, end) spans of masked words)."""
-        spans: list[tuple[int, int]] = []
+    def scan(self, text: str, mask: bool = True) -> tuple[bool, list[tuple[int, int]]]:
+        """(whether a blocked word occurs, the [start, end) spans in ``text`` of masked words;
+        only looked for when ``mask``)."""
         if self.empty:
-            return False, spans
-        for end, (blocked, length) in self._automaton.iter(_fold(text)):
-            if blocked:
-                return True, spans
-            spans.append((end - length + 1, end + 1))
+            return False, []
+        plain = text.isascii()  # folding keeps every character where it is
+        spans = self._spans(fold(text))
+        if spans is None:
+            return True, []
+        if not mask:
+            return False, []
+        if spans and not plain:
+            folded, starts, ends = _fold_mapped(text)
+            spans = self._spans(folded)
+            if spans is None:
+                return True, []
+            spans = [(starts[start], ends[end - 1]) for start, end in spans]
         return False, spans
+
+    def _spans(self, folded: str) -> list[tuple[int, int]] | None:
+        """None when a blocked word occurs in ``folded``, else where the masked words are."""
+        spans: list[tuple[int, int]] = []
+        for end, (blocked, length) in self._automaton.iter(folded):
+            if blocked:
+                return None
+            spans.append((end - length + 1, end + 1))
+        return spans
 
 
 def mask_spans(text: str, spans: list[tuple[int, int]], mask_char: str) -> str:
@@ -135,15 +220,30 @@ def mask_spans(text: str, spans: list[tuple[int, int]], mask_char: str) -> str:
     return "".join(chars)
 
 
-def _forwarded_texts(body: list[MsgElement]) -> Iterator[str]:
-    """Text of the messages inside inline mergers, at any depth."""
-    for elem in body:
-        if isinstance(elem, RelayElem) and elem.MsgContent.MsgList:
-            for forwarded in elem.MsgContent.MsgList:
-                for inner in forwarded.MsgBody:
-                    if isinstance(inner, TextElem):
-                        yield inner.MsgContent.Text
-                yield from _forwarded_texts(forwarded.MsgBody)
+def _user_texts(elem: MsgElement) -> Iterator[tuple[str, bool, str]]:
+    """The text a sender can write into an element: (its MsgContent field, whether masked words
+    are masked there, the text). Custom Data and Ext are often structured (JSON) and face Data
+    an identifier: they are checked for blocked words but never rewritten."""
+    if isinstance(elem, TextElem):
+        yield "Text", True, elem.MsgContent.Text
+    elif isinstance(elem, CustomElem):
+        custom = elem.MsgContent
+        yield "Desc", True, custom.Desc
+        yield "Data", False, custom.Data
+        yield "Ext", False, custom.Ext
+    elif isinstance(elem, LocationElem):
+        yield "Desc", True, elem.MsgContent.Desc
+    elif isinstance(elem, FileElem):
+        if elem.MsgContent.FileName:
+            yield "FileName", True, elem.MsgContent.FileName
+    elif isinstance(elem, FaceElem):
+        yield "Data", False, elem.MsgContent.Data
+    elif isinstance(elem, RelayElem):
+        relay = elem.MsgContent
+        yield "Title", False, relay.Title
+        yield "CompatibleText", False, relay.CompatibleText
+        for abstract in relay.AbstractList:
+            yield "AbstractList", False, abstract
 
 
 BeforeSend = C2CBeforeSend | GroupBeforeSend
@@ -165,7 +265,9 @@ class Policy:
     def from_json(cls, raw: str | bytes) -> Policy:
         return cls(PolicyDocument.model_validate_json(raw))
 
-    def decide(self, message: BeforeSend) -> BeforeSendAnswer:
+    def decide(self, message: BeforeSend, deadline: Expiring | None = None) -> BeforeSendAnswer:
+        """The answer to a before-send callback; :class:`DeadlineExceeded` when ``deadline``
+        expires before it is known (checked before each element, at every depth)."""
         kind = message.kind
         answer = ANSWER_MODELS[kind]
         body = message.MsgBody
@@ -180,18 +282,26 @@ class Policy:
         if too_big is not None:
             return too_big
 
-        masks: dict[int, list[tuple[int, int]]] = {}
-        for index, elem in enumerate(body):
-            if isinstance(elem, TextElem):
-                blocked, spans = self._words.scan(elem.MsgContent.Text)
-                if blocked:
-                    return self._blocked(kind)
-                if spans:
-                    masks[index] = spans
-        # Forwarding a message inside a merger must not get it past the blocked words.
-        for text in _forwarded_texts(body):
-            if self._words.scan(text)[0]:
-                return self._blocked(kind)
+        # {top-level element index: {MsgContent field: spans to mask}}
+        masks: dict[int, dict[str, list[tuple[int, int]]]] = {}
+        # Forwarding a message inside a merger must not get it past the blocked words: the walk
+        # goes into inline mergers at any depth, without recursion (they nest 100 levels deep).
+        pending: list[tuple[list[MsgElement], bool]] = [(body, True)]
+        while pending:
+            elems, top = pending.pop()
+            for index, elem in enumerate(elems):
+                if deadline is not None and deadline.expired():
+                    raise DeadlineExceeded
+                for field, maskable, text in _user_texts(elem):
+                    if not text:
+                        continue
+                    blocked, spans = self._words.scan(text, mask=top and maskable)
+                    if blocked:
+                        return self._blocked(kind)
+                    if spans:
+                        masks.setdefault(index, {})[field] = spans
+                if isinstance(elem, RelayElem) and elem.MsgContent.MsgList:
+                    pending.extend((forwarded.MsgBody, False) for forwarded in elem.MsgContent.MsgList)
         if masks:
             masked = self._masked_body(body, masks)
             # A multi-byte mask_char can make the body grow past the limit.
@@ -214,13 +324,19 @@ class Policy:
     def _reject_code(self, kind: ConversationKind) -> int:
         return getattr(self.document.reject_code, kind)
 
-    def _masked_body(self, body: list[MsgElement], masks: dict[int, list[tuple[int, int]]]) -> list[MsgElement]:
+    def _masked_body(
+        self, body: list[MsgElement], masks: dict[int, dict[str, list[tuple[int, int]]]]
+    ) -> list[MsgElement]:
         out = list(body)
-        for index, spans in masks.items():
+        for index, fields in masks.items():
             elem = body[index]
-            assert isinstance(elem, TextElem)
-            text = mask_spans(elem.MsgContent.Text, spans, self.document.mask_char)
-            out[index] = elem.model_copy(update={"MsgContent": elem.MsgContent.model_copy(update={"Text": text})})
+            content = elem.MsgContent
+            update = {
+                field: mask_spans(getattr(content, field), spans, self.document.mask_char)
+                for field, spans in fields.items()
+            }
+            # Only the masked fields change: the copy goes out with exactly the fields that came.
+            out[index] = elem.model_copy(update={"MsgContent": content.model_copy(update=update)})
         return out
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AliasChoices, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from timkit.models.elements import MsgElement, Wire, dump_body
 
@@ -193,6 +194,8 @@ class C2CRecall(CallbackRequest):
     To_Account: str
     MsgKey: str
     UnreadMsgNum: int = 0
+    # Not in the field table, but the archive keys recalls by it when it comes (as in group recalls).
+    EventTime: int | None = None
 
     @property
     def identity(self) -> str:
@@ -266,6 +269,31 @@ REQUEST_MODELS: dict[str, type[CallbackRequest]] = {
     Command.GROUP_RECALL: GroupRecall,
     Command.C2C_READ_REPORT: C2CReadReport,
 }
+
+
+def parse_callback(command: str, raw: str | bytes) -> CallbackRequest:
+    """The body of a ``command`` callback (a key of REQUEST_MODELS), or pydantic's ValidationError.
+
+    pydantic-core's JSON parser gives up at 200 nested arrays and objects, about 40 merger levels
+    (each level is five: message, MsgBody, element, MsgContent, MsgList), while Tencent nests
+    mergers 100 levels deep inside a 12 KB body (protocol reference §6.2, §7.4). What it refuses
+    is decoded again by the standard parser, which goes as deep as the interpreter's recursion
+    limit; validation then stops past about 125 merger levels with its own clear error.
+    """
+    model = REQUEST_MODELS[command]
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        if [err["type"] for err in exc.errors()] != ["json_invalid"]:
+            raise
+        try:
+            document = json.loads(raw)
+            # Text that is not valid Unicode (a lone surrogate escape): pydantic-core refuses it,
+            # and so must this path, or it would come back out in an answer or the archive.
+            json.dumps(document, ensure_ascii=False).encode()
+        except (ValueError, RecursionError):  # JSON, Unicode and over-long-integer errors are ValueErrors
+            raise exc from None
+        return model.model_validate(document)
 
 
 # ----------------------------------------------------------------------------- answers

@@ -11,9 +11,11 @@ parsed body goes back out exactly as it came in.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
+from pydantic_core import PydanticSerializationError
 
 # Tencent's limit for one message body (protocol §6.2): the UTF-8 JSON of MsgBody.
 MAX_BODY_BYTES = 12 * 1024
@@ -57,7 +59,8 @@ class SoundContent(Wire):
 
 
 class ImageInfo(Wire):
-    Type: Literal[1, 2, 3]
+    # 1 original, 2 large, 3 thumbnail today; a kind Tencent adds later is carried through.
+    Type: int
     Size: int | None = None
     Width: int | None = None
     Height: int | None = None
@@ -113,7 +116,7 @@ class RelayContent(Wire):
     """A merger: either the list inline (``MsgList``) or a key to it stored elsewhere (``JsonMsgKey``)."""
 
     Title: str = ""
-    MsgNum: int = Field(default=0, ge=0)
+    MsgNum: int = 0
     CompatibleText: str = ""
     AbstractList: list[str] = Field(default_factory=list)
     MsgList: list[RelayMessage] | None = None
@@ -215,7 +218,9 @@ ELEMENT_TYPES = frozenset(KNOWN_ELEMENTS)
 
 def _element_tag(value: Any) -> str:
     msg_type = value.get("MsgType") if isinstance(value, dict) else getattr(value, "MsgType", None)
-    return msg_type if msg_type in KNOWN_ELEMENTS else "unknown"
+    # Anything but a known name (a list, an object: unhashable) is "unknown", whose model then
+    # refuses a MsgType that is not a string with a validation error naming the field.
+    return msg_type if isinstance(msg_type, str) and msg_type in KNOWN_ELEMENTS else "unknown"
 
 
 MsgElement = Annotated[
@@ -251,4 +256,9 @@ def dump_body(body: list[MsgElement]) -> list[dict[str, Any]]:
 def body_size(body: list[MsgElement]) -> int:
     """Bytes Tencent counts against the 12 KB limit: UTF-8 of the compact JSON of ``MsgBody``
     (what ``JSON.stringify`` gives: no spaces, non-ASCII characters left as they are)."""
-    return len(BODY_ADAPTER.dump_json(body, exclude_unset=True))
+    try:
+        return len(BODY_ADAPTER.dump_json(body, exclude_unset=True))
+    except PydanticSerializationError:
+        # pydantic-core's encoder stops near 250 nested arrays and objects (about 50 merger
+        # levels); Tencent nests mergers up to 100 levels (protocol reference §7.4).
+        return len(json.dumps(dump_body(body), ensure_ascii=False, separators=(",", ":")).encode())
