@@ -373,6 +373,9 @@ def test_blocked_word_in_any_user_written_field_is_refused(element: dict[str, An
         "ⓢⓒⓐⓜ",  # circled letters
         "SCAM",
         "ſcam",  # long s: case-folds to s
+        "s\u0441\u0430m",  # Cyrillic es and a
+        "SCΑM",  # Greek capital alpha
+        "\u0455\u0441\u0430m",  # Cyrillic dze
     ],
 )
 def test_blocked_words_are_found_through_unicode_tricks(text: str) -> None:
@@ -388,6 +391,19 @@ def test_composed_and_decomposed_accents_match_each_other() -> None:
     assert policy(blocked_words=["cafe\u0301"]).decide(c2c(text_body("un café"))).outcome == "rejected"
     # An accent is not a trick: "año" is not "ano".
     assert policy(blocked_words=["ano"]).decide(c2c(text_body("feliz año"))).outcome == "allowed"
+
+
+def test_words_in_the_look_alike_scripts_still_match_themselves() -> None:
+    # Cyrillic and Greek words fold like the texts they are looked for in.
+    assert policy(blocked_words=["спам"]).decide(c2c(text_body("это СПАМ"))).outcome == "rejected"
+    assert policy(blocked_words=["απάτη"]).decide(c2c(text_body("μια ΑΠΆΤΗ"))).outcome == "rejected"
+    assert policy(blocked_words=["спам"]).decide(c2c(text_body("это спорт"))).outcome == "allowed"
+
+
+def test_a_masked_look_alike_is_masked_where_it_was_written() -> None:
+    answer = policy(masked_words=["darn"]).decide(c2c(text_body("well d\u0430rn it")))
+    assert answer.MsgBody is not None
+    assert dump_body(answer.MsgBody)[0]["MsgContent"]["Text"] == "well **** it"
 
 
 def test_a_word_of_invisible_characters_only_matches_nothing() -> None:

@@ -119,14 +119,24 @@ def _invisible(ch: str) -> bool:
 _FOLD_CACHE_MAX = 1 << 16
 
 
+# Cyrillic and Greek letters drawn like Latin ones (pairs from Unicode's confusables data, UTS #39),
+# after case folding, to the Latin letter: "pаypаl" with a Cyrillic "а" is "paypal". Applied after
+# folding so that both cases of a letter fold alike, and words written in those scripts fold the
+# same way as the texts they are looked for in, so they still match themselves.
+_LOOKALIKES = str.maketrans(
+    "авекмнорстухѕіјһԁԛԝӏү" "αβεζηικμνορτυχγ",
+    "abekmhopctyxsijhdqwly" "abezhikmvoptuxy",
+)
+
+
 class _FoldTable(dict[int, str | None]):
     """A ``str.translate`` table, filled as characters are first seen: each character to its
-    compatibility form (NFKC: full-width and styled letters become plain ones) case-folded, and
-    invisible characters to nothing."""
+    compatibility form (NFKC: full-width and styled letters become plain ones) case-folded, Latin
+    look-alikes to the Latin letter, and invisible characters to nothing."""
 
     def __missing__(self, code: int) -> str | None:
         ch = chr(code)
-        folded = None if _invisible(ch) else unicodedata.normalize("NFKC", ch).casefold()
+        folded = None if _invisible(ch) else unicodedata.normalize("NFKC", ch).casefold().translate(_LOOKALIKES)
         if len(self) < _FOLD_CACHE_MAX:  # a bound on what unusual texts can make it hold
             self[code] = folded
         return folded
@@ -136,8 +146,8 @@ _FOLD_TABLE = _FoldTable()
 
 
 def fold(text: str) -> str:
-    """The form words are matched in: compatibility forms, case and invisible characters do not
-    count. Words and texts are folded alike."""
+    """The form words are matched in: compatibility forms, look-alike letters of other scripts, case
+    and invisible characters do not count. Words and texts are folded alike."""
     if text.isascii():  # the common case: nothing but case to fold
         return text.lower()
     folded = text.translate(_FOLD_TABLE)
