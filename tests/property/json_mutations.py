@@ -5,6 +5,7 @@ string for a number...), an item repeated, the text cut short."""
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -34,8 +35,10 @@ def retyped(draw: st.DrawFn, value: Any) -> Any:
 
 
 def mutate(draw: st.DrawFn, doc: Any, rounds: int, cut_one_in: int) -> str:
-    """``doc`` (changed in place) after ``rounds`` random edits, as JSON text that is cut short
-    about once in ``cut_one_in`` draws."""
+    """A copy of ``doc`` after ``rounds`` random edits, as JSON text that is cut short about once
+    in ``cut_one_in`` draws. A copy: strategies may hand out the same objects to several test
+    cases, and hypothesis needs each case drawn alike from alike state."""
+    doc = copy.deepcopy(doc)
     for _ in range(rounds):
         # Walk to a random container inside the document and change one thing in it.
         node = doc

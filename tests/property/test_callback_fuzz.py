@@ -123,8 +123,10 @@ def call(module, query: dict[str, str], body: str) -> dict:  # type: ignore[no-u
     response = module.lambda_handler(event(query, body), CONTEXT)
     for command, raw in module.fakes.queued:
         message = parse_callback(command, raw)
-        Archiver(MemoryStore(), clock=lambda: NOW).archive(message, raw)
-        MergerService(MergerStoreFake(), 30, clock=lambda: NOW).capture(message)  # type: ignore[arg-type]
+        captured = MergerService(MergerStoreFake(), 30, clock=lambda: NOW).capture(  # type: ignore[arg-type]
+            message, lambda: b"fuzz-capture-secret"
+        )
+        Archiver(MemoryStore(), clock=lambda: NOW).archive(message, raw, captured)
     return response
 
 
