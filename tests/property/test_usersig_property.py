@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 
 from tests.handlers import load_handler
 from tests.property.json_mutations import json_values, mutate
-from tests.unit.conftest import FakeConfig
+from tests.unit.conftest import APP_KEY as KEY
+from tests.unit.conftest import FixedKey
 from timkit.tim.usersig import UserSigError, UserSigInfo, decode_usersig, gen_usersig, verify_usersig
 
 APP = 1400000001
-KEY = "unit-secret-key"  # FakeConfig's
 # Issued now: the authorizer checks expiry against the real clock, and must see sigs it can admit.
 ISSUED = int(time.time())
 FIELDS = ["TLS.ver", "TLS.identifier", "TLS.sdkappid", "TLS.time", "TLS.expire", "TLS.sig"]
@@ -106,7 +106,7 @@ def authorizer(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     monkeypatch_module.setenv("TIM_SECRET_ID", "")
     monkeypatch_module.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
     with load_handler("merger_authorizer", "prop_merger_authorizer_app") as module:
-        monkeypatch_module.setattr(module, "config", FakeConfig())
+        monkeypatch_module.setattr(module, "keys", FixedKey())
         yield module
 
 

@@ -185,6 +185,16 @@ class FakeConfig:
         return self.policy_value
 
 
+APP_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+
+class FixedKey:
+    """Stands in for AppKeyStore: one configured app key."""
+
+    def current(self) -> str:
+        return APP_KEY
+
+
 class FakeEvents:
     def __init__(self) -> None:
         self.queued: list[tuple[str, str, int]] = []

@@ -15,17 +15,11 @@ from typing import Any
 import pytest
 
 from tests.handlers import load_handler
+from tests.unit.conftest import APP_KEY as KEY
+from tests.unit.conftest import FixedKey
 from timkit.tim.usersig import gen_usersig
 
 APP = 1400000001
-KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
-
-
-class FixedKey:
-    """The app key store, holding one configured key."""
-
-    def current(self) -> str:
-        return KEY
 
 
 @pytest.fixture
