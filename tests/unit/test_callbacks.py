@@ -155,6 +155,18 @@ def test_parse_callback_refuses_with_a_validation_error(raw: str) -> None:
         parse_callback("C2C.CallbackAfterSendMsg", raw)
 
 
+def test_depth_past_tencents_limit_is_refused_however_the_models_were_built() -> None:
+    # The callback handler rebuilds every model at import (SnapStart); pydantic's own depth guard
+    # then trips later than on a lazily built model, so the limit must not rest on it.
+    for model in REQUEST_MODELS.values():
+        model.model_rebuild(force=True)
+    command = "C2C.CallbackAfterSendMsg"
+    assert parse_callback(command, json.dumps(payload(command, MsgBody=_nested(100))))
+    for levels in (104, 150):
+        with pytest.raises(ValidationError):
+            parse_callback(command, json.dumps(payload(command, MsgBody=_nested(levels))))
+
+
 def test_group_before_send_uses_random_not_msg_random() -> None:
     msg = GroupBeforeSend.model_validate(GROUP_BEFORE_SEND)
     assert msg.Random == 123456

@@ -271,14 +271,21 @@ REQUEST_MODELS: dict[str, type[CallbackRequest]] = {
 }
 
 
+# The deepest JSON a callback Tencent sends can be: five levels per merger level (element,
+# MsgContent, MsgList, message, MsgBody), Tencent's 100 merger levels (protocol reference §7.4),
+# and a few for the callback itself and the innermost element's content.
+MAX_CALLBACK_DEPTH = 5 * 100 + 16
+
+
 def parse_callback(command: str, raw: str | bytes) -> CallbackRequest:
     """The body of a ``command`` callback (a key of REQUEST_MODELS), or pydantic's ValidationError.
 
     pydantic-core's JSON parser gives up at 200 nested arrays and objects, about 40 merger levels
     (each level is five: message, MsgBody, element, MsgContent, MsgList), while Tencent nests
     mergers 100 levels deep inside a 12 KB body (protocol reference §6.2, §7.4). What it refuses
-    is decoded again by the standard parser, which goes as deep as the interpreter's recursion
-    limit; validation then stops past about 125 merger levels with its own clear error.
+    is decoded again by the standard parser and validated if it is no deeper than Tencent sends
+    (:data:`MAX_CALLBACK_DEPTH`); anything deeper could not come from Tencent and gets the first
+    parser's error, whatever state pydantic's own depth guard is in.
     """
     model = REQUEST_MODELS[command]
     try:
@@ -293,7 +300,20 @@ def parse_callback(command: str, raw: str | bytes) -> CallbackRequest:
             json.dumps(document, ensure_ascii=False).encode()
         except (ValueError, RecursionError):  # JSON, Unicode and over-long-integer errors are ValueErrors
             raise exc from None
+        if _depth(document) > MAX_CALLBACK_DEPTH:
+            raise exc from None
         return model.model_validate(document)
+
+
+def _depth(document: Any) -> int:
+    """How deep arrays and objects nest in decoded JSON (iteratively: it may be deep)."""
+    deepest, pending = 0, [(document, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            pending.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 # ----------------------------------------------------------------------------- answers
