@@ -325,19 +325,26 @@ def test_every_function_has_an_errors_alarm_that_notifies(template: dict[str, An
         assert {"Ref": "AlarmTopic"} in alarm["AlarmActions"], name
 
 
-def test_unauthenticated_callbacks_raise_an_alarm(template: dict[str, Any]) -> None:
-    # The callback function counts CallbackUnauthenticated on every callback while CallbackAuth is
-    # disabled; Powertools Metrics puts it in the function's namespace, dimensioned by its service.
-    callback_env = template["Resources"]["TimCallbackFunction"]["Properties"]["Environment"]["Variables"]
+@pytest.mark.parametrize(
+    ("metric", "function"),
+    [("CallbackUnauthenticated", "TimCallbackFunction"), ("ConflictingBody", "EventProcessorFunction")],
+)
+def test_metrics_that_mean_an_attack_or_an_open_door_raise_an_alarm(
+    template: dict[str, Any], metric: str, function: str
+) -> None:
+    # CallbackUnauthenticated: every callback while CallbackAuth is disabled; ConflictingBody:
+    # another body for an archived message. Powertools Metrics puts them in the function's
+    # namespace, dimensioned by its service.
+    env = template["Resources"][function]["Properties"]["Environment"]["Variables"]
     alarms = [
         a["Properties"]
         for a in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["MetricName"] == "CallbackUnauthenticated"
+        if a["Properties"]["MetricName"] == metric
     ]
     assert len(alarms) == 1
     (alarm,) = alarms
-    assert alarm["Namespace"] == callback_env["POWERTOOLS_METRICS_NAMESPACE"]
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": callback_env["POWERTOOLS_SERVICE_NAME"]}]
+    assert alarm["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
     assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == ("Sum", "GreaterThanThreshold", 0)
     assert {"Ref": "AlarmTopic"} in alarm["AlarmActions"]
 
