@@ -78,3 +78,30 @@ def chatbot_payloads(body: list[MsgElement]) -> list[StreamPayload | InterruptPa
 
 def is_robot(account: str) -> bool:
     return account.startswith(ROBOT_PREFIX)
+
+
+class Turn(BaseModel):
+    """A user's message for a bot to answer: the chatbot queue's work item (one per message,
+    whatever the number of deliveries of its callback)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bot: str
+    kind: Literal["c2c", "group"]
+    # The sender (the user the answer goes to in C2C).
+    user: str
+    group_id: str | None = None
+    topic_id: str | None = None
+    # The user's message: its identity (the archive's key, and the answer's idempotency key) and
+    # its text as the model reads it.
+    identity: str
+    text: str
+    msg_time: int = 0
+
+    @property
+    def conversation(self) -> str:
+        """Whose conversation with the bot this is: its memory, and its place in the queue's order."""
+        if self.kind == "c2c":
+            return f"c2c:{self.user}"
+        return f"group:{self.group_id}" + (f":{self.topic_id}" if self.topic_id else "")
+
