@@ -29,10 +29,10 @@ from timkit.models.callbacks import (
     GroupBeforeSend,
     parse_callback,
 )
-from timkit.models.chatbot import InterruptPayload, chatbot_payloads, is_robot
+from timkit.models.chatbot import InterruptPayload, bot_turns, chatbot_payloads, is_robot
 from timkit.policy import DeadlineExceeded
 from timkit.stores.config import ConfigStore
-from timkit.stores.fastpath import EventQueue, InterruptStore
+from timkit.stores.fastpath import EventQueue, InterruptStore, TurnQueue
 from timkit.tim.callback_auth import sign_matches
 
 Outcome = Literal[
@@ -81,12 +81,15 @@ class CallbackService:
         logger: Logger,
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        turns: TurnQueue | None = None,
     ) -> None:
         self.settings = settings
         self.log = logger
         self.config = config
         self.events = events
         self.interrupts = interrupts
+        # The chatbot's queue; None where no chatbot is deployed (no CHATBOT_QUEUE_URL).
+        self.turns = turns
         self._now = wall_clock
         self._monotonic = monotonic
 
@@ -98,6 +101,7 @@ class CallbackService:
             EventQueue(settings.EVENTS_QUEUE_URL),
             InterruptStore(settings.BOT_STATE_TABLE, settings.INTERRUPT_TTL_SECONDS),
             logger,
+            turns=TurnQueue(settings.CHATBOT_QUEUE_URL) if settings.CHATBOT_QUEUE_URL else None,
         )
 
     # ------------------------------------------------------------------ entry point
@@ -209,8 +213,13 @@ class CallbackService:
         self.log.set_correlation_id(event.identity)
         try:
             self.events.put(command, body, int(self._now()))
+            # A bot's turn goes straight to the chatbot's queue, not through the event processor's
+            # batches: the user waits for the answer's first words.
+            for turn in bot_turns(event) if self.turns is not None else ():
+                self.turns.put(turn)
         except Exception:
-            # Acknowledging would lose the event: say so, so that Tencent's retry (if on) redelivers.
+            # Acknowledging would lose the event: say so, so that Tencent's retry (if on) redelivers
+            # (the archive and the chatbot's claim make a redelivery change nothing twice).
             self.log.exception("could not queue callback", command=command)
             return _error(503, "unavailable", "events queue unavailable, retry later")
         return CallbackResult(200, _ACK, "queued", event.identity)

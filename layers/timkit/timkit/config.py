@@ -51,6 +51,10 @@ class Settings(BaseModel):
     TIM_API_BASE: str = ""
     TIM_ADMIN_IDENTIFIER: Annotated[str, Field(min_length=1, max_length=32)] = "administrator"
     EVENTS_QUEUE_URL: str = ""
+    # The chatbot: its FIFO queue of bot turns (empty: bot callbacks are archived, not answered),
+    # the secret of its providers' API keys by name.
+    CHATBOT_QUEUE_URL: str = ""
+    CHATBOT_SECRET_ID: str = ""
     # Merger storage: the bucket and table, how long a merger lives, and up to what size a
     # download is returned inline (larger ones get a presigned S3 URL: Lambda answers ≤ 6 MB).
     MERGER_BUCKET: str = ""

@@ -6,11 +6,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from timkit.models.elements import CustomContent, CustomElem, MsgElement
+from timkit.models.callbacks import BotC2CMessage, BotGroupMessage, CallbackRequest
+from timkit.models.elements import CustomContent, CustomElem, MsgElement, TextElem
 
 MSG_KEY_PATTERN = r"^\d+_\d+_\d+$"
 ROBOT_PREFIX = "@RBT#"
@@ -104,4 +106,40 @@ class Turn(BaseModel):
         if self.kind == "c2c":
             return f"c2c:{self.user}"
         return f"group:{self.group_id}" + (f":{self.topic_id}" if self.topic_id else "")
+
+    @property
+    def queue_group(self) -> str:
+        """The FIFO message group: one per bot and conversation (a hash: SQS takes 128 ASCII
+        characters, user and group IDs may be longer or hold others)."""
+        return "t" + hashlib.sha256(f"{self.bot}\n{self.conversation}".encode()).hexdigest()
+
+    @property
+    def dedupe_id(self) -> str:
+        """The FIFO deduplication id: one per bot and user message."""
+        return "d" + hashlib.sha256(f"{self.bot}\n{self.identity}".encode()).hexdigest()
+
+
+def bot_turns(event: CallbackRequest) -> list[Turn]:
+    """What a bot callback asks the bots to answer: a user's text to a bot (``Bot.OnC2CMessage``),
+    or a group message that @-mentions bots (``Bot.OnGroupMessage``, one turn per bot). Never a
+    bot's own message or another bot's (no loops), an interrupt or any other chatbot payload, or
+    a message without text."""
+    if not isinstance(event, BotC2CMessage | BotGroupMessage) or is_robot(event.From_Account):
+        return []
+    if chatbot_payloads(event.MsgBody):
+        return []
+    text = "\n".join(elem.MsgContent.Text for elem in event.MsgBody if isinstance(elem, TextElem)).strip()
+    if not text:
+        return []
+    if isinstance(event, BotC2CMessage):
+        if not is_robot(event.To_Account):
+            return []
+        return [Turn(bot=event.To_Account, kind="c2c", user=event.From_Account, identity=event.identity,
+                     text=text, msg_time=event.MsgTime)]
+    bots = dict.fromkeys(bot for bot in event.AtRobots_Account if is_robot(bot))
+    return [
+        Turn(bot=bot, kind="group", user=event.From_Account, group_id=event.GroupId, topic_id=event.TopicId or None,
+             identity=event.identity, text=text, msg_time=event.MsgTime)
+        for bot in bots
+    ]
 

@@ -8,6 +8,7 @@ import re
 import time
 
 from timkit.aws_json import AwsJsonClient
+from timkit.models.chatbot import Turn
 
 # Any character but those SQS accepts in a message body (#x9 | #xA | #xD | #x20 to #xD7FF | #xE000
 # to #xFFFD | #x10000 to #x10FFFF); it refuses a body holding one, e.g. U+FFFE, U+FFFF or most
@@ -33,6 +34,29 @@ def queued_body(body: str, encoding: str | None) -> str:
     if encoding == BASE64:
         return base64.b64decode(body, validate=True).decode("utf-8", "surrogatepass")
     raise ValueError(f"unknown body encoding {encoding!r}")
+
+
+class TurnQueue:
+    """The chatbot's FIFO queue: bot turns, in order per bot and conversation, one per user message
+    (SQS drops a repeat of a deduplication id for five minutes; the worker's claim does the rest)."""
+
+    def __init__(self, queue_url: str, client: AwsJsonClient | None = None) -> None:
+        self._url = queue_url
+        self._client = client
+
+    def put(self, turn: Turn, timeout: float = 2.0) -> str:
+        if self._client is None:
+            self._client = AwsJsonClient("sqs")
+        body, encoding = sqs_body(turn.model_dump_json())
+        request = {
+            "QueueUrl": self._url,
+            "MessageBody": body,
+            "MessageGroupId": turn.queue_group,
+            "MessageDeduplicationId": turn.dedupe_id,
+        }
+        if encoding is not None:
+            request["MessageAttributes"] = {ENCODING_ATTRIBUTE: {"DataType": "String", "StringValue": encoding}}
+        return self._client.call("SendMessage", request, timeout=timeout)["MessageId"]
 
 
 class EventQueue:

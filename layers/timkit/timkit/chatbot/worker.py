@@ -1,0 +1,132 @@
+"""The chatbot worker's batch: bot turns from the FIFO queue, answered concurrently.
+
+A stream spends most of its life waiting on the model, so the turns of one batch stream at once,
+one thread per conversation (FIFO message group): a conversation's turns stay in order, one after
+the other, while different conversations run side by side. A turn that cannot be handled now (the
+store or Tencent unreachable) is reported failed with every later turn of its conversation, so
+that SQS delivers them again in order.
+
+Each user message is answered once, however often it is delivered: the answer is claimed in the
+bot store first (a conditional write keyed by the message identity), and a claimed turn is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+from aws_lambda_powertools import Logger
+
+from timkit.chatbot.providers import ChatMessage, Provider, ProviderError
+from timkit.chatbot.turn import TurnResult, answer_turn
+from timkit.models.botconfig import BotConfig
+from timkit.models.chatbot import Turn
+from timkit.tim.rest import TimRestClient
+
+# How long an answer claim is kept: longer than any redelivery of the same callback.
+CLAIM_TTL_SECONDS = 3 * 86400
+# Conversation memory sent as context: at most this many characters of earlier turns.
+MEMORY_MAX_CHARS = 16_000
+
+
+@dataclass(frozen=True)
+class QueuedTurn:
+    """A turn as it came off the queue: its message id (for partial failures) and its group."""
+
+    message_id: str
+    group: str
+    turn: Turn
+
+
+class Store(Protocol):
+    def get_config(self, bot: str) -> BotConfig | None: ...
+
+    def claim_answer(self, identity: str, ttl: int) -> bool: ...
+
+    def history(self, bot: str, conversation: str, turns: int, max_chars: int) -> list[ChatMessage]: ...
+
+    def remember(
+        self, bot: str, conversation: str, question: str, answer: str, keep_turns: int, max_chars: int
+    ) -> None: ...
+
+    def interrupted(self, bot: str, msg_keys: list[str]) -> bool: ...
+
+
+class ChatbotWorker:
+    def __init__(
+        self,
+        store: Store,
+        rest: Callable[[], TimRestClient],
+        provider_for: Callable[[BotConfig], Provider],
+        logger: Logger,
+        count: Callable[[str], None],
+    ) -> None:
+        self._store = store
+        self._rest = rest
+        self._provider_for = provider_for
+        self._log = logger
+        # Records a metric (by name) for each turn's outcome.
+        self._count = count
+
+    def process(self, turns: Iterable[QueuedTurn]) -> list[str]:
+        """Answer a batch; the message ids to deliver again."""
+        groups: dict[str, list[QueuedTurn]] = {}
+        for queued in turns:
+            groups.setdefault(queued.group, []).append(queued)
+        if not groups:
+            return []
+        with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="chatbot-turn") as pool:
+            failed = pool.map(self._conversation, groups.values())
+            return [message_id for ids in failed for message_id in ids]
+
+    def _conversation(self, queued: list[QueuedTurn]) -> list[str]:
+        """One conversation's turns, in order; from the first that fails on, all are retried."""
+        for position, item in enumerate(queued):
+            try:
+                self.answer(item.turn)
+            except Exception:
+                self._log.exception("bot turn could not be handled; retried", bot=item.turn.bot,
+                                    identity=item.turn.identity)
+                self._count("ChatbotTurnRetried")
+                return [later.message_id for later in queued[position:]]
+        return []
+
+    def answer(self, turn: Turn) -> TurnResult | None:
+        """Answer one turn (None when it was answered before, or the bot has no configuration)."""
+        if not self._store.claim_answer(turn.identity, CLAIM_TTL_SECONDS):
+            self._count("ChatbotDuplicateIgnored")
+            return None
+        config = self._store.get_config(turn.bot)
+        if config is None:
+            self._log.warning("bot has no configuration: PUT /admin/bots/{botId}/config", bot=turn.bot)
+            self._count("ChatbotNotConfigured")
+            return None
+        history = self._store.history(turn.bot, turn.conversation, config.context_turns, MEMORY_MAX_CHARS)
+        try:
+            provider = self._provider_for(config)
+        except ProviderError as exc:
+            provider = _Failing(exc)
+        result = answer_turn(
+            turn, config, history, provider, self._rest(),
+            interrupted=lambda keys: self._store.interrupted(turn.bot, keys),
+        )
+        self._count(f"Chatbot{result.outcome.replace('_', ' ').title().replace(' ', '')}")
+        if result.failure is not None:
+            self._log.warning("bot answer failed", bot=turn.bot, identity=turn.identity, cause=result.failure)
+        if result.answer:
+            self._store.remember(
+                turn.bot, turn.conversation, turn.text, result.answer, config.context_turns, MEMORY_MAX_CHARS
+            )
+        return result
+
+
+class _Failing:
+    """A provider that could not be made (bad configuration): the turn reports its error."""
+
+    def __init__(self, error: ProviderError) -> None:
+        self._error = error
+
+    def stream(self, **_: object) -> object:
+        raise self._error
