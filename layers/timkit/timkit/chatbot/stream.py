@@ -34,7 +34,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol, TypeVar
 
 from pydantic import ValidationError
@@ -145,6 +146,19 @@ class _Conversation:
 
     def send(self, body: list[MsgElement]) -> tuple[str | int, str]:
         """A new message: (its handle for modifications, its interrupt key)."""
+        with _shape_errors("send"):
+            return self._send(body)
+
+    def modify(self, handle: str | int, body: list[MsgElement]) -> None:
+        with _shape_errors("modify"):
+            self._modify(handle, body)
+
+    def send_stream(self, body: list[MsgElement]) -> tuple[SendStreamReply, str]:
+        """One native stream call: (the reply, the message's interrupt key, "" when unknown)."""
+        with _shape_errors("stream_msg"):
+            return self._send_stream(body)
+
+    def _send(self, body: list[MsgElement]) -> tuple[str | int, str]:
         message = messages.Message(body=body)
         turn = self._turn
         if not self.group:
@@ -166,7 +180,7 @@ class _Conversation:
             return group_reply.MsgSeq, key
         raise AssertionError("unreachable")
 
-    def modify(self, handle: str | int, body: list[MsgElement]) -> None:
+    def _modify(self, handle: str | int, body: list[MsgElement]) -> None:
         turn = self._turn
         if not self.group:
             c2c = ModifyC2CMsgRequest(From_Account=turn.bot, To_Account=turn.user, MsgKey=str(handle), MsgBody=body)
@@ -176,8 +190,7 @@ class _Conversation:
                                           TopicId=turn.topic_id)
             self._call("modify_group_msg", self._rest.modify_group, group)
 
-    def send_stream(self, body: list[MsgElement]) -> tuple[SendStreamReply, str]:
-        """One native stream call: (the reply, the message's interrupt key, "" when unknown)."""
+    def _send_stream(self, body: list[MsgElement]) -> tuple[SendStreamReply, str]:
         turn = self._turn
         if not self.group:
             c2c = SendC2CStreamRequest(From_Account=turn.bot, To_Account=turn.user, MsgRandom=messages.new_random(),
@@ -206,13 +219,19 @@ class _Conversation:
             raise _Dropped() from None
         except TimError as exc:
             raise DeliveryError(step, str(exc)) from None
-        except ValidationError as exc:
-            # A request Tencent would refuse for its shape (e.g. a user ID over 32 bytes).
-            raise DeliveryError(step, f"invalid request ({exc.error_count()} errors)") from None
 
 
 class _Dropped(Exception):
     pass
+
+
+@contextmanager
+def _shape_errors(step: str) -> Iterator[None]:
+    try:
+        yield
+    except ValidationError as exc:
+        # A request Tencent would refuse for its shape (e.g. a user ID over 32 bytes).
+        raise DeliveryError(step, f"invalid request ({exc.error_count()} errors)") from None
 
 
 class _Writer:
