@@ -47,6 +47,7 @@ from timkit.models.rest import (
     ModifyC2CMsgRequest,
     ModifyGroupMsgRequest,
     SendC2CStreamRequest,
+    SendGroupMsgRequest,
     SendGroupStreamRequest,
     SendStreamReply,
 )
@@ -164,21 +165,18 @@ class _Conversation:
         if not self.group:
             request = message.c2c_request(turn.user, sender=turn.bot, options=_SEND_OPTIONS)
             reply = self._call("sendmsg", self._rest.send_c2c, request)
+            if not reply.MsgKey:
+                raise DeliveryError("sendmsg", "the answer has no MsgKey")
             return reply.MsgKey, reply.MsgKey
-        for attempt in range(GROUP_DROP_RETRIES + 1):
-            group_request = message.group_request(str(turn.group_id), sender=turn.bot)
-            if turn.topic_id:
-                group_request = group_request.model_copy(update={"TopicId": turn.topic_id})
-            try:
-                group_reply = self._call("send_group_msg", self._rest.send_group, group_request)
-            except _Dropped:
-                if attempt == GROUP_DROP_RETRIES:
-                    raise DeliveryError("send_group_msg", "dropped by the group's frequency limit") from None
-                self._sleep(GROUP_DROP_WAIT_SECONDS)
-                continue
-            key = f"{group_reply.MsgSeq}_{group_request.Random}_{group_reply.MsgTime}"
-            return group_reply.MsgSeq, key
-        raise AssertionError("unreachable")
+
+        def group_request() -> SendGroupMsgRequest:
+            request = message.group_request(str(turn.group_id), sender=turn.bot)
+            return request.model_copy(update={"TopicId": turn.topic_id}) if turn.topic_id else request
+
+        sent, group_reply = self._undropped("send_group_msg", group_request, self._rest.send_group)
+        if not group_reply.MsgSeq:
+            raise DeliveryError("send_group_msg", "the answer has no MsgSeq")
+        return group_reply.MsgSeq, f"{group_reply.MsgSeq}_{sent.Random}_{group_reply.MsgTime}"
 
     def _modify(self, handle: str | int, body: list[MsgElement]) -> None:
         turn = self._turn
@@ -197,19 +195,27 @@ class _Conversation:
                                        SyncOtherMachine=2, MsgBody=body)
             reply = self._call("send_c2c_stream_msg", self._rest.send_c2c_stream, c2c)
             return reply, reply.MsgKey
-        for attempt in range(GROUP_DROP_RETRIES + 1):
-            group = SendGroupStreamRequest(GroupId=str(turn.group_id), From_Account=turn.bot,
-                                           Random=messages.new_random(), MsgBody=body)
+
+        def group_request() -> SendGroupStreamRequest:
+            return SendGroupStreamRequest(GroupId=str(turn.group_id), From_Account=turn.bot,
+                                          Random=messages.new_random(), MsgBody=body)
+
+        sent, reply = self._undropped("send_group_stream_msg", group_request, self._rest.send_group_stream)
+        return reply, (f"{reply.MsgSeq}_{sent.Random}_{reply.MsgTime}" if reply.MsgSeq else "")
+
+    def _undropped(self, step: str, build: Callable[[], R], call: Callable[[R], T]) -> tuple[R, T]:
+        """A group send; dropped by the group's frequency limit, it is sent again as a new message
+        (a fresh ``Random``) once the one-second window has moved on."""
+        drops = 0
+        while True:
+            request = build()
             try:
-                reply = self._call("send_group_stream_msg", self._rest.send_group_stream, group)
+                return request, self._call(step, call, request)
             except _Dropped:
-                if attempt == GROUP_DROP_RETRIES:
-                    raise DeliveryError("send_group_stream_msg", "dropped by the group's frequency limit") from None
+                drops += 1
+                if drops > GROUP_DROP_RETRIES:
+                    raise DeliveryError(step, "dropped by the group's frequency limit") from None
                 self._sleep(GROUP_DROP_WAIT_SECONDS)
-                continue
-            key = f"{reply.MsgSeq}_{group.Random}_{reply.MsgTime}" if reply.MsgSeq else ""
-            return reply, key
-        raise AssertionError("unreachable")
 
     @staticmethod
     def _call(step: str, call: Callable[[R], T], request: R) -> T:
