@@ -384,6 +384,15 @@ def test_a_model_that_cannot_start_gets_one_error_message(kind: str) -> None:
     assert (ran.result.outcome, ran.result.failure_kind, ran.result.messages) == ("failed", kind, 1)
 
 
+def test_a_provider_raising_something_else_still_gets_the_user_an_error_message() -> None:
+    provider = Provider()
+    provider.stream = lambda **kwargs: {}["sk-live-123"]  # type: ignore[method-assign]
+    ran = run([], provider=provider)
+    [error] = ran.rest.calls
+    assert error.payload["errorInfo"] == ProviderError.USER_TEXT["unavailable"]
+    assert (ran.result.outcome, ran.result.failure_kind) == ("failed", "unavailable")
+
+
 def test_an_empty_answer_is_an_error_message() -> None:
     ran = run([(t(1), END)])
     [error] = ran.rest.calls
@@ -495,10 +504,10 @@ class ListStream(FakeStream):
     [
         (["Hel", "lo", "", " world"], "finished", None),
         (["Hel", ProviderError("timeout", "read timed out")], "failed", "timeout"),
-        (["Hel", KeyError("bug")], "failed", "broken"),
+        (["Hel", KeyError("Bearer sk-live-123")], "failed", "broken"),
     ],
 )
-def test_the_threaded_feed(items: list[Any], outcome: str, kind: str | None) -> None:
+def test_the_threaded_feed(items: list[Any], outcome: str, kind: str | None, caplog: pytest.LogCaptureFixture) -> None:
     stream = ListStream(items)
     provider = Provider()
     provider.opened = stream
@@ -507,5 +516,6 @@ def test_the_threaded_feed(items: list[Any], outcome: str, kind: str | None) -> 
                          sleep=lambda seconds: None, feed=ThreadedFeed)
     assert (result.outcome, result.failure_kind) == (outcome, kind)
     assert stream.closed
+    assert "sk-live" not in caplog.text  # an unexpected exception is logged by its type only
     if outcome == "finished":
         assert result.answer == "Hello world"

@@ -119,8 +119,9 @@ class ThreadedFeed:
             self._queue.put(exc)
             return
         except Exception as exc:
-            # A provider that breaks its contract still ends the answer, as a broken stream.
-            log.exception("the provider's stream raised %s", type(exc).__name__)
+            # A provider that breaks its contract still ends the answer, as a broken stream. Only
+            # the type is logged: its message or traceback might quote a key or a response body.
+            log.error("the provider's stream raised %s", type(exc).__name__)
             self._queue.put(ProviderError("broken", f"unexpected {type(exc).__name__}"))
             return
         self._queue.put(END)
@@ -197,6 +198,11 @@ class _Answer:
             )
         except ProviderError as exc:
             return self.model_failed(exc)
+        except Exception as exc:
+            # A provider that breaks its contract still gets the user an answer: an error message
+            # (and the log only the type, as above).
+            log.error("the provider raised %s", type(exc).__name__)
+            return self.model_failed(ProviderError("unavailable", f"unexpected {type(exc).__name__}"))
         source = feed(stream)
         try:
             return self.pump(source)
