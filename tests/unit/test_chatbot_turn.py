@@ -317,6 +317,14 @@ def test_the_interrupt_is_read_every_half_second_and_before_each_update() -> Non
     assert all(any(abs(start - at) < 1e-9 for at in times) for start in starts)
 
 
+def test_the_interrupt_is_read_no_more_than_needed() -> None:
+    ran = run(ended(tokens(ANSWER * 4, t(0), 0.02)))
+    times = [at for at, _ in ran.interrupts.checks]
+    assert len(set(times)) == len(times)  # never twice at once (the half-second read and an update's)
+    span = times[-1] - times[0]
+    assert len(times) <= span / INTERRUPT_POLL_SECONDS + 2
+
+
 def test_the_interrupt_is_only_read_once_there_is_a_message() -> None:
     ran = run([(t(3), "late"), (t(3.5), "r"), (t(5), END)])
     assert ran.interrupts.checks and ran.interrupts.checks[0][0] == t(3)

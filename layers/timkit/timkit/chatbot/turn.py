@@ -219,13 +219,14 @@ class _Answer:
             now = self.clock()
             if now >= self.deadline:
                 return self.stop(source, "timed_out")
-            if writer.msg_keys and now >= self.checked_at + INTERRUPT_POLL_SECONDS and self.interrupted():
-                return self.stop(source, "interrupted")
             due = writer.next_flush_at()
-            if due is not None and self.clock() >= due:
-                # The update must not start after an interrupt it could have seen.
-                if writer.msg_keys and self.interrupted():
-                    return self.stop(source, "interrupted")
+            flush = due is not None and now >= due
+            # Read before every update too: an update must not start after an interrupt it could
+            # have seen (the final one then waits for that update's second).
+            check = flush or now >= self.checked_at + INTERRUPT_POLL_SECONDS
+            if writer.msg_keys and check and self.interrupted():
+                return self.stop(source, "interrupted")
+            if flush:
                 writer.flush()
                 continue
             if typing_at is not None and now >= typing_at:
