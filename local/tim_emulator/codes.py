@@ -96,6 +96,15 @@ GROUP_TOO_MANY_AT = 10053  # §5.5: more than 30 GroupAtInfo items
 GROUP_BODY_TOO_LONG = 80002  # §6.2
 CALLBACK_FAILED_DROP = 80003  # §1.4: before-send failed and the failure policy says drop
 
+# ---------------------------------------------------------------- native stream messages (§8.4)
+# CHOICE: the reference gives the stream APIs' rules (§6.1) but no codes. A StreamMsgID that is not
+# this sender's answers 20026 (as a missing message for modify), a call after the stream ended
+# (IsLast, or 15 s without a chunk) 20001 ("request packet invalid"), a chunk Index that does not
+# continue the stream 20001 too, more than 5 calls/s on one stream 60007 (the REST frequency code,
+# which a client retries after backing off), a message past 128 KB the API's "too long" code.
+STREAM_ENDED = 20001
+STREAM_INDEX_INVALID = 20001
+
 # Before-send custom rejection ranges (§2.5).
 C2C_CUSTOM_CODES = range(120001, 130001)
 GROUP_CUSTOM_CODES = range(10100, 10201)

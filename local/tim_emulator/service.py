@@ -43,6 +43,10 @@ MEMBER_COMMUNITY_LIMIT = 100  # §5.8, Limit + Next (Community)
 MEMBER_UNPAGED_MAX = 6000  # §5.8
 MAX_ROLE_ACCOUNTS = 500  # get_role_in_group: https://www.tencentcloud.com/document/product/1047/34963
 MAX_LOG = 100_000
+# §6.1, stream API: a chunk at least every 15 s, at most 5 calls per second, a message under 128 KB.
+STREAM_IDLE_SECONDS = 15.0
+STREAM_CALLS_PER_SECOND = 5
+STREAM_MAX_BYTES = 128 * 1024
 UINT32_MAX = 0xFFFFFFFF
 
 # §3: what the REST send APIs accept. A client SDK can also send a merger (TIMRelayElem, §7.2).
@@ -113,6 +117,21 @@ class SendResult:
     msg_seq: int | None = None
     drop_reason: str = ""
     after: list[Job] = field(default_factory=list)
+
+
+@dataclass
+class Stream:
+    """A native stream message (§8.4) being written: its chunks go into ``record``."""
+
+    stream_id: str
+    scope: tuple[Any, ...]
+    record: dict[str, Any]
+    last_time: float
+    last_index: int = 0
+    size: int = 0
+    ended: bool = False
+    calls: deque[float] = field(default_factory=deque)
+    randoms: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -229,6 +248,9 @@ class Service:
         self.calls: deque[dict[str, Any]] = deque(maxlen=MAX_LOG)
         self._call_windows: dict[str, deque[float]] = {}
         self._modifying: set[tuple[Any, ...]] = set()
+        # Native stream messages (§8.4) by StreamMsgID, and the first calls by (scope, random).
+        self._streams: dict[str, Stream] = {}
+        self._stream_starts: dict[tuple[Any, ...], Stream] = {}
         self._send_ids = itertools.count(1)
         self._tinyids = itertools.count(144_115_200_000_000_001)
         # IDs the service makes up (group IDs, C2C seqs and randoms) are reproducible run to run.
@@ -1096,6 +1118,146 @@ class Service:
     def _event_ms(self) -> int:
         return int(self._now() * 1000)
 
+    # ---------------------------------------------------------- native stream messages (§8.4)
+
+    def _api_send_c2c_stream_msg(self, body: dict[str, Any], caller: Caller) -> Reply:
+        """The first call (no ``StreamMsgID``) stores a new C2C message and answers its
+        ``StreamMsgID`` with ``MsgKey`` and ``MsgTime`` (CHOICE: the reference gives only the
+        ``StreamMsgID``; the message's identity is answered as ``sendmsg`` does); every call appends
+        its chunks. CHOICE: stream messages fire no callbacks (the reference names none)."""
+        sender = self._sender(body, codes.C2C_FROM_INVALID)
+        to = body.get("To_Account")
+        if not isinstance(to, str) or not to:
+            raise ImError(codes.C2C_TO_MISSING, "To_Account is required")
+        msg_random = body.get("MsgRandom")
+        if not _is_uint32(msg_random):
+            raise ImError(codes.C2C_RANDOM_INVALID, "MsgRandom is required and must be a uint32")
+        seq = body.get("MsgSeq")
+        if seq is not None and not _is_uint32(seq):
+            raise ImError(codes.C2C_SEQ_INVALID, "MsgSeq must be a uint32")
+        sync = body.get("SyncOtherMachine")
+        if sync is not None and not _is_int(sync):
+            raise ImError(codes.C2C_SYNC_INVALID, "SyncOtherMachine must be an integer")
+        content = _stream_content(body.get("MsgBody"), codes.C2C_BODY_NOT_ARRAY, codes.C2C_BODY_FORMAT,
+                                  codes.C2C_BODY_TOO_LONG)
+        now = self._now()
+        with self._lock:
+            for account, name in ((sender, "From_Account"), (to, "To_Account")):
+                if account not in self.accounts:
+                    code = codes.C2C_FROM_INVALID if name == "From_Account" else codes.C2C_RECIPIENT_MISSING
+                    raise ImError(code, f"{name} {account} does not exist")
+            scope = ("c2c", sender, to)
+
+            def start() -> dict[str, Any]:
+                msg_seq = seq if seq is not None else self._ids.randint(0, UINT32_MAX)
+                msg_time = int(now)
+                return self._store_c2c(
+                    next(self._send_ids), caller.source, sender, to, msg_seq, msg_random, msg_time,
+                    f"{msg_seq}_{msg_random}_{msg_time}", [], "", online_only=False, no_unread=False, sent=None,
+                )
+
+            stream = self._stream_call(scope, content, msg_random, now, start, codes.C2C_BODY_TOO_LONG)
+            record = stream.record
+            return Reply({"MsgTime": record["MsgTime"], "MsgKey": record["MsgKey"], "StreamMsgID": stream.stream_id})
+
+    def _api_send_group_stream_msg(self, body: dict[str, Any], caller: Caller) -> Reply:
+        """As the C2C one, into a group: the first call is a group message (a ``MsgSeq``, the
+        group's frequency limit, answered with ``MsgDropReason`` as ``send_group_msg`` is)."""
+        bad = codes.GROUP_PARAM_INVALID
+        group_id = _group_id(body.get("GroupId"))
+        msg_random = body.get("Random")
+        if not _is_uint32(msg_random):
+            raise ImError(bad, "Random is required and must be a uint32")
+        sender = self._sender(body, bad)
+        content = _stream_content(body.get("MsgBody"), bad, bad, codes.GROUP_BODY_TOO_LONG)
+        settings = self._settings()
+        now = self._now()
+        with self._lock:
+            group = self._group(group_id)
+            if sender not in self.accounts:
+                raise ImError(bad, f"From_Account {sender} does not exist")
+            scope = ("group", group_id, sender)
+            starting = not content.get("StreamMsgID") and (scope, msg_random) not in self._stream_starts
+            if starting and not self._admit_group_message(group, "Normal", now, settings.group_msg_per_second):
+                self.dropped.append({"kind": "group", "send_id": next(self._send_ids), "reason": "MsgFreqCtrl",
+                                     "time": now, "GroupId": group_id, "From_Account": sender,
+                                     "Random": msg_random, "MsgBody": body["MsgBody"]})
+                return Reply({"MsgTime": int(now), "MsgSeq": 0, "MsgDropReason": "MsgFreqCtrl"})
+
+            def start() -> dict[str, Any]:
+                msg_seq = group.next_seq
+                group.next_seq += 1
+                record = {
+                    "kind": "group", "send_id": next(self._send_ids), "source": caller.source, "GroupId": group_id,
+                    "Type": group.type, "From_Account": sender, "Operator_Account": caller.operator,
+                    "Random": msg_random, "OnlineOnlyFlag": 0, "MsgBody": [], "CloudCustomData": "",
+                    "MsgSeq": msg_seq, "MsgTime": int(now), "MsgPriority": "Normal", "stored": True,
+                    "outcome": "delivered", "history": [],
+                }
+                self.messages.append(record)
+                self._group_msgs[(group_id, msg_seq)] = record
+                return record
+
+            stream = self._stream_call(scope, content, msg_random, now, start, codes.GROUP_BODY_TOO_LONG)
+            record = stream.record
+            return Reply({"MsgTime": record["MsgTime"], "MsgSeq": record["MsgSeq"], "MsgDropReason": "",
+                          "StreamMsgID": stream.stream_id})
+
+    def _stream_call(
+        self, scope: tuple[Any, ...], content: dict[str, Any], msg_random: int, now: float,
+        start: Callable[[], dict[str, Any]], too_long: int,
+    ) -> Stream:
+        """One call of a stream (under the lock): start it or continue it, then append its chunks.
+
+        CHOICE (§6.4 by analogy): a call repeating an earlier call's random (a client's retry) is
+        answered as that call was and changes nothing."""
+        stream_id = content.get("StreamMsgID")
+        if not stream_id:
+            stream = self._stream_starts.get((scope, msg_random))
+            if stream is not None:
+                return stream
+            stream = Stream(f"{self._ids.getrandbits(64):016x}", scope, start(), now)
+            self._streams[stream.stream_id] = stream
+            self._stream_starts[(scope, msg_random)] = stream
+        else:
+            found = self._streams.get(stream_id)
+            if found is None or found.scope != scope:
+                raise ImError(codes.MSG_NOT_FOUND, "no stream message with this StreamMsgID from this sender")
+            stream = found
+            if msg_random in stream.randoms:
+                return stream
+            if stream.ended:
+                raise ImError(codes.STREAM_ENDED, "the stream message has ended")
+            if now - stream.last_time > STREAM_IDLE_SECONDS:
+                stream.ended = True
+                raise ImError(codes.STREAM_ENDED, f"more than {STREAM_IDLE_SECONDS:g} s since the last chunk: ended")
+            while stream.calls and stream.calls[0] <= now - 1.0:
+                stream.calls.popleft()
+            if len(stream.calls) >= STREAM_CALLS_PER_SECOND:
+                raise ImError(codes.RATE_LIMITED, f"at most {STREAM_CALLS_PER_SECOND} stream calls per second")
+        chunks = content["Chunks"]
+        expected = list(range(stream.last_index + 1, stream.last_index + 1 + len(chunks)))
+        if [c["Index"] for c in chunks] != expected:
+            raise ImError(codes.STREAM_INDEX_INVALID, f"chunk Index must continue the stream: expected {expected}")
+        size = stream.size + sum(len(c["Markdown"].encode()) for c in chunks)
+        if size >= STREAM_MAX_BYTES:
+            raise ImError(too_long, f"the stream message would be {size} bytes, over {STREAM_MAX_BYTES}")
+        stream.size = size
+        stream.last_index = expected[-1]
+        stream.last_time = now
+        stream.calls.append(now)
+        stream.randoms.add(msg_random)
+        stream.ended = any(c["IsLast"] for c in chunks)
+        record = stream.record
+        previous = record["MsgBody"][0]["MsgContent"]["Chunks"] if record["MsgBody"] else []
+        compatible = content.get("CompatibleText", "")
+        record["MsgBody"] = [{"MsgType": "TIMStreamElem", "MsgContent": {
+            "Chunks": [*previous, *chunks], "CompatibleText": compatible, "StreamMsgID": stream.stream_id}}]
+        record["StreamMsgID"] = stream.stream_id
+        record["stream_ended"] = stream.ended
+        record["history"].append({"time": now, "Chunks": chunks, "CompatibleText": compatible})
+        return stream
+
     # ---------------------------------------------------------- modify (§5.6)
 
     def _api_modify_c2c_msg(self, body: dict[str, Any], caller: Caller) -> Reply:
@@ -1318,6 +1480,8 @@ REST_APIS = frozenset(
         "group_open_http_svc/get_appid_group_list",
         "group_open_http_svc/get_group_member_info",
         "group_open_http_svc/get_role_in_group",
+        "stream_msg/send_c2c_stream_msg",
+        "stream_msg/send_group_stream_msg",
     }
 )
 
@@ -1409,6 +1573,30 @@ def _check_body(
     if size > MAX_BODY_BYTES:
         raise ImError(too_long, f"msg too long: MsgBody is {size} bytes, over the {MAX_BODY_BYTES}-byte limit")
     return raw
+
+
+def _stream_content(raw: Any, not_array: int, bad: int, too_long: int) -> dict[str, Any]:
+    """A stream call's MsgBody: one ``TIMStreamElem`` whose ``Chunks`` are ``{EventType, Index,
+    Markdown, IsLast}`` (§8.4), within the 12 KB body limit. Returns its ``MsgContent``."""
+    body = _check_body(raw, frozenset({"TIMStreamElem"}), not_array=not_array, bad=bad, too_long=too_long)
+    if len(body) != 1:
+        raise ImError(bad, "a stream call's MsgBody is one TIMStreamElem")
+    content = body[0].get("MsgContent")
+    if not isinstance(content, dict):
+        raise ImError(bad, "MsgContent must be an object")
+    chunks = content.get("Chunks")
+    if not isinstance(chunks, list) or not chunks:
+        raise ImError(bad, "Chunks must be a non-empty array")
+    for chunk in chunks:
+        if not (isinstance(chunk, dict) and isinstance(chunk.get("EventType"), str) and _is_int(chunk.get("Index"))
+                and isinstance(chunk.get("Markdown"), str) and isinstance(chunk.get("IsLast"), bool)):
+            raise ImError(bad, "each chunk is {EventType: string, Index: integer, Markdown: string, IsLast: bool}")
+    if any(chunk["IsLast"] for chunk in chunks[:-1]):
+        raise ImError(bad, "only the last chunk may have IsLast")
+    for name in ("CompatibleText", "StreamMsgID"):
+        if name in content and not isinstance(content[name], str):
+            raise ImError(bad, f"{name} must be a string")
+    return content
 
 
 def _member_info(member: Member, info_filter: list[str] | None, app_data: bool) -> dict[str, Any]:

@@ -50,10 +50,13 @@ from timkit.models.rest import (
     Reply,
     RoleInGroupReply,
     RoleInGroupRequest,
+    SendC2CStreamRequest,
     SendGroupMsgReply,
     SendGroupMsgRequest,
+    SendGroupStreamRequest,
     SendMsgReply,
     SendMsgRequest,
+    SendStreamReply,
 )
 from timkit.tim.endpoints import api_base
 from timkit.tim.errors import SIG_EXPIRED, MessageDropped, MessageTooLarge, TimApiError, TimError, TimTransportError
@@ -314,6 +317,19 @@ class TimRestClient:
     def modify_group(self, request: ModifyGroupMsgRequest) -> Reply:
         self._check_size("openim/modify_group_msg", request)
         return self._typed("openim", "modify_group_msg", request, Reply)
+
+    def send_c2c_stream(self, request: SendC2CStreamRequest) -> SendStreamReply:
+        """One chunk of a native stream message (§8.4); the first call's reply has its ``StreamMsgID``."""
+        self._check_size("stream_msg/send_c2c_stream_msg", request)
+        return self._typed("stream_msg", "send_c2c_stream_msg", request, SendStreamReply)
+
+    def send_group_stream(self, request: SendGroupStreamRequest) -> SendStreamReply:
+        """As :meth:`send_c2c_stream`, into a group; :class:`MessageDropped` as for :meth:`send_group`."""
+        self._check_size("stream_msg/send_group_stream_msg", request)
+        reply = self._typed("stream_msg", "send_group_stream_msg", request, SendStreamReply)
+        if reply.MsgDropReason:
+            raise MessageDropped("stream_msg/send_group_stream_msg", reply.MsgDropReason, request.GroupId)
+        return reply
 
     @staticmethod
     def _check_size(command: str, request: BaseModel) -> None:
