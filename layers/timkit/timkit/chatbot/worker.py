@@ -20,6 +20,7 @@ from typing import Protocol
 from aws_lambda_powertools import Logger
 
 from timkit.chatbot.providers import ChatMessage, Provider, ProviderError
+from timkit.chatbot.stream import DeliveryError, writer_for
 from timkit.chatbot.turn import TurnResult, answer_turn
 from timkit.models.botconfig import BotConfig
 from timkit.models.chatbot import Turn
@@ -29,6 +30,12 @@ from timkit.tim.rest import TimRestClient
 CLAIM_TTL_SECONDS = 3 * 86400
 # Conversation memory sent as context: at most this many characters of earlier turns.
 MEMORY_MAX_CHARS = 16_000
+OUTCOME_METRICS = {
+    "finished": "ChatbotAnswered",
+    "interrupted": "ChatbotInterrupted",
+    "timed_out": "ChatbotTimedOut",
+    "failed": "ChatbotFailed",
+}
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,10 @@ class ChatbotWorker:
         if config is None:
             self._log.warning("bot has no configuration: PUT /admin/bots/{botId}/config", bot=turn.bot)
             self._count("ChatbotNotConfigured")
+            try:
+                writer_for("custom", self._rest(), turn).error(ProviderError.USER_TEXT["config"])
+            except DeliveryError as exc:
+                self._log.warning("could not tell the user the bot is not configured", bot=turn.bot, error=str(exc))
             return None
         history = self._store.history(turn.bot, turn.conversation, config.context_turns, MEMORY_MAX_CHARS)
         try:
@@ -112,9 +123,9 @@ class ChatbotWorker:
             turn, config, history, provider, self._rest(),
             interrupted=lambda keys: self._store.interrupted(turn.bot, keys),
         )
-        self._count(f"Chatbot{result.outcome.replace('_', ' ').title().replace(' ', '')}")
-        if result.failure is not None:
-            self._log.warning("bot answer failed", bot=turn.bot, identity=turn.identity, cause=result.failure)
+        self._count(OUTCOME_METRICS[result.outcome])
+        if result.failure_kind is not None:
+            self._log.warning("bot answer failed", bot=turn.bot, identity=turn.identity, cause=result.failure_kind)
         if result.answer:
             self._store.remember(
                 turn.bot, turn.conversation, turn.text, result.answer, config.context_turns, MEMORY_MAX_CHARS
