@@ -198,7 +198,7 @@ def test_tencent_failing_the_robot_check_is_the_apis_502_or_503_and_nothing_is_s
         ({**OPENAI, "model": ["local-model"]}, "body.model"),
         ({k: v for k, v in OPENAI.items() if k != "baseUrl"}, "body.baseUrl"),
         ({**OPENAI, "baseUrl": "http://model.example.com/v1"}, "body.baseUrl"),
-        ({**OPENAI, "baseUrl": "https://user:secret@model.example.com/v1"}, "body.baseUrl"),
+        ({**OPENAI, "baseUrl": "https://user:hunter2@model.example.com/v1"}, "body.baseUrl"),
         ({**OPENAI, "apiKey": "sk-0123456789abcdef"}, "body.apiKey"),
         ({"provider": "bedrock", "model": "m", "baseUrl": "https://bedrock.example.com"}, "body.baseUrl"),
         ({**OPENAI, "temperature": 2.5}, "body.temperature"),
@@ -221,7 +221,7 @@ def test_a_bad_config_is_a_422_naming_the_field_and_changes_nothing(
     assert status == 422, body
     assert InvalidRequest.model_validate(body).field == field, body
     assert BotStore(BOT_STATE).get_config(BOT) is None
-    assert "secret" not in json.dumps(body) and "sk-0123" not in json.dumps(body)  # no credential echoed
+    assert "hunter2" not in json.dumps(body) and "sk-0123" not in json.dumps(body)  # no credential echoed
 
 
 @pytest.mark.parametrize("method", ["PUT", "GET", "DELETE"])
