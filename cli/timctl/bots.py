@@ -56,7 +56,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     prompt.add_argument("--system-prompt", metavar="TEXT", help="the system prompt")
     prompt.add_argument("--system-prompt-file", metavar="FILE", help="the system prompt from a text file")
     answer = put.add_argument_group("answers")
-    answer.add_argument("--temperature", type=float, help="0 to 2 (default 0.7)")
+    answer.add_argument("--temperature", type=float, metavar="T", help="0 to 2 (default 0.7)")
     answer.add_argument("--max-tokens", type=int, metavar="N", help="the most tokens an answer has (default 1024)")
     answer.add_argument(
         "--context-turns", type=int, metavar="N", help="earlier turns sent as context, 0 to 50 (default 10)"
