@@ -58,7 +58,7 @@ from timkit.models.botconfig import BotConfig
 from timkit.models.rest import RobotId
 from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
-from timkit.stores.bots import BotStore
+from timkit.stores.bots import BotStore, StoredConfigInvalid
 from timkit.stores.config import ConfigUnavailable
 from timkit.stores.jobs import InvalidToken, JobStore
 from timkit.stores.schedules import Schedules, WorkQueue
@@ -233,7 +233,14 @@ def put_bot_config(
     return _json(200, bot_configs.put(_robot("botId", botId), body))
 
 
-@app.get("/admin/bots/<botId>/config", responses={200: _doc("The configuration", BotConfig), **ERRORS})
+@app.get(
+    "/admin/bots/<botId>/config",
+    responses={
+        200: _doc("The configuration", BotConfig),
+        409: _doc("The stored configuration breaks a rule of this version: PUT it again"),
+        **ERRORS,
+    },
+)
 def get_bot_config(botId: RobotPath):  # noqa: N803
     return _json(200, bot_configs.get(_robot("botId", botId)))
 
@@ -342,6 +349,11 @@ def _no_robot(exc: RobotNotFound) -> Response:
 @app.exception_handler(ConfigNotFound)
 def _no_bot_config(exc: ConfigNotFound) -> Response:
     return _error(404, str(exc), "botId")
+
+
+@app.exception_handler(StoredConfigInvalid)
+def _stale_bot_config(exc: StoredConfigInvalid) -> Response:
+    return _error(409, str(exc), "botId")
 
 
 @app.exception_handler(RobotLimitReached)

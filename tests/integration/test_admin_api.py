@@ -165,6 +165,16 @@ def test_a_bot_config_is_put_read_replaced_and_deleted(api: ModuleType) -> None:
     assert call(api, "DELETE", config_path()) == (404, {"message": f"{BOT} has no configuration", "field": "botId"})
 
 
+def test_a_stored_config_this_version_refuses_is_a_409_asking_for_a_new_one(api: ModuleType) -> None:
+    boto3.client("dynamodb").put_item(TableName=BOT_STATE, Item={
+        "pk": {"S": f"config#{BOT}"}, "config": {"S": json.dumps({"provider": "gemini", "model": "m"})},
+    })
+    status, body = call(api, "GET", config_path())
+    assert (status, body["field"]) == (409, "botId") and "(provider: " in body["message"], body
+    assert put(api, {"provider": "bedrock", "model": "m"})[0] == 200
+    assert call(api, "DELETE", config_path())[0] == 204
+
+
 def test_a_config_for_a_robot_the_app_does_not_have_is_a_404_naming_it(
     api: ModuleType, emulator: TimEmulator
 ) -> None:

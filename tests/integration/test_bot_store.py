@@ -3,6 +3,7 @@ answer per user message, conversation memory and the interrupt records the callb
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from local.tim_emulator import FakeClock
 from tests.moto_env import offline_aws, template_table
 from timkit.chatbot.providers import ChatMessage
 from timkit.models.botconfig import BotConfig
-from timkit.stores.bots import BATCH_GET_KEYS, BotStore, ConfigCache, memory_key
+from timkit.stores.bots import BATCH_GET_KEYS, BotStore, ConfigCache, StoredConfigInvalid, memory_key
 from timkit.stores.fastpath import InterruptStore
 
 TABLE = "timkit-bot-state-test"
@@ -65,6 +66,15 @@ def test_a_config_never_expires(store: BotStore) -> None:
     assert stored is not None and "expires_at" not in stored
 
 
+def test_a_stored_config_this_version_refuses_is_an_error_naming_the_field(store: BotStore) -> None:
+    stored = {**BEDROCK.model_dump(by_alias=True), "maxTokens": 100_000}
+    boto3.client("dynamodb").put_item(
+        TableName=TABLE, Item={"pk": {"S": f"config#{BOT}"}, "config": {"S": json.dumps(stored)}}
+    )
+    with pytest.raises(StoredConfigInvalid, match=f"stored for {BOT} is no longer valid \\(maxTokens: "):
+        store.get_config(BOT)
+
+
 def test_the_config_cache_keeps_a_config_and_its_absence_for_its_ttl(store: BotStore) -> None:
     now = [100.0]
     cache = ConfigCache(store, ttl=5, clock=lambda: now[0])
@@ -86,7 +96,8 @@ def test_the_config_cache_keeps_a_config_and_its_absence_for_its_ttl(store: BotS
 def test_a_message_is_claimed_once_however_often_it_comes(store: BotStore) -> None:
     assert store.claim_answer("c2c:123_456_789", ttl=86400) is True
     assert [store.claim_answer("c2c:123_456_789", ttl=86400) for _ in range(3)] == [False] * 3
-    assert store.claim_answer("c2c:123_456_790", ttl=86400) is True
+    assert store.claim_answer("c2c:123_456_790") is True  # by default, longer than SQS keeps a message
+    assert item("answered#c2c:123_456_790")["expires_at"] == {"N": str(int(T0) + 5 * 86400)}  # type: ignore[index]
     stored = item("answered#c2c:123_456_789")
     assert stored is not None and stored["expires_at"] == {"N": str(int(T0) + 86400)}
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from pydantic import ValidationError
 
 from timkit.chatbot.providers import ChatMessage
 from timkit.models.botconfig import BotConfig
@@ -31,6 +32,9 @@ UNPROCESSED_ATTEMPTS = 3
 # turns one at a time, so a conflict means a redelivered turn raced its first run; it is re-read.
 REMEMBER_ATTEMPTS = 3
 CONFIG_CACHE_SECONDS = 5.0
+# How long a user message stays claimed: longer than the queue may keep (and redeliver) a message
+# (SQS keeps one 4 days by default), and than Tencent retries a callback (minutes).
+ANSWER_CLAIM_SECONDS = 5 * 86400
 
 Turns = list[dict[str, str]]
 
@@ -45,6 +49,17 @@ def answered_key(identity: str) -> str:
 
 def memory_key(bot: str, conversation: str) -> str:
     return f"memory#{bot}#{conversation}"
+
+
+class StoredConfigInvalid(ValueError):
+    """A stored configuration that this version's BotConfig refuses (a rule tightened since it was put)."""
+
+    def __init__(self, bot: str, error: ValidationError) -> None:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "config"
+        problem = f"{field}: {first['msg']}"
+        super().__init__(f"the configuration stored for {bot} is no longer valid ({problem}): put it again")
+        self.bot = bot
 
 
 def _recent(turns: Turns, keep: int, max_chars: int) -> Turns:
@@ -71,7 +86,12 @@ class BotStore:
     def get_config(self, bot: str) -> BotConfig | None:
         reply = self._db.get_item(TableName=self._table, Key={"pk": {"S": config_key(bot)}}, ConsistentRead=True)
         item = reply.get("Item")
-        return BotConfig.model_validate_json(item["config"]["S"]) if item else None
+        if not item:
+            return None
+        try:
+            return BotConfig.model_validate_json(item["config"]["S"])
+        except ValidationError as exc:
+            raise StoredConfigInvalid(bot, exc) from None
 
     def put_config(self, bot: str, config: BotConfig) -> None:
         self._db.put_item(
@@ -93,7 +113,7 @@ class BotStore:
 
     # ------------------------------------------------------------------ one answer per message
 
-    def claim_answer(self, identity: str, ttl: int) -> bool:
+    def claim_answer(self, identity: str, ttl: int = ANSWER_CLAIM_SECONDS) -> bool:
         """True for the first claim of a user message's identity within ``ttl`` seconds, False for
         every later one (a callback Tencent delivered again, a redelivered queue message)."""
         now = int(self._clock())
