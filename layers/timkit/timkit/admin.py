@@ -6,7 +6,6 @@ Every call goes through the REST client, paced by the shared rate limiter.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -163,7 +162,7 @@ class BotConfigService:
         self._store = store
         self._ttl = robots_ttl
         self._clock = clock
-        self._lock = threading.Lock()
+        # When the robots were listed, and which (replaced whole: no lock needed to read it).
         self._robots: tuple[float, frozenset[str]] | None = None
 
     def put(self, bot: str, config: BotConfig) -> BotConfig:
@@ -182,13 +181,11 @@ class BotConfigService:
             raise ConfigNotFound(bot)
 
     def _require_robot(self, bot: str) -> None:
-        with self._lock:
-            cached = self._robots
+        cached = self._robots
         if cached is not None and self._clock() - cached[0] < self._ttl and bot in cached[1]:
             return
         robots = frozenset(self._rest().get_all_robots())
-        with self._lock:
-            self._robots = (self._clock(), robots)
+        self._robots = (self._clock(), robots)
         if bot not in robots:
             raise RobotNotFound(bot)
 
