@@ -11,7 +11,7 @@ import os
 import sys
 from urllib.parse import urlsplit
 
-from timctl import broadcast, callback, commands
+from timctl import bots, broadcast, callback, commands
 from timctl.client import DEFAULT_API, AdminClient, CliError
 
 INTERRUPTED = broadcast.INTERRUPTED
@@ -47,7 +47,7 @@ def _global_options(top: bool) -> argparse.ArgumentParser:
         "--idempotency-key",
         metavar="KEY",
         default=default(None),
-        help="the POST's Idempotency-Key (default: a fresh UUID; repeat a call with its key to do it once)",
+        help="the POST's or PUT's Idempotency-Key (default: a fresh UUID; repeat a call with its key to do it once)",
     )
     group.add_argument("--json", action="store_true", default=default(False), help="print the API's JSON answers")
     group.add_argument(
@@ -60,14 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="timctl",
         parents=[_global_options(top=True)],
-        description="The timkit admin API from the command line: bot friends, robots, messages, broadcasts; "
-        "and signed test callbacks.",
+        description="The timkit admin API from the command line: bot friends and configurations, robots, messages, "
+        "broadcasts; and signed test callbacks.",
         epilog="Exit codes: 0 done, 1 some recipients/users/groups failed, 2 usage error or API 4xx, "
         "3 API 5xx or unreachable, 130 interrupted.",
     )
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _global_options(top=False)
     commands.register(subcommands, common)
+    bots.register(subcommands, common)
     broadcast.register(subcommands, common)
     callback.register(subcommands, common)
     return parser

@@ -134,6 +134,9 @@ class AdminClient:
     def post(self, route: str, body: dict[str, Any], idempotency_key: str | None = None) -> Any:
         return self.request("POST", route, body, idempotency_key=idempotency_key)
 
+    def put(self, route: str, body: dict[str, Any], idempotency_key: str | None = None) -> Any:
+        return self.request("PUT", route, body, idempotency_key=idempotency_key)
+
     def delete(self, route: str) -> Any:
         return self.request("DELETE", route)
 
@@ -147,8 +150,8 @@ class AdminClient:
     ) -> Any:
         """The decoded JSON answer (None for an empty one); ApiError or Unreachable otherwise.
 
-        A POST carries an Idempotency-Key (the given one, ``--idempotency-key``, or a fresh UUID)
-        and is retried once, with the same key, after a connection error or a 5xx; a GET is
+        A POST or PUT carries an Idempotency-Key (the given one, ``--idempotency-key``, or a fresh
+        UUID) and is retried once, with the same key, after a connection error or a 5xx; a GET is
         retried as it is. A DELETE is not: had the first one worked, the retry would say 404.
         """
         params = {k: str(v) for k, v in (query or {}).items() if v is not None}
@@ -159,15 +162,16 @@ class AdminClient:
         if body is not None:
             data = json.dumps(body, ensure_ascii=False).encode()
             headers["Content-Type"] = "application/json"
-        if method == "POST":
+        keyed = method in ("POST", "PUT")
+        if keyed:
             headers["Idempotency-Key"] = idempotency_key or self.idempotency_key or str(uuid.uuid4())
-        self._say(f"{method} {url}" + (f"  Idempotency-Key: {headers['Idempotency-Key']}" if method == "POST" else ""))
+        self._say(f"{method} {url}" + (f"  Idempotency-Key: {headers['Idempotency-Key']}" if keyed else ""))
         try:
             return self._attempt(method, url, data, headers)
         except (ApiError, Unreachable) as failure:
             if method == "DELETE" or (isinstance(failure, ApiError) and failure.status < 500):
                 raise
-            same = " with the same Idempotency-Key" if method == "POST" else ""
+            same = " with the same Idempotency-Key" if keyed else ""
             print(f"timctl: {failure}; retrying once{same}", file=sys.stderr)
         time.sleep(RETRY_DELAY_S)
         return self._attempt(method, url, data, headers)

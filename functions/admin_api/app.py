@@ -1,8 +1,8 @@
-"""The admin API (/admin/*, AWS_IAM auth): bot friends, robots, messages and broadcasts.
+"""The admin API (/admin/*, AWS_IAM auth): bot friends and configurations, robots, messages and broadcasts.
 
 Request and answer models are in timkit.models.admin; the resolver validates against them and
-publishes the OpenAPI document at /admin/openapi.json (Swagger UI at /admin/swagger). A POST with
-an Idempotency-Key header is carried out once: a repeat within 24 hours gets the first answer.
+publishes the OpenAPI document at /admin/openapi.json (Swagger UI at /admin/swagger). A POST or PUT
+with an Idempotency-Key header is carried out once: a repeat within 24 hours gets the first answer.
 """
 
 from __future__ import annotations
@@ -27,7 +27,14 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from botocore.exceptions import ClientError
 from pydantic import TypeAdapter, ValidationError
 
-from timkit.admin import AccountNotFound, AdminService, RobotLimitReached
+from timkit.admin import (
+    AccountNotFound,
+    AdminService,
+    BotConfigService,
+    ConfigNotFound,
+    RobotLimitReached,
+    RobotNotFound,
+)
 from timkit.broadcast import BroadcastService, JobNotFound, ScheduleInPast
 from timkit.config import Settings
 from timkit.keys import KeyNotConfigured
@@ -47,9 +54,11 @@ from timkit.models.admin import (
     RobotCreateRequest,
     RobotList,
 )
+from timkit.models.botconfig import BotConfig
 from timkit.models.rest import RobotId
 from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
+from timkit.stores.bots import BotStore, StoredConfigInvalid
 from timkit.stores.config import ConfigUnavailable
 from timkit.stores.jobs import InvalidToken, JobStore
 from timkit.stores.schedules import Schedules, WorkQueue
@@ -69,13 +78,14 @@ broadcasts = BroadcastService(
     else None,
     rest,
 )
+bot_configs = BotConfigService(rest, BotStore(settings.BOT_STATE_TABLE))
 app = APIGatewayHttpResolver(enable_validation=True)
 app.enable_swagger(
     path="/admin/swagger",
     title="timkit admin API",
     version="1.0.0",
-    description="Operator API for Tencent Cloud Chat: AI bot friends, robots, messages, group broadcasts. "
-    "Calls are signed with AWS SigV4 (IAM); a POST may carry an Idempotency-Key header.",
+    description="Operator API for Tencent Cloud Chat: AI bot friends and configurations, robots, messages, "
+    "group broadcasts. Calls are signed with AWS SigV4 (IAM); a POST or PUT may carry an Idempotency-Key header.",
 )
 
 # ------------------------------------------------------------------ Idempotency-Key
@@ -88,15 +98,19 @@ _idempotency = IdempotencyConfig(
     raise_on_no_idempotency_key=True,
     expires_after_seconds=24 * 3600,
 )
-# Documents the header on every POST; the middleware above does the work.
+# Documents the header on every POST and PUT; the middleware above does the work.
 IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="idempotency-key",
         max_length=255,
-        description="Carries out this POST once; a repeat within 24 hours gets the first answer.",
+        description="Carries out this request once; a repeat within 24 hours gets the first answer.",
     ),
 ]
+
+
+# The methods that take a JSON body, and an Idempotency-Key.
+_BODY_METHODS = ("POST", "PUT")
 
 
 class _NotKept(Exception):
@@ -125,7 +139,7 @@ _once = (
 def _idempotent_posts(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
     event = app.current_event
     key = (event.headers or {}).get("idempotency-key")
-    if event.http_method != "POST" or not key:
+    if event.http_method not in _BODY_METHODS or not key:
         return next_middleware(app)
     if len(key) > 255:
         return _error(400, "Idempotency-Key is longer than 255 characters", "Idempotency-Key")
@@ -203,6 +217,39 @@ def add_bot_friends(
 ):
     """Makes each user and the @RBT# bot friends both ways (force-add); already friends is a success."""
     return _json(200, AdminService(rest()).bot_friends(_robot("botId", botId), body.user_ids))
+
+
+@app.put(
+    "/admin/bots/<botId>/config",
+    responses={200: _doc("The configuration as stored (defaults filled in)", BotConfig), **POST_ERRORS},
+)
+def put_bot_config(
+    botId: RobotPath,  # noqa: N803
+    body: BotConfig,
+    idempotency_key: IdempotencyKey = None,
+):
+    """Sets the model that answers the bot's users and how (replacing any earlier configuration);
+    the bot must be one of the app's robots. The bot worker uses it within seconds."""
+    return _json(200, bot_configs.put(_robot("botId", botId), body))
+
+
+@app.get(
+    "/admin/bots/<botId>/config",
+    responses={
+        200: _doc("The configuration", BotConfig),
+        409: _doc("The stored configuration breaks a rule of this version: PUT it again"),
+        **ERRORS,
+    },
+)
+def get_bot_config(botId: RobotPath):  # noqa: N803
+    return _json(200, bot_configs.get(_robot("botId", botId)))
+
+
+@app.delete("/admin/bots/<botId>/config", responses={204: {"description": "Deleted", "content": {}}, **ERRORS})
+def delete_bot_config(botId: RobotPath):  # noqa: N803
+    """Deletes the bot's configuration."""
+    bot_configs.delete(_robot("botId", botId))
+    return Response(status_code=204)
 
 
 @app.post(
@@ -294,6 +341,21 @@ def _no_account(exc: AccountNotFound) -> Response:
     return _error(404, str(exc))
 
 
+@app.exception_handler(RobotNotFound)
+def _no_robot(exc: RobotNotFound) -> Response:
+    return _error(404, str(exc), "botId")
+
+
+@app.exception_handler(ConfigNotFound)
+def _no_bot_config(exc: ConfigNotFound) -> Response:
+    return _error(404, str(exc), "botId")
+
+
+@app.exception_handler(StoredConfigInvalid)
+def _stale_bot_config(exc: StoredConfigInvalid) -> Response:
+    return _error(409, str(exc), "botId")
+
+
 @app.exception_handler(RobotLimitReached)
 def _robot_limit(exc: RobotLimitReached) -> Response:
     return _error(409, str(exc), "robotId")
@@ -360,7 +422,7 @@ def lambda_handler(event: dict, context: object) -> dict:
     # Bodies are JSON (no Content-Type: taken as JSON). The resolver would read a form as fields
     # and fail on a multipart body with an error of its own (a 500): refused here, before it reads.
     media_type = (event.get("headers") or {}).get("content-type", "").split(";")[0].strip()
-    if event.get("requestContext", {}).get("http", {}).get("method") == "POST" and media_type not in (
+    if event.get("requestContext", {}).get("http", {}).get("method") in _BODY_METHODS and media_type not in (
         "",
         content_types.APPLICATION_JSON,
     ):

@@ -90,7 +90,7 @@ def api() -> Iterator[FakeApi]:
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = do_DELETE = _serve  # noqa: N815
+        do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815
 
     server = LocalHTTPServer("127.0.0.1", 0, Handler, "fake-admin-api", poll_interval=0.05)
     fake = FakeApi(server.url)
@@ -231,6 +231,117 @@ def test_robots_delete_encodes_the_robot_id(api: FakeApi, capsys: pytest.Capture
     assert (request.method, request.target) == ("DELETE", "/admin/robots/%40RBT%23a%2Fb%20c")
     assert "Idempotency-Key" not in request.headers
     assert capsys.readouterr().out == "deleted @RBT#a/b c\n"
+
+
+# ----------------------------------------------------------------------------- bots config
+
+CONFIG_PATH = "/admin/bots/%40RBT%23helper/config"
+STORED = {
+    "provider": "openai", "model": "gpt-4o-mini", "baseUrl": "https://api.openai.com/v1", "apiKey": "openai",
+    "systemPrompt": "Be brief.", "temperature": 0.2, "maxTokens": 1024, "contextTurns": 10, "maxAnswerSeconds": 120,
+    "streamingMode": "custom",
+}
+
+
+def test_bots_config_set_puts_the_options_and_prints_the_stored_config(
+    api: FakeApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.answer(200, STORED)
+    assert run(
+        api, "bots", "config", "set", ROBOT, "--provider", "openai", "--model", "gpt-4o-mini",
+        "--base-url", "https://api.openai.com/v1", "--api-key", "openai", "--system-prompt", "Be brief.",
+        "--temperature", "0.2", "--max-tokens", "1024", "--context-turns", "10", "--max-answer-seconds", "120",
+        "--streaming-mode", "custom", "--typing-text", "thinking",
+    ) == 0
+    (request,) = api.requests
+    assert (request.method, request.path) == ("PUT", CONFIG_PATH)
+    assert request.json == {**STORED, "typingText": "thinking"}
+    assert request.headers["Content-Type"] == "application/json"
+    assert is_uuid(request.headers["Idempotency-Key"])
+    out = capsys.readouterr().out
+    assert out.startswith("@RBT#helper:\n")
+    assert re.search(r"^\s+provider:\s+openai$", out, re.M) and re.search(r"^\s+temperature:\s+0.2$", out, re.M)
+
+
+def test_bots_config_set_replaces_only_what_is_given_with_update(api: FakeApi) -> None:
+    api.answer(200, STORED)
+    api.answer(200, STORED)
+    assert run(api, "bots", "config", "set", ROBOT, "--update", "--temperature", "1") == 0
+    get, put = api.requests
+    assert (get.method, get.path, put.method, put.path) == ("GET", CONFIG_PATH, "PUT", CONFIG_PATH)
+    assert put.json == {**STORED, "temperature": 1.0}
+
+
+def test_bots_config_set_switching_to_bedrock_drops_the_openai_settings(api: FakeApi) -> None:
+    api.answer(200, STORED)
+    assert run(api, "bots", "config", "set", ROBOT, "--update", "--provider", "bedrock",
+               "--model", "amazon.nova-lite-v1:0") == 0
+    put = api.requests[1]
+    assert (put.json["provider"], put.json["model"]) == ("bedrock", "amazon.nova-lite-v1:0")
+    assert "baseUrl" not in put.json and "apiKey" not in put.json
+    assert put.json["systemPrompt"] == "Be brief."
+
+
+def test_bots_config_set_from_files(api: FakeApi, tmp_path: Path) -> None:
+    config, prompt = tmp_path / "bot.json", tmp_path / "prompt.txt"
+    config.write_text(json.dumps({"provider": "bedrock", "model": "m", "contextTurns": 3}))
+    prompt.write_text("You are helpful.\nAnswer in French.\n")
+    assert run(api, "bots", "config", "set", ROBOT, "--file", str(config), "--system-prompt-file", str(prompt),
+               "--context-turns", "4") == 0
+    assert api.requests[0].json == {"provider": "bedrock", "model": "m", "contextTurns": 4,
+                                    "systemPrompt": "You are helpful.\nAnswer in French.\n"}
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", "not json"])
+def test_bots_config_set_refuses_a_file_that_is_no_config(
+    api: FakeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str
+) -> None:
+    config = tmp_path / "bot.json"
+    config.write_text(content)
+    assert run(api, "bots", "config", "set", ROBOT, "--file", str(config)) == 2
+    assert str(config) in capsys.readouterr().err
+    assert api.requests == []
+
+
+def test_bots_config_set_needs_a_configuration(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(api, "bots", "config", "set", ROBOT) == 2
+    assert "--provider and --model" in capsys.readouterr().err
+    assert api.requests == []
+
+
+def test_bots_config_set_shows_the_field_a_422_names(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
+    api.answer(422, {"message": "body.temperature: Input should be less than or equal to 2",
+                     "field": "body.temperature"})
+    assert run(api, "bots", "config", "set", ROBOT, "--provider", "bedrock", "--model", "m", "--temperature", "3") == 2
+    assert "HTTP 422: body.temperature: Input should be less than or equal to 2" in capsys.readouterr().err
+
+
+def test_bots_config_set_is_retried_once_after_a_5xx_with_the_same_key(api: FakeApi) -> None:
+    api.answer(503, {"message": "Tencent IM did not answer (timeout); try again"})
+    api.answer(200, STORED)
+    assert run(api, "--idempotency-key", "cfg-1", "bots", "config", "set", ROBOT, "--provider", "bedrock",
+               "--model", "m") == 0
+    assert [(r.method, r.headers["Idempotency-Key"]) for r in api.requests] == [("PUT", "cfg-1"), ("PUT", "cfg-1")]
+
+
+def test_bots_config_get_and_delete(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
+    api.answer(200, {**STORED, "systemPrompt": "line one\nline two"})
+    assert run(api, "--json", "bots", "config", "get", ROBOT) == 0
+    assert json.loads(capsys.readouterr().out)["systemPrompt"] == "line one\nline two"
+    api.answer(200, {**STORED, "systemPrompt": "line one\nline two"})
+    assert run(api, "bots", "config", "get", ROBOT) == 0
+    assert re.search(r"systemPrompt:\s+line one… \(17 characters\)$", capsys.readouterr().out, re.M)
+    api.answer(204)
+    assert run(api, "bots", "config", "delete", ROBOT) == 0
+    assert capsys.readouterr().out == "deleted the configuration of @RBT#helper\n"
+    assert [(r.method, r.path) for r in api.requests] == [("GET", CONFIG_PATH)] * 2 + [("DELETE", CONFIG_PATH)]
+    assert all("Idempotency-Key" not in r.headers for r in api.requests)
+
+
+def test_bots_config_get_of_a_bot_without_one_exits_2(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
+    api.answer(404, {"message": "@RBT#helper has no configuration", "field": "botId"})
+    assert run(api, "bots", "config", "get", ROBOT) == 2
+    assert "HTTP 404: @RBT#helper has no configuration" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- send

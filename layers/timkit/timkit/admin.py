@@ -1,9 +1,14 @@
-"""Admin operations on Tencent IM: bot friends, robots and messages (broadcasts: timkit.broadcast).
+"""Admin operations on Tencent IM: bot friends, robots, messages and chatbot configurations
+(broadcasts: timkit.broadcast).
 
 Every call goes through the REST client, paced by the shared rate limiter.
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from timkit.models.admin import (
     NO_ANSWER,
@@ -18,11 +23,17 @@ from timkit.models.rest import MAX_BATCH_RECIPIENTS, BatchSendMsgRequest
 from timkit.tim.errors import ACCOUNT_MISSING_CODES, ROBOT_LIMIT, MessageDropped, TimApiError, TimTransportError
 from timkit.tim.rest import TimRestClient
 
+if TYPE_CHECKING:
+    from timkit.models.botconfig import BotConfig
+    from timkit.stores.bots import BotStore
+
 # Users checked and added per call: one friend_add writes the bot's list once for all of them
 # (Tencent advises batching per user against 30008 write conflicts).
 FRIEND_BATCH = 100
 # An app has at most MAX_ROBOTS robots (protocol §8.1); past that create_robot answers ROBOT_LIMIT.
 MAX_ROBOTS = 20
+# How long the app's list of robots is trusted to say a robot exists (one not in it is looked up again).
+ROBOTS_CACHE_SECONDS = 5.0
 
 
 class AccountNotFound(LookupError):
@@ -36,6 +47,18 @@ class RobotLimitReached(Exception):
 
     def __init__(self) -> None:
         super().__init__(f"the app has {MAX_ROBOTS} robots, Tencent's limit: delete one first")
+
+
+class RobotNotFound(LookupError):
+    def __init__(self, robot: str) -> None:
+        super().__init__(f"the app has no robot {robot} (create it with POST /admin/robots)")
+        self.robot = robot
+
+
+class ConfigNotFound(LookupError):
+    def __init__(self, bot: str) -> None:
+        super().__init__(f"{bot} has no configuration")
+        self.bot = bot
 
 
 class AdminService:
@@ -122,6 +145,49 @@ class AdminService:
             _failed(u, failed[u]) if u in failed else SendResult(recipient=u, result="sent", msg_key=reply.MsgKey)
             for u in users
         ]
+
+
+class BotConfigService:
+    """Chatbot configurations (PUT/GET/DELETE /admin/bots/{botId}/config): stored only for a robot
+    the app has; read and deleted whatever Tencent says (a deleted robot's configuration can go)."""
+
+    def __init__(
+        self,
+        rest: Callable[[], TimRestClient],
+        store: BotStore,
+        robots_ttl: float = ROBOTS_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._rest = rest
+        self._store = store
+        self._ttl = robots_ttl
+        self._clock = clock
+        # When the robots were listed, and which (replaced whole: no lock needed to read it).
+        self._robots: tuple[float, frozenset[str]] | None = None
+
+    def put(self, bot: str, config: BotConfig) -> BotConfig:
+        self._require_robot(bot)
+        self._store.put_config(bot, config)
+        return config
+
+    def get(self, bot: str) -> BotConfig:
+        config = self._store.get_config(bot)
+        if config is None:
+            raise ConfigNotFound(bot)
+        return config
+
+    def delete(self, bot: str) -> None:
+        if not self._store.delete_config(bot):
+            raise ConfigNotFound(bot)
+
+    def _require_robot(self, bot: str) -> None:
+        cached = self._robots
+        if cached is not None and self._clock() - cached[0] < self._ttl and bot in cached[1]:
+            return
+        robots = frozenset(self._rest().get_all_robots())
+        self._robots = (self._clock(), robots)
+        if bot not in robots:
+            raise RobotNotFound(bot)
 
 
 def _failed(recipient: str, code: int, info: str = "") -> SendResult:
