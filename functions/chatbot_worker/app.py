@@ -16,7 +16,7 @@ from timkit.config import Settings
 from timkit.models.chatbot import Turn
 from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
-from timkit.stores.bots import BotStore
+from timkit.stores.bots import BotStore, ConfigCache
 from timkit.stores.fastpath import ENCODING_ATTRIBUTE, queued_body
 
 logger = Logger()
@@ -35,8 +35,10 @@ def api_key(name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+store = BotStore(settings.BOT_STATE_TABLE)
 worker = ChatbotWorker(
-    BotStore(settings.BOT_STATE_TABLE),
+    store,
+    ConfigCache(store).get,
     paced_client(settings, keys.current),
     lambda config: provider_for(config, api_key),
     logger,

@@ -26,8 +26,6 @@ from timkit.models.botconfig import BotConfig
 from timkit.models.chatbot import Turn
 from timkit.tim.rest import TimRestClient
 
-# How long an answer claim is kept: longer than any redelivery of the same callback.
-CLAIM_TTL_SECONDS = 3 * 86400
 # Conversation memory sent as context: at most this many characters of earlier turns.
 MEMORY_MAX_CHARS = 16_000
 OUTCOME_METRICS = {
@@ -48,9 +46,7 @@ class QueuedTurn:
 
 
 class Store(Protocol):
-    def get_config(self, bot: str) -> BotConfig | None: ...
-
-    def claim_answer(self, identity: str, ttl: int) -> bool: ...
+    def claim_answer(self, identity: str) -> bool: ...
 
     def history(self, bot: str, conversation: str, turns: int, max_chars: int) -> list[ChatMessage]: ...
 
@@ -65,12 +61,15 @@ class ChatbotWorker:
     def __init__(
         self,
         store: Store,
+        configs: Callable[[str], BotConfig | None],
         rest: Callable[[], TimRestClient],
         provider_for: Callable[[BotConfig], Provider],
         logger: Logger,
         count: Callable[[str], None],
     ) -> None:
         self._store = store
+        # A bot's configuration (cached briefly: see timkit.stores.bots.ConfigCache).
+        self._configs = configs
         self._rest = rest
         self._provider_for = provider_for
         self._log = logger
@@ -102,10 +101,11 @@ class ChatbotWorker:
 
     def answer(self, turn: Turn) -> TurnResult | None:
         """Answer one turn (None when it was answered before, or the bot has no configuration)."""
-        if not self._store.claim_answer(turn.identity, CLAIM_TTL_SECONDS):
+        # Per bot and message: one group message may @-mention several bots, each answers once.
+        if not self._store.claim_answer(turn.dedupe_id):
             self._count("ChatbotDuplicateIgnored")
             return None
-        config = self._store.get_config(turn.bot)
+        config = self._configs(turn.bot)
         if config is None:
             self._log.warning("bot has no configuration: PUT /admin/bots/{botId}/config", bot=turn.bot)
             self._count("ChatbotNotConfigured")
