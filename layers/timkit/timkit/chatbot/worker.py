@@ -66,6 +66,7 @@ class ChatbotWorker:
         provider_for: Callable[[BotConfig], Provider],
         logger: Logger,
         count: Callable[[str], None],
+        answer: Callable[..., TurnResult] = answer_turn,
     ) -> None:
         self._store = store
         # A bot's configuration (cached briefly: see timkit.stores.bots.ConfigCache).
@@ -75,6 +76,7 @@ class ChatbotWorker:
         self._log = logger
         # Records a metric (by name) for each turn's outcome.
         self._count = count
+        self._answer = answer
 
     def process(self, turns: Iterable[QueuedTurn]) -> list[str]:
         """Answer a batch; the message ids to deliver again."""
@@ -119,7 +121,7 @@ class ChatbotWorker:
             provider = self._provider_for(config)
         except ProviderError as exc:
             provider = _Failing(exc)
-        result = answer_turn(
+        result = self._answer(
             turn, config, history, provider, self._rest(),
             interrupted=lambda keys: self._store.interrupted(turn.bot, keys),
         )
