@@ -58,14 +58,15 @@ _TOKEN = re.compile(r"\S+\s*")
 _KEEPALIVE_S = 1.0
 _KEPT_REQUESTS = 1000
 
-_SCRIPT = (
+_SCRIPT_TEXT = (
     "This answer comes from the local model that stands in for a real one while you develop. "
     "It streams word by word, the way a large language model streams tokens, so that the bot worker, "
     "the pacing of modifications and the interrupt can be watched at work without any network or cost. "
     "Point the bot at Amazon Bedrock or any OpenAI-compatible endpoint to hear a real model instead. "
     "Until then every question gets an answer built from its own words and this short script, the same "
     "answer each time it is asked, which is what the end-to-end tests rely on. "
-).split()
+)
+_SCRIPT = _SCRIPT_TEXT.split()
 _SHORT_WORDS = 40
 
 
@@ -271,10 +272,8 @@ class _Handler(LocalHTTPHandler):
             question = question_of(body.get("messages"))
             stream = body.get("stream", False)
             max_tokens = body.get("max_tokens")
-            if not isinstance(stream, bool) or not (
-                max_tokens is None
-                or (isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens > 0)
-            ):
+            positive = isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens > 0
+            if not isinstance(stream, bool) or not (max_tokens is None or positive):
                 raise ValueError("stream must be a boolean and max_tokens a positive integer")
         except ValueError as exc:
             self._error(400, str(exc), "invalid_request_error", None)
