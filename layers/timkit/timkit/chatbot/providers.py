@@ -500,6 +500,7 @@ class _BedrockTextStream:
         if closed:
             events.close()
             return
+        stopped = False
         try:
             for event in events:
                 if "contentBlockDelta" in event:
@@ -507,9 +508,14 @@ class _BedrockTextStream:
                     if text:
                         yield text
                 elif "messageStop" in event:
+                    stopped = True
                     reason = event["messageStop"].get("stopReason")
                     if reason in _BEDROCK_FILTERED:
                         raise ProviderError("content_filter", f"bedrock stopReason {reason}")
+            # botocore ends quietly on a body cut between (or inside) events: only messageStop says the
+            # answer is whole.
+            if not stopped and not self._closed:
+                raise ProviderError("broken", "the stream ended before messageStop")
         except Exception as exc:
             if self._closed:
                 return
