@@ -27,6 +27,14 @@ from timkit.chatbot.providers import (
 QUESTION = [ChatMessage(role="user", content="Hi"), ChatMessage(role="assistant", content="Hello"),
             ChatMessage(role="user", content="How are you?")]  # fmt: skip
 KEY = "sk-test-very-secret-0123456789"
+STREAM_ARGS: dict[str, Any] = {
+    "system": "",
+    "messages": [],
+    "model": "m",
+    "temperature": 0,
+    "max_tokens": 1,
+    "timeout": 1,
+}
 
 
 def chunk(content: str | None = None, finish: str | None = None, **delta: Any) -> str:
@@ -401,3 +409,22 @@ def test_provider_for_bedrock_and_bad_configurations() -> None:
         with pytest.raises(ProviderError) as err:
             provider_for(config, {}.get)
         assert err.value.kind == "config"
+
+
+def test_a_named_key_missing_from_the_secret_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    adapter = _Adapter(Served(pieces=body(OPENAI_BODY)))
+    session = requests.Session()
+    session.mount("https://", adapter)
+    monkeypatch.setattr(providers, "_default_session", lambda: session)
+    config = SimpleNamespace(provider="openai", base_url="https://llm.example/v1", api_key="missing")
+    with pytest.raises(ProviderError) as err:
+        list(provider_for(config, {}.get).stream(**STREAM_ARGS))
+    assert err.value.kind == "config" and "missing" in str(err.value) and adapter.requests == []
+
+
+def test_a_failing_key_lookup_is_a_provider_error_that_does_not_quote_it() -> None:
+    def lookup() -> str:
+        raise RuntimeError(f"AccessDenied reading arn:aws:secretsmanager:...:{KEY}")
+
+    deltas, error = run(Served(pieces=body(OPENAI_BODY)), api_key=lookup)
+    assert deltas == [] and error is not None and error.kind == "unavailable" and KEY not in str(error)

@@ -24,6 +24,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
 from local.http import LocalHTTPHandler, LocalHTTPServer
+from timkit.chatbot import providers
 from timkit.chatbot.providers import Bedrock, ChatMessage, ProviderError
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -239,6 +240,26 @@ def test_api_errors_map_by_their_code(code: str, status: int, kind: str) -> None
         stubber.assert_no_pending_responses()
     assert deltas == [] and error is not None and error.kind == kind
     assert SECRET_BODY not in str(error)
+
+
+def test_the_default_client_is_built_once_per_timeout_in_the_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(providers, "_bedrock_clients", {})
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    first, again, other = providers._bedrock_client(5.0), providers._bedrock_client(5.0), providers._bedrock_client(9.0)
+    assert first is again and other is not first
+    assert (first.meta.config.read_timeout, other.meta.config.read_timeout) == (5.0, 9.0)
+    assert first.meta.region_name == "eu-west-1"
+
+
+def test_no_region_is_a_configuration_error_raised_by_iteration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(providers, "_bedrock_clients", {})
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    s = open_stream(Bedrock())  # building the client waits for the reader
+    with pytest.raises(ProviderError) as err:
+        list(s)
+    assert err.value.kind == "config"
 
 
 def test_missing_credentials_are_auth() -> None:

@@ -22,7 +22,13 @@ import requests
 import requests.adapters
 import urllib3.exceptions
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import ClientError, NoCredentialsError, ParamValidationError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 from pydantic import BaseModel, ConfigDict
 
 FailureKind = Literal["timeout", "throttled", "auth", "content_filter", "broken", "config", "unavailable"]
@@ -289,7 +295,13 @@ class _SseTextStream:
 
     def _open(self) -> requests.Response | None:
         headers = dict(self._headers)
-        key = self._api_key() if self._api_key is not None else None
+        try:
+            key = self._api_key() if self._api_key is not None else None
+        except ProviderError:
+            raise
+        except Exception as exc:
+            # The caller's secret lookup: its message may name what it read, so only the class is kept.
+            raise ProviderError("unavailable", f"API key lookup failed ({type(exc).__name__})") from exc
         if key:
             headers["authorization"] = f"Bearer {key}"
         try:
@@ -329,11 +341,12 @@ class _SseTextStream:
     def _generate(self) -> Iterator[str]:
         if self._closed:
             return
-        response = self._open()
-        if response is None:
-            return
+        response = None
         finished = False
         try:
+            response = self._open()
+            if response is None:
+                return
             for event in sse_events(self._chunks(response)):
                 if event.data == "[DONE]":
                     return
@@ -351,7 +364,8 @@ class _SseTextStream:
                 return  # the reader asked to stop: what the closed connection raised is not a failure
             raise _unexpected(exc) from exc
         finally:
-            response.close()
+            if response is not None:
+                response.close()
 
     @staticmethod
     def _parse(event: SseEvent) -> tuple[str, str | None]:
@@ -432,8 +446,8 @@ def _bedrock_error(exc: Exception, started: bool) -> ProviderError:
         return ProviderError("timeout", "bedrock read timed out")
     if isinstance(exc, NoCredentialsError):
         return ProviderError("auth", "no AWS credentials")
-    if isinstance(exc, ParamValidationError):
-        return ProviderError("config", "bedrock request refused by botocore's validation")
+    if isinstance(exc, ParamValidationError | NoRegionError):
+        return ProviderError("config", f"bedrock client misconfigured ({type(exc).__name__})")
     return ProviderError("broken" if started else "unavailable", f"bedrock {type(exc).__name__}")
 
 
@@ -462,13 +476,14 @@ class Bedrock:
         }
         if system:
             request["system"] = [{"text": system}]
-        return _BedrockTextStream(self._client or _bedrock_client(timeout), request)
+        return _BedrockTextStream(self._client, request, timeout)
 
 
 class _BedrockTextStream:
-    def __init__(self, client: Any, request: dict[str, Any]) -> None:
+    def __init__(self, client: Any, request: dict[str, Any], timeout: float) -> None:
         self._client = client
         self._request = request
+        self._timeout = timeout
         self._lock = threading.Lock()
         self._closed = False
         self._events: Any = None
@@ -491,7 +506,8 @@ class _BedrockTextStream:
         if self._closed:
             return
         try:
-            events = self._client.converse_stream(**self._request)["stream"]
+            client = self._client or _bedrock_client(self._timeout)
+            events = client.converse_stream(**self._request)["stream"]
         except Exception as exc:
             raise _bedrock_error(exc, started=False) from exc
         with self._lock:
@@ -546,5 +562,14 @@ def provider_for(config: ProviderSettings, api_keys: Callable[[str], str | None]
         if not config.base_url:
             raise ProviderError("config", "an openai provider needs a base URL")
         name = config.api_key
-        return OpenAICompatible(config.base_url, (lambda: api_keys(name)) if name else None)
+        if not name:
+            return OpenAICompatible(config.base_url)
+
+        def api_key() -> str:
+            key = api_keys(name)
+            if not key:
+                raise ProviderError("config", f"no API key named {_identifier(name) or '?'} in the chatbot secret")
+            return key
+
+        return OpenAICompatible(config.base_url, api_key)
     raise ProviderError("config", f"unknown provider {_identifier(config.provider) or '?'}")
