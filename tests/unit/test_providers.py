@@ -67,6 +67,7 @@ USAGE_BODY = (
     chunk("a")
     + chunk(finish="length")
     + 'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}\n\n'
+    + 'data: {"choices":null,"usage":{"prompt_tokens":3,"completion_tokens":1}}\n\n'
     + "data: [DONE]\n\n"
 )
 
@@ -196,6 +197,8 @@ def test_an_endless_line_is_a_broken_stream_not_unbounded_memory() -> None:
     assert err.value.kind == "broken"
     with pytest.raises(ProviderError):
         events(*[b"data: " + b"y" * 1000 + b"\n"] * (MAX_SSE_LINE // 1000 + 2))
+    with pytest.raises(ProviderError):  # one line in small pieces
+        events(b"data: ", *[b"z" * 512] * (MAX_SSE_LINE // 512 + 2))
 
 
 # ------------------------------------------------------------------ answers

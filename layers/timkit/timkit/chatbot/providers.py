@@ -111,18 +111,21 @@ class SseEvent:
 def sse_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """Lines of an event stream as bytes arrive, split on CRLF, LF or CR (WHATWG HTML §9.2.6). A line
     left unfinished at the end is dropped, as the standard drops an unfinished event."""
-    pending = b""
+    pending = bytearray()
     for chunk in chunks:
+        had_cr = pending.endswith(b"\r")
         pending += chunk
-        # A CR at the end may be the first half of a CRLF cut by the network: wait for the next byte.
-        held = pending.endswith(b"\r")
-        lines = _EOL.split(pending[:-1] if held else pending)
-        pending = lines.pop() + (b"\r" if held else b"")
+        # Only a chunk that may end a line is split: a long line arriving in small pieces stays linear.
+        if had_cr or b"\n" in chunk or b"\r" in chunk:
+            # A CR at the end may be the first half of a CRLF cut by the network: wait for the next byte.
+            held = pending.endswith(b"\r")
+            lines = _EOL.split(pending[:-1] if held else pending)
+            pending = bytearray(lines.pop()) + (b"\r" if held else b"")
+            yield from (bytes(line) for line in lines)
         if len(pending) > MAX_SSE_LINE:
             raise ProviderError("broken", "event stream line too long")
-        yield from lines
     if pending.endswith(b"\r"):
-        yield pending[:-1]
+        yield bytes(pending[:-1])
 
 
 def sse_events(chunks: Iterable[bytes]) -> Iterator[SseEvent]:
@@ -191,11 +194,6 @@ def _error_object_kind(error: dict[str, Any]) -> tuple[FailureKind, str]:
     return kind, "error event " + (",".join(labels) or "without a code")
 
 
-def _unexpected(exc: Exception) -> ProviderError:
-    """Iteration raises only ProviderError (the contract): anything else is a broken stream."""
-    return exc if isinstance(exc, ProviderError) else ProviderError("broken", f"unexpected {type(exc).__name__}")
-
-
 def _shutdown(raw: object) -> None:
     """Ends a read blocked in another thread: closing a socket does not wake a thread blocked reading
     it, shutting it down does (urllib3 ≥ 2.3 ``HTTPResponse.shutdown``)."""
@@ -215,7 +213,8 @@ def _default_session() -> requests.Session:
     with _shared_lock:
         if _shared_session is None:
             session = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(pool_maxsize=64, max_retries=0)
+            # A worker streams many turns at once: keep a connection for each (the default keeps 10).
+            adapter = requests.adapters.HTTPAdapter(pool_maxsize=64)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
             _shared_session = session
@@ -291,7 +290,8 @@ class _SseTextStream:
             response = self._response
         if response is not None:
             _shutdown(response.raw)
-            response.close()
+            with contextlib.suppress(Exception):  # the reader may be closing it too
+                response.close()
 
     def _open(self) -> requests.Response | None:
         headers = dict(self._headers)
@@ -362,7 +362,10 @@ class _SseTextStream:
         except Exception as exc:
             if self._closed:
                 return  # the reader asked to stop: what the closed connection raised is not a failure
-            raise _unexpected(exc) from exc
+            if isinstance(exc, ProviderError):
+                raise
+            # Iteration raises only ProviderError (the contract).
+            raise ProviderError("broken", f"unexpected {type(exc).__name__}") from exc
         finally:
             if response is not None:
                 response.close()
@@ -380,7 +383,7 @@ class _SseTextStream:
         if event.type == "error" or error is not None:
             kind, detail = _error_object_kind(error if isinstance(error, dict) else {})
             raise ProviderError(kind, detail)
-        choices = chunk.get("choices", [])
+        choices = chunk.get("choices") or []  # none (or null) in a usage-only chunk
         if not isinstance(choices, list):
             raise ProviderError("broken", "choices is not a list")
         # n is 1: the first choice is the answer (a usage-only chunk has none).
@@ -435,8 +438,6 @@ def _bedrock_client(timeout: float) -> Any:
 
 
 def _bedrock_error(exc: Exception, started: bool) -> ProviderError:
-    if isinstance(exc, ProviderError):
-        return exc
     if isinstance(exc, ClientError):  # EventStreamError (an exception event) is one too
         code = str(exc.response.get("Error", {}).get("Code", ""))
         kind = _BEDROCK_KINDS.get(code.lower(), "broken" if started else "unavailable")
@@ -535,6 +536,8 @@ class _BedrockTextStream:
         except Exception as exc:
             if self._closed:
                 return
+            if isinstance(exc, ProviderError):
+                raise
             raise _bedrock_error(exc, started=True) from exc
         finally:
             events.close()
