@@ -36,7 +36,7 @@ import hashlib
 import json
 import logging
 import re
-import select
+import selectors
 import signal
 import socket
 import sys
@@ -251,6 +251,10 @@ class _Handler(LocalHTTPHandler):
                 self._error(404, "not found: the API is POST /v1/chat/completions", "invalid_request_error", None)
         except _Gone:
             self.close_connection = True
+        except Exception:
+            # A bug of this server: the connection may be mid-answer, so it is closed, not answered.
+            log.exception("model server error on %s %s", self.command, path)
+            self.close_connection = True
 
     do_GET = do_POST = _dispatch
 
@@ -291,14 +295,18 @@ class _Handler(LocalHTTPHandler):
             tokens, finish_reason = tokens[:max_tokens], "length"
         record = model_server._record(model, stream)
         try:
-            if stream:
-                self._stream(record, model, tokens, finish_reason, settings)
-            else:
-                self._whole(record, model, tokens, finish_reason, settings)
-            if record.outcome == "running":
-                record.outcome = "finished"
+            with selectors.DefaultSelector() as self._selector:
+                # A closed connection turns readable (EOF or reset): waits end on it at once.
+                self._selector.register(self.connection, selectors.EVENT_READ)
+                if stream:
+                    self._stream(record, model, tokens, finish_reason, settings)
+                else:
+                    self._whole(record, model, tokens, finish_reason, settings)
         except _Gone:
             record.outcome = "stopped" if model_server.stopping.is_set() else "disconnected"
+            raise
+        except Exception:
+            record.outcome = "error"
             raise
         finally:
             record.ended_at = time.time()
@@ -309,6 +317,7 @@ class _Handler(LocalHTTPHandler):
             record.outcome = "failed"
             self._error(500, "The model failed in the middle of the answer.", "server_error", "local_failure")
             return
+        record.outcome = "finished"  # before the answer leaves: whoever reads it sees the record complete
         answer = "".join(tokens)
         self._send_json(
             200,
@@ -344,6 +353,7 @@ class _Handler(LocalHTTPHandler):
             error = {"message": "The model failed in the middle of the answer.", "type": "server_error"}
             self._chunk(b"data: " + json.dumps({"error": {**error, "code": "local_failure"}}).encode() + b"\n\n")
         else:
+            record.outcome = "finished"  # before the end leaves: whoever reads it sees the record complete
             self._chunk(event({}, finish))
             self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")  # the last chunk: the response is complete
@@ -378,9 +388,7 @@ class _Handler(LocalHTTPHandler):
             if self.server.model.stopping.is_set():
                 raise _Gone
             left = deadline - time.monotonic()
-            # A closed connection is readable (EOF or reset): it ends the wait at once.
-            readable, _, _ = select.select([self.connection], [], [], max(0.0, min(left, 0.1)))
-            if readable:
+            if self._selector.select(max(0.0, min(left, 0.1))):
                 if self._gone():
                     raise _Gone
                 # Bytes from the client (a pipelined request) are no departure: wait without spinning.
@@ -391,8 +399,8 @@ class _Handler(LocalHTTPHandler):
     def _gone(self) -> bool:
         """Whether the client has closed its end (it sends nothing else while it reads the answer)."""
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            # Readable first: the socket has a timeout, so a recv would wait for data.
+            return bool(self._selector.select(0)) and self.connection.recv(1, socket.MSG_PEEK) == b""
         except OSError:
             return True
 
