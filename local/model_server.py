@@ -68,12 +68,24 @@ _SCRIPT_TEXT = (
 )
 _SCRIPT = _SCRIPT_TEXT.split()
 _SHORT_WORDS = 40
+# The long answer: long words, so that it passes 12 KB well within a default max_tokens (1,024), and
+# characters that JSON escapes (quotes, backslashes, newlines, tabs, non-ASCII), so that its size in a
+# Tencent custom message's escaped Data is larger than its own.
+_LONG_TEXT = (
+    "Internationalization characteristically demonstrates “interoperability” between heterogeneous\n"
+    'components: "quoted" back\\slashes, tab\tseparated responsibilities, 中文字符的流式回答, '
+    "emoji-bearing 🙂 acknowledgements, extraordinarily comprehensive implementations, "
+    "unquestionably incomprehensible telecommunications, electroencephalographically "
+    "uncharacteristically counterrevolutionary misunderstandings.\n\n"
+)
+_LONG_WORDS = _LONG_TEXT.split(" ")
 
 
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    token_delay_ms: float = Field(default=20.0, ge=0, le=60_000)
+    # ~44 tokens: about 2 s at 50 ms, long enough to show a first message, modifications and the final.
+    token_delay_ms: float = Field(default=50.0, ge=0, le=60_000)
     first_token_delay_ms: float = Field(default=0.0, ge=0, le=600_000)
     slow_token_delay_ms: float = Field(default=250.0, ge=0, le=60_000)
     long_token_delay_ms: float = Field(default=1.0, ge=0, le=60_000)
@@ -112,12 +124,13 @@ def answer_tokens(
     settings = settings or Settings()
     question = question.strip()
     opening = f"You said: “{question}”. " if question else "You said nothing. "
-    start = int.from_bytes(hashlib.sha256(question.encode()).digest()[:4], "big") % len(_SCRIPT)
+    script = _LONG_WORDS if model == "local-long" else _SCRIPT
+    start = int.from_bytes(hashlib.sha256(question.encode()).digest()[:4], "big") % len(script)
     words: list[str] = []
     size = len(opening.encode())
     index = start
     while (size <= settings.long_answer_bytes) if model == "local-long" else (len(words) < _SHORT_WORDS):
-        word = _SCRIPT[index % len(_SCRIPT)]
+        word = script[index % len(script)]
         words.append(word)
         size += len(word.encode()) + 1
         index += 1

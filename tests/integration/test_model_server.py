@@ -4,6 +4,7 @@ thread while the reader is blocked, stops the model's generation."""
 
 from __future__ import annotations
 
+import json
 import queue
 import re
 import subprocess
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from local.model_server import MODELS, ModelServer, Settings, expected_answer
+from local.model_server import MODELS, ModelServer, Settings, answer_tokens, expected_answer
 from tests.waiting import wait_for
 from timkit.chatbot.providers import ChatMessage, OpenAICompatible, ProviderError
 
@@ -44,7 +45,7 @@ def ask(
     provider = OpenAICompatible(model.base_url, (lambda: key) if key else None)
     messages = [ChatMessage(role="user", content="earlier"), ChatMessage(role="assistant", content="answer"),
                 ChatMessage(role="user", content=question)]  # fmt: skip
-    settings = {"temperature": 0.7, "max_tokens": 8192, "timeout": 10.0, **options}
+    settings = {"temperature": 0.7, "max_tokens": 1024, "timeout": 10.0, **options}
     deltas: list[str] = []
     try:
         for delta in provider.stream(system="You are a test.", messages=messages, model=name, **settings):
@@ -67,10 +68,12 @@ def test_the_joined_deltas_are_the_models_whole_answer(model: ModelServer, name:
     deltas, error = ask(model, name)
     assert error is None
     assert "".join(deltas) == expected_answer(QUESTION, name)
-    assert len(deltas) == len(expected_answer(QUESTION, name).split(" ")) > 20  # word tokens
+    assert len(deltas) > 20 and all(re.fullmatch(r"\S+\s*", delta) for delta in deltas)  # word tokens
     assert record(model)["tokens"] == len(deltas) and record(model)["outcome"] == "finished"
     if name == "local-long":
-        assert len("".join(deltas).encode()) > 12 * 1024  # past Tencent's message size: the roll-over
+        # Past Tencent's message size (the roll-over) within the default max_tokens, and larger escaped.
+        assert len("".join(deltas).encode()) > 12 * 1024 and len(deltas) < 1024
+        assert len(json.dumps("".join(deltas))) > len("".join(deltas).encode())
 
 
 def test_the_answer_is_deterministic_and_depends_on_the_question(model: ModelServer) -> None:
@@ -210,7 +213,7 @@ def test_closing_mid_stream_in_the_readers_thread_stops_generation_too(model: Mo
             stream.close()
     wait_for(lambda: record(model)["outcome"] == "disconnected", "the model to see the client leave")
     # A token every 5 ms: within one second's worth of the close, far from the whole answer.
-    assert 10 <= record(model)["tokens"] <= 10 + 200 < len(expected_answer(QUESTION, "local-long").split(" "))
+    assert 10 <= record(model)["tokens"] <= 10 + 200 < len(answer_tokens(QUESTION, "local-long"))
 
 
 # ------------------------------------------------------------------ the server itself
