@@ -301,22 +301,22 @@ class _SseTextStream:
             raise
         except Exception as exc:
             # The caller's secret lookup: its message may name what it read, so only the class is kept.
-            raise ProviderError("unavailable", f"API key lookup failed ({type(exc).__name__})") from exc
+            raise ProviderError("unavailable", f"API key lookup failed ({type(exc).__name__})") from None
         if key:
             headers["authorization"] = f"Bearer {key}"
         try:
             response = self._session.post(
                 self._url, json=self._body, headers=headers, stream=True, timeout=(self._timeout, self._timeout)
             )
-        except requests.exceptions.ConnectTimeout as exc:
-            raise ProviderError("unavailable", "connection timed out") from exc
-        except requests.Timeout as exc:
-            raise ProviderError("timeout", "no answer within the timeout") from exc
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
-            raise ProviderError("config", "invalid base URL") from exc
+        except requests.exceptions.ConnectTimeout:
+            raise ProviderError("unavailable", "connection timed out") from None
+        except requests.Timeout:
+            raise ProviderError("timeout", "no answer within the timeout") from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema):
+            raise ProviderError("config", "invalid base URL") from None
         except requests.RequestException as exc:
             # requests' messages quote the URL: the exception's class is enough for the logs.
-            raise ProviderError("unavailable", f"connection failed ({type(exc).__name__})") from exc
+            raise ProviderError("unavailable", f"connection failed ({type(exc).__name__})") from None
         with self._lock:
             if self._closed:
                 response.close()
@@ -333,10 +333,10 @@ class _SseTextStream:
             # read1: whatever has arrived, without waiting to fill a buffer (chunked or not).
             while chunk := raw.read1(_READ_SIZE, decode_content=True):
                 yield chunk
-        except urllib3.exceptions.ReadTimeoutError as exc:
-            raise ProviderError("timeout", "no data within the timeout") from exc
+        except urllib3.exceptions.ReadTimeoutError:
+            raise ProviderError("timeout", "no data within the timeout") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ProviderError("broken", f"connection lost ({type(exc).__name__})") from exc
+            raise ProviderError("broken", f"connection lost ({type(exc).__name__})") from None
 
     def _generate(self) -> Iterator[str]:
         if self._closed:
@@ -365,7 +365,7 @@ class _SseTextStream:
             if isinstance(exc, ProviderError):
                 raise
             # Iteration raises only ProviderError (the contract).
-            raise ProviderError("broken", f"unexpected {type(exc).__name__}") from exc
+            raise ProviderError("broken", f"unexpected {type(exc).__name__}") from None
         finally:
             if response is not None:
                 response.close()
@@ -375,8 +375,8 @@ class _SseTextStream:
         """The text and finish reason of one ``chat.completion.chunk``."""
         try:
             chunk = json.loads(event.data)
-        except ValueError as exc:
-            raise ProviderError("broken", "an event is not JSON") from exc
+        except ValueError:
+            raise ProviderError("broken", "an event is not JSON") from None
         if not isinstance(chunk, dict):
             raise ProviderError("broken", "an event is not a JSON object")
         error = chunk.get("error")
@@ -510,7 +510,7 @@ class _BedrockTextStream:
             client = self._client or _bedrock_client(self._timeout)
             events = client.converse_stream(**self._request)["stream"]
         except Exception as exc:
-            raise _bedrock_error(exc, started=False) from exc
+            raise _bedrock_error(exc, started=False) from None
         with self._lock:
             self._events = events
             closed = self._closed
@@ -538,7 +538,7 @@ class _BedrockTextStream:
                 return
             if isinstance(exc, ProviderError):
                 raise
-            raise _bedrock_error(exc, started=True) from exc
+            raise _bedrock_error(exc, started=True) from None
         finally:
             events.close()
 
