@@ -6,7 +6,7 @@ imports nothing from timkit.
     with ModelServer(port=0) as model:
         ...  # an OpenAI-compatible client's base URL is model.base_url (…/v1)
 
-    .venv/bin/python -m local.model_server [--port 3002] [--token-delay-ms 20] [--first-token-delay-ms 0]
+    .venv/bin/python -m local.model_server [--port 3002] [--token-delay-ms 50] [--first-token-delay-ms 0]
 
 The answer is deterministic: "You said: “<the last user message>”. " then a scripted text chosen by the
 question, in word tokens (each with its trailing space, so the joined deltas are the answer exactly:
@@ -25,8 +25,8 @@ Every answer waits ``first_token_delay_ms`` (sending a ``:`` keep-alive comment 
 first token; ``max_tokens`` ends it early with ``finish_reason: "length"``; an ``api_key`` setting makes
 it answer 401 to a request without that bearer key. Generation stops as soon as the client goes away.
 
-Control: ``GET /_model/stats`` (per request: tokens produced, their times, how it ended, tokens
-produced after the client left; and totals), ``POST /_model/reset``, ``GET``/``POST /_model/config``.
+Control: ``GET /_model/stats`` (per request: tokens produced, with ``?times=1`` the time of each, how
+it ended, tokens produced after the client left; and totals; the last 1,000 requests), ``POST /_model/reset``, ``GET``/``POST /_model/config``.
 """
 
 from __future__ import annotations
@@ -162,14 +162,14 @@ class _Record:
         self.outcome = "running"
         self.ended_at: float | None = None
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, times: bool) -> dict[str, Any]:
         return {
             "request": self.number,
             "model": self.model,
             "stream": self.stream,
             "started_at": self.started_at,
             "tokens": len(self.token_times),
-            "token_times": list(self.token_times),
+            **({"token_times": list(self.token_times)} if times else {}),
             "tokens_after_disconnect": self.tokens_after_disconnect,
             "outcome": self.outcome,
             "ended_at": self.ended_at,
@@ -217,9 +217,10 @@ class ModelServer:
         with self._lock:
             self._records.clear()
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, times: bool = False) -> dict[str, Any]:
+        """Per request, and totals; ``times``: with each token's time (``time.time()``)."""
         with self._lock:
-            requests = [record.as_json() for record in self._records]
+            requests = [record.as_json(times) for record in self._records]
         return {
             "requests": requests,
             "totals": {
@@ -251,7 +252,7 @@ class _Handler(LocalHTTPHandler):
         raw = self.read_body()
         if raw is None:
             return
-        path, _ = self.target()
+        path, query = self.target()
         try:
             if path == "/v1/chat/completions" and self.command == "POST":
                 self._completions(raw)
@@ -259,7 +260,7 @@ class _Handler(LocalHTTPHandler):
                 data = [{"id": name, "object": "model", "owned_by": "local"} for name in MODELS]
                 self._send_json(200, {"object": "list", "data": data})
             elif path.startswith("/_model/"):
-                self._control(path.removeprefix("/_model/").strip("/"), raw)
+                self._control(path.removeprefix("/_model/").strip("/"), query, raw)
             else:
                 self._error(404, "not found: the API is POST /v1/chat/completions", "invalid_request_error", None)
         except _Gone:
@@ -426,10 +427,10 @@ class _Handler(LocalHTTPHandler):
 
     # ------------------------------------------------------------------ control and errors
 
-    def _control(self, action: str, raw: bytes) -> None:
+    def _control(self, action: str, query: str, raw: bytes) -> None:
         model_server = self.server.model
         if action == "stats" and self.command == "GET":
-            self._send_json(200, model_server.stats())
+            self._send_json(200, model_server.stats(times="times=1" in query.split("&")))
         elif action == "reset" and self.command == "POST":
             model_server.reset()
             self._send_json(200, {"reset": True})

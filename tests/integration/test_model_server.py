@@ -56,7 +56,7 @@ def ask(
 
 
 def record(model: ModelServer, index: int = -1) -> dict[str, Any]:
-    return model.stats()["requests"][index]
+    return model.stats(times=True)["requests"][index]
 
 
 # ------------------------------------------------------------------ answers
@@ -229,6 +229,9 @@ def test_control_api_and_hostile_requests(model: ModelServer) -> None:
     ask(model, "local-echo")
     stats = requests.get(f"{model.url}/_model/stats", timeout=10).json()
     assert stats["totals"]["requests"] == 1 and stats["totals"]["tokens"] == stats["requests"][0]["tokens"] > 0
+    assert "token_times" not in stats["requests"][0]
+    timed = requests.get(f"{model.url}/_model/stats?times=1", timeout=10).json()["requests"][0]
+    assert len(timed["token_times"]) == timed["tokens"]
     requests.post(f"{model.url}/_model/reset", timeout=10)
     assert requests.get(f"{model.url}/_model/stats", timeout=10).json()["totals"]["requests"] == 0
     assert {m["id"] for m in requests.get(f"{model.base_url}/models", timeout=10).json()["data"]} == set(MODELS)
