@@ -25,8 +25,9 @@ Every answer waits ``first_token_delay_ms`` (sending a ``:`` keep-alive comment 
 first token; ``max_tokens`` ends it early with ``finish_reason: "length"``; an ``api_key`` setting makes
 it answer 401 to a request without that bearer key. Generation stops as soon as the client goes away.
 
-Control: ``GET /_model/stats`` (per request: tokens produced, with ``?times=1`` the time of each, how
-it ended, tokens produced after the client left; and totals; the last 1,000 requests), ``POST /_model/reset``, ``GET``/``POST /_model/config``.
+Control: ``GET /_model/stats`` (the last 1,000 requests: tokens produced, with ``?times=1`` the time of
+each, how it ended, tokens produced after the client left; and totals), ``POST /_model/reset``,
+``GET``/``POST /_model/config``.
 """
 
 from __future__ import annotations
