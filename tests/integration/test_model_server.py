@@ -265,3 +265,10 @@ def test_python_m_local_model_server_serves() -> None:
     finally:
         process.terminate()
         assert process.wait(30) == 0
+
+
+def test_the_model_server_imports_nothing_from_timkit() -> None:
+    # It stands for a third party: a mistake shared with the provider code must not pass unseen.
+    check = "import sys, local.model_server; print(sorted(m for m in sys.modules if m.split('.')[0] == 'timkit'))"
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
