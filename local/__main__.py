@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlencode
 
+from local.model_server import DEFAULT_PORT as MODEL_DEFAULT_PORT
 from local.send_sample import CALLBACK_PATH, DEFAULT_URL, sample_body
 from local.stack import LocalStack
 from local.template import TEMPLATE_PATH
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tim-port", type=int, default=TIM_DEFAULT_PORT, help="the Tencent IM emulator's port; 0 picks a free port"
     )
+    parser.add_argument("--model-port", type=int, default=MODEL_DEFAULT_PORT,
+                        help="the local model's port (OpenAI-compatible); 0 picks a free port")
     parser.add_argument("--state-file", type=Path, help="written once ready (URLs, ids, demo secrets)")
     parser.add_argument("--template", type=Path, default=TEMPLATE_PATH)
     parser.add_argument(
@@ -67,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         api_port=args.api_port,
         aws_port=args.aws_port,
         tim_port=args.tim_port,
+        model_port=args.model_port,
         extra_env=extra_env,
     )
     try:
@@ -137,6 +141,7 @@ Local stack ready.
   API                {stack.api_url}   (callback URL: POST {stack.api_url}{CALLBACK_PATH})
   Tencent IM         {stack.tim_api_base}   (emulator, the functions' TIM_API_BASE; admin {config.admin_identifier})
                      users alice, bob, carol, robot @RBT#assistant, group @TGS#demo: GET /_emulator/state
+  Local model        {stack.model_url}/v1   (OpenAI-compatible; the demo bot @RBT#assistant answers with it)
   AWS (moto)         {stack.aws_endpoint}   (aws --endpoint-url {stack.aws_endpoint} --region us-east-1 ...)
   Functions          each in worker processes of its own: GET {stack.api_url}/_local/functions
   Admin API          {stack.api_url}/admin/swagger   (AWS_IAM routes: not signature-checked locally,
@@ -158,6 +163,10 @@ the answer shows "darn" masked by the policy:
   {python} -m local.send_sample group "what the heck"{url_arg}
 or with curl:
   {curl}
+
+Chat with the demo bot as alice and watch the answer stream in (Ctrl-C interrupts it; --group
+@TGS#demo asks in the group with an @-mention; `timctl bots config set` points the bot elsewhere):
+  {python} -m local.chat '@RBT#assistant' --as alice "what can you do?"{tim_url_arg}
 
 Drive the admin API with timctl (.venv/bin/timctl), e.g. a broadcast to the demo group, watched:
   .venv/bin/timctl --api {stack.api_url} broadcast create --groups @TGS#demo --text "maintenance at 22:00" --watch

@@ -117,6 +117,10 @@ def stack_template(template: Template) -> dict[str, Any]:
         for lid in orphans:
             del resources[lid]
     for lid, res in resources.items():
+        if res["Type"] == "AWS::SQS::Queue" and (res.get("Properties") or {}).get("FifoQueue") in (True, "true"):
+            # CloudFormation names a FIFO queue <stack>-<LogicalId>-<random>.fifo; moto names it like any
+            # other queue, and then refuses it for want of the suffix.
+            res["Properties"].setdefault("QueueName", f"{STACK_NAME}-{lid}.fifo")
         if res["Type"] == "AWS::SSM::Parameter":
             # moto reads Name from the properties and fails without it instead of generating one
             # (CloudFormation names such parameters CFN-<LogicalId>-<random>).

@@ -66,15 +66,18 @@ class Answer:
         return "".join(self.texts)
 
 
-def read_answer(tim: EmulatorControl, bot: str, user: str, group: str | None, after_seq: int) -> Answer:
+def bot_messages(tim: EmulatorControl, bot: str, user: str, group: str | None) -> list[dict[str, Any]]:
+    """The bot's messages in the conversation, in the order they were delivered (a C2C MsgSeq is
+    random, not a position)."""
     if group is None:
-        found = tim.messages(From_Account=bot, To_Account=user)
-    else:
-        found = tim.messages(From_Account=bot, GroupId=group)
+        return tim.messages(From_Account=bot, To_Account=user)
+    return tim.messages(From_Account=bot, GroupId=group)
+
+
+def read_answer(tim: EmulatorControl, bot: str, user: str, group: str | None, after: int) -> Answer:
+    """The answer in the bot's messages after the first ``after`` of them."""
     answer = Answer()
-    for message in sorted(found, key=lambda m: m.get("MsgSeq", 0)):
-        if message.get("MsgSeq", 0) <= after_seq:
-            continue
+    for message in bot_messages(tim, bot, user, group)[after:]:
         payload = chatbot_payload(message)
         if payload is None:
             continue
@@ -89,19 +92,14 @@ def read_answer(tim: EmulatorControl, bot: str, user: str, group: str | None, af
     return answer
 
 
-def last_seq(tim: EmulatorControl, bot: str, user: str, group: str | None) -> int:
-    found = tim.messages(From_Account=bot, To_Account=user) if group is None else tim.messages(GroupId=group)
-    return max((m.get("MsgSeq", 0) for m in found), default=0)
-
-
-def follow(tim: EmulatorControl, bot: str, user: str, group: str | None, after_seq: int, timeout: float,
+def follow(tim: EmulatorControl, bot: str, user: str, group: str | None, after: int, timeout: float,
            out: Any = sys.stdout) -> Answer:
     """Print the answer as it grows; returns it once finished (or with an error)."""
     shown = ""
     settled_at: float | None = None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        answer = read_answer(tim, bot, user, group, after_seq)
+        answer = read_answer(tim, bot, user, group, after)
         text = answer.text
         if text.startswith(shown) and len(text) > len(shown):
             out.write(text[len(shown):])
@@ -139,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tim = EmulatorControl(args.url)
     try:
-        after = last_seq(tim, args.bot, args.user, args.group)
+        after = len(bot_messages(tim, args.bot, args.user, args.group))
         if args.group is None:
             sent = tim.send_c2c(args.user, args.bot, args.text)
         else:

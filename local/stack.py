@@ -17,17 +17,24 @@ from local.aws import DUMMY_CREDENTIALS, Attributes, MotoAws, create_resources
 from local.config import LocalConfig
 from local.functions import LocalFunction, function_arn, start_fork_server
 from local.gateway import API_ID, Gateway
+from local.model_server import ModelServer
 from local.pollers import RETRY_DELAY_S, SqsPoller
 from local.scheduler import TICK_S, ScheduleTicker
 from local.send_sample import CALLBACK_PATH
 from local.tim_emulator import DEMO_SEED, Identity, Settings, TimEmulator
 from timkit.keys import key_problem
+from timkit.models.botconfig import BotConfig
+from timkit.stores.bots import BotStore
 
 log = logging.getLogger("local")
 
 # Logical ids: the app's key, and the callback's token (and optional policy).
 KEY_SECRET_ID = "TimSecret"  # noqa: S105
 CALLBACK_SECRET_ID = "CallbackSecret"  # noqa: S105
+BOT_STATE_TABLE = "BotStateTable"
+# The demo robot answers with the local model unless a configuration says otherwise.
+DEMO_BOT = "@RBT#assistant"
+DEMO_MODEL = "local-echo"
 
 
 class LocalStack:
@@ -42,6 +49,7 @@ class LocalStack:
         tim_port: int = 0,
         schedule_tick_s: float = TICK_S,
         schedule_clock: Callable[[], datetime] | None = None,
+        model_port: int = 0,
     ) -> None:
         self.template_path = Path(template_path)
         self.config = config or LocalConfig.from_env()
@@ -50,6 +58,10 @@ class LocalStack:
         # `make run` never makes them fail.
         self._tim_port = tim_port
         self.tim: TimEmulator | None = None
+        # The local model the demo bot answers with (OpenAI-compatible); as for the emulator,
+        # `python -m local` asks for 3002 and tests for a free port.
+        self._model_port = model_port
+        self.model: ModelServer | None = None
         self._extra_env = dict(extra_env or {})
         self._retry_delay_s = retry_delay_s
         self._schedule_tick_s = schedule_tick_s
@@ -106,6 +118,8 @@ class LocalStack:
             log.warning("admin routes (AWS_IAM) are not signature-checked locally: admitted from loopback only")
         self._gateway.start()
         self.tim.start()
+        self.model = ModelServer(port=self._model_port).start()
+        self._configure_demo_bot()
         for function in self.functions.values():
             for source in function.spec.sqs_sources:
                 poller = SqsPoller(
@@ -136,6 +150,9 @@ class LocalStack:
         if self.tim is not None:
             self.tim.stop()
             self.tim = None
+        if self.model is not None:
+            self.model.stop()
+            self.model = None
         # Busy workers are killed: the invocations that pollers and the ticker wait for end at once.
         for function in self.functions.values():
             function.stop()
@@ -179,6 +196,17 @@ class LocalStack:
             # What the template put there stays (a policy, say); the local values replace theirs.
             current = json.loads(sm.get_secret_value(SecretId=secret_id).get("SecretString") or "{}")
             sm.put_secret_value(SecretId=secret_id, SecretString=json.dumps({**current, **values}))
+
+    def _configure_demo_bot(self) -> None:
+        """The demo robot answers with the local model (its configuration, as
+        ``PUT /admin/bots/@RBT%23assistant/config`` would store it)."""
+        assert self.model is not None
+        if BOT_STATE_TABLE not in self.resources:
+            return
+        store = BotStore(self.resources[BOT_STATE_TABLE], client=self._aws.client("dynamodb"))
+        config = BotConfig(provider="openai", model=DEMO_MODEL, baseUrl=self.model.base_url,
+                           systemPrompt="You are the demo assistant of the local stack.")
+        store.put_config(DEMO_BOT, config)
 
     def _local_env(self) -> dict[str, str]:
         return {
@@ -231,6 +259,11 @@ class LocalStack:
         return self._gateway.url
 
     @property
+    def model_url(self) -> str:
+        assert self.model is not None, "start() the stack first"
+        return self.model.url
+
+    @property
     def tim_api_base(self) -> str:
         assert self.tim is not None, "start() the stack first"
         return self.tim.url
@@ -268,6 +301,7 @@ class LocalStack:
             "callback_token": self.callback_token,
             "policy_file": str(self.config.policy_file),
             "tim_api_base": self.tim_api_base,
+            "model_url": self.model_url,
             "tim_admin_identifier": self.config.admin_identifier,
         }
 

@@ -367,7 +367,7 @@ def _function_spec(
             sources.append(
                 SqsSource(
                     queue_id=queue_id,
-                    batch_size=int(ev_props.get("BatchSize", 10)),
+                    batch_size=int(evaluator.resolve(ev_props.get("BatchSize", 10))),
                     report_failures="ReportBatchItemFailures" in (ev_props.get("FunctionResponseTypes") or []),
                     maximum_concurrency=int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None,
                 )

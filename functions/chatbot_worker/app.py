@@ -16,7 +16,7 @@ from timkit.config import Settings
 from timkit.models.chatbot import Turn
 from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
-from timkit.stores.bots import BotStore, ConfigCache
+from timkit.stores.bots import CONFIG_CACHE_SECONDS, BotStore, ConfigCache
 from timkit.stores.fastpath import ENCODING_ATTRIBUTE, queued_body
 
 logger = Logger()
@@ -38,7 +38,8 @@ def api_key(name: str) -> str | None:
 store = BotStore(settings.BOT_STATE_TABLE)
 worker = ChatbotWorker(
     store,
-    ConfigCache(store).get,
+    # Briefly: an edit is in use within seconds (and at once where CONFIG_CACHE_SECONDS is 0).
+    ConfigCache(store, ttl=min(CONFIG_CACHE_SECONDS, settings.CONFIG_CACHE_SECONDS)).get,
     paced_client(settings, keys.current),
     lambda config: provider_for(config, api_key),
     logger,
