@@ -18,6 +18,7 @@ from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
 from timkit.stores.bots import CONFIG_CACHE_SECONDS, BotStore, ConfigCache
 from timkit.stores.fastpath import ENCODING_ATTRIBUTE, queued_body
+from timkit.stores.schedules import WorkQueue
 
 logger = Logger()
 metrics = Metrics()
@@ -44,13 +45,15 @@ worker = ChatbotWorker(
     lambda config: provider_for(config, api_key),
     logger,
     lambda name: metrics.add_metric(name=name, unit=MetricUnit.Count, value=1),
+    WorkQueue(settings.CHATBOT_QUEUE_URL).retry_in,
 )
 
 
 def _queued(record: Any) -> QueuedTurn:
     encoding = record.message_attributes[ENCODING_ATTRIBUTE]
     body = queued_body(record.body, encoding.string_value if encoding else None)
-    return QueuedTurn(record.message_id, record.attributes.message_group_id or "", Turn.model_validate_json(body))
+    turn = Turn.model_validate_json(body)
+    return QueuedTurn(record.message_id, record.attributes.message_group_id or "", turn, record.receipt_handle)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -292,7 +292,7 @@ def test_every_dead_letter_queue_has_an_alarm_that_notifies(template: dict[str, 
         for q in resources_of_type(template, "AWS::SQS::Queue").values()
         if "RedrivePolicy" in q["Properties"]
     }
-    assert dead_letter_queues == {"EventsDeadLetterQueue", "BroadcastDeadLetterQueue"}
+    assert dead_letter_queues == {"EventsDeadLetterQueue", "BroadcastDeadLetterQueue", "ChatbotDeadLetterQueue"}
     for queue in dead_letter_queues:
         watching = [
             a["Properties"]
@@ -442,7 +442,8 @@ def secrets_read(template: dict[str, Any], name: str) -> tuple[dict[str, str], s
 def test_each_function_reads_only_the_secret_it_needs(template: dict[str, Any]) -> None:
     # The callback function answers the internet on the fast path: it holds the callback token,
     # never the app's key (which signs as any user). The key is for who signs or verifies sigs.
-    key_readers = {"AdminApiFunction", "BroadcastWorkerFunction", "MergerApiFunction", "MergerAuthorizerFunction"}
+    key_readers = {"AdminApiFunction", "BroadcastWorkerFunction", "MergerApiFunction", "MergerAuthorizerFunction",
+                   "ChatbotWorkerFunction"}
     functions = resources_of_type(template, "AWS::Serverless::Function")
     expected = {
         name: ({"TIM_SECRET_ID": "TimSecret"}, {"TimSecret"}) if name in key_readers else ({}, set())
@@ -450,6 +451,10 @@ def test_each_function_reads_only_the_secret_it_needs(template: dict[str, Any]) 
     }
     expected["TimCallbackFunction"] = ({"CALLBACK_SECRET_ID": "CallbackSecret"}, {"CallbackSecret"})
     expected["EventProcessorFunction"] = ({"CAPTURE_SECRET_ID": "CaptureKeySecret"}, {"CaptureKeySecret"})
+    # The chatbot worker sends as the bot (the app's key) with its providers' API keys.
+    expected["ChatbotWorkerFunction"] = (
+        {"TIM_SECRET_ID": "TimSecret", "CHATBOT_SECRET_ID": "ChatbotSecret"}, {"TimSecret", "ChatbotSecret"}
+    )
     assert {name: secrets_read(template, name) for name in functions} == expected
 
 
@@ -846,3 +851,19 @@ def test_a_route_without_its_intended_authorisation_is_caught(tmp_path: Path, ch
     path.write_text(json.dumps(changed))
     problems = route_authorisation_problems(path)
     assert any(named in problem for problem in problems), problems
+
+
+def test_bot_turns_go_through_a_fifo_queue_the_callback_feeds_and_the_worker_drains(template: dict[str, Any]) -> None:
+    # One conversation's turns in order (a FIFO message group each), others in parallel.
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    assert queues["ChatbotQueue"]["Properties"]["FifoQueue"] is True
+    assert queues["ChatbotDeadLetterQueue"]["Properties"]["FifoQueue"] is True
+    callback = template["Resources"]["TimCallbackFunction"]["Properties"]
+    assert callback["Environment"]["Variables"]["CHATBOT_QUEUE_URL"] == {"Ref": "ChatbotQueue"}
+    sends = {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["ChatbotQueue", "QueueName"]}}}
+    assert sends in callback["Policies"]
+    worker = template["Resources"]["ChatbotWorkerFunction"]["Properties"]
+    (event,) = worker["Events"].values()
+    assert event["Type"] == "SQS" and event["Properties"]["Queue"] == {"Fn::GetAtt": ["ChatbotQueue", "Arn"]}
+    assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "ChatbotConcurrency"}
+    assert template["Parameters"]["ChatbotBatchSize"]["MaxValue"] <= 10  # FIFO sources take at most 10

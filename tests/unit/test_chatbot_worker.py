@@ -63,12 +63,15 @@ class Answers:
 
 def turn(user: str, n: int) -> QueuedTurn:
     t = Turn(bot=BOT, kind="c2c", user=user, identity=f"c2c:{user}:{n}", text=f"{user}-{n}")
-    return QueuedTurn(message_id=f"m-{user}-{n}", group=t.queue_group, turn=t)
+    return QueuedTurn(message_id=f"m-{user}-{n}", group=t.queue_group, turn=t, receipt_handle=f"r-{user}-{n}")
 
 
-def worker(store: Store, answers: Answers, counted: list[str]) -> ChatbotWorker:
+def worker(store: Store, answers: Answers, counted: list[str], handed_back: list[tuple[str, int]] | None = None
+           ) -> ChatbotWorker:
+    back = handed_back if handed_back is not None else []
     return ChatbotWorker(store, lambda bot: CONFIG, lambda: None, lambda config: None,  # type: ignore[arg-type,return-value]
-                         Logger(service="test"), counted.append, answer=answers)
+                         Logger(service="test"), counted.append, lambda handle, s: back.append((handle, s)),
+                         answer=answers)
 
 
 def test_each_message_is_answered_once_however_often_it_comes() -> None:
@@ -97,8 +100,11 @@ def test_a_failing_turn_is_retried_with_the_later_turns_of_its_conversation_only
     store, answers, counted = Store(), Answers(), []
     store.fail_claims_for = {turn("alice", 2).turn.dedupe_id}
     batch = [turn("alice", 1), turn("alice", 2), turn("alice", 3), turn("bob", 1)]
-    failed = worker(store, answers, counted).process(batch)
+    handed_back: list[tuple[str, int]] = []
+    failed = worker(store, answers, counted, handed_back).process(batch)
     assert sorted(failed) == ["m-alice-2", "m-alice-3"]
+    # Back within seconds, not after the visibility timeout sized for the longest answer.
+    assert sorted(handed_back) == [("r-alice-2", 10), ("r-alice-3", 10)]
     assert sorted(text for text, *_ in answers.log) == ["alice-1", "bob-1"]
     assert "ChatbotTurnRetried" in counted
 

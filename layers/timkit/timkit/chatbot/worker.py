@@ -28,6 +28,9 @@ from timkit.tim.rest import TimRestClient
 
 # Conversation memory sent as context: at most this many characters of earlier turns.
 MEMORY_MAX_CHARS = 16_000
+# A turn that failed comes back after this, not after the queue's whole visibility timeout (sized
+# for the longest answer): its conversation waits behind it.
+RETRY_SECONDS = 10
 OUTCOME_METRICS = {
     "finished": "ChatbotAnswered",
     "interrupted": "ChatbotInterrupted",
@@ -38,11 +41,13 @@ OUTCOME_METRICS = {
 
 @dataclass(frozen=True)
 class QueuedTurn:
-    """A turn as it came off the queue: its message id (for partial failures) and its group."""
+    """A turn as it came off the queue: its message id (for partial failures), its group and the
+    receipt handle that hands it back."""
 
     message_id: str
     group: str
     turn: Turn
+    receipt_handle: str = ""
 
 
 class Store(Protocol):
@@ -66,6 +71,7 @@ class ChatbotWorker:
         provider_for: Callable[[BotConfig], Provider],
         logger: Logger,
         count: Callable[[str], None],
+        retry_in: Callable[[str, int], None],
         answer: Callable[..., TurnResult] = answer_turn,
     ) -> None:
         self._store = store
@@ -76,6 +82,8 @@ class ChatbotWorker:
         self._log = logger
         # Records a metric (by name) for each turn's outcome.
         self._count = count
+        # Makes a queued turn visible again after some seconds (by its receipt handle).
+        self._retry_in = retry_in
         self._answer = answer
 
     def process(self, turns: Iterable[QueuedTurn]) -> list[str]:
@@ -98,7 +106,13 @@ class ChatbotWorker:
                 self._log.exception("bot turn could not be handled; retried", bot=item.turn.bot,
                                     identity=item.turn.identity)
                 self._count("ChatbotTurnRetried")
-                return [later.message_id for later in queued[position:]]
+                retried = queued[position:]
+                for later in retried:
+                    try:
+                        self._retry_in(later.receipt_handle, RETRY_SECONDS)
+                    except Exception:  # it then comes back after the visibility timeout
+                        self._log.exception("could not hand a bot turn back early", identity=later.turn.identity)
+                return [later.message_id for later in retried]
         return []
 
     def answer(self, turn: Turn) -> TurnResult | None:
