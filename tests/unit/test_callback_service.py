@@ -622,3 +622,57 @@ def test_deadline_expiring_during_the_decision_gets_the_failure_policy(logger, c
     records = json_log_lines(capsys.readouterr().out)
     failures = [r["reason"] for r in records if r["message"] == "before-send failure policy applied"]
     assert failures == ["deadline exceeded"]
+
+
+# ----------------------------------------------------------------------------- bot turns
+
+
+class FakeTurns:
+    def __init__(self) -> None:
+        self.queued: list[Any] = []
+        self.error: Exception | None = None
+
+    def put(self, turn: Any, timeout: float = 2.0) -> str:
+        if self.error is not None:
+            raise self.error
+        self.queued.append(turn)
+        return f"turn-{len(self.queued)}"
+
+
+def with_turns(h: Harness) -> FakeTurns:
+    turns = FakeTurns()
+    h.service.turns = turns  # type: ignore[assignment]
+    return turns
+
+
+def test_a_users_message_to_a_bot_is_archived_and_queued_for_the_bot(h: Harness) -> None:
+    turns = with_turns(h)
+    body = payload("Bot.OnC2CMessage", From_Account="u_1001", To_Account="@RBT#assistant",
+                   MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hello bot"}}])
+    result = h.call("Bot.OnC2CMessage", body=body)
+    assert result.outcome == "queued"
+    assert [command for command, *_ in h.events.queued] == ["Bot.OnC2CMessage"]
+    (turn,) = turns.queued
+    assert (turn.bot, turn.user, turn.text, turn.identity) == ("@RBT#assistant", "u_1001", "hello bot", result.identity)
+
+
+def test_an_interrupt_to_a_bot_is_archived_but_not_a_turn(h: Harness) -> None:
+    turns = with_turns(h)
+    body = payload("Bot.OnC2CMessage", From_Account="u_1001", To_Account="@RBT#assistant",
+                   MsgBody=[{"MsgType": "TIMCustomElem", "MsgContent": {"Data": INTERRUPT_DATA}}])
+    assert h.call("Bot.OnC2CMessage", body=body).outcome == "queued"
+    assert len(h.events.queued) == 1 and turns.queued == []
+
+
+def test_a_turn_that_cannot_be_queued_is_a_503_so_tencent_delivers_again(h: Harness) -> None:
+    turns = with_turns(h)
+    turns.error = ConnectionError("SQS unreachable")
+    body = payload("Bot.OnC2CMessage", From_Account="u_1001", To_Account="@RBT#assistant",
+                   MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hello bot"}}])
+    assert h.call("Bot.OnC2CMessage", body=body).status == 503
+
+
+def test_without_a_chatbot_queue_bot_callbacks_are_only_archived(h: Harness) -> None:
+    assert h.service.turns is None
+    body = payload("Bot.OnC2CMessage", From_Account="u_1001", To_Account="@RBT#assistant")
+    assert h.call("Bot.OnC2CMessage", body=body).outcome == "queued"

@@ -1,5 +1,5 @@
-"""The events queue: a body SQS would refuse is queued encoded, and comes back as it was; any
-other body is queued as is."""
+"""The events queue and the chatbot's turn queue: a body SQS would refuse is queued encoded, and
+comes back as it was; any other body is queued as is."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from timkit.stores.fastpath import ENCODING_ATTRIBUTE, EventQueue, queued_body, sqs_body
+from timkit.models.chatbot import Turn
+from timkit.stores.fastpath import ENCODING_ATTRIBUTE, EventQueue, TurnQueue, queued_body, sqs_body
 
 
 def sqs_accepts(text: str) -> bool:
@@ -78,3 +79,19 @@ def test_put_marks_an_encoded_body_with_a_message_attribute() -> None:
     assert encoded["MessageAttributes"]["command"]["StringValue"] == "C2C.CallbackAfterSendMsg"
     assert plain["MessageBody"] == '{"Text":"plain"}'
     assert ENCODING_ATTRIBUTE not in plain["MessageAttributes"]
+
+
+def test_a_turn_is_queued_in_its_conversations_group_once_per_bot_and_message() -> None:
+    sqs = RecordingSqs()
+    queue = TurnQueue("https://sqs.example/q.fifo", sqs)  # type: ignore[arg-type]
+    first = Turn(bot="@RBT#a", kind="c2c", user="alice", identity="c2c:1_2_3", text="hi \uffff")
+    again = first.model_copy(update={"identity": "c2c:4_5_6", "text": "next"})
+    queue.put(first)
+    queue.put(again)
+    (_, one), (_, two) = sqs.calls
+    assert one["MessageGroupId"] == two["MessageGroupId"] == first.queue_group
+    assert (one["MessageDeduplicationId"], two["MessageDeduplicationId"]) == (first.dedupe_id, again.dedupe_id)
+    # A text SQS would refuse travels encoded and comes back whole.
+    assert one["MessageAttributes"][ENCODING_ATTRIBUTE]["StringValue"] == "base64"
+    assert Turn.model_validate_json(queued_body(one["MessageBody"], "base64")) == first
+    assert "MessageAttributes" not in two and Turn.model_validate_json(two["MessageBody"]) == again
