@@ -274,7 +274,7 @@ def test_the_document_states_the_config_constraints(api: ModuleType) -> None:
     assert (properties["temperature"]["minimum"], properties["temperature"]["maximum"]) == (0, 2)
     assert (properties["maxTokens"]["minimum"], properties["maxTokens"]["maximum"]) == (1, 8192)
     assert (properties["contextTurns"]["minimum"], properties["contextTurns"]["maximum"]) == (0, 50)
-    assert (properties["maxAnswerSeconds"]["minimum"], properties["maxAnswerSeconds"]["maximum"]) == (5, 900)
+    assert (properties["maxAnswerSeconds"]["minimum"], properties["maxAnswerSeconds"]["maximum"]) == (5, 600)
     assert properties["streamingMode"]["enum"] == ["custom", "native"]
     assert properties["systemPrompt"]["maxLength"] == 8000
     assert "pattern" in properties["baseUrl"]["anyOf"][0]

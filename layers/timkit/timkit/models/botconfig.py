@@ -21,6 +21,8 @@ MAX_SYSTEM_PROMPT_CHARS = 8000
 MAX_TYPING_TEXT_CHARS = 100
 MAX_BASE_URL_CHARS = 2048
 MAX_KEY_NAME_CHARS = 64
+# The chatbot worker's Lambda timeout is 900 s: the longest answer, with room for its last messages.
+MAX_ANSWER_SECONDS = 600
 
 # https to any host; plain http only to this machine (a local model server), where nothing crosses a
 # network. No user:password@ (credentials belong in the secret), no query or fragment: the provider
@@ -88,7 +90,7 @@ class BotConfig(ApiModel):
         int, Strict(), Field(ge=0, le=50, description="Earlier turns of the conversation sent as context")
     ] = 10
     max_answer_seconds: Annotated[
-        int, Strict(), Field(ge=5, le=900, description="An answer still streaming then is ended")
+        int, Strict(), Field(ge=5, le=MAX_ANSWER_SECONDS, description="An answer still streaming then is ended")
     ] = 120
     streaming_mode: Annotated[
         Literal["custom", "native"],
