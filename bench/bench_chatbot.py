@@ -9,14 +9,17 @@ of a modified message with the time it arrived; the model server keeps each toke
 in this process, on the same wall clock, and are the measure:
 
 ``stream_first_message_ms``: from the user's message reaching the emulator (the send through the
-control API starts) to the arrival of the bot's first ``sendmsg``, the model's first token
-immediate, after a warm-up turn (median of the sequential turns; ``_p95_ms`` their p95).
+control API starts; the bundle's before-send callback is part of it, as with Tencent) to the
+arrival of the bot's first ``sendmsg``, the model's first token immediate, after a warm-up turn
+(median of turns asked one after the other; ``_p95_ms`` their p95).
 ``stream_final_lag_ms``: p95 over those turns of the time from the model's last token to the
 arrival of the final modification (``isFinished`` 1; target ≤ 1200). ``stream_modifies_per_s_max``:
 the most modifications of one message that arrived within any one second, over every message of
 the run (target ≤ 1). ``interrupt_stop_ms``: the slowest, over the interrupted turns, from the
 interrupt's callback (the interrupt's send answered: the emulator calls the bundle right after) to
-the final modification's arrival (target ≤ 1000). ``stream_tokens_after_interrupt``: the most
+the final modification's arrival (target ≤ 1000); the interrupts land from 0 to 1 s after a
+modification's arrival, and one right after it is the slowest (the final modification waits for
+that modification's second). ``stream_tokens_after_interrupt``: the most
 tokens the model produced after that moment in any of them (target ≤
 ``stream_interrupt_tokens_per_s``, one second's worth at the slow model's pace).
 ``streams_per_worker``: the most answers of one worker invocation streaming at the same instant
