@@ -93,9 +93,9 @@ def read_answer(tim: EmulatorControl, bot: str, user: str, group: str | None, af
 
 
 def follow(tim: EmulatorControl, bot: str, user: str, group: str | None, after: int, timeout: float,
-           out: Any = sys.stdout) -> Answer:
-    """Print the answer as it grows; returns it once finished (or with an error)."""
-    shown = ""
+           out: Any = sys.stdout, shown: str = "") -> Answer:
+    """Print the answer as it grows (past what was ``shown`` already); returns it once finished
+    (or with an error)."""
     settled_at: float | None = None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -155,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                 print("\n(interrupted before the answer began)")
                 return 130
             interrupt(tim, args.bot, args.user, answer.keys[-1])
-            print("\n[interrupt sent]", flush=True)
-            answer = follow(tim, args.bot, args.user, args.group, after, 10.0)
+            print(" [interrupt sent]", end="", flush=True)
+            answer = follow(tim, args.bot, args.user, args.group, after, 10.0, shown=answer.text)
             return 130
     except (requests.RequestException, EmulatorControlError, TimeoutError) as exc:
         print(f"\ncould not chat through the emulator at {tim.base_url}: {exc} (is `make run` running?)",
