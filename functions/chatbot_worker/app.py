@@ -63,8 +63,9 @@ def lambda_handler(event: dict, context: Any) -> dict:
     for record in SQSEvent(event).records:
         try:
             queued.append(_queued(record))
-        except ValueError:  # not a turn (pydantic's and base64's errors are ValueErrors): to the DLQ
-            logger.exception("unreadable bot turn", message_id=record.message_id)
+        except ValueError as exc:  # not a turn (pydantic's and base64's errors are ValueErrors): to the DLQ
+            # The type only: a validation error quotes its input, the user's text.
+            logger.error("unreadable bot turn", message_id=record.message_id, error=type(exc).__name__)
             failed.append(record.message_id)
-    failed += worker.process(queued)
+    failed += worker.process(queued, lambda: context.get_remaining_time_in_millis() / 1000)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

@@ -102,3 +102,7 @@ def test_queue_ids_fit_sqs() -> None:
     # One conversation's turns share their group; another message is another deduplication id.
     later = bot_turns(c2c(sender="u" * 32, MsgKey="8_12_1730000002"))[0]
     assert later.queue_group == turn.queue_group and later.dedupe_id != turn.dedupe_id
+
+
+def test_a_message_tencent_did_not_deliver_is_not_answered() -> None:
+    assert bot_turns(c2c(SendMsgResult=80001, ErrorInfo="sensitive word")) == []

@@ -676,3 +676,11 @@ def test_without_a_chatbot_queue_bot_callbacks_are_only_archived(h: Harness) -> 
     assert h.service.turns is None
     body = payload("Bot.OnC2CMessage", From_Account="u_1001", To_Account="@RBT#assistant")
     assert h.call("Bot.OnC2CMessage", body=body).outcome == "queued"
+
+
+def test_an_interrupt_arriving_only_as_a_bot_callback_is_recorded(h: Harness) -> None:
+    # An app that enables only the bot callbacks still stops a streaming answer.
+    body = payload("Bot.OnC2CMessage", From_Account="u_1001", To_Account="@RBT#assistant",
+                   MsgBody=[{"MsgType": "TIMCustomElem", "MsgContent": {"Data": INTERRUPT_DATA}}])
+    assert h.call("Bot.OnC2CMessage", body=body).outcome == "queued"
+    assert [(bot, key) for bot, _, key, *_ in h.interrupts.recorded] == [("@RBT#assistant", "9001_42_1730000050")]

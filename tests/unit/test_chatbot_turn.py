@@ -527,3 +527,14 @@ def test_the_threaded_feed(items: list[Any], outcome: str, kind: str | None, cap
     assert "sk-live" not in caplog.text  # an unexpected exception is logged by its type only
     if outcome == "finished":
         assert result.answer == "Hello world"
+
+
+def test_a_failure_before_tencent_is_reached_ends_the_answer_with_the_error_message() -> None:
+    # The rate limiter's DynamoDB or the key's secret failing inside the client is no TimError;
+    # the answer still ends (never raises), the message is not left unfinished without a word.
+    rest = FakeRest(Clock())
+    rest.fail["modify_c2c_msg"] = [RuntimeError("An error occurred (ProvisionedThroughputExceededException)")]
+    ran = run(ended(tokens("Hello there, this answer grows over a few seconds.", t(0.1), 0.2)), rest=rest)
+    assert ran.result.outcome == "failed" and ran.result.failure_kind == "tencent"
+    error = [c for c in rest.calls if c.api == "sendmsg" and c.payload["src"] == 23]
+    assert len(error) == 1 and "ProvisionedThroughput" not in json.dumps(error[0].body)

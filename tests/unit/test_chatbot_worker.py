@@ -17,6 +17,7 @@ from timkit.models.botconfig import BotConfig
 from timkit.models.chatbot import Turn
 
 BOT = "@RBT#assistant"
+FULL = lambda: 900.0  # noqa: E731 - the invocation's whole time left
 CONFIG = BotConfig(provider="openai", model="local-echo", baseUrl="http://127.0.0.1:3002/v1")
 
 
@@ -25,6 +26,7 @@ class Store:
         self.claims: set[str] = set()
         self.memory: list[tuple[str, str, str]] = []
         self.fail_claims_for: set[str] = set()
+        self.history_failures = 0
 
     def claim_answer(self, identity: str) -> bool:
         if identity in self.fail_claims_for:
@@ -35,6 +37,9 @@ class Store:
         return True
 
     def history(self, bot: str, conversation: str, turns: int, max_chars: int) -> list[ChatMessage]:
+        if self.history_failures:
+            self.history_failures -= 1
+            raise ConnectionError("DynamoDB unreachable")
         return [m for c, q, a in self.memory if c == conversation
                 for m in (ChatMessage(role="user", content=q), ChatMessage(role="assistant", content=a))]
 
@@ -77,8 +82,8 @@ def worker(store: Store, answers: Answers, counted: list[str], handed_back: list
 def test_each_message_is_answered_once_however_often_it_comes() -> None:
     store, answers, counted = Store(), Answers(), []
     w = worker(store, answers, counted)
-    assert w.process([turn("alice", 1), turn("alice", 1)]) == []
-    assert w.process([turn("alice", 1)]) == []
+    assert w.process([turn("alice", 1), turn("alice", 1)], FULL) == []
+    assert w.process([turn("alice", 1)], FULL) == []
     assert [text for text, *_ in answers.log] == ["alice-1"]
     assert counted.count("ChatbotDuplicateIgnored") == 2 and counted.count("ChatbotAnswered") == 1
 
@@ -86,7 +91,7 @@ def test_each_message_is_answered_once_however_often_it_comes() -> None:
 def test_one_conversations_turns_in_order_with_memory_conversations_at_once() -> None:
     store, answers, counted = Store(), Answers(seconds=0.2), []
     batch = [turn("alice", 1), turn("bob", 1), turn("alice", 2), turn("carol", 1), turn("bob", 2)]
-    assert worker(store, answers, counted).process(batch) == []
+    assert worker(store, answers, counted).process(batch, FULL) == []
     log = {text: (start, end, history) for text, start, end, history in answers.log}
     # In order within a conversation, the second seeing the first in its memory...
     assert log["alice-1"][1] <= log["alice-2"][0] and log["bob-1"][1] <= log["bob-2"][0]
@@ -101,7 +106,7 @@ def test_a_failing_turn_is_retried_with_the_later_turns_of_its_conversation_only
     store.fail_claims_for = {turn("alice", 2).turn.dedupe_id}
     batch = [turn("alice", 1), turn("alice", 2), turn("alice", 3), turn("bob", 1)]
     handed_back: list[tuple[str, int]] = []
-    failed = worker(store, answers, counted, handed_back).process(batch)
+    failed = worker(store, answers, counted, handed_back).process(batch, FULL)
     assert sorted(failed) == ["m-alice-2", "m-alice-3"]
     # Back within seconds, not after the visibility timeout sized for the longest answer.
     assert sorted(handed_back) == [("r-alice-2", 10), ("r-alice-3", 10)]
@@ -114,5 +119,28 @@ def test_a_bot_mentioned_with_another_in_one_message_is_answered_by_both() -> No
     turns = [Turn(bot=bot, kind="group", user="alice", group_id="@TGS#demo", identity="group:@TGS#demo:5", text="hi")
              for bot in (BOT, "@RBT#other")]
     batch = [QueuedTurn(f"m{i}", t.queue_group, t) for i, t in enumerate(turns)]
-    assert worker(store, answers, counted).process(batch) == []
+    assert worker(store, answers, counted).process(batch, FULL) == []
     assert len(answers.log) == 2
+
+
+def test_a_turn_that_fails_before_its_answer_began_is_answered_when_it_comes_again() -> None:
+    store, answers, counted = Store(), Answers(), []
+    store.history_failures = 1
+    w = worker(store, answers, counted)
+    assert w.process([turn("alice", 1)], FULL) == ["m-alice-1"]
+    assert answers.log == []
+    assert w.process([turn("alice", 1)], FULL) == []
+    assert [text for text, *_ in answers.log] == ["alice-1"]
+    assert "ChatbotDuplicateIgnored" not in counted
+
+
+def test_later_turns_of_a_conversation_wait_for_an_invocation_with_time_for_them() -> None:
+    store, answers, counted, handed_back = Store(), Answers(), [], []
+    # 100 s left: each conversation's first turn runs (the invocation started with its whole time),
+    # a later one would start with too little time for the longest answer.
+    failed = worker(store, answers, counted, handed_back).process(
+        [turn("alice", 1), turn("alice", 2), turn("bob", 1)], lambda: 100.0
+    )
+    assert failed == ["m-alice-2"] and handed_back == [("r-alice-2", 10)]
+    assert sorted(text for text, *_ in answers.log) == ["alice-1", "bob-1"]
+    assert "ChatbotTurnDeferred" in counted

@@ -22,7 +22,9 @@ from timkit.models.callbacks import (
     ASYNC_COMMANDS,
     BEFORE_SEND_COMMANDS,
     BeforeSendAnswer,
+    BotC2CMessage,
     C2CBeforeSend,
+    C2CMessage,
     CallbackAck,
     CallbackQuery,
     ConversationKind,
@@ -179,18 +181,26 @@ class CallbackService:
 
     def _decide(self, message: C2CBeforeSend | GroupBeforeSend, deadline: Deadline) -> BeforeSendAnswer:
         if isinstance(message, C2CBeforeSend) and is_robot(message.To_Account):
-            interrupts = [p for p in chatbot_payloads(message.MsgBody) if isinstance(p, InterruptPayload)]
-            for payload in interrupts:
-                # The bot worker reads this while it streams and stops.
-                self.interrupts.record(
-                    message.To_Account, message.From_Account, payload.msgKey, message.MsgTime or None,
-                    timeout=deadline.remaining(),
-                )
-                self.log.info("chatbot interrupt recorded", bot=message.To_Account, msg_key=payload.msgKey)
+            interrupts = self._record_interrupts(message, deadline.remaining())
             # A bare interrupt is always delivered; anything sent along with it is checked as usual.
-            if interrupts and len(interrupts) == len(message.MsgBody):
+            if interrupts and interrupts == len(message.MsgBody):
                 return ANSWER_MODELS["c2c"].allow()
         return self.config.policy(deadline.remaining()).decide(message, deadline)
+
+    def _record_interrupts(self, message: C2CMessage, timeout: float) -> int:
+        """Records the chatbot interrupts (``src`` 22) a user sent a bot; how many. The bot worker
+        reads them while it streams, and stops. Recorded from the before-send callback (as early
+        as Tencent tells) and again from the bot callback (for an app that only enables that one):
+        the record is the same, written twice."""
+        if not is_robot(message.To_Account):
+            return 0
+        interrupts = [p for p in chatbot_payloads(message.MsgBody) if isinstance(p, InterruptPayload)]
+        for payload in interrupts:
+            self.interrupts.record(
+                message.To_Account, message.From_Account, payload.msgKey, message.MsgTime or None, timeout=timeout
+            )
+            self.log.info("chatbot interrupt recorded", bot=message.To_Account, msg_key=payload.msgKey)
+        return len(interrupts)
 
     def _failure(self, command: str, reason: str, identity: str | None = None) -> CallbackResult:
         kind: ConversationKind = "c2c" if command.startswith("C2C.") else "group"
@@ -213,6 +223,8 @@ class CallbackService:
         self.log.set_correlation_id(event.identity)
         try:
             self.events.put(command, body, int(self._now()))
+            if isinstance(event, BotC2CMessage):
+                self._record_interrupts(event, timeout=2.0)
             # A bot's turn goes straight to the chatbot's queue, not through the event processor's
             # batches: the user waits for the answer's first words.
             for turn in bot_turns(event) if self.turns is not None else ():

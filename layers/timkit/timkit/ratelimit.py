@@ -21,6 +21,8 @@ from timkit.stores.rates import RateBuckets
 from timkit.tim.rest import TimRestClient
 
 SEND_GROUP_MSG = "group_open_http_svc/send_group_msg"
+# Every API that puts a message in a group counts against the group's 40 messages/s (§6.1).
+GROUP_MESSAGE_APIS = frozenset({SEND_GROUP_MSG, "stream_msg/send_group_stream_msg"})
 # Slots are not used in the last part of a second: a call sent then could arrive in the next one.
 TAIL_SECONDS = 0.1
 
@@ -45,7 +47,7 @@ class RateLimiter:
     def acquire(self, api: str, body: dict[str, Any]) -> None:
         """Blocks until ``api`` may be called with ``body``; the REST client calls it before every attempt."""
         windows = [(f"api#{api}", self.calls_per_second)]
-        if api == SEND_GROUP_MSG and body.get("GroupId"):
+        if api in GROUP_MESSAGE_APIS and body.get("GroupId"):
             # The group's window first: it is rarely full, and a slot taken in the API's window
             # while the group's is full would be wasted.
             windows.insert(0, (f"group#{body['GroupId']}", self.group_messages_per_second))

@@ -225,6 +225,11 @@ class _Conversation:
             raise _Dropped() from None
         except TimError as exc:
             raise DeliveryError(step, str(exc)) from None
+        except Exception as exc:
+            # What the client does before Tencent (the shared rate limiter's DynamoDB, the key's
+            # secret) failing: the answer cannot go out either. Only the type: the error's text
+            # could quote an AWS response.
+            raise DeliveryError(step, type(exc).__name__) from None
 
 
 class _Dropped(Exception):
@@ -480,6 +485,8 @@ class NativeStreamWriter(_Writer):
             raise
         if self._stream_id is None:
             if not reply.StreamMsgID:
+                # Nothing can continue it: finishing would send the text again as another stream.
+                self._broken = True
                 raise DeliveryError("stream_msg", "the first chunk's answer has no StreamMsgID")
             self._stream_id = reply.StreamMsgID
             self._sent(key)

@@ -22,12 +22,17 @@ from aws_lambda_powertools import Logger
 from timkit.chatbot.providers import ChatMessage, Provider, ProviderError
 from timkit.chatbot.stream import DeliveryError, writer_for
 from timkit.chatbot.turn import TurnResult, answer_turn
-from timkit.models.botconfig import BotConfig
+from timkit.models.botconfig import MAX_ANSWER_SECONDS, BotConfig
 from timkit.models.chatbot import Turn
+from timkit.stores.bots import StoredConfigInvalid
 from timkit.tim.rest import TimRestClient
 
 # Conversation memory sent as context: at most this many characters of earlier turns.
 MEMORY_MAX_CHARS = 16_000
+# A turn is started only with this much of the invocation left: the longest answer a bot may
+# stream (BotConfig's limit) and its last messages. Later turns of a conversation wait in the
+# batch (FIFO order), and could otherwise run past the Lambda timeout mid-answer.
+TURN_BUDGET_SECONDS = MAX_ANSWER_SECONDS + 60
 # A turn that failed comes back after this, not after the queue's whole visibility timeout (sized
 # for the longest answer): its conversation waits behind it.
 RETRY_SECONDS = 10
@@ -86,51 +91,66 @@ class ChatbotWorker:
         self._retry_in = retry_in
         self._answer = answer
 
-    def process(self, turns: Iterable[QueuedTurn]) -> list[str]:
-        """Answer a batch; the message ids to deliver again."""
+    def process(self, turns: Iterable[QueuedTurn], remaining: Callable[[], float]) -> list[str]:
+        """Answer a batch; the message ids to deliver again. ``remaining``: seconds left in the
+        invocation."""
         groups: dict[str, list[QueuedTurn]] = {}
         for queued in turns:
             groups.setdefault(queued.group, []).append(queued)
         if not groups:
             return []
         with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="chatbot-turn") as pool:
-            failed = pool.map(self._conversation, groups.values())
+            failed = pool.map(lambda conversation: self._conversation(conversation, remaining), groups.values())
             return [message_id for ids in failed for message_id in ids]
 
-    def _conversation(self, queued: list[QueuedTurn]) -> list[str]:
-        """One conversation's turns, in order; from the first that fails on, all are retried."""
+    def _conversation(self, queued: list[QueuedTurn], remaining: Callable[[], float]) -> list[str]:
+        """One conversation's turns, in order; from the first that fails (or that there is no
+        time left for) on, all are retried."""
         for position, item in enumerate(queued):
+            if position and remaining() < TURN_BUDGET_SECONDS:
+                self._count("ChatbotTurnDeferred")
+                return self._hand_back(queued[position:])
             try:
                 self.answer(item.turn)
             except Exception:
                 self._log.exception("bot turn could not be handled; retried", bot=item.turn.bot,
                                     identity=item.turn.identity)
                 self._count("ChatbotTurnRetried")
-                retried = queued[position:]
-                for later in retried:
-                    try:
-                        self._retry_in(later.receipt_handle, RETRY_SECONDS)
-                    except Exception:  # it then comes back after the visibility timeout
-                        self._log.exception("could not hand a bot turn back early", identity=later.turn.identity)
-                return [later.message_id for later in retried]
+                return self._hand_back(queued[position:])
         return []
 
+    def _hand_back(self, retried: list[QueuedTurn]) -> list[str]:
+        for later in retried:
+            try:
+                self._retry_in(later.receipt_handle, RETRY_SECONDS)
+            except Exception:  # it then comes back after the visibility timeout
+                self._log.exception("could not hand a bot turn back early", identity=later.turn.identity)
+        return [later.message_id for later in retried]
+
     def answer(self, turn: Turn) -> TurnResult | None:
-        """Answer one turn (None when it was answered before, or the bot has no configuration)."""
+        """Answer one turn (None when it was answered before, or the bot has no usable
+        configuration). What can fail for want of AWS is read before the answer is claimed: a
+        claimed turn is one the user gets an answer or an error message for."""
+        try:
+            config = self._configs(turn.bot)
+        except StoredConfigInvalid:
+            self._log.warning("bot configuration no longer valid: PUT /admin/bots/{botId}/config", bot=turn.bot)
+            config = None
+        history = [] if config is None else self._store.history(
+            turn.bot, turn.conversation, config.context_turns, MEMORY_MAX_CHARS
+        )
         # Per bot and message: one group message may @-mention several bots, each answers once.
         if not self._store.claim_answer(turn.dedupe_id):
             self._count("ChatbotDuplicateIgnored")
             return None
-        config = self._configs(turn.bot)
         if config is None:
-            self._log.warning("bot has no configuration: PUT /admin/bots/{botId}/config", bot=turn.bot)
+            self._log.warning("bot has no usable configuration: PUT /admin/bots/{botId}/config", bot=turn.bot)
             self._count("ChatbotNotConfigured")
             try:
                 writer_for("custom", self._rest(), turn).error(ProviderError.USER_TEXT["config"])
             except DeliveryError as exc:
                 self._log.warning("could not tell the user the bot is not configured", bot=turn.bot, error=str(exc))
             return None
-        history = self._store.history(turn.bot, turn.conversation, config.context_turns, MEMORY_MAX_CHARS)
         try:
             provider = self._provider_for(config)
         except ProviderError as exc:
@@ -141,11 +161,15 @@ class ChatbotWorker:
         )
         self._count(OUTCOME_METRICS[result.outcome])
         if result.failure_kind is not None:
+            self._count(f"ChatbotFailure_{result.failure_kind}")
             self._log.warning("bot answer failed", bot=turn.bot, identity=turn.identity, cause=result.failure_kind)
         if result.answer:
-            self._store.remember(
-                turn.bot, turn.conversation, turn.text, result.answer, config.context_turns, MEMORY_MAX_CHARS
-            )
+            try:
+                self._store.remember(
+                    turn.bot, turn.conversation, turn.text, result.answer, config.context_turns, MEMORY_MAX_CHARS
+                )
+            except Exception:  # the answer is delivered; memory is context for the next one
+                self._log.exception("could not remember the turn", bot=turn.bot, identity=turn.identity)
         return result
 
 

@@ -122,8 +122,8 @@ class Turn(BaseModel):
 def bot_turns(event: CallbackRequest) -> list[Turn]:
     """What a bot callback asks the bots to answer: a user's text to a bot (``Bot.OnC2CMessage``),
     or a group message that @-mentions bots (``Bot.OnGroupMessage``, one turn per bot). Never a
-    bot's own message or another bot's (no loops), an interrupt or any other chatbot payload, or
-    a message without text."""
+    bot's own message or another bot's (no loops), an interrupt or any other chatbot payload, a
+    message Tencent did not deliver, or a message without text."""
     if not isinstance(event, BotC2CMessage | BotGroupMessage) or is_robot(event.From_Account):
         return []
     if chatbot_payloads(event.MsgBody):
@@ -132,7 +132,8 @@ def bot_turns(event: CallbackRequest) -> list[Turn]:
     if not text:
         return []
     if isinstance(event, BotC2CMessage):
-        if not is_robot(event.To_Account):
+        # SendMsgResult other than 0: Tencent did not deliver it (a sensitive word, not friends...).
+        if not is_robot(event.To_Account) or event.SendMsgResult != 0:
             return []
         return [Turn(bot=event.To_Account, kind="c2c", user=event.From_Account, identity=event.identity,
                      text=text, msg_time=event.MsgTime)]
