@@ -684,3 +684,29 @@ def test_an_interrupt_arriving_only_as_a_bot_callback_is_recorded(h: Harness) ->
                    MsgBody=[{"MsgType": "TIMCustomElem", "MsgContent": {"Data": INTERRUPT_DATA}}])
     assert h.call("Bot.OnC2CMessage", body=body).outcome == "queued"
     assert [(bot, key) for bot, _, key, *_ in h.interrupts.recorded] == [("@RBT#assistant", "9001_42_1730000050")]
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [{"MsgType": "TIMImageElem", "MsgContent": {"ImageInfoArray": [{"Type": 1, "Size": 1.5}]}},
+     {"MsgType": "TIMLocationElem", "MsgContent": {"Desc": "x", "Latitude": "n", "Longitude": 1}},
+     {"MsgType": "TIMFaceElem", "MsgContent": {"Index": "one"}}],
+    ids=["float-size", "string-latitude", "string-index"],
+)
+def test_a_body_the_models_refuse_is_still_checked_for_blocked_words(h: Harness, odd: dict[str, Any]) -> None:
+    blocked = payload("C2C.CallbackBeforeSendMsg", MsgBody=[odd, {"MsgType": "TIMTextElem",
+                                                                  "MsgContent": {"Text": "a scam"}}])
+    assert h.call("C2C.CallbackBeforeSendMsg", body=blocked).outcome == "rejected"
+    clean = payload("C2C.CallbackBeforeSendMsg", MsgBody=[odd, {"MsgType": "TIMTextElem",
+                                                                "MsgContent": {"Text": "hello"}}])
+    result = h.call("C2C.CallbackBeforeSendMsg", body=clean)
+    assert result.outcome == "failed_policy" and answer(result) == OK
+
+
+def test_nan_is_not_json_on_the_deep_path_either(h: Harness) -> None:
+    # pydantic refuses NaN; the standard parser, which reads what is too deep for pydantic's, must too.
+    where = {"MsgType": "TIMLocationElem", "MsgContent": {"Desc": "x", "Latitude": float("nan"), "Longitude": 1}}
+    raw = json.dumps(payload("C2C.CallbackAfterSendMsg", MsgBody=[where, *deep_merger(60, "x")]))
+    assert "NaN" in raw
+    assert h.call("C2C.CallbackAfterSendMsg", body=raw).status == 400
+    assert h.events.queued == []

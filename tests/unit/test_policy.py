@@ -371,6 +371,8 @@ def test_blocked_word_in_any_user_written_field_is_refused(element: dict[str, An
         "sc\ufe0fam",  # variation selector
         "𝐬𝐜𝐚𝐦",  # mathematical bold
         "ⓢⓒⓐⓜ",  # circled letters
+        "s\u0336c\u0336a\u0336m\u0336",  # a strikethrough overlay on each letter
+        "sc\u0306\u0324am",  # marks that compose with no letter (breve, diaeresis below on c)
         "SCAM",
         "ſcam",  # long s: case-folds to s
         "s\u0441\u0430m",  # Cyrillic es and a
@@ -391,6 +393,22 @@ def test_composed_and_decomposed_accents_match_each_other() -> None:
     assert policy(blocked_words=["cafe\u0301"]).decide(c2c(text_body("un café"))).outcome == "rejected"
     # An accent is not a trick: "año" is not "ano".
     assert policy(blocked_words=["ano"]).decide(c2c(text_body("feliz año"))).outcome == "allowed"
+
+
+def test_turkish_dotted_and_dotless_i_are_i() -> None:
+    p = policy(blocked_words=["bitcoin"])
+    for text in ("BİTCOİN", "bıtcoın", "BITCOIN"):
+        assert p.decide(c2c(text_body(f"buy {text} now"))).outcome == "rejected", text
+
+
+def test_an_element_type_not_allowed_is_refused_inside_a_merger_too() -> None:
+    p = policy(allowed_elements={"c2c": ["TIMTextElem", "TIMRelayElem"], "group": None})
+    file = {"MsgType": "TIMFileElem", "MsgContent": {"Url": "https://x.example/f", "FileName": "f.bin"}}
+    merger = {"MsgType": "TIMRelayElem", "MsgContent": {"Title": "t", "MsgNum": 1, "MsgList": [
+        {"From_Account": "a", "MsgBody": [file]}]}}
+    assert p.decide(c2c([file])).outcome == "rejected"
+    assert p.decide(c2c([merger])).outcome == "rejected"
+    assert p.decide(c2c(text_body("fine"))).outcome == "allowed"
 
 
 def test_words_in_the_look_alike_scripts_still_match_themselves() -> None:

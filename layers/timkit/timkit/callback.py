@@ -29,6 +29,7 @@ from timkit.models.callbacks import (
     CallbackQuery,
     ConversationKind,
     GroupBeforeSend,
+    decode_json,
     parse_callback,
 )
 from timkit.models.chatbot import InterruptPayload, bot_turns, chatbot_payloads, is_robot
@@ -164,7 +165,7 @@ class CallbackService:
         try:
             message = parse_callback(command, body)
         except ValidationError as exc:
-            return self._failure(command, f"unparseable body: {error_fields(exc)}")
+            return self._unreadable(command, body, exc, deadline)
         assert isinstance(message, C2CBeforeSend | GroupBeforeSend)
         identity = message.identity
         self.log.set_correlation_id(identity)
@@ -178,6 +179,22 @@ class CallbackService:
         if deadline.expired():
             return self._failure(command, "deadline exceeded", identity)
         return CallbackResult(200, json.dumps(answer.to_wire(), ensure_ascii=False), answer.outcome, identity)
+
+    def _unreadable(self, command: str, body: str, exc: ValidationError, deadline: Deadline) -> CallbackResult:
+        """A before-send body the models refuse gets the failure policy, unless it holds a blocked
+        word anywhere: an unexpected value in one field must not get text past the policy."""
+        kind: ConversationKind = "c2c" if command.startswith("C2C.") else "group"
+        try:
+            document = decode_json(body)
+            policy = self.config.policy(deadline.remaining())
+            if policy.blocked_anywhere(document) and not deadline.expired():
+                answer = policy.blocked_answer(kind)
+                return CallbackResult(200, json.dumps(answer.to_wire()), answer.outcome)
+        except (ValueError, RecursionError):
+            pass  # not JSON Tencent could have sent
+        except Exception:
+            self.log.exception("before-send policy failed on an unreadable body", command=command)
+        return self._failure(command, f"unparseable body: {error_fields(exc)}")
 
     def _decide(self, message: C2CBeforeSend | GroupBeforeSend, deadline: Deadline) -> BeforeSendAnswer:
         if isinstance(message, C2CBeforeSend) and is_robot(message.To_Account):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Iterator
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import ahocorasick
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -124,8 +124,8 @@ _FOLD_CACHE_MAX = 1 << 16
 # folding so that both cases of a letter fold alike, and words written in those scripts fold the
 # same way as the texts they are looked for in, so they still match themselves.
 _LOOKALIKES = str.maketrans(
-    "авекмнорстухѕіјһԁԛԝӏү" "αβεζηικμνορτυχγ",
-    "abekmhopctyxsijhdqwly" "abezhikmvoptuxy",
+    "авекмнорстухѕіјһԁԛԝӏү" "αβεζηικμνορτυχγ" "ı",
+    "abekmhopctyxsijhdqwly" "abezhikmvoptuxy" "i",
 )
 
 
@@ -145,6 +145,21 @@ class _FoldTable(dict[int, str | None]):
 _FOLD_TABLE = _FoldTable()
 
 
+class _MarkTable(dict[int, str | None]):
+    """A ``str.translate`` table, filled as characters are first seen: combining marks to
+    nothing, every other character to itself."""
+
+    def __missing__(self, code: int) -> str | None:
+        ch = chr(code)
+        kept = None if unicodedata.combining(ch) else ch
+        if len(self) < _FOLD_CACHE_MAX:
+            self[code] = kept
+        return kept
+
+
+_UNCOMPOSED_MARKS = _MarkTable()
+
+
 def fold(text: str) -> str:
     """The form words are matched in: compatibility forms, look-alike letters of other scripts, case
     and invisible characters do not count. Words and texts are folded alike."""
@@ -152,8 +167,12 @@ def fold(text: str) -> str:
         return text.lower()
     folded = text.translate(_FOLD_TABLE)
     # Character by character, a letter and a combining mark after it stay apart ("e" + U+0301):
-    # composing them makes them match a word written with the precomposed letter ("é").
-    return folded if unicodedata.is_normalized("NFKC", folded) else unicodedata.normalize("NFKC", folded)
+    # composing them makes them match a word written with the precomposed letter ("é"). A mark
+    # that composes with nothing (a strikethrough overlay, the dot "İ" folds to) only decorates
+    # the letter: it does not count either.
+    if not unicodedata.is_normalized("NFKC", folded):
+        folded = unicodedata.normalize("NFKC", folded)
+    return folded.translate(_UNCOMPOSED_MARKS)
 
 
 def _fold_mapped(text: str) -> tuple[str, list[int], list[int]]:
@@ -256,6 +275,21 @@ def _user_texts(elem: MsgElement) -> Iterator[tuple[str, bool, str]]:
             yield "AbstractList", False, abstract
 
 
+def _walk(body: list[MsgElement], deadline: Expiring | None) -> Iterator[tuple[MsgElement, int, bool]]:
+    """Every element of a body and of the messages inside its inline mergers, at any depth,
+    without recursion (they nest 100 levels deep): (element, its index in its own body, whether
+    it is the message's own). The deadline is checked before each one."""
+    pending: list[tuple[list[MsgElement], bool]] = [(body, True)]
+    while pending:
+        elems, top = pending.pop()
+        for index, elem in enumerate(elems):
+            if deadline is not None and deadline.expired():
+                raise DeadlineExceeded
+            yield elem, index, top
+            if isinstance(elem, RelayElem) and elem.MsgContent.MsgList:
+                pending.extend((forwarded.MsgBody, False) for forwarded in elem.MsgContent.MsgList)
+
+
 BeforeSend = C2CBeforeSend | GroupBeforeSend
 
 
@@ -284,7 +318,8 @@ class Policy:
 
         allowed = self._allowed[kind]
         if allowed is not None:
-            for elem in body:
+            # At every depth: a merger must not carry an element type the chat does not allow.
+            for elem, _, _ in _walk(body, deadline):
                 if elem.MsgType not in allowed:
                     return answer.reject(self._reject_code(kind), f"{elem.MsgType} is not allowed here")
 
@@ -294,29 +329,39 @@ class Policy:
 
         # {top-level element index: {MsgContent field: spans to mask}}
         masks: dict[int, dict[str, list[tuple[int, int]]]] = {}
-        # Forwarding a message inside a merger must not get it past the blocked words: the walk
-        # goes into inline mergers at any depth, without recursion (they nest 100 levels deep).
-        pending: list[tuple[list[MsgElement], bool]] = [(body, True)]
-        while pending:
-            elems, top = pending.pop()
-            for index, elem in enumerate(elems):
-                if deadline is not None and deadline.expired():
-                    raise DeadlineExceeded
-                for field, maskable, text in _user_texts(elem):
-                    if not text:
-                        continue
-                    blocked, spans = self._words.scan(text, mask=top and maskable)
-                    if blocked:
-                        return self._blocked(kind)
-                    if spans:
-                        masks.setdefault(index, {})[field] = spans
-                if isinstance(elem, RelayElem) and elem.MsgContent.MsgList:
-                    pending.extend((forwarded.MsgBody, False) for forwarded in elem.MsgContent.MsgList)
+        for elem, index, top in _walk(body, deadline):
+            for field, maskable, text in _user_texts(elem):
+                if not text:
+                    continue
+                blocked, spans = self._words.scan(text, mask=top and maskable)
+                if blocked:
+                    return self._blocked(kind)
+                if spans:
+                    masks.setdefault(index, {})[field] = spans
         if masks:
             masked = self._masked_body(body, masks)
             # A multi-byte mask_char can make the body grow past the limit.
             return self._oversize(kind, masked) or answer.rewrite(masked)
         return answer.allow()
+
+    def blocked_anywhere(self, document: Any) -> bool:
+        """Whether a blocked word is in any string of a decoded JSON ``document``: for a body the
+        models cannot read, which must not get past the words by being unreadable."""
+        pending = [document]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, str):
+                if node and self._words.scan(node, mask=False)[0]:
+                    return True
+            elif isinstance(node, dict):
+                pending.extend(node.keys())
+                pending.extend(node.values())
+            elif isinstance(node, list):
+                pending.extend(node)
+        return False
+
+    def blocked_answer(self, kind: ConversationKind) -> BeforeSendAnswer:
+        return self._blocked(kind)
 
     def _oversize(self, kind: ConversationKind, body: list[MsgElement]) -> BeforeSendAnswer | None:
         size = body_size(body)

@@ -283,9 +283,8 @@ def parse_callback(command: str, raw: str | bytes) -> CallbackRequest:
     pydantic-core's JSON parser gives up at 200 nested arrays and objects, about 40 merger levels
     (each level is five: message, MsgBody, element, MsgContent, MsgList), while Tencent nests
     mergers 100 levels deep inside a 12 KB body (protocol reference §6.2, §7.4). What it refuses
-    is decoded again by the standard parser and validated if it is no deeper than Tencent sends
-    (:data:`MAX_CALLBACK_DEPTH`); anything deeper could not come from Tencent and gets the first
-    parser's error, whatever state pydantic's own depth guard is in.
+    is decoded again by :func:`decode_json` and validated if it is JSON Tencent could have sent;
+    anything else gets the first parser's error, whatever state pydantic's own depth guard is in.
     """
     model = REQUEST_MODELS[command]
     try:
@@ -294,15 +293,27 @@ def parse_callback(command: str, raw: str | bytes) -> CallbackRequest:
         if [err["type"] for err in exc.errors()] != ["json_invalid"]:
             raise
         try:
-            document = json.loads(raw)
-            # Text that is not valid Unicode (a lone surrogate escape): pydantic-core refuses it,
-            # and so must this path, or it would come back out in an answer or the archive.
-            json.dumps(document, ensure_ascii=False).encode()
+            document = decode_json(raw)
         except (ValueError, RecursionError):  # JSON, Unicode and over-long-integer errors are ValueErrors
             raise exc from None
-        if _depth(document) > MAX_CALLBACK_DEPTH:
-            raise exc from None
         return model.model_validate(document)
+
+
+def decode_json(raw: str | bytes) -> Any:
+    """A callback body decoded as the standard parser does, if it is JSON Tencent could have sent
+    (as strict as pydantic's: no NaN or Infinity, text that is valid Unicode, no deeper than
+    :data:`MAX_CALLBACK_DEPTH`); ValueError otherwise."""
+    document = json.loads(raw, parse_constant=_no_constant)
+    # Text that is not valid Unicode (a lone surrogate escape): pydantic-core refuses it, and so
+    # must this, or it would come back out in an answer or the archive.
+    json.dumps(document, ensure_ascii=False).encode()
+    if _depth(document) > MAX_CALLBACK_DEPTH:
+        raise ValueError("nested deeper than Tencent sends")
+    return document
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _depth(document: Any) -> int:
