@@ -34,6 +34,7 @@ from timkit.merger import (
 from timkit.models.merger import LimitExceeded
 from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
+from timkit.stores.config import ConfigUnavailable
 from timkit.stores.mergers import MergerStore, StoreBusy
 
 logger = Logger()
@@ -103,6 +104,12 @@ def _unavailable(message: str, retry_after: int | None = None) -> Response:
 def _no_key(exc: KeyNotConfigured) -> Response:
     # AppKeyStore has logged it and counted it in the KeyNotConfigured metric.
     return _unavailable(str(exc))
+
+
+@app.exception_handler(ConfigUnavailable)
+def _no_config(exc: ConfigUnavailable) -> Response:
+    logger.warning("merger API configuration unavailable", reason=str(exc))
+    return _unavailable("the app's key could not be read; try again shortly", retry_after=5)
 
 
 @app.exception_handler(LimitExceeded)

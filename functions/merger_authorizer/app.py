@@ -18,6 +18,7 @@ from aws_lambda_powertools import Logger
 from timkit.config import Settings
 from timkit.keys import KeyNotConfigured
 from timkit.stores.appkey import AppKeyStore
+from timkit.stores.config import ConfigUnavailable
 from timkit.tim.usersig import UserSigError, verify_usersig
 
 logger = Logger()
@@ -48,15 +49,16 @@ def _verdict(token: str, key: str) -> dict:
     return _admitted(info.identifier)
 
 
-def _unavailable(exc: KeyNotConfigured) -> dict:
-    # AppKeyStore has logged it and counted it in the KeyNotConfigured metric.
+def _unavailable(exc: KeyNotConfigured | ConfigUnavailable) -> dict:
+    # AppKeyStore has logged it (and counted a missing key in the KeyNotConfigured metric).
     return {"isAuthorized": True, "context": {"unavailable": str(exc)}}
 
 
 def lambda_handler(event: dict, context: object) -> dict:
     try:
         key = keys.current()
-    except KeyNotConfigured as exc:
+    except (KeyNotConfigured, ConfigUnavailable) as exc:
+        # An authorizer's own error would be the gateway's 500: the API answers 503 instead.
         return _unavailable(exc)
     token = _bearer(event)
     return _refused("no Bearer UserSig") if token is None else _verdict(token, key)

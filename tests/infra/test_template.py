@@ -479,6 +479,13 @@ def test_the_app_key_secret_keeps_what_existing_stacks_were_created_with(templat
 
 def test_the_callback_secret_starts_from_the_token_the_console_has(template: dict[str, Any]) -> None:
     properties = template["Resources"]["CallbackSecret"]["Properties"]
+    # Any change to them would have CloudFormation resolve the reference again on the next update,
+    # putting back the seed token over one rotated in this secret.
+    assert set(properties) == {"Description", "SecretString"}
+    assert properties["Description"] == (
+        "Tencent Cloud Chat callback authentication token for timkit (callback_token, entered in "
+        "the IM console) and optionally the before-send policy (policy)."
+    )
     document, names = properties["SecretString"]["Fn::Sub"], {"TimSecret"}
     assert refs(properties["SecretString"]) == names
     assert json.loads(document) == {

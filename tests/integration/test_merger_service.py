@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from tests.moto_env import offline_aws, template_table
 from tests.unit.conftest import FakeClock
+from timkit.keys import KeyNotConfigured
 from timkit.merger import (
     DOWNLOAD_URL_SECONDS,
     MAX_NESTED_KEYS,
@@ -947,3 +948,22 @@ def test_captured_key_cannot_be_made_without_the_secret() -> None:
     assert key != "m" + hashlib.sha256(b"group:@TGS#team:123#0").hexdigest()[:40]
     assert key != key_of("group:@TGS#team:123", 0, relay, key_secret=b"another secret")
     assert key_of("group:@TGS#team:123", 0, relay, key_secret=b"") != key
+
+
+def test_a_missing_key_on_the_membership_lookup_is_its_own_error_not_a_retry_later(tencent: FakeTencent) -> None:
+    tencent.fail = KeyNotConfigured("it is empty")
+    with pytest.raises(KeyNotConfigured):
+        GroupMembership(lambda: tencent, clock=FakeClock())("g1", "a")  # type: ignore[arg-type, return-value]
+
+
+@pytest.mark.parametrize("key", ["\ud800k", "a" * 65, "key with spaces", "ÿ", "", "../etc"])
+def test_keys_this_service_never_makes_are_unknown_without_asking_aws(
+    service: MergerService, calls: Calls, key: str
+) -> None:
+    calls.clear()
+    with pytest.raises(MergerNotFound):
+        service.download("A", key)
+    if key:
+        with pytest.raises(UnknownNestedKey):
+            upload(service, "A", upload_doc([wire_message("A", [key_relay(key)])]))
+    assert calls.names() == []

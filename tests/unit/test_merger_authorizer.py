@@ -17,6 +17,7 @@ import pytest
 from tests.handlers import load_handler
 from tests.unit.conftest import APP_KEY as KEY
 from tests.unit.conftest import FixedKey
+from timkit.stores.config import ConfigUnavailable
 from timkit.tim.usersig import gen_usersig
 
 APP = 1400000001
@@ -99,3 +100,16 @@ def test_the_refusal_is_logged_with_its_reason_never_the_sig(
     (record,) = [r for r in caplog.records if r.getMessage() == "merger API call refused"]
     assert record.reason == "UserSig signature does not match"
     assert sig not in str(record.__dict__)
+
+
+def test_a_key_that_cannot_be_read_is_passed_on_never_raised(authorizer: ModuleType, monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    # Raised here, it would be the gateway's 500 for every caller; the API answers 503 instead.
+    class Unreadable:
+        def current(self) -> str:
+            raise ConfigUnavailable("the app's key could not be loaded: EndpointConnectionError")
+
+    monkeypatch.setattr(authorizer, "keys", Unreadable())
+    verdict = authorize(authorizer, f"Bearer {gen_usersig(APP, KEY, 'alice', 3600)}")
+    assert verdict["isAuthorized"] is True and "identifier" not in verdict["context"]
+    assert "could not be loaded" in verdict["context"]["unavailable"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
@@ -29,6 +30,7 @@ from aws_lambda_powertools.shared.cache_dict import LRUDict
 from pydantic import TypeAdapter, ValidationError
 
 from timkit.config import Settings
+from timkit.keys import KeyNotConfigured
 from timkit.models.callbacks import BotC2CMessage, C2CAfterSend, CallbackRequest, GroupAfterSend
 from timkit.models.elements import RelayElem, RelayMessage
 from timkit.models.merger import (
@@ -51,8 +53,10 @@ from timkit.tim.rest import TimRestClient
 
 # 192 bits of randomness in every uploaded key.
 KEY_BYTES = 24
-# Longer than any key this service makes; refused before S3 or DynamoDB see it (their key limits).
-MAX_KEY_CHARS = 128
+# Every key this service makes (token_urlsafe uploads, "m" + hex captures) and nothing else: a
+# key outside it is unknown without asking S3 or DynamoDB, which would refuse some (lone
+# surrogates, over-long keys) with an error rather than "not found".
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DOWNLOAD_URL_SECONDS = 300
 # Stored mergers one upload may reference by key: a list holds at most 300 messages, so one key per
 # message of the top level is the most a forward of forwards needs. Beyond it an upload would cost
@@ -144,6 +148,8 @@ class GroupMembership:
             if exc.error_code in NOT_MEMBER_CODES:
                 return False
             raise MembershipUnavailable(group_id, str(exc)) from exc
+        except KeyNotConfigured:
+            raise  # its own 503, naming the setting
         except TimError as exc:
             raise MembershipUnavailable(group_id, str(exc)) from exc
         except ValidationError:
@@ -216,7 +222,7 @@ class MergerService:
     def download(self, caller: str, key: str) -> InlineDocument | DownloadLink:
         # An unknown key and a key the caller may not read cost the same: one GET whose list is
         # read only once the metadata that came with it says the caller may read it.
-        opened = self.store.open(key) if len(key) <= MAX_KEY_CHARS else None
+        opened = self.store.open(key) if KEY_PATTERN.fullmatch(key) else None
         if opened is None:
             raise MergerNotFound(key)
         with opened:
@@ -244,7 +250,7 @@ class MergerService:
             raise LimitExceeded(
                 "nested_keys", f"messageList references {len(deepest)} stored mergers by key; at most {MAX_NESTED_KEYS}"
             )
-        metas = self.store.metas([key for key in deepest if len(key) <= MAX_KEY_CHARS])
+        metas = self.store.metas([key for key in deepest if KEY_PATTERN.fullmatch(key)])
         levels = 0
         for key, at_level in deepest.items():
             meta = metas.get(key)
