@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from timkit.config import Settings
 from timkit.keys import KeyNotConfigured
 from timkit.merger import (
+    BlockedContent,
     GroupMembership,
     InlineDocument,
     MembershipUnavailable,
@@ -34,7 +35,7 @@ from timkit.merger import (
 from timkit.models.merger import LimitExceeded
 from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
-from timkit.stores.config import ConfigUnavailable
+from timkit.stores.config import ConfigStore, ConfigUnavailable
 from timkit.stores.mergers import MergerStore, StoreBusy
 
 logger = Logger()
@@ -46,10 +47,13 @@ app = APIGatewayHttpResolver()
 # Made on first use (a group merger's download); it asks for the app's key on every call, and its
 # role lookups take their slots in the REST budget every Lambda shares.
 rest = paced_client(settings, keys.current)
+# The moderation policy the before-send callback applies (POLICY_SOURCE), cached as it caches it.
+config = ConfigStore("", settings.POLICY_SOURCE, settings.CONFIG_CACHE_SECONDS, logger)
 service = MergerService(
     MergerStore(settings.MERGER_BUCKET, settings.MERGER_TABLE),
     settings.MERGER_RETENTION_DAYS,
     is_member=GroupMembership(rest),
+    policy=config.policy,
     inline_max_bytes=settings.MERGER_INLINE_MAX_BYTES,
 )
 
@@ -130,6 +134,11 @@ def _invalid(exc: ValidationError) -> Response:
 @app.exception_handler(NotJson)
 def _not_json(exc: NotJson) -> Response:
     return _json(400, json.dumps({"message": str(exc)}))
+
+
+@app.exception_handler(BlockedContent)
+def _blocked(exc: BlockedContent) -> Response:
+    return _json(422, json.dumps({"message": str(exc), "limit": "blocked"}))
 
 
 @app.exception_handler(UnknownNestedKey)

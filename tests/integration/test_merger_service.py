@@ -30,6 +30,7 @@ from timkit.keys import KeyNotConfigured
 from timkit.merger import (
     DOWNLOAD_URL_SECONDS,
     MAX_NESTED_KEYS,
+    BlockedContent,
     GroupMembership,
     InlineDocument,
     MembershipUnavailable,
@@ -42,6 +43,7 @@ from timkit.models.callbacks import C2CAfterSend, C2CBeforeSend, GroupAfterSend
 from timkit.models.elements import RelayElem
 from timkit.models.merger import MAX_LEVELS, DownloadLink, LimitExceeded, MergerUpload
 from timkit.models.rest import RoleInGroupReply, RoleInGroupRequest
+from timkit.policy import Policy
 from timkit.stores.mergers import BATCH_GET_ATTEMPTS, BATCH_GET_KEYS, MergerStore, StoreBusy
 from timkit.tim.errors import TimApiError, TimTransportError
 
@@ -967,3 +969,20 @@ def test_keys_this_service_never_makes_are_unknown_without_asking_aws(
         with pytest.raises(UnknownNestedKey):
             upload(service, "A", upload_doc([wire_message("A", [key_relay(key)])]))
     assert calls.names() == []
+
+
+def test_an_upload_holding_a_blocked_word_anywhere_is_refused_and_nothing_stored(
+    store: MergerStore, clock: FakeClock, calls: Calls
+) -> None:
+    # The before-send callback sees only the TIMRelayElem with the key, never the messages behind it.
+    policy = Policy.from_json('{"blocked_words": ["scam"]}')
+    service = MergerService(store, 30, clock=clock, policy=lambda: policy)
+    deep = wire_message("A", [inline_relay([wire_message("A", [text("a ｓｃａｍ here")])])])
+    for doc in (upload_doc([wire_message("A", [text("plain scam")])]), upload_doc([deep]),
+                upload_doc([wire_message("A", [text("hi")])], title="scam inside"),
+                upload_doc([wire_message("A", [text("hi")])], abstractList=["A: scam"])):
+        calls.clear()
+        with pytest.raises(BlockedContent):
+            upload(service, "A", doc)
+        assert not {"PutObject", "PutItem"} & set(calls.names())
+    assert upload(service, "A", upload_doc([wire_message("A", [text("all fine")])]))

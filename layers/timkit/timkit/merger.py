@@ -32,7 +32,7 @@ from pydantic import TypeAdapter, ValidationError
 from timkit.config import Settings
 from timkit.keys import KeyNotConfigured
 from timkit.models.callbacks import BotC2CMessage, C2CAfterSend, CallbackRequest, GroupAfterSend
-from timkit.models.elements import RelayElem, RelayMessage
+from timkit.models.elements import RelayContent, RelayElem, RelayMessage
 from timkit.models.merger import (
     MAX_LEVELS,
     MAX_UPLOAD_BYTES,
@@ -47,6 +47,7 @@ from timkit.models.merger import (
     relay_fits,
 )
 from timkit.models.rest import UserId
+from timkit.policy import Policy
 from timkit.stores.mergers import MergerMeta, MergerStore
 from timkit.tim.errors import GROUP_MISSING_CODES, TimApiError, TimError
 from timkit.tim.rest import TimRestClient
@@ -89,6 +90,10 @@ class MembershipUnavailable(Exception):
 
 class NotJson(ValueError):
     """An upload body that is not JSON."""
+
+
+class BlockedContent(ValueError):
+    """An upload holding a word the app's moderation policy blocks."""
 
 
 class UnknownNestedKey(ValueError):
@@ -171,6 +176,7 @@ class MergerService:
         inline_max_bytes: int = Settings.model_fields["MERGER_INLINE_MAX_BYTES"].default,
         clock: Callable[[], float] = time.time,
         new_key: Callable[[], str] = lambda: secrets.token_urlsafe(KEY_BYTES),
+        policy: Callable[[], Policy] | None = None,
     ) -> None:
         self.store = store
         self._retention = retention_days * 86400
@@ -178,6 +184,9 @@ class MergerService:
         self._inline_max = inline_max_bytes
         self._clock = clock
         self._new_key = new_key
+        # The before-send policy: its blocked words apply to uploads too. The callback only ever
+        # sees the TIMRelayElem that carries the key, never the messages behind it.
+        self._policy = policy
 
     # ------------------------------------------------------------------ upload
 
@@ -198,6 +207,11 @@ class MergerService:
 
     def upload(self, uploader: str, upload: MergerUpload, received: list[Any] | None = None) -> UploadResult:
         """``received``: the upload's messageList as decoded from the request, stored as it came."""
+        if self._policy is not None:
+            card = RelayContent(Title=upload.title, AbstractList=upload.abstractList,
+                                CompatibleText=upload.compatibleText, MsgList=upload.messageList)
+            if self._policy().blocks([RelayElem(MsgContent=card)]):
+                raise BlockedContent("the merger holds text the app's moderation policy blocks")
         found = nesting(upload.messageList)
         levels = max(found.levels, self._levels_by_key(uploader, found.keys))
         key = self._new_key()

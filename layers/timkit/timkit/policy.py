@@ -344,6 +344,15 @@ class Policy:
             return self._oversize(kind, masked) or answer.rewrite(masked)
         return answer.allow()
 
+    def blocks(self, body: list[MsgElement]) -> bool:
+        """Whether a blocked word is anywhere in ``body`` that :meth:`decide` looks: for a merger
+        stored by the app (an upload), whose messages the before-send callback never sees."""
+        return any(
+            text and self._words.scan(text, mask=False)[0]
+            for elem, _, _ in _walk(body, None)
+            for _, _, text in _user_texts(elem)
+        )
+
     def blocked_anywhere(self, document: Any) -> bool:
         """Whether a blocked word is in any string of a decoded JSON ``document``: for a body the
         models cannot read, which must not get past the words by being unreadable."""
