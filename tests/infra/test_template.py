@@ -279,9 +279,10 @@ def test_every_table_and_bucket_says_what_becomes_of_its_data(template: dict[str
         for name, r in template["Resources"].items()
         if r["Type"] in ("AWS::DynamoDB::Table", "AWS::S3::Bucket")
     }
-    # Records outlive the stack; short-lived state that expires through TTL goes with it.
-    kept = {"ArchiveTable", "MergerTable", "MergerBucket", "JobsTable"}
-    dropped = {"BotStateTable", "RateTable", "IdempotencyTable"}
+    # Records outlive the stack (bots' configurations too); short-lived state that expires through
+    # TTL goes with it.
+    kept = {"ArchiveTable", "MergerTable", "MergerBucket", "JobsTable", "BotStateTable"}
+    dropped = {"RateTable", "IdempotencyTable"}
     assert stores == {name: ("Retain", "Retain") for name in kept} | {name: ("Delete", "Delete") for name in dropped}
 
 
