@@ -538,3 +538,9 @@ def test_a_failure_before_tencent_is_reached_ends_the_answer_with_the_error_mess
     assert ran.result.outcome == "failed" and ran.result.failure_kind == "tencent"
     error = [c for c in rest.calls if c.api == "sendmsg" and c.payload["src"] == 23]
     assert len(error) == 1 and "ProvisionedThroughput" not in json.dumps(error[0].body)
+
+
+def test_an_empty_answer_after_the_typing_placeholder_is_still_the_error_message() -> None:
+    ran = run([(t(2.0), END)], settings=Settings(typing_text="Thinking…"))
+    assert ran.result.outcome == "failed" and ran.result.failure_kind == "empty"
+    assert ran.rest.calls[-1].payload["src"] == 23

@@ -261,7 +261,8 @@ class _Answer:
 
     def model_finished(self) -> TurnResult:
         self.model_end = self.clock()
-        if not self.writer.started and not self.writer.pending:
+        # On what was said, not on whether a message went out: a typing placeholder is no answer.
+        if not self.writer.text and not self.writer.pending:
             self.emit("empty_answer")
             return self.failed("empty", EMPTY_ANSWER_TEXT)
         self.writer.finish()
