@@ -10,12 +10,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from timkit.archive import Archiver
 from timkit.config import Settings
 from timkit.merger import MergerService
 from timkit.models.callbacks import parse_callback
+from timkit.stores.appkey import AppKeyStore, CaptureKeySecret
 from timkit.stores.archive import ArchiveStore
 from timkit.stores.fastpath import ENCODING_ATTRIBUTE, queued_body
 from timkit.stores.mergers import MergerStore
@@ -26,14 +26,17 @@ settings = Settings.from_env()
 archiver = Archiver(ArchiveStore(settings.ARCHIVE_TABLE))
 mergers = MergerService(MergerStore(settings.MERGER_BUCKET, settings.MERGER_TABLE), settings.MERGER_RETENTION_DAYS)
 processor = BatchProcessor(event_type=EventType.SQS)
-secrets = SecretsProvider()
 
 METRIC_NAMES = {"stored": "Archived", "duplicate": "DuplicateIgnored", "conflict": "ConflictingBody"}
 
 
+# Checked like the app's key (no empty or placeholder key), cached with the last good value kept.
+capture_keys = AppKeyStore(settings.CAPTURE_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger,
+                           shape=CaptureKeySecret, variable="CAPTURE_SECRET_ID")
+
+
 def capture_secret() -> bytes:
-    document = secrets.get(settings.CAPTURE_SECRET_ID, transform="json", max_age=settings.CONFIG_CACHE_SECONDS)
-    return document["capture_key"].encode()
+    return capture_keys.current().encode()
 
 
 def archive_record(record: SQSRecord) -> None:

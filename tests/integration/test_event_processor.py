@@ -222,3 +222,15 @@ def test_body_sqs_would_refuse_is_archived_unchanged(processor, sqs_server, text
     (item,) = store.history(f"c2c:{c2c['MsgKey']}")
     assert item["body"] == raw
     assert json.loads(item["body"])["MsgBody"][0]["MsgContent"]["Text"] == text
+
+
+def test_a_capture_secret_nobody_set_is_never_used(processor) -> None:  # type: ignore[no-untyped-def]
+    # A merger captured under a key made with "" could be worked out by anyone: the record waits
+    # (retried, then the dead-letter queue, which alarms) until the secret holds a real key.
+    module, store = processor
+    boto3.client("secretsmanager").put_secret_value(SecretId="capture-key", SecretString='{"capture_key": ""}')
+    group_record = SAMPLE["Records"][1]  # the one with an inline merger; the other is archived
+    result = module.lambda_handler(copy.deepcopy(SAMPLE), CONTEXT)
+    assert result == {"batchItemFailures": [{"itemIdentifier": group_record["messageId"]}]}
+    group = json.loads(group_record["body"])
+    assert store.history(f"group:{group['GroupId']}:{group['MsgSeq']}") == []

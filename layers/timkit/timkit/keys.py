@@ -38,10 +38,10 @@ class KeyNotConfigured(TimError):
     with it. Says why and where to set it, never the value. ``retryable``: an operator can set the
     key at any time, and every function picks it up within ``CONFIG_CACHE_SECONDS``."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, setting: str = KEY_SETTING) -> None:
         self.reason = reason
-        super().__init__("", None, f"{KEY_SETTING} is not configured ({reason}): set it to the app's key "
-                         "from the Tencent IM console")
+        what = "the app's key from the Tencent IM console" if setting == KEY_SETTING else "a generated secret"
+        super().__init__("", None, f"{setting} is not configured ({reason}): set it to {what}")
 
     @property
     def retryable(self) -> bool:

@@ -41,6 +41,14 @@ class AppKeySecret(BaseModel):
     secret_key: str = Field(default="", repr=False)
 
 
+class CaptureKeySecret(BaseModel):
+    """The JSON of the CAPTURE_SECRET_ID secret (captured merger keys are derived with it)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    capture_key: str = Field(default="", repr=False)
+
+
 @dataclass(frozen=True)
 class _Read:
     key: str = field(repr=False)
@@ -56,8 +64,15 @@ class AppKeyStore:
         logger: Logger,
         clock: Callable[[], float] = time.monotonic,
         secrets: SecretsProvider | None = None,
+        shape: type[BaseModel] = AppKeySecret,
+        variable: str = "TIM_SECRET_ID",
     ) -> None:
         self._secret_id = secret_id
+        # The secret's JSON (its one field is the key), and where operators set it, for messages.
+        self._shape = shape
+        self._field = next(iter(shape.model_fields))
+        self._variable = variable
+        self._setting = f"{self._field} in the {variable} secret"
         self._log = logger
         # Made on first read, so that a function starts without building a client it may not need.
         self._secrets = secrets
@@ -66,30 +81,30 @@ class AppKeyStore:
     def current(self) -> str:
         """The app's key as the secret holds it now (within the cache time), or
         :class:`KeyNotConfigured`; ``ConfigUnavailable`` when it has never been read."""
-        read = self._cached.get(self._read, "the app's key")
+        read = self._cached.get(self._read, self._setting)
         if read.problem is not None:
-            raise KeyNotConfigured(read.problem)
+            raise KeyNotConfigured(read.problem, self._setting)
         return read.key
 
     def _read(self) -> _Read:
         if not self._secret_id:
-            return self._not_configured("TIM_SECRET_ID is not set")
+            return self._not_configured(f"{self._variable} is not set")
         if self._secrets is None:
             self._secrets = SecretsProvider()
         # max_age=0: Powertools keeps no copy; the cache is ours (see the module's docstring).
         raw = self._secrets.get(self._secret_id, max_age=0)
         try:
-            key = AppKeySecret.model_validate_json(raw or "").secret_key
+            key = getattr(self._shape.model_validate_json(raw or ""), self._field)
         except ValidationError as exc:
             # The fields at fault, never the input: it is the secret.
             fields = ", ".join(sorted({".".join(map(str, e["loc"])) or "secret" for e in exc.errors()}))
-            return self._not_configured(f"the secret is not a JSON object with a string secret_key ({fields})")
+            return self._not_configured(f"the secret is not a JSON object with a string {self._field} ({fields})")
         if (problem := key_problem(key)) is not None:
             return self._not_configured(problem)
         return _Read(key, None)
 
     def _not_configured(self, problem: str) -> _Read:
-        self._log.warning(str(KeyNotConfigured(problem)), reason=problem)
+        self._log.warning(str(KeyNotConfigured(problem, self._setting)), reason=problem)
         namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE
         with single_metric(name=METRIC, unit=MetricUnit.Count, value=1, namespace=namespace):
             pass
