@@ -119,12 +119,3 @@ class InterruptStore:
             timeout=timeout,
         )
 
-    def is_interrupted(self, bot: str, msg_key: str, timeout: float = 2.0) -> bool:
-        if self._client is None:
-            self._client = AwsJsonClient("dynamodb")
-        reply = self._client.call(
-            "GetItem",
-            {"TableName": self._table, "Key": {"pk": {"S": interrupt_key(bot, msg_key)}}, "ConsistentRead": True},
-            timeout=timeout,
-        )
-        return "Item" in reply
