@@ -680,18 +680,10 @@ class Service:
 
     def _c2c_common(self, body: dict[str, Any], allowed: frozenset[str], too_long: int) -> dict[str, Any]:
         """The fields sendmsg and batchsendmsg share."""
-        seq = body.get("MsgSeq")
-        if seq is not None and not _is_uint32(seq):
-            raise ImError(codes.C2C_SEQ_INVALID, "MsgSeq must be a uint32")
-        msg_random = body.get("MsgRandom")
-        if not _is_uint32(msg_random):
-            raise ImError(codes.C2C_RANDOM_INVALID, "MsgRandom is required and must be a uint32")
+        seq, msg_random = _c2c_ids(body)
         stamp = body.get("MsgTimeStamp")
         if stamp is not None and not _is_int(stamp):
             raise ImError(codes.C2C_TIMESTAMP_INVALID, "MsgTimeStamp must be an integer")
-        sync = body.get("SyncOtherMachine")
-        if sync is not None and not _is_int(sync):
-            raise ImError(codes.C2C_SYNC_INVALID, "SyncOtherMachine must be an integer")
         lifetime = body.get("MsgLifeTime", MAX_MSG_LIFETIME)
         if not _is_int(lifetime):
             raise ImError(codes.C2C_LIFETIME_NOT_INT, "MsgLifeTime must be an integer")
@@ -1129,15 +1121,7 @@ class Service:
         to = body.get("To_Account")
         if not isinstance(to, str) or not to:
             raise ImError(codes.C2C_TO_MISSING, "To_Account is required")
-        msg_random = body.get("MsgRandom")
-        if not _is_uint32(msg_random):
-            raise ImError(codes.C2C_RANDOM_INVALID, "MsgRandom is required and must be a uint32")
-        seq = body.get("MsgSeq")
-        if seq is not None and not _is_uint32(seq):
-            raise ImError(codes.C2C_SEQ_INVALID, "MsgSeq must be a uint32")
-        sync = body.get("SyncOtherMachine")
-        if sync is not None and not _is_int(sync):
-            raise ImError(codes.C2C_SYNC_INVALID, "SyncOtherMachine must be an integer")
+        seq, msg_random = _c2c_ids(body)
         content = _stream_content(body.get("MsgBody"), codes.C2C_BODY_NOT_ARRAY, codes.C2C_BODY_FORMAT,
                                   codes.C2C_BODY_TOO_LONG)
         now = self._now()
@@ -1492,6 +1476,21 @@ REST_APIS = frozenset(
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
+
+
+def _c2c_ids(body: dict[str, Any]) -> tuple[Any, Any]:
+    """(MsgSeq, MsgRandom) of a C2C send (sendmsg, batchsendmsg, send_c2c_stream_msg), checked with
+    its SyncOtherMachine, as §5.3 has them: MsgSeq optional, MsgRandom required, both uint32."""
+    seq = body.get("MsgSeq")
+    if seq is not None and not _is_uint32(seq):
+        raise ImError(codes.C2C_SEQ_INVALID, "MsgSeq must be a uint32")
+    msg_random = body.get("MsgRandom")
+    if not _is_uint32(msg_random):
+        raise ImError(codes.C2C_RANDOM_INVALID, "MsgRandom is required and must be a uint32")
+    sync = body.get("SyncOtherMachine")
+    if sync is not None and not _is_int(sync):
+        raise ImError(codes.C2C_SYNC_INVALID, "SyncOtherMachine must be an integer")
+    return seq, msg_random
 
 def _is_uint32(value: Any) -> bool:
     return _is_int(value) and 0 <= value <= UINT32_MAX
