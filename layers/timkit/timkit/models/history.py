@@ -1,0 +1,120 @@
+"""Conversations and what was said in them: the ids callers keep and the entries history returns.
+
+A **conversation id** names one conversation whichever way round it is asked for:
+
+* ``c2c:<user>:<user>``: a one-to-one chat, the two UserIDs in code-point order (so
+  ``c2c:bob:alice`` is normalised to ``c2c:alice:bob``);
+* ``group:<GroupId>``: a group;
+* ``topic:<GroupId>:<TopicId>``: one topic of a Community group.
+
+Inside the ids a ``%`` or ``:`` is percent-escaped (custom UserIDs and group ids may hold any
+printable ASCII), so an id splits back into its parts unambiguously.
+
+A **message id** is the archive's identity of the message (:mod:`timkit.archive`):
+``c2c:<MsgKey>`` for a one-to-one message, ``group:<GroupId>:<MsgSeq>`` (or
+``topic:<GroupId>:<TopicId>:<MsgSeq>``) for a group message. Both are stable: Tencent never
+changes a message's ``MsgKey`` or ``MsgSeq``, so a caller can keep them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import unquote
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from timkit.models.elements import MsgElement
+
+ConversationKind = Literal["c2c", "group", "topic"]
+MAX_CONVERSATION_ID = 200
+
+
+class InvalidConversationId(ValueError):
+    pass
+
+
+def escape_part(part: str) -> str:
+    return part.replace("%", "%25").replace(":", "%3A")
+
+
+def c2c_conversation(first: str, second: str) -> str:
+    a, b = sorted((first, second))
+    return f"c2c:{escape_part(a)}:{escape_part(b)}"
+
+
+def group_conversation(group_id: str, topic_id: str | None = None) -> str:
+    if topic_id:
+        return f"topic:{escape_part(group_id)}:{escape_part(topic_id)}"
+    return f"group:{escape_part(group_id)}"
+
+
+def parse_conversation(value: str) -> tuple[ConversationKind, tuple[str, ...]]:
+    """The kind and the unescaped parts of a conversation id: ``("c2c", (a, b))`` with ``a <= b``,
+    ``("group", (GroupId,))`` or ``("topic", (GroupId, TopicId))``. Anything else is refused with
+    the reason."""
+    if not isinstance(value, str) or not value or len(value) > MAX_CONVERSATION_ID:
+        raise InvalidConversationId(f"a conversation id is 1 to {MAX_CONVERSATION_ID} characters")
+    kind, _, rest = value.partition(":")
+    parts = tuple(unquote(part) for part in rest.split(":"))
+    expected = {"c2c": 2, "group": 1, "topic": 2}.get(kind)
+    if expected is None:
+        raise InvalidConversationId("a conversation id starts with c2c:, group: or topic:")
+    if len(parts) != expected or not all(parts):
+        shape = {"c2c": "c2c:<user>:<user>", "group": "group:<GroupId>", "topic": "topic:<GroupId>:<TopicId>"}[kind]
+        raise InvalidConversationId(f"a {kind} conversation id is {shape} (':' and '%' inside ids percent-escaped)")
+    if kind == "c2c":
+        parts = tuple(sorted(parts))
+    return kind, parts  # type: ignore[return-value]  # kind is one of the three keys checked above
+
+
+def normalise_conversation(value: str) -> str:
+    """The canonical form of a conversation id (one-to-one ids in order, escapes as written here)."""
+    kind, parts = parse_conversation(value)
+    if kind == "c2c":
+        return c2c_conversation(*parts)
+    return group_conversation(*parts)
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+
+
+SystemEventType = Literal[
+    "thread_created", "participants_added", "participants_removed", "topic_updated", "thread_deleted"
+]
+
+
+class SystemEvent(_Camel):
+    """Something that happened to the conversation rather than a message sent in it."""
+
+    type: SystemEventType
+    operator: str | None = None
+    participants: list[str] = Field(default_factory=list)
+    topic: str | None = None
+
+
+class HistoryEntry(_Camel):
+    """One message (or system event) as the archive holds it, with what later happened to it."""
+
+    id: str
+    conversation: str
+    kind: Literal["message", "system"] = "message"
+    sender: str | None = None
+    time: Annotated[int, Field(description="When it was sent (or happened), Unix seconds")]
+    seq: int | None = None
+    body: list[MsgElement] = Field(default_factory=list, description="The current body: the edited one if edited")
+    cloud_custom_data: str | None = None
+    edited_at: int | None = None
+    deleted_at: int | None = None
+    deleted_by: str | None = None
+    system: SystemEvent | None = None
+
+
+class HistoryPage(_Camel):
+    conversation: str
+    entries: list[HistoryEntry]
+    next_token: str | None = None
+    read_marks: dict[str, int] = Field(
+        default_factory=dict, description="Per reader, the time up to which they have read (C2C read reports)"
+    )
