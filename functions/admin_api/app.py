@@ -60,7 +60,8 @@ from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
 from timkit.stores.bots import BotStore, StoredConfigInvalid
 from timkit.stores.config import ConfigUnavailable
-from timkit.stores.jobs import InvalidToken, JobStore
+from timkit.stores.jobs import JobStore
+from timkit.stores.paging import InvalidToken
 from timkit.stores.schedules import Schedules, WorkQueue
 from timkit.tim.errors import TimApiError, TimTransportError
 
