@@ -150,3 +150,9 @@ class BackfillProgress(_Camel):
         self.unreadable += 1
         if len(self.unreadable_ids) < MAX_UNREADABLE_IDS:
             self.unreadable_ids.append(message_id)
+
+
+class BackfillRequest(_Camel):
+    next_token: Annotated[
+        str | None, Field(max_length=2048, description="From the call before; absent to start")
+    ] = None
