@@ -151,7 +151,9 @@ def test_every_page_of_a_conversation_in_order_without_gaps_or_repeats(
             assert {entry.conversation for page in pages for entry in page.entries} == {conversation}
 
 
-def test_pages_between_a_start_and_an_end_time(history: HistoryService, loaded: dict[str, list[dict[str, Any]]]) -> None:
+def test_pages_between_a_start_and_an_end_time(
+    history: HistoryService, loaded: dict[str, list[dict[str, Any]]]
+) -> None:
     conversation = "c2c:user03a:user03b"
     start, end = BASE + 10, BASE + 20
     expected = [ids(d) for d in loaded[conversation] if start <= d["MsgTime"] <= end]
