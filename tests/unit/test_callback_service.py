@@ -222,7 +222,7 @@ def test_secret_unavailable_after_send_is_503(h: Harness) -> None:
 # ----------------------------------------------------------------------------- dispatch
 
 
-@pytest.mark.parametrize("command", ["State.StateChange", "Sns.CallbackFriendAdd", "Group.CallbackAfterCreateGroup"])
+@pytest.mark.parametrize("command", ["State.StateChange", "Sns.CallbackFriendAdd", "Group.CallbackAfterGroupFull"])
 def test_unknown_command_is_acknowledged(h: Harness, command: str) -> None:
     result = h.call(command, body={"CallbackCommand": command, "anything": [1, 2]})
     assert answer(result) == OK
