@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.conftest import MemoryStore, payload, text_body
+from tests.unit.conftest import CHANGED, CREATED, DESTROYED, EXITED, JOINED, MemoryStore, payload, text_body
 from timkit.archive import Archiver, conversation_of, summarise, system_id, timeline
 from timkit.history import entry, system_event
 from timkit.models.callbacks import (
@@ -25,25 +25,6 @@ from timkit.models.callbacks import (
 from timkit.models.elements import TextElem, UnknownElem
 from timkit.models.history import c2c_conversation, group_conversation, normalise_conversation
 
-# docs/protocol.md §13.1-13.5, the examples of the pages named there.
-CREATED = {"CallbackCommand": "Group.CallbackAfterCreateGroup", "GroupId": "@TGS#2J4SZEAEL",
-           "Operator_Account": "group_root", "Owner_Account": "leckie", "Type": "Public", "Name": "MyFirstGroup",
-           "MemberList": [{"Member_Account": "bob"}, {"Member_Account": "peter"}],
-           "UserDefinedDataList": [{"Key": "UserDefined1", "Value": "hello"},
-                                   {"Key": "UserDefined2", "Value": "world"}],
-           "EventTime": "1670574414123"}
-JOINED = {"CallbackCommand": "Group.CallbackAfterNewMemberJoin", "GroupId": "@TGS#2J4SZEAEL", "Type": "Public",
-          "JoinType": "Apply", "Operator_Account": "leckie",
-          "NewMemberList": [{"Member_Account": "jared"}, {"Member_Account": "tommy"}], "EventTime": "1670574414123"}
-EXITED = {"CallbackCommand": "Group.CallbackAfterMemberExit", "GroupId": "@TGS#2J4SZEAEL", "Type": "Public",
-          "ExitType": "Kicked", "Operator_Account": "leckie",
-          "ExitMemberList": [{"Member_Account": "jared"}, {"Member_Account": "tommy"}], "EventTime": "1670574414123"}
-CHANGED = {"CallbackCommand": "Group.CallbackAfterGroupInfoChanged", "GroupId": "@TGS#2J4SZEAEL", "Type": "Public",
-           "Operator_Account": "leckie", "Notification": "NewNotification", "EventTime": "1670574414123"}
-DESTROYED = {"CallbackCommand": "Group.CallbackAfterGroupDestroyed", "GroupId": "@TGS#2J4SZEAEL", "Type": "Public",
-             "Owner_Account": "leckie", "Name": "MyFirstGroup",
-             "MemberList": [{"Member_Account": "leckie"}, {"Member_Account": "peter"}, {"Member_Account": "bob"}],
-             "EventTime": "1670574414123"}
 SYSTEM = [CREATED, JOINED, EXITED, CHANGED, DESTROYED]
 
 
