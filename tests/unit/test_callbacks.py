@@ -34,6 +34,11 @@ from timkit.models.callbacks import (
     GroupAfterSend,
     GroupBeforeSend,
     GroupBeforeSendAnswer,
+    GroupCreated,
+    GroupDestroyed,
+    GroupInfoChanged,
+    GroupMembersExited,
+    GroupMembersJoined,
     GroupModify,
     GroupRecall,
     group_identity,
@@ -53,6 +58,11 @@ EXPECTED_MODELS = {
     "C2C.CallbackAfterMsgWithDraw": C2CRecall,
     "Group.CallbackAfterRecallMsg": GroupRecall,
     "C2C.CallbackAfterMsgReport": C2CReadReport,
+    "Group.CallbackAfterCreateGroup": GroupCreated,
+    "Group.CallbackAfterNewMemberJoin": GroupMembersJoined,
+    "Group.CallbackAfterMemberExit": GroupMembersExited,
+    "Group.CallbackAfterGroupInfoChanged": GroupInfoChanged,
+    "Group.CallbackAfterGroupDestroyed": GroupDestroyed,
 }
 
 
