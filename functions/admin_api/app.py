@@ -8,6 +8,7 @@ with an Idempotency-Key header is carried out once: a repeat within 24 hours get
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
@@ -27,6 +28,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from botocore.exceptions import ClientError
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from timkit.admin import (
     AccountNotFound,
@@ -241,8 +243,14 @@ def _robot(field: str, raw: str) -> str:
 
 
 def _json(status: int, model: Any):
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=model.model_dump_json(by_alias=True, exclude_none=True))
+    try:
+        body = model.model_dump_json(by_alias=True, exclude_none=True)
+    except PydanticSerializationError:
+        # pydantic-core's JSON encoder stops near 250 nested levels; a message in history may hold
+        # mergers 100 deep (500 levels). Its plain-Python dump goes deeper.
+        plain = model.model_dump(by_alias=True, exclude_none=True)
+        body = json.dumps(plain, ensure_ascii=False, default=str)
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
 def _error(status: int, message: str, field: str | None = None):

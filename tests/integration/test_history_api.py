@@ -184,3 +184,15 @@ def test_the_document_states_the_constraints(api: ModuleType) -> None:
     one = document["paths"]["/admin/conversations/{conversationId}/messages/{messageId}"]["get"]
     assert {p["name"] for p in one["parameters"]} == {"conversationId", "messageId"}
     assert "/admin/archive/backfill" in document["paths"]
+
+
+def test_a_message_with_mergers_nested_as_deep_as_tencent_allows_is_served(api: ModuleType) -> None:
+    # 100 merger levels (docs/protocol.md §7.4 in the research notes): deeper than pydantic-core's JSON encoder goes.
+    body = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "innermost"}}]
+    for _ in range(100):
+        body = [{"MsgType": "TIMRelayElem",
+                 "MsgContent": {"Title": "t", "MsgNum": 1, "MsgList": [{"From_Account": "a", "MsgBody": body}]}}]
+    archive(Archiver(ArchiveStore("archive"), clock=lambda: BASE), dict(group("@TGS#deep", 1, BASE), MsgBody=body))
+    status, page = call(api, "GET", MESSAGES, {"conversationId": "group:@TGS#deep"})
+    assert status == 200, page
+    assert page["entries"][0]["body"] == body

@@ -18,13 +18,13 @@ changes a message's ``MsgKey`` or ``MsgSeq``, so a caller can keep them.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from pydantic.alias_generators import to_camel
 
-from timkit.models.elements import MsgElement
+from timkit.models.elements import MsgElement, dump_body
 
 ConversationKind = Literal["c2c", "group", "topic"]
 MAX_CONVERSATION_ID = 200
@@ -120,6 +120,11 @@ class HistoryEntry(_Camel):
     ] = None
     deleted_by: str | None = None
     system: SystemEvent | None = None
+
+    @field_serializer("body")
+    def _body_as_it_came(self, body: list[MsgElement]) -> list[dict[str, Any]]:
+        # Only the fields the message had: nothing filled in by the models' defaults.
+        return dump_body(body)
 
 
 class HistoryPage(_Camel):
