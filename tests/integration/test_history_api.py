@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from tests.handlers import load_handler
-from tests.integration.test_history import archive, c2c, group, old_layout
+from tests.integration.test_history_store import archive, c2c, group, old_layout
 from tests.moto_env import offline_aws, template_table
 from timkit.archive import Archiver
 from timkit.models.admin import ErrorBody, InvalidRequest
