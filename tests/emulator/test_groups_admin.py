@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from local.tim_emulator import FakeClock
+from local.tim_emulator.service import API_FUNCTIONS, REST_APIS, Service
 from tests.emulator.conftest import ADMIN, START, CallbackServer, Rest
+from timkit.models import messages
 from timkit.models.rest import CreateGroupRequest, InitialMember, ModifyGroupBaseInfoRequest
 from timkit.tim.errors import (
     GROUP_ACCOUNT_MISSING,
@@ -281,3 +283,21 @@ def test_no_callback_url_means_no_group_callbacks(tim_client: TimRestClient, tim
     create(tim_client, Owner_Account="alice")
     tim.wait_idle()
     assert tim.callbacks() == []
+
+
+def test_every_served_api_has_a_handler() -> None:
+    for api in REST_APIS:
+        assert api in API_FUNCTIONS or hasattr(Service, "_api_" + api.rsplit("/", 1)[1]), api
+    assert set(API_FUNCTIONS) <= REST_APIS
+
+
+def test_a_group_made_again_with_the_same_id_starts_afresh(tim_client: TimRestClient) -> None:
+    create(tim_client, GroupId="again", Owner_Account="alice")
+    first = messages.text("hi").group_request("again", sender="alice", random=5)
+    assert tim_client.send_group(first).MsgSeq == 1
+    tim_client.destroy_group("again")
+    create(tim_client, GroupId="again", Owner_Account="alice")
+    assert tim_client.group_msg_get_simple("again").RspMsgList == []
+    # The same Random within 5 minutes is a new message in the new group, not a duplicate.
+    assert tim_client.send_group(first).MsgSeq == 1
+    assert [m.MsgSeq for m in tim_client.group_msg_get_simple("again").RspMsgList] == [1]
