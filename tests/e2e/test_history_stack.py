@@ -44,15 +44,17 @@ def test_sent_messages_are_read_back_from_the_archive(local_stack, tim, aws) -> 
     page = wait_for(ours, timeout=TIMEOUT, what="both messages in the conversation's history")
     assert page["conversation"] == "c2c:alice:bob"
     mine = [e for e in page["entries"] if mark in e["body"][0]["MsgContent"]["Text"]]
-    # Newest first; the ids are the messages' MsgKeys.
-    assert [(e["id"], e["sender"]) for e in mine] == [(f"c2c:{second['MsgKey']}", "bob"),
-                                                     (f"c2c:{first['MsgKey']}", "alice")]
+    # The ids are the messages' MsgKeys; newest first (two sent in one second without the callbacks'
+    # EventTime, which the emulator leaves out, are in MsgSeq then MsgRandom order).
+    assert {(e["id"], e["sender"]) for e in mine} == {(f"c2c:{second['MsgKey']}", "bob"),
+                                                     (f"c2c:{first['MsgKey']}", "alice")}
+    assert [e["time"] for e in page["entries"]] == sorted((e["time"] for e in page["entries"]), reverse=True)
     # The other way round names the same conversation.
     again = history(local_stack, "c2c:alice:bob", startTime=since, pageSize=100).json()
     assert [e["id"] for e in again["entries"]] == [e["id"] for e in page["entries"]]
 
     one = requests.get(f"{local_stack['api_url']}/admin/conversations/{quote('c2c:alice:bob', safe='')}/messages/"
-                       f"{quote(mine[1]['id'], safe='')}", timeout=TIMEOUT)
+                       f"c2c:{quote(first['MsgKey'], safe='')}", timeout=TIMEOUT)
     assert one.status_code == 200 and one.json()["body"][0]["MsgContent"]["Text"] == f"history one {mark}"
 
     refused = history(local_stack, "c2c:alice", pageSize=5)
@@ -73,3 +75,26 @@ def test_a_groups_system_event_shows_in_its_history(local_stack) -> None:  # typ
     (entry,) = wait_for(archived, timeout=TIMEOUT, what="the system event in the group's history")
     assert entry["kind"] == "system" and entry["system"]["type"] == "participants_added"
     assert (entry["system"]["operator"], entry["system"]["participants"]) == ("alice", ["bob"])
+
+
+def test_a_group_made_through_tencent_has_its_story_in_history(local_stack, tim) -> None:  # type: ignore[no-untyped-def]
+    from timkit.tim.rest import TimRestClient
+
+    rest = TimRestClient(int(local_stack["sdkappid"]), local_stack["secret_key"], base_url=local_stack["tim_api_base"])
+    group = f"hist-{uuid.uuid4().hex[:8]}"
+    # The emulator sends the group's callbacks (docs/protocol.md §13) as Tencent does.
+    rest.call("group_open_http_svc", "create_group",
+              {"Owner_Account": "alice", "Type": "Public", "Name": "History", "GroupId": group})
+    rest.call("group_open_http_svc", "add_group_member",
+              {"GroupId": group, "MemberList": [{"Member_Account": "bob"}]})
+    assert tim.send_group("bob", group, "hello everyone")["ErrorCode"] == 0
+
+    def told() -> list[dict[str, Any]] | None:
+        entries = history(local_stack, f"group:{group}").json()["entries"]
+        return entries if len(entries) == 3 else None
+
+    entries = wait_for(told, timeout=TIMEOUT, what="the group's creation, the join and the message")
+    assert [(e["kind"], (e.get("system") or {}).get("type")) for e in reversed(entries)] == [
+        ("system", "thread_created"), ("system", "participants_added"), ("message", None)]
+    assert entries[1]["system"]["participants"] == ["bob"]
+    assert entries[0]["sender"] == "bob" and entries[0]["body"][0]["MsgContent"]["Text"] == "hello everyone"

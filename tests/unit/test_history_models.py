@@ -56,12 +56,18 @@ def test_one_to_one_conversations_are_the_same_both_ways() -> None:
 
 
 def test_timelines_sort_by_time_then_the_order_within_the_second() -> None:
-    def c2c(seq: int, rnd: int, at: int) -> str:
-        return timeline(parsed(payload("C2C.CallbackAfterSendMsg", MsgSeq=seq, MsgRandom=rnd, MsgTime=at)))
+    def c2c(seq: int, rnd: int, at: int, event_time: int | None = None) -> str:
+        return timeline(parsed(payload("C2C.CallbackAfterSendMsg", MsgSeq=seq, MsgRandom=rnd, MsgTime=at,
+                                       EventTime=event_time)))
 
-    assert c2c(7, 3088123456, 1730000000) == "1730000000#0000000007#3088123456"
+    assert c2c(7, 3088123456, 1730000000, 1730000000123) == "1730000000#123#0000000007#3088123456"
     ordered = [c2c(9, 9, 99), c2c(1, 5, 100), c2c(1, 6, 100), c2c(2, 0, 100), c2c(0, 0, 1000)]
     assert sorted(ordered) == ordered
+    # Each side counts its own MsgSeq: within a second, the callbacks' milliseconds come first (a
+    # late callback counts as the second's end, a clock behind as its start).
+    question, answer = c2c(57, 1, 100, 100_250), c2c(3, 2, 100, 100_600)
+    assert question < answer
+    assert c2c(1, 1, 100, 99_000) < c2c(1, 1, 100, 100_500) < c2c(1, 1, 100, 105_000) < c2c(0, 0, 101)
 
     def grp(seq: int, at: int) -> str:
         return timeline(parsed(payload("Group.CallbackAfterSendMsg", MsgSeq=seq, MsgTime=at)))

@@ -87,16 +87,19 @@ def second(value: int) -> str:
 
 def timeline(event: MessageEvent | GroupEvent, archived_at: int = 0, event_id: str = "") -> str:
     """Where an entry sits in its conversation: ``<MsgTime>#<order>``, the order total within a
-    second: a group's ``MsgSeq``; a C2C message's ``MsgSeq`` and ``MsgRandom`` (what its
-    ``MsgKey`` is made of); for a system event, its milliseconds (``EventTime``, else the time it
-    was archived) and its id."""
+    second: a group's ``MsgSeq`` (one sequence for the whole group); a C2C message's ``MsgSeq`` and
+    ``MsgRandom`` (what its ``MsgKey`` is made of), after the millisecond its callback fired
+    (``EventTime``, within the send's second; 000 without one): each side of a one-to-one chat
+    counts its own ``MsgSeq``, and a reply (a bot's, say) often comes within the second; for a
+    system event, its milliseconds (``EventTime``, else the time it was archived) and its id."""
     if isinstance(event, GroupEvent):
         millis = event.EventTime if event.EventTime is not None else archived_at * 1000
         first = "!" if isinstance(event, _SYSTEM_FIRST) else "~"
         return f"{second(millis // 1000)}#{first}{millis % 1000:03d}#{event_id}"
     if isinstance(event, GroupAfterSend):
         return f"{second(event.MsgTime)}#{max(event.MsgSeq, 0):020d}"
-    return f"{second(event.MsgTime)}#{event.MsgSeq:010d}#{event.MsgRandom:010d}"
+    millis = min(max((event.EventTime or 0) - event.MsgTime * 1000, 0), 999) if event.EventTime else 0
+    return f"{second(event.MsgTime)}#{millis:03d}#{event.MsgSeq:010d}#{event.MsgRandom:010d}"
 
 
 def conversation_of(event: MessageEvent | GroupEvent) -> str:
