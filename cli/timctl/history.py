@@ -22,7 +22,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
         help="print a conversation from the archive like a chat log, or backfill the archive",
         description="Prints a conversation's messages and system events from the archive, oldest at the top: "
         "the latest page, or a time range, or everything (--all). CONVERSATION is c2c:<user>:<user> (either "
-        "order), group:<GroupId> or topic:<GroupId>:<TopicId> (':' and '%%' inside ids written %%3A and %%25). "
+        "order), group:<GroupId> or topic:<GroupId>:<TopicId> (':' and '%' inside ids written %3A and %25). "
         "`timctl history backfill` puts messages archived before the history index into it.",
     )
     history.add_argument("conversation", metavar="CONVERSATION|backfill", help="the conversation id, or backfill")
