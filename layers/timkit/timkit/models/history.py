@@ -13,7 +13,9 @@ printable ASCII), so an id splits back into its parts unambiguously.
 A **message id** is the archive's identity of the message (:mod:`timkit.archive`):
 ``c2c:<MsgKey>`` for a one-to-one message, ``group:<GroupId>:<MsgSeq>`` (or
 ``topic:<GroupId>:<TopicId>:<MsgSeq>``) for a group message. Both are stable: Tencent never
-changes a message's ``MsgKey`` or ``MsgSeq``, so a caller can keep them.
+changes a message's ``MsgKey`` or ``MsgSeq``, so a caller can keep them. A group's system event
+(members joining or leaving, its information changing, its creation and dismissal) is
+``system:<id>``, the id derived from the callback's content.
 """
 
 from __future__ import annotations
