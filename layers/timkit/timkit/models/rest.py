@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from timkit.models.callbacks import GroupAtItem
 from timkit.models.elements import MsgElement, Wire
@@ -318,3 +318,438 @@ class UserRole(Wire):
 
 class RoleInGroupReply(Reply):
     UserIdList: list[UserRole] = Field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- groups as threads (§10)
+
+# Limits of create_group / modify_group_base_info / add_group_member / delete_group_member /
+# get_group_info (docs/protocol.md §10.1-§10.6), in UTF-8 bytes where Tencent counts bytes.
+MAX_GROUP_ID_BYTES = 48
+MAX_GROUP_NAME_BYTES = 30
+MAX_GROUP_INTRODUCTION_BYTES = 240
+MAX_GROUP_NOTIFICATION_BYTES = 300
+MAX_GROUP_FACE_URL_BYTES = 100
+MAX_CREATE_MEMBERS = 100
+MAX_ADD_MEMBERS = 300
+MAX_DELETE_MEMBERS = 100
+MAX_GROUP_INFO_IDS = 50
+TENCENT_GROUP_PREFIX = "@TGS#"
+COMMUNITY_GROUP_PREFIX = "@TGS#_"
+
+GroupType = Literal["Public", "Private", "Work", "ChatRoom", "Meeting", "AVChatRoom", "Community"]
+JoinOption = Literal["FreeAccess", "NeedPermission", "DisableApply"]
+
+
+def _max_bytes(limit: int, what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if len(value.encode()) > limit:
+            raise ValueError(f"{what} is at most {limit} bytes (UTF-8)")
+        return value
+
+    return AfterValidator(check)
+
+
+# As for UserId: bytes checked by the validator, the nearest character limit in the JSON schema.
+GroupIdStr = Annotated[
+    str,
+    _max_bytes(MAX_GROUP_ID_BYTES, "a GroupId"),
+    Field(min_length=1, json_schema_extra={"maxLength": MAX_GROUP_ID_BYTES}),
+]
+GroupName = Annotated[
+    str,
+    _max_bytes(MAX_GROUP_NAME_BYTES, "a group name"),
+    Field(min_length=1, json_schema_extra={"maxLength": MAX_GROUP_NAME_BYTES}),
+]
+GroupIntroduction = Annotated[
+    str,
+    _max_bytes(MAX_GROUP_INTRODUCTION_BYTES, "a group introduction"),
+    Field(json_schema_extra={"maxLength": MAX_GROUP_INTRODUCTION_BYTES}),
+]
+GroupNotification = Annotated[
+    str,
+    _max_bytes(MAX_GROUP_NOTIFICATION_BYTES, "a group notification"),
+    Field(json_schema_extra={"maxLength": MAX_GROUP_NOTIFICATION_BYTES}),
+]
+GroupFaceUrl = Annotated[
+    str,
+    _max_bytes(MAX_GROUP_FACE_URL_BYTES, "a group FaceUrl"),
+    Field(json_schema_extra={"maxLength": MAX_GROUP_FACE_URL_BYTES}),
+]
+MsgSeqValue = Annotated[int, Field(ge=1, le=0xFFFFFFFF)]
+
+
+class AppDefinedItem(Wire):
+    Key: str
+    Value: str
+
+
+class MemberAccount(Wire):
+    Member_Account: UserId
+
+
+def _wrap_items(value: Any, key: str) -> Any:
+    """A list of bare values is taken as the list of ``{key: value}`` objects Tencent wants."""
+    if isinstance(value, list):
+        return [item if isinstance(item, dict | Wire) else {key: item} for item in value]
+    return value
+
+
+class InitialMember(Wire):
+    Member_Account: UserId
+    # create_group: "Admin" is the only role that can be given (§10.1).
+    Role: Literal["Admin"] | None = None
+    AppMemberDefinedData: list[AppDefinedItem] | None = None
+
+
+class CreateGroupRequest(Wire):
+    Type: GroupType
+    Name: GroupName
+    Owner_Account: UserId | None = None
+    GroupId: GroupIdStr | None = None
+    Introduction: GroupIntroduction | None = None
+    Notification: GroupNotification | None = None
+    FaceUrl: GroupFaceUrl | None = None
+    MaxMemberCount: Annotated[int, Field(ge=1)] | None = None
+    ApplyJoinOption: JoinOption | None = None
+    AppDefinedData: list[AppDefinedItem] | None = None
+    MemberList: list[InitialMember] | None = Field(default=None, max_length=MAX_CREATE_MEMBERS)
+    SupportTopic: Literal[0, 1] | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> CreateGroupRequest:
+        custom = self.GroupId
+        community = self.Type == "Community" and custom is not None and custom.startswith(COMMUNITY_GROUP_PREFIX)
+        if custom is not None and custom.startswith(TENCENT_GROUP_PREFIX) and not community:
+            raise ValueError(
+                f"a custom GroupId may not start with {TENCENT_GROUP_PREFIX} "
+                f"(a Community's starts with {COMMUNITY_GROUP_PREFIX})"
+            )
+        if self.Type == "AVChatRoom" and self.MemberList:
+            raise ValueError("an AVChatRoom cannot be created with members (Tencent answers 10007)")
+        if self.SupportTopic is not None and self.Type != "Community":
+            raise ValueError("SupportTopic is for Community groups only")
+        return self
+
+
+class CreateGroupReply(Reply):
+    GroupId: str = ""
+
+
+class GroupInfoFilter(Wire):
+    GroupBaseInfoFilter: list[str] | None = None
+    MemberInfoFilter: list[str] | None = None
+    AppDefinedDataFilter_Group: list[str] | None = None
+    AppDefinedDataFilter_GroupMember: list[str] | None = None
+
+
+class GetGroupInfoRequest(Wire):
+    GroupIdList: list[GroupIdStr] = Field(min_length=1, max_length=MAX_GROUP_INFO_IDS)
+    ResponseFilter: GroupInfoFilter | None = None
+
+
+class GroupInfoMember(Wire):
+    Member_Account: str
+    Role: str | None = None
+    JoinTime: int | None = None
+    MsgSeq: int | None = None
+    MsgFlag: str | None = None
+    LastSendMsgTime: int | None = None
+    MuteUntil: int | None = None
+    AppMemberDefinedData: list[AppDefinedItem] | None = None
+
+
+class GroupInfoItem(Wire):
+    """One group of a get_group_info answer: its own ErrorCode says whether it was found (§10.2)."""
+
+    GroupId: str
+    ErrorCode: int = 0
+    ErrorInfo: str = ""
+    Type: str | None = None
+    Name: str | None = None
+    Appid: int | None = None
+    Introduction: str | None = None
+    Notification: str | None = None
+    FaceUrl: str | None = None
+    Owner_Account: str | None = None
+    CreateTime: int | None = None
+    LastInfoTime: int | None = None
+    LastMsgTime: int | None = None
+    NextMsgSeq: int | None = None
+    MemberNum: int | None = None
+    MaxMemberNum: int | None = None
+    ApplyJoinOption: str | None = None
+    MuteAllMember: str | None = None
+    AppDefinedData: list[AppDefinedItem] | None = None
+    MemberList: list[GroupInfoMember] | None = None
+
+
+class GetGroupInfoReply(Reply):
+    GroupInfo: list[GroupInfoItem] = Field(default_factory=list)
+
+
+class ModifyGroupBaseInfoRequest(Wire):
+    GroupId: GroupIdStr
+    Name: GroupName | None = None
+    Introduction: GroupIntroduction | None = None
+    Notification: GroupNotification | None = None
+    FaceUrl: GroupFaceUrl | None = None
+    MaxMemberNum: Annotated[int, Field(ge=1)] | None = None
+    ApplyJoinOption: JoinOption | None = None
+    MuteAllMember: Literal["On", "Off"] | None = None
+    AppDefinedData: list[AppDefinedItem] | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ModifyGroupBaseInfoRequest:
+        # A call that changes nothing is a caller's mistake: it stops here.
+        if not self.model_dump(exclude_none=True, exclude={"GroupId"}):
+            raise ValueError("give at least one field to change")
+        return self
+
+
+class DestroyGroupRequest(Wire):
+    GroupId: GroupIdStr
+
+
+# add_group_member's per-member Result (§10.5).
+MEMBER_ADD_FAILED = 0
+MEMBER_ADDED = 1
+MEMBER_ALREADY_IN_GROUP = 2
+MEMBER_ADD_PENDING = 3
+
+
+class AddGroupMemberRequest(Wire):
+    GroupId: GroupIdStr
+    Silence: Literal[0, 1] | None = None
+    MemberList: list[MemberAccount] = Field(min_length=1, max_length=MAX_ADD_MEMBERS)
+
+    @field_validator("MemberList", mode="before")
+    @classmethod
+    def _bare_ids(cls, value: Any) -> Any:
+        return _wrap_items(value, "Member_Account")
+
+
+class AddGroupMemberResult(Wire):
+    Member_Account: str
+    Result: int
+
+
+class AddGroupMemberReply(Reply):
+    MemberList: list[AddGroupMemberResult] = Field(default_factory=list)
+
+    @property
+    def failed(self) -> list[str]:
+        """The accounts that were not added (Result 0)."""
+        return [item.Member_Account for item in self.MemberList if item.Result == MEMBER_ADD_FAILED]
+
+
+class DeleteGroupMemberRequest(Wire):
+    GroupId: GroupIdStr
+    MemberToDel_Account: list[UserId] = Field(min_length=1, max_length=MAX_DELETE_MEMBERS)
+    Silence: Literal[0, 1] | None = None
+    Reason: str | None = None
+
+
+# ----------------------------------------------------------------------------- group messages (§11)
+
+MAX_RECALL_SEQS = 10
+MAX_RECALL_REASON_BYTES = 100
+MAX_HISTORY_PAGE = 20
+MAX_RECEIPT_SEQS = 50
+MAX_RECEIPT_DETAIL_COUNT = 200
+# group_msg_get_simple's IsPlaceMsg (§11.2).
+PLACE_MSG_NORMAL = 0
+PLACE_MSG_GONE = 1
+PLACE_MSG_RECALLED = 2
+
+
+RecallReason = Annotated[
+    str,
+    _max_bytes(MAX_RECALL_REASON_BYTES, "a recall Reason"),
+    Field(json_schema_extra={"maxLength": MAX_RECALL_REASON_BYTES}),
+]
+
+
+class MsgSeqItem(Wire):
+    MsgSeq: MsgSeqValue
+
+
+class GroupMsgRecallRequest(Wire):
+    GroupId: GroupIdStr
+    MsgSeqList: list[MsgSeqItem] = Field(min_length=1, max_length=MAX_RECALL_SEQS)
+    TopicId: str | None = None
+    Reason: RecallReason | None = None
+
+    @field_validator("MsgSeqList", mode="before")
+    @classmethod
+    def _bare_seqs(cls, value: Any) -> Any:
+        return _wrap_items(value, "MsgSeq")
+
+
+class RecallResult(Wire):
+    MsgSeq: int
+    RetCode: int = 0
+
+
+class GroupMsgRecallReply(Reply):
+    RecallRetList: list[RecallResult] = Field(default_factory=list)
+
+    @property
+    def failed(self) -> dict[int, int]:
+        """MsgSeq → RetCode of the messages that were not recalled."""
+        return {item.MsgSeq: item.RetCode for item in self.RecallRetList if item.RetCode}
+
+
+class GroupMsgGetSimpleRequest(Wire):
+    GroupId: GroupIdStr
+    ReqMsgNumber: Annotated[int, Field(ge=1, le=MAX_HISTORY_PAGE)]
+    ReqMsgSeq: MsgSeqValue | None = None
+    WithRecalledMsg: Literal[0, 1] | None = None
+    TopicId: str | None = None
+
+
+class GroupHistoryMsg(Wire):
+    MsgSeq: int
+    From_Account: str = ""
+    IsPlaceMsg: int = PLACE_MSG_NORMAL
+    IsSystemMsg: int | None = None
+    MsgPriority: int | None = None
+    MsgRandom: int = 0
+    MsgTimeStamp: int = 0
+    MsgBody: list[MsgElement] = Field(default_factory=list)
+    # Not listed by Tencent's page (§11.2): taken when present.
+    CloudCustomData: str | None = None
+    MsgKey: str | None = None
+
+    @property
+    def recalled(self) -> bool:
+        return self.IsPlaceMsg == PLACE_MSG_RECALLED
+
+
+class GroupMsgGetSimpleReply(Reply):
+    GroupId: str = ""
+    IsFinished: int = 0
+    RspMsgList: list[GroupHistoryMsg] = Field(default_factory=list)
+
+
+class GroupMsgReceiptRequest(Wire):
+    """group_msg_receipt: the admin sends a read receipt on ``From_Account``'s behalf (§11.3)."""
+
+    GroupId: GroupIdStr
+    From_Account: UserId
+    MsgSeqList: list[MsgSeqItem] = Field(min_length=1, max_length=MAX_RECEIPT_SEQS)
+
+    @field_validator("MsgSeqList", mode="before")
+    @classmethod
+    def _bare_seqs(cls, value: Any) -> Any:
+        return _wrap_items(value, "MsgSeq")
+
+
+class GetGroupMsgReceiptRequest(Wire):
+    GroupId: GroupIdStr
+    MsgSeqList: list[MsgSeqItem] = Field(min_length=1)
+
+    @field_validator("MsgSeqList", mode="before")
+    @classmethod
+    def _bare_seqs(cls, value: Any) -> Any:
+        return _wrap_items(value, "MsgSeq")
+
+
+class GroupMsgReceiptInfo(Wire):
+    MsgSeq: int
+    Code: int = 0
+    ReadNum: int = 0
+    UnreadNum: int = 0
+
+
+class GetGroupMsgReceiptReply(Reply):
+    GroupMsgReceiptList: list[GroupMsgReceiptInfo] = Field(default_factory=list)
+
+
+class GetGroupMsgReceiptDetailRequest(Wire):
+    GroupId: GroupIdStr
+    MsgSeq: MsgSeqValue
+    Filter: Literal[0, 1]  # 0: who read it, 1: who did not
+    Cursor: str = ""
+    Count: Annotated[int, Field(ge=1, le=MAX_RECEIPT_DETAIL_COUNT)] = MAX_RECEIPT_DETAIL_COUNT
+
+
+class ReadAccount(Wire):
+    Read_Account: str
+
+
+class UnreadAccount(Wire):
+    Unread_Account: str
+
+
+class GetGroupMsgReceiptDetailReply(Reply):
+    MsgSeq: int = 0
+    Cursor: str = ""
+    IsFinished: int = 0
+    ReadList: list[ReadAccount] = Field(default_factory=list)
+    UnreadList: list[UnreadAccount] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _is_finish(cls, value: Any) -> Any:
+        # §11.3: the page's table says IsFinished, its examples IsFinish.
+        if isinstance(value, dict) and "IsFinished" not in value and "IsFinish" in value:
+            return {**value, "IsFinished": value["IsFinish"]}
+        return value
+
+
+# ----------------------------------------------------------------------------- one-to-one (§12)
+
+# admin_getroammsg's MsgFlagBits: 8 marks a recalled message (§12.1).
+MSG_FLAG_RECALLED = 8
+
+
+class AdminGetRoamMsgRequest(Wire):
+    Operator_Account: UserId
+    Peer_Account: UserId
+    MaxCnt: Annotated[int, Field(ge=1)]
+    MinTime: Annotated[int, Field(ge=0)]
+    MaxTime: Annotated[int, Field(ge=0)]
+    LastMsgKey: Annotated[str, Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> AdminGetRoamMsgRequest:
+        if self.MinTime > self.MaxTime:
+            raise ValueError("MinTime is after MaxTime")
+        return self
+
+
+class RoamMsg(Wire):
+    From_Account: str
+    To_Account: str
+    MsgKey: str
+    MsgSeq: int = 0
+    MsgRandom: int = 0
+    MsgTimeStamp: int = 0
+    MsgFlagBits: int = 0
+    IsPeerRead: int = 0
+    MsgBody: list[MsgElement] = Field(default_factory=list)
+    CloudCustomData: str = ""
+
+    @property
+    def recalled(self) -> bool:
+        return bool(self.MsgFlagBits & MSG_FLAG_RECALLED)
+
+
+class AdminGetRoamMsgReply(Reply):
+    Complete: int = 0
+    MsgCnt: int = 0
+    LastMsgTime: int = 0
+    LastMsgKey: str = ""
+    MsgList: list[RoamMsg] = Field(default_factory=list)
+
+
+class AdminMsgWithdrawRequest(Wire):
+    From_Account: UserId
+    To_Account: UserId
+    MsgKey: Annotated[str, Field(min_length=1)]
+
+
+class AdminSetMsgReadRequest(Wire):
+    Report_Account: UserId
+    Peer_Account: UserId
+    MsgReadTime: Annotated[int, Field(ge=0)] | None = None

@@ -25,10 +25,33 @@ SIG_EXPIRED = 70001
 TOO_LARGE_CODES = frozenset({80002, 93000, 90055})
 # "The account does not exist": the user, bot or robot named is not there.
 ACCOUNT_MISSING_CODES = frozenset({30003, 70107})
-# "The group does not exist" (or is gone): nobody is its member.
-GROUP_MISSING_CODES = frozenset({10010, 10015})
 # create_robot past an app's robot limit: the account service's "account count over the limit".
 ROBOT_LIMIT = 70398
+
+# Groups as threads and their messages (docs/protocol.md §10, §11; error-code page 1047/34348).
+GROUP_PARAM_INVALID = 10004
+GROUP_NO_PERMISSION = 10007
+GROUP_MISSING = 10010
+GROUP_FULL = 10014
+GROUP_ID_INVALID = 10015
+# "The group does not exist" (or is gone): nobody is its member.
+GROUP_MISSING_CODES = frozenset({GROUP_MISSING, GROUP_ID_INVALID})
+GROUP_ACCOUNT_MISSING = 10019  # add_group_member: a UserID does not exist
+GROUP_ID_TAKEN = 10021  # create_group: the custom GroupId is used by someone else
+GROUP_ID_YOURS = 10025  # create_group: the custom GroupId is already yours (dismiss it first)
+# create_group with a custom GroupId that exists: whoever holds it, the thread is not new.
+GROUP_ID_USED_CODES = frozenset({GROUP_ID_TAKEN, GROUP_ID_YOURS})
+GROUP_RECALL_MSG_MISSING = 10030  # group_msg_recall RetCode: no such message
+GROUP_RECALL_TOO_LATE = 10031
+GROUP_RECALL_REFUSED = 10032  # cannot be recalled (the emulator: already recalled)
+GROUP_RECALL_UNSUPPORTED = 10033  # the group type has no recall
+GROUP_RECEIPT_MISSING = 10062  # get_group_msg_receipt(_detail): no read receipt for that message
+# One-to-one (§12).
+C2C_PEER_INVALID = 90003  # admin_getroammsg / admin_msgwithdraw / admin_set_msg_read: To_Account / Peer_Account
+C2C_ACCOUNT_INVALID = 90008  # ... From_Account / Operator_Account / Report_Account
+C2C_RECALL_MSG_MISSING = 20022  # admin_msgwithdraw: no such message
+C2C_ALREADY_RECALLED = 20023
+C2C_MSG_KEY_INVALID = 90054
 
 
 class TimError(Exception):

@@ -30,22 +30,44 @@ from timkit.config import Settings
 from timkit.keys import KeySource, usable_key
 from timkit.models.elements import MAX_BODY_BYTES, body_size, dump_body
 from timkit.models.rest import (
+    AddGroupMemberReply,
+    AddGroupMemberRequest,
+    AdminGetRoamMsgReply,
+    AdminGetRoamMsgRequest,
+    AdminMsgWithdrawRequest,
+    AdminSetMsgReadRequest,
     BatchSendMsgReply,
     BatchSendMsgRequest,
+    CreateGroupReply,
+    CreateGroupRequest,
     CreateRobotRequest,
+    DeleteGroupMemberRequest,
     DeleteRobotRequest,
+    DestroyGroupRequest,
     FriendAddItem,
     FriendAddReply,
     FriendAddRequest,
     FriendCheckReply,
     FriendCheckRequest,
     GetAllRobotsReply,
+    GetGroupInfoReply,
+    GetGroupInfoRequest,
+    GetGroupMsgReceiptDetailReply,
+    GetGroupMsgReceiptDetailRequest,
+    GetGroupMsgReceiptReply,
+    GetGroupMsgReceiptRequest,
     GroupListReply,
     GroupListRequest,
     GroupMember,
     GroupMemberReply,
     GroupMemberRequest,
+    GroupMsgGetSimpleReply,
+    GroupMsgGetSimpleRequest,
+    GroupMsgRecallReply,
+    GroupMsgRecallRequest,
+    GroupMsgReceiptRequest,
     ModifyC2CMsgRequest,
+    ModifyGroupBaseInfoRequest,
     ModifyGroupMsgRequest,
     Reply,
     RoleInGroupReply,
@@ -379,3 +401,94 @@ class TimRestClient:
         request = RoleInGroupRequest(GroupId=group_id, User_Account=users, TopicId=topic_id)
         reply = self._typed("group_open_http_svc", "get_role_in_group", request, RoleInGroupReply)
         return {item.Member_Account: item.Role for item in reply.UserIdList}
+
+    # ------------------------------------------------------------------ groups as threads (protocol §10)
+
+    def create_group(self, request: CreateGroupRequest) -> CreateGroupReply:
+        """A custom ``GroupId`` already in use raises :class:`TimApiError` with a code of GROUP_ID_USED_CODES."""
+        return self._typed("group_open_http_svc", "create_group", request, CreateGroupReply)
+
+    def get_group_info(self, group_ids: list[str]) -> GetGroupInfoReply:
+        """Up to 50 groups; each ``GroupInfo`` item has its own ``ErrorCode`` (GROUP_MISSING_CODES: not there)."""
+        request = GetGroupInfoRequest(GroupIdList=group_ids)
+        return self._typed("group_open_http_svc", "get_group_info", request, GetGroupInfoReply)
+
+    def modify_group_base_info(self, request: ModifyGroupBaseInfoRequest) -> Reply:
+        return self._typed("group_open_http_svc", "modify_group_base_info", request, Reply)
+
+    def destroy_group(self, group_id: str) -> Reply:
+        return self._typed("group_open_http_svc", "destroy_group", DestroyGroupRequest(GroupId=group_id), Reply)
+
+    def add_group_member(self, group_id: str, members: list[str], silence: bool = False) -> AddGroupMemberReply:
+        """Up to 300 members; each one's ``Result`` (0 failed, 1 added, 2 already a member, 3 pending)."""
+        request = AddGroupMemberRequest.model_validate(
+            {"GroupId": group_id, "Silence": 1 if silence else None, "MemberList": members}
+        )
+        return self._typed("group_open_http_svc", "add_group_member", request, AddGroupMemberReply)
+
+    def delete_group_member(
+        self, group_id: str, members: list[str], silence: bool = False, reason: str | None = None
+    ) -> Reply:
+        """Up to 100 members; removing someone who is not a member succeeds (protocol §10.6)."""
+        request = DeleteGroupMemberRequest(
+            GroupId=group_id, MemberToDel_Account=members, Silence=1 if silence else None, Reason=reason
+        )
+        return self._typed("group_open_http_svc", "delete_group_member", request, Reply)
+
+    # ------------------------------------------------------------------ group messages (protocol §11)
+
+    def group_msg_recall(self, group_id: str, seqs: list[int], reason: str | None = None) -> GroupMsgRecallReply:
+        """Up to 10 seqs; each one's ``RetCode`` is in ``RecallRetList`` (``reply.failed``)."""
+        request = GroupMsgRecallRequest.model_validate({"GroupId": group_id, "MsgSeqList": seqs, "Reason": reason})
+        return self._typed("group_open_http_svc", "group_msg_recall", request, GroupMsgRecallReply)
+
+    def group_msg_get_simple(
+        self, group_id: str, req_msg_seq: int | None = None, number: int = 20, with_recalled: bool = True
+    ) -> GroupMsgGetSimpleReply:
+        """Up to 20 messages with seq ≤ ``req_msg_seq`` (the newest without it), newest first; the
+        next page starts at the smallest seq returned minus 1."""
+        request = GroupMsgGetSimpleRequest(
+            GroupId=group_id, ReqMsgNumber=number, ReqMsgSeq=req_msg_seq, WithRecalledMsg=1 if with_recalled else 0
+        )
+        return self._typed("group_open_http_svc", "group_msg_get_simple", request, GroupMsgGetSimpleReply)
+
+    def group_msg_receipt(self, group_id: str, reader: str, seqs: list[int]) -> Reply:
+        """Send ``reader``'s read receipt for up to 50 messages (protocol §11.3)."""
+        request = GroupMsgReceiptRequest.model_validate(
+            {"GroupId": group_id, "From_Account": reader, "MsgSeqList": seqs}
+        )
+        return self._typed("group_open_http_svc", "group_msg_receipt", request, Reply)
+
+    def get_group_msg_receipt(self, group_id: str, seqs: list[int]) -> GetGroupMsgReceiptReply:
+        """Read and unread counts per message; an item's ``Code`` 10062 means no receipt is kept for it."""
+        request = GetGroupMsgReceiptRequest.model_validate({"GroupId": group_id, "MsgSeqList": seqs})
+        return self._typed("group_open_http_svc", "get_group_msg_receipt", request, GetGroupMsgReceiptReply)
+
+    def get_group_msg_receipt_detail(
+        self, group_id: str, msg_seq: int, unread: bool = False, cursor: str = "", count: int = 200
+    ) -> GetGroupMsgReceiptDetailReply:
+        """One page (up to 200) of the members who read the message (``unread``: who did not)."""
+        request = GetGroupMsgReceiptDetailRequest(
+            GroupId=group_id, MsgSeq=msg_seq, Filter=1 if unread else 0, Cursor=cursor, Count=count
+        )
+        return self._typed(
+            "group_open_http_svc", "get_group_msg_receipt_detail", request, GetGroupMsgReceiptDetailReply
+        )
+
+    # ------------------------------------------------------------------ one-to-one (protocol §12)
+
+    def admin_getroammsg(self, request: AdminGetRoamMsgRequest) -> AdminGetRoamMsgReply:
+        """One page of a C2C conversation in [MinTime, MaxTime]; ``Complete`` 0 means continue with
+        ``MaxTime`` = the reply's ``LastMsgTime`` and its ``LastMsgKey``."""
+        return self._typed("openim", "admin_getroammsg", request, AdminGetRoamMsgReply)
+
+    def admin_msgwithdraw(self, from_account: str, to_account: str, msg_key: str) -> Reply:
+        request = AdminMsgWithdrawRequest(From_Account=from_account, To_Account=to_account, MsgKey=msg_key)
+        return self._typed("openim", "admin_msgwithdraw", request, Reply)
+
+    def admin_set_msg_read(self, report_account: str, peer_account: str, msg_read_time: int | None = None) -> Reply:
+        """Mark ``report_account``'s messages from ``peer_account`` read up to ``msg_read_time`` (now by default)."""
+        request = AdminSetMsgReadRequest(
+            Report_Account=report_account, Peer_Account=peer_account, MsgReadTime=msg_read_time
+        )
+        return self._typed("openim", "admin_set_msg_read", request, Reply)
