@@ -177,6 +177,7 @@ def chat_message(
         deleted_on=to_time(deleted_at),
         deleted=deleted or deleted_at is not None,
         metadata={str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, dict) else None,
+        cloud_custom_data=cloud_custom_data,
         body=[] if deleted else elements,
     )
 

@@ -113,6 +113,8 @@ class ChatMessage(ChatModel):
     # Recalled; deleted_on says when, where the source knows it.
     deleted: bool = False
     metadata: dict[str, str] | None = None
+    # As Tencent holds it: the envelope above and whatever else the app keeps there.
+    cloud_custom_data: str | None = None
     # The message body as Tencent holds it (empty for system events and recalled messages).
     body: list[MsgElement] = Field(default_factory=list)
 
@@ -120,7 +122,8 @@ class ChatMessage(ChatModel):
 class ChatMessageReadReceipt(ChatModel):
     sender: str
     chat_message_id: str
-    read_on: datetime
+    # When, where the source knows it (a one-to-one read mark); Tencent's group receipts have no time.
+    read_on: datetime | None = None
 
 
 T = TypeVar("T")
