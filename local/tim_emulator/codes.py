@@ -82,6 +82,12 @@ C2C_LIFETIME_NOT_INT = 90044
 # CHOICE: batchsendmsg's oversize body answers 90055 ("batch packet too long", §6.2), sendmsg 93000.
 BATCH_BODY_TOO_LONG = 90055
 C2C_BODY_TOO_LONG = 93000  # §6.2
+# One-to-one history, recall and read marks (docs/protocol.md §12). CHOICE: a field of the wrong
+# type or range answers 90001, the only generic code those pages document ("JSON parse failure").
+C2C_JSON_INVALID = 90001
+C2C_RECALL_MISSING = 20022
+C2C_ALREADY_RECALLED = 20023
+C2C_MSG_KEY_INVALID = 90054  # also: admin_getroammsg's LastMsgKey is no message of the conversation (CHOICE)
 
 # ---------------------------------------------------------------- groups (§5.5, §5.8)
 GROUP_INTERNAL = 10002
@@ -93,6 +99,16 @@ GROUP_REJECTED = 10016  # before-send callback answered 1 (§2.5)
 # CHOICE: a custom GroupId already taken. Not in the reference; Tencent's "group ID already used".
 GROUP_ID_TAKEN = 10021
 GROUP_TOO_MANY_AT = 10053  # §5.5: more than 30 GroupAtInfo items
+# Groups as threads (docs/protocol.md §10): create_group's MemberList over 100, add_group_member's
+# over 300; the group is full; add_group_member naming no existing account.
+GROUP_TOO_MANY_MEMBERS = 10005
+GROUP_FULL = 10014
+GROUP_ACCOUNT_MISSING = 10019
+# Group recall, history and read receipts (docs/protocol.md §11).
+RECALL_MSG_MISSING = 10030  # per-seq RetCode
+RECALL_REFUSED = 10032  # per-seq RetCode; CHOICE: also for a message already recalled
+RECALL_UNSUPPORTED = 10033  # the group type has no recall (AVChatRoom)
+RECEIPT_MISSING = 10062  # no read receipt kept for that seq
 GROUP_BODY_TOO_LONG = 80002  # §6.2
 CALLBACK_FAILED_DROP = 80003  # §1.4: before-send failed and the failure policy says drop
 

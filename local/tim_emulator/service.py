@@ -186,6 +186,16 @@ class Group:
     created: int
     members: dict[str, Member] = field(default_factory=dict)
     next_seq: int = 1
+    # The profile get_group_info answers and modify_group_base_info changes (protocol §10.2, §10.3).
+    introduction: str = ""
+    notification: str = ""
+    face_url: str = ""
+    max_members: int = 0  # 0: the emulator's plan limit (groups.DEFAULT_MAX_MEMBERS)
+    apply_join: str = "NeedPermission"
+    mute_all: str = "Off"
+    app_data: dict[str, str] = field(default_factory=dict)
+    info_time: int = 0
+    last_msg_time: int = 0
     # (time, priority) of the messages admitted in the last second, for frequency control.
     window: deque[tuple[float, str]] = field(default_factory=deque)
 
@@ -235,6 +245,8 @@ class Service:
         self.groups: dict[str, Group] = {}
         self.messages: list[dict[str, Any]] = []
         self._c2c: dict[tuple[str, str, str], dict[str, Any]] = {}
+        # The stored C2C messages of each conversation (its two accounts, sorted), in send order.
+        self.conversations: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         self._group_msgs: dict[tuple[str, int], dict[str, Any]] = {}
         self._c2c_dedupe: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._group_dedupe: dict[tuple[str, str, int], tuple[float, dict[str, Any]]] = {}
@@ -325,6 +337,9 @@ class Service:
     def rest(self, api: str, body: dict[str, Any], caller: Caller) -> Reply:
         if api not in REST_APIS:
             raise ImError(codes.URL_INVALID, f"no such API: POST /v4/{api}")
+        served = API_FUNCTIONS.get(api)
+        if served is not None:
+            return served(self, body, caller)
         handler = getattr(self, "_api_" + api.rsplit("/", 1)[1])
         return handler(body, caller)
 
@@ -489,72 +504,12 @@ class Service:
 
     # ---------------------------------------------------------- groups (§5.8)
 
-    def _api_create_group(self, body: dict[str, Any], caller: Caller) -> Reply:
-        bad = codes.GROUP_PARAM_INVALID
-        group_type = body.get("Type")
-        if group_type not in GROUP_TYPES:
-            raise ImError(bad, f"Type must be one of {', '.join(sorted(GROUP_TYPES))}")
-        name = body.get("Name")
-        if not isinstance(name, str) or not name:
-            raise ImError(bad, "Name is required")
-        owner = body.get("Owner_Account")
-        if owner is not None:
-            owner = _user_id(owner, bad, "Owner_Account")
-        members = _member_list(body.get("MemberList", []), bad)
-        custom = body.get("GroupId")
-        # §6.2: a custom ID may not take Tencent's prefix; a Community's ID is the exception,
-        # Tencent has those start with "@TGS#_".
-        own_prefix = isinstance(custom, str) and custom.startswith("@TGS#")
-        community_prefix = group_type == "Community" and isinstance(custom, str) and custom.startswith("@TGS#_")
-        if custom is not None and (
-            not isinstance(custom, str)
-            or not custom
-            or len(custom.encode()) > MAX_GROUPID_BYTES
-            or (own_prefix and not community_prefix)
-        ):
-            raise ImError(bad, f"a custom GroupId is 1-{MAX_GROUPID_BYTES} bytes and may not start with @TGS#")
-        now = self._now_s()
-        with self._lock:
-            unknown = [u for u in [owner, *members] if u is not None and u not in self.accounts]
-            if unknown:
-                raise ImError(bad, f"accounts do not exist: {', '.join(unknown)}")
-            if custom is not None and custom in self.groups:
-                raise ImError(codes.GROUP_ID_TAKEN, f"GroupId {custom} is already used")
-            group_id = custom or self._new_group_id()
-            group = Group(group_id, group_type, name, owner, now)
-            for user in dict.fromkeys([*([owner] if owner else []), *members]):
-                group.members[user] = Member(user, "Owner" if user == owner else "Member", now)
-            self.groups[group_id] = group
-        return Reply({"GroupId": group_id})
-
     def _new_group_id(self) -> str:
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
         while True:
             group_id = "@TGS#" + "".join(self._ids.choice(alphabet) for _ in range(9))
             if group_id not in self.groups:
                 return group_id
-
-    def _api_add_group_member(self, body: dict[str, Any], caller: Caller) -> Reply:
-        bad = codes.GROUP_PARAM_INVALID
-        group_id = _group_id(body.get("GroupId"))
-        members = _member_list(body.get("MemberList"), bad)
-        if not members:
-            raise ImError(bad, "MemberList must be a non-empty array of {Member_Account}")
-        now = self._now_s()
-        results = []
-        with self._lock:
-            group = self._group(group_id)
-            for user in members:
-                # Result: 0 failed (no such account), 1 added, 2 already a member.
-                if user not in self.accounts:
-                    result = 0
-                elif user in group.members:
-                    result = 2
-                else:
-                    group.members[user] = Member(user, "Member", now)
-                    result = 1
-                results.append({"Member_Account": user, "Result": result})
-        return Reply({"MemberList": results})
 
     def _api_get_appid_group_list(self, body: dict[str, Any], caller: Caller) -> Reply:
         bad = codes.GROUP_PARAM_INVALID
@@ -845,6 +800,8 @@ class Service:
             "OnlineOnlyFlag": int(online_only),
             # Online-only messages are delivered but not stored, so they cannot be modified (§5.6).
             "stored": not online_only,
+            # Counted in the recipient's unread total until read (admin_set_msg_read) or recalled.
+            "unread": not online_only and not no_unread,
             "outcome": "rewritten" if sent is not None else "delivered",
             "history": [],
         }
@@ -853,6 +810,7 @@ class Service:
         self.messages.append(record)
         if not online_only:
             self._c2c[(sender, to, msg_key)] = record
+            self.conversations.setdefault(conversation(sender, to), []).append(record)
             if not no_unread:
                 self.unread[to] = self.unread.get(to, 0) + 1
         return record
@@ -991,6 +949,7 @@ class Service:
                 )
             seq = group.next_seq
             group.next_seq += 1
+            group.last_msg_time = int(now)
             if sender in group.members:
                 group.members[sender].last_send = int(now)
             record = {
@@ -1107,6 +1066,10 @@ class Service:
     def _job(self, command: str, body: dict[str, Any], caller: Caller, send_id: int | None) -> Job:
         return Job(command, body, caller.platform, caller.client_ip, send_id)
 
+    def event_jobs(self, command: str, body: dict[str, Any], caller: Caller) -> list[Job]:
+        """An after-the-fact callback (no send behind it), if the app has it switched on."""
+        return [self._job(command, body, caller, None)] if self._callbacks.enabled(command) else []
+
     def _event_ms(self) -> int:
         return int(self._now() * 1000)
 
@@ -1171,6 +1134,7 @@ class Service:
             def start() -> dict[str, Any]:
                 msg_seq = group.next_seq
                 group.next_seq += 1
+                group.last_msg_time = int(now)
                 record = {
                     "kind": "group", "send_id": next(self._send_ids), "source": caller.source, "GroupId": group_id,
                     "Type": group.type, "From_Account": sender, "Operator_Account": caller.operator,
@@ -1255,7 +1219,8 @@ class Service:
         key = ("c2c", sender, to, msg_key)
         with self._lock:
             record = self._c2c.get((sender, to, msg_key))
-            if record is None:
+            # A recalled message is gone: there is nothing left to modify.
+            if record is None or record.get("recalled"):
                 raise ImError(codes.MSG_NOT_FOUND, "no stored message with this MsgKey between these accounts")
         record = self._modify(key, record, new_body, new_ccd, caller)
         callback = {
@@ -1278,7 +1243,7 @@ class Service:
             if group.type == "AVChatRoom":
                 raise ImError(bad, "AVChatRoom messages cannot be modified")
             record = self._group_msgs.get((group_id, seq))
-            if record is None:
+            if record is None or record.get("recalled"):
                 raise ImError(codes.MSG_NOT_FOUND, f"no stored message {seq} in group {group_id}")
         record = self._modify(("group", group_id, seq), record, new_body, new_ccd, caller)
         callback = {
@@ -1444,7 +1409,7 @@ class Service:
             return copy.deepcopy(list(getattr(self, what)))
 
 
-# Served by Service._api_<command>, the API's last path segment.
+# Served by Service._api_<command>, the API's last path segment, or by the function of API_FUNCTIONS.
 REST_APIS = frozenset(
     {
         "im_open_login_svc/account_import",
@@ -1464,10 +1429,41 @@ REST_APIS = frozenset(
         "group_open_http_svc/get_appid_group_list",
         "group_open_http_svc/get_group_member_info",
         "group_open_http_svc/get_role_in_group",
+        "group_open_http_svc/get_group_info",
+        "group_open_http_svc/modify_group_base_info",
+        "group_open_http_svc/destroy_group",
+        "group_open_http_svc/delete_group_member",
+        "group_open_http_svc/group_msg_recall",
+        "group_open_http_svc/group_msg_get_simple",
+        "group_open_http_svc/group_msg_receipt",
+        "group_open_http_svc/get_group_msg_receipt",
+        "group_open_http_svc/get_group_msg_receipt_detail",
+        "openim/admin_getroammsg",
+        "openim/admin_msgwithdraw",
+        "openim/admin_set_msg_read",
         "stream_msg/send_c2c_stream_msg",
         "stream_msg/send_group_stream_msg",
     }
 )
+
+
+# REST APIs served by functions of their own domain's module (groups.py, history.py), each taking
+# the service first; they register here when imported (the package's __init__ imports them).
+ApiFunction = Callable[[Service, dict[str, Any], Caller], Reply]
+API_FUNCTIONS: dict[str, ApiFunction] = {}
+
+
+def serves(api: str) -> Callable[[ApiFunction], ApiFunction]:
+    def register(function: ApiFunction) -> ApiFunction:
+        API_FUNCTIONS[api] = function
+        return function
+
+    return register
+
+
+def conversation(a: str, b: str) -> tuple[str, ...]:
+    """A C2C conversation's key: the same whichever account is named first."""
+    return tuple(sorted((a, b)))
 
 
 # ---------------------------------------------------------------------- validation helpers
