@@ -1,4 +1,5 @@
-"""The admin API (/admin/*, AWS_IAM auth): bot friends and configurations, robots, messages and broadcasts.
+"""The admin API (/admin/*, AWS_IAM auth): bot friends and configurations, robots, messages, broadcasts
+and history (from the archive).
 
 Request and answer models are in timkit.models.admin; the resolver validates against them and
 publishes the OpenAPI document at /admin/openapi.json (Swagger UI at /admin/swagger). A POST or PUT
@@ -35,6 +36,7 @@ from timkit.admin import (
     RobotLimitReached,
     RobotNotFound,
 )
+from timkit.archive import Archiver
 from timkit.broadcast import BroadcastService, JobNotFound, ScheduleInPast
 from timkit.chat import (
     ChatClient,
@@ -46,6 +48,14 @@ from timkit.chat import (
     ThreadNotFound,
 )
 from timkit.config import Settings
+from timkit.history import (
+    MAX_MESSAGE_ID,
+    MAX_PAGE_SIZE,
+    MAX_TIME,
+    HistoryService,
+    InvalidHistoryRequest,
+    MessageNotFound,
+)
 from timkit.keys import KeyNotConfigured
 from timkit.models.admin import (
     MAX_PAGE,
@@ -82,13 +92,16 @@ from timkit.models.chat import (
     ChatThreadsPage,
     CreateChatThreadResult,
 )
+from timkit.models.history import MAX_CONVERSATION_ID, BackfillProgress, BackfillRequest, HistoryEntry, HistoryPage
 from timkit.models.rest import RobotId
 from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
+from timkit.stores.archive import ArchiveStore
 from timkit.stores.bots import BotStore, StoredConfigInvalid
 from timkit.stores.chat_tokens import ChatTokenStore
 from timkit.stores.config import ConfigUnavailable
-from timkit.stores.jobs import InvalidToken, JobStore
+from timkit.stores.jobs import JobStore
+from timkit.stores.paging import InvalidToken
 from timkit.stores.schedules import Schedules, WorkQueue
 from timkit.tim.errors import TimApiError, TimTransportError
 
@@ -107,9 +120,15 @@ broadcasts = BroadcastService(
     rest,
 )
 bot_configs = BotConfigService(rest, BotStore(settings.BOT_STATE_TABLE))
+_archive = ArchiveStore(settings.ARCHIVE_TABLE)
+history = HistoryService(_archive)
 # Creates and sends with an Idempotency-Key keep a record of their own beside Powertools' (which
 # keeps only successes): a repeat after a failure recovers what Tencent did (see timkit.chat).
-chat = ChatClient(rest, tokens=ChatTokenStore(settings.IDEMPOTENCY_TABLE) if settings.IDEMPOTENCY_TABLE else None)
+chat = ChatClient(rest, history=history,
+                  tokens=ChatTokenStore(settings.IDEMPOTENCY_TABLE) if settings.IDEMPOTENCY_TABLE else None)
+archiver = Archiver(_archive)
+# A backfill call's share of the work: the function has 29 s, API Gateway waits 30 s.
+BACKFILL_SECONDS = 20
 app = APIGatewayHttpResolver(enable_validation=True)
 app.enable_swagger(
     path="/admin/swagger",
@@ -215,6 +234,28 @@ RobotPath = Annotated[
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 Token = Annotated[str | None, Query(max_length=2048)]
+# As RobotPath: the constraints are the document's, checked on the decoded value by HistoryService.
+ConversationPath = Annotated[
+    str,
+    Path(
+        description="A conversation id, percent-encoded: c2c:<user>:<user> (either order), group:<GroupId> or "
+        "topic:<GroupId>:<TopicId>, with ':' and '%' inside ids written %3A and %25",
+        json_schema_extra={"pattern": r"^(c2c:[^:]+:[^:]+|group:[^:]+|topic:[^:]+:[^:]+)$",
+                           "maxLength": MAX_CONVERSATION_ID},
+        examples=["c2c:alice:bob", "group:@TGS#2J4SZEAEL"],
+    ),
+]
+MessagePath = Annotated[
+    str,
+    Path(
+        description="A message id, percent-encoded: c2c:<MsgKey>, group:<GroupId>:<MsgSeq>, "
+        "topic:<GroupId>:<TopicId>:<MsgSeq>, or a system event's system:<id>",
+        json_schema_extra={"pattern": r"^(c2c|group|topic|system):.+$", "maxLength": MAX_MESSAGE_ID},
+        examples=["group:@TGS#2J4SZEAEL:123"],
+    ),
+]
+Seconds = Annotated[int | None, Query(ge=0, le=MAX_TIME, description="Unix seconds, inclusive")]
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 
 class InvalidPath(ValueError):
@@ -479,6 +520,48 @@ def send_typing(threadId: ThreadPath, body: TypingRequest, idempotency_key: Idem
     """One-to-one threads only: Tencent IM shows no typing notice in groups (a 422 says so)."""
     _thread(threadId).send_typing_notification(body.sender)
     return Response(status_code=204)
+def _path_value(name: str, raw: str) -> str:
+    # API Gateway gives path parameters decoded: a conversation id's own escapes (%3A) are then
+    # intact, where decoding the (re-encoded) path would take them for URL escapes.
+    given = (app.current_event.path_parameters or {}).get(name)
+    return given if given is not None else unquote(raw)
+
+
+@app.get(
+    "/admin/conversations/<conversationId>/messages",
+    responses={200: _doc("One page of the conversation, newest first", HistoryPage), **ERRORS},
+)
+def conversation_messages(
+    conversationId: ConversationPath,  # noqa: N803 - the API's names
+    startTime: Seconds = None,  # noqa: N803
+    endTime: Seconds = None,  # noqa: N803
+    pageSize: PageSize = 50,  # noqa: N803
+    nextToken: Token = None,  # noqa: N803
+):
+    """A conversation's messages and system events from the archive, newest first, with edits, recalls
+    and (one-to-one) read marks. startTime and endTime bound the send times (inclusive); a nextToken
+    goes with the conversation it came from."""
+    page = history.page(_path_value("conversationId", conversationId), start_time=startTime, end_time=endTime,
+                        page_size=pageSize, next_token=nextToken)
+    return _json(200, page)
+
+
+@app.get(
+    "/admin/conversations/<conversationId>/messages/<messageId>",
+    responses={200: _doc("The message (or system event)", HistoryEntry), **ERRORS},
+)
+def conversation_message(conversationId: ConversationPath, messageId: MessagePath):  # noqa: N803
+    return _json(200, history.get(_path_value("conversationId", conversationId), _path_value("messageId", messageId)))
+
+
+@app.post(
+    "/admin/archive/backfill",
+    responses={200: _doc("This call's progress; call again with nextToken until done", BackfillProgress),
+               **POST_ERRORS},
+)
+def archive_backfill(body: BackfillRequest, idempotency_key: IdempotencyKey = None):
+    """Puts messages archived before the history index into it, for about 20 s a call."""
+    return _json(200, archiver.backfill(body.next_token, BACKFILL_SECONDS))
 
 
 @app.get("/admin/openapi.json", include_in_schema=False)
@@ -509,6 +592,17 @@ def _not_utf8(exc: UnicodeDecodeError) -> Response:
 @app.exception_handler(InvalidPath)
 def _bad_path(exc: InvalidPath) -> Response:
     return _error(422, f"{exc.field}: {exc}", exc.field)
+
+
+@app.exception_handler(InvalidHistoryRequest)
+def _bad_history_request(exc: InvalidHistoryRequest) -> Response:
+    field = ("path." if exc.field in ("conversationId", "messageId") else "query.") + exc.field
+    return _error(422, f"{field}: {exc}", field)
+
+
+@app.exception_handler(MessageNotFound)
+def _no_message(exc: MessageNotFound) -> Response:
+    return _error(404, str(exc), "messageId")
 
 
 @app.exception_handler(JobNotFound)

@@ -634,13 +634,41 @@ def test_callback_handler_imports_from_the_build_using_only_its_bytecode(sam_bui
 # --- least privilege ------------------------------------------------------------------------
 
 
-def test_archive_is_only_written_and_only_by_the_event_processor(template: dict[str, Any]) -> None:
-    # ArchiveStore in the event processor: put_once, a conditional PutItem (its history() is for
-    # operators and tests, not a function).
+def test_archive_is_written_by_the_event_processor_and_read_by_the_admin_api(template: dict[str, Any]) -> None:
+    # ArchiveStore in the event processor: put_once (a conditional PutItem), history (Query) and
+    # set_summary (a conditional UpdateItem). In the admin API: history by conversation (Query on the
+    # index), one entry (GetItem), read marks (Query) and the backfill (Scan, UpdateItem, Query).
     functions = resources_of_type(template, "AWS::Serverless::Function")
-    assert {name: grants_on(template, name, {"ArchiveTable"}) for name in functions} == {
-        name: {"dynamodb:PutItem"} if name == "EventProcessorFunction" else set() for name in functions
+    expected = {
+        "EventProcessorFunction": {"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+        "AdminApiFunction": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem"},
     }
+    assert {name: grants_on(template, name, {"ArchiveTable"}) for name in functions} == {
+        name: expected.get(name, set()) for name in functions
+    }
+    admin = [
+        statement
+        for policy in function_setting(template, "AdminApiFunction", "Policies")
+        if isinstance(policy, dict)
+        for statement in policy.get("Statement", [])
+        if "ArchiveTable" in json.dumps(statement["Resource"])
+    ]
+    # The index is queried, nothing else; the table's statements name the table alone.
+    assert [s for s in admin if "index" in json.dumps(s["Resource"])] == [
+        {"Effect": "Allow", "Action": "dynamodb:Query", "Resource": {"Fn::Sub": "${ArchiveTable.Arn}/index/ByConversation"}}
+    ]
+
+
+def test_the_history_index_is_sparse_and_keyed_by_conversation_and_timeline(template: dict[str, Any]) -> None:
+    properties = template["Resources"]["ArchiveTable"]["Properties"]
+    (index,) = properties["GlobalSecondaryIndexes"]
+    assert index == {
+        "IndexName": "ByConversation",
+        "KeySchema": [{"AttributeName": "conversation", "KeyType": "HASH"},
+                      {"AttributeName": "timeline", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+    assert {"AttributeName": "timeline", "AttributeType": "S"} in properties["AttributeDefinitions"]
 
 
 def test_scheduler_role_is_passed_only_to_the_scheduler_and_assumed_only_by_this_stacks_schedules(

@@ -47,7 +47,8 @@ from timkit.broadcast import (
 from timkit.keys import KeySource
 from timkit.models.admin import Broadcast, BroadcastRequest, MessageRequest, RobotCreateRequest
 from timkit.ratelimit import RateLimiter
-from timkit.stores.jobs import KEEP_RUNS, PLAN_PAGE, InvalidToken, JobStore
+from timkit.stores.jobs import KEEP_RUNS, PLAN_PAGE, JobStore
+from timkit.stores.paging import InvalidToken
 from timkit.stores.rates import RateBuckets
 from timkit.stores.schedules import Schedules, WorkQueue
 from timkit.tim.rest import RetryPolicy, TimRestClient

@@ -231,6 +231,34 @@ class MemoryStore:
         self.items[(pk, sk)] = dict(attributes)
         return None
 
+    def history(self, pk: str) -> list[dict[str, Any]]:
+        return [{"pk": p, "sk": sk, **item} for (p, sk), item in sorted(self.items.items()) if p == pk]
+
+    def set_summary(self, pk: str, summary: dict[str, Any], events: int) -> bool:
+        from timkit.stores.archive import SUMMARY_FIELDS
+
+        item = self.items.get((pk, "MSG"))
+        if item is None or item.get("events", -1) >= events:
+            return False
+        for field in SUMMARY_FIELDS:
+            item.pop(field, None)
+        item.update(summary, events=events)
+        return True
+
+    def untimed_messages(self, start: Any, limit: int) -> tuple[list[dict[str, Any]], Any]:
+        keys = [key for key in sorted(self.items) if key[1] == "MSG" and "timeline" not in self.items[key]]
+        keys = [key for key in keys if start is None or key > (start["pk"]["S"], start["sk"]["S"])]
+        page = keys[:limit]
+        last = {"pk": {"S": page[-1][0]}, "sk": {"S": page[-1][1]}} if len(keys) > limit else None
+        return [{"pk": pk, "sk": sk, **self.items[(pk, sk)]} for pk, sk in page], last
+
+    def set_timeline(self, pk: str, conversation: str, timeline: str) -> bool:
+        item = self.items.get((pk, "MSG"))
+        if item is None or "timeline" in item:
+            return False
+        item.update(conversation=conversation, timeline=timeline)
+        return True
+
 
 _service_names = itertools.count()
 

@@ -39,6 +39,7 @@ def test_c2c_message_is_archived_once(archiver: Archiver, store: MemoryStore) ->
         "command": "C2C.CallbackAfterSendMsg",
         "sender": "u_1001",
         "conversation": "c2c:u_1001:u_2002",
+        "timeline": "1730000000#0000007311#3088123456",
         "msg_time": 1730000000,
         "body": raw,
         "content_hash": content_hash(raw),

@@ -285,7 +285,7 @@ class ChatClient:
         since = to_seconds(start_time)
 
         def fetch(token: str | None) -> ChatThreadsPage:
-            cursor = int(decode_token(token, "threads").get("n", 0)) if token else 0
+            cursor = int(decode_token(token, "threads", {"n"})["n"]) if token else 0
             reply = self.rest.group_id_page(cursor, page_size=results_per_page)
             ids = [item.GroupId for item in reply.GroupIdList]
             items = []
@@ -295,7 +295,7 @@ class ChatClient:
                     if info.ErrorCode == 0 and (since is None or last >= since):
                         items.append(ChatThreadItem(id=f"group:{escape_part(info.GroupId)}", topic=info.Name,
                                                     last_message_received_on=to_time(info.LastMsgTime)))
-            return ChatThreadsPage(items=items, next_token=encode_token({"k": "threads", "n": reply.Next})
+            return ChatThreadsPage(items=items, next_token=encode_token("threads", n=reply.Next)
                                    if reply.Next else None)
 
         return ChatPaged(fetch)
@@ -443,7 +443,7 @@ class ChatThreadClient:
             return ChatPaged(lambda token: ChatParticipantsPage(items=users))
 
         def fetch(token: str | None) -> ChatParticipantsPage:
-            offset = int(decode_token(token, "participants").get("o", 0)) if token else 0
+            offset = int(decode_token(token, "participants", {"o"})["o"]) if token else 0
             try:
                 reply = self.rest.group_member_page(self.group_id, results_per_page, offset)  # type: ignore[arg-type]
             except TimApiError as exc:
@@ -453,7 +453,7 @@ class ChatThreadClient:
                      for m in reply.MemberList]
             more = reply.MemberList and offset + len(reply.MemberList) < reply.MemberNum
             return ChatParticipantsPage(
-                items=items, next_token=encode_token({"k": "participants", "o": offset + len(items)}) if more else None
+                items=items, next_token=encode_token("participants", o=offset + len(items)) if more else None
             )
 
         return ChatPaged(fetch)
@@ -566,11 +566,20 @@ class ChatThreadClient:
             max_time, last_key = reply.LastMsgTime, reply.LastMsgKey
 
     def _covered(self, since: int | None) -> bool:
-        """Whether the archive holds the thread from ``since`` (None: from its start) on."""
+        """Whether the archive holds the thread from ``since`` on; without ``since``, from its
+        start: a group whose earliest archived entry is its creation (a one-to-one chat has no such
+        start: Tencent's roaming history may hold older messages than the archive's first)."""
         if self._history is None:
             return False
         covers = self._history.covers(self.thread_id)
-        return covers is not None and covers <= (since or 0)
+        if covers is None:
+            return False
+        if since is not None:
+            return covers <= since
+        if self.kind != "group":
+            return False
+        first = self._history.page(self.thread_id, page_size=1, newest_first=False).entries
+        return bool(first) and first[0].system is not None and first[0].system.type == "thread_created"
 
     def get_message(self, message_id: str) -> ChatMessage:
         self._check_id(message_id)
@@ -630,14 +639,15 @@ class ChatThreadClient:
 
         def fetch(token: str | None) -> ChatMessagesPage:
             if token:
-                state = decode_token(token, "messages")
+                state = decode_token(token, "messages", {"s", "t", "q", "m", "l"})
             else:
                 state = {"s": "archive" if self._covered(since) else "tencent"}
             if state["s"] == "archive":
                 return self._archive_page(results_per_page, since, state.get("t"))
             if self.kind == "group":
-                return self._group_page(results_per_page, since, state.get("q"))
-            return self._c2c_page(results_per_page, since, state.get("m"), state.get("l"))
+                return self._group_page(results_per_page, since, int(state["q"]) if "q" in state else None)
+            max_time = int(state["m"]) if "m" in state else None
+            return self._c2c_page(results_per_page, since, max_time, state.get("l"))
 
         return ChatPaged(fetch)
 
@@ -645,7 +655,7 @@ class ChatThreadClient:
         assert self._history is not None
         page = self._history.page(self.thread_id, start_time=since, page_size=size, next_token=token,
                                   newest_first=True)
-        token = encode_token({"k": "messages", "s": "archive", "t": page.next_token}) if page.next_token else None
+        token = encode_token("messages", s="archive", t=page.next_token) if page.next_token else None
         return ChatMessagesPage(items=[from_history(entry) for entry in page.entries], source="archive",
                                 next_token=token)
 
@@ -663,7 +673,7 @@ class ChatThreadClient:
             if len(items) >= size:
                 break
         more = not done and last_seq is not None and last_seq > 1
-        token = encode_token({"k": "messages", "s": "tencent", "q": last_seq - 1}) if more and last_seq else None
+        token = encode_token("messages", s="tencent", q=last_seq - 1) if more and last_seq else None
         return ChatMessagesPage(items=items, source="tencent", next_token=token)
 
     def _c2c_page(self, size: int, since: int | None, max_time: int | None, last_key: str | None) -> ChatMessagesPage:
@@ -674,7 +684,7 @@ class ChatThreadClient:
         ))
         messages = sorted(reply.MsgList, key=lambda m: (m.MsgTimeStamp, m.MsgSeq), reverse=True)
         more = not reply.Complete and reply.MsgList and reply.LastMsgKey
-        token = encode_token({"k": "messages", "s": "tencent", "m": reply.LastMsgTime, "l": reply.LastMsgKey})
+        token = encode_token("messages", s="tencent", m=reply.LastMsgTime, l=reply.LastMsgKey)
         return ChatMessagesPage(items=[self._from_roam(m) for m in messages], source="tencent",
                                 next_token=token if more else None)
 

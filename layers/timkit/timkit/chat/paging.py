@@ -1,14 +1,16 @@
-"""Paged listings in the shape the chat SDKs return: iterate for the items, ``by_page()`` for pages."""
+"""Paged listings in the shape the chat SDKs return: iterate for the items, ``by_page()`` for pages.
+
+Page tokens are the shared nextToken form (:mod:`timkit.stores.paging`), bound to the listing
+that gave them: a token of another listing is an InvalidToken.
+"""
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from timkit.chat.errors import InvalidChatRequest
 from timkit.models.chat import ChatPage
+from timkit.stores import paging
 
 P = TypeVar("P", bound=ChatPage[Any])
 
@@ -34,17 +36,11 @@ class ChatPaged(Generic[P]):
             yield from page.items
 
 
-def encode_token(values: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode()
+def encode_token(listing: str, **values: str | int) -> str | None:
+    return paging.encode_token({name: {"S": str(value)} for name, value in values.items()}, listing=listing)
 
 
-def decode_token(token: str, kind: str) -> dict[str, Any]:
-    """The values of a token :func:`encode_token` made for a listing of ``kind``; anything else is
-    refused naming nextToken."""
-    try:
-        values = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, UnicodeError):
-        values = None
-    if not isinstance(values, dict) or values.get("k") != kind:
-        raise InvalidChatRequest("nextToken", "nextToken is not one this listing gave")
-    return values
+def decode_token(token: str, listing: str, names: set[str]) -> dict[str, str]:
+    """The values of a token :func:`encode_token` made for ``listing`` (only ``names`` in it)."""
+    key = paging.decode_token(token, lambda values: set(values) <= names, listing=listing)
+    return {name: value["S"] for name, value in (key or {}).items()}

@@ -9,6 +9,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 from pydantic import AliasChoices, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from timkit.models.elements import MsgElement, Wire, dump_body
+from timkit.models.history import escape_part, group_conversation
 
 
 class Command(StrEnum):
@@ -23,6 +24,12 @@ class Command(StrEnum):
     C2C_RECALL = "C2C.CallbackAfterMsgWithDraw"
     GROUP_RECALL = "Group.CallbackAfterRecallMsg"
     C2C_READ_REPORT = "C2C.CallbackAfterMsgReport"
+    # What happens to a group rather than what is said in it (docs/protocol.md §13).
+    GROUP_CREATED = "Group.CallbackAfterCreateGroup"
+    GROUP_MEMBERS_JOINED = "Group.CallbackAfterNewMemberJoin"
+    GROUP_MEMBERS_EXITED = "Group.CallbackAfterMemberExit"
+    GROUP_INFO_CHANGED = "Group.CallbackAfterGroupInfoChanged"
+    GROUP_DESTROYED = "Group.CallbackAfterGroupDestroyed"
 
 
 BEFORE_SEND_COMMANDS = frozenset({Command.C2C_BEFORE_SEND, Command.GROUP_BEFORE_SEND})
@@ -236,6 +243,70 @@ class C2CReadReport(CallbackRequest):
         return f"read:{self.Report_Account}:{self.Peer_Account}"
 
 
+class MemberAccount(Wire):
+    Member_Account: str
+
+
+class GroupEvent(CallbackRequest):
+    """Something that happened to a group (§13): archived once, in the group's history. The
+    callbacks carry no id of their own: the archive knows one by its body (a repeated delivery is
+    the same body)."""
+
+    GroupId: str
+    Type: str | None = None
+    Operator_Account: str | None = None
+    # Milliseconds; the samples quote it as a string (lax parsing takes both).
+    EventTime: int | None = None
+
+    @property
+    def identity(self) -> str:
+        return group_conversation(self.GroupId)
+
+
+class GroupCreated(GroupEvent):
+    """§13.1: ``MemberList`` is the initial members (the owner is ``Owner_Account``)."""
+
+    CallbackCommand: Literal["Group.CallbackAfterCreateGroup"] = "Group.CallbackAfterCreateGroup"
+    Owner_Account: str | None = None
+    Name: str | None = None
+    MemberList: list[MemberAccount] = Field(default_factory=list)
+
+
+class GroupMembersJoined(GroupEvent):
+    """§13.2: ``JoinType`` is ``Apply`` or ``Invited``."""
+
+    CallbackCommand: Literal["Group.CallbackAfterNewMemberJoin"] = "Group.CallbackAfterNewMemberJoin"
+    JoinType: str | None = None
+    NewMemberList: list[MemberAccount] = Field(default_factory=list)
+
+
+class GroupMembersExited(GroupEvent):
+    """§13.3: ``ExitType`` is ``Kicked`` or ``Quit``."""
+
+    CallbackCommand: Literal["Group.CallbackAfterMemberExit"] = "Group.CallbackAfterMemberExit"
+    ExitType: str | None = None
+    ExitMemberList: list[MemberAccount] = Field(default_factory=list)
+
+
+class GroupInfoChanged(GroupEvent):
+    """§13.4: only the fields that changed are present, with their new values."""
+
+    CallbackCommand: Literal["Group.CallbackAfterGroupInfoChanged"] = "Group.CallbackAfterGroupInfoChanged"
+    Name: str | None = None
+    Introduction: str | None = None
+    Notification: str | None = None
+    FaceUrl: str | None = None
+
+
+class GroupDestroyed(GroupEvent):
+    """§13.5: no ``Operator_Account``; ``MemberList`` is the members at the end (not for Community groups)."""
+
+    CallbackCommand: Literal["Group.CallbackAfterGroupDestroyed"] = "Group.CallbackAfterGroupDestroyed"
+    Owner_Account: str | None = None
+    Name: str | None = None
+    MemberList: list[MemberAccount] = Field(default_factory=list)
+
+
 def group_identity(group_id: str, msg_seq: int | str, topic_id: str | None = None) -> str:
     """``group:<GroupId>:<MsgSeq>``; in a topic of a Community group, whose topics number their
     messages apart (two topics' messages may share a seq), ``topic:<GroupId>:<TopicId>:<MsgSeq>``.
@@ -244,16 +315,7 @@ def group_identity(group_id: str, msg_seq: int | str, topic_id: str | None = Non
     printable ASCII), so that no two messages share an identity."""
     if not topic_id:
         return f"group:{group_id}:{msg_seq}"
-    return f"topic:{_escape(group_id)}:{_escape(topic_id)}:{msg_seq}"
-
-
-def group_conversation(group_id: str, topic_id: str | None = None) -> str:
-    """The conversation a group message is in: the group, or one topic of it."""
-    return f"topic:{_escape(group_id)}:{_escape(topic_id)}" if topic_id else f"group:{group_id}"
-
-
-def _escape(part: str) -> str:
-    return part.replace("%", "%25").replace(":", "%3A")
+    return f"topic:{escape_part(group_id)}:{escape_part(topic_id)}:{msg_seq}"
 
 
 REQUEST_MODELS: dict[str, type[CallbackRequest]] = {
@@ -268,6 +330,11 @@ REQUEST_MODELS: dict[str, type[CallbackRequest]] = {
     Command.C2C_RECALL: C2CRecall,
     Command.GROUP_RECALL: GroupRecall,
     Command.C2C_READ_REPORT: C2CReadReport,
+    Command.GROUP_CREATED: GroupCreated,
+    Command.GROUP_MEMBERS_JOINED: GroupMembersJoined,
+    Command.GROUP_MEMBERS_EXITED: GroupMembersExited,
+    Command.GROUP_INFO_CHANGED: GroupInfoChanged,
+    Command.GROUP_DESTROYED: GroupDestroyed,
 }
 
 

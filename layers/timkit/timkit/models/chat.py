@@ -30,6 +30,7 @@ SYSTEM_TYPES = {
     "participants_added": "participantAdded",
     "participants_removed": "participantRemoved",
     "topic_updated": "topicUpdated",
+    "info_updated": "infoUpdated",
     "thread_deleted": "threadDeleted",
 }
 # Metadata: string keys and values, as the SDKs have it; the whole envelope must fit

@@ -81,17 +81,26 @@ class _Camel(BaseModel):
 
 
 SystemEventType = Literal[
-    "thread_created", "participants_added", "participants_removed", "topic_updated", "thread_deleted"
+    "thread_created", "participants_added", "participants_removed", "topic_updated", "info_updated",
+    "thread_deleted",
 ]
 
 
 class SystemEvent(_Camel):
-    """Something that happened to the conversation rather than a message sent in it."""
+    """Something that happened to the conversation rather than a message sent in it (a group's
+    callbacks, docs/protocol.md §13). ``topic_updated`` is a change of the group's name (with or
+    without other information); ``info_updated`` a change of its introduction, notification or
+    face URL alone."""
 
     type: SystemEventType
     operator: str | None = None
     participants: list[str] = Field(default_factory=list)
     topic: str | None = None
+    changes: dict[str, str] = Field(
+        default_factory=dict,
+        description="The group information that changed, by Tencent's field name (Name, Introduction, "
+        "Notification, FaceUrl): the new values",
+    )
 
 
 class HistoryEntry(_Camel):
@@ -105,8 +114,10 @@ class HistoryEntry(_Camel):
     seq: int | None = None
     body: list[MsgElement] = Field(default_factory=list, description="The current body: the edited one if edited")
     cloud_custom_data: str | None = None
-    edited_at: int | None = None
-    deleted_at: int | None = None
+    edited_at: Annotated[int | None, Field(description="When it was last edited, Unix seconds")] = None
+    deleted_at: Annotated[
+        int | None, Field(description="When it was recalled, Unix seconds (the body stays, for the record)")
+    ] = None
     deleted_by: str | None = None
     system: SystemEvent | None = None
 
@@ -118,3 +129,30 @@ class HistoryPage(_Camel):
     read_marks: dict[str, int] = Field(
         default_factory=dict, description="Per reader, the time up to which they have read (C2C read reports)"
     )
+
+
+# Of the messages a backfill could not read, how many it names (the count has them all).
+MAX_UNREADABLE_IDS = 100
+
+
+class BackfillProgress(_Camel):
+    """One call's share of the archive's backfill (messages archived before the history index)."""
+
+    scanned: int = Field(default=0, description="Messages without a timeline this call looked at")
+    updated: int = Field(default=0, description="Of those, the ones it put into the history index")
+    unreadable: int = Field(default=0, description="Messages whose archived body these models cannot read")
+    unreadable_ids: list[str] = Field(default_factory=list, max_length=MAX_UNREADABLE_IDS,
+                                      description="Their ids (the first 100)")
+    next_token: str | None = Field(default=None, description="Where the next call goes on; absent when done")
+    done: bool = False
+
+    def note_unreadable(self, message_id: str) -> None:
+        self.unreadable += 1
+        if len(self.unreadable_ids) < MAX_UNREADABLE_IDS:
+            self.unreadable_ids.append(message_id)
+
+
+class BackfillRequest(_Camel):
+    next_token: Annotated[
+        str | None, Field(max_length=2048, description="From the call before; absent to start")
+    ] = None

@@ -11,12 +11,9 @@ pending → sending → sent | failed, or pending → cancelled.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +22,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from timkit.models.admin import MAX_PAGE
+from timkit.stores.paging import decode_token, encode_token
 
 _TO = TypeSerializer()
 _FROM = TypeDeserializer()
@@ -47,33 +45,6 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
 
 def _key(job_id: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": sk}}
-
-
-def _token(key: dict[str, Any] | None) -> str | None:
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
-
-
-def _start(token: str | None, valid: Callable[[dict[str, str]], bool]) -> dict[str, Any] | None:
-    """The query's ExclusiveStartKey from a nextToken; ``valid`` checks its (string) attributes
-    belong to this query: DynamoDB answers a key of another shape, table or range with an error."""
-    if not token:
-        return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except ValueError:
-        raise InvalidToken() from None
-    if not isinstance(key, dict) or not all(
-        isinstance(v, dict) and list(v) == ["S"] and isinstance(v["S"], str) for v in key.values()
-    ):
-        raise InvalidToken()
-    if not valid({name: value["S"] for name, value in key.items()}):
-        raise InvalidToken()
-    return key
-
-
-class InvalidToken(ValueError):
-    def __init__(self) -> None:
-        super().__init__("nextToken is not one this API gave")
 
 
 def _cancelled_reasons(exc: ClientError) -> list[str]:
@@ -160,11 +131,13 @@ class JobStore:
             "ScanIndexForward": False,
             "Limit": min(limit, MAX_PAGE),
         }
-        start = _start(token, lambda key: set(key) == {"pk", "sk", "list_pk", "list_sk"} and key["list_pk"] == LIST_PK)
+        start = decode_token(
+            token, lambda key: set(key) == {"pk", "sk", "list_pk", "list_sk"} and key["list_pk"] == LIST_PK
+        )
         if start is not None:
             query["ExclusiveStartKey"] = start
         page = self._db.query(**query)
-        return [_plain(i) for i in page.get("Items", [])], _token(page.get("LastEvaluatedKey"))
+        return [_plain(i) for i in page.get("Items", [])], encode_token(page.get("LastEvaluatedKey"))
 
     def set_started(self, job_id: str) -> bool:
         """A scheduled job starts once: False if it already started or was cancelled."""
@@ -288,13 +261,13 @@ class JobStore:
             "ExpressionAttributeValues": {":pk": {"S": f"JOB#{job_id}"}, ":g": {"S": "G#"}},
             "Limit": min(limit, MAX_PAGE),
         }
-        start = _start(
+        start = decode_token(
             token, lambda key: set(key) == {"pk", "sk"} and key["pk"] == f"JOB#{job_id}" and key["sk"].startswith("G#")
         )
         if start is not None:
             query["ExclusiveStartKey"] = start
         page = self._db.query(**query)
-        return [_plain(i) for i in page.get("Items", [])], _token(page.get("LastEvaluatedKey"))
+        return [_plain(i) for i in page.get("Items", [])], encode_token(page.get("LastEvaluatedKey"))
 
     def claim(self, job_id: str, group_id: str, now_ms: int, lease_until_ms: int) -> Claim | dict[str, Any] | None:
         """Takes a pending group, or a sending one whose holder's lease ran out (it crashed or gave
