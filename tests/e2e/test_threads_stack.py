@@ -65,7 +65,8 @@ def test_a_thread_from_creation_to_deletion(local_stack: StackState, tim: Emulat
     assert {by_id[i]["senderDisplayName"] for i in sent} == {"Alice"}
     assert [m["type"] for m in listed["items"]][-1] == "threadCreated"
 
-    edited = admin(local_stack, "PUT", f"/threads/{seg(thread)}/messages/{seg(sent[0])}", {"content": "Shipping at 22:00"})
+    edited = admin(local_stack, "PUT", f"/threads/{seg(thread)}/messages/{seg(sent[0])}",
+                   {"content": "Shipping at 22:00"})
     assert edited.status_code == 204, edited.text
     deleted = admin(local_stack, "DELETE", f"/threads/{seg(thread)}/messages/{seg(sent[1])}")
     assert deleted.status_code == 204, deleted.text
@@ -116,3 +117,29 @@ def test_a_thread_from_creation_to_deletion(local_stack: StackState, tim: Emulat
 
     assert admin(local_stack, "DELETE", f"/threads/{seg(thread)}").status_code == 204
     assert admin(local_stack, "GET", f"/threads/{seg(thread)}").status_code == 404
+
+
+def test_a_send_whose_answer_was_lost_is_repeated_without_a_second_message(
+    local_stack: StackState, tim: EmulatorControl
+) -> None:
+    created = admin(local_stack, "POST", "/threads", {"topic": "Lost answers", "participants": ["alice", "bob"]})
+    assert created.status_code == 201, created.text
+    thread = created.json()["chatThread"]["id"]
+    group = thread.removeprefix("group:")
+    key = {"Idempotency-Key": f"lost-{uuid.uuid4().hex}"}
+    body = {"content": "once", "sender": "alice"}
+    # Tencent stores the message, then every answer is lost: the caller sees a failure.
+    tim.configure(faults=[{"api": "group_open_http_svc/send_group_msg", "error_share": 1.0, "codes": [502],
+                           "fault_after_commit": 1.0}])
+    try:
+        failed = admin(local_stack, "POST", f"/threads/{seg(thread)}/messages", body, **key)
+    finally:
+        tim.configure(faults=[])
+    assert failed.status_code == 503, failed.text
+    assert len(tim.messages(GroupId=group)) == 1
+
+    repeated = admin(local_stack, "POST", f"/threads/{seg(thread)}/messages", body, **key)
+    assert repeated.status_code == 201, repeated.text
+    (stored,) = tim.messages(GroupId=group)
+    assert repeated.json()["id"] == f"group:{group}:{stored['MsgSeq']}"
+    assert admin(local_stack, "DELETE", f"/threads/{seg(thread)}").status_code == 204
