@@ -802,8 +802,8 @@ class ChatThreadClient:
 
     def _c2c_receipts(self) -> ChatReadReceiptsPage:
         first, second = self.users
-        if self._covered(None):
-            assert self._history is not None
+        # Read marks do not need the whole conversation archived, only the reports since.
+        if self._history is not None and self._history.covers(self.thread_id) is not None:
             page = self._history.page(self.thread_id, page_size=100, newest_first=True)
             receipts = []
             for reader, read_time in page.read_marks.items():
