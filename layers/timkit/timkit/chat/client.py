@@ -440,7 +440,14 @@ class ChatThreadClient:
             raise InvalidChatRequest("pageSize", "pageSize: 1 to 200")
         if self.kind == "c2c":
             users = [ChatParticipant(identifier=user) for user in self.users]
-            return ChatPaged(lambda token: ChatParticipantsPage(items=users))
+
+            def both(token: str | None) -> ChatParticipantsPage:
+                # One page, so no token is one this listing gave.
+                if token:
+                    decode_token(token, "participants", set())
+                return ChatParticipantsPage(items=users)
+
+            return ChatPaged(both)
 
         def fetch(token: str | None) -> ChatParticipantsPage:
             offset = int(decode_token(token, "participants", {"o"})["o"]) if token else 0
