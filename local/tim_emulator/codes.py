@@ -107,7 +107,6 @@ GROUP_ACCOUNT_MISSING = 10019
 # Group recall, history and read receipts (docs/protocol.md §11).
 RECALL_MSG_MISSING = 10030  # per-seq RetCode
 RECALL_REFUSED = 10032  # per-seq RetCode; CHOICE: also for a message already recalled
-RECALL_UNSUPPORTED = 10033  # the group type has no recall (AVChatRoom)
 RECEIPT_MISSING = 10062  # no read receipt kept for that seq
 GROUP_BODY_TOO_LONG = 80002  # §6.2
 CALLBACK_FAILED_DROP = 80003  # §1.4: before-send failed and the failure policy says drop

@@ -230,9 +230,12 @@ def destroy_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     with svc._lock:
         group = svc._group(group_id)
         del svc.groups[group_id]
-        # Its messages go with it: nothing can read them once the group is gone (10010).
+        # Its messages go with it: nothing can read them once the group is gone (10010), and a
+        # new group given the same ID starts afresh (no duplicate of an old message's Random).
         for key in [k for k in svc._group_msgs if k[0] == group_id]:
             del svc._group_msgs[key]
+        for dedupe in [k for k in svc._group_dedupe if k[0] == group_id]:
+            del svc._group_dedupe[dedupe]
     event: dict[str, Any] = {"GroupId": group_id, "Type": group.type, "Owner_Account": group.owner or "",
                              "Name": group.name}
     if group.type != "Community":  # §13.5: no member list for Communities

@@ -61,9 +61,8 @@ def group_msg_recall(svc: Service, body: dict[str, Any], caller: Caller) -> Repl
         raise ImError(BAD, "TopicId must be a string")
     now = svc._now_s()
     with svc._lock:
+        # §11.1: the current page takes AVChatRoom messages too (the 2024 page did not).
         group = svc._group(group_id)
-        if group.type == "AVChatRoom":
-            raise ImError(codes.RECALL_UNSUPPORTED, "AVChatRoom messages cannot be recalled")
         results = []
         for seq in seqs:
             record = svc._group_msgs.get((group_id, seq))

@@ -18,6 +18,7 @@ import requests
 from local.tim_emulator import FakeClock, Identity, Seed, SeedGroup, Settings, TimEmulator
 from local.tim_emulator.control import EmulatorControl
 from local.tim_emulator.control import text_body as text  # noqa: F401 - the tests' one-element text body
+from timkit.tim.rest import TimRestClient
 from timkit.tim.usersig import gen_usersig
 
 APP = 1400000001
@@ -186,3 +187,9 @@ def callbacks(emulator: TimEmulator) -> Iterator[CallbackServer]:
     emulator.configure(callback_url=None)
     stand_in._server.shutdown()
     stand_in._server.server_close()
+
+
+@pytest.fixture
+def tim_client(emulator: TimEmulator, clock: FakeClock) -> TimRestClient:
+    """The bundle's REST client pointed at the emulator, on its clock, without real sleeps."""
+    return TimRestClient(APP, KEY, admin=ADMIN, base_url=emulator.url, clock=clock.now, sleep=lambda s: None)
