@@ -655,7 +655,8 @@ def test_archive_is_written_by_the_event_processor_and_read_by_the_admin_api(tem
     ]
     # The index is queried, nothing else; the table's statements name the table alone.
     assert [s for s in admin if "index" in json.dumps(s["Resource"])] == [
-        {"Effect": "Allow", "Action": "dynamodb:Query", "Resource": {"Fn::Sub": "${ArchiveTable.Arn}/index/ByConversation"}}
+        {"Effect": "Allow", "Action": "dynamodb:Query",
+         "Resource": {"Fn::Sub": "${ArchiveTable.Arn}/index/ByConversation"}}
     ]
 
 

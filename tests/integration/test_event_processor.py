@@ -234,3 +234,25 @@ def test_a_capture_secret_nobody_set_is_never_used(processor) -> None:  # type: 
     assert result == {"batchItemFailures": [{"itemIdentifier": group_record["messageId"]}]}
     group = json.loads(group_record["body"])
     assert store.history(f"group:{group['GroupId']}:{group['MsgSeq']}") == []
+
+
+def test_a_groups_system_event_and_a_messages_edit_reach_its_history(processor) -> None:  # type: ignore[no-untyped-def]
+    from timkit.history import HistoryService
+
+    module, store = processor
+    group = json.loads(SAMPLE["Records"][1]["body"])
+    joined = {"CallbackCommand": "Group.CallbackAfterNewMemberJoin", "GroupId": group["GroupId"], "Type": "Public",
+              "JoinType": "Invited", "Operator_Account": "admin", "NewMemberList": [{"Member_Account": "bob"}],
+              "EventTime": "1730000100000"}
+    modify = {"CallbackCommand": "Group.CallbackAfterModifyMsg", "Operator_Account": "u_1001",
+              "GroupId": group["GroupId"], "MsgSeq": group["MsgSeq"], "EventTime": 1730000200000,
+              "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "edited"}}]}
+    # The edit before its message: SQS keeps no order.
+    event = {"Records": [record(modify["CallbackCommand"], modify, "m"), record(joined["CallbackCommand"], joined, "j"),
+                         SAMPLE["Records"][1]]}
+    for _ in range(2):
+        assert module.lambda_handler(copy.deepcopy(event), CONTEXT) == {"batchItemFailures": []}
+    entries = HistoryService(store).page(f"group:{group['GroupId']}").entries
+    assert [(e.kind, e.edited_at) for e in entries] == [("system", None), ("message", 1730000200)]
+    assert entries[0].system is not None and entries[0].system.participants == ["bob"]
+    assert entries[1].body[0].MsgContent.Text == "edited"  # type: ignore[union-attr]

@@ -222,7 +222,7 @@ def test_secret_unavailable_after_send_is_503(h: Harness) -> None:
 # ----------------------------------------------------------------------------- dispatch
 
 
-@pytest.mark.parametrize("command", ["State.StateChange", "Sns.CallbackFriendAdd", "Group.CallbackAfterCreateGroup"])
+@pytest.mark.parametrize("command", ["State.StateChange", "Sns.CallbackFriendAdd", "Group.CallbackAfterGroupFull"])
 def test_unknown_command_is_acknowledged(h: Harness, command: str) -> None:
     result = h.call(command, body={"CallbackCommand": command, "anything": [1, 2]})
     assert answer(result) == OK
@@ -368,7 +368,10 @@ def test_interrupt_does_not_bypass_the_policy_for_the_rest_of_the_message(h: Har
     "command",
     ["C2C.CallbackAfterSendMsg", "Group.CallbackAfterSendMsg", "Bot.OnC2CMessage", "Bot.OnGroupMessage",
      "C2C.CallbackAfterModifyMsg", "Group.CallbackAfterModifyMsg", "C2C.CallbackAfterMsgWithDraw",
-     "Group.CallbackAfterRecallMsg", "C2C.CallbackAfterMsgReport"],
+     "Group.CallbackAfterRecallMsg", "C2C.CallbackAfterMsgReport",
+     # A group's system events, for its history (docs/protocol.md §13).
+     "Group.CallbackAfterCreateGroup", "Group.CallbackAfterNewMemberJoin", "Group.CallbackAfterMemberExit",
+     "Group.CallbackAfterGroupInfoChanged", "Group.CallbackAfterGroupDestroyed"],
 )
 def test_async_command_is_queued_with_the_raw_body(h: Harness, command: str) -> None:
     # Unusual but valid formatting and an unknown field: the raw text travels as it came.

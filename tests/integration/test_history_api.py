@@ -1,0 +1,186 @@
+"""The history routes of the admin API in-process against moto, as an HttpApi hands requests over
+(the path decoded, path parameters given decoded too): pages, one entry, the backfill, the errors
+they document and the constraints the OpenAPI document states."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from types import ModuleType, SimpleNamespace
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import boto3
+import pytest
+
+from tests.handlers import load_handler
+from tests.integration.test_history import archive, c2c, group, old_layout
+from tests.moto_env import offline_aws, template_table
+from timkit.archive import Archiver
+from timkit.models.admin import ErrorBody, InvalidRequest
+from timkit.models.history import BackfillProgress, HistoryEntry, HistoryPage
+from timkit.stores.archive import ArchiveStore
+
+APP = 1400000001
+KEY = "admin-api-test-key-0123456789abcdef0123456789abcdef"
+BASE = 1_730_000_000
+CONTEXT = SimpleNamespace(
+    function_name="tim-admin-api", memory_limit_in_mb=256, aws_request_id="test",
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tim-admin-api",
+    get_remaining_time_in_millis=lambda: 29_000,
+)
+MESSAGES = "/admin/conversations/{conversationId}/messages"
+MESSAGE = "/admin/conversations/{conversationId}/messages/{messageId}"
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[ModuleType]:
+    env = {
+        "TIM_SDKAPPID": str(APP), "JOBS_TABLE": "jobs", "RATE_TABLE": "rates", "BOT_STATE_TABLE": "bot-state",
+        "IDEMPOTENCY_TABLE": "idempotency", "ARCHIVE_TABLE": "archive", "TIM_API_BASE": "http://127.0.0.1:9",
+        "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/broadcast",
+        "POWERTOOLS_SERVICE_NAME": "tim-admin-api",
+    }
+    with pytest.MonkeyPatch.context() as patch, offline_aws(patch):
+        secret = boto3.client("secretsmanager").create_secret(Name="key", SecretString=json.dumps({"secret_key": KEY}))
+        patch.setenv("TIM_SECRET_ID", secret["ARN"])
+        for name, value in env.items():
+            patch.setenv(name, value)
+        for logical_id, name in [("JobsTable", "jobs"), ("RateTable", "rates"), ("IdempotencyTable", "idempotency"),
+                                 ("ArchiveTable", "archive")]:
+            template_table(logical_id, name)
+        with load_handler("admin_api", "it_history_api_app") as module:
+            yield module
+
+
+@pytest.fixture(scope="module")
+def archiver(api: ModuleType) -> Archiver:
+    archiver = Archiver(ArchiveStore("archive"), clock=lambda: BASE + 100)
+    for i in range(12):
+        archive(archiver, c2c("al:ice", "bob", i + 1, 7, BASE + i, f"c2c {i}"))
+        archive(archiver, group("@TGS#h1", 100 + i, BASE + i, f"group {i}"))
+    return archiver
+
+
+def call(api: ModuleType, method: str, template: str, params: dict[str, str] | None = None,
+         query: dict[str, Any] | None = None, body: Any = None) -> tuple[int, Any]:
+    """As an HttpApi calls the function: rawPath decoded, pathParameters decoded, the route's key."""
+    params = params or {}
+    path = template.format(**params)
+    query = {k: str(v) for k, v in (query or {}).items()}
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": f"{method} {template}",
+        "rawPath": path,
+        "rawQueryString": urlencode(query, quote_via=quote),
+        "headers": {"content-type": "application/json"},
+        "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+                           "requestId": "r", "stage": "$default"},
+        "isBase64Encoded": False,
+    }
+    if params:
+        event["pathParameters"] = params
+    if query:
+        event["queryStringParameters"] = query
+    if body is not None:
+        event["body"] = json.dumps(body)
+    answer = api.lambda_handler(event, CONTEXT)
+    return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None
+
+
+def test_a_conversation_pages_newest_first_through_next_tokens(api: ModuleType, archiver: Archiver) -> None:
+    seen, token = [], None
+    while True:
+        status, body = call(api, "GET", MESSAGES, {"conversationId": "c2c:bob:al%3Aice"},
+                            {"pageSize": 5, **({"nextToken": token} if token else {})})
+        assert status == 200, body
+        page = HistoryPage.model_validate(body)
+        assert page.conversation == "c2c:al%3Aice:bob"
+        seen += [(e.time, e.sender, e.body[0].MsgContent.Text) for e in page.entries]  # type: ignore[union-attr]
+        if (token := body.get("nextToken")) is None:
+            break
+    assert seen == [(BASE + i, "al:ice", f"c2c {i}") for i in reversed(range(12))]
+
+
+def test_one_message_by_id(api: ModuleType, archiver: Archiver) -> None:
+    status, body = call(api, "GET", MESSAGE, {"conversationId": "group:@TGS#h1", "messageId": "group:@TGS#h1:103"})
+    assert status == 200, body
+    entry = HistoryEntry.model_validate(body)
+    assert (entry.seq, entry.time, entry.kind) == (103, BASE + 3, "message")
+    assert body["body"] == [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "group 3"}}]
+    status, body = call(api, "GET", MESSAGE, {"conversationId": "group:@TGS#other", "messageId": "group:@TGS#h1:103"})
+    assert (status, ErrorBody.model_validate(body).field) == (404, "messageId")
+
+
+def test_a_time_range_and_its_bounds(api: ModuleType, archiver: Archiver) -> None:
+    status, body = call(api, "GET", MESSAGES, {"conversationId": "group:@TGS#h1"},
+                        {"startTime": BASE + 2, "endTime": BASE + 4})
+    assert status == 200
+    assert [e["seq"] for e in body["entries"]] == [104, 103, 102]
+    assert "nextToken" not in body
+
+
+@pytest.mark.parametrize(
+    ("params", "query", "status", "field"),
+    [
+        ({"conversationId": "dm:a:b"}, {}, 422, "path.conversationId"),
+        ({"conversationId": "c2c:alice"}, {}, 422, "path.conversationId"),
+        ({"conversationId": "group:" + "g" * 200}, {}, 422, "path.conversationId"),
+        ({"conversationId": "group:g"}, {"pageSize": 0}, 422, "query.pageSize"),
+        ({"conversationId": "group:g"}, {"pageSize": 101}, 422, "query.pageSize"),
+        ({"conversationId": "group:g"}, {"pageSize": "ten"}, 422, "query.pageSize"),
+        ({"conversationId": "group:g"}, {"startTime": -1}, 422, "query.startTime"),
+        ({"conversationId": "group:g"}, {"endTime": "[1]"}, 422, "query.endTime"),
+        ({"conversationId": "group:g"}, {"startTime": 9, "endTime": 8}, 422, "query.startTime"),
+        ({"conversationId": "group:g"}, {"nextToken": "not-a-token"}, 400, "nextToken"),
+        ({"conversationId": "group:g"}, {"nextToken": "x" * 2049}, 422, "query.nextToken"),
+    ],
+)
+def test_bad_requests_name_the_problem(
+    api: ModuleType, params: dict[str, str], query: dict[str, Any], status: int, field: str
+) -> None:
+    got, body = call(api, "GET", MESSAGES, params, query)
+    assert got == status, body
+    model = InvalidRequest if status == 422 else ErrorBody
+    assert model.model_validate(body).field == field
+
+
+def test_a_token_from_another_conversation_is_a_400(api: ModuleType, archiver: Archiver) -> None:
+    _, body = call(api, "GET", MESSAGES, {"conversationId": "group:@TGS#h1"}, {"pageSize": 2})
+    status, refused = call(api, "GET", MESSAGES, {"conversationId": "c2c:al%3Aice:bob"},
+                           {"pageSize": 2, "nextToken": body["nextToken"]})
+    assert (status, refused) == (400, {"message": "nextToken is not one this API gave", "field": "nextToken"})
+
+
+@pytest.mark.parametrize("message_id", ["msg:1", "x"])
+def test_a_message_id_of_no_known_form_is_a_422(api: ModuleType, message_id: str) -> None:
+    status, body = call(api, "GET", MESSAGE, {"conversationId": "group:g", "messageId": message_id})
+    assert (status, ErrorBody.model_validate(body).field) == (422, "path.messageId")
+
+
+def test_the_backfill_goes_on_until_done(api: ModuleType, archiver: Archiver) -> None:
+    old_layout(ArchiveStore("archive"), [group("@TGS#old", seq, BASE + seq) for seq in range(3)])
+    status, body = call(api, "POST", "/admin/archive/backfill", body={})
+    assert status == 200, body
+    progress = BackfillProgress.model_validate(body)
+    assert (progress.updated, progress.done) == (3, True) and "nextToken" not in body
+    _, page = call(api, "GET", MESSAGES, {"conversationId": "group:@TGS#old"})
+    assert [e["seq"] for e in page["entries"]] == [2, 1, 0]
+    status, body = call(api, "POST", "/admin/archive/backfill", body={"nextToken": "!!"})
+    assert (status, body["field"]) == (400, "nextToken")
+    status, body = call(api, "POST", "/admin/archive/backfill", body={"nextToken": 5})
+    assert (status, body["field"]) == (422, "body.nextToken")
+
+
+def test_the_document_states_the_constraints(api: ModuleType) -> None:
+    document = json.loads(api.app.get_openapi_json_schema())
+    listing = document["paths"]["/admin/conversations/{conversationId}/messages"]["get"]
+    parameters = {p["name"]: p for p in listing["parameters"]}
+    assert parameters["conversationId"]["schema"]["maxLength"] == 200
+    assert parameters["conversationId"]["schema"]["pattern"].startswith("^(c2c:")
+    assert (parameters["pageSize"]["schema"]["minimum"], parameters["pageSize"]["schema"]["maximum"]) == (1, 100)
+    assert parameters["startTime"]["schema"]["anyOf"][0]["minimum"] == 0
+    assert {"200", "400", "404", "422"} <= set(listing["responses"])
+    one = document["paths"]["/admin/conversations/{conversationId}/messages/{messageId}"]["get"]
+    assert {p["name"] for p in one["parameters"]} == {"conversationId", "messageId"}
+    assert "/admin/archive/backfill" in document["paths"]
