@@ -5,6 +5,7 @@ past Tencent's own dedupe windows (the emulator's clock moves, nothing sleeps)."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -57,6 +58,11 @@ def test_a_group_thread_lives_through_tencents_apis(chat: ChatClient, tim: Emula
     first = thread.send_message("hello", "alice", "Alice", metadata={"k": "v"})
     second = thread.send_message("<b>x</b>", "bob", message_type="html")
     thread.update_message(first, "hello again")
+    # The envelope Tencent's group history does not show is left as it was, not overwritten.
+    (stored,) = [m for m in tim.messages(GroupId=thread.group_id) if f"group:{m['GroupId']}:{m['MsgSeq']}" == first]
+    assert json.loads(stored["CloudCustomData"])["chat"] == {"senderDisplayName": "Alice", "metadata": {"k": "v"}}
+    with pytest.raises(InvalidChatRequest, match="metadata"):
+        thread.update_message(first, metadata={"k": "w"})
     thread.delete_message(second)
     pages = list(thread.list_messages(results_per_page=1).by_page())
     assert {page.source for page in pages} == {"tencent"}

@@ -72,6 +72,7 @@ from timkit.models.rest import (
     CreateGroupRequest,
     GroupHistoryMsg,
     GroupName,
+    GroupType,
     ModifyC2CMsgRequest,
     ModifyGroupBaseInfoRequest,
     ModifyGroupMsgRequest,
@@ -93,7 +94,7 @@ from timkit.tim.rest import TimRestClient
 
 # A thread this API creates is a Work group ("Private" in the REST API, docs/protocol.md §10):
 # members are added by others without approval, history roams, recall, edit and read receipts apply.
-DEFAULT_GROUP_TYPE = "Private"
+DEFAULT_GROUP_TYPE: GroupType = "Private"
 # A token's thread gets a GroupId derived from it: custom ids are at most 48 bytes (§10.1).
 TOKEN_GROUP_PREFIX = "thr-"  # noqa: S105 - a GroupId prefix, not a secret
 # How long an attempt holds its token: above the admin API's 29 s timeout and the REST client's
@@ -207,10 +208,10 @@ class ChatClient:
         *,
         history: History | None = None,
         tokens: ChatTokenStore | None = None,
-        group_type: str = DEFAULT_GROUP_TYPE,
+        group_type: GroupType = DEFAULT_GROUP_TYPE,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._rest = rest if callable(rest) and not isinstance(rest, TimRestClient) else (lambda: rest)
+        self._rest: Callable[[], TimRestClient] = (lambda: rest) if isinstance(rest, TimRestClient) else rest
         self._history = history
         self._tokens = _Tokens(tokens, clock)
         self._group_type = group_type
@@ -218,7 +219,7 @@ class ChatClient:
 
     @property
     def rest(self) -> TimRestClient:
-        return self._rest()  # type: ignore[return-value]
+        return self._rest()
 
     def get_chat_thread_client(self, thread_id: str) -> ChatThreadClient:
         return ChatThreadClient(self._rest, thread_id, history=self._history, tokens=self._tokens, clock=self._clock)
@@ -238,7 +239,7 @@ class ChatClient:
         if not members:
             raise InvalidChatRequest("participants", "participants: give at least one")
         if idempotency_token is None:
-            group_id = self.rest.create_group(CreateGroupRequest(Type=self._group_type, Name=topic)).GroupId  # type: ignore[arg-type]
+            group_id = self.rest.create_group(CreateGroupRequest(Type=self._group_type, Name=topic)).GroupId
             return self._populate(group_id, members)
         derived = TOKEN_GROUP_PREFIX + _hash("thread", idempotency_token)[:40]
         key = "chat-create#" + _hash(idempotency_token)
@@ -253,7 +254,7 @@ class ChatClient:
                 raise ThreadNotFound(thread.thread_id, "the thread this token created has been deleted") from None
         try:
             try:
-                self.rest.create_group(CreateGroupRequest(Type=self._group_type, Name=topic, GroupId=derived))  # type: ignore[arg-type]
+                self.rest.create_group(CreateGroupRequest(Type=self._group_type, Name=topic, GroupId=derived))
             except TimApiError as exc:
                 # Created by an earlier attempt with this token: complete its members.
                 if exc.error_code not in GROUP_ID_USED_CODES:
@@ -323,7 +324,8 @@ class ChatThreadClient:
         if kind == "topic":
             raise InvalidChatRequest("threadId", "threadId: topics of Community groups are not threads here")
         self.kind = kind
-        self.group_id = parts[0] if kind == "group" else None
+        # "" in a one-to-one thread, where no group method is reached.
+        self.group_id = parts[0] if kind == "group" else ""
         self.users: tuple[str, ...] = parts if kind == "c2c" else ()
         self.thread_id = normalise_conversation(thread_id)
         self._rest = rest
@@ -355,7 +357,6 @@ class ChatThreadClient:
     def get_properties(self) -> ChatThreadProperties:
         if self.kind == "c2c":
             return ChatThreadProperties(id=self.thread_id, kind="c2c", participant_count=2)
-        assert self.group_id is not None
         info = next(iter(self.rest.get_group_info([self.group_id]).GroupInfo), None)
         if info is None or info.ErrorCode:
             raise ThreadNotFound(self.thread_id)
@@ -373,7 +374,7 @@ class ChatThreadClient:
         self._not_for_c2c("update_topic", "keep a topic of your own beside the conversation")
         topic = _valid(_TOPIC, topic, "topic")
         try:
-            self.rest.modify_group_base_info(ModifyGroupBaseInfoRequest(GroupId=self.group_id, Name=topic))  # type: ignore[arg-type]
+            self.rest.modify_group_base_info(ModifyGroupBaseInfoRequest(GroupId=self.group_id, Name=topic))
         except TimApiError as exc:
             self._group_missing(exc)
             raise
@@ -383,7 +384,7 @@ class ChatThreadClient:
             "delete_chat_thread", "recall its messages (delete_message), or let roaming storage expire them"
         )
         try:
-            self.rest.destroy_group(self.group_id)  # type: ignore[arg-type]
+            self.rest.destroy_group(self.group_id)
         except TimApiError as exc:
             self._group_missing(exc)
             raise
@@ -405,7 +406,7 @@ class ChatThreadClient:
 
     def _add(self, users: list[str], result: AddChatParticipantsResult) -> None:
         try:
-            reply = self.rest.add_group_member(self.group_id, users)  # type: ignore[arg-type]
+            reply = self.rest.add_group_member(self.group_id, users)
         except TimApiError as exc:
             self._group_missing(exc)
             if exc.error_code != GROUP_ACCOUNT_MISSING:
@@ -430,7 +431,7 @@ class ChatThreadClient:
         self._not_for_c2c("remove_participant", "a one-to-one conversation always has its two users")
         user = _valid(_USER, user, "user")
         try:
-            self.rest.delete_group_member(self.group_id, [user])  # type: ignore[arg-type]
+            self.rest.delete_group_member(self.group_id, [user])
         except TimApiError as exc:
             self._group_missing(exc)
             raise
@@ -452,7 +453,7 @@ class ChatThreadClient:
         def fetch(token: str | None) -> ChatParticipantsPage:
             offset = int(decode_token(token, "participants", {"o"})["o"]) if token else 0
             try:
-                reply = self.rest.group_member_page(self.group_id, results_per_page, offset)  # type: ignore[arg-type]
+                reply = self.rest.group_member_page(self.group_id, results_per_page, offset)
             except TimApiError as exc:
                 self._group_missing(exc)
                 raise
@@ -519,13 +520,13 @@ class ChatThreadClient:
             return c2c_message_id(reply.MsgKey)
         try:
             group = self.rest.send_group(SendGroupMsgRequest(
-                GroupId=self.group_id, From_Account=sender, Random=random, MsgBody=body,  # type: ignore[arg-type]
+                GroupId=self.group_id, From_Account=sender, Random=random, MsgBody=body,
                 CloudCustomData=custom_data,
             ))
         except TimApiError as exc:
             self._group_missing(exc)
             raise
-        return group_message_id(self.group_id, group.MsgSeq)  # type: ignore[arg-type]
+        return group_message_id(self.group_id, group.MsgSeq)
 
     def _find_sent(self, sender: str, peer: str | None, random: int, since: int) -> str | None:
         """The id of the message ``sender`` sent with ``random`` since ``since`` (an earlier attempt
@@ -540,14 +541,14 @@ class ChatThreadClient:
             if item.MsgTimeStamp < floor:
                 return None
             if item.MsgRandom == random and item.From_Account == sender:
-                return group_message_id(self.group_id, item.MsgSeq)  # type: ignore[arg-type]
+                return group_message_id(self.group_id, item.MsgSeq)
         return None
 
     def _group_history(self, below: int | None, pages: int) -> Iterator[GroupHistoryMsg]:
         seq = below
         for _ in range(pages):
             try:
-                reply = self.rest.group_msg_get_simple(self.group_id, req_msg_seq=seq, number=MAX_HISTORY_PAGE)  # type: ignore[arg-type]
+                reply = self.rest.group_msg_get_simple(self.group_id, req_msg_seq=seq, number=MAX_HISTORY_PAGE)
             except TimApiError as exc:
                 self._group_missing(exc)
                 raise
@@ -589,17 +590,22 @@ class ChatThreadClient:
         return bool(first) and first[0].system is not None and first[0].system.type == "thread_created"
 
     def get_message(self, message_id: str) -> ChatMessage:
+        return self._lookup(message_id)[0]
+
+    def _lookup(self, message_id: str) -> tuple[ChatMessage, bool]:
+        """The message, and whether its CloudCustomData is known (Tencent's group history does not
+        return it, §11.2: then the message's metadata, display name and type are not known either)."""
         self._check_id(message_id)
         if self._history is not None and self._history.covers(self.thread_id) is not None:
             try:
-                return from_history(self._history.get(self.thread_id, message_id))
+                return from_history(self._history.get(self.thread_id, message_id)), True
             except LookupError:
                 pass  # not archived (sent before the archive held the thread): ask Tencent
         if self.kind == "group":
-            seq = parse_group_message_id(message_id, self.group_id)  # type: ignore[arg-type]
+            seq = parse_group_message_id(message_id, self.group_id)
             for item in self._group_history(seq, 1):
                 if item.MsgSeq == seq and item.IsPlaceMsg in (0, 2):
-                    return self._from_group(item)
+                    return self._from_group(item), item.CloudCustomData is not None
                 break
             raise ChatMessageNotFound(message_id)
         key = parse_c2c_message_id(message_id)
@@ -607,20 +613,20 @@ class ChatThreadClient:
         now = int(self._clock())
         for message in self._roam(first, second, 0, now + LEASE_SECONDS, C2C_LOOKUP_PAGES):
             if message.MsgKey == key:
-                return self._from_roam(message)
+                return self._from_roam(message), True
         raise ChatMessageNotFound(message_id)
 
     def _check_id(self, message_id: str) -> None:
         if not isinstance(message_id, str):
             raise ChatMessageNotFound(str(message_id), "a message id is a string")
         if self.kind == "group":
-            parse_group_message_id(message_id, self.group_id)  # type: ignore[arg-type]
+            parse_group_message_id(message_id, self.group_id)
         else:
             parse_c2c_message_id(message_id)
 
     def _from_group(self, item: GroupHistoryMsg) -> ChatMessage:
         return chat_message(
-            group_message_id(self.group_id, item.MsgSeq),  # type: ignore[arg-type]
+            group_message_id(self.group_id, item.MsgSeq),
             sender=item.From_Account or None, time=item.MsgTimeStamp, body=item.MsgBody,
             cloud_custom_data=item.CloudCustomData, seq=item.MsgSeq, deleted=item.recalled,
         )
@@ -703,9 +709,13 @@ class ChatThreadClient:
         if content is not None and (not isinstance(content, str) or not content):
             raise InvalidChatRequest("content", "content: give the message's new text")
         metadata = _valid(_METADATA, metadata, "metadata")
-        current = self.get_message(message_id)
+        current, known = self._lookup(message_id)
         if current.deleted:
             raise ChatMessageNotFound(message_id, "the message was deleted")
+        if not known and metadata is not None:
+            raise InvalidChatRequest(
+                "metadata", "metadata: this message's CloudCustomData is not known (the archive does not hold it, "
+                "Tencent's group history does not return it), so its metadata cannot be changed without losing it")
         body = None
         if content is not None:
             if current.type != TEXT and not (len(current.body) == 1 and isinstance(current.body[0], CustomElem)):
@@ -715,16 +725,17 @@ class ChatThreadClient:
             else:
                 old = current.body[0].MsgContent  # type: ignore[union-attr]
                 body = [CustomElem(MsgContent=CustomContent(Data=content, Desc=old.Desc, Ext=old.Ext, Sound=old.Sound))]
-        fields = read_envelope(current.cloud_custom_data) if current.cloud_custom_data else envelope(
-            current.type, current.sender_display_name, current.metadata)
-        if metadata is not None:
-            fields["metadata"] = metadata or None
-        fields["editedOn"] = int(self._clock())
-        custom_data = dump_envelope({k: v for k, v in fields.items() if v is not None}, current.cloud_custom_data)
+        custom_data = None  # not sent: Tencent keeps what a modification leaves out (§5.6)
+        if known:
+            fields = read_envelope(current.cloud_custom_data)
+            if metadata is not None:
+                fields["metadata"] = metadata or None
+            fields["editedOn"] = int(self._clock())
+            custom_data = dump_envelope({k: v for k, v in fields.items() if v is not None}, current.cloud_custom_data)
         try:
             if self.kind == "group":
-                seq = parse_group_message_id(message_id, self.group_id)  # type: ignore[arg-type]
-                self.rest.modify_group(ModifyGroupMsgRequest(GroupId=self.group_id, MsgSeq=seq, MsgBody=body,  # type: ignore[arg-type]
+                seq = parse_group_message_id(message_id, self.group_id)
+                self.rest.modify_group(ModifyGroupMsgRequest(GroupId=self.group_id, MsgSeq=seq, MsgBody=body,
                                                              CloudCustomData=custom_data))
             else:
                 sender = current.sender or self.users[0]
@@ -740,9 +751,9 @@ class ChatThreadClient:
         """Recalls the message for everyone (Tencent's recall: the body is gone, a placeholder stays)."""
         self._check_id(message_id)
         if self.kind == "group":
-            seq = parse_group_message_id(message_id, self.group_id)  # type: ignore[arg-type]
+            seq = parse_group_message_id(message_id, self.group_id)
             try:
-                reply = self.rest.group_msg_recall(self.group_id, [seq])  # type: ignore[arg-type]
+                reply = self.rest.group_msg_recall(self.group_id, [seq])
             except TimApiError as exc:
                 self._group_missing(exc)
                 raise
@@ -764,9 +775,9 @@ class ChatThreadClient:
         reader = _valid(_USER, reader, "reader")
         self._check_id(message_id)
         if self.kind == "group":
-            seq = parse_group_message_id(message_id, self.group_id)  # type: ignore[arg-type]
+            seq = parse_group_message_id(message_id, self.group_id)
             try:
-                self.rest.group_msg_receipt(self.group_id, reader, [seq])  # type: ignore[arg-type]
+                self.rest.group_msg_receipt(self.group_id, reader, [seq])
             except TimApiError as exc:
                 self._group_missing(exc)
                 raise
@@ -792,16 +803,16 @@ class ChatThreadClient:
         seqs = [item.MsgSeq for item in self._group_history(None, 1) if item.IsPlaceMsg == 0][:size]
         receipts: dict[str, ChatMessageReadReceipt] = {}
         if seqs:
-            counts = self.rest.get_group_msg_receipt(self.group_id, seqs).GroupMsgReceiptList  # type: ignore[arg-type]
+            counts = self.rest.get_group_msg_receipt(self.group_id, seqs).GroupMsgReceiptList
             for info in sorted(counts, key=lambda i: i.MsgSeq, reverse=True):
                 if info.Code == GROUP_RECEIPT_MISSING or info.Code or not info.ReadNum:
                     continue
                 cursor = ""
                 while True:
-                    detail = self.rest.get_group_msg_receipt_detail(self.group_id, info.MsgSeq, cursor=cursor)  # type: ignore[arg-type]
+                    detail = self.rest.get_group_msg_receipt_detail(self.group_id, info.MsgSeq, cursor=cursor)
                     for read in detail.ReadList:
                         receipts.setdefault(read.Read_Account, ChatMessageReadReceipt(
-                            sender=read.Read_Account, chat_message_id=group_message_id(self.group_id, info.MsgSeq)))  # type: ignore[arg-type]
+                            sender=read.Read_Account, chat_message_id=group_message_id(self.group_id, info.MsgSeq)))
                     if detail.IsFinished or not detail.Cursor:
                         break
                     cursor = detail.Cursor
