@@ -58,7 +58,7 @@ from timkit.models.history import (
     HistoryEntry,
     HistoryPage,
     InvalidConversationId,
-    escape_part,
+    group_conversation,
     normalise_conversation,
     parse_conversation,
 )
@@ -247,7 +247,7 @@ class ChatClient:
         record = self._tokens.claim(key, fingerprint, 0) if self._tokens.store else None
         if record is not None and record.state == "done":
             errors = [ChatError.model_validate(e) for e in json.loads(record.result or "[]")]
-            thread = self.get_chat_thread_client(f"group:{derived}")
+            thread = self.get_chat_thread_client(group_conversation(derived))
             try:
                 return CreateChatThreadResult(chat_thread=thread.get_properties(), errors=errors)
             except ThreadNotFound:
@@ -269,7 +269,7 @@ class ChatClient:
         return result
 
     def _populate(self, group_id: str, members: list[str]) -> CreateChatThreadResult:
-        thread = self.get_chat_thread_client(f"group:{group_id}")
+        thread = self.get_chat_thread_client(group_conversation(group_id))
         added = thread.add_participants(members)
         return CreateChatThreadResult(chat_thread=thread.get_properties(), errors=added.errors)
 
@@ -294,7 +294,7 @@ class ChatClient:
                 for info in self.rest.get_group_info(ids).GroupInfo:
                     last = info.LastMsgTime or info.CreateTime or 0
                     if info.ErrorCode == 0 and (since is None or last >= since):
-                        items.append(ChatThreadItem(id=f"group:{escape_part(info.GroupId)}", topic=info.Name,
+                        items.append(ChatThreadItem(id=group_conversation(info.GroupId), topic=info.Name,
                                                     last_message_received_on=to_time(info.LastMsgTime)))
             return ChatThreadsPage(items=items, next_token=encode_token("threads", n=reply.Next)
                                    if reply.Next else None)
