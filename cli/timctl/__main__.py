@@ -11,7 +11,7 @@ import os
 import sys
 from urllib.parse import urlsplit
 
-from timctl import bots, broadcast, callback, commands, history
+from timctl import bots, broadcast, callback, commands, history, threads
 from timctl.client import DEFAULT_API, AdminClient, CliError
 
 INTERRUPTED = broadcast.INTERRUPTED
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="timctl",
         parents=[_global_options(top=True)],
         description="The timkit admin API from the command line: bot friends and configurations, robots, messages, "
-        "broadcasts, history; and signed test callbacks.",
+        "broadcasts, chat threads, history; and signed test callbacks.",
         epilog="Exit codes: 0 done, 1 some recipients/users/groups failed, 2 usage error or API 4xx, "
         "3 API 5xx or unreachable, 130 interrupted.",
     )
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     bots.register(subcommands, common)
     broadcast.register(subcommands, common)
     callback.register(subcommands, common)
+    threads.register(subcommands, common)
     history.register(subcommands, common)
     return parser
 

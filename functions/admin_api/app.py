@@ -40,6 +40,15 @@ from timkit.admin import (
 )
 from timkit.archive import Archiver
 from timkit.broadcast import BroadcastService, JobNotFound, ScheduleInPast
+from timkit.chat import (
+    ChatClient,
+    ChatMessageNotFound,
+    IdempotencyConflict,
+    InvalidChatRequest,
+    NotSupportedByTencent,
+    OperationInProgress,
+    ThreadNotFound,
+)
 from timkit.config import Settings
 from timkit.history import (
     MAX_MESSAGE_ID,
@@ -62,17 +71,36 @@ from timkit.models.admin import (
     InvalidRequest,
     MessageRequest,
     MessageResponse,
+    ParticipantsRequest,
+    ReadReceiptRequest,
     Robot,
     RobotCreateRequest,
     RobotList,
+    ThreadCreateRequest,
+    ThreadMessageRequest,
+    ThreadMessageSent,
+    ThreadMessageUpdate,
+    ThreadTopicRequest,
+    TypingRequest,
 )
 from timkit.models.botconfig import BotConfig
+from timkit.models.chat import (
+    AddChatParticipantsResult,
+    ChatMessage,
+    ChatMessagesPage,
+    ChatParticipantsPage,
+    ChatReadReceiptsPage,
+    ChatThreadProperties,
+    ChatThreadsPage,
+    CreateChatThreadResult,
+)
 from timkit.models.history import MAX_CONVERSATION_ID, BackfillProgress, BackfillRequest, HistoryEntry, HistoryPage
 from timkit.models.rest import RobotId
 from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
 from timkit.stores.archive import ArchiveStore
 from timkit.stores.bots import BotStore, StoredConfigInvalid
+from timkit.stores.chat_tokens import ChatTokenStore
 from timkit.stores.config import ConfigUnavailable
 from timkit.stores.jobs import JobStore
 from timkit.stores.paging import InvalidToken
@@ -96,6 +124,10 @@ broadcasts = BroadcastService(
 bot_configs = BotConfigService(rest, BotStore(settings.BOT_STATE_TABLE))
 _archive = ArchiveStore(settings.ARCHIVE_TABLE)
 history = HistoryService(_archive)
+# Creates and sends with an Idempotency-Key keep a record of their own beside Powertools' (which
+# keeps only successes): a repeat after a failure recovers what Tencent did (see timkit.chat).
+chat = ChatClient(rest, history=history,
+                  tokens=ChatTokenStore(settings.IDEMPOTENCY_TABLE) if settings.IDEMPOTENCY_TABLE else None)
 archiver = Archiver(_archive)
 # A backfill call's share of the work: the function has 29 s, API Gateway waits 30 s.
 BACKFILL_SECONDS = 20
@@ -349,6 +381,153 @@ def cancel_broadcast(jobId: JobId):  # noqa: N803
     return _json(200, broadcasts.cancel(unquote(jobId)))
 
 
+# ------------------------------------------------------------------ threads (timkit.chat)
+# A thread id is a conversation id (group:<GroupId>, c2c:<a>:<b>); a message id the archive's
+# identity of the message. Both reach the routes as the handler left them (see lambda_handler):
+# the conversation id's parts are unescaped by the thread client, a message id here.
+
+ThreadPath = Annotated[
+    str,
+    Path(max_length=600, description="A thread id: group:<GroupId> or c2c:<user>:<user> (':' and '%' inside ids "
+         "percent-escaped), percent-encoded", examples=["group:thr-0a1b2c", "c2c:alice:bob"]),
+]
+MessagePath = Annotated[
+    str,
+    Path(max_length=600, description="A message id: group:<GroupId>:<MsgSeq> or c2c:<MsgKey>, percent-encoded"),
+]
+UserPath = Annotated[str, Path(max_length=200, description="A UserID, percent-encoded")]
+PageSize = Annotated[int, Query(ge=1, le=100)]
+StartTime = Annotated[int | None, Query(ge=0, description="Only what happened from then on (Unix seconds)")]
+NO_CONTENT = {"description": "Done", "content": {}}
+THREAD_ERRORS = {
+    **ERRORS,
+    409: _doc("An attempt with this Idempotency-Key is in progress"),
+    422: _doc("Invalid request, or an operation Tencent IM does not offer for this kind of thread", InvalidRequest),
+}
+THREAD_POST_ERRORS = {**THREAD_ERRORS, 415: _doc("The body is not application/json")}
+
+
+def _thread(thread_id: str):
+    return chat.get_chat_thread_client(thread_id)
+
+
+def _first_page(paged: Any, token: str | None):
+    return next(paged.by_page(token))
+
+
+@app.post("/admin/threads",
+          responses={201: _doc("The thread and the participants not added", CreateChatThreadResult),
+                     **THREAD_POST_ERRORS})
+def create_thread(body: ThreadCreateRequest, idempotency_key: IdempotencyKey = None):
+    """Creates a group thread (a Work group) with its participants; those Tencent would not add are
+    listed in errors with its code. With an Idempotency-Key, a repeat creates nothing more."""
+    return _json(201, chat.create_chat_thread(body.topic, body.participants, idempotency_token=idempotency_key))
+
+
+@app.get("/admin/threads", responses={200: _doc("Group threads", ChatThreadsPage), **THREAD_ERRORS})
+def list_threads(pageSize: Annotated[int, Query(ge=1, le=50)] = 50, startTime: StartTime = None,  # noqa: N803
+                 nextToken: Token = None):
+    return _json(200, _first_page(chat.list_chat_threads(pageSize, startTime), nextToken))
+
+
+@app.get("/admin/threads/<threadId>", responses={200: _doc("The thread", ChatThreadProperties), **THREAD_ERRORS})
+def get_thread(threadId: ThreadPath):  # noqa: N803
+    return _json(200, _thread(threadId).get_properties())
+
+
+@app.put("/admin/threads/<threadId>/topic", responses={204: NO_CONTENT, **THREAD_POST_ERRORS})
+def update_thread_topic(threadId: ThreadPath, body: ThreadTopicRequest,  # noqa: N803
+                        idempotency_key: IdempotencyKey = None):
+    _thread(threadId).update_topic(body.topic)
+    return Response(status_code=204)
+
+
+@app.delete("/admin/threads/<threadId>", responses={204: NO_CONTENT, **THREAD_ERRORS})
+def delete_thread(threadId: ThreadPath):  # noqa: N803
+    """Dismisses the group (irrevocable)."""
+    chat.delete_chat_thread(threadId)
+    return Response(status_code=204)
+
+
+@app.post("/admin/threads/<threadId>/messages",
+          responses={201: _doc("Sent: the message id", ThreadMessageSent), **THREAD_POST_ERRORS})
+def send_thread_message(threadId: ThreadPath, body: ThreadMessageRequest,  # noqa: N803
+                        idempotency_key: IdempotencyKey = None):
+    """Sends a message; with an Idempotency-Key a repeat returns the first message's id and sends nothing."""
+    message_id = _thread(threadId).send_message(
+        body.content, body.sender, body.sender_display_name, body.type, body.metadata,
+        idempotency_token=idempotency_key,
+    )
+    return _json(201, ThreadMessageSent(id=message_id))
+
+
+@app.get("/admin/threads/<threadId>/messages",
+         responses={200: _doc("Messages and system events, newest first; source says where they were read",
+                              ChatMessagesPage), **THREAD_ERRORS})
+def list_thread_messages(threadId: ThreadPath, pageSize: PageSize = 50, startTime: StartTime = None,  # noqa: N803
+                         nextToken: Token = None):
+    return _json(200, _first_page(_thread(threadId).list_messages(pageSize, startTime), nextToken))
+
+
+@app.get("/admin/threads/<threadId>/messages/<messageId>",
+         responses={200: _doc("The message", ChatMessage), **THREAD_ERRORS})
+def get_thread_message(threadId: ThreadPath, messageId: MessagePath):  # noqa: N803
+    return _json(200, _thread(threadId).get_message(unquote(messageId)))
+
+
+@app.put("/admin/threads/<threadId>/messages/<messageId>", responses={204: NO_CONTENT, **THREAD_POST_ERRORS})
+def update_thread_message(threadId: ThreadPath, messageId: MessagePath, body: ThreadMessageUpdate,  # noqa: N803
+                          idempotency_key: IdempotencyKey = None):
+    _thread(threadId).update_message(unquote(messageId), body.content, body.metadata)
+    return Response(status_code=204)
+
+
+@app.delete("/admin/threads/<threadId>/messages/<messageId>", responses={204: NO_CONTENT, **THREAD_ERRORS})
+def delete_thread_message(threadId: ThreadPath, messageId: MessagePath):  # noqa: N803
+    """Recalls the message for everyone."""
+    _thread(threadId).delete_message(unquote(messageId))
+    return Response(status_code=204)
+
+
+@app.post("/admin/threads/<threadId>/readReceipts", responses={204: NO_CONTENT, **THREAD_POST_ERRORS})
+def send_read_receipt(threadId: ThreadPath, body: ReadReceiptRequest,  # noqa: N803
+                      idempotency_key: IdempotencyKey = None):
+    _thread(threadId).send_read_receipt(body.message_id, body.reader)
+    return Response(status_code=204)
+
+
+@app.get("/admin/threads/<threadId>/readReceipts",
+         responses={200: _doc("Each reader's newest read message", ChatReadReceiptsPage), **THREAD_ERRORS})
+def list_read_receipts(threadId: ThreadPath, pageSize: Annotated[int, Query(ge=1, le=20)] = 20):  # noqa: N803
+    return _json(200, _first_page(_thread(threadId).list_read_receipts(pageSize), None))
+
+
+@app.post("/admin/threads/<threadId>/participants",
+          responses={200: _doc("Who was added, and who not (with Tencent's code)", AddChatParticipantsResult),
+                     **THREAD_POST_ERRORS})
+def add_thread_participants(threadId: ThreadPath, body: ParticipantsRequest,  # noqa: N803
+                            idempotency_key: IdempotencyKey = None):
+    return _json(200, _thread(threadId).add_participants(body.participants))
+
+
+@app.get("/admin/threads/<threadId>/participants",
+         responses={200: _doc("The participants", ChatParticipantsPage), **THREAD_ERRORS})
+def list_thread_participants(threadId: ThreadPath, pageSize: PageSize = 100,  # noqa: N803
+                             nextToken: Token = None):
+    return _json(200, _first_page(_thread(threadId).list_participants(pageSize), nextToken))
+
+
+@app.delete("/admin/threads/<threadId>/participants/<userId>", responses={204: NO_CONTENT, **THREAD_ERRORS})
+def remove_thread_participant(threadId: ThreadPath, userId: UserPath):  # noqa: N803
+    _thread(threadId).remove_participant(unquote(userId))
+    return Response(status_code=204)
+
+
+@app.post("/admin/threads/<threadId>/typing", responses={204: NO_CONTENT, **THREAD_POST_ERRORS})
+def send_typing(threadId: ThreadPath, body: TypingRequest, idempotency_key: IdempotencyKey = None):  # noqa: N803
+    """One-to-one threads only: Tencent IM shows no typing notice in groups (a 422 says so)."""
+    _thread(threadId).send_typing_notification(body.sender)
+    return Response(status_code=204)
 def _path_value(name: str, raw: str) -> str:
     # API Gateway gives path parameters decoded: a conversation id's own escapes (%3A) are then
     # intact, where decoding the (re-encoded) path would take them for URL escapes.
@@ -472,6 +651,36 @@ def _past(exc: ScheduleInPast) -> Response:
 @app.exception_handler(InvalidToken)
 def _token(exc: InvalidToken) -> Response:
     return _error(400, str(exc), "nextToken")
+
+
+@app.exception_handler(NotSupportedByTencent)
+def _not_in_tencent(exc: NotSupportedByTencent) -> Response:
+    return _error(422, f"not offered by Tencent IM: {exc}", exc.operation)
+
+
+@app.exception_handler(ThreadNotFound)
+def _no_thread(exc: ThreadNotFound) -> Response:
+    return _error(404, str(exc), "threadId")
+
+
+@app.exception_handler(ChatMessageNotFound)
+def _no_message(exc: ChatMessageNotFound) -> Response:
+    return _error(404, str(exc), "messageId")
+
+
+@app.exception_handler(InvalidChatRequest)
+def _bad_thread_request(exc: InvalidChatRequest) -> Response:
+    return _error(400 if exc.field == "nextToken" else 422, str(exc), exc.field)
+
+
+@app.exception_handler(IdempotencyConflict)
+def _token_reused(exc: IdempotencyConflict) -> Response:
+    return _error(422, "this Idempotency-Key was used with another request", "Idempotency-Key")
+
+
+@app.exception_handler(OperationInProgress)
+def _token_busy(exc: OperationInProgress) -> Response:
+    return _error(409, str(exc), "Idempotency-Key")
 
 
 @app.exception_handler(IdempotencyValidationError)

@@ -40,3 +40,15 @@ def test_callback_sign_send_is_accepted(local_stack: StackState) -> None:
                      "--token", "not-the-token")
     assert refused.returncode == 2
     assert "HTTP 401: Sign does not match" in refused.stderr
+
+
+def test_threads_create_send_and_messages(local_stack: StackState) -> None:
+    created = timctl(local_stack, "threads", "create", "timctl e2e", "alice", "bob")
+    assert created.returncode == 0, created.stderr
+    thread = created.stdout.splitlines()[0]
+    sent = timctl(local_stack, "threads", "send", thread, "--from", "alice", "hello from timctl", "--meta", "k=v")
+    assert sent.returncode == 0, sent.stderr
+    listed = timctl(local_stack, "threads", "messages", thread)
+    assert listed.returncode == 0, listed.stderr
+    assert "hello from timctl" in listed.stdout and sent.stdout.strip() in listed.stdout
+    assert timctl(local_stack, "threads", "delete", thread).returncode == 0

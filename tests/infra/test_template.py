@@ -790,6 +790,27 @@ def test_every_route_has_its_intended_authorisation() -> None:
     assert route_authorisation_problems(TEMPLATE) == []
 
 
+THREAD_ROUTES = {
+    f"{method} /admin/threads{path}"
+    for method, path in [
+        ("POST", ""), ("GET", ""), ("GET", "/{threadId}"), ("DELETE", "/{threadId}"), ("PUT", "/{threadId}/topic"),
+        ("POST", "/{threadId}/messages"), ("GET", "/{threadId}/messages"),
+        ("GET", "/{threadId}/messages/{messageId}"), ("PUT", "/{threadId}/messages/{messageId}"),
+        ("DELETE", "/{threadId}/messages/{messageId}"), ("POST", "/{threadId}/readReceipts"),
+        ("GET", "/{threadId}/readReceipts"), ("POST", "/{threadId}/participants"),
+        ("GET", "/{threadId}/participants"), ("DELETE", "/{threadId}/participants/{userId}"),
+        ("POST", "/{threadId}/typing"),
+    ]
+}
+
+
+def test_thread_routes_are_the_admin_functions_behind_iam() -> None:
+    loaded = local_template.load(TEMPLATE)
+    threads = {route.route_key: (function.logical_id, route.authorizer) for route, function in loaded.routes
+               if under(route.path, "/admin/threads")}
+    assert threads == dict.fromkeys(THREAD_ROUTES, ("AdminApiFunction", "AWS_IAM"))
+
+
 def _event(method: str, path: str, authorizer: str | None = None, api: bool = True) -> dict[str, Any]:
     properties: dict[str, Any] = {"Method": method, "Path": path}
     if api:

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, Stri
 from pydantic.alias_generators import to_camel
 
 from timkit.models.callbacks import GroupAtItem
+from timkit.models.chat import MessageType, Metadata
 from timkit.models.elements import (
     MAX_BODY_BYTES,
     CustomElem,
@@ -28,7 +29,7 @@ from timkit.models.elements import (
     body_size,
 )
 from timkit.models.messages import Message, SendOptions
-from timkit.models.rest import RobotId, UserId
+from timkit.models.rest import MAX_ADD_MEMBERS, GroupName, RobotId, UserId
 from timkit.schedule import parse_expression
 
 # The element types REST send APIs take (protocol §3): a merger, a stream or an unknown element is
@@ -315,3 +316,64 @@ class InvalidRequest(ErrorBody):
     when the request failed its schema."""
 
     errors: list[FieldError] | None = None
+
+
+# ----------------------------------------------------------------------------- threads (timkit.chat)
+
+# One add_group_member call's worth (docs/protocol.md §10.5).
+MAX_THREAD_PARTICIPANTS = MAX_ADD_MEMBERS
+MAX_DISPLAY_NAME = 64
+MAX_MESSAGE_ID = 256
+ThreadParticipants = Annotated[
+    list[UserId], Field(min_length=1, max_length=MAX_THREAD_PARTICIPANTS), AfterValidator(_unique)
+]
+
+
+class ThreadCreateRequest(ApiModel):
+    """A group thread: its topic (the group's name) and the users in it."""
+
+    topic: GroupName
+    participants: ThreadParticipants
+
+
+class ThreadTopicRequest(ApiModel):
+    topic: GroupName
+
+
+class ThreadMessageRequest(ApiModel):
+    """``type`` "text" is sent as a TIMTextElem, any other as a TIMCustomElem with the content in
+    Data; type, senderDisplayName and metadata travel in CloudCustomData (see timkit.chat.mapping)."""
+
+    content: Annotated[str, Field(min_length=1, max_length=MAX_BODY_BYTES)]
+    sender: UserId
+    sender_display_name: Annotated[str, Field(min_length=1, max_length=MAX_DISPLAY_NAME)] | None = None
+    type: MessageType = "text"
+    metadata: Metadata | None = None
+
+
+class ThreadMessageUpdate(ApiModel):
+    content: Annotated[str, Field(min_length=1, max_length=MAX_BODY_BYTES)] | None = None
+    metadata: Metadata | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ThreadMessageUpdate:
+        if self.content is None and self.metadata is None:
+            raise ValueError("give content, metadata or both")
+        return self
+
+
+class ThreadMessageSent(ApiModel):
+    id: str
+
+
+class ReadReceiptRequest(ApiModel):
+    message_id: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_ID)]
+    reader: UserId
+
+
+class ParticipantsRequest(ApiModel):
+    participants: ThreadParticipants
+
+
+class TypingRequest(ApiModel):
+    sender: UserId

@@ -379,14 +379,18 @@ class TimRestClient:
                 return
             next_page = reply.Next
 
+    def group_member_page(
+        self, group_id: str, page_size: int = 100, offset: int | None = 0, cursor: str | None = None
+    ) -> GroupMemberReply:
+        """One page of a group's members: from ``offset``, or from a Community group's ``Next`` cursor."""
+        request = GroupMemberRequest(GroupId=group_id, Limit=page_size, Offset=offset, Next=cursor)
+        return self._typed("group_open_http_svc", "get_group_member_info", request, GroupMemberReply)
+
     def iter_group_members(self, group_id: str, page_size: int = 100) -> Iterator[GroupMember]:
         """Every member of a group, by offset pages (or the ``Next`` cursor of Community groups)."""
         offset, cursor = 0, None
         while True:
-            request = GroupMemberRequest(
-                GroupId=group_id, Limit=page_size, Offset=None if cursor else offset, Next=cursor
-            )
-            reply = self._typed("group_open_http_svc", "get_group_member_info", request, GroupMemberReply)
+            reply = self.group_member_page(group_id, page_size, None if cursor else offset, cursor)
             yield from reply.MemberList
             offset += len(reply.MemberList)
             if reply.Next:

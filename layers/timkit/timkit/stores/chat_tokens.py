@@ -1,0 +1,123 @@
+"""Idempotency records of the thread API's creates and sends (DynamoDB).
+
+One item per token, in the admin API's IdempotencyTable (key ``id``, TTL attribute
+``expiration``) under ids of their own (``chat-create#...``, ``chat-send#...``), which never meet
+the ``<function>#<hash>`` ids Powertools writes there. What an item holds and how
+:mod:`timkit.chat` moves it through its states is described there; this module only reads and
+writes it, every write conditional.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+# Longer than any retry an operator or a queue makes, far longer than Tencent's 5-minute Random
+# window (docs/protocol.md §6.4); DynamoDB deletes expired items within days.
+RECORD_TTL_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    key: str
+    fingerprint: str
+    state: str  # "pending" or "done"
+    started_at: int
+    lease_until: int
+    random: int
+    result: str | None
+
+
+class ChatTokenStore:
+    def __init__(self, table: str, client: Any | None = None, clock: Callable[[], float] = time.time) -> None:
+        self._table = table
+        self._db = client or boto3.client("dynamodb")
+        self._clock = clock
+
+    def begin(self, key: str, fingerprint: str, random: int, lease_seconds: int) -> TokenRecord | None:
+        """Records a new attempt (pending, leased); None when this call wrote it, else the record
+        that is there."""
+        now = int(self._clock())
+        item = {
+            "id": {"S": key},
+            "fingerprint": {"S": fingerprint},
+            "state": {"S": "pending"},
+            "started_at": {"N": str(now)},
+            "lease_until": {"N": str(now + lease_seconds)},
+            "random": {"N": str(random)},
+            "expiration": {"N": str(now + RECORD_TTL_SECONDS)},
+        }
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._db.exceptions.ConditionalCheckFailedException as exc:
+            old = exc.response.get("Item")
+            # Rare: the condition failed on an item deleted since; read it (None: try again).
+            return _record(old) if old else self.get(key) or self.begin(key, fingerprint, random, lease_seconds)
+        return None
+
+    def get(self, key: str) -> TokenRecord | None:
+        found = self._db.get_item(TableName=self._table, Key={"id": {"S": key}}, ConsistentRead=True).get("Item")
+        return _record(found) if found else None
+
+    def take_over(self, record: TokenRecord, lease_seconds: int) -> bool:
+        """Leases a pending record whose lease has run out (its attempt crashed or gave up); False
+        when another attempt took it first or finished it."""
+        now = int(self._clock())
+        return self._update(
+            record.key,
+            "SET lease_until = :new",
+            "#state = :pending AND lease_until = :old",
+            {":new": {"N": str(now + lease_seconds)}, ":old": {"N": str(record.lease_until)}},
+        )
+
+    def finish(self, key: str, result: str) -> None:
+        """The operation is done: ``result`` (a message id, a thread's outcome) answers every repeat."""
+        self._update(key, "SET #state = :done, #result = :result", None,
+                     {":done": {"S": "done"}, ":result": {"S": result}})
+
+    def release(self, key: str) -> None:
+        """The attempt ended without knowing whether Tencent did it: a repeat may recover at once."""
+        self._update(key, "SET lease_until = :zero", "#state = :pending", {":zero": {"N": "0"}})
+
+    def _update(self, key: str, expression: str, condition: str | None, values: dict[str, Any]) -> bool:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"id": {"S": key}},
+            "UpdateExpression": expression,
+            "ExpressionAttributeValues": values,
+            "ExpressionAttributeNames": {
+                name: name[1:] for name in ("#state", "#result") if name in expression or name in (condition or "")
+            },
+        }
+        if condition:
+            kwargs["ConditionExpression"] = condition
+            if ":pending" in condition:
+                values[":pending"] = {"S": "pending"}
+        if not kwargs["ExpressionAttributeNames"]:
+            del kwargs["ExpressionAttributeNames"]
+        try:
+            self._db.update_item(**kwargs)
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+
+def _record(item: dict[str, Any]) -> TokenRecord:
+    return TokenRecord(
+        key=item["id"]["S"],
+        fingerprint=item.get("fingerprint", {}).get("S", ""),
+        state=item.get("state", {}).get("S", "pending"),
+        started_at=int(item.get("started_at", {}).get("N", "0")),
+        lease_until=int(item.get("lease_until", {}).get("N", "0")),
+        random=int(item.get("random", {}).get("N", "0")),
+        result=item.get("result", {}).get("S"),
+    )

@@ -1,0 +1,87 @@
+"""The /admin/threads routes in-process (moto and the Tencent IM emulator, the handler as an HttpApi
+calls it): the constraints the OpenAPI document states, ids of any characters reaching the thread
+client, and how the thread API's refusals answer."""
+
+from __future__ import annotations
+
+import json
+from types import ModuleType
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pytest
+
+from tests.integration.test_admin_api import CONTEXT, api, call, emulator  # noqa: F401 - the fixtures
+
+GROUP = "group:@TGS#thread-routes"
+
+
+def test_the_document_states_the_thread_constraints(api: ModuleType) -> None:  # noqa: F811
+    document = json.loads(api.app.get_openapi_json_schema())
+    paths = document["paths"]
+    assert {p for p in paths if p.startswith("/admin/threads")} == {
+        "/admin/threads", "/admin/threads/{threadId}", "/admin/threads/{threadId}/topic",
+        "/admin/threads/{threadId}/messages", "/admin/threads/{threadId}/messages/{messageId}",
+        "/admin/threads/{threadId}/readReceipts", "/admin/threads/{threadId}/participants",
+        "/admin/threads/{threadId}/participants/{userId}", "/admin/threads/{threadId}/typing",
+    }
+    for path, method in [("/admin/threads", "post"), ("/admin/threads/{threadId}/messages", "post")]:
+        assert any(p["name"] == "idempotency-key" for p in paths[path][method]["parameters"])
+    schemas = document["components"]["schemas"]
+    create = schemas["ThreadCreateRequest"]["properties"]
+    assert create["topic"]["maxLength"] == 30
+    assert (create["participants"]["minItems"], create["participants"]["maxItems"]) == (1, 300)
+    message = schemas["ThreadMessageRequest"]["properties"]
+    assert message["type"]["pattern"] and message["content"]["maxLength"] == 12 * 1024
+    metadata = message["metadata"]["anyOf"][0]
+    assert metadata["maxProperties"] == 32 and metadata["additionalProperties"]["maxLength"] == 1024
+
+
+@pytest.mark.parametrize("thread", ["group:a#b", "group:a?b", "group:😀", "group:a%253Ab"])
+def test_a_thread_id_of_any_characters_reaches_the_thread_client(api: ModuleType, thread: str) -> None:  # noqa: F811
+    status, body = call(api, "GET", f"/admin/threads/{quote(thread, safe=':%')}")
+    assert (status, body["field"]) == (404, "threadId"), body
+
+
+@pytest.mark.parametrize("thread", ["nothing", "group:", "c2c:alice", "topic:g:t", "c2c:a:b:c"])
+def test_a_thread_id_of_another_shape_is_a_422_naming_it(api: ModuleType, thread: str) -> None:  # noqa: F811
+    status, body = call(api, "GET", f"/admin/threads/{thread}")
+    assert (status, body["field"]) == (422, "threadId"), body
+
+
+def test_what_tencent_does_not_offer_is_a_422_naming_the_operation(api: ModuleType) -> None:  # noqa: F811
+    status, body = call(api, "POST", f"/admin/threads/{GROUP}/typing", b'{"sender": "alice"}')
+    assert (status, body["field"]) == (422, "send_typing_notification")
+    assert "not offered by Tencent IM" in body["message"]
+    status, body = call(api, "PUT", "/admin/threads/c2c:alice:bob/topic", b'{"topic": "x"}')
+    assert (status, body["field"]) == (422, "update_topic")
+
+
+def test_a_bad_body_or_token_names_the_field(api: ModuleType) -> None:  # noqa: F811
+    status, body = call(api, "POST", "/admin/threads", b'{"topic": "' + b"x" * 31 + b'", '
+                        b'"participants": ["alice"]}')
+    assert (status, body["field"]) == (422, "body.topic")
+    status, body = call(api, "POST", "/admin/threads", b'{"topic": "t", "participants": ["a", "a"]}')
+    assert (status, body["field"]) == (422, "body.participants")
+    status, body = call(api, "POST", "/admin/threads/c2c:alice:bob/messages",
+                        b'{"content": "x", "sender": "alice", "type": "not a type"}')
+    assert (status, body["field"]) == (422, "body.type")
+    status, body = call(api, "POST", "/admin/threads/c2c:alice:bob/messages",
+                        b'{"content": "x", "sender": "alice", "metadata": {"k": 1}}')
+    assert (status, body["field"]) == (422, "body.metadata.k")
+    for path in ("/admin/threads", "/admin/threads/c2c:alice:bob/participants", "/admin/threads/c2c:a:b/messages"):
+        status, body = get(api, path, nextToken="bm90LWEtdG9rZW4")
+        assert (status, body["field"]) == (400, "nextToken"), path
+
+
+def get(handler: ModuleType, path: str, **query: str) -> tuple[int, Any]:
+    """A GET with a query string, as an HttpApi hands it over."""
+    event = {
+        "version": "2.0", "routeKey": f"GET {path}", "rawPath": path, "rawQueryString": urlencode(query),
+        "queryStringParameters": query, "headers": {},
+        "requestContext": {"http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+                           "requestId": "r", "stage": "$default"},
+        "isBase64Encoded": False,
+    }
+    answer = handler.lambda_handler(event, CONTEXT)
+    return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None
