@@ -381,23 +381,19 @@ def cancel_broadcast(jobId: JobId):  # noqa: N803
     return _json(200, broadcasts.cancel(unquote(jobId)))
 
 
+def _path_value(name: str, raw: str) -> str:
+    # API Gateway gives path parameters decoded: a conversation id's own escapes (%3A) are then
+    # intact, where decoding the (re-encoded) path would take them for URL escapes.
+    given = (app.current_event.path_parameters or {}).get(name)
+    return given if given is not None else unquote(raw)
+
+
 # ------------------------------------------------------------------ threads (timkit.chat)
 # A thread id is a conversation id (group:<GroupId>, c2c:<a>:<b>); a message id the archive's
-# identity of the message. Both reach the routes as the handler left them (see lambda_handler):
-# the conversation id's parts are unescaped by the thread client, a message id here.
+# identity of the message. Both are read as API Gateway decoded them (_path_value).
 
-ThreadPath = Annotated[
-    str,
-    Path(max_length=600, description="A thread id: group:<GroupId> or c2c:<user>:<user> (':' and '%' inside ids "
-         "percent-escaped), percent-encoded", examples=["group:thr-0a1b2c", "c2c:alice:bob"]),
-]
-MessagePath = Annotated[
-    str,
-    Path(max_length=600, description="A message id: group:<GroupId>:<MsgSeq> or c2c:<MsgKey>, percent-encoded"),
-]
 UserPath = Annotated[str, Path(max_length=200, description="A UserID, percent-encoded")]
-PageSize = Annotated[int, Query(ge=1, le=100)]
-StartTime = Annotated[int | None, Query(ge=0, description="Only what happened from then on (Unix seconds)")]
+StartTime = Annotated[int | None, Query(ge=0, le=MAX_TIME, description="Only what happened from then on (Unix s)")]
 NO_CONTENT = {"description": "Done", "content": {}}
 THREAD_ERRORS = {
     **ERRORS,
@@ -408,7 +404,7 @@ THREAD_POST_ERRORS = {**THREAD_ERRORS, 415: _doc("The body is not application/js
 
 
 def _thread(thread_id: str):
-    return chat.get_chat_thread_client(thread_id)
+    return chat.get_chat_thread_client(_path_value("threadId", thread_id))
 
 
 def _first_page(paged: Any, token: str | None):
@@ -431,27 +427,27 @@ def list_threads(pageSize: Annotated[int, Query(ge=1, le=50)] = 50, startTime: S
 
 
 @app.get("/admin/threads/<threadId>", responses={200: _doc("The thread", ChatThreadProperties), **THREAD_ERRORS})
-def get_thread(threadId: ThreadPath):  # noqa: N803
+def get_thread(threadId: ConversationPath):  # noqa: N803
     return _json(200, _thread(threadId).get_properties())
 
 
 @app.put("/admin/threads/<threadId>/topic", responses={204: NO_CONTENT, **THREAD_POST_ERRORS})
-def update_thread_topic(threadId: ThreadPath, body: ThreadTopicRequest,  # noqa: N803
+def update_thread_topic(threadId: ConversationPath, body: ThreadTopicRequest,  # noqa: N803
                         idempotency_key: IdempotencyKey = None):
     _thread(threadId).update_topic(body.topic)
     return Response(status_code=204)
 
 
 @app.delete("/admin/threads/<threadId>", responses={204: NO_CONTENT, **THREAD_ERRORS})
-def delete_thread(threadId: ThreadPath):  # noqa: N803
+def delete_thread(threadId: ConversationPath):  # noqa: N803
     """Dismisses the group (irrevocable)."""
-    chat.delete_chat_thread(threadId)
+    chat.delete_chat_thread(_path_value("threadId", threadId))
     return Response(status_code=204)
 
 
 @app.post("/admin/threads/<threadId>/messages",
           responses={201: _doc("Sent: the message id", ThreadMessageSent), **THREAD_POST_ERRORS})
-def send_thread_message(threadId: ThreadPath, body: ThreadMessageRequest,  # noqa: N803
+def send_thread_message(threadId: ConversationPath, body: ThreadMessageRequest,  # noqa: N803
                         idempotency_key: IdempotencyKey = None):
     """Sends a message; with an Idempotency-Key a repeat returns the first message's id and sends nothing."""
     message_id = _thread(threadId).send_message(
@@ -464,33 +460,33 @@ def send_thread_message(threadId: ThreadPath, body: ThreadMessageRequest,  # noq
 @app.get("/admin/threads/<threadId>/messages",
          responses={200: _doc("Messages and system events, newest first; source says where they were read",
                               ChatMessagesPage), **THREAD_ERRORS})
-def list_thread_messages(threadId: ThreadPath, pageSize: PageSize = 50, startTime: StartTime = None,  # noqa: N803
+def list_thread_messages(threadId: ConversationPath, pageSize: PageSize = 50, startTime: StartTime = None,  # noqa: N803
                          nextToken: Token = None):
     return _json(200, _first_page(_thread(threadId).list_messages(pageSize, startTime), nextToken))
 
 
 @app.get("/admin/threads/<threadId>/messages/<messageId>",
          responses={200: _doc("The message", ChatMessage), **THREAD_ERRORS})
-def get_thread_message(threadId: ThreadPath, messageId: MessagePath):  # noqa: N803
-    return _json(200, _thread(threadId).get_message(unquote(messageId)))
+def get_thread_message(threadId: ConversationPath, messageId: MessagePath):  # noqa: N803
+    return _json(200, _thread(threadId).get_message(_path_value("messageId", messageId)))
 
 
 @app.put("/admin/threads/<threadId>/messages/<messageId>", responses={204: NO_CONTENT, **THREAD_POST_ERRORS})
-def update_thread_message(threadId: ThreadPath, messageId: MessagePath, body: ThreadMessageUpdate,  # noqa: N803
+def update_thread_message(threadId: ConversationPath, messageId: MessagePath, body: ThreadMessageUpdate,  # noqa: N803
                           idempotency_key: IdempotencyKey = None):
-    _thread(threadId).update_message(unquote(messageId), body.content, body.metadata)
+    _thread(threadId).update_message(_path_value("messageId", messageId), body.content, body.metadata)
     return Response(status_code=204)
 
 
 @app.delete("/admin/threads/<threadId>/messages/<messageId>", responses={204: NO_CONTENT, **THREAD_ERRORS})
-def delete_thread_message(threadId: ThreadPath, messageId: MessagePath):  # noqa: N803
+def delete_thread_message(threadId: ConversationPath, messageId: MessagePath):  # noqa: N803
     """Recalls the message for everyone."""
-    _thread(threadId).delete_message(unquote(messageId))
+    _thread(threadId).delete_message(_path_value("messageId", messageId))
     return Response(status_code=204)
 
 
 @app.post("/admin/threads/<threadId>/readReceipts", responses={204: NO_CONTENT, **THREAD_POST_ERRORS})
-def send_read_receipt(threadId: ThreadPath, body: ReadReceiptRequest,  # noqa: N803
+def send_read_receipt(threadId: ConversationPath, body: ReadReceiptRequest,  # noqa: N803
                       idempotency_key: IdempotencyKey = None):
     _thread(threadId).send_read_receipt(body.message_id, body.reader)
     return Response(status_code=204)
@@ -498,43 +494,36 @@ def send_read_receipt(threadId: ThreadPath, body: ReadReceiptRequest,  # noqa: N
 
 @app.get("/admin/threads/<threadId>/readReceipts",
          responses={200: _doc("Each reader's newest read message", ChatReadReceiptsPage), **THREAD_ERRORS})
-def list_read_receipts(threadId: ThreadPath, pageSize: Annotated[int, Query(ge=1, le=20)] = 20):  # noqa: N803
+def list_read_receipts(threadId: ConversationPath, pageSize: Annotated[int, Query(ge=1, le=20)] = 20):  # noqa: N803
     return _json(200, _first_page(_thread(threadId).list_read_receipts(pageSize), None))
 
 
 @app.post("/admin/threads/<threadId>/participants",
           responses={200: _doc("Who was added, and who not (with Tencent's code)", AddChatParticipantsResult),
                      **THREAD_POST_ERRORS})
-def add_thread_participants(threadId: ThreadPath, body: ParticipantsRequest,  # noqa: N803
+def add_thread_participants(threadId: ConversationPath, body: ParticipantsRequest,  # noqa: N803
                             idempotency_key: IdempotencyKey = None):
     return _json(200, _thread(threadId).add_participants(body.participants))
 
 
 @app.get("/admin/threads/<threadId>/participants",
          responses={200: _doc("The participants", ChatParticipantsPage), **THREAD_ERRORS})
-def list_thread_participants(threadId: ThreadPath, pageSize: PageSize = 100,  # noqa: N803
+def list_thread_participants(threadId: ConversationPath, pageSize: PageSize = 100,  # noqa: N803
                              nextToken: Token = None):
     return _json(200, _first_page(_thread(threadId).list_participants(pageSize), nextToken))
 
 
 @app.delete("/admin/threads/<threadId>/participants/<userId>", responses={204: NO_CONTENT, **THREAD_ERRORS})
-def remove_thread_participant(threadId: ThreadPath, userId: UserPath):  # noqa: N803
-    _thread(threadId).remove_participant(unquote(userId))
+def remove_thread_participant(threadId: ConversationPath, userId: UserPath):  # noqa: N803
+    _thread(threadId).remove_participant(_path_value("userId", userId))
     return Response(status_code=204)
 
 
 @app.post("/admin/threads/<threadId>/typing", responses={204: NO_CONTENT, **THREAD_POST_ERRORS})
-def send_typing(threadId: ThreadPath, body: TypingRequest, idempotency_key: IdempotencyKey = None):  # noqa: N803
+def send_typing(threadId: ConversationPath, body: TypingRequest, idempotency_key: IdempotencyKey = None):  # noqa: N803
     """One-to-one threads only: Tencent IM shows no typing notice in groups (a 422 says so)."""
     _thread(threadId).send_typing_notification(body.sender)
     return Response(status_code=204)
-def _path_value(name: str, raw: str) -> str:
-    # API Gateway gives path parameters decoded: a conversation id's own escapes (%3A) are then
-    # intact, where decoding the (re-encoded) path would take them for URL escapes.
-    given = (app.current_event.path_parameters or {}).get(name)
-    return given if given is not None else unquote(raw)
-
-
 @app.get(
     "/admin/conversations/<conversationId>/messages",
     responses={200: _doc("One page of the conversation, newest first", HistoryPage), **ERRORS},
@@ -608,8 +597,8 @@ def _bad_history_request(exc: InvalidHistoryRequest) -> Response:
     return _error(422, f"{field}: {exc}", field)
 
 
-@app.exception_handler(MessageNotFound)
-def _no_message(exc: MessageNotFound) -> Response:
+@app.exception_handler([MessageNotFound, ChatMessageNotFound])
+def _no_message(exc: MessageNotFound | ChatMessageNotFound) -> Response:
     return _error(404, str(exc), "messageId")
 
 
@@ -661,11 +650,6 @@ def _not_in_tencent(exc: NotSupportedByTencent) -> Response:
 @app.exception_handler(ThreadNotFound)
 def _no_thread(exc: ThreadNotFound) -> Response:
     return _error(404, str(exc), "threadId")
-
-
-@app.exception_handler(ChatMessageNotFound)
-def _no_message(exc: ChatMessageNotFound) -> Response:
-    return _error(404, str(exc), "messageId")
 
 
 @app.exception_handler(InvalidChatRequest)

@@ -341,3 +341,17 @@ def test_an_at_schedule_is_written_in_its_time_zone() -> None:
 def test_flags_are_json_booleans_only(data: dict[str, Any], loc: tuple[str, ...]) -> None:
     model = BroadcastRequest if "groupIds" in data else MessageRequest
     assert only_error(model, data)["loc"] == loc
+
+
+@pytest.mark.parametrize(
+    "at", ["0722-01-18T00:34:33.6992-01:12", "0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00"]
+)
+def test_a_schedule_time_outside_what_scheduler_takes_is_refused_naming_it(at: str) -> None:
+    # Found by the contract run: a year-722 time became "at(722-...)" and failed to parse (a 500).
+    with pytest.raises(ValidationError, match="1970 to 9998") as refused:
+        Schedule(at=at)
+    assert refused.value.errors()[0]["loc"] == ("at",)
+
+
+def test_a_schedule_time_is_written_with_a_four_digit_year_in_its_zone() -> None:
+    assert Schedule(at="2030-01-01T08:00:00+08:00", timezone="Asia/Shanghai").expression() == "at(2030-01-01T08:00:00)"

@@ -4,10 +4,11 @@ CloudCustomData envelope, message ids, and page tokens bound to their listing.""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
-from timkit.chat.errors import ChatMessageNotFound
+from timkit.chat.errors import ChatMessageNotFound, InvalidChatRequest
 from timkit.chat.mapping import (
     chat_message,
     dump_envelope,
@@ -16,6 +17,7 @@ from timkit.chat.mapping import (
     outgoing_body,
     parse_c2c_message_id,
     parse_group_message_id,
+    to_seconds,
 )
 from timkit.chat.paging import decode_token, encode_token
 from timkit.models.history import HistoryEntry, SystemEvent
@@ -93,3 +95,12 @@ def test_a_page_token_is_bound_to_its_listing() -> None:
     for bad in (token, "not-base64!", json.dumps([1])):
         with pytest.raises(InvalidToken):
             decode_token(bad, "participants", {"o"})
+
+
+def test_a_start_time_is_unix_seconds_in_tencents_range() -> None:
+    assert to_seconds(datetime(2026, 12, 6, tzinfo=UTC)) == to_seconds(datetime(2026, 12, 6)) == 1_796_515_200
+    assert to_seconds(0xFFFF_FFFF) == 0xFFFF_FFFF
+    # Found by the contract run: a time past Tencent's uint32 reached a REST model and was a 500.
+    for bad in (-1, 0x1_0000_0000, 4_739_661_745_033_511, datetime(2200, 1, 1, tzinfo=UTC)):
+        with pytest.raises(InvalidChatRequest, match="startTime"):
+            to_seconds(bad)

@@ -47,7 +47,7 @@ from timkit.models.callbacks import (
     parse_callback,
 )
 from timkit.models.elements import MsgElement, RelayElem
-from timkit.models.history import BackfillProgress, c2c_conversation, group_conversation
+from timkit.models.history import MAX_TIME, BackfillProgress, c2c_conversation, group_conversation
 from timkit.stores.archive import CONFLICT_SK_PREFIX, MESSAGE_SK, SYSTEM_SK, Key, Value
 from timkit.stores.paging import decode_token, encode_token
 
@@ -62,7 +62,6 @@ _CONTENT_FIELDS = ("From_Account", "To_Account", "GroupId", "TopicId", "MsgTime"
 MessageEvent = C2CAfterSend | BotC2CMessage | GroupAfterSend  # BotGroupMessage is a GroupAfterSend
 EVENT_PREFIXES = ("MODIFY#", "RECALL#")
 # Seconds fit ten digits until 2286; C2C MsgSeq and MsgRandom are 32-bit, a group's MsgSeq up to 64.
-_MAX_TIME = 9_999_999_999
 # Within a second, a group's creation and members joining come before its messages, and members
 # leaving, information changing and dismissal after them ("!" < digits < "~").
 _SYSTEM_FIRST = (GroupCreated, GroupMembersJoined)
@@ -82,7 +81,7 @@ class Store(Protocol):
 
 def second(value: int) -> str:
     """A time's part of a timeline: Unix seconds, zero-padded so that timelines sort as times do."""
-    return f"{min(max(value, 0), _MAX_TIME):010d}"
+    return f"{min(max(value, 0), MAX_TIME):010d}"
 
 
 def timeline(event: MessageEvent | GroupEvent, archived_at: int = 0, event_id: str = "") -> str:

@@ -27,6 +27,7 @@ from timkit.models.callbacks import (
 )
 from timkit.models.elements import KNOWN_ELEMENTS, MsgElement, UnknownElem, parse_body
 from timkit.models.history import (
+    MAX_TIME,
     HistoryEntry,
     HistoryPage,
     InvalidConversationId,
@@ -38,7 +39,6 @@ from timkit.stores.archive import MESSAGE_SK, SYSTEM_SK, Key, plain
 from timkit.stores.paging import decode_token, encode_token
 
 MAX_PAGE_SIZE = 100
-MAX_TIME = 9_999_999_999
 MAX_MESSAGE_ID = 400
 _KEY_NAMES = {"pk", "sk", "conversation", "timeline"}
 # The one-character ends of a second's timelines: every timeline of second t is "<t>#...", and

@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from timkit.chat.errors import ChatMessageNotFound
+from timkit.chat.errors import ChatMessageNotFound, InvalidChatRequest
 from timkit.models.callbacks import group_identity
 from timkit.models.chat import SYSTEM_TYPES, ChatMessage, ChatMessageContent, ChatParticipant
 from timkit.models.elements import CustomContent, CustomElem, MsgElement, TextContent, TextElem, parse_body
-from timkit.models.history import HistoryEntry
+from timkit.models.history import MAX_TIME, HistoryEntry
 
 ENVELOPE_KEY = "chat"
 TEXT = "text"
@@ -38,13 +38,15 @@ def to_time(seconds: int | None) -> datetime | None:
     return datetime.fromtimestamp(seconds, UTC) if seconds else None
 
 
-def to_seconds(value: datetime | int | None) -> int | None:
-    """Unix seconds of a datetime (naive: taken as UTC) or of seconds already."""
-    if value is None or isinstance(value, int):
-        return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp())
+def to_seconds(value: datetime | int | None, field: str = "startTime") -> int | None:
+    """Unix seconds of a datetime (naive: taken as UTC) or of seconds already, in Tencent's range."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        value = int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp())
+    if not 0 <= value <= MAX_TIME:
+        raise InvalidChatRequest(field, f"{field}: Unix seconds, 0 to {MAX_TIME}")
+    return value
 
 
 # ----------------------------------------------------------------------------- ids

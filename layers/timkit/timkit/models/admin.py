@@ -207,10 +207,20 @@ def _cron(value: str) -> str:
     return value
 
 
+AT_RANGE = "A time from 1970 to 9998 (UTC), with or without an offset"
+
+
+def _in_scheduler_range(value: datetime) -> datetime:
+    # Outside these years a conversion between time zones can leave datetime's range (year 1..9999).
+    if not 1970 <= value.year <= 9998:
+        raise ValueError("a time from 1970 to 9998")
+    return value
+
+
 class Schedule(ApiModel):
     """When a broadcast runs: once at a time, or on every firing of an EventBridge cron expression."""
 
-    at: datetime | None = None
+    at: Annotated[datetime, AfterValidator(_in_scheduler_range), Field(description=AT_RANGE)] | None = None
     cron: Annotated[str, Field(max_length=256), AfterValidator(_cron)] | None = None
     timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
 
@@ -225,7 +235,8 @@ class Schedule(ApiModel):
             return self.cron
         assert self.at is not None
         local = self.at.astimezone(ZoneInfo(self.timezone)) if self.at.tzinfo else self.at
-        return f"at({local.strftime('%Y-%m-%dT%H:%M:%S')})"
+        # strftime's %Y does not pad a year below 1000 on every platform; Scheduler wants four digits.
+        return f"at({local.year:04d}-{local:%m-%dT%H:%M:%S})"
 
     def next_run(self, after: datetime) -> datetime | None:
         """When Scheduler runs it next after ``after`` (aware), in UTC; None when it never will."""

@@ -30,6 +30,8 @@ from timkit.models.elements import MsgElement, dump_body
 
 ConversationKind = Literal["c2c", "group", "topic"]
 MAX_CONVERSATION_ID = 200
+# Times are Unix seconds as Tencent sends them: unsigned 32-bit (until 2106).
+MAX_TIME = 0xFFFF_FFFF
 
 
 class InvalidConversationId(ValueError):
