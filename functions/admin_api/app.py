@@ -105,7 +105,7 @@ from timkit.stores.config import ConfigUnavailable
 from timkit.stores.jobs import JobStore
 from timkit.stores.paging import InvalidToken
 from timkit.stores.schedules import Schedules, WorkQueue
-from timkit.tim.errors import TimApiError, TimTransportError
+from timkit.tim.errors import NOT_FOUND_CODES, TimApiError, TimTransportError
 
 logger = Logger()
 settings = Settings.from_env()
@@ -679,7 +679,10 @@ def _in_progress(exc: IdempotencyAlreadyInProgressError) -> Response:
 
 @app.exception_handler(TimApiError)
 def _tencent_refused(exc: TimApiError) -> Response:
-    return _json(502, ErrorBody(message=f"Tencent IM answered {exc.error_code}: {exc.error_info}", field=exc.command))
+    # A user, group or message that is not there is the request's mistake; anything else Tencent's.
+    status = 404 if exc.error_code in NOT_FOUND_CODES else 502
+    return _json(status, ErrorBody(message=f"Tencent IM answered {exc.error_code}: {exc.error_info}",
+                                   field=exc.command))
 
 
 @app.exception_handler(TimTransportError)

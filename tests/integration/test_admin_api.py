@@ -42,7 +42,7 @@ def emulator() -> Iterator[TimEmulator]:
 def api(emulator: TimEmulator) -> Iterator[ModuleType]:
     env = {
         "TIM_SDKAPPID": str(APP), "JOBS_TABLE": "jobs", "RATE_TABLE": "rates", "BOT_STATE_TABLE": BOT_STATE,
-        "IDEMPOTENCY_TABLE": "idempotency", "TIM_API_BASE": emulator.url,
+        "IDEMPOTENCY_TABLE": "idempotency", "ARCHIVE_TABLE": "archive", "TIM_API_BASE": emulator.url,
         "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/broadcast",
         "POWERTOOLS_SERVICE_NAME": "tim-admin-api",
     }
@@ -52,7 +52,7 @@ def api(emulator: TimEmulator) -> Iterator[ModuleType]:
         for name, value in env.items():
             patch.setenv(name, value)
         for logical_id, name in [("JobsTable", "jobs"), ("RateTable", "rates"), ("BotStateTable", BOT_STATE),
-                                 ("IdempotencyTable", "idempotency")]:
+                                 ("IdempotencyTable", "idempotency"), ("ArchiveTable", "archive")]:
             template_table(logical_id, name)
         with load_handler("admin_api", "it_admin_api_app") as module:
             yield module

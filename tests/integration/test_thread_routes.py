@@ -43,7 +43,10 @@ def test_a_thread_id_of_any_characters_reaches_the_thread_client(api: ModuleType
     assert (status, body["field"]) == (404, "threadId"), body
 
 
-@pytest.mark.parametrize("thread", ["nothing", "group:", "c2c:alice", "topic:g:t", "c2c:a:b:c"])
+# The long ids were found by the contract run: Tencent's limits were checked only when a request
+# model was built, after the route had started (a 500).
+@pytest.mark.parametrize("thread", ["nothing", "group:", "c2c:alice", "topic:g:t", "c2c:a:b:c", "c2c:alice:alice",
+                                    "c2c:alice:" + "x" * 33, "group:" + "g" * 49])
 def test_a_thread_id_of_another_shape_is_a_422_naming_it(api: ModuleType, thread: str) -> None:  # noqa: F811
     status, body = call(api, "GET", f"/admin/threads/{thread}")
     assert (status, body["field"]) == (422, "threadId"), body
@@ -55,6 +58,20 @@ def test_what_tencent_does_not_offer_is_a_422_naming_the_operation(api: ModuleTy
     assert "not offered by Tencent IM" in body["message"]
     status, body = call(api, "PUT", "/admin/threads/c2c:alice:bob/topic", b'{"topic": "x"}')
     assert (status, body["field"]) == (422, "update_topic")
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("GET", "/admin/threads/c2c:ghost:alice/messages", None),
+    ("POST", "/admin/threads/c2c:ghost:alice/messages", b'{"content": "hi", "sender": "alice"}'),
+    ("GET", "/admin/threads/group:@TGS#no-such-group/participants", None),
+])
+def test_a_user_or_group_tencent_does_not_know_is_a_404_not_a_tencent_failure(
+    api: ModuleType, method: str, path: str, body: bytes | None  # noqa: F811
+) -> None:
+    # Found by the contract run: Tencent's "does not exist" answers were 502s, as if Tencent had failed.
+    status, answer = call(api, method, path, body)
+    assert status == 404, answer
+    assert "does not exist" in answer["message"] or answer["field"] == "threadId", answer
 
 
 def test_a_bad_body_or_token_names_the_field(api: ModuleType) -> None:  # noqa: F811

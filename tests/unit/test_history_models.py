@@ -23,7 +23,12 @@ from timkit.models.callbacks import (
     parse_callback,
 )
 from timkit.models.elements import TextElem, UnknownElem
-from timkit.models.history import c2c_conversation, group_conversation, normalise_conversation
+from timkit.models.history import (
+    InvalidConversationId,
+    c2c_conversation,
+    group_conversation,
+    normalise_conversation,
+)
 
 SYSTEM = [CREATED, JOINED, EXITED, CHANGED, DESTROYED]
 
@@ -202,3 +207,11 @@ def test_an_element_todays_models_refuse_does_not_break_the_entry() -> None:
     assert [e.MsgType for e in made.body] == ["TIMTextElem", "TIMUnreadableElem", "TIMBrandNewElem",
                                               "TIMUnreadableElem"]
     assert made.body[1].MsgContent == {"Text": ["not", "text"]}
+
+
+@pytest.mark.parametrize("bad", ["", "c2c:alice", "c2c:a:b:c", "group:", "dm:alice:bob", "topic:g", "c2c:0:0",
+                                 "c2c:alice:alice", "x" * 201])
+def test_a_conversation_id_of_the_wrong_shape_is_refused_with_the_reason(bad: str) -> None:
+    # c2c:0:0 was found by the contract run: a chat with oneself reached Tencent's history (a 500).
+    with pytest.raises(InvalidConversationId, match="conversation"):
+        normalise_conversation(bad)

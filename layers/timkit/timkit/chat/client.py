@@ -71,6 +71,7 @@ from timkit.models.rest import (
     AdminGetRoamMsgRequest,
     CreateGroupRequest,
     GroupHistoryMsg,
+    GroupIdStr,
     GroupName,
     GroupType,
     ModifyC2CMsgRequest,
@@ -109,6 +110,7 @@ C2C_LOOKUP_PAGES = 20
 TYPING_DATA = json.dumps({"businessID": "user_typing_status", "command": "textInput"}, separators=(",", ":"))
 
 _USER = TypeAdapter(UserId)
+_GROUP_ID = TypeAdapter(GroupIdStr)
 _TOPIC = TypeAdapter(GroupName)
 _METADATA = TypeAdapter(Metadata | None)
 
@@ -323,6 +325,10 @@ class ChatThreadClient:
             raise InvalidChatRequest("threadId", f"threadId: {exc}") from None
         if kind == "topic":
             raise InvalidChatRequest("threadId", "threadId: topics of Community groups are not threads here")
+        # The ids Tencent would refuse (a UserID over 32 bytes, a GroupId over 48...) are this
+        # request's mistake, told before any call.
+        for part in parts:
+            _valid(_USER if kind == "c2c" else _GROUP_ID, part, "threadId")
         self.kind = kind
         # "" in a one-to-one thread, where no group method is reached.
         self.group_id = parts[0] if kind == "group" else ""

@@ -69,6 +69,8 @@ def parse_conversation(value: str) -> tuple[ConversationKind, tuple[str, ...]]:
         raise InvalidConversationId(f"a {kind} conversation id is {shape} (':' and '%' inside ids percent-escaped)")
     if kind == "c2c":
         parts = tuple(sorted(parts))
+        if parts[0] == parts[1]:
+            raise InvalidConversationId("a c2c conversation is between two different users")
     return kind, parts  # type: ignore[return-value]  # kind is one of the three keys checked above
 
 

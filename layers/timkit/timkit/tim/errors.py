@@ -52,6 +52,12 @@ C2C_ACCOUNT_INVALID = 90008  # ... From_Account / Operator_Account / Report_Acco
 C2C_RECALL_MSG_MISSING = 20022  # admin_msgwithdraw: no such message
 C2C_ALREADY_RECALLED = 20023
 C2C_MSG_KEY_INVALID = 90054
+# Answers that say a user, group or message named in the request is not there: the caller's
+# mistake (an API answers 404), not Tencent failing. 20003 is sendmsg's "To_Account does not
+# exist"; 90003 / 90008 the C2C history, recall and read-mark APIs' unknown peer / account.
+NOT_FOUND_CODES = ACCOUNT_MISSING_CODES | GROUP_MISSING_CODES | frozenset(
+    {20003, C2C_PEER_INVALID, C2C_ACCOUNT_INVALID, C2C_RECALL_MSG_MISSING, GROUP_RECALL_MSG_MISSING}
+)
 
 
 class TimError(Exception):
