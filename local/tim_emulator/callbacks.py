@@ -13,6 +13,7 @@ worker of the callback function is busy. Sends that must not be moderated (a bot
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
@@ -25,12 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import requests
-from pydantic import ValidationError
 
 from local.tim_emulator import codes
 from local.tim_emulator.config import Identity, Settings
-from timkit.models.elements import MAX_BODY_BYTES, body_size, parse_body
-from timkit.tim.callback_auth import callback_query
+from local.tim_emulator.elements import MAX_BODY_BYTES, BodyError, body_size, validate_body
 
 log = logging.getLogger("local.tim_emulator")
 
@@ -125,14 +124,16 @@ class CallbackClient:
         """POST one callback and wait for the answer (at most the callback timeout)."""
         settings = self._settings()
         request_time = int(self._now())
-        query = callback_query(
-            self._identity.sdkappid,
-            command,
-            client_ip=client_ip,
-            platform=platform,
-            token=settings.callback_token,
-            request_time=request_time,
-        )
+        query = {
+            "SdkAppid": str(self._identity.sdkappid),
+            "CallbackCommand": command,
+            "contenttype": "json",
+            "ClientIP": client_ip,
+            "OptPlatform": platform,
+        }
+        if settings.callback_token:
+            query["RequestTime"] = str(request_time)
+            query["Sign"] = callback_sign(settings.callback_token, request_time)
         payload = {"CallbackCommand": command, **body}
         delivery = Delivery()
         started = time.monotonic()
@@ -263,12 +264,12 @@ def interpret_before_send(kind: Literal["c2c", "group"], delivery: Delivery) -> 
     if "MsgBody" in answer:
         raw = answer["MsgBody"]
         try:
-            parsed = parse_body(raw)
-        except ValidationError:
+            validate_body(raw)
+        except BodyError:
             return Decision("failed", reason="replacement MsgBody is not a valid message body")
-        if not parsed:
+        if not raw:
             return Decision("failed", reason="replacement MsgBody is empty")
-        if body_size(parsed) > MAX_BODY_BYTES:
+        if body_size(raw) > MAX_BODY_BYTES:
             return Decision("failed", reason=f"replacement MsgBody is over {MAX_BODY_BYTES} bytes")
         decision.body = raw
     if "CloudCustomData" in answer:
@@ -276,3 +277,8 @@ def interpret_before_send(kind: Literal["c2c", "group"], delivery: Delivery) -> 
             return Decision("failed", reason="replacement CloudCustomData is not a string")
         decision.cloud_custom_data = answer["CloudCustomData"]
     return decision
+
+
+def callback_sign(token: str, request_time: int) -> str:
+    """§1.2: the lowercase hex SHA-256 of the token followed by the decimal RequestTime."""
+    return hashlib.sha256(f"{token}{request_time}".encode()).hexdigest()

@@ -126,3 +126,12 @@ GROUP_CUSTOM_CODES = range(10100, 10201)
 
 # HTTP-level fault: below 1000 a fault "code" is an HTTP status (no Tencent ErrorCode is that small).
 HTTP_STATUS_CODES_BELOW = 1000
+
+
+class ImError(Exception):
+    """A whole-request failure: answered as ``ActionStatus: FAIL`` with this code."""
+
+    def __init__(self, code: int, info: str) -> None:
+        super().__init__(f"{code}: {info}")
+        self.code = code
+        self.info = info
