@@ -10,7 +10,7 @@ from local.tim_emulator.checks import ROBOT_PREFIX, checked_user_id, optional_st
 from local.tim_emulator.codes import ImError
 from local.tim_emulator.core import Caller, Reply, Service
 
-MAX_ROBOTS = 20  # §8.1
+MAX_ROBOTS = 20  # docs/protocol.md §8.1
 MAX_MULTI_IMPORT = 100  # Tencent's multiaccount_import page: 100 accounts per call
 
 
@@ -52,7 +52,7 @@ def create_robot(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     face = optional_str(body, "FaceUrl", codes.ACCOUNT_PARAM_INVALID) or ""
     with svc.lock:
         if user in svc.accounts:
-            return Reply()  # §8.1: re-creating an existing robot is a no-op
+            return Reply()  # docs/protocol.md §8.1: re-creating an existing robot is a no-op
         if sum(a.robot for a in svc.accounts.values()) >= MAX_ROBOTS:
             raise ImError(codes.ACCOUNT_LIMIT, f"at most {MAX_ROBOTS} robots per app")
         svc.add_account(user, nick, face, robot=True)
@@ -60,7 +60,7 @@ def create_robot(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
 
 
 def delete_robot(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
-    # CHOICE: the reference names no field for delete_robot; it takes create_robot's `UserID`.
+    # CHOICE: the protocol document names no field for delete_robot; it takes create_robot's `UserID`.
     user = checked_user_id(body.get("UserID"), codes.ACCOUNT_PARAM_INVALID, "UserID")
     with svc.lock:
         account = svc.accounts.get(user)

@@ -28,8 +28,8 @@ from local.tim_emulator.pipeline import (
     stream_content,
 )
 
-MAX_BATCH_RECIPIENTS = 500  # §5.4
-MAX_MSG_LIFETIME = 604_800  # §5.3
+MAX_BATCH_RECIPIENTS = 500  # docs/protocol.md §5.4
+MAX_MSG_LIFETIME = 604_800  # docs/protocol.md §5.3
 
 
 def sendmsg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
@@ -78,7 +78,7 @@ def _c2c_common(svc: Service, body: dict[str, Any], allowed: frozenset[str], too
         "msg_seq": seq,
         "msg_random": msg_random,
         "msg_time": stamp,
-        # §5.3: MsgLifeTime 0 = online only, not stored.
+        # docs/protocol.md §5.3: MsgLifeTime 0 = online only, not stored.
         "online_only": lifetime == 0,
         "no_unread": isinstance(control, list) and "NoUnread" in control,
     }
@@ -104,7 +104,7 @@ def batchsendmsg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
             if to not in svc.accounts:
                 errors.append({"To_Account": to, "ErrorCode": codes.ACCOUNT_MISSING})
                 continue
-            # §5.4: batchsendmsg fires no callbacks at all.
+            # docs/protocol.md §5.4: batchsendmsg fires no callbacks at all.
             store_c2c(svc,
                 next(svc.send_ids), "batch", sender, to, seq, common["msg_random"], msg_time, msg_key,
                 common["body"], common["cloud_custom_data"], common["online_only"], common["no_unread"],
@@ -141,8 +141,8 @@ def send_c2c(
         if msg_seq is None and caller.source == "client":
             # A client SDK numbers its own messages per conversation.
             msg_seq = svc.c2c_seq[(sender, to)] = svc.c2c_seq.get((sender, to), 0) + 1
-        # §6.4: MsgRandom (and MsgSeq when given) de-duplicate within the same second.
-        # CHOICE (§9 item 3): the duplicate is answered as a success with the original MsgKey.
+        # docs/protocol.md §6.4: MsgRandom (and MsgSeq when given) de-duplicate within the same second.
+        # CHOICE (docs/protocol.md §9 item 3): the duplicate is answered as a success with the original MsgKey.
         dedupe_key = (sender, to, msg_random, msg_seq, int(now))
         _prune_dedupe(svc, int(now))
         original = svc.c2c_dedupe.get(dedupe_key)
@@ -193,7 +193,7 @@ def send_c2c(
     if not forbid_after and svc.callbacks.enabled("C2C.CallbackAfterSendMsg"):
         jobs.append(svc.job("C2C.CallbackAfterSendMsg", after_send, caller, send_id))
     if to_robot and svc.callbacks.enabled("Bot.OnC2CMessage"):
-        # §2.6: the after-send fields. ForbidCallbackControl names the send callbacks only, so
+        # docs/protocol.md §2.6: the after-send fields. ForbidCallbackControl names the send callbacks only, so
         # a robot still hears of a message sent to it with them switched off.
         bot = {k: v for k, v in after_send.items() if k not in ("MsgId", "EventTime")}
         jobs.append(svc.job("Bot.OnC2CMessage", bot, caller, send_id))
@@ -220,7 +220,7 @@ def store_c2c(
         "MsgBody": body,
         "CloudCustomData": ccd,
         "OnlineOnlyFlag": int(online_only),
-        # Online-only messages are delivered but not stored, so they cannot be modified (§5.6).
+        # Online-only messages are delivered but not stored, so they cannot be modified (docs/protocol.md §5.6).
         "stored": not online_only,
         # Counted in the recipient's unread total until read (admin_set_msg_read) or recalled.
         "unread": not online_only and not no_unread,
@@ -246,9 +246,9 @@ def _prune_dedupe(svc: Service, second: int) -> None:
 
 def send_c2c_stream_msg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     """The first call (no ``StreamMsgID``) stores a new C2C message and answers its
-    ``StreamMsgID`` with ``MsgKey`` and ``MsgTime`` (CHOICE: the reference gives only the
+    ``StreamMsgID`` with ``MsgKey`` and ``MsgTime`` (CHOICE: the protocol document gives only the
     ``StreamMsgID``; the message's identity is answered as ``sendmsg`` does); every call appends
-    its chunks. CHOICE: stream messages fire no callbacks (the reference names none)."""
+    its chunks. CHOICE: stream messages fire no callbacks (the protocol document names none)."""
     sender = sender_of(svc, body, codes.C2C_FROM_INVALID)
     to = body.get("To_Account")
     if not isinstance(to, str) or not to:
@@ -336,7 +336,7 @@ def client_send_c2c(svc: Service, user: str, request: dict[str, Any]) -> SendRes
 
 def _c2c_ids(body: dict[str, Any]) -> tuple[Any, Any]:
     """(MsgSeq, MsgRandom) of a C2C send (sendmsg, batchsendmsg, send_c2c_stream_msg), checked with
-    its SyncOtherMachine, as §5.3 has them: MsgSeq optional, MsgRandom required, both uint32."""
+    its SyncOtherMachine, as docs/protocol.md §5.3 has them: MsgSeq optional, MsgRandom required, both uint32."""
     seq = body.get("MsgSeq")
     if seq is not None and not is_uint32(seq):
         raise ImError(codes.C2C_SEQ_INVALID, "MsgSeq must be a uint32")

@@ -1,5 +1,5 @@
-"""The emulator's side of the callbacks: it calls the app's callback URL as Tencent does (§1)
-and reads the before-send answer as Tencent does (§2.5).
+"""The emulator's side of the callbacks: it calls the app's callback URL as Tencent does (docs/protocol.md §1)
+and reads the before-send answer as Tencent does (docs/protocol.md §2.5).
 
 Before-send callbacks are made on the sending request's thread, because Tencent waits for them
 (2 s). Everything else (after-send, bot, modify) goes to one worker thread, in order, and only
@@ -55,7 +55,7 @@ class Job:
 
 @dataclass
 class Decision:
-    """What a before-send callback decided (§2.5), or that it failed (§1.4)."""
+    """What a before-send callback decided (docs/protocol.md §2.5), or that it failed (docs/protocol.md §1.4)."""
 
     action: Literal["deliver", "reject", "discard", "failed", "skipped"]
     code: int = codes.OK
@@ -237,10 +237,11 @@ class CallbackClient:
 
 
 def interpret_before_send(kind: Literal["c2c", "group"], delivery: Delivery) -> Decision:
-    """Read a before-send answer the way Tencent does (§2.5); anything unreadable is a failure (§1.4).
+    """Read a before-send answer the way Tencent does (docs/protocol.md §2.5); anything unreadable
+    is a failure (docs/protocol.md §1.4).
 
-    Where the reference is silent: the decision is read from ``ErrorCode`` whatever
-    ``ActionStatus`` says (§9 item 7); a missing or out-of-range ``ErrorCode``, or a replacement
+    Where the protocol document is silent: the decision is read from ``ErrorCode`` whatever
+    ``ActionStatus`` says (docs/protocol.md §9 item 7); a missing or out-of-range ``ErrorCode``, or a replacement
     ``MsgBody`` that is not a valid body within 12 KB, counts as a failed callback.
     """
     if delivery.error:
@@ -280,5 +281,5 @@ def interpret_before_send(kind: Literal["c2c", "group"], delivery: Delivery) -> 
 
 
 def callback_sign(token: str, request_time: int) -> str:
-    """§1.2: the lowercase hex SHA-256 of the token followed by the decimal RequestTime."""
+    """docs/protocol.md §1.2: the lowercase hex SHA-256 of the token followed by the decimal RequestTime."""
     return hashlib.sha256(f"{token}{request_time}".encode()).hexdigest()

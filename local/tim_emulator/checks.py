@@ -8,9 +8,9 @@ from local.tim_emulator import codes
 from local.tim_emulator.codes import ImError
 
 UINT32_MAX = 0xFFFFFFFF
-MAX_USER_ID_BYTES = 32  # §6.2: @RBT# IDs count too
-MAX_GROUPID_BYTES = 48  # §6.2
-ROBOT_PREFIX = "@RBT#"  # §8.1
+MAX_USER_ID_BYTES = 32  # docs/protocol.md §6.2: @RBT# IDs count too
+MAX_GROUPID_BYTES = 48  # docs/protocol.md §6.2
+ROBOT_PREFIX = "@RBT#"  # docs/protocol.md §8.1
 GROUP_TYPES = frozenset({"Public", "Private", "Work", "ChatRoom", "Meeting", "AVChatRoom", "Community"})
 
 

@@ -77,7 +77,7 @@ class SendResult:
 
 @dataclass
 class Stream:
-    """A native stream message (§8.4) being written: its chunks go into ``record``."""
+    """A native stream message (docs/protocol.md §8.4) being written: its chunks go into ``record``."""
 
     stream_id: str
     scope: tuple[Any, ...]
@@ -142,7 +142,7 @@ class Group:
     created: int
     members: dict[str, Member] = field(default_factory=dict)
     next_seq: int = 1
-    # The profile get_group_info answers and modify_group_base_info changes (protocol §10.2, §10.3).
+    # The profile get_group_info answers and modify_group_base_info changes (docs/protocol.md §10.2, §10.3).
     introduction: str = ""
     notification: str = ""
     face_url: str = ""
@@ -196,7 +196,7 @@ class Service:
         self.calls: deque[dict[str, Any]] = deque(maxlen=MAX_LOG)
         self._call_windows: dict[str, deque[float]] = {}
         self.modifying: set[tuple[Any, ...]] = set()
-        # Native stream messages (§8.4) by StreamMsgID, and the first calls by (scope, random).
+        # Native stream messages (docs/protocol.md §8.4) by StreamMsgID, and the first calls by (scope, random).
         self.streams: dict[str, Stream] = {}
         self.stream_starts: dict[tuple[Any, ...], Stream] = {}
         self.send_ids = itertools.count(1)
@@ -226,7 +226,7 @@ class Service:
                 self.add_account(robot, robot=True)
             for spec in seed.groups:
                 # Seeded directly: a demo ID such as "@TGS#demo" is fine here, though a REST
-                # create_group may not choose an ID with Tencent's own prefix (§6.2).
+                # create_group may not choose an ID with Tencent's own prefix (docs/protocol.md §6.2).
                 group = Group(spec.group_id, spec.type, spec.name, spec.owner, now)
                 self.groups[spec.group_id] = group
                 for user in dict.fromkeys([*([spec.owner] if spec.owner else []), *spec.members]):

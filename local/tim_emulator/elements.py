@@ -16,11 +16,12 @@ from typing import Any
 
 from local.tim_emulator.codes import ImError
 
-MAX_BODY_BYTES = 12 * 1024  # §6.2: the compact UTF-8 JSON of MsgBody
-# §7.4: mergers nest up to 100 levels; deeper is refused rather than followed.
+MAX_BODY_BYTES = 12 * 1024  # docs/protocol.md §6.2: the compact UTF-8 JSON of MsgBody
+# docs/protocol.md §7.4: mergers nest up to 100 levels; deeper is refused rather than followed.
 MAX_NESTING = 100
 
-# §3: what the REST send APIs accept. A client SDK can also send a merger (TIMRelayElem, §7.2).
+# docs/protocol.md §3: what the REST send APIs accept. A client SDK can also send a merger
+# (TIMRelayElem, docs/protocol.md §7.2).
 REST_ELEMENT_TYPES = frozenset(
     {
         "TIMTextElem",
@@ -37,7 +38,7 @@ CLIENT_ELEMENT_TYPES = REST_ELEMENT_TYPES | {"TIMRelayElem"}
 
 
 class BodyError(ValueError):
-    """A body that does not follow §3; the message names the field, never its value."""
+    """A body that does not follow docs/protocol.md §3; the message names the field, never its value."""
 
 
 def _string(value: Any) -> bool:
@@ -102,7 +103,7 @@ CONTENT: dict[str, Fields] = {
 
 
 def validate_body(raw: Any, where: str = "MsgBody", depth: int = 0) -> None:
-    """Raise :class:`BodyError` unless ``raw`` is an array of elements following §3."""
+    """Raise :class:`BodyError` unless ``raw`` is an array of elements following docs/protocol.md §3."""
     if depth > MAX_NESTING:
         raise BodyError(f"{where}: mergers nest deeper than {MAX_NESTING} levels")
     if not isinstance(raw, list):
@@ -164,7 +165,7 @@ _LISTS: dict[tuple[str, str], Callable[[Any, str, int], None]] = {
 
 
 def body_size(raw: list[Any]) -> int:
-    """Bytes counted against the 12 KB limit (§6.2): UTF-8 of the compact JSON of ``MsgBody``, as
+    """Bytes counted against the 12 KB limit (docs/protocol.md §6.2): UTF-8 of the compact JSON of ``MsgBody``, as
     ``JSON.stringify`` writes it (no spaces, non-ASCII characters as they are)."""
     return len(json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode())
 
@@ -173,7 +174,7 @@ def check_body(
     raw: Any, allowed: frozenset[str], *, not_array: int, bad: int, too_long: int
 ) -> list[dict[str, Any]]:
     """A send's MsgBody: an array of known elements this API may send, at most one custom element
-    (§3), within 12 KB of compact UTF-8 JSON (§6.2). Returns the body as given."""
+    (docs/protocol.md §3), within 12 KB of compact UTF-8 JSON (docs/protocol.md §6.2). Returns the body as given."""
     if not isinstance(raw, list):
         raise ImError(not_array, "MsgBody must be an array")
     if not raw:

@@ -36,7 +36,7 @@ from local.tim_emulator.pipeline import (
     stream_content,
 )
 
-MAX_GROUP_AT = 30  # §5.5
+MAX_GROUP_AT = 30  # docs/protocol.md §5.5
 PRIORITIES = ("High", "Normal", "Low")
 
 
@@ -51,7 +51,8 @@ def send_group_msg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     forbid = forbidden_callbacks(body)
     with svc.lock:
         svc.group(group_id)
-        # §5.5: From_Account must exist. Membership is not required of a REST sender (§9 item 11).
+        # docs/protocol.md §5.5: From_Account must exist. Membership is not required of a REST sender
+        # (docs/protocol.md §9 item 11).
         if sender not in svc.accounts:
             raise ImError(bad, f"From_Account {sender} does not exist")
     result = send_group(svc,
@@ -136,7 +137,7 @@ def send_group(
         "From_Account": sender,
         "Operator_Account": caller.operator,
         "Random": msg_random,
-        "OnlineOnlyFlag": 0 if group_type == "AVChatRoom" else int(online_only),  # §2.3
+        "OnlineOnlyFlag": 0 if group_type == "AVChatRoom" else int(online_only),  # docs/protocol.md §2.3
         "MsgBody": body,
         "CloudCustomData": cloud_custom_data,
     }
@@ -155,7 +156,7 @@ def send_group(
             return duplicate(svc, send_id, caller, original)
         group = svc.group(group_id)
         if not admit_group_message(svc, group, priority, now, settings.group_msg_per_second):
-            # §6.1: not delivered, not stored, no after-send; the sender is told success.
+            # docs/protocol.md §6.1: not delivered, not stored, no after-send; the sender is told success.
             # CHOICE: MsgSeq 0 in the answer, since no seq was assigned.
             entry = {
                 "kind": "group", "send_id": send_id, "reason": "MsgFreqCtrl", "time": now,
@@ -199,7 +200,7 @@ def send_group(
     if not forbid_after and svc.callbacks.enabled("Group.CallbackAfterSendMsg"):
         jobs.append(svc.job("Group.CallbackAfterSendMsg", after_send, caller, send_id))
     if robots and svc.callbacks.enabled("Bot.OnGroupMessage"):
-        # §2.6: only explicit @-mentions of robots, never @all; one callback naming them all.
+        # docs/protocol.md §2.6: only explicit @-mentions of robots, never @all; one callback naming them all.
         bot = {**after_send, "AtRobots_Account": list(dict.fromkeys(robots))}
         jobs.append(svc.job("Bot.OnGroupMessage", bot, caller, send_id))
     return SendResult(
@@ -208,9 +209,9 @@ def send_group(
 
 
 def _group_duplicate(svc: Service, key: tuple[str, str, int], settings: Settings) -> dict[str, Any] | None:
-    """§6.4: the same sender's same Random in the same group within 5 minutes is a duplicate.
+    """docs/protocol.md §6.4: the same sender's same Random in the same group within 5 minutes is a duplicate.
 
-    CHOICE (§9 item 3): it is answered as a success carrying the ORIGINAL MsgSeq and MsgTime,
+    CHOICE (docs/protocol.md §9 item 3): it is answered as a success carrying the ORIGINAL MsgSeq and MsgTime,
     so that a client's retry is idempotent. Only messages actually delivered are remembered:
     a message dropped by frequency control, rejected or discarded can be retried."""
     now = svc.now()
@@ -327,7 +328,7 @@ def client_send_group(svc: Service, user: str, request: dict[str, Any]) -> SendR
 def priority_ceilings(limit: int) -> dict[str, int]:
     """How full a group's one-second window may be for a message of each priority to get in.
 
-    CHOICE (§6.1 says only "higher MsgPriority wins"): messages are answered one by one, so a
+    CHOICE (docs/protocol.md §6.1 says only "higher MsgPriority wins"): messages are answered one by one, so a
     later High message cannot displace an earlier Low one already delivered. Instead each lower
     priority keeps 10% of the window free for those above it: with 40/s, High is admitted while
     fewer than 40 messages were admitted in the last second, Normal below 36, Low below 32. In a

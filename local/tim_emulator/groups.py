@@ -1,9 +1,9 @@
 """Groups as threads (docs/protocol.md §10): create_group, get_group_info, modify_group_base_info,
 destroy_group, add_group_member and delete_group_member, with their limits, error codes and the
-group callbacks of §13 (Group.CallbackAfterCreateGroup, AfterNewMemberJoin, AfterMemberExit,
+group callbacks of docs/protocol.md §13 (Group.CallbackAfterCreateGroup, AfterNewMemberJoin, AfterMemberExit,
 AfterGroupInfoChanged, AfterGroupDestroyed).
 
-Also the group listings of §5.8: get_appid_group_list, get_group_member_info, get_role_in_group.
+Also the group listings of docs/protocol.md §5.8: get_appid_group_list, get_group_member_info, get_role_in_group.
 Each API is a function taking the service first, named in :mod:`.rest_api`'s table. Choices made
 where the protocol page is silent are marked CHOICE here and in docs/protocol.md.
 """
@@ -24,7 +24,7 @@ from local.tim_emulator.checks import (
 from local.tim_emulator.codes import ImError
 from local.tim_emulator.core import Caller, Group, Member, Reply, Service
 
-# §10.1 / §10.3 / §10.5 / §10.6 / §10.2.
+# docs/protocol.md §10.1 / §10.3 / §10.5 / §10.6 / §10.2.
 MAX_NAME_BYTES = 30
 MAX_INTRODUCTION_BYTES = 240
 MAX_NOTIFICATION_BYTES = 300
@@ -38,7 +38,7 @@ APPLY_JOIN_OPTIONS = frozenset({"FreeAccess", "NeedPermission", "DisableApply"})
 # (100,000 in a Community) unless the group sets MaxMemberCount / MaxMemberNum.
 DEFAULT_MAX_MEMBERS = 6000
 COMMUNITY_MAX_MEMBERS = 100_000
-# §10.4: the fields whose change fires Group.CallbackAfterGroupInfoChanged.
+# docs/protocol.md §10.4: the fields whose change fires Group.CallbackAfterGroupInfoChanged.
 INFO_CALLBACK_FIELDS = ("Name", "Introduction", "Notification", "FaceUrl")
 
 BAD = codes.GROUP_PARAM_INVALID
@@ -50,7 +50,7 @@ def capacity(group: Group) -> int:
     return COMMUNITY_MAX_MEMBERS if group.type == "Community" else DEFAULT_MAX_MEMBERS
 
 
-# ---------------------------------------------------------------------- create_group (§10.1)
+# ---------------------------------------------------------------------- create_group (docs/protocol.md §10.1)
 
 
 def create_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
@@ -80,7 +80,7 @@ def create_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     if group_type == "Community" and "apply_join" in profile:
         raise ImError(BAD, "Community groups do not take ApplyJoinOption")
     custom = body.get("GroupId")
-    # §6.2: a custom ID may not take Tencent's prefix; a Community's ID is the exception,
+    # docs/protocol.md §6.2: a custom ID may not take Tencent's prefix; a Community's ID is the exception,
     # Tencent has those start with "@TGS#_".
     own_prefix = isinstance(custom, str) and custom.startswith("@TGS#")
     community_prefix = group_type == "Community" and isinstance(custom, str) and custom.startswith("@TGS#_")
@@ -98,7 +98,7 @@ def create_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     with svc.lock:
         unknown = [u for u in [owner, *members] if u is not None and u not in svc.accounts]
         if unknown:
-            # CHOICE (§10.1 is silent): the whole call fails, naming them.
+            # CHOICE (docs/protocol.md §10.1 is silent): the whole call fails, naming them.
             raise ImError(BAD, f"accounts do not exist: {', '.join(unknown)}")
         if custom is not None and custom in svc.groups:
             raise ImError(codes.GROUP_ID_TAKEN, f"GroupId {custom} is already used")
@@ -118,7 +118,7 @@ def create_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     return Reply({"GroupId": group_id}, after=svc.event_jobs("Group.CallbackAfterCreateGroup", event, caller))
 
 
-# ---------------------------------------------------------------------- get_group_info (§10.2)
+# ---------------------------------------------------------------------- get_group_info (docs/protocol.md §10.2)
 
 
 def get_group_info(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
@@ -144,7 +144,7 @@ def _group_info(
 ) -> dict[str, Any]:
     group = svc.groups.get(group_id)
     if group is None:
-        # CHOICE (§10.2 shows no missing group): the item carries the group API's "no such group".
+        # CHOICE (docs/protocol.md §10.2 shows no missing group): the item carries the group API's "no such group".
         return {"GroupId": group_id, "ErrorCode": codes.GROUP_MISSING, "ErrorInfo": "group does not exist"}
     base: dict[str, Any] = {
         "Type": group.type,
@@ -171,7 +171,8 @@ def _group_info(
         for m in group.members.values()
     ]
     if member_filter is not None:
-        # §10.2's example names the member ID "Account" in the filter; Member_Account always comes back.
+        # docs/protocol.md §10.2's example names the member ID "Account" in the filter; Member_Account
+        # always comes back.
         members = [{k: v for k, v in m.items() if k == "Member_Account" or k in member_filter} for m in members]
     info = {"GroupId": group.group_id, "ErrorCode": codes.OK, "ErrorInfo": "", **base, "MemberList": members}
     if group.app_data:
@@ -179,7 +180,7 @@ def _group_info(
     return info
 
 
-# ---------------------------------------------------------------------- modify_group_base_info (§10.3)
+# ---------------------------------------------------------------------- modify_group_base_info (docs/protocol.md §10.3)
 
 
 def modify_group_base_info(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
@@ -214,7 +215,7 @@ def modify_group_base_info(svc: Service, body: dict[str, Any], caller: Caller) -
     return Reply(after=jobs)
 
 
-# ---------------------------------------------------------------------- destroy_group (§10.4)
+# ---------------------------------------------------------------------- destroy_group (docs/protocol.md §10.4)
 
 
 def destroy_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
@@ -230,13 +231,13 @@ def destroy_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
             del svc.group_dedupe[dedupe]
     event: dict[str, Any] = {"GroupId": group_id, "Type": group.type, "Owner_Account": group.owner or "",
                              "Name": group.name}
-    if group.type != "Community":  # §13.5: no member list for Communities
+    if group.type != "Community":  # docs/protocol.md §13.5: no member list for Communities
         event["MemberList"] = [{"Member_Account": m} for m in group.members]
     event["EventTime"] = svc.event_ms()
     return Reply(after=svc.event_jobs("Group.CallbackAfterGroupDestroyed", event, caller))
 
 
-# ---------------------------------------------------------------------- add_group_member (§10.5)
+# ---------------------------------------------------------------------- add_group_member (docs/protocol.md §10.5)
 
 
 def add_group_member(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
@@ -281,7 +282,7 @@ def add_group_member(svc: Service, body: dict[str, Any], caller: Caller) -> Repl
     return Reply({"MemberList": results}, after=jobs)
 
 
-# ---------------------------------------------------------------------- delete_group_member (§10.6)
+# ---------------------------------------------------------------------- delete_group_member (docs/protocol.md §10.6)
 
 
 def delete_group_member(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
@@ -300,7 +301,7 @@ def delete_group_member(svc: Service, body: dict[str, Any], caller: Caller) -> R
         if group.type == "AVChatRoom":
             raise ImError(BAD, "members cannot be removed from an AVChatRoom (mute them instead)")
         if group.owner is not None and group.owner in members:
-            # CHOICE (§10.6 is silent): a group keeps its owner; transfer ownership first.
+            # CHOICE (docs/protocol.md §10.6 is silent): a group keeps its owner; transfer ownership first.
             raise ImError(BAD, "the group owner cannot be removed")
         leaving = [u for u in dict.fromkeys(members) if u in group.members]
         for user in leaving:
@@ -331,7 +332,7 @@ def _text(body: dict[str, Any], name: str, limit: int, required: bool) -> Any:
 
 
 def _profile(body: dict[str, Any], max_name: str = "MaxMemberCount") -> dict[str, Any]:
-    """The profile fields create_group and modify_group_base_info share, checked (§10.1, §10.3)."""
+    """The profile fields create_group and modify_group_base_info share, checked (docs/protocol.md §10.1, §10.3)."""
     profile: dict[str, Any] = {}
     for field, key, limit in (
         ("Introduction", "introduction", MAX_INTRODUCTION_BYTES),
@@ -365,7 +366,7 @@ def _profile(body: dict[str, Any], max_name: str = "MaxMemberCount") -> dict[str
 def _apply_profile(group: Group, profile: dict[str, Any]) -> None:
     for key, value in profile.items():
         if key == "app_data":
-            # §10.3: an empty Value deletes the key.
+            # docs/protocol.md §10.3: an empty Value deletes the key.
             group.app_data.update(value)
             group.app_data = {k: v for k, v in group.app_data.items() if v != ""}
         else:
@@ -379,9 +380,9 @@ def _silence(body: dict[str, Any]) -> None:
 
 
 MAX_GROUP_LIST_LIMIT = 10_000  # Tencent's get_appid_group_list page
-MEMBER_PAGE_LIMIT = 200  # §5.8, Limit + Offset
-MEMBER_COMMUNITY_LIMIT = 100  # §5.8, Limit + Next (Community)
-MEMBER_UNPAGED_MAX = 6000  # §5.8
+MEMBER_PAGE_LIMIT = 200  # docs/protocol.md §5.8, Limit + Offset
+MEMBER_COMMUNITY_LIMIT = 100  # docs/protocol.md §5.8, Limit + Next (Community)
+MEMBER_UNPAGED_MAX = 6000  # docs/protocol.md §5.8
 MAX_ROLE_ACCOUNTS = 500  # get_role_in_group: https://www.tencentcloud.com/document/product/1047/34963
 ROLES = ("Owner", "Admin", "Member")
 
@@ -430,7 +431,7 @@ def get_group_member_info(svc: Service, body: dict[str, Any], caller: Caller) ->
     fields: dict[str, Any] = {"MemberNum": total}
     limit = body.get("Limit")
     if community and "Next" in body:
-        # §5.8, Community: Limit (≤ 100) + an opaque Next cursor, "" to start and at the end.
+        # docs/protocol.md §5.8, Community: Limit (≤ 100) + an opaque Next cursor, "" to start and at the end.
         if not is_int(limit) or not 1 <= limit <= MEMBER_COMMUNITY_LIMIT:
             raise ImError(bad, f"Limit must be 1-{MEMBER_COMMUNITY_LIMIT} with Next")
         start = _decode_cursor(body["Next"])

@@ -1,11 +1,11 @@
 """Message history, recall and read state over the messages the service stores
 (docs/protocol.md §11, §12): group_msg_recall, group_msg_get_simple, the group read receipts
 (group_msg_receipt, get_group_msg_receipt, get_group_msg_receipt_detail), admin_getroammsg,
-admin_msgwithdraw and admin_set_msg_read, with the callbacks of §13 (Group.CallbackAfterRecallMsg,
+admin_msgwithdraw and admin_set_msg_read, with the callbacks of docs/protocol.md §13 (Group.CallbackAfterRecallMsg,
 Group.CallbackAfterReadReceipt, C2C.CallbackAfterMsgWithDraw, C2C.CallbackAfterMsgReport).
 
-History reads the stored records themselves, so an edit (§5.6 modify) shows at once; a recall
-marks the record ``recalled`` and empties what history shows of it (CHOICE: §11.2 calls a recalled
+History reads the stored records themselves, so an edit (docs/protocol.md §5.6 modify) shows at once; a recall
+marks the record ``recalled`` and empties what history shows of it (CHOICE: docs/protocol.md §11.2 calls a recalled
 message a "place" message; its content is gone). Choices made where the pages are silent are
 marked CHOICE here and in docs/protocol.md.
 """
@@ -21,23 +21,23 @@ from local.tim_emulator.checks import checked_group_id, is_int, valid_user_id
 from local.tim_emulator.codes import ImError
 from local.tim_emulator.core import Caller, Group, Reply, Service, conversation
 
-MAX_RECALL_SEQS = 10  # §11.1
-MAX_RECALL_REASON_BYTES = 100  # §11.1 (the Java SDK)
-MAX_HISTORY_PAGE = 20  # §11.2
-MAX_RECEIPT_SEQS = 50  # §11.3, group_msg_receipt
-MAX_RECEIPT_DETAIL_COUNT = 200  # §11.3, get_group_msg_receipt_detail
-ROAM_PAGE_BYTES = 13 * 1024  # §12.1: a page is cut at about 13 KB of answer
-MSG_FLAG_RECALLED = 8  # §12.1
-PLACE_MSG_GONE, PLACE_MSG_RECALLED = 1, 2  # §11.2
-PRIORITY_NUMBERS = {"High": 1, "Normal": 2, "Low": 3}  # §11.2's MsgPriority
-# §11.3: no read receipts in these group types.
+MAX_RECALL_SEQS = 10  # docs/protocol.md §11.1
+MAX_RECALL_REASON_BYTES = 100  # docs/protocol.md §11.1 (the Java SDK)
+MAX_HISTORY_PAGE = 20  # docs/protocol.md §11.2
+MAX_RECEIPT_SEQS = 50  # docs/protocol.md §11.3, group_msg_receipt
+MAX_RECEIPT_DETAIL_COUNT = 200  # docs/protocol.md §11.3, get_group_msg_receipt_detail
+ROAM_PAGE_BYTES = 13 * 1024  # docs/protocol.md §12.1: a page is cut at about 13 KB of answer
+MSG_FLAG_RECALLED = 8  # docs/protocol.md §12.1
+PLACE_MSG_GONE, PLACE_MSG_RECALLED = 1, 2  # docs/protocol.md §11.2
+PRIORITY_NUMBERS = {"High": 1, "Normal": 2, "Low": 3}  # docs/protocol.md §11.2's MsgPriority
+# docs/protocol.md §11.3: no read receipts in these group types.
 NO_RECEIPT_TYPES = frozenset({"AVChatRoom", "Community"})
 MSG_KEY = re.compile(r"\d+_\d+_\d+")
 
 BAD = codes.GROUP_PARAM_INVALID
 
 
-# ---------------------------------------------------------------------- group recall (§11.1)
+# ---------------------------------------------------------------------- group recall (docs/protocol.md §11.1)
 
 
 def group_msg_recall(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
@@ -51,7 +51,7 @@ def group_msg_recall(svc: Service, body: dict[str, Any], caller: Caller) -> Repl
         raise ImError(BAD, "TopicId must be a string")
     now = svc.now_s()
     with svc.lock:
-        # §11.1: the current page takes AVChatRoom messages too (the 2024 page did not).
+        # docs/protocol.md §11.1: the current page takes AVChatRoom messages too (the 2024 page did not).
         group = svc.group(group_id)
         results = []
         for seq in seqs:
@@ -78,14 +78,14 @@ def group_msg_recall(svc: Service, body: dict[str, Any], caller: Caller) -> Repl
     return Reply({"RecallRetList": results}, after=jobs)
 
 
-# ---------------------------------------------------------------------- group history (§11.2)
+# ---------------------------------------------------------------------- group history (docs/protocol.md §11.2)
 
 
 def group_msg_get_simple(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     group_id = checked_group_id(body.get("GroupId"))
     number = body.get("ReqMsgNumber")
     if not is_int(number) or not 1 <= number <= MAX_HISTORY_PAGE:
-        # CHOICE: §11.2 asks for 20 or fewer; more is refused rather than cut.
+        # CHOICE: docs/protocol.md §11.2 asks for 20 or fewer; more is refused rather than cut.
         raise ImError(BAD, f"ReqMsgNumber is required, 1-{MAX_HISTORY_PAGE}")
     top = body.get("ReqMsgSeq")
     if top is not None and (not is_int(top) or top < 1):
@@ -99,7 +99,7 @@ def group_msg_get_simple(svc: Service, body: dict[str, Any], caller: Caller) -> 
     with svc.lock:
         group = svc.group(group_id)
         if group.type == "AVChatRoom":
-            # CHOICE: §11.2 says AVChatRoom has no history but names no code: "no permission".
+            # CHOICE: docs/protocol.md §11.2 says AVChatRoom has no history but names no code: "no permission".
             raise ImError(codes.GROUP_NO_PERMISSION, "AVChatRoom messages are not stored")
         seq = min(top, group.next_seq - 1) if top is not None else group.next_seq - 1
         page: list[dict[str, Any]] = []
@@ -130,7 +130,7 @@ def _group_history_item(seq: int, record: dict[str, Any] | None) -> dict[str, An
     }
 
 
-# ---------------------------------------------------------------------- group read receipts (§11.3)
+# ---------------------------------------------------------------------- group read receipts (docs/protocol.md §11.3)
 
 
 def group_msg_receipt(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
@@ -207,8 +207,9 @@ def get_group_msg_receipt_detail(svc: Service, body: dict[str, Any], caller: Cal
     page = listed[start : start + count]
     following = start + len(page)
     finished = following >= len(listed)
+    # The pages' examples spell it IsFinish (docs/protocol.md §11.3).
     answer: dict[str, Any] = {"MsgSeq": seq, "Cursor": "" if finished else str(following),
-                              "IsFinish": int(finished)}  # the pages' examples spell it IsFinish (§11.3)
+                              "IsFinish": int(finished)}
     if which == 0:
         answer["ReadList"] = [{"Read_Account": a} for a in page]
     else:
@@ -230,7 +231,7 @@ def _receipt_counts(group: Group, record: dict[str, Any]) -> tuple[int, int]:
     return len(readers), len([m for m in others if m not in readers])
 
 
-# ---------------------------------------------------------------------- C2C history (§12.1)
+# ---------------------------------------------------------------------- C2C history (docs/protocol.md §12.1)
 
 
 def admin_getroammsg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
@@ -266,7 +267,7 @@ def admin_getroammsg(svc: Service, body: dict[str, Any], caller: Caller) -> Repl
                 break
             page.append(item)
             size += item_size
-    page.reverse()  # oldest first within a page, as §12.1's samples
+    page.reverse()  # oldest first within a page, as docs/protocol.md §12.1's samples
     oldest = page[0] if page else None
     return Reply({
         "Complete": int(len(page) == len(remaining)),
@@ -290,7 +291,7 @@ def _roam_item(record: dict[str, Any]) -> dict[str, Any]:
         "MsgRandom": record["MsgRandom"],
         "MsgTimeStamp": record["MsgTime"],
         "MsgFlagBits": MSG_FLAG_RECALLED if recalled else 0,
-        # C2C read receipts (not read marks) are not modelled (§12.4).
+        # C2C read receipts (not read marks) are not modelled (docs/protocol.md §12.4).
         "IsPeerRead": 0,
         "MsgKey": record["MsgKey"],
         "MsgBody": [] if recalled else record["MsgBody"],
@@ -298,7 +299,7 @@ def _roam_item(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# ---------------------------------------------------------------------- C2C recall (§12.2)
+# ---------------------------------------------------------------------- C2C recall (docs/protocol.md §12.2)
 
 
 def admin_msgwithdraw(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
@@ -325,14 +326,14 @@ def admin_msgwithdraw(svc: Service, body: dict[str, Any], caller: Caller) -> Rep
     return Reply(after=svc.event_jobs("C2C.CallbackAfterMsgWithDraw", event, caller))
 
 
-# ---------------------------------------------------------------------- C2C read mark (§12.3)
+# ---------------------------------------------------------------------- C2C read mark (docs/protocol.md §12.3)
 
 
 def admin_set_msg_read(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     reporter = _account(body, "Report_Account", codes.C2C_FROM_INVALID)
     peer = _account(body, "Peer_Account", codes.C2C_TO_MISSING)
     read_time = body.get("MsgReadTime")
-    # §12.3: the page types it String, the Java SDK sends a number: both are taken.
+    # docs/protocol.md §12.3: the page types it String, the Java SDK sends a number: both are taken.
     if isinstance(read_time, str) and read_time.isdigit():
         read_time = int(read_time)
     if read_time is None:

@@ -1,6 +1,7 @@
 """The send pipeline's steps that C2C and group messages share: the before-send callback and
-its refusals (§2.5, §1.4), duplicates (§6.4), modify (§5.6), native stream calls (§8.4) and the
-simulated clients' rejections. Section numbers are docs/protocol.md's."""
+its refusals (docs/protocol.md §2.5, §1.4), duplicates (docs/protocol.md §6.4), modify
+(docs/protocol.md §5.6), native stream calls (docs/protocol.md §8.4) and the simulated clients'
+rejections."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from local.tim_emulator.codes import ImError
 from local.tim_emulator.core import Caller, Reply, SendResult, Service, Stream
 from local.tim_emulator.elements import REST_ELEMENT_TYPES, check_body
 
-# §6.1, stream API: a chunk at least every 15 s, at most 5 calls per second, a message under 128 KB.
+# docs/protocol.md §6.1, stream API: a chunk at least every 15 s, at most 5 calls per second, a message under 128 KB.
 STREAM_IDLE_SECONDS = 15.0
 STREAM_CALLS_PER_SECOND = 5
 STREAM_MAX_BYTES = 128 * 1024
@@ -48,7 +49,8 @@ def refusal(
     svc: Service, kind: Literal["c2c", "group"], decision: Decision, send_id: int, caller: Caller,
     fields: dict[str, Any],
 ) -> SendResult | None:
-    """The before-send answer's refusals (§2.5) and the failure policy (§1.4), or None to deliver."""
+    """The before-send answer's refusals (docs/protocol.md §2.5) and the failure policy
+    (docs/protocol.md §1.4), or None to deliver."""
     if decision.action == "failed" and svc.settings().before_send_failure_policy == "drop":
         decision = Decision("reject", codes.CALLBACK_FAILED_DROP, "before-send callback failed or timed out",
                             reason=f"callback failed: {decision.reason}")
@@ -59,7 +61,7 @@ def refusal(
                                   "reason": decision.reason})
         return SendResult(decision.code, decision.info, "rejected", send_id, reason=decision.reason)
     if decision.action == "discard":
-        # §2.5: discarded silently; the sender is told success. CHOICE: a group message gets
+        # docs/protocol.md §2.5: discarded silently; the sender is told success. CHOICE: a group message gets
         # MsgSeq 0, as nothing was assigned; a C2C message keeps the MsgKey it was sent with.
         with svc.lock:
             svc.dropped.append({**entry, "reason": "callback discarded"})
@@ -86,7 +88,7 @@ def stream_call(
 ) -> Stream:
     """One call of a stream (under the lock): start it or continue it, then append its chunks.
 
-    CHOICE (§6.4 by analogy): a call repeating an earlier call's random (a client's retry) is
+    CHOICE (docs/protocol.md §6.4 by analogy): a call repeating an earlier call's random (a client's retry) is
     answered as that call was and changes nothing."""
     stream_id = content.get("StreamMsgID")
     if not stream_id:
@@ -155,7 +157,7 @@ def modify(
     svc: Service, key: tuple[Any, ...], record: dict[str, Any], new_body: list[dict[str, Any]] | None,
     new_ccd: str | None, caller: Caller,
 ) -> dict[str, Any]:
-    """§5.6: a modify arriving while another of the same message is in progress gets 20028.
+    """docs/protocol.md §5.6: a modify arriving while another of the same message is in progress gets 20028.
     The in-progress window lasts ``modify_latency_ms``, so a test can meet it."""
     with svc.lock:
         if key in svc.modifying:
@@ -182,7 +184,7 @@ def modify(
 
 def modified(svc: Service, command: str, callback: dict[str, Any], caller: Caller) -> Reply:
     jobs = [svc.job(command, callback, caller, None)] if svc.callbacks.enabled(command) else []
-    return Reply(info="succeed", after=jobs)  # §5.6 answers ErrorInfo "succeed"
+    return Reply(info="succeed", after=jobs)  # docs/protocol.md §5.6 answers ErrorInfo "succeed"
 
 
 def client_account(svc: Service, user: str) -> None:
@@ -201,7 +203,7 @@ def client_rejected(svc: Service, kind: str, user: str, request: dict[str, Any],
 
 def stream_content(raw: Any, not_array: int, bad: int, too_long: int) -> dict[str, Any]:
     """A stream call's MsgBody: one ``TIMStreamElem`` whose ``Chunks`` are ``{EventType, Index,
-    Markdown, IsLast}`` (§8.4), within the 12 KB body limit. Returns its ``MsgContent``."""
+    Markdown, IsLast}`` (docs/protocol.md §8.4), within the 12 KB body limit. Returns its ``MsgContent``."""
     body = check_body(raw, frozenset({"TIMStreamElem"}), not_array=not_array, bad=bad, too_long=too_long)
     if len(body) != 1:
         raise ImError(bad, "a stream call's MsgBody is one TIMStreamElem")

@@ -152,7 +152,7 @@ class TimEmulator:
     # ------------------------------------------------------------------ REST authentication
 
     def authenticate(self, query: dict[str, str]) -> None:
-        """§4.1/§4.2: this app, a well-formed valid UserSig for the named identifier, an admin."""
+        """docs/protocol.md §4.1/§4.2: this app, a well-formed valid UserSig for the named identifier, an admin."""
         if query.get("sdkappid") != str(self.identity.sdkappid):
             raise ImError(codes.SDKAPPID_INVALID, "sdkappid is missing or is not this app's SDKAppID")
         identifier = query.get("identifier", "")

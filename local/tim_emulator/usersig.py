@@ -61,7 +61,7 @@ def read_usersig(usersig: str) -> SigDocument:
         doc = json.loads(raw)
     except (binascii.Error, zlib.error, ValueError, TypeError, RecursionError) as exc:
         raise MalformedSig("not a UserSig") from exc
-    # TLS.userbuf is for TRTC's PrivateMapKey, never an IM UserSig (§4.2).
+    # TLS.userbuf is for TRTC's PrivateMapKey, never an IM UserSig (docs/protocol.md §4.2).
     if not isinstance(doc, dict) or "TLS.userbuf" in doc or not doc.get("TLS.identifier"):
         raise MalformedSig("not a UserSig")
     return SigDocument(
@@ -86,7 +86,7 @@ def _text(doc: dict[str, Any], name: str) -> str:
 
 def _whole(doc: dict[str, Any], name: str) -> int:
     value = doc.get(name)
-    # §4.2: integers; the official Go library's fields are 64-bit.
+    # docs/protocol.md §4.2: integers; the official Go library's fields are 64-bit.
     if type(value) is not int or not -(2**63) <= value < 2**64:
         raise MalformedSig(f"{name} is not an integer")
     return value
