@@ -113,8 +113,7 @@ CALLBACK_FAILED_DROP = 80003  # docs/protocol.md §1.4: before-send failed and t
 
 # ---------------------------------------------------------------- native stream messages (docs/protocol.md §8.4)
 # CHOICE: the protocol document gives the stream APIs' rules (docs/protocol.md §6.1) but no codes.
-# A StreamMsgID that is not
-# this sender's answers 20026 (as a missing message for modify), a call after the stream ended
+# A StreamMsgID that is not this sender's answers 20026 (as a missing message for modify), a call after the stream ended
 # (IsLast, or 15 s without a chunk) 20001 ("request packet invalid"), a chunk Index that does not
 # continue the stream 20001 too, more than 5 calls/s on one stream 60007 (the REST frequency code,
 # which a client retries after backing off), a message past 128 KB the API's "too long" code.
