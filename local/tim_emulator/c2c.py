@@ -44,8 +44,8 @@ def sendmsg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
             raise ImError(codes.C2C_FROM_INVALID, f"From_Account {sender} does not exist")
         if to not in svc.accounts:
             raise ImError(codes.C2C_RECIPIENT_MISSING, f"To_Account {to} does not exist")
-    result = send_c2c(svc,
-        caller, sender, to, **common, forbid_before="ForbidBeforeSendMsgCallback" in forbid,
+    result = send_c2c(
+        svc, caller, sender, to, **common, forbid_before="ForbidBeforeSendMsgCallback" in forbid,
         forbid_after="ForbidAfterSendMsgCallback" in forbid,
     )
     if result.code != codes.OK:
@@ -105,8 +105,8 @@ def batchsendmsg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
                 errors.append({"To_Account": to, "ErrorCode": codes.ACCOUNT_MISSING})
                 continue
             # docs/protocol.md §5.4: batchsendmsg fires no callbacks at all.
-            store_c2c(svc,
-                next(svc.send_ids), "batch", sender, to, seq, common["msg_random"], msg_time, msg_key,
+            store_c2c(
+                svc, next(svc.send_ids), "batch", sender, to, seq, common["msg_random"], msg_time, msg_key,
                 common["body"], common["cloud_custom_data"], common["online_only"], common["no_unread"],
                 sent=None,
             )
@@ -119,7 +119,8 @@ def batchsendmsg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
 
 
 def send_c2c(
-    svc: Service, caller: Caller,
+    svc: Service,
+    caller: Caller,
     sender: str,
     to: str,
     *,
@@ -176,8 +177,8 @@ def send_c2c(
         if original is not None:
             return duplicate(svc, send_id, caller, original)
         sent = {"MsgBody": body, "CloudCustomData": cloud_custom_data} if decision.rewritten else None
-        record = store_c2c(svc,
-            send_id, caller.source, sender, to, seq, msg_random, msg_time, msg_key, final_body, final_ccd,
+        record = store_c2c(
+            svc, send_id, caller.source, sender, to, seq, msg_random, msg_time, msg_key, final_body, final_ccd,
             online_only, no_unread, sent,
         )
         svc.c2c_dedupe[dedupe_key] = record
@@ -267,8 +268,8 @@ def send_c2c_stream_msg(svc: Service, body: dict[str, Any], caller: Caller) -> R
         def start() -> dict[str, Any]:
             msg_seq = seq if seq is not None else svc.ids.randint(0, UINT32_MAX)
             msg_time = int(now)
-            return store_c2c(svc,
-                next(svc.send_ids), caller.source, sender, to, msg_seq, msg_random, msg_time,
+            return store_c2c(
+                svc, next(svc.send_ids), caller.source, sender, to, msg_seq, msg_random, msg_time,
                 f"{msg_seq}_{msg_random}_{msg_time}", [], "", online_only=False, no_unread=False, sent=None,
             )
 
@@ -328,8 +329,8 @@ def client_send_c2c(svc: Service, user: str, request: dict[str, Any]) -> SendRes
             check_friendship(svc, user, to)
     except ImError as exc:
         return client_rejected(svc, "c2c", user, request, exc)
-    return send_c2c(svc,
-        caller, user, to, body=msg_body, cloud_custom_data=ccd, msg_seq=request.get("MsgSeq"),
+    return send_c2c(
+        svc, caller, user, to, body=msg_body, cloud_custom_data=ccd, msg_seq=request.get("MsgSeq"),
         msg_random=msg_random, msg_time=None, online_only=online_only,
     )
 

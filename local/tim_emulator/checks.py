@@ -45,13 +45,6 @@ def checked_group_id(value: Any) -> str:
     return value
 
 
-def member_accounts(value: Any, code: int) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(m, dict) and valid_user_id(m.get("Member_Account"))
-                                              for m in value):
-        raise ImError(code, "MemberList must be an array of {Member_Account}")
-    return [m["Member_Account"] for m in value]
-
-
 def forbidden_callbacks(body: dict[str, Any]) -> set[str]:
     value = body.get("ForbidCallbackControl") or []
     return {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()

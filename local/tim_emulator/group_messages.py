@@ -55,8 +55,8 @@ def send_group_msg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
         # (docs/protocol.md §9 item 11).
         if sender not in svc.accounts:
             raise ImError(bad, f"From_Account {sender} does not exist")
-    result = send_group(svc,
-        caller, sender, group_id, msg_random=msg_random, **common,
+    result = send_group(
+        svc, caller, sender, group_id, msg_random=msg_random, **common,
         forbid_before="ForbidBeforeSendMsgCallback" in forbid,
         forbid_after="ForbidAfterSendMsgCallback" in forbid,
     )
@@ -107,7 +107,8 @@ def _group_common(svc: Service, body: dict[str, Any], allowed: frozenset[str]) -
 
 
 def send_group(
-    svc: Service, caller: Caller,
+    svc: Service,
+    caller: Caller,
     sender: str,
     group_id: str,
     *,

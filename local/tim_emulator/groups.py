@@ -379,6 +379,8 @@ def _silence(body: dict[str, Any]) -> None:
         raise ImError(BAD, "Silence must be 0 or 1")
 
 
+# ---------------------------------------------------------------------- group listings (docs/protocol.md §5.8)
+
 MAX_GROUP_LIST_LIMIT = 10_000  # Tencent's get_appid_group_list page
 MEMBER_PAGE_LIMIT = 200  # docs/protocol.md §5.8, Limit + Offset
 MEMBER_COMMUNITY_LIMIT = 100  # docs/protocol.md §5.8, Limit + Next (Community)
