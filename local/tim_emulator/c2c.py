@@ -7,33 +7,19 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from local.tim_emulator import codes
+from local.tim_emulator import codes, pipeline
 from local.tim_emulator.checks import UINT32_MAX, forbidden_callbacks, is_int, is_uint32
 from local.tim_emulator.codes import ImError
 from local.tim_emulator.core import Caller, Reply, SendResult, Service, conversation
 from local.tim_emulator.elements import CLIENT_ELEMENT_TYPES, REST_ELEMENT_TYPES, check_body
 from local.tim_emulator.friends import check_friendship
-from local.tim_emulator.pipeline import (
-    before_send,
-    client_account,
-    client_caller,
-    client_rejected,
-    duplicate,
-    modified,
-    modify,
-    modify_fields,
-    refusal,
-    sender_of,
-    stream_call,
-    stream_content,
-)
 
 MAX_BATCH_RECIPIENTS = 500  # docs/protocol.md §5.4
 MAX_MSG_LIFETIME = 604_800  # docs/protocol.md §5.3
 
 
 def sendmsg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
-    sender = sender_of(svc, body, codes.C2C_FROM_INVALID)
+    sender = pipeline.sender_of(svc, body, codes.C2C_FROM_INVALID)
     to = body.get("To_Account")
     if not isinstance(to, str) or not to:
         raise ImError(codes.C2C_TO_MISSING, "To_Account is required")
@@ -85,7 +71,7 @@ def _c2c_common(svc: Service, body: dict[str, Any], allowed: frozenset[str], too
 
 
 def batchsendmsg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
-    sender = sender_of(svc, body, codes.C2C_FROM_INVALID)
+    sender = pipeline.sender_of(svc, body, codes.C2C_FROM_INVALID)
     recipients = body.get("To_Account")
     if not isinstance(recipients, list) or not recipients:
         raise ImError(codes.C2C_TO_MISSING, "To_Account must be a non-empty array")
@@ -148,7 +134,7 @@ def send_c2c(
         _prune_dedupe(svc, int(now))
         original = svc.c2c_dedupe.get(dedupe_key)
         if original is not None:
-            return duplicate(svc, send_id, caller, original)
+            return pipeline.duplicate(svc, send_id, caller, original)
         seq = msg_seq if msg_seq is not None else svc.ids.randint(0, UINT32_MAX)
         tinyid = svc.accounts[sender].tinyid
     msg_key = f"{seq}_{msg_random}_{msg_time}"
@@ -164,8 +150,8 @@ def send_c2c(
         "MsgBody": body,
         "CloudCustomData": cloud_custom_data,
     }
-    decision = before_send(svc, "c2c", "C2C.CallbackBeforeSendMsg", fields, caller, send_id, forbid_before)
-    refused = refusal(svc, "c2c", decision, send_id, caller, fields)
+    decision = pipeline.before_send(svc, "c2c", "C2C.CallbackBeforeSendMsg", fields, caller, send_id, forbid_before)
+    refused = pipeline.refusal(svc, "c2c", decision, send_id, caller, fields)
     if refused is not None:
         if refused.code == codes.OK:  # discarded: the sender believes it was sent
             refused.msg_key, refused.msg_time = msg_key, msg_time
@@ -175,7 +161,7 @@ def send_c2c(
     with svc.lock:
         original = svc.c2c_dedupe.get(dedupe_key)  # a concurrent twin may have won meanwhile
         if original is not None:
-            return duplicate(svc, send_id, caller, original)
+            return pipeline.duplicate(svc, send_id, caller, original)
         sent = {"MsgBody": body, "CloudCustomData": cloud_custom_data} if decision.rewritten else None
         record = store_c2c(
             svc, send_id, caller.source, sender, to, seq, msg_random, msg_time, msg_key, final_body, final_ccd,
@@ -250,12 +236,12 @@ def send_c2c_stream_msg(svc: Service, body: dict[str, Any], caller: Caller) -> R
     ``StreamMsgID`` with ``MsgKey`` and ``MsgTime`` (CHOICE: the protocol document gives only the
     ``StreamMsgID``; the message's identity is answered as ``sendmsg`` does); every call appends
     its chunks. CHOICE: stream messages fire no callbacks (the protocol document names none)."""
-    sender = sender_of(svc, body, codes.C2C_FROM_INVALID)
+    sender = pipeline.sender_of(svc, body, codes.C2C_FROM_INVALID)
     to = body.get("To_Account")
     if not isinstance(to, str) or not to:
         raise ImError(codes.C2C_TO_MISSING, "To_Account is required")
     seq, msg_random = _c2c_ids(body)
-    content = stream_content(body.get("MsgBody"), codes.C2C_BODY_NOT_ARRAY, codes.C2C_BODY_FORMAT,
+    content = pipeline.stream_content(body.get("MsgBody"), codes.C2C_BODY_NOT_ARRAY, codes.C2C_BODY_FORMAT,
                               codes.C2C_BODY_TOO_LONG)
     now = svc.now()
     with svc.lock:
@@ -273,7 +259,7 @@ def send_c2c_stream_msg(svc: Service, body: dict[str, Any], caller: Caller) -> R
                 f"{msg_seq}_{msg_random}_{msg_time}", [], "", online_only=False, no_unread=False, sent=None,
             )
 
-        stream = stream_call(svc, scope, content, msg_random, now, start, codes.C2C_BODY_TOO_LONG)
+        stream = pipeline.stream_call(svc, scope, content, msg_random, now, start, codes.C2C_BODY_TOO_LONG)
         record = stream.record
         return Reply({"MsgTime": record["MsgTime"], "MsgKey": record["MsgKey"], "StreamMsgID": stream.stream_id})
 
@@ -285,26 +271,26 @@ def modify_c2c_msg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     msg_key = body.get("MsgKey")
     if not all(isinstance(v, str) and v for v in (sender, to, msg_key)):
         raise ImError(bad, "From_Account, To_Account and MsgKey are required")
-    new_body, new_ccd = modify_fields(svc, body, codes.C2C_BODY_FORMAT, codes.C2C_BODY_TOO_LONG, bad)
+    new_body, new_ccd = pipeline.modify_fields(svc, body, codes.C2C_BODY_FORMAT, codes.C2C_BODY_TOO_LONG, bad)
     key = ("c2c", sender, to, msg_key)
     with svc.lock:
         record = svc.c2c.get((sender, to, msg_key))
         # A recalled message is gone: there is nothing left to modify.
         if record is None or record.get("recalled"):
             raise ImError(codes.MSG_NOT_FOUND, "no stored message with this MsgKey between these accounts")
-    record = modify(svc, key, record, new_body, new_ccd, caller)
+    record = pipeline.modify(svc, key, record, new_body, new_ccd, caller)
     callback = {
         "Operator_Account": caller.operator,
         **{k: record[k] for k in ("From_Account", "To_Account", "MsgSeq", "MsgRandom", "MsgTime", "MsgKey",
                                   "MsgBody", "CloudCustomData")},
         "EventTime": svc.event_ms(),
     }
-    return modified(svc, "C2C.CallbackAfterModifyMsg", callback, caller)
+    return pipeline.modified(svc, "C2C.CallbackAfterModifyMsg", callback, caller)
 
 
 def client_send_c2c(svc: Service, user: str, request: dict[str, Any]) -> SendResult | ImError:
     """A user sending from a client SDK (not REST): the callbacks say OptPlatform e.g. Web."""
-    caller = client_caller(user, request)
+    caller = pipeline.client_caller(user, request)
     to = request.get("To_Account")
     try:
         if not isinstance(to, str) or not to:
@@ -323,12 +309,12 @@ def client_send_c2c(svc: Service, user: str, request: dict[str, Any]) -> SendRes
         elif not is_uint32(msg_random):
             raise ImError(codes.C2C_RANDOM_INVALID, "MsgRandom must be a uint32")
         with svc.lock:
-            client_account(svc, user)
+            pipeline.client_account(svc, user)
             if to not in svc.accounts:
                 raise ImError(codes.C2C_RECIPIENT_MISSING, f"To_Account {to} does not exist")
             check_friendship(svc, user, to)
     except ImError as exc:
-        return client_rejected(svc, "c2c", user, request, exc)
+        return pipeline.client_rejected(svc, "c2c", user, request, exc)
     return send_c2c(
         svc, caller, user, to, body=msg_body, cloud_custom_data=ccd, msg_seq=request.get("MsgSeq"),
         msg_random=msg_random, msg_time=None, online_only=online_only,

@@ -8,7 +8,7 @@ import math
 import random
 from typing import Any
 
-from local.tim_emulator import codes
+from local.tim_emulator import codes, pipeline
 from local.tim_emulator.checks import (
     UINT32_MAX,
     checked_group_id,
@@ -21,20 +21,6 @@ from local.tim_emulator.codes import ImError
 from local.tim_emulator.config import Settings
 from local.tim_emulator.core import Caller, Group, Reply, SendResult, Service
 from local.tim_emulator.elements import CLIENT_ELEMENT_TYPES, REST_ELEMENT_TYPES, check_body
-from local.tim_emulator.pipeline import (
-    before_send,
-    client_account,
-    client_caller,
-    client_rejected,
-    duplicate,
-    modified,
-    modify,
-    modify_fields,
-    refusal,
-    sender_of,
-    stream_call,
-    stream_content,
-)
 
 MAX_GROUP_AT = 30  # docs/protocol.md §5.5
 PRIORITIES = ("High", "Normal", "Low")
@@ -42,11 +28,7 @@ PRIORITIES = ("High", "Normal", "Low")
 
 def send_group_msg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     bad = codes.GROUP_PARAM_INVALID
-    group_id = checked_group_id(body.get("GroupId"))
-    msg_random = body.get("Random")
-    if not is_uint32(msg_random):
-        raise ImError(bad, "Random is required and must be a uint32")
-    sender = sender_of(svc, body, bad)
+    group_id, msg_random, sender = _addressing(svc, body)
     common = _group_common(svc, body, REST_ELEMENT_TYPES)
     forbid = forbidden_callbacks(body)
     with svc.lock:
@@ -66,6 +48,15 @@ def send_group_msg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
         {"MsgTime": result.msg_time, "MsgSeq": result.msg_seq, "MsgDropReason": result.drop_reason},
         after=result.after,
     )
+
+
+def _addressing(svc: Service, body: dict[str, Any]) -> tuple[str, int, str]:
+    """(GroupId, Random, From_Account) of a REST group send or stream call."""
+    group_id = checked_group_id(body.get("GroupId"))
+    msg_random = body.get("Random")
+    if not is_uint32(msg_random):
+        raise ImError(codes.GROUP_PARAM_INVALID, "Random is required and must be a uint32")
+    return group_id, msg_random, pipeline.sender_of(svc, body, codes.GROUP_PARAM_INVALID)
 
 
 def _group_common(svc: Service, body: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
@@ -131,7 +122,7 @@ def send_group(
         group_type = group.type
         original = _group_duplicate(svc, dedupe_key, settings)
         if original is not None:
-            return duplicate(svc, send_id, caller, original)
+            return pipeline.duplicate(svc, send_id, caller, original)
     fields: dict[str, Any] = {
         "GroupId": group_id,
         "Type": group_type,
@@ -144,8 +135,8 @@ def send_group(
     }
     if topic_id is not None:
         fields["TopicId"] = topic_id
-    decision = before_send(svc, "group", "Group.CallbackBeforeSendMsg", fields, caller, send_id, forbid_before)
-    refused = refusal(svc, "group", decision, send_id, caller, fields)
+    decision = pipeline.before_send(svc, "group", "Group.CallbackBeforeSendMsg", fields, caller, send_id, forbid_before)
+    refused = pipeline.refusal(svc, "group", decision, send_id, caller, fields)
     if refused is not None:
         return refused
     final_body = decision.body if decision.body is not None else body
@@ -154,7 +145,7 @@ def send_group(
     with svc.lock:
         original = _group_duplicate(svc, dedupe_key, settings)
         if original is not None:
-            return duplicate(svc, send_id, caller, original)
+            return pipeline.duplicate(svc, send_id, caller, original)
         group = svc.group(group_id)
         if not admit_group_message(svc, group, priority, now, settings.group_msg_per_second):
             # docs/protocol.md §6.1: not delivered, not stored, no after-send; the sender is told success.
@@ -241,12 +232,8 @@ def send_group_stream_msg(svc: Service, body: dict[str, Any], caller: Caller) ->
     """As the C2C one, into a group: the first call is a group message (a ``MsgSeq``, the
     group's frequency limit, answered with ``MsgDropReason`` as ``send_group_msg`` is)."""
     bad = codes.GROUP_PARAM_INVALID
-    group_id = checked_group_id(body.get("GroupId"))
-    msg_random = body.get("Random")
-    if not is_uint32(msg_random):
-        raise ImError(bad, "Random is required and must be a uint32")
-    sender = sender_of(svc, body, bad)
-    content = stream_content(body.get("MsgBody"), bad, bad, codes.GROUP_BODY_TOO_LONG)
+    group_id, msg_random, sender = _addressing(svc, body)
+    content = pipeline.stream_content(body.get("MsgBody"), bad, bad, codes.GROUP_BODY_TOO_LONG)
     settings = svc.settings()
     now = svc.now()
     with svc.lock:
@@ -276,7 +263,7 @@ def send_group_stream_msg(svc: Service, body: dict[str, Any], caller: Caller) ->
             svc.group_msgs[(group_id, msg_seq)] = record
             return record
 
-        stream = stream_call(svc, scope, content, msg_random, now, start, codes.GROUP_BODY_TOO_LONG)
+        stream = pipeline.stream_call(svc, scope, content, msg_random, now, start, codes.GROUP_BODY_TOO_LONG)
         record = stream.record
         return Reply({"MsgTime": record["MsgTime"], "MsgSeq": record["MsgSeq"], "MsgDropReason": "",
                       "StreamMsgID": stream.stream_id})
@@ -288,7 +275,7 @@ def modify_group_msg(svc: Service, body: dict[str, Any], caller: Caller) -> Repl
     seq = body.get("MsgSeq")
     if not is_int(seq) or seq < 1:
         raise ImError(bad, "MsgSeq is required and must be a positive integer")
-    new_body, new_ccd = modify_fields(svc, body, bad, codes.GROUP_BODY_TOO_LONG, bad)
+    new_body, new_ccd = pipeline.modify_fields(svc, body, bad, codes.GROUP_BODY_TOO_LONG, bad)
     with svc.lock:
         group = svc.group(group_id)
         if group.type == "AVChatRoom":
@@ -296,18 +283,18 @@ def modify_group_msg(svc: Service, body: dict[str, Any], caller: Caller) -> Repl
         record = svc.group_msgs.get((group_id, seq))
         if record is None or record.get("recalled"):
             raise ImError(codes.MSG_NOT_FOUND, f"no stored message {seq} in group {group_id}")
-    record = modify(svc, ("group", group_id, seq), record, new_body, new_ccd, caller)
+    record = pipeline.modify(svc, ("group", group_id, seq), record, new_body, new_ccd, caller)
     callback = {
         "Operator_Account": caller.operator, "GroupId": group_id, "MsgSeq": seq, "MsgBody": record["MsgBody"],
         "EventTime": svc.event_ms(),
     }
     if "TopicId" in record:
         callback["TopicId"] = record["TopicId"]
-    return modified(svc, "Group.CallbackAfterModifyMsg", callback, caller)
+    return pipeline.modified(svc, "Group.CallbackAfterModifyMsg", callback, caller)
 
 
 def client_send_group(svc: Service, user: str, request: dict[str, Any]) -> SendResult | ImError:
-    caller = client_caller(user, request)
+    caller = pipeline.client_caller(user, request)
     try:
         group_id = checked_group_id(request.get("GroupId"))
         msg_random = request.get("Random")
@@ -317,12 +304,12 @@ def client_send_group(svc: Service, user: str, request: dict[str, Any]) -> SendR
             raise ImError(codes.GROUP_PARAM_INVALID, "Random must be a uint32")
         common = _group_common(svc, request, CLIENT_ELEMENT_TYPES)
         with svc.lock:
-            client_account(svc, user)
+            pipeline.client_account(svc, user)
             group = svc.group(group_id)
             if user not in group.members:
                 raise ImError(codes.GROUP_NO_PERMISSION, f"{user} is not a member of {group_id}")
     except ImError as exc:
-        return client_rejected(svc, "group", user, request, exc)
+        return pipeline.client_rejected(svc, "group", user, request, exc)
     return send_group(svc, caller, user, group_id, msg_random=msg_random, **common)
 
 

@@ -30,7 +30,7 @@ from local.tim_emulator.config import DEFAULT_PORT, Clock, FaultRule, Identity, 
 from local.tim_emulator.core import Caller, Reply, Seed, SendResult, Service
 from local.tim_emulator.group_messages import client_send_group
 from local.tim_emulator.rest_api import REST_API, Handler
-from local.tim_emulator.usersig import MalformedSig, read_usersig
+from local.tim_emulator.usersig import MalformedSig, expires_at, read_usersig, signed_with
 
 log = logging.getLogger("local.tim_emulator")
 
@@ -165,14 +165,14 @@ class TimEmulator:
             info = read_usersig(usersig)
         except MalformedSig:
             raise ImError(codes.SIG_MALFORMED, "usersig is malformed") from None
-        if info.sdkappid != self.identity.sdkappid:
+        if info["TLS.sdkappid"] != self.identity.sdkappid:
             raise ImError(codes.SIG_SDKAPPID_MISMATCH, "usersig was issued for another SDKAppID")
-        if info.identifier != identifier:
+        if info["TLS.identifier"] != identifier:
             raise ImError(codes.SIG_IDENTIFIER_MISMATCH, "usersig was issued for another identifier")
         now = int(self.now())
-        if now > info.expires_at:
+        if now > expires_at(info):
             raise ImError(codes.SIG_EXPIRED, "usersig has expired")
-        if not info.signed_with(self.identity.secret_key):
+        if not signed_with(info, self.identity.secret_key):
             raise ImError(codes.SIG_WRONG_KEY, "usersig does not verify with this app's key")
         if identifier != self.identity.admin:
             raise ImError(codes.ADMIN_REQUIRED, "this API needs the app admin as identifier")

@@ -16,77 +16,62 @@ import hashlib
 import hmac
 import json
 import zlib
-from dataclasses import dataclass, field
 from typing import Any
 
 # A sig is a few hundred bytes; a crafted one must not inflate into something huge.
-_MAX_INFLATED_BYTES = 4096
-_FROM_URL_SAFE = str.maketrans({"*": "+", "-": "/", "_": "="})
+_INFLATE_LIMIT = 4096
+_FROM_URL_SAFE = str.maketrans("*-_", "+/=")
+# §4.2's JSON fields and their types; the integers are 64-bit in the official Go library.
+_TEXT_FIELDS = ("TLS.identifier", "TLS.sig")
+_WHOLE_FIELDS = ("TLS.sdkappid", "TLS.time", "TLS.expire")
 
 
 class MalformedSig(ValueError):
     """Not a UserSig at all (the message never repeats the sig)."""
 
 
-@dataclass(frozen=True)
-class SigDocument:
-    identifier: str
-    sdkappid: int
-    time: int
-    expire: int
-    sig: str = field(repr=False)
-
-    @property
-    def expires_at(self) -> int:
-        return self.time + self.expire
-
-    def signed_with(self, secret_key: str) -> bool:
-        """Whether ``TLS.sig`` is this app key's HMAC over the sig's own fields (constant time)."""
-        content = (
-            f"TLS.identifier:{self.identifier}\nTLS.sdkappid:{self.sdkappid}\n"
-            f"TLS.time:{self.time}\nTLS.expire:{self.expire}\n"
-        )
-        digest = hmac.new(secret_key.encode(), content.encode(), hashlib.sha256).digest()
-        return hmac.compare_digest(base64.b64encode(digest), self.sig.encode())
-
-
-def read_usersig(usersig: str) -> SigDocument:
-    """Unpack a UserSig without checking its signature; :class:`MalformedSig` if it is not one."""
+def read_usersig(usersig: str) -> dict[str, Any]:
+    """The JSON document inside a UserSig, its fields checked for type but not its signature;
+    :class:`MalformedSig` if it is not one."""
     try:
-        packed = base64.b64decode(usersig.strip().translate(_FROM_URL_SAFE), validate=True)
-        inflater = zlib.decompressobj()
-        raw = inflater.decompress(packed, _MAX_INFLATED_BYTES)
-        if inflater.unconsumed_tail:
-            raise MalformedSig("too large")
-        doc = json.loads(raw)
+        doc = json.loads(_inflate(base64.b64decode(usersig.strip().translate(_FROM_URL_SAFE), validate=True)))
     except (binascii.Error, zlib.error, ValueError, TypeError, RecursionError) as exc:
         raise MalformedSig("not a UserSig") from exc
-    # TLS.userbuf is for TRTC's PrivateMapKey, never an IM UserSig (docs/protocol.md §4.2).
+    # TLS.userbuf belongs to TRTC's PrivateMapKey, never to an IM UserSig (§4.2).
     if not isinstance(doc, dict) or "TLS.userbuf" in doc or not doc.get("TLS.identifier"):
         raise MalformedSig("not a UserSig")
-    return SigDocument(
-        identifier=_text(doc, "TLS.identifier"),
-        sdkappid=_whole(doc, "TLS.sdkappid"),
-        time=_whole(doc, "TLS.time"),
-        expire=_whole(doc, "TLS.expire"),
-        sig=_text(doc, "TLS.sig"),
-    )
+    for name in _TEXT_FIELDS:
+        if not isinstance(doc.get(name), str) or not _encodable(doc[name]):
+            raise MalformedSig(f"{name} is not text")
+    for name in _WHOLE_FIELDS:
+        if type(doc.get(name)) is not int or not -(2**63) <= doc[name] < 2**64:
+            raise MalformedSig(f"{name} is not an integer")
+    return doc
 
 
-def _text(doc: dict[str, Any], name: str) -> str:
-    value = doc.get(name)
-    if not isinstance(value, str):
-        raise MalformedSig(f"{name} is not a string")
+def expires_at(doc: dict[str, Any]) -> int:
+    return int(doc["TLS.time"]) + int(doc["TLS.expire"])
+
+
+def signed_with(doc: dict[str, Any], secret_key: str) -> bool:
+    """Whether ``TLS.sig`` is this app key's HMAC over the sig's own fields (compared in constant time)."""
+    lines = "".join(f"{name}:{doc[name]}\n" for name in ("TLS.identifier", "TLS.sdkappid", "TLS.time", "TLS.expire"))
+    mac = hmac.new(secret_key.encode(), lines.encode(), hashlib.sha256).digest()
+    return hmac.compare_digest(base64.b64encode(mac), str(doc["TLS.sig"]).encode())
+
+
+def _inflate(compressed: bytes) -> bytes:
+    stream = zlib.decompressobj()
+    inflated = stream.decompress(compressed, _INFLATE_LIMIT)
+    if stream.unconsumed_tail:
+        raise MalformedSig("too large")
+    return inflated
+
+
+def _encodable(value: str) -> bool:
+    """A lone surrogate decodes from JSON but cannot be signed as UTF-8."""
     try:
-        value.encode()  # a lone surrogate decodes from JSON but cannot be signed
+        value.encode()
     except UnicodeEncodeError:
-        raise MalformedSig(f"{name} is not text") from None
-    return value
-
-
-def _whole(doc: dict[str, Any], name: str) -> int:
-    value = doc.get(name)
-    # docs/protocol.md §4.2: integers; the official Go library's fields are 64-bit.
-    if type(value) is not int or not -(2**63) <= value < 2**64:
-        raise MalformedSig(f"{name} is not an integer")
-    return value
+        return False
+    return True

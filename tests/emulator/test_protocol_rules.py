@@ -14,7 +14,7 @@ import pytest
 
 from local.tim_emulator.callbacks import callback_sign
 from local.tim_emulator.elements import MAX_BODY_BYTES, MAX_NESTING, BodyError, body_size, validate_body
-from local.tim_emulator.usersig import MalformedSig, read_usersig
+from local.tim_emulator.usersig import MalformedSig, expires_at, read_usersig, signed_with
 
 KEY = "k" * 64
 
@@ -40,15 +40,15 @@ def signed_doc(identifier: str = "administrator", sdkappid: int = 1400000000, is
 
 def test_a_hand_built_usersig_reads_and_verifies() -> None:
     doc = read_usersig(make_sig(signed_doc()))
-    assert (doc.identifier, doc.sdkappid, doc.expires_at) == ("administrator", 1400000000, 1_700_086_400)
-    assert doc.signed_with(KEY)
-    assert not doc.signed_with("another key")
+    assert (doc["TLS.identifier"], doc["TLS.sdkappid"], expires_at(doc)) == ("administrator", 1400000000, 1_700_086_400)
+    assert signed_with(doc, KEY)
+    assert not signed_with(doc, "another key")
 
 
 def test_a_usersig_whose_fields_were_changed_does_not_verify() -> None:
     doc = signed_doc()
     doc["TLS.expire"] = 10**9  # a longer life, under the old signature
-    assert not read_usersig(make_sig(doc)).signed_with(KEY)
+    assert not signed_with(read_usersig(make_sig(doc)), KEY)
 
 
 @pytest.mark.parametrize(
