@@ -635,7 +635,8 @@ def test_callback_handler_imports_from_the_build_using_only_its_bytecode(sam_bui
         f"{str(sam_build / 'TimkitLayer' / 'python')!r}]; import app"
     done = subprocess.run(
         [runtime_python, "-I", "-S", "-B", "-v", "-c", script],
-        env={"PATH": os.environ.get("PATH", ""), "TIM_SDKAPPID": "1400000001"},
+        env={"PATH": os.environ.get("PATH", ""), **{name: "set" for name in required_settings(CallbackSettings)},
+             "TIM_SDKAPPID": "1400000001"},
         capture_output=True, text=True, check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
