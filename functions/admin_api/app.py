@@ -390,7 +390,8 @@ def conversation_messages(
     responses={200: doc("The message (or system event)", HistoryEntry), **ERRORS},
 )
 def conversation_message(conversationId: ConversationPath, messageId: MessagePath):  # noqa: N803
-    return json_response(200, history.get(path_value(app, "conversationId", conversationId), path_value(app, "messageId", messageId)))
+    return json_response(200, history.get(path_value(app, "conversationId", conversationId),
+                                          path_value(app, "messageId", messageId)))
 
 
 @app.post(

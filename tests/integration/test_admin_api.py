@@ -16,8 +16,8 @@ import pytest
 from local.tim_emulator import FaultRule, Identity, Seed, Settings, TimEmulator
 from tests.handlers import load_handler
 from tests.moto_env import offline_aws, template_table
-from timkit.models.errors import ErrorBody
 from timkit.models.botconfig import BotConfig
+from timkit.models.errors import ErrorBody
 from timkit.stores.bots import BotStore
 
 APP = 1400000001
@@ -90,7 +90,8 @@ def call(api: ModuleType, method: str, path: str, body: bytes | None = None,
 def test_a_job_id_of_any_characters_reaches_the_route(api: ModuleType, job: str) -> None:
     for method in ("GET", "DELETE"):
         status, body = call(api, method, f"/admin/broadcasts/{job}")
-        assert (status, body) == (404, {"message": f"no broadcast {job}", "field": "jobId", "limit": None, "errors": []})
+        assert (status, body) == (404, {"message": f"no broadcast {job}", "field": "jobId", "limit": None,
+                                        "errors": []})
 
 
 @pytest.mark.parametrize("robot", ["bot?", "\x01", "😀", "@RBT#" + "😀" * 7])

@@ -128,7 +128,8 @@ def admin(secret: str, emulator: TimEmulator, monkeypatch: pytest.MonkeyPatch) -
     # No cache: every request reads the secret, so a change is seen at once.
     for name, value in {"CONFIG_CACHE_SECONDS": "0", "TIM_API_BASE": emulator.url, "RATE_TABLE": "rates",
                         "JOBS_TABLE": "jobs", "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/b",
-                        "IDEMPOTENCY_TABLE": "idempotency", "BOT_STATE_TABLE": "bots", "ARCHIVE_TABLE": "archive"}.items():
+                        "IDEMPOTENCY_TABLE": "idempotency", "BOT_STATE_TABLE": "bots",
+                        "ARCHIVE_TABLE": "archive"}.items():
         monkeypatch.setenv(name, value)
     template_table("RateTable", "rates")
     with load_handler("admin_api", "keys_admin_api") as module:
