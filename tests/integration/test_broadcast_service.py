@@ -1,6 +1,7 @@
 """The broadcast services (admin, starter, worker) against moto in-process (the jobs and rate
-tables with template.yaml's key schemas, an SQS queue, EventBridge Scheduler) and the Tencent IM emulator in-process, the queue
-worked the way the broadcast worker function works it; then AdminService against the emulator.
+tables with template.yaml's key schemas, an SQS queue, EventBridge Scheduler) and the Tencent IM
+emulator in-process, the queue worked the way the broadcast worker function works it; then
+AdminService against the emulator.
 
 One fake clock is the time of everything: the service (claims, leases, the 5-minute dedupe
 margin), its waits after a dropped message, the REST client (UserSig, retry backoff), the rate

@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -80,19 +81,17 @@ def _utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
+@dataclass(frozen=True)
 class BroadcastAdmin:
     """The admin API's side: jobs created (now, at a time or on a cron schedule), cancelled, viewed."""
 
-    def __init__(
-        self, store: JobStore, queue: WorkQueue, schedules: Schedules, clock: Callable[[], float] = time.time
-    ) -> None:
-        self._store = store
-        self._queue = queue
-        self._schedules = schedules
-        self._clock = clock
+    store: JobStore
+    queue: WorkQueue
+    schedules: Schedules
+    clock: Callable[[], float] = time.time
 
     def create(self, request: BroadcastRequest) -> Broadcast:
-        now = self._clock()
+        now = self.clock()
         schedule = request.schedule
         # Judged as Scheduler will run it.
         if schedule is not None and schedule.next_run(datetime.fromtimestamp(now, UTC)) is None:
@@ -110,33 +109,33 @@ class BroadcastAdmin:
             schedule=None if schedule is None else schedule.model_dump_json(by_alias=True, exclude_none=True),
             schedule_name=None if schedule is None else f"broadcast-{job_id}",
         )
-        self._store.create(job, request.group_ids)
+        self.store.create(job, request.group_ids)
         try:
             if schedule is None:
-                self._queue.send([PlanItem(job_id=job_id)])
+                self.queue.send([PlanItem(job_id=job_id)])
             else:
-                self._schedules.create(f"broadcast-{job_id}", schedule.expression(), schedule.timezone, job_id)
+                self.schedules.create(f"broadcast-{job_id}", schedule.expression(), schedule.timezone, job_id)
         except Exception:
             # Never left looking as if it will run.
-            self._store.cancel(job_id, _ms(self._clock()))
+            self.store.cancel(job_id, _ms(self.clock()))
             raise
         return self.view(job_id)
 
     def cancel(self, job_id: str) -> Broadcast:
-        job = self._store.cancel(job_id, _ms(self._clock()))
+        job = self.store.cancel(job_id, _ms(self.clock()))
         if job is None:
             raise JobNotFound(job_id)
         if job.schedule_name:
-            self._schedules.delete(job.schedule_name)
+            self.schedules.delete(job.schedule_name)
         for run in job.runs[-RUN_LIMIT_SHOWN:]:
-            self._store.cancel(run, _ms(self._clock()))
+            self.store.cancel(run, _ms(self.clock()))
         return self.view(job_id)
 
     def view(self, job_id: str, limit: int = 100, token: str | None = None) -> Broadcast:
-        job = self._store.get(job_id)
+        job = self.store.get(job_id)
         if job is None:
             raise JobNotFound(job_id)
-        groups, next_token = self._store.groups(job_id, limit, token)
+        groups, next_token = self.store.groups(job_id, limit, token)
         return Broadcast(
             **self._summary(job).model_dump(),
             runs=list(reversed(job.runs))[:RUN_LIMIT_SHOWN],
@@ -155,7 +154,7 @@ class BroadcastAdmin:
         )
 
     def list(self, limit: int = 50, token: str | None = None) -> BroadcastList:
-        jobs, next_token = self._store.list(limit, token)
+        jobs, next_token = self.store.list(limit, token)
         return BroadcastList(jobs=[self._summary(job) for job in jobs], next_token=next_token)
 
     def _summary(self, job: Job) -> BroadcastSummary:
@@ -174,7 +173,7 @@ class BroadcastAdmin:
             state = "done"
         next_run = None
         if state == "scheduled" and schedule is not None:
-            next_run = schedule.next_run(datetime.fromtimestamp(self._clock(), UTC))
+            next_run = schedule.next_run(datetime.fromtimestamp(self.clock(), UTC))
         return BroadcastSummary(
             job_id=job.job_id,
             state=state,
@@ -194,58 +193,51 @@ class BroadcastAdmin:
         )
 
 
+@dataclass(frozen=True)
 class BroadcastStarter:
     """The scheduler function's side: a scheduled job starts when its schedule fires."""
 
-    def __init__(self, store: JobStore, queue: WorkQueue, clock: Callable[[], float] = time.time) -> None:
-        self._store = store
-        self._queue = queue
-        self._clock = clock
+    store: JobStore
+    queue: WorkQueue
+    clock: Callable[[], float] = time.time
 
     def start(self, job_id: str, fired_at: datetime) -> str | None:
         """A schedule fired: a one-off job starts; a cron job starts a run of its own (one per
         firing, however often Scheduler delivers it). Returns the job that plans, or None."""
-        job = self._store.get(job_id)
+        job = self.store.get(job_id)
         if job is None or job.cancelled_at is not None:
             logger.info("schedule fired for a job that is gone or cancelled", job_id=job_id)
             return None
         if job.kind == "once":
             # Planning is idempotent: a repeated firing queues a plan item that finds the work done.
-            self._queue.send([PlanItem(job_id=job_id)])
-            self._store.set_started(job_id)
+            self.queue.send([PlanItem(job_id=job_id)])
+            self.store.set_started(job_id)
             return job_id
         run_id = f"{job_id}-{fired_at.astimezone(UTC):%Y%m%dT%H%MZ}"
         run = Job(
             job_id=run_id,
             kind="run",
             parent_id=job_id,
-            created_at=_ms(self._clock()),
+            created_at=_ms(self.clock()),
             message=job.message,
             all_groups=job.all_groups,
             status="started",
         )
-        if self._store.create(run, None if job.all_groups else self._store.targets(job_id)):
-            self._store.add_run(job_id, run_id)
-        self._queue.send([PlanItem(job_id=run_id)])
+        if self.store.create(run, None if job.all_groups else self.store.targets(job_id)):
+            self.store.add_run(job_id, run_id)
+        self.queue.send([PlanItem(job_id=run_id)])
         return run_id
 
 
+@dataclass(frozen=True)
 class BroadcastWorker:
     """The broadcast worker's side: jobs planned into work items, and groups sent one by one."""
 
-    def __init__(
-        self,
-        store: JobStore,
-        queue: WorkQueue,
-        rest: Callable[[], TimRestClient],
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.store = store
-        self.queue = queue
-        self._rest = rest
-        self._clock = clock
-        self._sleep = sleep
+    store: JobStore
+    queue: WorkQueue
+    rest: Callable[[], TimRestClient]
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
 
     # ------------------------------------------------------------------ planning
 
@@ -259,7 +251,7 @@ class BroadcastWorker:
         while True:
             cancelled = job.cancelled_at is not None
             if targets is None:
-                reply = self._rest().group_id_page(int(cursor or 0), PLAN_PAGE)
+                reply = self.rest().group_id_page(int(cursor or 0), PLAN_PAGE)
                 page = [item.GroupId for item in reply.GroupIdList]
                 next_cursor = str(reply.Next) if reply.Next else ""
             else:
@@ -284,13 +276,13 @@ class BroadcastWorker:
 
     def lease_until(self, time_left: float) -> float:
         """A claim is held until the invocation that took it ends."""
-        return self._clock() + time_left
+        return self.clock() + time_left
 
     def send(self, job: Job, group_id: str, receive_count: int, lease_until: float) -> bool:
         """Sends the job's message to one group, at most once. True when the group is settled (sent,
         failed or cancelled); False when it must be tried again later (the work item is returned)."""
         job_id = job.job_id
-        now_ms = _ms(self._clock())
+        now_ms = _ms(self.clock())
         if job.cancelled_at is not None and self.store.finish(job_id, group_id, "cancelled", now_ms):
             return True
         claim = self.store.claim(job_id, group_id, now_ms, _ms(lease_until))
@@ -309,14 +301,14 @@ class BroadcastWorker:
         )
         for _ in range(DROP_RESENDS):
             try:
-                reply = self._rest().send_group(request)
+                reply = self.rest().send_group(request)
             except MessageDropped:
                 # Not delivered (§6.1): a new message, with a Random of its own, a second later.
                 fresh = new_random()
                 if not self.store.new_random(job_id, group_id, request.Random, fresh):
                     return True
                 request = request.model_copy(update={"Random": fresh})
-                self._sleep(1.0)
+                self.sleep(1.0)
                 continue
             except TimError as exc:
                 code = exc.error_code if exc.error_code is not None else NO_ANSWER
@@ -325,12 +317,12 @@ class BroadcastWorker:
                     self._fail(job_id, group_id, code, exc.error_info if exc.error_code is not None else str(exc))
                     return True
                 return self._later(job_id, group_id, receive_count, code, str(exc))
-            self.store.finish(job_id, group_id, "sent", _ms(self._clock()), msg_seq=reply.MsgSeq)
+            self.store.finish(job_id, group_id, "sent", _ms(self.clock()), msg_seq=reply.MsgSeq)
             return True
         return self._later(job_id, group_id, receive_count, ALWAYS_DROPPED, "dropped by the group's frequency limit")
 
     def _fail(self, job_id: str, group_id: str, code: int, info: str) -> None:
-        self.store.finish(job_id, group_id, "failed", _ms(self._clock()), code=code, info=info[:500])
+        self.store.finish(job_id, group_id, "failed", _ms(self.clock()), code=code, info=info[:500])
 
     def _later(self, job_id: str, group_id: str, receive_count: int, code: int, info: str) -> bool:
         if receive_count >= MAX_RECEIVES:

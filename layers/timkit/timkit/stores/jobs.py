@@ -87,18 +87,17 @@ class Job(_Record):
 
 
 class JobGroup(_Record):
-    """One target group's item."""
+    """One target group's item, as far as it is read (its lease and times are the claim's business)."""
 
     group_id: str
     state: GroupState
+    # Every attempt sends with it (a new one only after Tencent dropped the message unsent).
     random: int
     attempts: int = 0
-    first_try_ms: int | None = None
-    lease_until: int | None = None
-    code: int | None = None
+    # The outcome: Tencent's code and why (also of an attempt handed back), the sent message's seq.
     info: str = ""
+    code: int | None = None
     msg_seq: int | None = None
-    updated_ms: int | None = None
 
 
 class Claim(_Record):
