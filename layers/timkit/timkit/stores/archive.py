@@ -97,7 +97,7 @@ def index_attributes(conversation: str, timeline: str) -> dict[str, Value]:
     return {CONVERSATION: conversation, TIMELINE: timeline}
 
 
-def second(value: int) -> str:
+def _second(value: int) -> str:
     """A time's part of a timeline: Unix seconds, zero-padded so that timelines sort as times do."""
     return f"{min(max(value, 0), MAX_TIME):010d}"
 
@@ -105,8 +105,8 @@ def second(value: int) -> str:
 def timeline_range(start_time: int | None, end_time: int | None) -> tuple[str | None, str | None]:
     """The timelines of entries from ``start_time`` to ``end_time`` (Unix seconds, both inclusive,
     either open), as bounds for :meth:`ArchiveStore.conversation_page`."""
-    lower = second(start_time) if start_time is not None else None
-    upper = second(end_time) + _AFTER_SECOND if end_time is not None else None
+    lower = _second(start_time) if start_time is not None else None
+    upper = _second(end_time) + _AFTER_SECOND if end_time is not None else None
     return lower, upper
 
 
@@ -121,11 +121,11 @@ def timeline(event: MessageEvent | GroupEvent, archived_at: int = 0, event_id: s
     if isinstance(event, GroupEvent):
         millis = event.EventTime if event.EventTime is not None else archived_at * 1000
         first = "!" if isinstance(event, _SYSTEM_FIRST) else "~"
-        return f"{second(millis // 1000)}#{first}{millis % 1000:03d}#{event_id}"
+        return f"{_second(millis // 1000)}#{first}{millis % 1000:03d}#{event_id}"
     if isinstance(event, GroupAfterSend):
-        return f"{second(event.MsgTime)}#{max(event.MsgSeq, 0):020d}"
+        return f"{_second(event.MsgTime)}#{max(event.MsgSeq, 0):020d}"
     millis = min(max((event.EventTime or 0) - event.MsgTime * 1000, 0), 999) if event.EventTime else 0
-    return f"{second(event.MsgTime)}#{millis:03d}#{event.MsgSeq:010d}#{event.MsgRandom:010d}"
+    return f"{_second(event.MsgTime)}#{millis:03d}#{event.MsgSeq:010d}#{event.MsgRandom:010d}"
 
 
 def _key(pk: str, sk: str) -> Key:
