@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from aws_lambda_powertools import Logger
 
 from timkit.broadcast import BroadcastStarter
-from timkit.config import Settings
+from timkit.config import BroadcastSchedulerSettings
 from timkit.stores.jobs import JobStore
 from timkit.stores.schedules import WorkQueue
 
 logger = Logger()
-settings = Settings.from_env()
+settings = BroadcastSchedulerSettings.from_env()
 service = BroadcastStarter(JobStore(settings.JOBS_TABLE), WorkQueue(settings.BROADCAST_QUEUE_URL))
 
 

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from timkit.broadcast import BroadcastWorker, WorkBatch
-from timkit.config import Settings
+from timkit.config import BroadcastWorkerSettings
 from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
 from timkit.stores.jobs import JobStore
@@ -24,7 +24,7 @@ from timkit.stores.schedules import WorkQueue
 
 logger = Logger()
 metrics = Metrics()
-settings = Settings.from_env()
+settings = BroadcastWorkerSettings.from_env()
 keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger)
 # A send the missing key stops (KeyNotConfigured) is retried like a transient failure, and failed
 # naming the setting when the key is still missing after the retries; nothing reaches Tencent.

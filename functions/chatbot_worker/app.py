@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from timkit.chatbot.providers import provider_for
 from timkit.chatbot.worker import ChatbotWorker, QueuedTurn
-from timkit.config import Settings
+from timkit.config import ChatbotWorkerSettings
 from timkit.models.chatbot import Turn
 from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
@@ -22,7 +22,7 @@ from timkit.stores.schedules import WorkQueue
 
 logger = Logger()
 metrics = Metrics()
-settings = Settings.from_env()
+settings = ChatbotWorkerSettings.from_env()
 keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger)
 secrets = SecretsProvider()
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from timkit.archive import Archiver
-from timkit.config import Settings
+from timkit.config import EventProcessorSettings
 from timkit.merger import MergerService
 from timkit.models.callbacks import parse_callback
 from timkit.stores.appkey import AppKeyStore, CaptureKeySecret
@@ -22,7 +22,7 @@ from timkit.stores.mergers import MergerStore
 
 logger = Logger()
 metrics = Metrics()
-settings = Settings.from_env()
+settings = EventProcessorSettings.from_env()
 archiver = Archiver(ArchiveStore(settings.ARCHIVE_TABLE))
 mergers = MergerService(MergerStore(settings.MERGER_BUCKET, settings.MERGER_TABLE), settings.MERGER_RETENTION_DAYS)
 processor = BatchProcessor(event_type=EventType.SQS)

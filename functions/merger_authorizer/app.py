@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from timkit.config import Settings
+from timkit.config import MergerAuthorizerSettings
 from timkit.keys import KeyNotConfigured
 from timkit.stores.appkey import AppKeyStore
 from timkit.stores.config import ConfigUnavailable
 from timkit.tim.usersig import UserSigError, verify_usersig
 
 logger = Logger()
-settings = Settings.from_env()
+settings = MergerAuthorizerSettings.from_env()
 keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger)
 
 

@@ -14,12 +14,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from timkit.callback import CallbackService
-from timkit.config import Settings
+from timkit.config import CallbackSettings
 from timkit.models.callbacks import ANSWER_MODELS, REQUEST_MODELS
 
 logger = Logger()
 metrics = Metrics()
-settings = Settings.from_env()
+settings = CallbackSettings.from_env()
 service = CallbackService.from_settings(settings, logger)
 
 # Build every validator now rather than on the first callback: with SnapStart this work is in

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from local.tim_emulator import FakeClock
-from local.tim_emulator.service import priority_ceilings
+from local.tim_emulator.group_messages import priority_ceilings
 from tests.emulator.conftest import ADMIN, Rest, text
 from tests.emulator.test_c2c import LIMIT, body_of_size
 

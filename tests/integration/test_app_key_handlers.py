@@ -38,7 +38,7 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         arn = boto3.client("secretsmanager").create_secret(Name="timkit-key", SecretString='{"secret_key": ""}')["ARN"]
         for name, value in {
             "TIM_SDKAPPID": str(APP), "TIM_SECRET_ID": arn, "POWERTOOLS_SERVICE_NAME": "tim-test",
-            "MERGER_BUCKET": "mergers", "MERGER_TABLE": "mergers",
+            "MERGER_BUCKET": "mergers", "MERGER_TABLE": "mergers", "RATE_TABLE": "rates",
         }.items():
             monkeypatch.setenv(name, value)
         yield arn
@@ -127,7 +127,9 @@ def emulator() -> Iterator[TimEmulator]:
 def admin(secret: str, emulator: TimEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     # No cache: every request reads the secret, so a change is seen at once.
     for name, value in {"CONFIG_CACHE_SECONDS": "0", "TIM_API_BASE": emulator.url, "RATE_TABLE": "rates",
-                        "JOBS_TABLE": "jobs", "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/b"}.items():
+                        "JOBS_TABLE": "jobs", "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/b",
+                        "IDEMPOTENCY_TABLE": "idempotency", "BOT_STATE_TABLE": "bots",
+                        "ARCHIVE_TABLE": "archive"}.items():
         monkeypatch.setenv(name, value)
     template_table("RateTable", "rates")
     with load_handler("admin_api", "keys_admin_api") as module:

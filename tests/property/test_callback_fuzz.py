@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 from tests.handlers import load_handler
 from tests.property.json_mutations import json_values, mutate
-from tests.unit.conftest import PAYLOADS, MemoryStore
+from tests.unit.conftest import CALLBACK_SETTINGS, PAYLOADS, MemoryStore
 from timkit.archive import Archiver
 from timkit.callback import CallbackService
-from timkit.config import Settings
+from timkit.config import CallbackSettings
 from timkit.merger import MergerService
 from timkit.models.callbacks import ANSWER_MODELS, BEFORE_SEND_COMMANDS, CallbackAck, Command, parse_callback
 from timkit.policy import Policy
@@ -105,13 +105,14 @@ class MergerStoreFake:
 
 @pytest.fixture(scope="module")
 def handler(monkeypatch_module):  # type: ignore[no-untyped-def]
-    monkeypatch_module.setenv("TIM_SDKAPPID", str(APP_ID))
+    for name, value in CALLBACK_SETTINGS.items():
+        monkeypatch_module.setenv(name, str(value))
     monkeypatch_module.setenv("POWERTOOLS_SERVICE_NAME", "tim-callback")
     monkeypatch_module.setenv("POWERTOOLS_METRICS_NAMESPACE", "TimKit")
     with load_handler("tim_callback", "fuzz_tim_callback_app") as module:
         fakes = Fakes()
         module.service = CallbackService(
-            Settings(TIM_SDKAPPID=APP_ID), fakes, fakes, fakes, module.logger, wall_clock=lambda: NOW  # type: ignore[arg-type]
+            CallbackSettings(**CALLBACK_SETTINGS), fakes, fakes, fakes, module.logger, wall_clock=lambda: NOW  # type: ignore[arg-type]
         )
         module.fakes = fakes
         yield module

@@ -10,6 +10,7 @@ import pytest
 
 from tests.unit.conftest import (
     APP_ID,
+    CALLBACK_SETTINGS,
     GROUP_AT_INFO,
     NOW,
     PAYLOADS,
@@ -25,11 +26,11 @@ from tests.unit.conftest import (
 )
 from timkit.archive import Archiver
 from timkit.callback import CallbackService
-from timkit.config import Settings
+from timkit.config import CallbackSettings
 from timkit.models.callbacks import parse_callback
 from timkit.policy import Policy
 from timkit.stores.archive import MESSAGE_SK
-from timkit.stores.config import ConfigStore
+from timkit.stores.config import AwsJsonSource, ConfigStore
 from timkit.tim.callback_auth import callback_sign
 
 OK = {"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0}
@@ -44,7 +45,7 @@ INTERRUPT_DATA = '{"chatbotPlugin":2,"src":22,"msgKey":"9001_42_1730000050"}'
 
 class Harness:
     def __init__(self, logger, **settings: Any) -> None:  # type: ignore[no-untyped-def]
-        self.settings = Settings(TIM_SDKAPPID=APP_ID, **settings)
+        self.settings = CallbackSettings(**{**CALLBACK_SETTINGS, **settings})
         self.config = FakeConfig(policy=POLICY)
         self.events = FakeEvents()
         self.interrupts = FakeInterrupts()
@@ -478,10 +479,10 @@ def test_malformed_secret_does_not_put_the_token_in_the_logs(logger, capsys) -> 
     secret_string = '{"secret_key": "' + "ab" * 32 + '", "callback_token": "' + SHORT_TOKEN + '",}'
     config = ConfigStore(
         secret_id="tim/secret", policy_source="", ttl=60, logger=logger, clock=FakeClock(),
-        secrets=_SecretsReturning(secret_string),
+        source=AwsJsonSource(_SecretsReturning(secret_string)),
     )
     service = CallbackService(
-        settings=Settings(TIM_SDKAPPID=APP_ID), config=config, events=FakeEvents(), interrupts=FakeInterrupts(),
+        settings=CallbackSettings(**CALLBACK_SETTINGS), config=config, events=FakeEvents(), interrupts=FakeInterrupts(),
         logger=logger, wall_clock=FakeClock(NOW), monotonic=FakeClock(),
     )
     q = {"SdkAppid": str(APP_ID), "CallbackCommand": "C2C.CallbackAfterSendMsg", "RequestTime": str(NOW),

@@ -12,7 +12,13 @@ from tests.unit.conftest import FakeClock, payload, text_body
 from timkit.aws_json import AwsError
 from timkit.models.callbacks import C2CBeforeSend
 from timkit.policy import ALLOW_ALL
-from timkit.stores.config import RETRY_AFTER_FAILURE_SECONDS, CallbackSecret, ConfigStore, ConfigUnavailable
+from timkit.stores.config import (
+    RETRY_AFTER_FAILURE_SECONDS,
+    AwsJsonSource,
+    CallbackSecret,
+    ConfigStore,
+    ConfigUnavailable,
+)
 
 TOKEN = "cb-token-0123456789"
 
@@ -55,7 +61,8 @@ SECRET_ID = "tim/secret"
 def store(logger, clock: FakeClock, *, source: str = "", secret_id: str = SECRET_ID, ttl: float = 60,  # type: ignore[no-untyped-def]
           secrets: FakeAws | None = None, ssm: FakeAws | None = None) -> ConfigStore:
     return ConfigStore(
-        secret_id=secret_id, policy_source=source, ttl=ttl, logger=logger, clock=clock, secrets=secrets, ssm=ssm,
+        secret_id=secret_id, policy_source=source, ttl=ttl, logger=logger, clock=clock,
+        source=AwsJsonSource(secrets, ssm),
     )
 
 

@@ -29,7 +29,7 @@ import pydantic_core
 from aws_lambda_powertools.shared.cache_dict import LRUDict
 from pydantic import TypeAdapter, ValidationError
 
-from timkit.config import Settings
+from timkit.config import MergerApiSettings
 from timkit.keys import KeyNotConfigured
 from timkit.models.callbacks import BotC2CMessage, C2CAfterSend, CallbackRequest, GroupAfterSend
 from timkit.models.elements import RelayContent, RelayElem, RelayMessage
@@ -173,7 +173,7 @@ class MergerService:
         store: MergerStore,
         retention_days: int,
         is_member: Callable[[str, str], bool] | None = None,
-        inline_max_bytes: int = Settings.model_fields["MERGER_INLINE_MAX_BYTES"].default,
+        inline_max_bytes: int = MergerApiSettings.model_fields["MERGER_INLINE_MAX_BYTES"].default,
         clock: Callable[[], float] = time.time,
         new_key: Callable[[], str] = lambda: secrets.token_urlsafe(KEY_BYTES),
         policy: Callable[[], Policy] | None = None,

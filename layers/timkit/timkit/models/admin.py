@@ -311,24 +311,6 @@ class BroadcastList(ApiModel):
     next_token: str | None = None
 
 
-class ErrorBody(ApiModel):
-    message: str
-    # What the error is about: a field, a limit or an ID.
-    field: str | None = None
-
-
-class FieldError(ApiModel):
-    field: str
-    message: str
-
-
-class InvalidRequest(ErrorBody):
-    """A 422: the first problem in ``message`` and ``field``; all of them (up to 20) in ``errors``
-    when the request failed its schema."""
-
-    errors: list[FieldError] | None = None
-
-
 # ----------------------------------------------------------------------------- threads (timkit.chat)
 
 # One add_group_member call's worth (docs/protocol.md §10.5).
