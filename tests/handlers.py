@@ -36,6 +36,13 @@ FUNCTION_SETTINGS: dict[str, type[FunctionSettings]] = {
 }
 
 
+# The admin API's EventBridge Scheduler settings, for tests that load it.
+SCHEDULER = {
+    "SCHEDULER_TARGET_ARN": "arn:aws:lambda:us-east-1:123456789012:function:broadcast-scheduler",
+    "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/broadcast-scheduler",
+}
+
+
 def required_settings(model: type[FunctionSettings]) -> list[str]:
     return [name for name, field in model.model_fields.items() if field.is_required()]
 

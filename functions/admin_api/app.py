@@ -48,7 +48,7 @@ from timkit.api.openapi import (
     publish,
 )
 from timkit.archive import Archiver
-from timkit.broadcast import BroadcastService, JobNotFound, ScheduleInPast
+from timkit.broadcast import BroadcastAdmin, JobNotFound, ScheduleInPast
 from timkit.chat import (
     ChatClient,
     ChatMessageNotFound,
@@ -107,13 +107,10 @@ keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger
 rest = paced_client(settings, keys.current)
 
 
-broadcasts = BroadcastService(
+broadcasts = BroadcastAdmin(
     JobStore(settings.JOBS_TABLE),
     WorkQueue(settings.BROADCAST_QUEUE_URL),
-    Schedules(settings.SCHEDULE_GROUP, settings.SCHEDULER_TARGET_ARN, settings.SCHEDULER_ROLE_ARN)
-    if settings.SCHEDULER_TARGET_ARN
-    else None,
-    rest,
+    Schedules(settings.SCHEDULE_GROUP, settings.SCHEDULER_TARGET_ARN, settings.SCHEDULER_ROLE_ARN),
 )
 bot_configs = BotConfigService(rest, BotStore(settings.BOT_STATE_TABLE))
 _archive = ArchiveStore(settings.ARCHIVE_TABLE)

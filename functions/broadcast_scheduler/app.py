@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger
 
-from timkit.broadcast import BroadcastService
+from timkit.broadcast import BroadcastStarter
 from timkit.config import BroadcastSchedulerSettings
 from timkit.stores.jobs import JobStore
 from timkit.stores.schedules import WorkQueue
 
 logger = Logger()
 settings = BroadcastSchedulerSettings.from_env()
-service = BroadcastService(JobStore(settings.JOBS_TABLE), WorkQueue(settings.BROADCAST_QUEUE_URL), None, rest=None)
+service = BroadcastStarter(JobStore(settings.JOBS_TABLE), WorkQueue(settings.BROADCAST_QUEUE_URL))
 
 
 def _fired_at(event: dict) -> datetime:

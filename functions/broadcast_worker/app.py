@@ -7,7 +7,6 @@ alone, for SQS to deliver again.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from timkit.broadcast import BroadcastService, WorkBatch
+from timkit.broadcast import BroadcastWorker, WorkBatch
 from timkit.config import BroadcastWorkerSettings
 from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
@@ -32,7 +31,7 @@ keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger
 rest = paced_client(settings, keys.current)
 
 
-service = BroadcastService(JobStore(settings.JOBS_TABLE), WorkQueue(settings.BROADCAST_QUEUE_URL), None, rest)
+worker = BroadcastWorker(JobStore(settings.JOBS_TABLE), WorkQueue(settings.BROADCAST_QUEUE_URL), rest)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -42,14 +41,14 @@ class TryLater(Exception):
 
 def record_handler(batch: WorkBatch) -> Callable[[SQSRecord], None]:
     def handle(record: SQSRecord) -> None:
-        item = json.loads(record.body)
-        logger.append_keys(job_id=item.get("jobId"))
+        item = WorkQueue.parse(record.body)
+        logger.append_keys(job_id=item.job_id)
         outcome = batch.handle(item, int(record.attributes.approximate_receive_count), record.receipt_handle)
         if outcome != "done":
             metrics.add_metric(name="BroadcastItemSettled" if outcome == "settled" else "BroadcastItemRetried",
                                unit=MetricUnit.Count, value=1)
         if outcome == "retry":
-            raise TryLater(item["groupId"])
+            raise TryLater(item.model_dump_json())
 
     return handle
 
@@ -57,7 +56,7 @@ def record_handler(batch: WorkBatch) -> Callable[[SQSRecord], None]:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: Any) -> dict:
-    batch = WorkBatch(service, lambda: context.get_remaining_time_in_millis() / 1000)
+    batch = WorkBatch(worker, lambda: context.get_remaining_time_in_millis() / 1000)
     return process_partial_response(
         event=event, record_handler=record_handler(batch), processor=processor, context=context
     )

@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from local.tim_emulator import FaultRule, Identity, Seed, Settings, TimEmulator
-from tests.handlers import load_handler
+from tests.handlers import SCHEDULER, load_handler
 from tests.moto_env import offline_aws, template_table
 from timkit.models.botconfig import BotConfig
 from timkit.models.errors import ErrorBody
@@ -44,7 +44,7 @@ def api(emulator: TimEmulator) -> Iterator[ModuleType]:
         "TIM_SDKAPPID": str(APP), "JOBS_TABLE": "jobs", "RATE_TABLE": "rates", "BOT_STATE_TABLE": BOT_STATE,
         "IDEMPOTENCY_TABLE": "idempotency", "ARCHIVE_TABLE": "archive", "TIM_API_BASE": emulator.url,
         "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/broadcast",
-        "POWERTOOLS_SERVICE_NAME": "tim-admin-api",
+        "POWERTOOLS_SERVICE_NAME": "tim-admin-api", **SCHEDULER,
     }
     with pytest.MonkeyPatch.context() as patch, offline_aws(patch):
         secret = boto3.client("secretsmanager").create_secret(Name="key", SecretString=json.dumps({"secret_key": KEY}))

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.handlers import load_handler
+from tests.handlers import SCHEDULER, load_handler
 from tests.moto_env import offline_aws, template_table
 from timkit.models.errors import ErrorBody
 
@@ -102,6 +102,8 @@ def admin_api(aws: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     for name in ("JOBS_TABLE", "IDEMPOTENCY_TABLE", "BOT_STATE_TABLE", "ARCHIVE_TABLE"):
         aws.setenv(name, name.lower())
     aws.setenv("BROADCAST_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/broadcast")
+    for name, value in SCHEDULER.items():
+        aws.setenv(name, value)
     with load_handler("admin_api", "errors_admin_api_app") as module:
         yield module
 

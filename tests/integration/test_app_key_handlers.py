@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from local.tim_emulator import Identity, Settings, TimEmulator, codes
-from tests.handlers import load_handler
+from tests.handlers import SCHEDULER, load_handler
 from tests.moto_env import offline_aws, template_table
 from tests.unit.conftest import FakeClock, json_log_lines
 from timkit.stores.appkey import METRIC, AppKeyStore
@@ -129,7 +129,7 @@ def admin(secret: str, emulator: TimEmulator, monkeypatch: pytest.MonkeyPatch) -
     for name, value in {"CONFIG_CACHE_SECONDS": "0", "TIM_API_BASE": emulator.url, "RATE_TABLE": "rates",
                         "JOBS_TABLE": "jobs", "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/b",
                         "IDEMPOTENCY_TABLE": "idempotency", "BOT_STATE_TABLE": "bots",
-                        "ARCHIVE_TABLE": "archive"}.items():
+                        "ARCHIVE_TABLE": "archive", **SCHEDULER}.items():
         monkeypatch.setenv(name, value)
     template_table("RateTable", "rates")
     with load_handler("admin_api", "keys_admin_api") as module:

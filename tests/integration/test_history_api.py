@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 import boto3
 import pytest
 
-from tests.handlers import load_handler
+from tests.handlers import SCHEDULER, load_handler
 from tests.integration.test_history_store import archive, c2c, group, old_layout
 from tests.moto_env import offline_aws, template_table
 from timkit.archive import Archiver
@@ -39,7 +39,7 @@ def api() -> Iterator[ModuleType]:
         "TIM_SDKAPPID": str(APP), "JOBS_TABLE": "jobs", "RATE_TABLE": "rates", "BOT_STATE_TABLE": "bot-state",
         "IDEMPOTENCY_TABLE": "idempotency", "ARCHIVE_TABLE": "archive", "TIM_API_BASE": "http://127.0.0.1:9",
         "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/broadcast",
-        "POWERTOOLS_SERVICE_NAME": "tim-admin-api",
+        "POWERTOOLS_SERVICE_NAME": "tim-admin-api", **SCHEDULER,
     }
     with pytest.MonkeyPatch.context() as patch, offline_aws(patch):
         secret = boto3.client("secretsmanager").create_secret(Name="key", SecretString=json.dumps({"secret_key": KEY}))

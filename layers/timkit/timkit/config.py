@@ -166,11 +166,10 @@ class AdminApiSettings(RestSettings, _Broadcasts):
     IDEMPOTENCY_TABLE: Required
     BOT_STATE_TABLE: Required
     ARCHIVE_TABLE: Required
-    # EventBridge Scheduler: where scheduled broadcasts' schedules go and what they invoke (no
-    # target: broadcasts cannot be scheduled).
+    # EventBridge Scheduler: where scheduled broadcasts' schedules go, what they invoke and as whom.
     SCHEDULE_GROUP: str = "default"
-    SCHEDULER_TARGET_ARN: str = ""
-    SCHEDULER_ROLE_ARN: str = ""
+    SCHEDULER_TARGET_ARN: Required
+    SCHEDULER_ROLE_ARN: Required
 
 
 class BroadcastWorkerSettings(RestSettings, _Broadcasts):
