@@ -142,6 +142,16 @@ def test_only_the_failed_record_is_reported(processor) -> None:  # type: ignore[
     assert len(store.history(f"c2c:{json.loads(good['body'])['MsgKey']}")) == 1
 
 
+def test_a_record_without_its_command_fails_saying_so(processor) -> None:
+    module, store = processor
+    nameless = record("C2C.CallbackAfterSendMsg", json.loads(SAMPLE["Records"][0]["body"]), "nameless-1")
+    del nameless["messageAttributes"]["command"]
+    result = module.lambda_handler({"Records": [SAMPLE["Records"][0], nameless]}, CONTEXT)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "nameless-1"}]}
+    (failure,) = module.processor.exceptions
+    assert "command attribute" in str(failure[1])
+
+
 def test_another_body_for_an_archived_message_is_kept_and_flagged(processor, capsys, caplog) -> None:  # type: ignore[no-untyped-def]
     module, store = processor
     first = json.loads(SAMPLE["Records"][0]["body"])

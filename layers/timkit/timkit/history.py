@@ -180,7 +180,8 @@ class HistoryService:
 
 def _conversation(item: dict[str, Any]) -> str | None:
     if "timeline" in item:
-        return item["conversation"]
+        conversation: str = item["conversation"]
+        return conversation
     try:
         event = parse_callback(item["command"], item["body"])
     except (KeyError, ValueError):
