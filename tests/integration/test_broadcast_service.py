@@ -270,7 +270,7 @@ def test_explicit_groups_each_get_the_message_once_as_given(h: Harness) -> None:
         result = recorded[group]
         assert (result.state, result.attempts, result.code) == ("sent", 1, None)
         assert result.msg_seq == by_group[group]["MsgSeq"]
-    stored = {g: h.service.store.group(job.job_id, g)["random"] for g in groups}  # type: ignore[index]
+    stored = {g: h.service.store.group(job.job_id, g)["random"] for g in groups}
     assert {m["GroupId"]: m["Random"] for m in messages} == stored
 
 
@@ -321,7 +321,7 @@ def test_a_group_listed_twice_is_recorded_once(h: Harness) -> None:
     job = store.get("j")
     assert job is not None and (job["total"], job["planned"]) == (3, True)
     assert job["total"] - job["sent"] - job["failed"] - job["cancelled"] == 3  # all three pending
-    assert store.group("j", "b")["random"] == 2  # type: ignore[index]
+    assert store.group("j", "b")["random"] == 2
 
 
 def test_a_repeated_send_item_does_not_deliver_twice(h: Harness) -> None:
@@ -511,7 +511,7 @@ def test_a_dropped_message_is_resent_as_a_new_one(h: Harness) -> None:
     delivered = [m for m in h.emulator.service.read("messages") if m["From_Account"] == ADMIN]
     assert len(dropped) == 1 and len(delivered) == 1
     assert dropped[0]["Random"] != delivered[0]["Random"]
-    assert h.service.store.group(job.job_id, group)["random"] == delivered[0]["Random"]  # type: ignore[index]
+    assert h.service.store.group(job.job_id, group)["random"] == delivered[0]["Random"]
     (result,) = h.service.view(job.job_id).groups
     assert (result.state, result.attempts, result.msg_seq) == ("sent", 1, delivered[0]["MsgSeq"])
     assert progress(h, job.job_id) == ("done", counts(1, sent=1))
@@ -869,7 +869,7 @@ def test_a_batch_that_gets_no_answer_fails_alone(admin: AdminService, emulator: 
             emulator.configure(faults=[FaultRule(api="openim/batchsendmsg", error_share=1.0, codes=[502])])
         return original(request)
 
-    admin.rest.batch_send_c2c = second_fails  # type: ignore[method-assign]
+    admin.rest.batch_send_c2c = second_fails
     body = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]
     answer = admin.send(MessageRequest.model_validate({"msgBody": body, "toUsers": users}))
     assert (answer.sent, answer.failed) == (500, 100)
