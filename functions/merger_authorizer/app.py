@@ -13,7 +13,10 @@ be a 500, its refusal a 403).
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from timkit.config import MergerAuthorizerSettings
 from timkit.keys import KeyNotConfigured
@@ -54,7 +57,7 @@ def _unavailable(exc: KeyNotConfigured | ConfigUnavailable) -> dict:
     return {"isAuthorized": True, "context": {"unavailable": str(exc)}}
 
 
-def lambda_handler(event: dict, context: object) -> dict:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         key = keys.current()
     except (KeyNotConfigured, ConfigUnavailable) as exc:

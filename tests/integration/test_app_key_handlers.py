@@ -81,7 +81,7 @@ def merger_call(api: ModuleType, verdict: dict[str, Any]) -> tuple[int, dict[str
 
 
 @pytest.mark.parametrize("key", NOT_SET)
-def test_merger_api_is_503_naming_the_setting_for_every_caller(secret: str, capsys, caplog, key: str) -> None:  # type: ignore[no-untyped-def]
+def test_merger_api_is_503_naming_the_setting_for_every_caller(secret: str, capsys, caplog, key: str) -> None:
     set_key(secret, key)
     # A sig made with the very key in the secret is refused too: it is a key anyone could know.
     forged = gen_usersig(APP, key, "alice", 3600) if key else "anything"
@@ -148,7 +148,7 @@ def list_robots(admin: ModuleType) -> tuple[int, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("key", NOT_SET)
-def test_admin_api_is_503_naming_the_setting_and_tencent_is_not_called(  # type: ignore[no-untyped-def]
+def test_admin_api_is_503_naming_the_setting_and_tencent_is_not_called(
     secret: str, admin: ModuleType, emulator: TimEmulator, capsys, caplog, key: str
 ) -> None:
     set_key(secret, key)

@@ -881,7 +881,7 @@ def test_a_batch_that_gets_no_answer_fails_alone(admin: AdminService, emulator: 
             emulator.configure(faults=[FaultRule(api="openim/batchsendmsg", error_share=1.0, codes=[502])])
         return original(request)
 
-    admin.rest.batch_send_c2c = second_fails  # type: ignore[method-assign]
+    admin.rest.batch_send_c2c = second_fails
     body = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]
     answer = admin.send(MessageRequest.model_validate({"msgBody": body, "toUsers": users}))
     assert (answer.sent, answer.failed) == (500, 100)

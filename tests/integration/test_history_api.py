@@ -96,7 +96,7 @@ def test_a_conversation_pages_newest_first_through_next_tokens(api: ModuleType, 
         assert status == 200, body
         page = HistoryPage.model_validate(body)
         assert page.conversation == "c2c:al%3Aice:bob"
-        seen += [(e.time, e.sender, e.body[0].MsgContent.Text) for e in page.entries]  # type: ignore[union-attr]
+        seen += [(e.time, e.sender, e.body[0].MsgContent.Text) for e in page.entries]
         if (token := body.get("nextToken")) is None:
             break
     assert seen == [(BASE + i, "al:ice", f"c2c {i}") for i in reversed(range(12))]

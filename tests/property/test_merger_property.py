@@ -344,7 +344,7 @@ def check_service(service: MergerService, doc: dict[str, Any], violation: tuple[
 
 @settings(PROPERTY, max_examples=100)
 @given(case=uploads(None))
-def test_accepted_uploads_download_equal(service: MergerService, case) -> None:  # type: ignore[no-untyped-def]
+def test_accepted_uploads_download_equal(service: MergerService, case) -> None:
     check_service(service, *case)
 
 

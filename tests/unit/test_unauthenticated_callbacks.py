@@ -80,7 +80,7 @@ def unauthenticated_counts(out: str) -> list[int]:
     return counts
 
 
-def test_every_callback_counts_while_auth_is_disabled(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_every_callback_counts_while_auth_is_disabled(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     for module in handler(monkeypatch, CALLBACK_AUTH="disabled", CALLBACK_AUTH_DISABLED_ACK=AUTH_DISABLED_ACK):
         capsys.readouterr()
         # Answered, refused (another app), a bad query and an unknown command: each one counts.
@@ -91,7 +91,7 @@ def test_every_callback_counts_while_auth_is_disabled(monkeypatch: pytest.Monkey
         assert unauthenticated_counts(capsys.readouterr().out) == [1, 1, 1, 1]
 
 
-def test_nothing_counts_while_auth_is_required(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_nothing_counts_while_auth_is_required(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     for module in handler(monkeypatch):
         capsys.readouterr()
         assert invoke(module, {"SdkAppid": str(APP_ID)}) == 401

@@ -244,8 +244,9 @@ class CallbackService:
                 self._record_interrupts(event, timeout=2.0)
             # A bot's turn goes straight to the chatbot's queue, not through the event processor's
             # batches: the user waits for the answer's first words.
-            for turn in bot_turns(event) if self.turns is not None else ():
-                self.turns.put(turn)
+            if self.turns is not None:
+                for turn in bot_turns(event):
+                    self.turns.put(turn)
         except Exception:
             # Acknowledging would lose the event: say so, so that Tencent's retry (if on) redelivers
             # (the archive and the chatbot's claim make a redelivery change nothing twice).

@@ -186,7 +186,8 @@ class HistoryService:
 
 def _conversation(item: dict[str, Any]) -> str | None:
     if TIMELINE in item:
-        return item[CONVERSATION]
+        conversation: str = item[CONVERSATION]
+        return conversation
     try:
         event = parse_callback(item["command"], item["body"])
     except (KeyError, ValueError):

@@ -134,7 +134,7 @@ class GroupMembership:
         key = (group_id, user)
         now = self._clock()
         with self._lock:
-            cached = self._cache.get(key)
+            cached: tuple[float, bool] | None = self._cache.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
         member = self._ask(group_id, user)
@@ -295,7 +295,7 @@ class MergerService:
             kind, conversation = "c2c", message.To_Account
         keys: dict[int, str] = {}
         for index, elem in enumerate(message.MsgBody):
-            if isinstance(elem, RelayElem) and elem.MsgContent.MsgList is not None:
+            if isinstance(elem, RelayElem) and (messages := elem.MsgContent.MsgList) is not None:
                 key = captured_key(secret(), message.identity, index, elem)
                 keys[index] = key
                 if self.store.meta(key) is not None:
@@ -305,10 +305,10 @@ class MergerService:
                     title=content.Title,
                     abstractList=content.AbstractList,
                     compatibleText=content.CompatibleText,
-                    messageList=content.MsgList,
+                    messageList=messages,
                 )
                 # Tencent delivered it: its limits held; count its levels without refusing it.
-                levels = _levels(content.MsgList)
+                levels = _levels(messages)
                 self._store(key, message.From_Account, kind, conversation, document, levels, "callback")
         return keys
 

@@ -44,7 +44,7 @@ class Problem:
     errors: list[FieldError] = dataclass_field(default_factory=list)
     retry_after: int | None = None
 
-    def response(self) -> Response:
+    def response(self) -> Response[str]:
         headers = {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
         body = ErrorBody(message=self.message, field=self.field, limit=self.limit, errors=self.errors)
         return Response(self.status, content_types.APPLICATION_JSON, body.model_dump_json(), headers=headers)
@@ -108,8 +108,8 @@ _LOGGED = {ConfigUnavailable: "configuration unavailable", ClientError: "AWS cal
 def use_errors(app: ApiGatewayResolver, table: ErrorTable, logger: Logger) -> None:
     """Answers every exception in :data:`COMMON` and ``table`` (which wins) from the table."""
 
-    def handler(answer: Callable[[Any], Problem], note: str | None) -> Callable[[Exception], Response]:
-        def handle(exc: Exception) -> Response:
+    def handler(answer: Callable[[Any], Problem], note: str | None) -> Callable[[Exception], Response[str]]:
+        def handle(exc: Exception) -> Response[str]:
             if note is not None:
                 logger.exception(note)
             return answer(exc).response()

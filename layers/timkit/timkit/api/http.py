@@ -13,7 +13,7 @@ import json
 from typing import Any
 from urllib.parse import quote, unquote
 
-from aws_lambda_powertools.event_handler import ApiGatewayResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError
 
@@ -51,14 +51,14 @@ def is_answer(prepared: dict[str, Any]) -> bool:
     return "statusCode" in prepared
 
 
-def path_value(app: ApiGatewayResolver, name: str, raw: str) -> str:
+def path_value(app: APIGatewayHttpResolver, name: str, raw: str) -> str:
     """Path parameter ``name`` as API Gateway decoded it: an id's own escapes (%3A in a conversation
     id) are then intact, where decoding the (re-encoded) path would take them for URL escapes."""
     given = (app.current_event.path_parameters or {}).get(name)
     return given if given is not None else unquote(raw)
 
 
-def validated_path(app: ApiGatewayResolver, adapter: TypeAdapter[str], name: str, raw: str) -> str:
+def validated_path(app: APIGatewayHttpResolver, adapter: TypeAdapter[str], name: str, raw: str) -> str:
     """Path parameter ``name``, decoded, checked against ``adapter`` (:class:`InvalidPath` if not)."""
     try:
         return adapter.validate_python(path_value(app, name, raw))
@@ -66,7 +66,7 @@ def validated_path(app: ApiGatewayResolver, adapter: TypeAdapter[str], name: str
         raise InvalidPath(f"path.{name}", exc.errors()[0]["msg"]) from None
 
 
-def json_response(status: int, model: BaseModel) -> Response:
+def json_response(status: int, model: BaseModel) -> Response[str]:
     """``model`` as the JSON answer (camelCase names, nothing null)."""
     try:
         body = model.model_dump_json(by_alias=True, exclude_none=True)

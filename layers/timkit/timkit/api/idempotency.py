@@ -43,11 +43,11 @@ IdempotencyKey = Annotated[
 class _NotKept(Exception):
     """An answer that is not a success is not kept: the same key may be tried again."""
 
-    def __init__(self, response: Response) -> None:
+    def __init__(self, response: Response[Any]) -> None:
         self.response = response
 
 
-def _carry_out(request: dict[str, str], route: Callable[[], Response]) -> dict[str, Any]:
+def _carry_out(request: dict[str, str], route: Callable[[], Response[Any]]) -> dict[str, Any]:
     response = route()
     if response.status_code >= 300:
         raise _NotKept(response)
@@ -75,7 +75,7 @@ class IdempotentWrites:
         """Call at the start of every invocation: a record in progress expires with the invocation."""
         self._config.register_lambda_context(context)
 
-    def middleware(self, app: ApiGatewayResolver, next_middleware: NextMiddleware) -> Response:
+    def middleware(self, app: ApiGatewayResolver, next_middleware: NextMiddleware) -> Response[Any]:
         event = app.current_event
         key = (event.headers or {}).get(HEADER)
         if event.http_method not in BODY_METHODS or not key:

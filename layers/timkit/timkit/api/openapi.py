@@ -11,22 +11,23 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import TypeAdapter
 
-from timkit.history import MAX_MESSAGE_ID, MAX_PAGE_SIZE, MAX_TIME
+from timkit.history import MAX_MESSAGE_ID, MAX_PAGE_SIZE
 from timkit.models.admin import MAX_PAGE
 from timkit.models.errors import ErrorBody
-from timkit.models.history import MAX_CONVERSATION_ID
+from timkit.models.history import MAX_CONVERSATION_ID, MAX_TIME
 from timkit.models.rest import RobotId
 
 
-def doc(description: str, model: Any = ErrorBody) -> dict[str, Any]:
+def doc(description: str, model: Any = ErrorBody) -> OpenAPIResponse:
     return {"description": description, "content": {"application/json": {"model": model}}}
 
 
 # An empty content: otherwise the resolver documents a JSON body for the 204.
-NO_CONTENT = {"description": "Done", "content": {}}
-ERRORS = {
+NO_CONTENT: OpenAPIResponse = {"description": "Done", "content": {}}
+ERRORS: dict[int, OpenAPIResponse] = {
     400: doc("Bad request"),
     # Replaces the resolver's own 422 entry, which describes a body this API does not send.
     422: doc("Invalid request: the field and why"),
@@ -81,6 +82,6 @@ def publish(app: APIGatewayHttpResolver, prefix: str, title: str, version: str, 
 
     # No return annotation: the resolver would read it as the response model.
     @app.get(f"{prefix}/openapi.json", include_in_schema=False)
-    def openapi():  # type: ignore[no-untyped-def]  # see above
+    def openapi():  # type: ignore[no-untyped-def]  # an annotation would become the response model
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON,
                         body=app.get_openapi_json_schema(title=title, version=version))

@@ -118,7 +118,7 @@ class Robot(ApiModel):
 
 
 def _rest_body(body: list[RestElement]) -> list[RestElement]:
-    if (size := body_size(body)) > MAX_BODY_BYTES:
+    if (size := body_size(list(body))) > MAX_BODY_BYTES:
         raise ValueError(f"the message is {size} bytes; Tencent's limit is {MAX_BODY_BYTES} (12 KB)")
     return body
 
@@ -149,7 +149,7 @@ class Outgoing(ApiModel):
     options: Options = Options()
 
     def message(self) -> Message:
-        return Message(body=self.msg_body, at_info=self.group_at_info)
+        return Message(body=list(self.msg_body), at_info=self.group_at_info)
 
 
 class MessageRequest(Outgoing):

@@ -155,7 +155,9 @@ class GroupAfterSend(GroupMessage):
 
 
 class BotGroupMessage(GroupAfterSend):
-    CallbackCommand: Literal["Bot.OnGroupMessage"] = "Bot.OnGroupMessage"  # type: ignore[assignment]
+    # A group message in every way but its command (the archive and mergers take it as one), so it
+    # narrows the inherited Literal: a deliberate exception to substitutability.
+    CallbackCommand: Literal["Bot.OnGroupMessage"] = "Bot.OnGroupMessage"  # type: ignore[assignment]  # on purpose
     # The docs and Tencent's own bot say AtRobots_Account; one SDK says AtRobotAccount.
     AtRobots_Account: list[str] = Field(
         default_factory=list, validation_alias=AliasChoices("AtRobots_Account", "AtRobotAccount")

@@ -211,7 +211,7 @@ class TimRestClient:
             self._sleep(delay)
 
     def _once(self, name: str, url: str, body: dict[str, Any], usersig: str) -> dict[str, Any]:
-        params = {
+        params: dict[str, str | int] = {
             "sdkappid": self.sdkappid,
             "identifier": self.admin,
             "usersig": usersig,
