@@ -20,7 +20,7 @@ backfill (:meth:`timkit.archive.Archiver.backfill`) gives it to them.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import boto3
 
@@ -149,7 +149,7 @@ class ArchiveStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except self._client.exceptions.ConditionalCheckFailedException as exc:
-            return plain(exc.response.get("Item", {}))
+            return plain(cast(dict[str, Any], exc.response.get("Item", {})))
         return None
 
     def history(self, pk: str) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import boto3
 
@@ -63,7 +63,7 @@ class ChatTokenStore:
         except self._db.exceptions.ConditionalCheckFailedException as exc:
             old = exc.response.get("Item")
             # Rare: the condition failed on an item deleted since; read it (None: try again).
-            return _record(old) if old else self.get(key) or self.begin(key, fingerprint, random, lease_seconds)
+            return _record(cast(dict[str, Any], old)) if old else self.get(key) or self.begin(key, fingerprint, random, lease_seconds)
         return None
 
     def get(self, key: str) -> TokenRecord | None:

@@ -87,13 +87,13 @@ class AwsJsonSource:
     def secret_string(self, secret_id: str, timeout: float) -> str:
         if self._secrets is None:
             self._secrets = AwsJsonClient("secretsmanager")
-        return self._secrets.call("GetSecretValue", {"SecretId": secret_id}, timeout=timeout)["SecretString"]
+        return str(self._secrets.call("GetSecretValue", {"SecretId": secret_id}, timeout=timeout)["SecretString"])
 
     def parameter(self, name: str, timeout: float) -> str:
         if self._ssm is None:
             self._ssm = AwsJsonClient("ssm")
         reply = self._ssm.call("GetParameter", {"Name": name, "WithDecryption": True}, timeout=timeout)
-        return reply["Parameter"]["Value"]
+        return str(reply["Parameter"]["Value"])
 
 
 class ConfigStore:

@@ -17,7 +17,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 class _Deserializer(TypeDeserializer):
     def _deserialize_n(self, value: str) -> int | Decimal:
         # Numbers read as they are: in one place, without walking every item again afterwards.
-        number: Decimal = super()._deserialize_n(value)
+        number: Decimal = super()._deserialize_n(value)  # type: ignore[misc]  # private: the stubs omit it
         return int(number) if number == number.to_integral_value() else number
 
 
@@ -27,12 +27,12 @@ _FROM = _Deserializer()
 
 def attr(value: Any) -> dict[str, Any]:
     """One value as a DynamoDB attribute value (None is NULL)."""
-    return _TO.serialize(value)
+    return dict(_TO.serialize(value))
 
 
 def attrs(values: Mapping[str, Any]) -> dict[str, Any]:
     """An item, key or ExpressionAttributeValues from plain values; None values are left out."""
-    return {name: _TO.serialize(value) for name, value in values.items() if value is not None}
+    return {name: dict(_TO.serialize(value)) for name, value in values.items() if value is not None}
 
 
 def plain(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,10 +11,11 @@ pending → sending → sent | failed, or pending → cancelled.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import random
 import time
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import boto3
 from botocore.exceptions import ClientError
@@ -116,7 +117,7 @@ class JobStore:
     def _transact(self, actions: list[dict[str, Any]]) -> None:
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
-                self._db.transact_write_items(TransactItems=actions)
+                self._db.transact_write_items(TransactItems=cast(Any, actions))  # the stubs' TypedDicts
                 return
             except ClientError as exc:
                 if attempt == CONFLICT_ATTEMPTS or "TransactionConflict" not in _cancelled_reasons(exc):
@@ -161,7 +162,7 @@ class JobStore:
         found = self._db.get_item(TableName=self._table, Key=_key(job_id, "TARGETS"), ConsistentRead=True)
         return plain(found["Item"])["groups"] if "Item" in found else []
 
-    def list(self, limit: int, token: str | None) -> tuple[list[Job], str | None]:
+    def list(self, limit: int, token: str | None) -> tuple[builtins.list[Job], str | None]:
         query: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": "ByCreated",
@@ -293,7 +294,7 @@ class JobStore:
 
     def groups(
         self, job_id: str, limit: int, token: str | None
-    ) -> tuple[list[JobGroup], str | None]:
+    ) -> tuple[builtins.list[JobGroup], str | None]:
         query: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :g)",
@@ -336,7 +337,7 @@ class JobStore:
             )
         except self._db.exceptions.ConditionalCheckFailedException as exc:
             old = exc.response.get("Item")
-            return JobGroup.model_validate(plain(old)) if old else None
+            return JobGroup.model_validate(plain(cast(dict[str, Any], old))) if old else None
         return Claim.model_validate(plain(answer["Attributes"]))
 
     def new_random(self, job_id: str, group_id: str, old: int, new: int) -> bool:

@@ -50,10 +50,11 @@ class MergerMeta:
     def from_s3_metadata(cls, metadata: dict[str, str]) -> MergerMeta:
         fields = cls.__dataclass_fields__
         values = {name: unquote(metadata[name]) for name in fields}
-        return cls(**{
+        typed: dict[str, Any] = {
             name: (bool(int(raw)) if fields[name].type == "bool" else int(raw) if fields[name].type == "int" else raw)
             for name, raw in values.items()
-        })
+        }
+        return cls(**typed)
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> MergerMeta:
