@@ -63,7 +63,9 @@ class ChatTokenStore:
         except self._db.exceptions.ConditionalCheckFailedException as exc:
             old = exc.response.get("Item")
             # Rare: the condition failed on an item deleted since; read it (None: try again).
-            return _record(cast(dict[str, Any], old)) if old else self.get(key) or self.begin(key, fingerprint, random, lease_seconds)
+            if old:
+                return _record(cast(dict[str, Any], old))
+            return self.get(key) or self.begin(key, fingerprint, random, lease_seconds)
         return None
 
     def get(self, key: str) -> TokenRecord | None:
