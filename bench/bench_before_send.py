@@ -147,6 +147,9 @@ def callback_setup() -> Iterator[tuple[dict[str, str], str]]:
         yield {
             "TIM_SDKAPPID": str(APP_ID),
             "CALLBACK_SECRET_ID": secret_arn,
+            # Required by the callback's settings; a before-send callback reaches neither.
+            "EVENTS_QUEUE_URL": f"{endpoint}/123456789012/events",
+            "BOT_STATE_TABLE": "bot-state",
             "POLICY_SOURCE": f"file:{policy_file}",
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_REGION": "us-east-1",

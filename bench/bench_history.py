@@ -34,7 +34,8 @@ from local.cfn_yaml import load_template  # noqa: E402
 from timkit.archive import Archiver  # noqa: E402
 from timkit.history import HistoryService, entry  # noqa: E402
 from timkit.models.callbacks import parse_callback  # noqa: E402
-from timkit.stores.archive import CONVERSATION_INDEX, ArchiveStore, plain  # noqa: E402
+from timkit.stores.archive import CONVERSATION_INDEX, ArchiveStore  # noqa: E402
+from timkit.stores.dynamo import plain  # noqa: E402
 from timkit.stores.paging import decode_token, encode_token  # noqa: E402
 
 MESSAGES = 100_000

@@ -1,5 +1,7 @@
 """Where moto differs from AWS in ways this project's local stack, tests and benchmarks would
 measure or trip over, one patch each, applied once per process before moto serves anything.
+Each patch has a test in tests/unit/test_moto_upstream.py showing moto's own behaviour: when one
+fails after a moto upgrade, moto has fixed that behaviour and the patch goes.
 
 * DynamoDB applies each item request atomically; moto does not lock, so two threads' conditional
   updates of one item (two workers taking the last slot of a rate window) can both pass. A lock

@@ -125,8 +125,10 @@ class SqsPoller:
             )
 
     def _visible_at(self, messages: list[dict[str, Any]]) -> dict[str, float]:
-        """When each message is visible again, by message id, from moto's state (moto runs in this process):
-        SQS answers no such question."""
+        """When each message is visible again, by message id, from moto's state (moto runs in this process).
+
+        The one read of moto's private state here: SQS has no API that shows a message in flight, nor
+        does moto's public ``Queue.messages``. tests/unit/test_moto_upstream.py pins what this relies on."""
         if not messages:
             return {}
         queue = sqs_backends[ACCOUNT_ID][REGION].get_queue(self.queue_url.rsplit("/", 1)[1])

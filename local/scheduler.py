@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from local.functions import LocalFunction
-from timkit.schedule import ScheduleExpression, parse_expression
+from local.schedule_expressions import Expression, next_run, parse_expression
 
 log = logging.getLogger("local")
 
@@ -41,7 +41,7 @@ class _Tracked:
     modified: datetime  # its LastModificationDate
     schedule: dict[str, Any]  # GetSchedule's answer
     function: LocalFunction | None  # None: not run
-    expression: ScheduleExpression | None
+    expression: Expression | None
     start: datetime
     next_run: datetime | None
 
@@ -136,7 +136,7 @@ class ScheduleTicker:
 
     def _after(self, tracked: _Tracked, moment: datetime) -> datetime | None:
         assert tracked.expression is not None
-        run = tracked.expression.next_after(moment, self._timezone(tracked), start=tracked.start)
+        run = next_run(tracked.expression, moment, self._timezone(tracked), start=tracked.start)
         end = tracked.schedule.get("EndDate")
         return None if run is None or (end is not None and run >= end) else run
 

@@ -9,7 +9,42 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
+from timkit.config import (
+    AdminApiSettings,
+    BroadcastSchedulerSettings,
+    BroadcastWorkerSettings,
+    CallbackSettings,
+    ChatbotWorkerSettings,
+    EventProcessorSettings,
+    FunctionSettings,
+    MergerApiSettings,
+    MergerAuthorizerSettings,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
+# Each function (its folder under functions/) and the settings model its handler validates at cold
+# start: the template must set every variable the model requires (tests/infra).
+FUNCTION_SETTINGS: dict[str, type[FunctionSettings]] = {
+    "tim_callback": CallbackSettings,
+    "event_processor": EventProcessorSettings,
+    "merger_authorizer": MergerAuthorizerSettings,
+    "merger_api": MergerApiSettings,
+    "admin_api": AdminApiSettings,
+    "broadcast_worker": BroadcastWorkerSettings,
+    "broadcast_scheduler": BroadcastSchedulerSettings,
+    "chatbot_worker": ChatbotWorkerSettings,
+}
+
+
+# The admin API's EventBridge Scheduler settings, for tests that load it.
+SCHEDULER = {
+    "SCHEDULER_TARGET_ARN": "arn:aws:lambda:us-east-1:123456789012:function:broadcast-scheduler",
+    "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/broadcast-scheduler",
+}
+
+
+def required_settings(model: type[FunctionSettings]) -> list[str]:
+    return [name for name, field in model.model_fields.items() if field.is_required()]
 
 
 @contextmanager

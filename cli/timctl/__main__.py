@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--api {args.api}: give a URL such as {DEFAULT_API}")
     client = AdminClient(args.api, args.sigv4, args.region, args.idempotency_key, args.verbose)
     try:
-        return args.func(args, client)
+        code: int = args.func(args, client)
+        return code
     except CliError as exc:
         print(f"timctl: error: {exc}", file=sys.stderr)
         return exc.exit_code

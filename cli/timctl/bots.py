@@ -25,7 +25,7 @@ FIELDS = {
 }
 
 
-def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     bots = commands.add_parser("bots", parents=[common], help="configure the chatbots (@RBT# robots)")
     bots_commands = bots.add_subparsers(dest="action", required=True, metavar="ACTION")
     config = bots_commands.add_parser(

@@ -20,7 +20,7 @@ FINAL_STATES = ("done", "cancelled")
 INTERRUPTED = 130
 
 
-def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     broadcast = commands.add_parser("broadcast", parents=[common], help="send one message to many groups")
     actions = broadcast.add_subparsers(dest="action", required=True, metavar="ACTION")
 
@@ -241,7 +241,8 @@ def _plain_line(job: dict[str, Any]) -> str:
 
 
 def _finished(progress: dict[str, Any]) -> int:
-    return progress["sent"] + progress["failed"] + progress["cancelled"]
+    finished: int = progress["sent"] + progress["failed"] + progress["cancelled"]
+    return finished
 
 
 def _state_text(job: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ DEMO_CALLBACK_TOKEN = "local-demo-token-not-secret"  # noqa: S105 - a fake that 
 DEFAULT_COMMAND = "C2C.CallbackBeforeSendMsg"
 
 
-def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     callback = commands.add_parser("callback", parents=[common], help="signed callbacks, as Tencent sends them")
     actions = callback.add_subparsers(dest="action", required=True, metavar="ACTION")
     sign = actions.add_parser(

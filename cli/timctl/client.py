@@ -83,7 +83,8 @@ def error_from(response: requests.Response) -> ApiError:
         text = response.text.strip()[:300] or response.reason or "no message"
         return ApiError(response.status_code, text)
     # The first of a 422's errors is its message already.
-    errors = body.get("errors") if isinstance(body.get("errors"), list) else []
+    given = body.get("errors")
+    errors = given if isinstance(given, list) else []
     details = [f"{e.get('field')}: {e.get('message')}" for e in errors[1:] if isinstance(e, dict)]
     return ApiError(response.status_code, body["message"], body.get("field"), details)
 
@@ -231,6 +232,6 @@ def describe(exc: requests.RequestException) -> str:
         return "timed out"
     # The innermost cause says it best ("Connection refused", "Name or service not known").
     cause: BaseException = exc
-    while cause.__cause__ is not None or (cause.__context__ is not None and not cause.__suppress_context__):
-        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+    while (inner := cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)) is not None:
+        cause = inner
     return str(cause) or type(cause).__name__

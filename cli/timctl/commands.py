@@ -10,7 +10,7 @@ from timctl.message import add_message_arguments, outgoing, read_lines
 from timctl.output import print_json, print_rows
 
 
-def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     friends = commands.add_parser("friends", parents=[common], help="make users friends of an @RBT# bot")
     friends_commands = friends.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = friends_commands.add_parser(

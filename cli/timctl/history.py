@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ PAGE = 50
 MAX_PAGE = 100
 
 
-def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     history = commands.add_parser(
         "history",
         parents=[common],
@@ -104,7 +105,7 @@ def _element(element: dict[str, Any]) -> str:
     content = content if isinstance(content, dict) else {}
     if kind == "TIMTextElem":
         return str(content.get("Text", ""))
-    summary = {
+    summary: Callable[[], str] = {
         "TIMFaceElem": lambda: f"face {content.get('Index', '')}",
         "TIMImageElem": lambda: "image",
         "TIMSoundElem": lambda: f"voice {content.get('Second', '?')}s",

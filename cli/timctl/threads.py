@@ -10,7 +10,7 @@ from timctl.client import AdminClient, CliError, path
 from timctl.output import print_json, print_rows
 
 
-def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     threads = commands.add_parser("threads", parents=[common], help="chat threads: groups and one-to-one chats")
     actions = threads.add_subparsers(dest="action", required=True, metavar="ACTION")
 

@@ -4,17 +4,19 @@ starts a run of it (a cron job, one run per firing, however often Scheduler deli
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from timkit.broadcast import BroadcastService
-from timkit.config import Settings
+from timkit.broadcast import BroadcastStarter
+from timkit.config import BroadcastSchedulerSettings
 from timkit.stores.jobs import JobStore
 from timkit.stores.schedules import WorkQueue
 
 logger = Logger()
-settings = Settings.from_env()
-service = BroadcastService(JobStore(settings.JOBS_TABLE), WorkQueue(settings.BROADCAST_QUEUE_URL), None, rest=None)
+settings = BroadcastSchedulerSettings.from_env()
+service = BroadcastStarter(JobStore(settings.JOBS_TABLE), WorkQueue(settings.BROADCAST_QUEUE_URL))
 
 
 def _fired_at(event: dict) -> datetime:
@@ -27,7 +29,7 @@ def _fired_at(event: dict) -> datetime:
 
 
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict, context: object) -> dict:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_id = event.get("jobId")
     if not isinstance(job_id, str) or not job_id:
         logger.error("scheduler event without a jobId: ignored", keys=sorted(event))

@@ -7,17 +7,18 @@ alone, for SQS to deliver again.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from timkit.broadcast import BroadcastService, WorkBatch
-from timkit.config import Settings
+from timkit.broadcast import BroadcastWorker, WorkBatch
+from timkit.config import BroadcastWorkerSettings
 from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
 from timkit.stores.jobs import JobStore
@@ -25,14 +26,14 @@ from timkit.stores.schedules import WorkQueue
 
 logger = Logger()
 metrics = Metrics()
-settings = Settings.from_env()
+settings = BroadcastWorkerSettings.from_env()
 keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger)
 # A send the missing key stops (KeyNotConfigured) is retried like a transient failure, and failed
 # naming the setting when the key is still missing after the retries; nothing reaches Tencent.
 rest = paced_client(settings, keys.current)
 
 
-service = BroadcastService(JobStore(settings.JOBS_TABLE), WorkQueue(settings.BROADCAST_QUEUE_URL), None, rest)
+worker = BroadcastWorker(JobStore(settings.JOBS_TABLE), WorkQueue(settings.BROADCAST_QUEUE_URL), rest)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -42,22 +43,22 @@ class TryLater(Exception):
 
 def record_handler(batch: WorkBatch) -> Callable[[SQSRecord], None]:
     def handle(record: SQSRecord) -> None:
-        item = json.loads(record.body)
-        logger.append_keys(job_id=item.get("jobId"))
+        item = WorkQueue.parse(record.body)
+        logger.append_keys(job_id=item.job_id)
         outcome = batch.handle(item, int(record.attributes.approximate_receive_count), record.receipt_handle)
         if outcome != "done":
             metrics.add_metric(name="BroadcastItemSettled" if outcome == "settled" else "BroadcastItemRetried",
                                unit=MetricUnit.Count, value=1)
         if outcome == "retry":
-            raise TryLater(item["groupId"])
+            raise TryLater(item.model_dump_json())
 
     return handle
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict, context: Any) -> dict:
-    batch = WorkBatch(service, lambda: context.get_remaining_time_in_millis() / 1000)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    batch = WorkBatch(worker, lambda: context.get_remaining_time_in_millis() / 1000)
     return process_partial_response(
         event=event, record_handler=record_handler(batch), processor=processor, context=context
     )

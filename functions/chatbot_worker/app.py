@@ -9,10 +9,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from timkit.chatbot.providers import provider_for
 from timkit.chatbot.worker import ChatbotWorker, QueuedTurn
-from timkit.config import Settings
+from timkit.config import ChatbotWorkerSettings
 from timkit.models.chatbot import Turn
 from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
@@ -22,7 +23,7 @@ from timkit.stores.schedules import WorkQueue
 
 logger = Logger()
 metrics = Metrics()
-settings = Settings.from_env()
+settings = ChatbotWorkerSettings.from_env()
 keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger)
 secrets = SecretsProvider()
 
@@ -58,7 +59,7 @@ def _queued(record: Any) -> QueuedTurn:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict, context: Any) -> dict:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     queued, failed = [], []
     for record in SQSEvent(event).records:
         try:

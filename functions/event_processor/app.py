@@ -6,13 +6,17 @@ alone; it is retried and, after the queue's maxReceiveCount, lands in the dead-l
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from timkit.archive import Archiver
-from timkit.config import Settings
+from timkit.config import EventProcessorSettings
 from timkit.merger import MergerService
 from timkit.models.callbacks import parse_callback
 from timkit.stores.appkey import AppKeyStore, CaptureKeySecret
@@ -22,7 +26,7 @@ from timkit.stores.mergers import MergerStore
 
 logger = Logger()
 metrics = Metrics()
-settings = Settings.from_env()
+settings = EventProcessorSettings.from_env()
 archiver = Archiver(ArchiveStore(settings.ARCHIVE_TABLE))
 mergers = MergerService(MergerStore(settings.MERGER_BUCKET, settings.MERGER_TABLE), settings.MERGER_RETENTION_DAYS)
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -40,7 +44,10 @@ def capture_secret() -> bytes:
 
 
 def archive_record(record: SQSRecord) -> None:
-    command = record.message_attributes["command"].string_value
+    command_attribute = record.message_attributes["command"]
+    command = command_attribute.string_value if command_attribute else None
+    if command is None:
+        raise ValueError("queued callback without its command attribute")
     encoding = record.message_attributes[ENCODING_ATTRIBUTE]
     body = queued_body(record.body, encoding.string_value if encoding else None)
     event = parse_callback(command, body)
@@ -62,5 +69,5 @@ def archive_record(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict, context: object) -> dict:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=archive_record, processor=processor, context=context)

@@ -3,25 +3,26 @@
 The caller is the identifier of the UserSig the authorizer verified (a sig it refuses never gets
 here: the gateway answers 403); without one in the authorizer's context every route is a 401
 before it runs, and while the app's key is not configured every route is a 503 naming the setting
-(the authorizer says so: it cannot answer 503 itself). Domain errors map to responses here, in one
-place: limits 413/422 naming the limit, unknown/expired/forbidden 404, membership Tencent cannot
-tell now (or storage that is throttled) 503.
+(the authorizer says so: it cannot answer 503 itself). Errors are timkit.models.errors.ErrorBody,
+mapped in DOMAIN_ERRORS below (limits 413/422 naming the limit, unknown/expired/forbidden 404,
+membership Tencent cannot tell now or storage that is throttled 503) and, for what every API shares
+(AWS or Tencent IM failing: 503), in timkit.api.errors.COMMON.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from timkit.config import Settings
-from timkit.keys import KeyNotConfigured
+from timkit.api.errors import ErrorTable, Problem, field_errors, invalid, use_errors
+from timkit.config import MergerApiSettings
 from timkit.merger import (
     BlockedContent,
     GroupMembership,
@@ -35,11 +36,12 @@ from timkit.merger import (
 from timkit.models.merger import LimitExceeded
 from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
-from timkit.stores.config import ConfigStore, ConfigUnavailable
+from timkit.stores.config import ConfigStore
 from timkit.stores.mergers import MergerStore, StoreBusy
+from timkit.stores.parameters import PowertoolsSource
 
 logger = Logger()
-settings = Settings.from_env()
+settings = MergerApiSettings.from_env()
 keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger)
 # The body is validated in the route, not by the resolver's OpenAPI validation: that logs a
 # repr of the parsed arguments, which recurses past Python's limit on a 100-level merger.
@@ -48,7 +50,7 @@ app = APIGatewayHttpResolver()
 # role lookups take their slots in the REST budget every Lambda shares.
 rest = paced_client(settings, keys.current)
 # The moderation policy the before-send callback applies (POLICY_SOURCE), cached as it caches it.
-config = ConfigStore("", settings.POLICY_SOURCE, settings.CONFIG_CACHE_SECONDS, logger)
+config = ConfigStore("", settings.POLICY_SOURCE, settings.CONFIG_CACHE_SECONDS, logger, source=PowertoolsSource())
 service = MergerService(
     MergerStore(settings.MERGER_BUCKET, settings.MERGER_TABLE),
     settings.MERGER_RETENTION_DAYS,
@@ -69,7 +71,7 @@ def _caller() -> str:
 def _require_verified_caller(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
     verdict = _verdict()
     if verdict.get("unavailable"):
-        return _unavailable(verdict["unavailable"])
+        return Problem(503, verdict["unavailable"]).response()
     if not verdict.get("identifier"):
         raise UnauthorizedError("no verified UserSig")
     return next_middleware(app)
@@ -99,64 +101,26 @@ def download(downloadKey: str) -> Response:  # noqa: N803 - the path parameter's
     return _json(200, found.json.decode() if isinstance(found, InlineDocument) else found.model_dump_json())
 
 
-def _unavailable(message: str, retry_after: int | None = None) -> Response:
-    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
-    return Response(503, content_types.APPLICATION_JSON, json.dumps({"message": message}), headers=headers)
-
-
-@app.exception_handler(KeyNotConfigured)
-def _no_key(exc: KeyNotConfigured) -> Response:
-    # AppKeyStore has logged it and counted it in the KeyNotConfigured metric.
-    return _unavailable(str(exc))
-
-
-@app.exception_handler(ConfigUnavailable)
-def _no_config(exc: ConfigUnavailable) -> Response:
-    logger.warning("merger API configuration unavailable", reason=str(exc))
-    return _unavailable("the app's key could not be read; try again shortly", retry_after=5)
-
-
-@app.exception_handler(LimitExceeded)
-def _limit(exc: LimitExceeded) -> Response:
-    return _json(413 if exc.limit == "size" else 422, json.dumps({"message": str(exc), "limit": exc.limit}))
-
-
-@app.exception_handler(ValidationError)
-def _invalid(exc: ValidationError) -> Response:
-    # Where and what, never the input itself (it can be megabytes).
-    errors = [
-        {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
-        for err in exc.errors(include_url=False, include_input=False)[:20]
-    ]
-    return _json(422, json.dumps({"message": "invalid upload", "errors": errors}))
-
-
-@app.exception_handler(NotJson)
-def _not_json(exc: NotJson) -> Response:
-    return _json(400, json.dumps({"message": str(exc)}))
-
-
-@app.exception_handler(BlockedContent)
-def _blocked(exc: BlockedContent) -> Response:
-    return _json(422, json.dumps({"message": str(exc), "limit": "blocked"}))
-
-
-@app.exception_handler(UnknownNestedKey)
-def _nested(exc: UnknownNestedKey) -> Response:
-    return _json(422, json.dumps({"message": str(exc), "limit": "nested_key"}))
-
-
-@app.exception_handler(MergerNotFound)
-def _not_found(exc: MergerNotFound) -> Response:
-    return _json(404, json.dumps({"message": "no such merger"}))
-
-
-@app.exception_handler([MembershipUnavailable, StoreBusy])
-def _busy(exc: MembershipUnavailable | StoreBusy) -> Response:
+def _busy(exc: MembershipUnavailable | StoreBusy) -> Problem:
     logger.warning("merger API unavailable", reason=str(exc))
-    return _unavailable("the merger service cannot answer now; try again shortly", retry_after=1)
+    return Problem(503, "the merger service cannot answer now; try again shortly", retry_after=1)
+
+
+DOMAIN_ERRORS: ErrorTable = {
+    LimitExceeded: lambda exc: Problem(413 if exc.limit == "size" else 422, str(exc), limit=exc.limit),
+    # The route validates the body itself (see `app` above): its errors are pydantic's own.
+    ValidationError: lambda exc: invalid(field_errors(exc.errors(include_url=False, include_input=False)),
+                                         "invalid upload"),
+    NotJson: lambda exc: Problem(400, str(exc), "body"),
+    BlockedContent: lambda exc: Problem(422, str(exc), limit="blocked"),
+    UnknownNestedKey: lambda exc: Problem(422, str(exc), limit="nested_key"),
+    MergerNotFound: lambda exc: Problem(404, "no such merger", "downloadKey"),
+    MembershipUnavailable: _busy,
+    StoreBusy: _busy,
+}
+use_errors(app, DOMAIN_ERRORS, logger)
 
 
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict, context: object) -> dict:
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -13,16 +13,19 @@ be a 500, its refusal a 403).
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
+from typing import Any
 
-from timkit.config import Settings
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from timkit.config import MergerAuthorizerSettings
 from timkit.keys import KeyNotConfigured
 from timkit.stores.appkey import AppKeyStore
 from timkit.stores.config import ConfigUnavailable
 from timkit.tim.usersig import UserSigError, verify_usersig
 
 logger = Logger()
-settings = Settings.from_env()
+settings = MergerAuthorizerSettings.from_env()
 keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger)
 
 
@@ -54,7 +57,7 @@ def _unavailable(exc: KeyNotConfigured | ConfigUnavailable) -> dict:
     return {"isAuthorized": True, "context": {"unavailable": str(exc)}}
 
 
-def lambda_handler(event: dict, context: object) -> dict:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         key = keys.current()
     except (KeyNotConfigured, ConfigUnavailable) as exc:

@@ -9,17 +9,19 @@ or a secret across a snapshot (AWS clients connect and fetch lazily, on first us
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from timkit.callback import CallbackService
-from timkit.config import Settings
+from timkit.config import CallbackSettings
 from timkit.models.callbacks import ANSWER_MODELS, REQUEST_MODELS
 
 logger = Logger()
 metrics = Metrics()
-settings = Settings.from_env()
+settings = CallbackSettings.from_env()
 service = CallbackService.from_settings(settings, logger)
 
 # Build every validator now rather than on the first callback: with SnapStart this work is in
@@ -58,7 +60,7 @@ except ImportError:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict, context: object) -> dict:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
         body = base64.b64decode(body).decode("utf-8", errors="replace")

@@ -1,5 +1,5 @@
-"""The emulator's side of the callbacks: it calls the app's callback URL as Tencent does (§1)
-and reads the before-send answer as Tencent does (§2.5).
+"""The emulator's side of the callbacks: it calls the app's callback URL as Tencent does (docs/protocol.md §1)
+and reads the before-send answer as Tencent does (docs/protocol.md §2.5).
 
 Before-send callbacks are made on the sending request's thread, because Tencent waits for them
 (2 s). Everything else (after-send, bot, modify) goes to one worker thread, in order, and only
@@ -13,6 +13,7 @@ worker of the callback function is busy. Sends that must not be moderated (a bot
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
@@ -25,12 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import requests
-from pydantic import ValidationError
 
 from local.tim_emulator import codes
 from local.tim_emulator.config import Identity, Settings
-from timkit.models.elements import MAX_BODY_BYTES, body_size, parse_body
-from timkit.tim.callback_auth import callback_query
+from local.tim_emulator.elements import MAX_BODY_BYTES, BodyError, body_size, validate_body
 
 log = logging.getLogger("local.tim_emulator")
 
@@ -56,7 +55,7 @@ class Job:
 
 @dataclass
 class Decision:
-    """What a before-send callback decided (§2.5), or that it failed (§1.4)."""
+    """What a before-send callback decided (docs/protocol.md §2.5), or that it failed (docs/protocol.md §1.4)."""
 
     action: Literal["deliver", "reject", "discard", "failed", "skipped"]
     code: int = codes.OK
@@ -125,14 +124,16 @@ class CallbackClient:
         """POST one callback and wait for the answer (at most the callback timeout)."""
         settings = self._settings()
         request_time = int(self._now())
-        query = callback_query(
-            self._identity.sdkappid,
-            command,
-            client_ip=client_ip,
-            platform=platform,
-            token=settings.callback_token,
-            request_time=request_time,
-        )
+        query = {
+            "SdkAppid": str(self._identity.sdkappid),
+            "CallbackCommand": command,
+            "contenttype": "json",
+            "ClientIP": client_ip,
+            "OptPlatform": platform,
+        }
+        if settings.callback_token:
+            query["RequestTime"] = str(request_time)
+            query["Sign"] = callback_sign(settings.callback_token, request_time)
         payload = {"CallbackCommand": command, **body}
         delivery = Delivery()
         started = time.monotonic()
@@ -236,10 +237,11 @@ class CallbackClient:
 
 
 def interpret_before_send(kind: Literal["c2c", "group"], delivery: Delivery) -> Decision:
-    """Read a before-send answer the way Tencent does (§2.5); anything unreadable is a failure (§1.4).
+    """Read a before-send answer the way Tencent does (docs/protocol.md §2.5); anything unreadable
+    is a failure (docs/protocol.md §1.4).
 
-    Where the reference is silent: the decision is read from ``ErrorCode`` whatever
-    ``ActionStatus`` says (§9 item 7); a missing or out-of-range ``ErrorCode``, or a replacement
+    Where the protocol document is silent: the decision is read from ``ErrorCode`` whatever
+    ``ActionStatus`` says (docs/protocol.md §9 item 7); a missing or out-of-range ``ErrorCode``, or a replacement
     ``MsgBody`` that is not a valid body within 12 KB, counts as a failed callback.
     """
     if delivery.error:
@@ -263,12 +265,12 @@ def interpret_before_send(kind: Literal["c2c", "group"], delivery: Delivery) -> 
     if "MsgBody" in answer:
         raw = answer["MsgBody"]
         try:
-            parsed = parse_body(raw)
-        except ValidationError:
+            validate_body(raw)
+        except BodyError:
             return Decision("failed", reason="replacement MsgBody is not a valid message body")
-        if not parsed:
+        if not raw:
             return Decision("failed", reason="replacement MsgBody is empty")
-        if body_size(parsed) > MAX_BODY_BYTES:
+        if body_size(raw) > MAX_BODY_BYTES:
             return Decision("failed", reason=f"replacement MsgBody is over {MAX_BODY_BYTES} bytes")
         decision.body = raw
     if "CloudCustomData" in answer:
@@ -276,3 +278,8 @@ def interpret_before_send(kind: Literal["c2c", "group"], delivery: Delivery) -> 
             return Decision("failed", reason="replacement CloudCustomData is not a string")
         decision.cloud_custom_data = answer["CloudCustomData"]
     return decision
+
+
+def callback_sign(token: str, request_time: int) -> str:
+    """docs/protocol.md §1.2: the lowercase hex SHA-256 of the token followed by the decimal RequestTime."""
+    return hashlib.sha256(f"{token}{request_time}".encode()).hexdigest()

@@ -89,24 +89,24 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # REST: calls per second per API (sliding one-second window) and per-API exceptions
-    # (§6.1: 100/s for the multi-account APIs, 200/s for the rest).
+    # (docs/protocol.md §6.1: 100/s for the multi-account APIs, 200/s for the rest).
     rate_limit_per_second: Annotated[int, Field(ge=1)] = 200
     rate_limits: dict[str, Annotated[int, Field(ge=1)]] = Field(
         default_factory=lambda: {"im_open_login_svc/multiaccount_import": 100}
     )
-    # Per group, all senders and APIs together (§6.1).
+    # Per group, all senders and APIs together (docs/protocol.md §6.1).
     group_msg_per_second: Annotated[int, Field(ge=1)] = 40
-    # Group Random dedupe window (§6.4).
+    # Group Random dedupe window (docs/protocol.md §6.4).
     group_dedupe_seconds: Annotated[float, Field(ge=0)] = 300.0
     faults: list[FaultRule] = Field(default_factory=list)
     fault_seed: int = 0
-    # Callbacks (§1). No URL: no callbacks. No token: sent without Sign/RequestTime, as Tencent does
+    # Callbacks (docs/protocol.md §1). No URL: no callbacks. No token: sent without Sign/RequestTime, as Tencent does
     # with callback authentication off. None for commands means every command is switched on.
     callback_url: str | None = None
     callback_token: str | None = Field(default=None, repr=False)
     callback_commands: list[str] | None = None
     callback_timeout_s: Annotated[float, Field(gt=0, le=60)] = 2.0
-    # §1.4: what a failed or timed-out before-send callback means: deliver (Tencent's default) or
+    # docs/protocol.md §1.4: what a failed or timed-out before-send callback means: deliver (Tencent's default) or
     # drop (the sender gets 80003).
     before_send_failure_policy: Literal["deliver", "drop"] = "deliver"
     # Added to the clock, to move a running emulator through time (signature expiry, windows).
@@ -114,7 +114,7 @@ class Settings(BaseModel):
     # How long a modify holds its message, so that a concurrent modify can meet it (20028).
     modify_latency_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
     # The console's "check the relationship for C2C messages" switch; applies to simulated client
-    # sends only (REST sendmsg never checks, §5.3; robots' own sends skip it, §8.1).
+    # sends only (REST sendmsg never checks, docs/protocol.md §5.3; robots' own sends skip it, docs/protocol.md §8.1).
     c2c_friend_check: bool = False
 
     def public(self) -> dict[str, object]:

@@ -1,10 +1,11 @@
 """Groups as threads (docs/protocol.md §10): create_group, get_group_info, modify_group_base_info,
 destroy_group, add_group_member and delete_group_member, with their limits, error codes and the
-group callbacks of §13 (Group.CallbackAfterCreateGroup, AfterNewMemberJoin, AfterMemberExit,
+group callbacks of docs/protocol.md §13 (Group.CallbackAfterCreateGroup, AfterNewMemberJoin, AfterMemberExit,
 AfterGroupInfoChanged, AfterGroupDestroyed).
 
-Each API is a function of the service, registered with :func:`serves`. Choices made where the
-protocol page is silent are marked CHOICE here and in docs/protocol.md.
+Also the group listings of docs/protocol.md §5.8: get_appid_group_list, get_group_member_info, get_role_in_group.
+Each API is a function taking the service first, named in :mod:`.rest_api`'s table. Choices made
+where the protocol page is silent are marked CHOICE here and in docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -12,23 +13,18 @@ from __future__ import annotations
 from typing import Any
 
 from local.tim_emulator import codes
-from local.tim_emulator.service import (
+from local.tim_emulator.checks import (
     GROUP_TYPES,
     MAX_GROUPID_BYTES,
-    Caller,
-    Group,
-    ImError,
-    Member,
-    Reply,
-    Service,
-    _group_id,
-    _is_int,
-    _user_id,
-    _valid_user_id,
-    serves,
+    checked_group_id,
+    checked_user_id,
+    is_int,
+    valid_user_id,
 )
+from local.tim_emulator.codes import ImError
+from local.tim_emulator.core import Caller, Group, Member, Reply, Service
 
-# §10.1 / §10.3 / §10.5 / §10.6 / §10.2.
+# docs/protocol.md §10.1 / §10.3 / §10.5 / §10.6 / §10.2.
 MAX_NAME_BYTES = 30
 MAX_INTRODUCTION_BYTES = 240
 MAX_NOTIFICATION_BYTES = 300
@@ -42,7 +38,7 @@ APPLY_JOIN_OPTIONS = frozenset({"FreeAccess", "NeedPermission", "DisableApply"})
 # (100,000 in a Community) unless the group sets MaxMemberCount / MaxMemberNum.
 DEFAULT_MAX_MEMBERS = 6000
 COMMUNITY_MAX_MEMBERS = 100_000
-# §10.4: the fields whose change fires Group.CallbackAfterGroupInfoChanged.
+# docs/protocol.md §10.4: the fields whose change fires Group.CallbackAfterGroupInfoChanged.
 INFO_CALLBACK_FIELDS = ("Name", "Introduction", "Notification", "FaceUrl")
 
 BAD = codes.GROUP_PARAM_INVALID
@@ -54,10 +50,9 @@ def capacity(group: Group) -> int:
     return COMMUNITY_MAX_MEMBERS if group.type == "Community" else DEFAULT_MAX_MEMBERS
 
 
-# ---------------------------------------------------------------------- create_group (§10.1)
+# ---------------------------------------------------------------------- create_group (docs/protocol.md §10.1)
 
 
-@serves("group_open_http_svc/create_group")
 def create_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     group_type = body.get("Type")
     if group_type not in GROUP_TYPES:
@@ -65,7 +60,7 @@ def create_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     name = _text(body, "Name", MAX_NAME_BYTES, required=True)
     owner = body.get("Owner_Account")
     if owner is not None:
-        owner = _user_id(owner, BAD, "Owner_Account")
+        owner = checked_user_id(owner, BAD, "Owner_Account")
     raw_members = body.get("MemberList", [])
     if not isinstance(raw_members, list):
         raise ImError(BAD, "MemberList must be an array of {Member_Account, Role}")
@@ -73,7 +68,7 @@ def create_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
         raise ImError(codes.GROUP_TOO_MANY_MEMBERS, f"at most {MAX_CREATE_MEMBERS} members in MemberList")
     members: dict[str, str] = {}
     for item in raw_members:
-        if not isinstance(item, dict) or not _valid_user_id(item.get("Member_Account")):
+        if not isinstance(item, dict) or not valid_user_id(item.get("Member_Account")):
             raise ImError(BAD, "MemberList must be an array of {Member_Account, Role}")
         role = item.get("Role", "Member")
         if role not in ("Member", "Admin"):
@@ -85,7 +80,7 @@ def create_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     if group_type == "Community" and "apply_join" in profile:
         raise ImError(BAD, "Community groups do not take ApplyJoinOption")
     custom = body.get("GroupId")
-    # §6.2: a custom ID may not take Tencent's prefix; a Community's ID is the exception,
+    # docs/protocol.md §6.2: a custom ID may not take Tencent's prefix; a Community's ID is the exception,
     # Tencent has those start with "@TGS#_".
     own_prefix = isinstance(custom, str) and custom.startswith("@TGS#")
     community_prefix = group_type == "Community" and isinstance(custom, str) and custom.startswith("@TGS#_")
@@ -99,15 +94,15 @@ def create_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     support_topic = body.get("SupportTopic")
     if support_topic is not None and (support_topic not in (0, 1) or isinstance(support_topic, bool)):
         raise ImError(BAD, "SupportTopic must be 0 or 1")
-    now = svc._now_s()
-    with svc._lock:
+    now = svc.now_s()
+    with svc.lock:
         unknown = [u for u in [owner, *members] if u is not None and u not in svc.accounts]
         if unknown:
-            # CHOICE (§10.1 is silent): the whole call fails, naming them.
+            # CHOICE (docs/protocol.md §10.1 is silent): the whole call fails, naming them.
             raise ImError(BAD, f"accounts do not exist: {', '.join(unknown)}")
         if custom is not None and custom in svc.groups:
             raise ImError(codes.GROUP_ID_TAKEN, f"GroupId {custom} is already used")
-        group_id = custom or svc._new_group_id()
+        group_id = custom or svc.new_group_id()
         group = Group(group_id, group_type, name, owner, now, info_time=now)
         _apply_profile(group, profile)
         if owner is not None:
@@ -118,15 +113,14 @@ def create_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
         initial = [{"Member_Account": u} for u in group.members if u != owner]
     event = {
         "GroupId": group_id, "Operator_Account": caller.operator, "Owner_Account": owner or "",
-        "Type": group_type, "Name": name, "MemberList": initial, "EventTime": svc._event_ms(),
+        "Type": group_type, "Name": name, "MemberList": initial, "EventTime": svc.event_ms(),
     }
     return Reply({"GroupId": group_id}, after=svc.event_jobs("Group.CallbackAfterCreateGroup", event, caller))
 
 
-# ---------------------------------------------------------------------- get_group_info (§10.2)
+# ---------------------------------------------------------------------- get_group_info (docs/protocol.md §10.2)
 
 
-@serves("group_open_http_svc/get_group_info")
 def get_group_info(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     ids = body.get("GroupIdList")
     if not isinstance(ids, list) or not ids or not all(isinstance(g, str) and g for g in ids):
@@ -140,7 +134,7 @@ def get_group_info(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
         raise ImError(BAD, "ResponseFilter holds arrays of field names")
     base_filter = filters.get("GroupBaseInfoFilter")
     member_filter = filters.get("MemberInfoFilter")
-    with svc._lock:
+    with svc.lock:
         infos = [_group_info(svc, g, base_filter, member_filter) for g in ids]
     return Reply({"GroupInfo": infos})
 
@@ -150,7 +144,7 @@ def _group_info(
 ) -> dict[str, Any]:
     group = svc.groups.get(group_id)
     if group is None:
-        # CHOICE (§10.2 shows no missing group): the item carries the group API's "no such group".
+        # CHOICE (docs/protocol.md §10.2 shows no missing group): the item carries the group API's "no such group".
         return {"GroupId": group_id, "ErrorCode": codes.GROUP_MISSING, "ErrorInfo": "group does not exist"}
     base: dict[str, Any] = {
         "Type": group.type,
@@ -177,7 +171,8 @@ def _group_info(
         for m in group.members.values()
     ]
     if member_filter is not None:
-        # §10.2's example names the member ID "Account" in the filter; Member_Account always comes back.
+        # docs/protocol.md §10.2's example names the member ID "Account" in the filter; Member_Account
+        # always comes back.
         members = [{k: v for k, v in m.items() if k == "Member_Account" or k in member_filter} for m in members]
     info = {"GroupId": group.group_id, "ErrorCode": codes.OK, "ErrorInfo": "", **base, "MemberList": members}
     if group.app_data:
@@ -185,12 +180,11 @@ def _group_info(
     return info
 
 
-# ---------------------------------------------------------------------- modify_group_base_info (§10.3)
+# ---------------------------------------------------------------------- modify_group_base_info (docs/protocol.md §10.3)
 
 
-@serves("group_open_http_svc/modify_group_base_info")
 def modify_group_base_info(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
-    group_id = _group_id(body.get("GroupId"))
+    group_id = checked_group_id(body.get("GroupId"))
     name = _text(body, "Name", MAX_NAME_BYTES, required=False)
     if name == "":
         raise ImError(BAD, "Name may not be empty")
@@ -198,9 +192,9 @@ def modify_group_base_info(svc: Service, body: dict[str, Any], caller: Caller) -
     mute = body.get("MuteAllMember")
     if mute is not None and mute not in ("On", "Off"):
         raise ImError(BAD, "MuteAllMember must be On or Off")
-    now = svc._now_s()
-    with svc._lock:
-        group = svc._group(group_id)
+    now = svc.now_s()
+    with svc.lock:
+        group = svc.group(group_id)
         if group.type == "Community" and "apply_join" in profile:
             raise ImError(BAD, "Community groups do not take ApplyJoinOption")
         if profile.get("max_members", capacity(group)) < len(group.members):
@@ -216,52 +210,50 @@ def modify_group_base_info(svc: Service, body: dict[str, Any], caller: Caller) -
     jobs = []
     if changed:
         event = {"GroupId": group_id, "Type": group_type, "Operator_Account": caller.operator, **changed,
-                 "EventTime": svc._event_ms()}
+                 "EventTime": svc.event_ms()}
         jobs = svc.event_jobs("Group.CallbackAfterGroupInfoChanged", event, caller)
     return Reply(after=jobs)
 
 
-# ---------------------------------------------------------------------- destroy_group (§10.4)
+# ---------------------------------------------------------------------- destroy_group (docs/protocol.md §10.4)
 
 
-@serves("group_open_http_svc/destroy_group")
 def destroy_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
-    group_id = _group_id(body.get("GroupId"))
-    with svc._lock:
-        group = svc._group(group_id)
+    group_id = checked_group_id(body.get("GroupId"))
+    with svc.lock:
+        group = svc.group(group_id)
         del svc.groups[group_id]
         # Its messages go with it: nothing can read them once the group is gone (10010), and a
         # new group given the same ID starts afresh (no duplicate of an old message's Random).
-        for key in [k for k in svc._group_msgs if k[0] == group_id]:
-            del svc._group_msgs[key]
-        for dedupe in [k for k in svc._group_dedupe if k[0] == group_id]:
-            del svc._group_dedupe[dedupe]
+        for key in [k for k in svc.group_msgs if k[0] == group_id]:
+            del svc.group_msgs[key]
+        for dedupe in [k for k in svc.group_dedupe if k[0] == group_id]:
+            del svc.group_dedupe[dedupe]
     event: dict[str, Any] = {"GroupId": group_id, "Type": group.type, "Owner_Account": group.owner or "",
                              "Name": group.name}
-    if group.type != "Community":  # §13.5: no member list for Communities
+    if group.type != "Community":  # docs/protocol.md §13.5: no member list for Communities
         event["MemberList"] = [{"Member_Account": m} for m in group.members]
-    event["EventTime"] = svc._event_ms()
+    event["EventTime"] = svc.event_ms()
     return Reply(after=svc.event_jobs("Group.CallbackAfterGroupDestroyed", event, caller))
 
 
-# ---------------------------------------------------------------------- add_group_member (§10.5)
+# ---------------------------------------------------------------------- add_group_member (docs/protocol.md §10.5)
 
 
-@serves("group_open_http_svc/add_group_member")
 def add_group_member(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
-    group_id = _group_id(body.get("GroupId"))
+    group_id = checked_group_id(body.get("GroupId"))
     raw = body.get("MemberList")
     if not isinstance(raw, list) or not raw or not all(
-        isinstance(m, dict) and _valid_user_id(m.get("Member_Account")) for m in raw
+        isinstance(m, dict) and valid_user_id(m.get("Member_Account")) for m in raw
     ):
         raise ImError(BAD, "MemberList must be a non-empty array of {Member_Account}")
     if len(raw) > MAX_ADD_MEMBERS:
         raise ImError(codes.GROUP_TOO_MANY_MEMBERS, f"at most {MAX_ADD_MEMBERS} members per call")
     _silence(body)
     members = [m["Member_Account"] for m in raw]
-    now = svc._now_s()
-    with svc._lock:
-        group = svc._group(group_id)
+    now = svc.now_s()
+    with svc.lock:
+        group = svc.group(group_id)
         if group.type == "AVChatRoom":
             raise ImError(codes.GROUP_NO_PERMISSION, "nobody can be added to an AVChatRoom: users apply to join")
         if not any(user in svc.accounts for user in members):
@@ -285,19 +277,18 @@ def add_group_member(svc: Service, body: dict[str, Any], caller: Caller) -> Repl
     jobs = []
     if joining:
         event = {"GroupId": group_id, "Type": group_type, "JoinType": "Invited", "Operator_Account": caller.operator,
-                 "NewMemberList": [{"Member_Account": u} for u in joining], "EventTime": svc._event_ms()}
+                 "NewMemberList": [{"Member_Account": u} for u in joining], "EventTime": svc.event_ms()}
         jobs = svc.event_jobs("Group.CallbackAfterNewMemberJoin", event, caller)
     return Reply({"MemberList": results}, after=jobs)
 
 
-# ---------------------------------------------------------------------- delete_group_member (§10.6)
+# ---------------------------------------------------------------------- delete_group_member (docs/protocol.md §10.6)
 
 
-@serves("group_open_http_svc/delete_group_member")
 def delete_group_member(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
-    group_id = _group_id(body.get("GroupId"))
+    group_id = checked_group_id(body.get("GroupId"))
     members = body.get("MemberToDel_Account")
-    if not isinstance(members, list) or not members or not all(_valid_user_id(m) for m in members):
+    if not isinstance(members, list) or not members or not all(valid_user_id(m) for m in members):
         raise ImError(BAD, "MemberToDel_Account must be a non-empty array of UserIDs")
     if len(members) > MAX_DELETE_MEMBERS:
         raise ImError(BAD, f"at most {MAX_DELETE_MEMBERS} members per call")
@@ -305,12 +296,12 @@ def delete_group_member(svc: Service, body: dict[str, Any], caller: Caller) -> R
     reason = body.get("Reason")
     if reason is not None and not isinstance(reason, str):
         raise ImError(BAD, "Reason must be a string")
-    with svc._lock:
-        group = svc._group(group_id)
+    with svc.lock:
+        group = svc.group(group_id)
         if group.type == "AVChatRoom":
             raise ImError(BAD, "members cannot be removed from an AVChatRoom (mute them instead)")
         if group.owner is not None and group.owner in members:
-            # CHOICE (§10.6 is silent): a group keeps its owner; transfer ownership first.
+            # CHOICE (docs/protocol.md §10.6 is silent): a group keeps its owner; transfer ownership first.
             raise ImError(BAD, "the group owner cannot be removed")
         leaving = [u for u in dict.fromkeys(members) if u in group.members]
         for user in leaving:
@@ -319,7 +310,7 @@ def delete_group_member(svc: Service, body: dict[str, Any], caller: Caller) -> R
     jobs = []
     if leaving:
         event = {"GroupId": group_id, "Type": group_type, "ExitType": "Kicked", "Operator_Account": caller.operator,
-                 "ExitMemberList": [{"Member_Account": u} for u in leaving], "EventTime": svc._event_ms()}
+                 "ExitMemberList": [{"Member_Account": u} for u in leaving], "EventTime": svc.event_ms()}
         jobs = svc.event_jobs("Group.CallbackAfterMemberExit", event, caller)
     return Reply(after=jobs)
 
@@ -341,7 +332,7 @@ def _text(body: dict[str, Any], name: str, limit: int, required: bool) -> Any:
 
 
 def _profile(body: dict[str, Any], max_name: str = "MaxMemberCount") -> dict[str, Any]:
-    """The profile fields create_group and modify_group_base_info share, checked (§10.1, §10.3)."""
+    """The profile fields create_group and modify_group_base_info share, checked (docs/protocol.md §10.1, §10.3)."""
     profile: dict[str, Any] = {}
     for field, key, limit in (
         ("Introduction", "introduction", MAX_INTRODUCTION_BYTES),
@@ -353,7 +344,7 @@ def _profile(body: dict[str, Any], max_name: str = "MaxMemberCount") -> dict[str
             profile[key] = value
     max_members = body.get(max_name)
     if max_members is not None:
-        if not _is_int(max_members) or max_members < 1:
+        if not is_int(max_members) or max_members < 1:
             raise ImError(BAD, f"{max_name} must be a positive integer")
         profile["max_members"] = max_members
     join = body.get("ApplyJoinOption")
@@ -375,7 +366,7 @@ def _profile(body: dict[str, Any], max_name: str = "MaxMemberCount") -> dict[str
 def _apply_profile(group: Group, profile: dict[str, Any]) -> None:
     for key, value in profile.items():
         if key == "app_data":
-            # §10.3: an empty Value deletes the key.
+            # docs/protocol.md §10.3: an empty Value deletes the key.
             group.app_data.update(value)
             group.app_data = {k: v for k, v in group.app_data.items() if v != ""}
         else:
@@ -386,3 +377,136 @@ def _silence(body: dict[str, Any]) -> None:
     silence = body.get("Silence", 0)
     if silence not in (0, 1) or isinstance(silence, bool):
         raise ImError(BAD, "Silence must be 0 or 1")
+
+
+# ---------------------------------------------------------------------- group listings (docs/protocol.md §5.8)
+
+MAX_GROUP_LIST_LIMIT = 10_000  # Tencent's get_appid_group_list page
+MEMBER_PAGE_LIMIT = 200  # docs/protocol.md §5.8, Limit + Offset
+MEMBER_COMMUNITY_LIMIT = 100  # docs/protocol.md §5.8, Limit + Next (Community)
+MEMBER_UNPAGED_MAX = 6000  # docs/protocol.md §5.8
+MAX_ROLE_ACCOUNTS = 500  # get_role_in_group: https://www.tencentcloud.com/document/product/1047/34963
+ROLES = ("Owner", "Admin", "Member")
+
+
+def get_appid_group_list(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
+    bad = codes.GROUP_PARAM_INVALID
+    limit = body.get("Limit", MAX_GROUP_LIST_LIMIT)
+    if not is_int(limit) or not 1 <= limit <= MAX_GROUP_LIST_LIMIT:
+        raise ImError(bad, f"Limit must be 1-{MAX_GROUP_LIST_LIMIT}")
+    # `Next` is an integer cursor: 0 starts, and an answer of 0 means there is nothing more.
+    cursor = body.get("Next", 0)
+    if not is_int(cursor) or cursor < 0:
+        raise ImError(bad, "Next must be the integer cursor of the previous answer (0 to start)")
+    group_type = body.get("GroupType")
+    if group_type is not None and group_type not in GROUP_TYPES:
+        raise ImError(bad, "GroupType is not a group type")
+    with svc.lock:
+        ids = [g.group_id for g in svc.groups.values() if group_type in (None, g.type)]
+    page = ids[cursor : cursor + limit]
+    following = cursor + len(page)
+    return Reply(
+        {
+            "TotalCount": len(ids),
+            "GroupIdList": [{"GroupId": g} for g in page],
+            "Next": following if following < len(ids) else 0,
+        }
+    )
+
+
+def get_group_member_info(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
+    bad = codes.GROUP_PARAM_INVALID
+    group_id = checked_group_id(body.get("GroupId"))
+    roles = body.get("MemberRoleFilter")
+    if roles is not None and (not isinstance(roles, list) or not set(roles) <= set(ROLES)):
+        raise ImError(bad, f"MemberRoleFilter may hold {', '.join(ROLES)}")
+    info_filter = body.get("MemberInfoFilter")
+    if info_filter is not None and not (
+        isinstance(info_filter, list) and all(isinstance(f, str) for f in info_filter)
+    ):
+        raise ImError(bad, "MemberInfoFilter must be an array of field names")
+    with svc.lock:
+        group = svc.group(group_id)
+        members = [m for m in group.members.values() if roles is None or m.role in roles]
+        total = len(group.members)
+        community = group.type == "Community"
+    fields: dict[str, Any] = {"MemberNum": total}
+    limit = body.get("Limit")
+    if community and "Next" in body:
+        # docs/protocol.md §5.8, Community: Limit (≤ 100) + an opaque Next cursor, "" to start and at the end.
+        if not is_int(limit) or not 1 <= limit <= MEMBER_COMMUNITY_LIMIT:
+            raise ImError(bad, f"Limit must be 1-{MEMBER_COMMUNITY_LIMIT} with Next")
+        start = _decode_cursor(body["Next"])
+        page = members[start : start + limit]
+        following = start + len(page)
+        fields["Next"] = _encode_cursor(following) if following < len(members) else ""
+    else:
+        offset = body.get("Offset", 0)
+        if not is_int(offset) or offset < 0:
+            raise ImError(bad, "Offset must be a non-negative integer")
+        if limit is None:
+            page = members[offset : offset + MEMBER_UNPAGED_MAX]
+        elif not is_int(limit) or not 1 <= limit <= MEMBER_PAGE_LIMIT:
+            raise ImError(bad, f"Limit must be 1-{MEMBER_PAGE_LIMIT}")
+        else:
+            page = members[offset : offset + limit]
+    fields["MemberList"] = [_member_info(m, info_filter, "AppDefinedDataFilter_GroupMember" in body) for m in page]
+    return Reply(fields)
+
+
+def get_role_in_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
+    """Each account's role in the group, "NotMember" for the others (Tencent's get_role_in_group:
+    https://www.tencentcloud.com/document/product/1047/34963). AVChatRoom groups are refused
+    with 10007, as Tencent does. CHOICE: topics are not modelled; a TopicId (Community groups
+    only, as Tencent says) answers with the group's own roles."""
+    bad = codes.GROUP_PARAM_INVALID
+    group_id = checked_group_id(body.get("GroupId"))
+    accounts = body.get("User_Account")
+    if not isinstance(accounts, list) or not accounts or not all(valid_user_id(a) for a in accounts):
+        raise ImError(bad, "User_Account must be a non-empty array of UserIDs")
+    if len(accounts) > MAX_ROLE_ACCOUNTS:
+        raise ImError(bad, f"at most {MAX_ROLE_ACCOUNTS} User_Account per call")
+    topic = body.get("TopicId")
+    if topic is not None and not isinstance(topic, str):
+        raise ImError(bad, "TopicId must be a string")
+    with svc.lock:
+        group = svc.group(group_id)
+        if group.type == "AVChatRoom":
+            raise ImError(codes.GROUP_NO_PERMISSION, "get_role_in_group does not support AVChatRoom groups")
+        if topic is not None and group.type != "Community":
+            raise ImError(bad, "TopicId is for Community groups only")
+        roles = [group.members[a].role if a in group.members else "NotMember" for a in accounts]
+    return Reply({"UserIdList": [{"Member_Account": a, "Role": r} for a, r in zip(accounts, roles, strict=True)]})
+
+
+def _member_info(member: Member, info_filter: list[str] | None, app_data: bool) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "Member_Account": member.account,
+        "Role": member.role,
+        "JoinTime": member.join_time,
+        "MsgSeq": 0,
+        "MsgFlag": "AcceptAndNotify",
+        "LastSendMsgTime": member.last_send,
+        "MuteUntil": 0,
+        "NameCard": "",
+    }
+    if app_data:
+        info["AppMemberDefinedData"] = []
+    if info_filter is not None:
+        info = {k: v for k, v in info.items() if k == "Member_Account" or k in info_filter}
+    return info
+
+
+def _encode_cursor(index: int) -> str:
+    return f"m{index:x}"
+
+
+def _decode_cursor(value: Any) -> int:
+    if value == "":
+        return 0
+    if isinstance(value, str) and value.startswith("m"):
+        try:
+            return int(value[1:], 16)
+        except ValueError:
+            pass
+    raise ImError(codes.GROUP_PARAM_INVALID, "Next must be \"\" or the cursor of the previous answer")

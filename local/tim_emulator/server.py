@@ -23,11 +23,14 @@ from pydantic import ValidationError
 
 from local.http import JSON_HEADERS, LocalHTTPHandler, LocalHTTPServer
 from local.tim_emulator import codes
+from local.tim_emulator.c2c import client_send_c2c
 from local.tim_emulator.callbacks import CallbackClient
+from local.tim_emulator.codes import ImError
 from local.tim_emulator.config import DEFAULT_PORT, Clock, FaultRule, Identity, Settings
-from local.tim_emulator.service import REST_APIS, Caller, ImError, Reply, Seed, SendResult, Service
-from timkit.callback import error_fields
-from timkit.tim.usersig import UserSigError, decode_usersig, verify_usersig
+from local.tim_emulator.core import Caller, Reply, Seed, SendResult, Service
+from local.tim_emulator.group_messages import client_send_group
+from local.tim_emulator.rest_api import REST_API, Handler
+from local.tim_emulator.usersig import MalformedSig, expires_at, read_usersig, signed_with
 
 log = logging.getLogger("local.tim_emulator")
 
@@ -149,7 +152,7 @@ class TimEmulator:
     # ------------------------------------------------------------------ REST authentication
 
     def authenticate(self, query: dict[str, str]) -> None:
-        """§4.1/§4.2: this app, a well-formed valid UserSig for the named identifier, an admin."""
+        """docs/protocol.md §4.1/§4.2: this app, a well-formed valid UserSig for the named identifier, an admin."""
         if query.get("sdkappid") != str(self.identity.sdkappid):
             raise ImError(codes.SDKAPPID_INVALID, "sdkappid is missing or is not this app's SDKAppID")
         identifier = query.get("identifier", "")
@@ -159,20 +162,18 @@ class TimEmulator:
         if not usersig:
             raise ImError(codes.SIG_EMPTY, "usersig is empty")
         try:
-            info = decode_usersig(usersig)
-        except UserSigError:
+            info = read_usersig(usersig)
+        except MalformedSig:
             raise ImError(codes.SIG_MALFORMED, "usersig is malformed") from None
-        if info.sdkappid != self.identity.sdkappid:
+        if info["TLS.sdkappid"] != self.identity.sdkappid:
             raise ImError(codes.SIG_SDKAPPID_MISMATCH, "usersig was issued for another SDKAppID")
-        if info.identifier != identifier:
+        if info["TLS.identifier"] != identifier:
             raise ImError(codes.SIG_IDENTIFIER_MISMATCH, "usersig was issued for another identifier")
         now = int(self.now())
-        if now > info.expires_at:
+        if now > expires_at(info):
             raise ImError(codes.SIG_EXPIRED, "usersig has expired")
-        try:
-            verify_usersig(usersig, self.identity.sdkappid, self.identity.secret_key, identifier, now=now)
-        except UserSigError:
-            raise ImError(codes.SIG_WRONG_KEY, "usersig does not verify with this app's key") from None
+        if not signed_with(info, self.identity.secret_key):
+            raise ImError(codes.SIG_WRONG_KEY, "usersig does not verify with this app's key")
         if identifier != self.identity.admin:
             raise ImError(codes.ADMIN_REQUIRED, "this API needs the app admin as identifier")
 
@@ -226,7 +227,8 @@ class _Handler(LocalHTTPHandler):
         http_status = None
         try:
             emulator.authenticate(query)
-            if self.command != "POST" or api not in REST_APIS:
+            handler = REST_API.get(f"v4/{api}")
+            if self.command != "POST" or handler is None:
                 raise ImError(codes.URL_INVALID, f"no such API: POST /v4/{api}")
             if not service.admit_call(api):
                 limit = emulator.settings().rate_limit(api)
@@ -244,20 +246,20 @@ class _Handler(LocalHTTPHandler):
             fault = emulator.faults.draw(rule) if rule is not None else None
             entry["fault"] = fault.describe() if fault else None
             if fault is None:
-                reply = _carry_out(service, api, body, caller)
+                reply = _carry_out(handler, service, body, caller)
             elif fault.kind == "hang":
                 # The request still happens, before the hang or after it (the caller has long
                 # given up either way): commit-then-hang is the classic lost acknowledgement.
                 if fault.after_commit:
-                    reply = _carry_out(service, api, body, caller)
+                    reply = _carry_out(handler, service, body, caller)
                     emulator.stopping.wait(fault.hang_seconds)
                 else:
                     emulator.stopping.wait(fault.hang_seconds)
-                    reply = _carry_out(service, api, body, caller)
+                    reply = _carry_out(handler, service, body, caller)
             else:
                 if fault.after_commit:
                     # Carried out (stored, callbacks queued), then answered with the fault.
-                    after = _carry_out(service, api, body, caller).after
+                    after = _carry_out(handler, service, body, caller).after
                 assert fault.code is not None
                 if fault.code < codes.HTTP_STATUS_CODES_BELOW:
                     http_status = fault.code
@@ -306,14 +308,13 @@ class _Handler(LocalHTTPHandler):
                 try:
                     emulator.configure(**body)
                 except ValidationError as exc:
-                    fields = error_fields(exc).split(", ")
+                    fields = sorted({".".join(str(p) for p in err["loc"]) or "body" for err in exc.errors()})
                     self._send_json(400, {"error": "invalid settings", "fields": fields, "detail": str(exc)})
                     return
             self._send_json(200, emulator.settings().public())
         elif method == "POST" and len(parts) == 3 and parts[0] == "users" and parts[2] in ("send_c2c", "send_group"):
-            service = emulator.service
-            send = service.client_send_c2c if parts[2] == "send_c2c" else service.client_send_group
-            result = send(parts[1], body)
+            send = client_send_c2c if parts[2] == "send_c2c" else client_send_group
+            result = send(emulator.service, parts[1], body)
             release = emulator.callbacks.submit(result.after if isinstance(result, SendResult) else [])
             try:
                 self._send_json(200, _send_answer(result))
@@ -335,9 +336,9 @@ class _Handler(LocalHTTPHandler):
         self.respond(status, JSON_HEADERS, json.dumps(payload, ensure_ascii=False).encode())
 
 
-def _carry_out(service: Service, api: str, body: dict[str, Any], caller: Caller) -> Reply:
+def _carry_out(handler: Handler, service: Service, body: dict[str, Any], caller: Caller) -> Reply:
     try:
-        return service.rest(api, body, caller)
+        return handler(service, body, caller)
     except ImError as exc:
         return Reply(action_status="FAIL", code=exc.code, info=exc.info)
 

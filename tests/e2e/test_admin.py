@@ -101,7 +101,7 @@ def kill_a_busy_worker(stack: dict) -> int:
 # ----------------------------------------------------------------------------- broadcasts
 
 
-def test_broadcast_to_500_groups_under_faults_and_a_killed_worker(local_stack, tim, rest) -> None:  # type: ignore[no-untyped-def]
+def test_broadcast_to_500_groups_under_faults_and_a_killed_worker(local_stack, tim, rest) -> None:
     groups = make_groups(rest, 500)
     # 10% of sends fail transiently; a third of those after Tencent stored the message.
     tim.configure(faults=[{"api": SEND, "error_share": 0.1, "codes": [10002, 502], "fault_after_commit": 0.34}],
@@ -131,7 +131,7 @@ def test_broadcast_to_500_groups_under_faults_and_a_killed_worker(local_stack, t
     assert group_states(local_stack, job_id, 200) == dict.fromkeys(groups, "sent")
 
 
-def test_cancel_mid_way_leaves_the_rest_cancelled(local_stack, tim, rest) -> None:  # type: ignore[no-untyped-def]
+def test_cancel_mid_way_leaves_the_rest_cancelled(local_stack, tim, rest) -> None:
     groups = make_groups(rest, 300)
     job_id = admin(local_stack, "POST", "/broadcasts", {"groupIds": groups, "msgBody": TEXT}).json()["jobId"]
     wait_for(lambda: job(local_stack, job_id)["progress"]["sent"] >= 40, timeout=60, what="some groups sent")
@@ -150,7 +150,7 @@ def test_cancel_mid_way_leaves_the_rest_cancelled(local_stack, tim, rest) -> Non
     assert [c for c in sends_to(tim, groups) if c["request"]["GroupId"] in never_sent] == []
 
 
-def test_a_scheduled_broadcast_starts_when_its_time_comes(local_stack, tim, rest) -> None:  # type: ignore[no-untyped-def]
+def test_a_scheduled_broadcast_starts_when_its_time_comes(local_stack, tim, rest) -> None:
     groups = make_groups(rest, 3)
     at = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
     created = admin(local_stack, "POST", "/broadcasts", {"groupIds": groups, "msgBody": TEXT,
@@ -181,7 +181,7 @@ def schedules_naming(aws: Callable[[str], Any], job_id: str) -> list[str]:
     return named
 
 
-def test_cancelling_a_scheduled_broadcast_removes_its_schedule(local_stack, aws, tim, rest) -> None:  # type: ignore[no-untyped-def]
+def test_cancelling_a_scheduled_broadcast_removes_its_schedule(local_stack, aws, tim, rest) -> None:
     groups, later_groups = make_groups(rest, 2), make_groups(rest, 1)
     at = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
     job_id = admin(local_stack, "POST", "/broadcasts", {"groupIds": groups, "msgBody": TEXT,
@@ -199,7 +199,7 @@ def test_cancelling_a_scheduled_broadcast_removes_its_schedule(local_stack, aws,
     assert delivered(tim, groups) == {} and job(local_stack, job_id)["progress"]["total"] == 0
 
 
-def test_broadcasts_are_listed_newest_first(local_stack, rest) -> None:  # type: ignore[no-untyped-def]
+def test_broadcasts_are_listed_newest_first(local_stack, rest) -> None:
     groups = make_groups(rest, 1)
     ids = [admin(local_stack, "POST", "/broadcasts", {"groupIds": groups, "msgBody": TEXT}).json()["jobId"]
            for _ in range(2)]
@@ -207,7 +207,7 @@ def test_broadcasts_are_listed_newest_first(local_stack, rest) -> None:  # type:
     assert listed.index(ids[1]) < listed.index(ids[0])
 
 
-def test_an_idempotency_key_makes_one_broadcast(local_stack, rest) -> None:  # type: ignore[no-untyped-def]
+def test_an_idempotency_key_makes_one_broadcast(local_stack, rest) -> None:
     groups = make_groups(rest, 1)
     key = uuid.uuid4().hex
     body = {"groupIds": groups, "msgBody": TEXT}
@@ -222,7 +222,7 @@ def test_an_idempotency_key_makes_one_broadcast(local_stack, rest) -> None:  # t
 # ----------------------------------------------------------------------------- bot friends, robots, messages
 
 
-def test_bot_friends_for_1000_users_then_the_same_again_changes_nothing(local_stack, tim, rest) -> None:  # type: ignore[no-untyped-def]
+def test_bot_friends_for_1000_users_then_the_same_again_changes_nothing(local_stack, tim, rest) -> None:
     users = [f"fan-{uuid.uuid4().hex[:6]}-{i:04d}" for i in range(1000)]
     for start in range(0, 1000, 100):
         rest.call("im_open_login_svc", "multiaccount_import", {"Accounts": users[start:start + 100]})
@@ -240,7 +240,7 @@ def test_bot_friends_for_1000_users_then_the_same_again_changes_nothing(local_st
     assert len(tim.calls(api="sns/friend_add")) == changes_before  # only checks, no call that changes state
 
 
-def test_robots_are_created_listed_and_deleted(local_stack) -> None:  # type: ignore[no-untyped-def]
+def test_robots_are_created_listed_and_deleted(local_stack) -> None:
     robot = f"@RBT#e2e{uuid.uuid4().hex[:6]}"
     assert admin(local_stack, "POST", "/robots", {"robotId": robot, "nick": "E2E"}).status_code == 201
     assert robot in admin(local_stack, "GET", "/robots").json()["robots"]
@@ -250,7 +250,7 @@ def test_robots_are_created_listed_and_deleted(local_stack) -> None:  # type: ig
     assert gone.status_code == 404 and robot in gone.json()["message"]
 
 
-def test_messages_to_a_user_many_users_and_a_group(local_stack, tim) -> None:  # type: ignore[no-untyped-def]
+def test_messages_to_a_user_many_users_and_a_group(local_stack, tim) -> None:
     text = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": f"admin says {uuid.uuid4().hex[:6]}"}}]
     one = admin(local_stack, "POST", "/messages", {"toUser": "bob", "msgBody": text, "from": "@RBT#assistant"})
     assert one.status_code == 200 and one.json()["results"][0]["result"] == "sent"
@@ -286,13 +286,13 @@ def test_messages_to_a_user_many_users_and_a_group(local_stack, tim) -> None:  #
         ("GET", "/broadcasts?nextToken=forged", None, 400, "nextToken", "nextToken"),
     ],
 )
-def test_bad_input_is_a_4xx_naming_the_field(local_stack, method, path, body, status, field, says) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_is_a_4xx_naming_the_field(local_stack, method, path, body, status, field, says) -> None:
     answer = admin(local_stack, method, path, body)
     assert answer.status_code == status, answer.text
     assert answer.json()["field"] == field and says in answer.text
 
 
-def test_the_openapi_document_and_swagger_ui_are_published(local_stack) -> None:  # type: ignore[no-untyped-def]
+def test_the_openapi_document_and_swagger_ui_are_published(local_stack) -> None:
     document = admin(local_stack, "GET", "/openapi.json")
     assert document.status_code == 200
     paths = document.json()["paths"]

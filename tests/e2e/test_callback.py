@@ -65,7 +65,7 @@ def answer(stack: dict, body: dict, **overrides: str) -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -76,7 +76,7 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):  # type
 
 
 @pytest.fixture
-def policy(local_stack) -> Iterator:  # type: ignore[no-untyped-def]
+def policy(local_stack) -> Iterator:
     """Swap the local policy document for one test (the stack caches it for 0 s in tests)."""
     path = Path(local_stack["policy_file"])
     original = path.read_text()
@@ -91,19 +91,19 @@ def policy(local_stack) -> Iterator:  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------- before-send
 
 
-def test_clean_c2c_message_is_allowed_unchanged(local_stack) -> None:  # type: ignore[no-untyped-def]
+def test_clean_c2c_message_is_allowed_unchanged(local_stack) -> None:
     status, body = answer(local_stack, c2c_before("see you at ten"))
     assert status == 200
     assert body == {"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0}
 
 
-def test_masked_word_is_rewritten(local_stack) -> None:  # type: ignore[no-untyped-def]
+def test_masked_word_is_rewritten(local_stack) -> None:
     status, body = answer(local_stack, c2c_before("well DARN it"))
     assert status == 200 and body["ErrorCode"] == 0
     assert body["MsgBody"] == [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "well **** it"}}]
 
 
-def test_blocked_word_is_rejected_with_the_custom_code(local_stack) -> None:  # type: ignore[no-untyped-def]
+def test_blocked_word_is_rejected_with_the_custom_code(local_stack) -> None:
     c2c_status, c2c = answer(local_stack, c2c_before("click spam-link.example now"))
     group_status, group = answer(local_stack, group_before("a badword here"))
     assert (c2c_status, c2c["ErrorCode"], c2c["ErrorInfo"]) == (200, 120001, "Message blocked by policy")
@@ -111,14 +111,14 @@ def test_blocked_word_is_rejected_with_the_custom_code(local_stack) -> None:  # 
     assert "MsgBody" not in c2c and "MsgBody" not in group
 
 
-def test_blocked_word_is_discarded_when_the_policy_says_so(local_stack, policy) -> None:  # type: ignore[no-untyped-def]
+def test_blocked_word_is_discarded_when_the_policy_says_so(local_stack, policy) -> None:
     policy({"blocked_words": ["badword"], "blocked_action": "discard"})
     for body in (c2c_before("badword"), group_before("BADWORD!")):
         status, reply = answer(local_stack, body)
         assert (status, reply["ErrorCode"]) == (200, 2)
 
 
-def test_group_masking_and_element_types(local_stack, policy) -> None:  # type: ignore[no-untyped-def]
+def test_group_masking_and_element_types(local_stack, policy) -> None:
     policy({"masked_words": ["heck"], "allowed_elements": {"group": ["TIMTextElem"]}})
     status, reply = answer(local_stack, group_before("what the heck"))
     assert reply["MsgBody"][0]["MsgContent"]["Text"] == "what the ****"
@@ -129,12 +129,12 @@ def test_group_masking_and_element_types(local_stack, policy) -> None:  # type: 
     assert reply["ErrorCode"] == 10100 and "TIMImageElem" in reply["ErrorInfo"]
 
 
-def test_oversize_body_is_rejected_naming_the_limit(local_stack) -> None:  # type: ignore[no-untyped-def]
+def test_oversize_body_is_rejected_naming_the_limit(local_stack) -> None:
     status, reply = answer(local_stack, c2c_before("x" * 13000))
     assert reply["ErrorCode"] == 120001 and "12288-byte limit" in reply["ErrorInfo"]
 
 
-def test_interrupt_to_a_bot_is_recorded_and_allowed(local_stack, aws) -> None:  # type: ignore[no-untyped-def]
+def test_interrupt_to_a_bot_is_recorded_and_allowed(local_stack, aws) -> None:
     interrupt = c2c_before("", to="@RBT#assistant")
     interrupt["MsgBody"] = [{"MsgType": "TIMCustomElem", "MsgContent": {
         "Data": json.dumps({"chatbotPlugin": 2, "src": 22, "msgKey": "12_345_1730000000"})}}]
@@ -148,7 +148,7 @@ def test_interrupt_to_a_bot_is_recorded_and_allowed(local_stack, aws) -> None:  
     assert item and item["user"]["S"] == "u_1001"
 
 
-def test_unparseable_before_send_gets_the_failure_policy(local_stack) -> None:  # type: ignore[no-untyped-def]
+def test_unparseable_before_send_gets_the_failure_policy(local_stack) -> None:
     query = signed_query(local_stack, "C2C.CallbackBeforeSendMsg")
     for body in ("{not json", json.dumps({"CallbackCommand": "C2C.CallbackBeforeSendMsg"})):
         response = post(local_stack, query, body)
@@ -171,7 +171,7 @@ def test_unparseable_before_send_gets_the_failure_policy(local_stack) -> None:  
     ],
     ids=["bad-sign", "stale", "future", "not-a-number", "wrong-app"],
 )
-def test_failed_checks_are_refused(local_stack, overrides, status, message) -> None:  # type: ignore[no-untyped-def]
+def test_failed_checks_are_refused(local_stack, overrides, status, message) -> None:
     body = c2c_before("hello")
     query = signed_query(local_stack, body["CallbackCommand"])
     if isinstance(overrides.get("RequestTime"), int):
@@ -186,7 +186,7 @@ def test_failed_checks_are_refused(local_stack, overrides, status, message) -> N
 
 
 @pytest.mark.parametrize("missing", ["SdkAppid", "CallbackCommand", "Sign", "RequestTime"])
-def test_missing_parameters_are_named(local_stack, missing) -> None:  # type: ignore[no-untyped-def]
+def test_missing_parameters_are_named(local_stack, missing) -> None:
     body = c2c_before("hello")
     query = signed_query(local_stack, body["CallbackCommand"])
     del query[missing]
@@ -195,7 +195,7 @@ def test_missing_parameters_are_named(local_stack, missing) -> None:  # type: ig
     assert missing in response.json()["message"]
 
 
-def test_unknown_command_is_acknowledged(local_stack) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_command_is_acknowledged(local_stack) -> None:
     response = post(local_stack, signed_query(local_stack, "Sns.CallbackFriendAdd"), {"x": 1})
     assert response.status_code == 200
     assert response.json() == {"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0}
@@ -204,7 +204,7 @@ def test_unknown_command_is_acknowledged(local_stack) -> None:  # type: ignore[n
 # ---------------------------------------------------------------- after-send → archive
 
 
-def queue_drained(local_stack, aws) -> bool:  # type: ignore[no-untyped-def]
+def queue_drained(local_stack, aws) -> bool:
     attrs = aws("sqs").get_queue_attributes(
         QueueUrl=local_stack["resources"]["EventsQueue"],
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
@@ -212,14 +212,14 @@ def queue_drained(local_stack, aws) -> bool:  # type: ignore[no-untyped-def]
     return attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
-def archived(local_stack, aws, pk: str) -> list[dict]:  # type: ignore[no-untyped-def]
+def archived(local_stack, aws, pk: str) -> list[dict]:
     return aws("dynamodb").query(
         TableName=local_stack["resources"]["ArchiveTable"],
         KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": pk}}, ConsistentRead=True,
     )["Items"]
 
 
-def test_same_after_send_three_times_archives_one_message(local_stack, aws) -> None:  # type: ignore[no-untyped-def]
+def test_same_after_send_three_times_archives_one_message(local_stack, aws) -> None:
     after = dict(c2c_before("hello archive"), CallbackCommand="C2C.CallbackAfterSendMsg",
                  SendMsgResult=0, ErrorInfo="send msg succeed", UnreadMsgNum=1)
     for _ in range(3):
@@ -233,7 +233,7 @@ def test_same_after_send_three_times_archives_one_message(local_stack, aws) -> N
     assert json.loads(items[0]["body"]["S"]) == after
 
 
-def test_group_merger_modify_and_recall_are_archived_together(local_stack, aws) -> None:  # type: ignore[no-untyped-def]
+def test_group_merger_modify_and_recall_are_archived_together(local_stack, aws) -> None:
     seq = uuid.uuid4().int % 10**6
     group_id = "@TGS#ARCHIVE"
     relay = {"MsgType": "TIMRelayElem", "MsgContent": {
@@ -259,7 +259,7 @@ def test_group_merger_modify_and_recall_are_archived_together(local_stack, aws) 
     assert json.loads(message["body"]["S"])["MsgBody"] == [relay]
 
 
-def test_body_with_characters_sqs_refuses_is_archived_as_it_came(local_stack, aws) -> None:  # type: ignore[no-untyped-def]
+def test_body_with_characters_sqs_refuses_is_archived_as_it_came(local_stack, aws) -> None:
     after = dict(c2c_before("odd \uffff and \ufffe"), CallbackCommand="C2C.CallbackAfterSendMsg",
                  SendMsgResult=0, ErrorInfo="send msg succeed", UnreadMsgNum=1)
     raw = json.dumps(after, ensure_ascii=False)
@@ -269,7 +269,7 @@ def test_body_with_characters_sqs_refuses_is_archived_as_it_came(local_stack, aw
     assert item["body"]["S"] == raw
 
 
-def test_another_body_for_an_archived_message_is_kept_beside_it(local_stack, aws) -> None:  # type: ignore[no-untyped-def]
+def test_another_body_for_an_archived_message_is_kept_beside_it(local_stack, aws) -> None:
     after = dict(c2c_before("the real one"), CallbackCommand="C2C.CallbackAfterSendMsg",
                  SendMsgResult=0, ErrorInfo="send msg succeed", UnreadMsgNum=1)
     forged = dict(after, MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {"Text": "a forged one"}}])
@@ -284,14 +284,14 @@ def test_another_body_for_an_archived_message_is_kept_beside_it(local_stack, aws
     assert next(i for i in items if i["sk"]["S"] == "MSG")["body"]["S"] == json.dumps(after, ensure_ascii=False)
 
 
-def test_bad_after_send_body_is_refused_not_queued(local_stack) -> None:  # type: ignore[no-untyped-def]
+def test_bad_after_send_body_is_refused_not_queued(local_stack) -> None:
     response = post(local_stack, signed_query(local_stack, "C2C.CallbackAfterSendMsg"),
                     {"CallbackCommand": "C2C.CallbackAfterSendMsg", "From_Account": "a"})
     assert response.status_code == 400
     assert "MsgKey" in response.json()["message"]
 
 
-def test_a_record_that_keeps_failing_ends_in_the_dead_letter_queue(local_stack, aws) -> None:  # type: ignore[no-untyped-def]
+def test_a_record_that_keeps_failing_ends_in_the_dead_letter_queue(local_stack, aws) -> None:
     # Queued directly: the callback function refuses such a body, but a message the processor
     # cannot handle (a future schema, a bug) must end up in the DLQ, not be lost or loop forever.
     marker = str(uuid.uuid4())
@@ -311,7 +311,7 @@ def test_a_record_that_keeps_failing_ends_in_the_dead_letter_queue(local_stack, 
 
 @pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parents[2].glob("events/tim_callback/*.json")),
                          ids=lambda p: p.stem)
-def test_sample_events_are_answered(local_stack, path) -> None:  # type: ignore[no-untyped-def]
+def test_sample_events_are_answered(local_stack, path) -> None:
     # The samples carry a Sign for a fixed time; sign them afresh, as Tencent would now.
     event = json.loads(path.read_text())
     query = event["queryStringParameters"]

@@ -26,7 +26,7 @@ def texts(page: dict[str, Any]) -> list[str]:
     return [e["body"][0]["MsgContent"]["Text"] for e in page["entries"] if e["kind"] == "message" and e["body"]]
 
 
-def test_sent_messages_are_read_back_from_the_archive(local_stack, tim, aws) -> None:  # type: ignore[no-untyped-def]
+def test_sent_messages_are_read_back_from_the_archive(local_stack, tim, aws) -> None:
     # The archive index exists in the stack's table, as the template declares it.
     table = aws("dynamodb").describe_table(TableName=local_stack["resources"]["ArchiveTable"])["Table"]
     assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == ["ByConversation"]
@@ -61,7 +61,7 @@ def test_sent_messages_are_read_back_from_the_archive(local_stack, tim, aws) -> 
     assert refused.status_code == 422 and refused.json()["field"] == "path.conversationId"
 
 
-def test_a_groups_system_event_shows_in_its_history(local_stack) -> None:  # type: ignore[no-untyped-def]
+def test_a_groups_system_event_shows_in_its_history(local_stack) -> None:
     group = f"@TGS#hist{uuid.uuid4().hex[:8]}"
     joined = {"CallbackCommand": "Group.CallbackAfterNewMemberJoin", "GroupId": group, "Type": "Public",
               "JoinType": "Invited", "Operator_Account": "alice",
@@ -77,7 +77,7 @@ def test_a_groups_system_event_shows_in_its_history(local_stack) -> None:  # typ
     assert (entry["system"]["operator"], entry["system"]["participants"]) == ("alice", ["bob"])
 
 
-def test_a_group_made_through_tencent_has_its_story_in_history(local_stack, tim) -> None:  # type: ignore[no-untyped-def]
+def test_a_group_made_through_tencent_has_its_story_in_history(local_stack, tim) -> None:
     from timkit.tim.rest import TimRestClient
 
     rest = TimRestClient(int(local_stack["sdkappid"]), local_stack["secret_key"], base_url=local_stack["tim_api_base"])

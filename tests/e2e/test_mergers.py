@@ -25,7 +25,7 @@ def sig(stack: dict, user: str, expire: int = 3600, now: int | None = None) -> s
     return gen_usersig(int(stack["sdkappid"]), stack["secret_key"], user, expire, now)
 
 
-def call(stack: dict, method: str, path: str, user: str | None, body: Any = None, token: str | None = None):  # type: ignore[no-untyped-def]
+def call(stack: dict, method: str, path: str, user: str | None, body: Any = None, token: str | None = None):
     headers = {"Content-Type": "application/json"}
     if token is not None or user is not None:
         headers["Authorization"] = f"Bearer {token if token is not None else sig(stack, user)}"
@@ -49,7 +49,7 @@ def by_key(key: str) -> dict:
                                                       "AbstractList": [], "JsonMsgKey": key}}
 
 
-def test_upload_and_download_by_the_conversation_only(local_stack) -> None:  # type: ignore[no-untyped-def]
+def test_upload_and_download_by_the_conversation_only(local_stack) -> None:
     doc = upload()
     created = call(local_stack, "POST", "/mergers", "alice", doc)
     assert created.status_code == 201, created.text
@@ -78,7 +78,7 @@ def merger_invocations(stack: dict) -> int:
     return sum(worker["invocations"] for worker in listing["functions"]["MergerApiFunction"]["workers"])
 
 
-def test_bad_or_missing_sig_is_refused_at_the_gateway(local_stack) -> None:  # type: ignore[no-untyped-def]
+def test_bad_or_missing_sig_is_refused_at_the_gateway(local_stack) -> None:
     assert call(local_stack, "GET", "/mergers/x", "alice").status_code == 404  # the function is up
     before = merger_invocations(local_stack)
     missing = call(local_stack, "GET", "/mergers/x", None)  # no Authorization header
@@ -103,7 +103,7 @@ def test_bad_or_missing_sig_is_refused_at_the_gateway(local_stack) -> None:  # t
     assert merger_invocations(local_stack) == before  # none of them reached the merger function
 
 
-def test_large_merger_comes_back_by_presigned_url(local_stack) -> None:  # type: ignore[no-untyped-def]
+def test_large_merger_comes_back_by_presigned_url(local_stack) -> None:
     big = "字" * 4000  # 12 KB of UTF-8 per message
     doc = upload(messages=[message(i, big) for i in range(280)])
     key = call(local_stack, "POST", "/mergers", "alice", doc).json()["downloadKey"]
@@ -116,7 +116,7 @@ def test_large_merger_comes_back_by_presigned_url(local_stack) -> None:  # type:
 ROLES = "group_open_http_svc/get_role_in_group"
 
 
-def test_group_merger_is_for_members_only(local_stack, tim) -> None:  # type: ignore[no-untyped-def]
+def test_group_merger_is_for_members_only(local_stack, tim) -> None:
     key = call(local_stack, "POST", "/mergers", "alice", upload("group", "@TGS#demo")).json()["downloadKey"]
     lookups, listings = len(tim.calls(api=ROLES)), len(tim.calls(api="group_open_http_svc/get_group_member_info"))
     assert call(local_stack, "GET", f"/mergers/{key}", "carol").status_code == 200  # a member (emulator)
@@ -129,7 +129,7 @@ def test_group_merger_is_for_members_only(local_stack, tim) -> None:  # type: ig
     assert len(tim.calls(api="group_open_http_svc/get_group_member_info")) == listings
 
 
-def test_group_merger_when_tencent_cannot_tell_is_503(local_stack, tim) -> None:  # type: ignore[no-untyped-def]
+def test_group_merger_when_tencent_cannot_tell_is_503(local_stack, tim) -> None:
     key = call(local_stack, "POST", "/mergers", "alice", upload("group", "@TGS#demo")).json()["downloadKey"]
     tim.configure(faults=[{"api": ROLES, "error_share": 1.0, "codes": [10002]}])
     try:
@@ -142,7 +142,7 @@ def test_group_merger_when_tencent_cannot_tell_is_503(local_stack, tim) -> None:
     assert call(local_stack, "GET", f"/mergers/{key}", "bob").status_code == 200
 
 
-def test_nesting_by_key_across_three_levels(local_stack) -> None:  # type: ignore[no-untyped-def]
+def test_nesting_by_key_across_three_levels(local_stack) -> None:
     first = call(local_stack, "POST", "/mergers", "alice", upload()).json()["downloadKey"]
     second = call(local_stack, "POST", "/mergers", "alice",
                   upload(messages=[message(1, body=[by_key(first)])])).json()["downloadKey"]
@@ -160,7 +160,7 @@ def test_nesting_by_key_across_three_levels(local_stack) -> None:  # type: ignor
     assert refused.status_code == 422 and refused.json()["limit"] == "nested_key"
 
 
-def test_a_chain_past_100_levels_is_flagged(local_stack) -> None:  # type: ignore[no-untyped-def]
+def test_a_chain_past_100_levels_is_flagged(local_stack) -> None:
     key = call(local_stack, "POST", "/mergers", "alice", upload()).json()["downloadKey"]
     for _ in range(100):
         key = call(local_stack, "POST", "/mergers", "alice",
@@ -180,13 +180,13 @@ def test_a_chain_past_100_levels_is_flagged(local_stack) -> None:  # type: ignor
     ],
     ids=["301-messages", "long-abstract", "many-abstracts", "no-compatible-text", "too-big"],
 )
-def test_limits_are_refused_by_name(local_stack, doc, status, limit) -> None:  # type: ignore[no-untyped-def]
+def test_limits_are_refused_by_name(local_stack, doc, status, limit) -> None:
     refused = call(local_stack, "POST", "/mergers", "alice", doc)
     assert refused.status_code == status, refused.text
     assert limit in refused.text
 
 
-def test_too_deep_inline_nesting_is_refused(local_stack) -> None:  # type: ignore[no-untyped-def]
+def test_too_deep_inline_nesting_is_refused(local_stack) -> None:
     body: list = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "bottom"}}]
     for _ in range(100):
         body = [{"MsgType": "TIMRelayElem", "MsgContent": {"Title": "t", "MsgNum": 1, "CompatibleText": "c",
@@ -195,7 +195,7 @@ def test_too_deep_inline_nesting_is_refused(local_stack) -> None:  # type: ignor
     assert refused.status_code == 422 and ("levels" in refused.text or "recursion" in refused.text.lower())
 
 
-def test_an_expired_merger_is_gone(local_stack, aws) -> None:  # type: ignore[no-untyped-def]
+def test_an_expired_merger_is_gone(local_stack, aws) -> None:
     key = call(local_stack, "POST", "/mergers", "alice", upload()).json()["downloadKey"]
     assert call(local_stack, "GET", f"/mergers/{key}", "bob").status_code == 200
     # Time passes: the stored expiry is now in the past (TTL and lifecycle have not run yet).
@@ -208,7 +208,7 @@ def test_an_expired_merger_is_gone(local_stack, aws) -> None:  # type: ignore[no
     assert call(local_stack, "GET", f"/mergers/{key}", "bob").status_code == 404
 
 
-def test_inline_merger_from_a_callback_is_downloadable_by_the_conversation(local_stack, tim, aws) -> None:  # type: ignore[no-untyped-def]
+def test_inline_merger_from_a_callback_is_downloadable_by_the_conversation(local_stack, tim, aws) -> None:
     relay = {"MsgType": "TIMRelayElem", "MsgContent": {
         "Title": "Forwarded", "MsgNum": 1, "CompatibleText": "upgrade", "AbstractList": ["alice: hi"],
         "MsgList": [message(7, "forwarded text")]}}
@@ -216,7 +216,7 @@ def test_inline_merger_from_a_callback_is_downloadable_by_the_conversation(local
     assert sent["ErrorCode"] == 0, sent
     dynamodb, table = aws("dynamodb"), local_stack["resources"]["ArchiveTable"]
 
-    def captured():  # type: ignore[no-untyped-def]
+    def captured():
         # The key is derived with the stack's capture secret: the archived message records it.
         item = dynamodb.get_item(
             TableName=table, Key={"pk": {"S": f"c2c:{sent['MsgKey']}"}, "sk": {"S": "MSG"}}, ConsistentRead=True
@@ -226,7 +226,7 @@ def test_inline_merger_from_a_callback_is_downloadable_by_the_conversation(local
     key = wait_for(captured, timeout=30, what="the archived message")
     assert key != "m" + hashlib.sha256(f"c2c:{sent['MsgKey']}#0".encode()).hexdigest()[:40]
 
-    def downloaded():  # type: ignore[no-untyped-def]
+    def downloaded():
         got = call(local_stack, "GET", f"/mergers/{key}", "bob")
         return got.json() if got.status_code == 200 else None
 
@@ -235,7 +235,7 @@ def test_inline_merger_from_a_callback_is_downloadable_by_the_conversation(local
     assert call(local_stack, "GET", f"/mergers/{key}", "carol").status_code == 404
 
 
-def test_an_absurdly_long_key_is_just_not_found(local_stack) -> None:  # type: ignore[no-untyped-def]
+def test_an_absurdly_long_key_is_just_not_found(local_stack) -> None:
     assert call(local_stack, "GET", "/mergers/" + "k" * 3000, "alice").status_code == 404
     refused = call(local_stack, "POST", "/mergers", "alice", upload(messages=[message(1, body=[by_key("k" * 3000)])]))
     assert refused.status_code == 422 and refused.json()["limit"] == "nested_key"

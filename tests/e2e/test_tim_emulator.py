@@ -9,7 +9,7 @@ from tests.e2e.test_callback import wait_for
 ARCHIVE_DEADLINE_S = 20
 
 
-def test_a_users_message_is_moderated_delivered_and_archived_once(local_stack, tim, aws) -> None:  # type: ignore[no-untyped-def]
+def test_a_users_message_is_moderated_delivered_and_archived_once(local_stack, tim, aws) -> None:
     answer = tim.send_c2c("alice", "bob", "well darn it")
 
     # The sender's view: success, the message delivered with the policy's rewrite.
@@ -43,7 +43,7 @@ def test_a_users_message_is_moderated_delivered_and_archived_once(local_stack, t
     assert items[0]["conversation"]["S"] == "c2c:alice:bob"
 
 
-def test_a_blocked_group_message_is_rejected_with_the_policy_code(local_stack, tim) -> None:  # type: ignore[no-untyped-def]
+def test_a_blocked_group_message_is_rejected_with_the_policy_code(local_stack, tim) -> None:
     answer = tim.send_group("alice", "@TGS#demo", "this has a badword")
     assert (answer["ErrorCode"], answer["ErrorInfo"], answer["outcome"]) == (10100, "Message blocked by policy",
                                                                              "rejected")

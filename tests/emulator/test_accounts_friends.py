@@ -14,7 +14,7 @@ def robots(rest: Rest) -> list[str]:
 # ---------------------------------------------------------------------- accounts
 
 
-def test_account_import_creates_and_updates(rest: Rest, tim) -> None:  # type: ignore[no-untyped-def]
+def test_account_import_creates_and_updates(rest: Rest, tim) -> None:
     rest.ok("im_open_login_svc/account_import", {"UserID": "erin", "Nick": "Erin", "FaceUrl": "https://x/e.png"})
     rest.ok("im_open_login_svc/account_import", {"UserID": "erin", "Nick": "Erin B."})
     [erin] = [a for a in tim.state()["accounts"] if a["UserID"] == "erin"]
@@ -42,7 +42,7 @@ def test_robot_ids_start_with_the_prefix_and_fit_32_bytes(rest: Rest) -> None:
     assert "@RBT#" + "b" * 27 in robots(rest)
 
 
-def test_creating_an_existing_robot_again_is_a_no_op(rest: Rest, tim) -> None:  # type: ignore[no-untyped-def]
+def test_creating_an_existing_robot_again_is_a_no_op(rest: Rest, tim) -> None:
     rest.ok("openim_robot_http_svc/create_robot", {"UserID": "@RBT#again", "Nick": "first"})
     rest.ok("openim_robot_http_svc/create_robot", {"UserID": "@RBT#again", "Nick": "second"})
     assert robots(rest).count("@RBT#again") == 1

@@ -33,7 +33,7 @@ def sendmsg(**fields: Any) -> dict[str, Any]:
     return {"From_Account": "alice", "To_Account": "bob", "MsgRandom": 2718281828, "MsgBody": text("hi"), **fields}
 
 
-def test_msgkey_is_seq_random_time(rest: Rest, clock: FakeClock, tim) -> None:  # type: ignore[no-untyped-def]
+def test_msgkey_is_seq_random_time(rest: Rest, clock: FakeClock, tim) -> None:
     answer = rest.ok("openim/sendmsg", sendmsg(MsgSeq=7, SyncOtherMachine=2))
     now = int(clock.now())
     assert answer["MsgTime"] == now
@@ -48,7 +48,7 @@ def test_msgseq_is_made_up_when_not_given(rest: Rest) -> None:
     assert 0 <= int(seq) <= 0xFFFFFFFF and msg_random == "2718281828" and msg_time.isdigit()
 
 
-def test_sender_defaults_to_the_admin(rest: Rest, tim) -> None:  # type: ignore[no-untyped-def]
+def test_sender_defaults_to_the_admin(rest: Rest, tim) -> None:
     body = sendmsg()
     del body["From_Account"]
     rest.ok("openim/sendmsg", body)
@@ -92,7 +92,7 @@ def test_body_limit_is_12_kb_of_compact_utf8_json(rest: Rest) -> None:
     assert too_big["ErrorCode"] == 93000 and "too long" in too_big["ErrorInfo"]
 
 
-def test_online_only_messages_are_delivered_but_not_stored(rest: Rest, tim) -> None:  # type: ignore[no-untyped-def]
+def test_online_only_messages_are_delivered_but_not_stored(rest: Rest, tim) -> None:
     answer = rest.ok("openim/sendmsg", sendmsg(MsgLifeTime=0))
     [message] = tim.messages()
     assert (message["OnlineOnlyFlag"], message["stored"]) == (1, False)
@@ -100,7 +100,7 @@ def test_online_only_messages_are_delivered_but_not_stored(rest: Rest, tim) -> N
     assert rest("openim/modify_c2c_msg", modify)["ErrorCode"] == 20026
 
 
-def test_a_repeat_in_the_same_second_is_answered_with_the_original(rest: Rest, clock: FakeClock, tim) -> None:  # type: ignore[no-untyped-def]
+def test_a_repeat_in_the_same_second_is_answered_with_the_original(rest: Rest, clock: FakeClock, tim) -> None:
     first = rest.ok("openim/sendmsg", sendmsg(MsgSeq=5))
     clock.advance(0.4)
     again = rest.ok("openim/sendmsg", sendmsg(MsgSeq=5))
@@ -114,7 +114,7 @@ def test_a_repeat_in_the_same_second_is_answered_with_the_original(rest: Rest, c
     assert len(tim.messages()) == 2
 
 
-def test_unread_count_follows_the_recipient(rest: Rest, tim) -> None:  # type: ignore[no-untyped-def]
+def test_unread_count_follows_the_recipient(rest: Rest, tim) -> None:
     rest.ok("openim/sendmsg", sendmsg(MsgRandom=1))
     rest.ok("openim/sendmsg", sendmsg(MsgRandom=2, SendMsgControl=["NoUnread"]))
     rest.ok("openim/sendmsg", sendmsg(MsgRandom=3, MsgLifeTime=0))
@@ -128,7 +128,7 @@ def batch(recipients: list[Any], **fields: Any) -> dict[str, Any]:
     return {"From_Account": "alice", "To_Account": recipients, "MsgRandom": 99, "MsgBody": text("all"), **fields}
 
 
-def test_batch_to_500_recipients(rest: Rest, tim) -> None:  # type: ignore[no-untyped-def]
+def test_batch_to_500_recipients(rest: Rest, tim) -> None:
     users = [f"user{n:03d}" for n in range(500)]
     for start in range(0, 500, 100):
         rest.ok("im_open_login_svc/multiaccount_import", {"Accounts": users[start:start + 100]})
@@ -138,7 +138,7 @@ def test_batch_to_500_recipients(rest: Rest, tim) -> None:  # type: ignore[no-un
     assert rest("openim/batchsendmsg", batch([*users, "alice"]))["ErrorCode"] == 90011
 
 
-def test_batch_with_missing_accounts_is_some_error(rest: Rest, tim) -> None:  # type: ignore[no-untyped-def]
+def test_batch_with_missing_accounts_is_some_error(rest: Rest, tim) -> None:
     answer = rest("openim/batchsendmsg", batch(["bob", "ghost", "carol"]))
     assert (answer["ActionStatus"], answer["ErrorCode"]) == ("SomeError", 0)
     assert answer["ErrorList"] == [{"To_Account": "ghost", "ErrorCode": 70107}]

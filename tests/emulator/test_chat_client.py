@@ -117,7 +117,7 @@ def test_a_one_to_one_thread_maps_onto_the_c2c_apis(chat: ChatClient, tim: Emula
         ("delete_chat_thread", lambda t: t.delete()),
     ],
 )
-def test_what_tencent_has_no_one_to_one_equivalent_for_is_refused_saying_what_to_do(chat, operation, call) -> None:  # type: ignore[no-untyped-def]
+def test_what_tencent_has_no_one_to_one_equivalent_for_is_refused_saying_what_to_do(chat, operation, call) -> None:
     with pytest.raises(NotSupportedByTencent) as refused:
         call(chat.get_chat_thread_client("c2c:alice:bob"))
     assert refused.value.operation == operation and refused.value.instead

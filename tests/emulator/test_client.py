@@ -29,7 +29,7 @@ def calls(tim: EmulatorControl, api: str) -> list[dict[str, Any]]:
     return tim.calls(api=api)
 
 
-def test_friends_are_made_both_ways_and_repeating_changes_nothing(client, tim) -> None:  # type: ignore[no-untyped-def]
+def test_friends_are_made_both_ways_and_repeating_changes_nothing(client, tim) -> None:
     users = ["alice", "bob", "carol"]
     assert client.ensure_friends("@RBT#assistant", users) == dict.fromkeys(users, 0)  # added now
     for user in users:
@@ -40,13 +40,13 @@ def test_friends_are_made_both_ways_and_repeating_changes_nothing(client, tim) -
     assert len(calls(tim, "sns/friend_add")) == adds  # nothing left to add: no state-changing call
 
 
-def test_friend_add_reports_per_user_results(client) -> None:  # type: ignore[no-untyped-def]
+def test_friend_add_reports_per_user_results(client) -> None:
     reply = client.friend_add("alice", ["bob", "nobody-here"])
     codes = {item.To_Account: item.ResultCode for item in reply.ResultItem}
     assert codes["bob"] == 0 and codes["nobody-here"] != 0
 
 
-def test_robots_create_list_delete(client) -> None:  # type: ignore[no-untyped-def]
+def test_robots_create_list_delete(client) -> None:
     client.create_robot("@RBT#weather", nick="Weather")
     client.create_robot("@RBT#weather")  # re-creating is a no-op
     assert "@RBT#weather" in client.get_all_robots()
@@ -56,7 +56,7 @@ def test_robots_create_list_delete(client) -> None:  # type: ignore[no-untyped-d
         client.create_robot("weather")
 
 
-def test_send_c2c_and_modify(client, tim) -> None:  # type: ignore[no-untyped-def]
+def test_send_c2c_and_modify(client, tim) -> None:
     request = messages.text("first").c2c_request("bob", sender="@RBT#assistant")
     reply = client.send_c2c(request)
     seq, rnd, when = reply.MsgKey.split("_")
@@ -69,7 +69,7 @@ def test_send_c2c_and_modify(client, tim) -> None:  # type: ignore[no-untyped-de
     assert stored[0]["MsgBody"] == [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "second"}}]
 
 
-def test_batch_send_surfaces_partial_failures(client) -> None:  # type: ignore[no-untyped-def]
+def test_batch_send_surfaces_partial_failures(client) -> None:
     body = messages.text("news").body
     reply = client.batch_send_c2c(BatchSendMsgRequest(
         To_Account=["alice", "bob", "ghost"], MsgRandom=messages.new_random(), MsgBody=body))
@@ -78,7 +78,7 @@ def test_batch_send_surfaces_partial_failures(client) -> None:  # type: ignore[n
         BatchSendMsgRequest(To_Account=[f"u{i}" for i in range(501)], MsgRandom=1, MsgBody=body)
 
 
-def test_every_rest_message_kind_is_accepted_and_delivered_as_built(client, tim) -> None:  # type: ignore[no-untyped-def]
+def test_every_rest_message_kind_is_accepted_and_delivered_as_built(client, tim) -> None:
     kinds = [
         messages.text("plain"),
         messages.text_at("hey @bob and all", users=["bob"], at_all=True),
@@ -101,7 +101,7 @@ def test_every_rest_message_kind_is_accepted_and_delivered_as_built(client, tim)
     assert at["GroupAtInfo"] == [{"GroupAtAllFlag": 1}, {"GroupAtAllFlag": 0, "GroupAt_Account": "bob"}]
 
 
-def test_merger_builds_the_wire_shape_and_rest_refuses_to_send_it(client, tim) -> None:  # type: ignore[no-untyped-def]
+def test_merger_builds_the_wire_shape_and_rest_refuses_to_send_it(client, tim) -> None:
     forwarded = RelayMessage(From_Account="alice", To_Account="bob", MsgSeq=1, MsgRandom=2, MsgTimeStamp=3,
                              MsgBody=messages.text("hi").body)
     merger = messages.merger("Chat of A and B", [forwarded], "upgrade to view", ["alice: hi"])
@@ -115,7 +115,7 @@ def test_merger_builds_the_wire_shape_and_rest_refuses_to_send_it(client, tim) -
     assert not err.value.retryable and len(calls(tim, "group_open_http_svc/send_group_msg")) == 1
 
 
-def test_online_only_and_no_unread_options_reach_the_wire(client, tim) -> None:  # type: ignore[no-untyped-def]
+def test_online_only_and_no_unread_options_reach_the_wire(client, tim) -> None:
     opts = messages.SendOptions(online_only=True, no_unread=True)
     client.send_c2c(messages.text("ping").c2c_request("bob", options=opts))
     client.send_group(messages.text("ping").group_request("@TGS#demo", options=opts))
@@ -124,7 +124,7 @@ def test_online_only_and_no_unread_options_reach_the_wire(client, tim) -> None: 
     assert group_call["request"]["OnlineOnlyFlag"] == 1 and "SendMsgControl" not in group_call["request"]
 
 
-def test_group_modify(client, tim) -> None:  # type: ignore[no-untyped-def]
+def test_group_modify(client, tim) -> None:
     reply = client.send_group(messages.text("v1").group_request("@TGS#demo"))
     client.modify_group(ModifyGroupMsgRequest(GroupId="@TGS#demo", MsgSeq=reply.MsgSeq,
                                               MsgBody=messages.text("v2").body))
@@ -132,7 +132,7 @@ def test_group_modify(client, tim) -> None:  # type: ignore[no-untyped-def]
         mode="json")["body"]
 
 
-def test_frequency_drop_is_reported_not_delivered(client, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_frequency_drop_is_reported_not_delivered(client, emulator) -> None:
     emulator.configure(group_msg_per_second=3)
     high = messages.SendOptions(priority="High")
     for i in range(3):
@@ -142,7 +142,7 @@ def test_frequency_drop_is_reported_not_delivered(client, emulator) -> None:  # 
     assert dropped.value.reason == "MsgFreqCtrl"
 
 
-def test_paging_through_groups_and_members(client, tim, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_paging_through_groups_and_members(client, tim, emulator) -> None:
     for i in range(23):
         client.call("group_open_http_svc", "create_group", {
             "Type": "Public", "Name": f"g{i}", "GroupId": f"page-{i}", "Owner_Account": "alice",
@@ -153,7 +153,7 @@ def test_paging_through_groups_and_members(client, tim, emulator) -> None:  # ty
     assert sorted(members) == ["alice", "bob", "carol"]
 
 
-def test_roles_in_group(client) -> None:  # type: ignore[no-untyped-def]
+def test_roles_in_group(client) -> None:
     assert client.roles_in_group("@TGS#demo", ["alice", "bob", "dave"]) == {
         "alice": "Owner", "bob": "Member", "dave": "NotMember"}
     with pytest.raises(TimApiError) as missing:
@@ -164,7 +164,7 @@ def test_roles_in_group(client) -> None:  # type: ignore[no-untyped-def]
 ROLES = "group_open_http_svc/get_role_in_group"
 
 
-def test_membership_is_one_role_lookup_for_the_caller(client, tim) -> None:  # type: ignore[no-untyped-def]
+def test_membership_is_one_role_lookup_for_the_caller(client, tim) -> None:
     # A large group: listing its members would take pages of calls.
     members = [f"member-{i}" for i in range(300)]
     for start in range(0, len(members), 100):
@@ -186,7 +186,7 @@ def test_membership_is_one_role_lookup_for_the_caller(client, tim) -> None:  # t
 
 
 @pytest.mark.parametrize("code", [10002, 502])
-def test_membership_when_tencent_keeps_failing_is_unavailable(client, tim, code: int) -> None:  # type: ignore[no-untyped-def]
+def test_membership_when_tencent_keeps_failing_is_unavailable(client, tim, code: int) -> None:
     tim.configure(faults=[{"api": ROLES, "error_share": 1.0, "codes": [code]}])
     membership = GroupMembership(lambda: client)
     with pytest.raises(MembershipUnavailable):
@@ -196,7 +196,7 @@ def test_membership_when_tencent_keeps_failing_is_unavailable(client, tim, code:
     assert membership("@TGS#demo", "carol")
 
 
-def test_retries_under_faults_deliver_each_group_message_exactly_once(client, tim, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_retries_under_faults_deliver_each_group_message_exactly_once(client, tim, emulator) -> None:
     client._retry = RetryPolicy(attempts=8)
     emulator.configure(fault_seed=11, faults=[{
         "api": "group_open_http_svc/send_group_msg", "error_share": 0.4, "codes": [10002, 502, 60018],
@@ -213,14 +213,14 @@ def test_retries_under_faults_deliver_each_group_message_exactly_once(client, ti
     assert sorted(delivered) == sorted(sent)  # every message once: committed-then-failed retries deduped
 
 
-def test_caller_errors_are_not_retried(client, tim) -> None:  # type: ignore[no-untyped-def]
+def test_caller_errors_are_not_retried(client, tim) -> None:
     with pytest.raises(TimApiError) as err:
         client.send_group(messages.text("hello").group_request("@TGS#missing"))
     assert err.value.error_code in (10010, 10015) and not err.value.retryable
     assert len(calls(tim, "group_open_http_svc/send_group_msg")) == 1
 
 
-def test_sig_is_renewed_as_the_clock_moves(client, tim, clock) -> None:  # type: ignore[no-untyped-def]
+def test_sig_is_renewed_as_the_clock_moves(client, tim, clock) -> None:
     client.get_all_robots()
     clock.advance(2 * 86400)  # the first sig has long expired on the emulator's clock too
     client.get_all_robots()
@@ -228,7 +228,7 @@ def test_sig_is_renewed_as_the_clock_moves(client, tim, clock) -> None:  # type:
     assert [c["ErrorCode"] for c in calls(tim, "openim_robot_http_svc/get_all_robots")] == [0, 0]
 
 
-def test_expired_sig_answer_is_recovered_from_once(emulator, clock, tim) -> None:  # type: ignore[no-untyped-def]
+def test_expired_sig_answer_is_recovered_from_once(emulator, clock, tim) -> None:
     # The client's clock is a day behind the service's: its sig is already expired there.
     late = TimRestClient(APP, KEY, admin=ADMIN, base_url=emulator.url, clock=lambda: clock.now() - 90000,
                          sleep=lambda s: None)
@@ -237,13 +237,13 @@ def test_expired_sig_answer_is_recovered_from_once(emulator, clock, tim) -> None
     assert err.value.error_code == 70001 and late.sigs_made == 2  # renewed once, then gave up
 
 
-def test_oversize_is_refused_before_any_call(client, tim) -> None:  # type: ignore[no-untyped-def]
+def test_oversize_is_refused_before_any_call(client, tim) -> None:
     with pytest.raises(MessageTooLarge):
         client.send_group(messages.text("x" * 12_300).group_request("@TGS#demo"))
     assert calls(tim, "group_open_http_svc/send_group_msg") == []
 
 
-def test_no_secret_in_logs(emulator, clock, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_no_secret_in_logs(emulator, clock, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     emulator.configure(faults=[{"api": "*", "error_share": 1.0, "codes": [20004]}])
     c = TimRestClient(APP, KEY, admin=ADMIN, base_url=emulator.url, clock=clock.now, sleep=lambda s: None,

@@ -14,7 +14,7 @@ from local.tim_emulator.control import EmulatorControl, EmulatorControlError
 from tests.emulator.conftest import ACK, APP, KEY, TOKEN, CallbackServer, Rest, text
 
 
-def test_state_shows_the_seeded_world(tim) -> None:  # type: ignore[no-untyped-def]
+def test_state_shows_the_seeded_world(tim) -> None:
     state = tim.state()
     assert (state["admin"], state["sdkappid"]) == ("administrator", APP)
     assert state["robots"] == ["@RBT#assistant", "@RBT#helper"]
@@ -24,7 +24,7 @@ def test_state_shows_the_seeded_world(tim) -> None:  # type: ignore[no-untyped-d
     assert state["friendships"] == [] and state["modifies_in_progress"] == []
 
 
-def test_reset_keeps_settings_unless_told(rest: Rest, tim) -> None:  # type: ignore[no-untyped-def]
+def test_reset_keeps_settings_unless_told(rest: Rest, tim) -> None:
     tim.configure(rate_limit_per_second=5, modify_latency_ms=1)
     rest.ok("im_open_login_svc/account_import", {"UserID": "temp"})
     rest.ok("openim/sendmsg", {"To_Account": "bob", "MsgRandom": 1, "MsgBody": text("x")})
@@ -39,7 +39,7 @@ def test_reset_keeps_settings_unless_told(rest: Rest, tim) -> None:  # type: ign
     assert [a["UserID"] for a in tim.state()["accounts"]] == ["administrator"]
 
 
-def test_config_never_shows_the_token_and_refuses_unknown_settings(tim, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_config_never_shows_the_token_and_refuses_unknown_settings(tim, callbacks: CallbackServer) -> None:
     shown = tim.config()
     assert TOKEN not in str(shown) and shown["callback_token"] == f"<set, {len(TOKEN)} characters>"
     with pytest.raises(EmulatorControlError, match="no_such_setting"):
@@ -48,7 +48,7 @@ def test_config_never_shows_the_token_and_refuses_unknown_settings(tim, callback
         tim.configure(before_send_failure_policy="maybe")
 
 
-def test_clock_offset_moves_the_emulators_time(rest: Rest, tim, clock, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_clock_offset_moves_the_emulators_time(rest: Rest, tim, clock, callbacks: CallbackServer) -> None:
     tim.configure(clock_offset_s=3600)
     later = int(clock.now()) + 3600
     answer = rest.ok("openim/sendmsg", {"To_Account": "bob", "MsgRandom": 1, "MsgBody": text("x")})
@@ -56,7 +56,7 @@ def test_clock_offset_moves_the_emulators_time(rest: Rest, tim, clock, callbacks
     assert callbacks.received[0]["query"]["RequestTime"] == str(later)
 
 
-def test_filters_and_unknown_routes(tim) -> None:  # type: ignore[no-untyped-def]
+def test_filters_and_unknown_routes(tim) -> None:
     tim.send_c2c("alice", "bob", "one")
     tim.send_group("alice", "@TGS#demo", "two")
     assert [m["kind"] for m in tim.messages(kind="group")] == ["group"]
@@ -68,7 +68,7 @@ def test_filters_and_unknown_routes(tim) -> None:  # type: ignore[no-untyped-def
     assert requests.get(f"{tim.base_url}/elsewhere", timeout=5).status_code == 404
 
 
-def test_the_command_line_shows_the_round_trip(tim, callbacks: CallbackServer, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_the_command_line_shows_the_round_trip(tim, callbacks: CallbackServer, capsys) -> None:
     callbacks.answer = lambda command, body: (
         {**ACK, "MsgBody": text("well **** it")} if command.endswith("BeforeSendMsg") else ACK
     )
@@ -80,7 +80,7 @@ def test_the_command_line_shows_the_round_trip(tim, callbacks: CallbackServer, c
     assert "Bot.OnGroupMessage" in capsys.readouterr().out
 
 
-def test_the_command_line_says_when_there_is_no_emulator(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_the_command_line_says_when_there_is_no_emulator(capsys) -> None:
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]

@@ -122,7 +122,7 @@ def test_a_valid_sig_of_a_non_admin_is_not_enough(rest: Rest) -> None:
     assert rest("openim_robot_http_svc/get_all_robots", {}, identifier="alice")["ErrorCode"] == 60010
 
 
-def test_rate_limit_per_api_with_a_sliding_window(rest: Rest, emulator, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_per_api_with_a_sliding_window(rest: Rest, emulator, clock: FakeClock) -> None:
     emulator.configure(rate_limit_per_second=3)
     codes = [rest("openim_robot_http_svc/get_all_robots", {})["ErrorCode"] for _ in range(4)]
     assert codes == [0, 0, 0, 60007]
@@ -135,7 +135,7 @@ def test_rate_limit_per_api_with_a_sliding_window(rest: Rest, emulator, clock: F
     assert rest("openim_robot_http_svc/get_all_robots", {})["ErrorCode"] == 0
 
 
-def test_rate_limit_can_differ_per_api(rest: Rest, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_can_differ_per_api(rest: Rest, emulator) -> None:
     # §6.1: multi-account import is 100/s by default, everything else 200/s.
     assert emulator.settings().rate_limit("im_open_login_svc/multiaccount_import") == 100
     assert emulator.settings().rate_limit("openim/sendmsg") == 200
@@ -143,7 +143,7 @@ def test_rate_limit_can_differ_per_api(rest: Rest, emulator) -> None:  # type: i
     assert [rest("openim_robot_http_svc/get_all_robots", {})["ErrorCode"] for _ in range(2)] == [0, 60007]
 
 
-def test_calls_are_recorded_with_their_outcome(rest: Rest, tim, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+def test_calls_are_recorded_with_their_outcome(rest: Rest, tim, clock: FakeClock) -> None:
     rest("openim_robot_http_svc/get_all_robots", {})
     rest("openim_robot_http_svc/get_all_robots", {}, usersig="")
     calls = tim.calls(api="openim_robot_http_svc/get_all_robots")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from local.tim_emulator import FakeClock
-from local.tim_emulator.service import priority_ceilings
+from local.tim_emulator.group_messages import priority_ceilings
 from tests.emulator.conftest import ADMIN, Rest, text
 from tests.emulator.test_c2c import LIMIT, body_of_size
 
@@ -17,7 +17,7 @@ def group_msg(random: int, group: str = "@TGS#demo", **fields: Any) -> dict[str,
     return {"GroupId": group, "Random": random, "MsgBody": text(f"message {random}"), **fields}
 
 
-def test_msgseq_increases_from_1_per_group(rest: Rest, tim) -> None:  # type: ignore[no-untyped-def]
+def test_msgseq_increases_from_1_per_group(rest: Rest, tim) -> None:
     seqs = [rest.ok("group_open_http_svc/send_group_msg", group_msg(r))["MsgSeq"] for r in (1, 2, 3)]
     other = rest.ok("group_open_http_svc/send_group_msg", group_msg(4, group="@TGS#other"))["MsgSeq"]
     assert (seqs, other) == ([1, 2, 3], 1)
@@ -44,7 +44,7 @@ def test_body_limit_is_80002_for_groups(rest: Rest) -> None:
         "ErrorCode"] == 80002
 
 
-def test_a_repeated_random_within_5_minutes_is_a_duplicate(rest: Rest, clock: FakeClock, tim) -> None:  # type: ignore[no-untyped-def]
+def test_a_repeated_random_within_5_minutes_is_a_duplicate(rest: Rest, clock: FakeClock, tim) -> None:
     first = rest.ok("group_open_http_svc/send_group_msg", group_msg(77, From_Account="bob"))
     clock.advance(299)
     again = rest.ok("group_open_http_svc/send_group_msg", group_msg(77, From_Account="bob"))
@@ -60,7 +60,7 @@ def test_a_repeated_random_within_5_minutes_is_a_duplicate(rest: Rest, clock: Fa
     assert rest.ok("group_open_http_svc/send_group_msg", group_msg(77, From_Account="bob"))["MsgSeq"] == 3
 
 
-def test_40_messages_per_second_then_silent_drops(rest: Rest, clock: FakeClock, tim) -> None:  # type: ignore[no-untyped-def]
+def test_40_messages_per_second_then_silent_drops(rest: Rest, clock: FakeClock, tim) -> None:
     answers = [rest.ok("group_open_http_svc/send_group_msg", group_msg(r, MsgPriority="High"))
                for r in range(41)]
     assert [a["MsgDropReason"] for a in answers[:40]] == [""] * 40
@@ -96,7 +96,7 @@ def test_lower_priorities_are_dropped_first(rest: Rest) -> None:
     assert [send(300 + r, "High") for r in range(5)] == [""] * 4 + ["MsgFreqCtrl"]
 
 
-def test_the_limit_counts_every_sender_and_api(rest: Rest, emulator, tim) -> None:  # type: ignore[no-untyped-def]
+def test_the_limit_counts_every_sender_and_api(rest: Rest, emulator, tim) -> None:
     emulator.configure(group_msg_per_second=4)
     rest.ok("group_open_http_svc/send_group_msg", group_msg(1, MsgPriority="High"))
     for user in ("alice", "bob", "carol"):
@@ -110,7 +110,7 @@ def test_the_limit_counts_every_sender_and_api(rest: Rest, emulator, tim) -> Non
 # ---------------------------------------------------------------------- groups and listings
 
 
-def test_create_group_and_add_members(rest: Rest, tim) -> None:  # type: ignore[no-untyped-def]
+def test_create_group_and_add_members(rest: Rest, tim) -> None:
     created = rest.ok("group_open_http_svc/create_group", {
         "Type": "Public", "Name": "Team", "Owner_Account": "dave", "MemberList": [{"Member_Account": "alice"}]})
     group = created["GroupId"]

@@ -124,7 +124,7 @@ def test_group_history_codes(tim_client: TimRestClient, rest: Rest) -> None:
 # ---------------------------------------------------------------------- group recall (§11.1)
 
 
-def test_group_recall_answers_per_seq_and_calls_back(  # type: ignore[no-untyped-def]
+def test_group_recall_answers_per_seq_and_calls_back(
     tim_client: TimRestClient, tim, callbacks: CallbackServer
 ) -> None:
     seq = send_group(tim_client, "oops")
@@ -155,7 +155,7 @@ def test_group_recall_codes(tim_client: TimRestClient, rest: Rest) -> None:
 # ---------------------------------------------------------------------- group read receipts (§11.3)
 
 
-def test_read_receipts_counts_details_and_callback(  # type: ignore[no-untyped-def]
+def test_read_receipts_counts_details_and_callback(
     tim_client: TimRestClient, tim, callbacks: CallbackServer
 ) -> None:
     seq = send_group(tim_client, "please read", sender="alice")
@@ -268,7 +268,7 @@ def test_c2c_history_codes(tim_client: TimRestClient, rest: Rest) -> None:
 # ---------------------------------------------------------------------- C2C recall (§12.2)
 
 
-def test_c2c_recall_calls_back_and_is_done_once(  # type: ignore[no-untyped-def]
+def test_c2c_recall_calls_back_and_is_done_once(
     tim_client: TimRestClient, tim, callbacks: CallbackServer
 ) -> None:
     send_c2c(tim_client, "keep", "alice", "bob")
@@ -296,7 +296,7 @@ def test_c2c_recall_codes(tim_client: TimRestClient, rest: Rest) -> None:
 # ---------------------------------------------------------------------- C2C read mark (§12.3)
 
 
-def test_set_msg_read_marks_up_to_a_time_and_calls_back(  # type: ignore[no-untyped-def]
+def test_set_msg_read_marks_up_to_a_time_and_calls_back(
     tim_client: TimRestClient, tim, callbacks: CallbackServer, clock: FakeClock
 ) -> None:
     for n in range(3):

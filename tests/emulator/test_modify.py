@@ -18,7 +18,7 @@ def c2c_modify(msg_key: str, **fields: Any) -> dict[str, Any]:
     return {"From_Account": "@RBT#assistant", "To_Account": "alice", "MsgKey": msg_key, **fields}
 
 
-def test_modify_c2c_replaces_body_and_keeps_history(rest: Rest, tim) -> None:  # type: ignore[no-untyped-def]
+def test_modify_c2c_replaces_body_and_keeps_history(rest: Rest, tim) -> None:
     msg_key = sent_c2c(rest)
     answer = rest.ok("openim/modify_c2c_msg", c2c_modify(msg_key, MsgBody=text("Hello")))
     assert answer["ErrorInfo"] == "succeed"
@@ -41,7 +41,7 @@ def test_modify_c2c_errors(rest: Rest) -> None:
     assert rest("openim/modify_c2c_msg", c2c_modify(msg_key, MsgBody=too_big))["ErrorCode"] == 93000
 
 
-def test_modify_group_message(rest: Rest, tim) -> None:  # type: ignore[no-untyped-def]
+def test_modify_group_message(rest: Rest, tim) -> None:
     seq = rest.ok("group_open_http_svc/send_group_msg", {"GroupId": "@TGS#demo", "Random": 3,
                                                          "MsgBody": text("v1")})["MsgSeq"]
     rest.ok("openim/modify_group_msg", {"GroupId": "@TGS#demo", "MsgSeq": seq, "MsgBody": text("v2")})
@@ -59,7 +59,7 @@ def test_online_only_group_messages_cannot_be_modified(rest: Rest) -> None:
                                             "MsgBody": text("x")})["ErrorCode"] == 20026
 
 
-def test_a_modify_meeting_another_in_progress_gets_20028(rest: Rest, emulator, tim) -> None:  # type: ignore[no-untyped-def]
+def test_a_modify_meeting_another_in_progress_gets_20028(rest: Rest, emulator, tim) -> None:
     msg_key = sent_c2c(rest)
     emulator.configure(modify_latency_ms=5000)  # ended at teardown by the emulator's stop
     results: dict[str, Any] = {}
@@ -84,7 +84,7 @@ def test_a_modify_meeting_another_in_progress_gets_20028(rest: Rest, emulator, t
     assert tim.messages(MsgKey=msg_key)[0]["MsgBody"] == text("A")
 
 
-def test_modify_fires_the_after_modify_callbacks(rest: Rest, tim, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_modify_fires_the_after_modify_callbacks(rest: Rest, tim, callbacks: CallbackServer) -> None:
     msg_key = rest.ok("openim/sendmsg", {"From_Account": "@RBT#assistant", "To_Account": "alice", "MsgRandom": 5,
                                          "MsgBody": text("Hel"), "ForbidCallbackControl": [
                                              "ForbidBeforeSendMsgCallback", "ForbidAfterSendMsgCallback"]})["MsgKey"]

@@ -31,7 +31,7 @@ def answer_with(callbacks: CallbackServer, before: Any) -> None:
 # ---------------------------------------------------------------------- the request
 
 
-def test_c2c_from_a_client_calls_before_then_after(tim, callbacks: CallbackServer, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+def test_c2c_from_a_client_calls_before_then_after(tim, callbacks: CallbackServer, clock: FakeClock) -> None:
     answer = tim.send_c2c("alice", "bob", "hello", CloudCustomData="cc")
     assert (answer["ErrorCode"], answer["outcome"]) == (0, "delivered")
     tim.wait_idle()
@@ -56,7 +56,7 @@ def test_c2c_from_a_client_calls_before_then_after(tim, callbacks: CallbackServe
         0, "send msg succeed", 1)
 
 
-def test_group_from_a_client_calls_before_then_after(tim, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_group_from_a_client_calls_before_then_after(tim, callbacks: CallbackServer) -> None:
     answer = tim.send_group("bob", "@TGS#demo", "hi all", Random=4242)
     tim.wait_idle()
     before, after = callbacks.received
@@ -67,14 +67,14 @@ def test_group_from_a_client_calls_before_then_after(tim, callbacks: CallbackSer
     assert (after["body"]["MsgSeq"], after["body"]["MsgTime"]) == (answer["MsgSeq"], answer["MsgTime"])
 
 
-def test_no_token_means_no_sign(tim, emulator, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_no_token_means_no_sign(tim, emulator, callbacks: CallbackServer) -> None:
     emulator.configure(callback_token=None)
     tim.send_c2c("alice", "bob", "hello")
     tim.wait_idle()
     assert all("Sign" not in r["query"] and "RequestTime" not in r["query"] for r in callbacks.received)
 
 
-def test_rest_sends_call_back_as_restapi(rest: Rest, tim, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_rest_sends_call_back_as_restapi(rest: Rest, tim, callbacks: CallbackServer) -> None:
     rest.ok("openim/sendmsg", {"From_Account": "alice", "To_Account": "bob", "MsgRandom": 1, "MsgBody": text("x")})
     tim.wait_idle()  # one message's after-send and the next one's before-send may cross
     rest.ok("group_open_http_svc/send_group_msg", {"GroupId": "@TGS#demo", "Random": 2, "MsgBody": text("y")})
@@ -87,7 +87,7 @@ def test_rest_sends_call_back_as_restapi(rest: Rest, tim, callbacks: CallbackSer
     assert (group["From_Account"], group["Operator_Account"]) == (ADMIN, ADMIN)
 
 
-def test_after_send_waits_for_the_senders_answer(rest: Rest, tim, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_after_send_waits_for_the_senders_answer(rest: Rest, tim, callbacks: CallbackServer) -> None:
     gate = callbacks.hold("C2C.CallbackAfterSendMsg")
     # The REST answer comes while the after-send callback is still unanswered.
     answer = rest.ok("openim/sendmsg", {"From_Account": "alice", "To_Account": "bob", "MsgRandom": 1,
@@ -102,7 +102,7 @@ def test_after_send_waits_for_the_senders_answer(rest: Rest, tim, callbacks: Cal
 # ---------------------------------------------------------------------- the before-send answer
 
 
-def test_rewrite_replaces_body_and_custom_data_everywhere(tim, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_rewrite_replaces_body_and_custom_data_everywhere(tim, callbacks: CallbackServer) -> None:
     answer_with(callbacks, {**ACK, "MsgBody": text("well **** it"), "CloudCustomData": '{"audited":1}'})
     answer = tim.send_c2c("alice", "bob", "well darn it")
     assert (answer["ErrorCode"], answer["outcome"]) == (0, "rewritten")
@@ -115,14 +115,14 @@ def test_rewrite_replaces_body_and_custom_data_everywhere(tim, callbacks: Callba
     assert tim.messages()[0]["MsgBody"] == text("well **** it")
 
 
-def test_custom_data_alone_can_be_rewritten(tim, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_custom_data_alone_can_be_rewritten(tim, callbacks: CallbackServer) -> None:
     answer_with(callbacks, {**ACK, "CloudCustomData": "tag"})
     message = tim.send_group("alice", "@TGS#demo", "hi")["message"]
     assert (message["MsgBody"], message["CloudCustomData"]) == (text("hi"), "tag")
 
 
 @pytest.mark.parametrize(("kind", "code"), [("c2c", 20006), ("group", 10016)])
-def test_reject(tim, callbacks: CallbackServer, kind: str, code: int) -> None:  # type: ignore[no-untyped-def]
+def test_reject(tim, callbacks: CallbackServer, kind: str, code: int) -> None:
     answer_with(callbacks, {"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 1})
     answer = tim.send_c2c("alice", "bob", "x") if kind == "c2c" else tim.send_group("alice", "@TGS#demo", "x")
     assert (answer["ErrorCode"], answer["outcome"]) == (code, "rejected")
@@ -132,13 +132,13 @@ def test_reject(tim, callbacks: CallbackServer, kind: str, code: int) -> None:  
 
 
 @pytest.mark.parametrize(("kind", "code"), [("c2c", 120042), ("c2c", 130000), ("group", 10100), ("group", 10200)])
-def test_custom_codes_reach_the_sender(tim, callbacks: CallbackServer, kind: str, code: int) -> None:  # type: ignore[no-untyped-def]
+def test_custom_codes_reach_the_sender(tim, callbacks: CallbackServer, kind: str, code: int) -> None:
     answer_with(callbacks, {"ActionStatus": "OK", "ErrorInfo": "blocked by policy", "ErrorCode": code})
     answer = tim.send_c2c("alice", "bob", "x") if kind == "c2c" else tim.send_group("alice", "@TGS#demo", "x")
     assert (answer["ErrorCode"], answer["ErrorInfo"], answer["outcome"]) == (code, "blocked by policy", "rejected")
 
 
-def test_a_code_outside_the_ranges_is_a_failed_callback(tim, emulator, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_a_code_outside_the_ranges_is_a_failed_callback(tim, emulator, callbacks: CallbackServer) -> None:
     answer_with(callbacks, {"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 10100})  # a group code, on C2C
     assert tim.send_c2c("alice", "bob", "x")["outcome"] == "delivered"
     emulator.configure(before_send_failure_policy="drop")
@@ -146,7 +146,7 @@ def test_a_code_outside_the_ranges_is_a_failed_callback(tim, emulator, callbacks
 
 
 @pytest.mark.parametrize("kind", ["c2c", "group"])
-def test_discard_tells_the_sender_success_and_stores_nothing(tim, callbacks: CallbackServer, kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_discard_tells_the_sender_success_and_stores_nothing(tim, callbacks: CallbackServer, kind: str) -> None:
     answer_with(callbacks, {"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 2})
     answer = tim.send_c2c("alice", "bob", "x") if kind == "c2c" else tim.send_group("alice", "@TGS#demo", "x")
     assert (answer["ErrorCode"], answer["outcome"]) == (0, "discarded")
@@ -160,7 +160,7 @@ def test_discard_tells_the_sender_success_and_stores_nothing(tim, callbacks: Cal
     [(500, b'{"ActionStatus":"OK","ErrorCode":1}'), (200, b"<html>oops</html>"), (200, b"[]"),
      (200, b'{"ActionStatus":"OK","ErrorCode":0,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{}}]}')],
 )
-def test_failure_policy_for_broken_answers(tim, emulator, callbacks: CallbackServer, failure: Any) -> None:  # type: ignore[no-untyped-def]
+def test_failure_policy_for_broken_answers(tim, emulator, callbacks: CallbackServer, failure: Any) -> None:
     answer_with(callbacks, failure)
     answer = tim.send_c2c("alice", "bob", "as sent")
     # §1.4: Tencent's default is to deliver as if allowed, unmodified.
@@ -173,7 +173,7 @@ def test_failure_policy_for_broken_answers(tim, emulator, callbacks: CallbackSer
     assert before["decision"]["action"] == "failed" and before["decision"]["reason"]
 
 
-def test_failure_policy_on_timeout(tim, emulator, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_failure_policy_on_timeout(tim, emulator, callbacks: CallbackServer) -> None:
     callbacks.hold("C2C.CallbackBeforeSendMsg")  # never answered in time
     emulator.configure(callback_timeout_s=0.2)
     answer = tim.send_c2c("alice", "bob", "x")
@@ -187,7 +187,7 @@ def test_failure_policy_on_timeout(tim, emulator, callbacks: CallbackServer) -> 
 # ---------------------------------------------------------------------- which callbacks fire
 
 
-def test_forbid_callback_control(rest: Rest, tim, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_forbid_callback_control(rest: Rest, tim, callbacks: CallbackServer) -> None:
     def send(random: int, forbid: list[str]) -> None:
         rest.ok("openim/sendmsg", {"From_Account": "alice", "To_Account": "bob", "MsgRandom": random,
                                    "MsgBody": text("x"), "ForbidCallbackControl": forbid})
@@ -205,21 +205,21 @@ def test_forbid_callback_control(rest: Rest, tim, callbacks: CallbackServer) -> 
     assert callbacks.commands()[2:] == ["Group.CallbackAfterSendMsg"]
 
 
-def test_batchsendmsg_fires_no_callbacks(rest: Rest, tim, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_batchsendmsg_fires_no_callbacks(rest: Rest, tim, callbacks: CallbackServer) -> None:
     rest.ok("openim/batchsendmsg", {"From_Account": "alice", "To_Account": ["bob", "@RBT#assistant"],
                                     "MsgRandom": 1, "MsgBody": text("x")})
     tim.wait_idle()
     assert callbacks.received == [] and len(tim.messages()) == 2
 
 
-def test_commands_can_be_switched_off(tim, emulator, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_commands_can_be_switched_off(tim, emulator, callbacks: CallbackServer) -> None:
     emulator.configure(callback_commands=["C2C.CallbackAfterSendMsg"])
     tim.send_c2c("alice", "bob", "x")
     tim.wait_idle()
     assert callbacks.commands() == ["C2C.CallbackAfterSendMsg"]
 
 
-def test_bot_c2c_after_the_after_send(tim, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_bot_c2c_after_the_after_send(tim, callbacks: CallbackServer) -> None:
     answer_with(callbacks, {**ACK, "MsgBody": text("hello bot (checked)")})
     tim.send_c2c("alice", "@RBT#assistant", "hello bot")
     tim.wait_idle()
@@ -229,7 +229,7 @@ def test_bot_c2c_after_the_after_send(tim, callbacks: CallbackServer) -> None:  
     assert (bot["To_Account"], bot["MsgBody"]) == ("@RBT#assistant", text("hello bot (checked)"))
 
 
-def test_bot_group_only_for_robots_mentioned(tim, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_bot_group_only_for_robots_mentioned(tim, callbacks: CallbackServer) -> None:
     at = [{"GroupAtAllFlag": 0, "GroupAt_Account": "@RBT#assistant"}, {"GroupAtAllFlag": 0, "GroupAt_Account": "bob"},
           {"GroupAtAllFlag": 0, "GroupAt_Account": "@RBT#helper"}]
     tim.send_group("alice", "@TGS#demo", "@assistant @bob @helper", GroupAtInfo=at)
@@ -246,7 +246,7 @@ def test_bot_group_only_for_robots_mentioned(tim, callbacks: CallbackServer) -> 
     assert callbacks.commands().count("Bot.OnGroupMessage") == 1
 
 
-def test_frequency_drops_run_the_before_send_but_not_the_after(tim, emulator, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_frequency_drops_run_the_before_send_but_not_the_after(tim, emulator, callbacks: CallbackServer) -> None:
     emulator.configure(group_msg_per_second=1)
     first = tim.send_group("alice", "@TGS#demo", "first")
     second = tim.send_group("bob", "@TGS#demo", "second")
@@ -257,7 +257,7 @@ def test_frequency_drops_run_the_before_send_but_not_the_after(tim, emulator, ca
     assert [r["command"] for r in tim.callbacks(send_id=second["send_id"])] == ["Group.CallbackBeforeSendMsg"]
 
 
-def test_duplicates_fire_nothing(tim, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_duplicates_fire_nothing(tim, callbacks: CallbackServer) -> None:
     first = tim.send_group("alice", "@TGS#demo", "x", Random=8)
     again = tim.send_group("alice", "@TGS#demo", "x", Random=8)
     assert (again["outcome"], again["reason"], again["MsgSeq"]) == ("dropped", "duplicate", first["MsgSeq"])
@@ -265,7 +265,7 @@ def test_duplicates_fire_nothing(tim, callbacks: CallbackServer) -> None:  # typ
     assert len(callbacks.received) == 2
 
 
-def test_after_send_callbacks_keep_their_order(rest: Rest, tim, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_after_send_callbacks_keep_their_order(rest: Rest, tim, callbacks: CallbackServer) -> None:
     for n in range(20):
         rest.ok("group_open_http_svc/send_group_msg", {"GroupId": "@TGS#demo", "Random": n, "MsgBody": text(str(n)),
                                                        "ForbidCallbackControl": ["ForbidBeforeSendMsgCallback"]})
@@ -276,7 +276,7 @@ def test_after_send_callbacks_keep_their_order(rest: Rest, tim, callbacks: Callb
 # ---------------------------------------------------------------------- simulated clients' own checks
 
 
-def test_client_send_checks(tim, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_client_send_checks(tim, emulator) -> None:
     assert tim.send_c2c("alice", "ghost", "x")["ErrorCode"] == 20003
     assert tim.send_c2c("ghost", "bob", "x")["ErrorCode"] == 70107
     assert tim.send_group("dave", "@TGS#demo", "x")["ErrorCode"] == 10007  # not a member
@@ -286,7 +286,7 @@ def test_client_send_checks(tim, emulator) -> None:  # type: ignore[no-untyped-d
     assert [r["reason"] for r in tim.rejected()] == ["validation"] * 6
 
 
-def test_c2c_friend_check_when_switched_on(tim, emulator, rest: Rest) -> None:  # type: ignore[no-untyped-def]
+def test_c2c_friend_check_when_switched_on(tim, emulator, rest: Rest) -> None:
     emulator.configure(c2c_friend_check=True)
     assert tim.send_c2c("alice", "bob", "x")["ErrorCode"] == 20009
     rest.ok("sns/friend_add", {"From_Account": "alice", "AddFriendItem": [{"To_Account": "bob"}],
@@ -299,7 +299,7 @@ def test_c2c_friend_check_when_switched_on(tim, emulator, rest: Rest) -> None:  
                                    "MsgBody": text("x")})["ErrorCode"] == 0
 
 
-def test_reset_forgets_callbacks_and_messages(tim, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_reset_forgets_callbacks_and_messages(tim, callbacks: CallbackServer) -> None:
     tim.send_c2c("alice", "bob", "x")
     tim.wait_idle()
     assert tim.callbacks()
@@ -308,7 +308,7 @@ def test_reset_forgets_callbacks_and_messages(tim, callbacks: CallbackServer) ->
     assert tim.config()["callback_url"] == callbacks.url  # settings are kept
 
 
-def test_a_before_send_answered_after_a_reset_is_not_recorded(tim, emulator, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_a_before_send_answered_after_a_reset_is_not_recorded(tim, emulator, callbacks: CallbackServer) -> None:
     gate = callbacks.hold("C2C.CallbackBeforeSendMsg")
     answer_with(callbacks, {"ActionStatus": "OK", "ErrorCode": 2, "ErrorInfo": ""})  # discard: no after-send
     sender = EmulatorControl(emulator.url)
@@ -325,7 +325,7 @@ def test_a_before_send_answered_after_a_reset_is_not_recorded(tim, emulator, cal
     assert tim.callbacks() == []  # the callback belonged to the state before the reset
 
 
-def test_concurrent_sends_to_one_group_get_distinct_seqs(rest: Rest, tim, callbacks: CallbackServer) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_sends_to_one_group_get_distinct_seqs(rest: Rest, tim, callbacks: CallbackServer) -> None:
     def send(offset: int) -> None:
         for n in range(10):
             rest("group_open_http_svc/send_group_msg", {"GroupId": "@TGS#demo", "Random": offset + n,

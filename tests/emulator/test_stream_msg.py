@@ -32,7 +32,7 @@ def c2c(random: int, *args: Any, **kwargs: Any) -> dict[str, Any]:
             "MsgBody": stream_body(*args, **kwargs)}
 
 
-def test_a_c2c_stream_message_grows_chunk_by_chunk(rest: Rest, tim, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+def test_a_c2c_stream_message_grows_chunk_by_chunk(rest: Rest, tim, clock: FakeClock) -> None:
     first = rest.ok(C2C, c2c(1, 1, "Hel", compatible="Hel"))
     stream_id = first["StreamMsgID"]
     assert stream_id and first["MsgKey"].split("_")[1:] == ["1", str(first["MsgTime"])]
@@ -52,7 +52,7 @@ def test_a_c2c_stream_message_grows_chunk_by_chunk(rest: Rest, tim, clock: FakeC
     assert rest(C2C, c2c(4, 4, "more", stream_id=stream_id))["ErrorCode"] == 20001
 
 
-def test_a_group_stream_message(rest: Rest, tim) -> None:  # type: ignore[no-untyped-def]
+def test_a_group_stream_message(rest: Rest, tim) -> None:
     body = {"GroupId": "@TGS#demo", "From_Account": "@RBT#assistant", "Random": 7, "MsgBody": stream_body(1, "Hi")}
     first = rest.ok(GROUP, body)
     assert first["MsgSeq"] >= 1 and first["MsgDropReason"] == "" and first["StreamMsgID"]
@@ -64,7 +64,7 @@ def test_a_group_stream_message(rest: Rest, tim) -> None:  # type: ignore[no-unt
     assert rest(GROUP, other)["ErrorCode"] == 20026
 
 
-def test_a_retried_call_changes_nothing(rest: Rest, tim) -> None:  # type: ignore[no-untyped-def]
+def test_a_retried_call_changes_nothing(rest: Rest, tim) -> None:
     first = rest.ok(C2C, c2c(11, 1, "a"))
     assert rest.ok(C2C, c2c(11, 1, "a"))["StreamMsgID"] == first["StreamMsgID"]
     rest.ok(C2C, c2c(12, 2, "b", stream_id=first["StreamMsgID"]))
@@ -73,7 +73,7 @@ def test_a_retried_call_changes_nothing(rest: Rest, tim) -> None:  # type: ignor
     assert [c["Markdown"] for c in message["MsgBody"][0]["MsgContent"]["Chunks"]] == ["a", "b"]
 
 
-def test_stream_limits(rest: Rest, clock: FakeClock, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_stream_limits(rest: Rest, clock: FakeClock, emulator) -> None:
     stream_id = rest.ok(C2C, c2c(1, 1, "a"))["StreamMsgID"]
     # Index must continue the stream.
     assert rest(C2C, c2c(2, 3, "b", stream_id=stream_id))["ErrorCode"] == 20001
@@ -108,7 +108,7 @@ def test_stream_limits(rest: Rest, clock: FakeClock, emulator) -> None:  # type:
         lambda b: b.pop("To_Account"),
     ],
 )
-def test_malformed_stream_calls_are_refused(rest: Rest, tim, mutate) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_stream_calls_are_refused(rest: Rest, tim, mutate) -> None:
     body = c2c(1, 1, "a")
     mutate(body)
     answer = rest(C2C, body)

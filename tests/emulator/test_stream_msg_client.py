@@ -26,12 +26,12 @@ def body(index: int, markdown: str, last: bool = False, stream_id: str | None = 
     return [StreamElem(MsgContent=StreamContent(Chunks=[chunk], CompatibleText=markdown, **extra))]
 
 
-def c2c(random: int, *args, **kwargs) -> SendC2CStreamRequest:  # type: ignore[no-untyped-def]
+def c2c(random: int, *args, **kwargs) -> SendC2CStreamRequest:
     return SendC2CStreamRequest(From_Account="@RBT#assistant", To_Account="alice", MsgRandom=random,
                                 SyncOtherMachine=2, MsgBody=body(*args, **kwargs))
 
 
-def test_c2c_stream_calls(client, tim) -> None:  # type: ignore[no-untyped-def]
+def test_c2c_stream_calls(client, tim) -> None:
     first = client.send_c2c_stream(c2c(1, 1, "Hel"))
     assert first.StreamMsgID and first.MsgKey and first.MsgTime
     last = client.send_c2c_stream(c2c(2, 2, "lo", last=True, stream_id=first.StreamMsgID))
@@ -40,7 +40,7 @@ def test_c2c_stream_calls(client, tim) -> None:  # type: ignore[no-untyped-def]
     assert [c["Markdown"] for c in message["MsgBody"][0]["MsgContent"]["Chunks"]] == ["Hel", "lo"]
 
 
-def test_a_retry_after_a_committed_fault_stores_the_chunk_once(client, tim, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_a_retry_after_a_committed_fault_stores_the_chunk_once(client, tim, emulator) -> None:
     first = client.send_c2c_stream(c2c(1, 1, "a"))
     emulator.configure(faults=[{"api": "stream_msg/send_c2c_stream_msg", "error_share": 1.0, "codes": [20005],
                                 "fault_after_commit": 1.0}])
@@ -53,7 +53,7 @@ def test_a_retry_after_a_committed_fault_stores_the_chunk_once(client, tim, emul
     assert [c["Markdown"] for c in message["MsgBody"][0]["MsgContent"]["Chunks"]] == ["a", "b"]
 
 
-def test_a_group_stream_dropped_by_frequency_control(client, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_a_group_stream_dropped_by_frequency_control(client, emulator) -> None:
     emulator.configure(group_msg_per_second=1)
     request = SendGroupStreamRequest(GroupId="@TGS#demo", From_Account="@RBT#assistant", Random=1, MsgBody=body(1, "a"))
     assert client.send_group_stream(request).MsgSeq
@@ -61,7 +61,7 @@ def test_a_group_stream_dropped_by_frequency_control(client, emulator) -> None: 
         client.send_group_stream(request.model_copy(update={"Random": 2}))
 
 
-def test_an_oversize_stream_call_never_leaves(client, tim) -> None:  # type: ignore[no-untyped-def]
+def test_an_oversize_stream_call_never_leaves(client, tim) -> None:
     with pytest.raises(MessageTooLarge):
         client.send_c2c_stream(c2c(1, 1, "x" * 13_000))
     assert tim.calls(api="stream_msg/send_c2c_stream_msg") == []

@@ -56,8 +56,8 @@ def answer(
     start = clock.now()
     timed = [(start + at, item) for at, item in script]
     return answer_turn(
-        turn, settings or Settings(), [], Provider(), client, interrupted or (lambda keys: False),  # type: ignore[arg-type]
-        clock=shared, sleep=shared.sleep, feed=lambda stream: ScriptedFeed(shared, timed),  # type: ignore[arg-type]
+        turn, settings or Settings(), [], Provider(), client, interrupted or (lambda keys: False),
+        clock=shared, sleep=shared.sleep, feed=lambda stream: ScriptedFeed(shared, timed),
     )
 
 
@@ -65,7 +65,7 @@ def bot_messages(tim: EmulatorControl, **filters: Any) -> list[dict[str, Any]]:
     return tim.messages(From_Account="@RBT#assistant", **filters)
 
 
-def test_a_long_c2c_answer_as_stored_by_tencent(client, tim, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_long_c2c_answer_as_stored_by_tencent(client, tim, clock) -> None:
     long = ANSWER * 6  # about 28 KB of body once escaped
     result = answer(client, clock, ended(tokens(long, 0.0, 0.01, size=7), after=0.4))
     assert result.outcome == "finished" and result.answer == long
@@ -84,7 +84,7 @@ def test_a_long_c2c_answer_as_stored_by_tencent(client, tim, clock) -> None:  # 
     assert result.modifications == sum(len(m["history"]) for m in stored)
 
 
-def test_a_group_answer_and_its_interrupt_key(client, tim, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_group_answer_and_its_interrupt_key(client, tim, clock) -> None:
     result = answer(client, clock, [(0.0, "Hi "), (0.5, "group"), (1.2, "!"), (1.3, END)], turn=GROUP_TURN)
     [message] = bot_messages(tim, GroupId="@TGS#demo")
     assert result.msg_keys == (f"{message['MsgSeq']}_{message['Random']}_{message['MsgTime']}",)
@@ -92,7 +92,7 @@ def test_a_group_answer_and_its_interrupt_key(client, tim, clock) -> None:  # ty
     assert final is not None and final.text == "Hi group!" and final.isFinished == 1
 
 
-def test_a_users_interrupt_freezes_the_answer(client, tim, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_users_interrupt_freezes_the_answer(client, tim, clock) -> None:
     start = clock.now()
     sent: list[str] = []
 
@@ -116,7 +116,7 @@ def test_a_users_interrupt_freezes_the_answer(client, tim, clock) -> None:  # ty
     assert len(result.answer) < len(ANSWER * 3)
 
 
-def test_a_native_answer(client, tim, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_native_answer(client, tim, clock) -> None:
     text = ANSWER[:300]
     result = answer(client, clock, ended(tokens(text, 0.0, 0.1, size=9)), settings=Settings(streaming_mode="native"))
     assert result.outcome == "finished" and result.answer == text

@@ -14,7 +14,8 @@ import yaml
 
 from local import template as local_template
 from local.cfn_yaml import load_template
-from timkit.config import AUTH_DISABLED_ACK, Settings
+from tests.handlers import FUNCTION_SETTINGS, required_settings
+from timkit.config import AUTH_DISABLED_ACK, CallbackSettings
 from timkit.keys import key_problem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,6 +155,19 @@ def test_every_function_runs_python313_with_the_layer(template: dict[str, Any]) 
     layer = template["Resources"]["TimkitLayer"]["Properties"]
     assert layer["CompatibleRuntimes"] == ["python3.13"]
     assert layer["CompatibleArchitectures"] == ["x86_64"]
+
+
+def test_every_function_gets_every_variable_its_settings_require(template: dict[str, Any]) -> None:
+    # A function's settings model fails its cold start naming a required variable that is missing
+    # (tests/unit/test_function_settings.py); the template must never let that happen.
+    folders = {}
+    for name, function in resources_of_type(template, "AWS::Serverless::Function").items():
+        folder = Path(function["Properties"]["CodeUri"]).name
+        folders[folder] = name
+        variables = function_setting(template, name, "Environment")["Variables"]
+        missing = [v for v in required_settings(FUNCTION_SETTINGS[folder]) if not variables.get(v)]
+        assert not missing, f"{name} lacks {missing}"
+    assert set(folders) == set(FUNCTION_SETTINGS), "every function has its settings model in tests/handlers.py"
 
 
 def test_makefile_builds_have_their_make_target(template: dict[str, Any]) -> None:
@@ -621,7 +635,8 @@ def test_callback_handler_imports_from_the_build_using_only_its_bytecode(sam_bui
         f"{str(sam_build / 'TimkitLayer' / 'python')!r}]; import app"
     done = subprocess.run(
         [runtime_python, "-I", "-S", "-B", "-v", "-c", script],
-        env={"PATH": os.environ.get("PATH", ""), "TIM_SDKAPPID": "1400000001"},
+        env={"PATH": os.environ.get("PATH", ""), **{name: "set" for name in required_settings(CallbackSettings)},
+             "TIM_SDKAPPID": "1400000001"},
         capture_output=True, text=True, check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -765,7 +780,7 @@ def route_authorisation_problems(path: Path) -> list[str]:
             )
         elif (route.method, route.path) == ("POST", "/tim/callback"):
             setting = function.environment.get("CALLBACK_AUTH")
-            default = Settings.model_fields["CALLBACK_AUTH"].default
+            default = CallbackSettings.model_fields["CALLBACK_AUTH"].default
             mode = default if setting is None else loaded.intrinsics().resolve(setting)
             verifies_sign = mode == "required"
             known = route.authorizer is None and function.logical_id == "TimCallbackFunction" and verifies_sign

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from local.tim_emulator import Identity, Settings, TimEmulator, codes
-from tests.handlers import load_handler
+from tests.handlers import SCHEDULER, load_handler
 from tests.moto_env import offline_aws, template_table
 from tests.unit.conftest import FakeClock, json_log_lines
 from timkit.stores.appkey import METRIC, AppKeyStore
@@ -38,7 +38,7 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         arn = boto3.client("secretsmanager").create_secret(Name="timkit-key", SecretString='{"secret_key": ""}')["ARN"]
         for name, value in {
             "TIM_SDKAPPID": str(APP), "TIM_SECRET_ID": arn, "POWERTOOLS_SERVICE_NAME": "tim-test",
-            "MERGER_BUCKET": "mergers", "MERGER_TABLE": "mergers",
+            "MERGER_BUCKET": "mergers", "MERGER_TABLE": "mergers", "RATE_TABLE": "rates",
         }.items():
             monkeypatch.setenv(name, value)
         yield arn
@@ -81,7 +81,7 @@ def merger_call(api: ModuleType, verdict: dict[str, Any]) -> tuple[int, dict[str
 
 
 @pytest.mark.parametrize("key", NOT_SET)
-def test_merger_api_is_503_naming_the_setting_for_every_caller(secret: str, capsys, caplog, key: str) -> None:  # type: ignore[no-untyped-def]
+def test_merger_api_is_503_naming_the_setting_for_every_caller(secret: str, capsys, caplog, key: str) -> None:
     set_key(secret, key)
     # A sig made with the very key in the secret is refused too: it is a key anyone could know.
     forged = gen_usersig(APP, key, "alice", 3600) if key else "anything"
@@ -127,7 +127,9 @@ def emulator() -> Iterator[TimEmulator]:
 def admin(secret: str, emulator: TimEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     # No cache: every request reads the secret, so a change is seen at once.
     for name, value in {"CONFIG_CACHE_SECONDS": "0", "TIM_API_BASE": emulator.url, "RATE_TABLE": "rates",
-                        "JOBS_TABLE": "jobs", "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/b"}.items():
+                        "JOBS_TABLE": "jobs", "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/b",
+                        "IDEMPOTENCY_TABLE": "idempotency", "BOT_STATE_TABLE": "bots",
+                        "ARCHIVE_TABLE": "archive", **SCHEDULER}.items():
         monkeypatch.setenv(name, value)
     template_table("RateTable", "rates")
     with load_handler("admin_api", "keys_admin_api") as module:
@@ -146,7 +148,7 @@ def list_robots(admin: ModuleType) -> tuple[int, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("key", NOT_SET)
-def test_admin_api_is_503_naming_the_setting_and_tencent_is_not_called(  # type: ignore[no-untyped-def]
+def test_admin_api_is_503_naming_the_setting_and_tencent_is_not_called(
     secret: str, admin: ModuleType, emulator: TimEmulator, capsys, caplog, key: str
 ) -> None:
     set_key(secret, key)

@@ -97,7 +97,7 @@ def test_a_message_is_claimed_once_however_often_it_comes(store: BotStore) -> No
     assert store.claim_answer("c2c:123_456_789", ttl=86400) is True
     assert [store.claim_answer("c2c:123_456_789", ttl=86400) for _ in range(3)] == [False] * 3
     assert store.claim_answer("c2c:123_456_790") is True  # by default, longer than SQS keeps a message
-    assert item("answered#c2c:123_456_790")["expires_at"] == {"N": str(int(T0) + 5 * 86400)}  # type: ignore[index]
+    assert item("answered#c2c:123_456_790")["expires_at"] == {"N": str(int(T0) + 5 * 86400)}
     stored = item("answered#c2c:123_456_789")
     assert stored is not None and stored["expires_at"] == {"N": str(int(T0) + 86400)}
 

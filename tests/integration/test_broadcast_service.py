@@ -1,6 +1,7 @@
-"""BroadcastService against moto in-process (the jobs and rate tables with template.yaml's key
-schemas, an SQS queue, EventBridge Scheduler) and the Tencent IM emulator in-process, the queue
-worked the way the broadcast worker function works it; then AdminService against the emulator.
+"""The broadcast services (admin, starter, worker) against moto in-process (the jobs and rate
+tables with template.yaml's key schemas, an SQS queue, EventBridge Scheduler) and the Tencent IM
+emulator in-process, the queue worked the way the broadcast worker function works it; then
+AdminService against the emulator.
 
 One fake clock is the time of everything: the service (claims, leases, the 5-minute dedupe
 margin), its waits after a dropped message, the REST client (UserSig, retry backoff), the rate
@@ -38,7 +39,9 @@ from timkit.broadcast import (
     MAX_RECEIVES,
     NO_ANSWER,
     OUTCOME_UNKNOWN,
-    BroadcastService,
+    BroadcastAdmin,
+    BroadcastStarter,
+    BroadcastWorker,
     JobNotFound,
     ScheduleInPast,
     WorkBatch,
@@ -46,8 +49,9 @@ from timkit.broadcast import (
 )
 from timkit.keys import KeySource
 from timkit.models.admin import Broadcast, BroadcastRequest, MessageRequest, RobotCreateRequest
+from timkit.models.broadcast import PlanItem, SendItem, WorkItem
 from timkit.ratelimit import RateLimiter
-from timkit.stores.jobs import KEEP_RUNS, PLAN_PAGE, JobStore
+from timkit.stores.jobs import KEEP_RUNS, PLAN_PAGE, Job, JobStore
 from timkit.stores.paging import InvalidToken
 from timkit.stores.rates import RateBuckets
 from timkit.stores.schedules import Schedules, WorkQueue
@@ -126,7 +130,7 @@ def make_groups(emulator: TimEmulator, count: int, prefix: str = "g") -> list[st
 
 
 class Harness:
-    """The service as the functions wire it, and the broadcast worker's loop over the queue."""
+    """The services as the functions wire them, and the broadcast worker's loop over the queue."""
 
     def __init__(self, queue_url: str, emulator: TimEmulator, clock: FakeClock) -> None:
         self.emulator = emulator
@@ -136,10 +140,13 @@ class Harness:
         # A high budget: pacing is tested in tests/unit/test_ratelimit.py.
         self.limiter = RateLimiter(RateBuckets(RATES), 100_000, 40, clock=clock.now, sleep=clock.advance)
         self.rest = make_client(emulator, clock, pace=self.limiter.acquire)
-        self.service = BroadcastService(
-            JobStore(JOBS), WorkQueue(queue_url), Schedules(SCHEDULE_GROUP, TARGET_ARN, ROLE_ARN),
-            lambda: self.rest, clock=clock.now, sleep=clock.advance,
+        self.store = JobStore(JOBS)
+        self.queue = WorkQueue(queue_url)
+        self.admin = BroadcastAdmin(
+            self.store, self.queue, Schedules(SCHEDULE_GROUP, TARGET_ARN, ROLE_ARN), clock=clock.now
         )
+        self.starter = BroadcastStarter(self.store, self.queue, clock=clock.now)
+        self.worker = BroadcastWorker(self.store, self.queue, lambda: self.rest, clock=clock.now, sleep=clock.advance)
         # What the plan step is told is left of its invocation.
         self.time_left = 100.0
         # How long an item handed back takes to come back: past a dead worker's lease.
@@ -147,7 +154,7 @@ class Harness:
         self.handled: list[dict[str, Any]] = []
 
     def create(self, **request: Any) -> Broadcast:
-        return self.service.create(BroadcastRequest.model_validate({"msgBody": text(), **request}))
+        return self.admin.create(BroadcastRequest.model_validate({"msgBody": text(), **request}))
 
     def work(self, items: int | None = None) -> int:
         """Handles work items until the queue is empty (or ``items`` of them were handled). An item
@@ -161,14 +168,16 @@ class Harness:
             ).get("Messages", [])
             if not batch:
                 break
-            jobs: dict[str, dict[str, Any]] = {}  # read once per batch, as the worker does
+            jobs: dict[str, Job] = {}  # read once per batch, as the worker does
             done = []
             for message in batch:
                 item = json.loads(message["Body"])
                 self.handled.append(item)
                 handled += 1
                 try:
-                    settled = self._handle(item, int(message["Attributes"]["ApproximateReceiveCount"]), jobs)
+                    settled = self._handle(
+                        WorkQueue.parse(message["Body"]), int(message["Attributes"]["ApproximateReceiveCount"]), jobs
+                    )
                 except Died:
                     settled = False
                 if settled:
@@ -182,15 +191,15 @@ class Harness:
                 self.sqs.delete_message_batch(QueueUrl=self.url, Entries=done)
         return handled
 
-    def _handle(self, item: dict[str, Any], receives: int, jobs: dict[str, dict[str, Any]]) -> bool:
-        if item["kind"] == "plan":
-            self.service.plan(item["jobId"], item["cursor"], lambda: self.time_left)
+    def _handle(self, item: WorkItem, receives: int, jobs: dict[str, Job]) -> bool:
+        if isinstance(item, PlanItem):
+            self.worker.plan(item.job_id, item.cursor, lambda: self.time_left)
             return True
-        if item["jobId"] not in jobs:
-            job = self.service.store.get(item["jobId"])
+        if item.job_id not in jobs:
+            job = self.store.get(item.job_id)
             assert job is not None
-            jobs[item["jobId"]] = job
-        return self.service.send(jobs[item["jobId"]], item["groupId"], receives, self.clock.now() + LEASE_S)
+            jobs[item.job_id] = job
+        return self.worker.send(jobs[item.job_id], item.group_id, receives, self.clock.now() + LEASE_S)
 
     def queued(self) -> list[dict[str, Any]]:
         """The items waiting in the queue (read, then made visible again)."""
@@ -225,7 +234,7 @@ class Harness:
     def all_groups(self, job_id: str) -> dict[str, Any]:
         found, token = {}, None
         while True:
-            page = self.service.view(job_id, limit=500, token=token)
+            page = self.admin.view(job_id, limit=500, token=token)
             found.update({g.group_id: g for g in page.groups})
             if not (token := page.next_token):
                 return found
@@ -237,7 +246,7 @@ def h(queue_url: str, emulator: TimEmulator, clock: FakeClock) -> Harness:
 
 
 def progress(h: Harness, job_id: str) -> tuple[str, dict[str, Any]]:
-    view = h.service.view(job_id, limit=1)
+    view = h.admin.view(job_id, limit=1)
     return view.state, view.progress.model_dump(by_alias=True)
 
 
@@ -270,7 +279,7 @@ def test_explicit_groups_each_get_the_message_once_as_given(h: Harness) -> None:
         result = recorded[group]
         assert (result.state, result.attempts, result.code) == ("sent", 1, None)
         assert result.msg_seq == by_group[group]["MsgSeq"]
-    stored = {g: h.service.store.group(job.job_id, g)["random"] for g in groups}  # type: ignore[index]
+    stored = {g: record.random for g in groups if (record := h.store.group(job.job_id, g))}
     assert {m["GroupId"]: m["Random"] for m in messages} == stored
 
 
@@ -292,7 +301,7 @@ def test_planning_twice_and_replayed_records_and_counts_each_group_once(h: Harne
     groups = make_groups(h.emulator, PLAN_PAGE + 10)
     job = h.create(groupIds=groups)
     # The plan item delivered again (the queue's at-least-once), before any send.
-    h.service.plan(job.job_id, "", lambda: 100.0)
+    h.worker.plan(job.job_id, "", lambda: 100.0)
     h.work()
     assert progress(h, job.job_id) == ("done", counts(len(groups), sent=len(groups)))
     assert h.delivered() == dict.fromkeys(groups, 1)
@@ -300,7 +309,7 @@ def test_planning_twice_and_replayed_records_and_counts_each_group_once(h: Harne
     assert sends == len(groups)
 
     # A plan item of the second page, replayed long after its page was recorded.
-    h.service.plan(job.job_id, str(PLAN_PAGE), lambda: 100.0)
+    h.worker.plan(job.job_id, str(PLAN_PAGE), lambda: 100.0)
     assert len(h.queued()) == len(groups) - PLAN_PAGE
     h.work()
     assert progress(h, job.job_id) == ("done", counts(len(groups), sent=len(groups)))
@@ -308,9 +317,8 @@ def test_planning_twice_and_replayed_records_and_counts_each_group_once(h: Harne
 
 
 def test_a_group_listed_twice_is_recorded_once(h: Harness) -> None:
-    store = h.service.store
-    store.create({"job_id": "j", "kind": "once", "created_at": 1, "message": "{}", "all_groups": True,
-                  "status": "started"}, None)
+    store = h.store
+    store.create(Job(job_id="j", kind="once", created_at=1, message="{}", all_groups=True, status="started"), None)
     # Only the page at the job's cursor is taken: a page further on waits for the ones before it.
     assert not store.plan_page("j", "2", "", {"c": 4}, False)
     assert store.group("j", "c") is None
@@ -319,16 +327,17 @@ def test_a_group_listed_twice_is_recorded_once(h: Harness) -> None:
     assert store.plan_page("j", "2", "", {"b": 3, "c": 4}, False)
     assert not store.plan_page("j", "2", "", {"b": 3, "c": 4}, False)
     job = store.get("j")
-    assert job is not None and (job["total"], job["planned"]) == (3, True)
-    assert job["total"] - job["sent"] - job["failed"] - job["cancelled"] == 3  # all three pending
-    assert store.group("j", "b")["random"] == 2  # type: ignore[index]
+    assert job is not None and (job.total, job.planned) == (3, True)
+    assert job.total - job.sent - job.failed - job.cancelled == 3  # all three pending
+    b = store.group("j", "b")
+    assert b is not None and b.random == 2
 
 
 def test_a_repeated_send_item_does_not_deliver_twice(h: Harness) -> None:
     groups = make_groups(h.emulator, 3)
     job = h.create(groupIds=groups)
     h.work(items=1)  # the plan: three send items
-    h.service.queue.send(h.queued())  # every one of them delivered twice
+    h.queue.send([WorkQueue.parse(json.dumps(item)) for item in h.queued()])  # every one delivered twice
     h.work()
     assert h.delivered() == dict.fromkeys(groups, 1)
     assert len(h.calls()) == 3
@@ -340,13 +349,13 @@ def test_a_group_held_by_a_live_worker_is_left_to_it(h: Harness) -> None:
     job = h.create(groupIds=[group])
     h.work(items=1)
     now_ms = int(h.clock.now() * 1000)
-    assert h.service.store.claim(job.job_id, group, now_ms, now_ms + 10_000) is not None
-    record = h.service.store.get(job.job_id)
+    assert h.store.claim(job.job_id, group, now_ms, now_ms + 10_000) is not None
+    record = h.store.get(job.job_id)
     assert record is not None
-    assert h.service.send(record, group, 1, h.clock.now() + LEASE_S) is False
+    assert h.worker.send(record, group, 1, h.clock.now() + LEASE_S) is False
     assert h.calls() == []
     h.clock.advance(11)  # its holder's lease ran out: the holder died
-    assert h.service.send(record, group, 2, h.clock.now() + LEASE_S) is True
+    assert h.worker.send(record, group, 2, h.clock.now() + LEASE_S) is True
     assert h.delivered() == {group: 1}
 
 
@@ -380,7 +389,7 @@ def test_a_worker_dying_after_tencent_committed_resends_with_the_same_random(h: 
     h.emulator.configure(faults=[fault])
     h.rest = make_client(h.emulator, h.clock, pace=DiesOnRetry(h.limiter), read_timeout=0.3)
     h.work(items=1)  # claimed, sent (stored by Tencent), no answer seen, died
-    assert h.service.view(job.job_id).groups[0].state == "sending"
+    assert h.admin.view(job.job_id).groups[0].state == "sending"
 
     h.emulator.configure(faults=[])
     h.work()  # back after the lease: claimed again
@@ -389,12 +398,12 @@ def test_a_worker_dying_after_tencent_committed_resends_with_the_same_random(h: 
     # Random): one message. (A hung call is only logged once its hang ends: messages and drops
     # are the record here.)
     (message,) = h.emulator.service.read("messages")
-    recorded = h.service.store.group(job.job_id, group)
-    assert recorded is not None and (message["GroupId"], message["Random"]) == (group, recorded["random"])
+    recorded = h.store.group(job.job_id, group)
+    assert recorded is not None and (message["GroupId"], message["Random"]) == (group, recorded.random)
     (duplicate,) = h.drops("duplicate")
     assert duplicate["original_send_id"] == message["send_id"]
     assert {c["request"]["Random"] for c in h.sends_to(group)} == {message["Random"]}
-    (result,) = h.service.view(job.job_id).groups
+    (result,) = h.admin.view(job.job_id).groups
     assert (result.state, result.attempts) == ("sent", 2)
     assert result.msg_seq == message["MsgSeq"]
     assert progress(h, job.job_id) == ("done", counts(1, sent=1))
@@ -411,7 +420,7 @@ def test_past_the_dedupe_margin_an_uncertain_group_fails_instead_of_resending(h:
 
     assert len(h.sends_to(group)) == 1  # no second attempt
     assert h.delivered() == {group: 1}  # (the first one did get through)
-    (result,) = h.service.view(job.job_id).groups
+    (result,) = h.admin.view(job.job_id).groups
     assert (result.state, result.code) == ("failed", OUTCOME_UNKNOWN)
     assert progress(h, job.job_id) == ("done", counts(1, failed=1, codes={str(OUTCOME_UNKNOWN): 1}))
 
@@ -453,31 +462,32 @@ def test_a_group_that_does_not_exist_fails_at_once_with_its_code(h: Harness) -> 
 
 def test_a_work_batch_plans_sends_hands_back_and_drops(h: Harness) -> None:
     groups = make_groups(h.emulator, 2)
-    batch = WorkBatch(h.service, lambda: h.time_left)
+    batch = WorkBatch(h.worker, lambda: h.time_left)
 
-    def receive() -> list[tuple[dict[str, Any], str, int]]:
+    def receive() -> list[tuple[WorkItem, str, int]]:
         messages = h.sqs.receive_message(
             QueueUrl=h.url, MaxNumberOfMessages=10, AttributeNames=["ApproximateReceiveCount"]
         ).get("Messages", [])
-        return [(json.loads(m["Body"]), m["ReceiptHandle"], int(m["Attributes"]["ApproximateReceiveCount"]))
+        return [(WorkQueue.parse(m["Body"]), m["ReceiptHandle"], int(m["Attributes"]["ApproximateReceiveCount"]))
                 for m in messages]
 
     job = h.create(groupIds=groups)
     ((plan, handle, receives),) = receive()
-    assert plan["kind"] == "plan" and batch.handle(plan, receives, handle) == "done"
+    assert isinstance(plan, PlanItem) and batch.handle(plan, receives, handle) == "done"
     (first, first_handle, _), (second, second_handle, _) = receive()
     assert batch.handle(first, 1, first_handle) == "settled"
     h.emulator.configure(faults=[FaultRule(api=SEND, error_share=1.0, codes=[502])])
     assert batch.handle(second, 1, second_handle) == "retry"
     h.emulator.configure(faults=[])
-    sent = first["groupId"]
+    assert isinstance(first, SendItem)
+    sent = first.group_id
     # Handed back for retry_after(1) seconds, not the queue's whole visibility timeout.
     assert receive() == []
     queue = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].queues[h.url.rsplit("/", 1)[1]]
     (back,) = [m for m in queue._messages if m.had_receipt_handle(second_handle)]
     assert abs(back.visible_at / 1000 - time.time() - retry_after(1)) < 1
     # An item of a job that is gone is dropped.
-    assert batch.handle({"kind": "send", "jobId": "gone", "groupId": sent}, 1, handle) == "done"
+    assert batch.handle(SendItem(job_id="gone", group_id=sent), 1, handle) == "done"
     assert progress(h, job.job_id)[1]["sent"] == 1
 
 
@@ -488,7 +498,7 @@ def test_a_refusal_without_a_tencent_code_fails_at_once(h: Harness) -> None:
     h.work()
 
     assert len(h.sends_to(group)) == 1  # a 4xx is not retried, and not handed back
-    (result,) = h.service.view(job.job_id).groups
+    (result,) = h.admin.view(job.job_id).groups
     assert (result.state, result.code) == ("failed", NO_ANSWER)
     assert result.info and "HTTP 403" in result.info
     assert progress(h, job.job_id) == ("done", counts(1, failed=1, codes={str(NO_ANSWER): 1}))
@@ -511,8 +521,9 @@ def test_a_dropped_message_is_resent_as_a_new_one(h: Harness) -> None:
     delivered = [m for m in h.emulator.service.read("messages") if m["From_Account"] == ADMIN]
     assert len(dropped) == 1 and len(delivered) == 1
     assert dropped[0]["Random"] != delivered[0]["Random"]
-    assert h.service.store.group(job.job_id, group)["random"] == delivered[0]["Random"]  # type: ignore[index]
-    (result,) = h.service.view(job.job_id).groups
+    record = h.store.group(job.job_id, group)
+    assert record is not None and record.random == delivered[0]["Random"]
+    (result,) = h.admin.view(job.job_id).groups
     assert (result.state, result.attempts, result.msg_seq) == ("sent", 1, delivered[0]["MsgSeq"])
     assert progress(h, job.job_id) == ("done", counts(1, sent=1))
 
@@ -542,7 +553,7 @@ def test_a_group_whose_every_resend_is_dropped_fails_after_the_last_delivery(h: 
     assert len(randoms) == len(set(randoms)) == MAX_RECEIVES * DROP_RESENDS
     assert len(h.drops("MsgFreqCtrl")) == MAX_RECEIVES * DROP_RESENDS
     assert h.delivered() == {}
-    (result,) = h.service.view(job.job_id).groups
+    (result,) = h.admin.view(job.job_id).groups
     assert (result.state, result.code) == ("failed", ALWAYS_DROPPED)
     assert progress(h, job.job_id) == ("done", counts(1, failed=1, codes={str(ALWAYS_DROPPED): 1}))
 
@@ -556,7 +567,7 @@ def test_a_group_still_failing_after_max_receives_is_settled_failed(h: Harness) 
     attempts = RetryPolicy().attempts
     assert len(h.sends_to(group)) == MAX_RECEIVES * attempts
     assert [item["kind"] for item in h.handled] == ["plan"] + ["send"] * MAX_RECEIVES
-    (result,) = h.service.view(job.job_id).groups
+    (result,) = h.admin.view(job.job_id).groups
     assert (result.state, result.code, result.attempts) == ("failed", 10002, MAX_RECEIVES)
     assert progress(h, job.job_id) == ("done", counts(1, failed=1, codes={"10002": 1}))
 
@@ -569,7 +580,7 @@ def test_a_send_without_a_usable_key_waits_for_it_and_tencent_is_not_called(h: H
     h.work(items=2)  # the plan, and the send the missing key stops
 
     assert h.calls() == []
-    (result,) = h.service.view(job.job_id).groups
+    (result,) = h.admin.view(job.job_id).groups
     # Handed back for a later attempt, not settled.
     assert progress(h, job.job_id)[1] == counts(1, pending=1)
     assert "secret_key in the TIM_SECRET_ID secret is not configured (it is empty)" in (result.info or "")
@@ -587,7 +598,7 @@ def test_a_send_whose_key_is_never_set_fails_naming_the_setting(h: Harness) -> N
 
     assert h.calls() == []
     assert [item["kind"] for item in h.handled] == ["plan"] + ["send"] * MAX_RECEIVES
-    (result,) = h.service.view(job.job_id).groups
+    (result,) = h.admin.view(job.job_id).groups
     assert (result.state, result.code) == ("failed", NO_ANSWER)
     assert "secret_key in the TIM_SECRET_ID secret is not configured (it is a placeholder)" in (result.info or "")
 
@@ -602,7 +613,7 @@ def test_cancel_mid_way_cancels_the_pending_groups(h: Harness) -> None:
     sent = set(h.delivered())
     assert len(sent) == 5
 
-    cancelled = h.service.cancel(job.job_id)
+    cancelled = h.admin.cancel(job.job_id)
     assert cancelled.state == "cancelled"
     h.work()
 
@@ -619,7 +630,7 @@ def test_cancel_while_planning_records_the_rest_cancelled(h: Harness) -> None:
     h.time_left = 0.0
     job = h.create(allGroups=True)
     h.work(items=1)  # the first page is planned
-    h.service.cancel(job.job_id)
+    h.admin.cancel(job.job_id)
     h.work()
 
     assert progress(h, job.job_id) == ("cancelled", counts(len(groups), cancelled=len(groups)))
@@ -628,9 +639,9 @@ def test_cancel_while_planning_records_the_rest_cancelled(h: Harness) -> None:
 
 def test_cancel_of_an_unknown_broadcast(h: Harness) -> None:
     with pytest.raises(JobNotFound):
-        h.service.cancel("nope")
+        h.admin.cancel("nope")
     with pytest.raises(JobNotFound):
-        h.service.plan("nope", "", lambda: 100.0)
+        h.worker.plan("nope", "", lambda: 100.0)
 
 
 # ----------------------------------------------------------------------------- view and list
@@ -644,15 +655,15 @@ def test_view_and_list_page_with_next_token(h: Harness) -> None:
         h.clock.advance(1)
     h.work()
 
-    first = h.service.list(limit=2)
+    first = h.admin.list(limit=2)
     assert [j.job_id for j in first.jobs] == jobs[:0:-1] and first.next_token
-    second = h.service.list(limit=2, token=first.next_token)
+    second = h.admin.list(limit=2, token=first.next_token)
     assert [j.job_id for j in second.jobs] == [jobs[0]] and second.next_token is None
     assert all(j.state == "done" for j in first.jobs + second.jobs)
 
     seen, token, pages = [], None, 0
     while True:
-        page = h.service.view(jobs[0], limit=2, token=token)
+        page = h.admin.view(jobs[0], limit=2, token=token)
         seen += [g.group_id for g in page.groups]
         pages += 1
         if not (token := page.next_token):
@@ -664,8 +675,8 @@ def test_a_bad_next_token_is_invalid(h: Harness) -> None:
     groups = make_groups(h.emulator, 3)
     one, two = h.create(groupIds=groups).job_id, h.create(groupIds=groups).job_id
     h.work()
-    list_token = h.service.list(limit=1).next_token
-    other_job = h.service.view(two, limit=1).next_token
+    list_token = h.admin.list(limit=1).next_token
+    other_job = h.admin.view(two, limit=1).next_token
     assert list_token and other_job
 
     def b64(key: object) -> str:
@@ -675,12 +686,12 @@ def test_a_bad_next_token_is_invalid(h: Harness) -> None:
            b64({"pk": {"S": f"JOB#{one}"}, "sk": {"S": "JOB"}}), list_token, other_job]
     for token in bad:
         with pytest.raises(InvalidToken):
-            h.service.view(one, limit=1, token=token)
+            h.admin.view(one, limit=1, token=token)
     for token in [other_job, b64({"x": {"S": "1"}})]:
         with pytest.raises(InvalidToken):
-            h.service.list(limit=1, token=token)
+            h.admin.list(limit=1, token=token)
     with pytest.raises(JobNotFound):
-        h.service.view("nope")
+        h.admin.view("nope")
 
 
 # ----------------------------------------------------------------------------- schedules
@@ -703,25 +714,25 @@ def test_a_cron_broadcast_runs_once_per_firing(h: Harness) -> None:
     assert h.queued() == []
 
     first = datetime(2024, 10, 28, 2, 0, tzinfo=UTC)
-    run = h.service.start(job.job_id, first)
-    assert h.service.start(job.job_id, first) == run  # the same firing delivered again
+    run = h.starter.start(job.job_id, first)
+    assert h.starter.start(job.job_id, first) == run  # the same firing delivered again
     h.work()
     assert h.delivered() == dict.fromkeys(groups, 1)
     assert run is not None and progress(h, run) == ("done", counts(3, sent=3))
-    assert h.service.view(run).parent_id == job.job_id
+    assert h.admin.view(run).parent_id == job.job_id
 
-    later = h.service.start(job.job_id, first + timedelta(days=1))
+    later = h.starter.start(job.job_id, first + timedelta(days=1))
     h.work()
     assert later not in (None, run)
     assert h.delivered() == dict.fromkeys(groups, 2)
-    parent = h.service.view(job.job_id)
+    parent = h.admin.view(job.job_id)
     assert (parent.state, parent.runs) == ("scheduled", [later, run])
 
-    h.service.cancel(job.job_id)
+    h.admin.cancel(job.job_id)
     with pytest.raises(ClientError) as gone:
         schedule_of(f"broadcast-{job.job_id}")
     assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
-    assert h.service.start(job.job_id, first + timedelta(days=2)) is None
+    assert h.starter.start(job.job_id, first + timedelta(days=2)) is None
     assert h.queued() == []
 
 
@@ -729,8 +740,9 @@ def test_a_cron_broadcast_keeps_only_its_newest_runs(h: Harness) -> None:
     job = h.create(groupIds=make_groups(h.emulator, 1), schedule={"cron": "cron(0 10 * * ? *)"})
     runs = [f"{job.job_id}-run{i:03d}" for i in range(KEEP_RUNS + 3)]
     for run in runs:
-        h.service.store.add_run(job.job_id, run)
-    assert h.service.store.get(job.job_id)["runs"] == runs[3:]
+        h.store.add_run(job.job_id, run)
+    record = h.store.get(job.job_id)
+    assert record is not None and record.runs == runs[3:]
 
 
 def test_a_one_off_broadcast_started_twice_plans_once(h: Harness) -> None:
@@ -742,8 +754,8 @@ def test_a_one_off_broadcast_started_twice_plans_once(h: Harness) -> None:
     assert schedule["ActionAfterCompletion"] == "DELETE"
     assert job.next_run == at
 
-    assert h.service.start(job.job_id, at) == job.job_id
-    assert h.service.start(job.job_id, at) == job.job_id
+    assert h.starter.start(job.job_id, at) == job.job_id
+    assert h.starter.start(job.job_id, at) == job.job_id
     h.work()
     assert h.delivered() == dict.fromkeys(groups, 1)
     assert progress(h, job.job_id) == ("done", counts(len(groups), sent=len(groups)))
@@ -758,7 +770,7 @@ def test_an_at_in_the_past_is_refused_and_nothing_is_kept(h: Harness) -> None:
     with pytest.raises(ScheduleInPast) as info:
         h.create(allGroups=True, schedule={"cron": "cron(0 10 * * ? 2020-2023)"})
     assert info.value.field == "schedule.cron"
-    assert h.service.list().jobs == []
+    assert h.admin.list().jobs == []
     assert boto3.client("scheduler").list_schedules()["Schedules"] == []
 
 
@@ -869,7 +881,7 @@ def test_a_batch_that_gets_no_answer_fails_alone(admin: AdminService, emulator: 
             emulator.configure(faults=[FaultRule(api="openim/batchsendmsg", error_share=1.0, codes=[502])])
         return original(request)
 
-    admin.rest.batch_send_c2c = second_fails  # type: ignore[method-assign]
+    admin.rest.batch_send_c2c = second_fails
     body = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]
     answer = admin.send(MessageRequest.model_validate({"msgBody": body, "toUsers": users}))
     assert (answer.sent, answer.failed) == (500, 100)

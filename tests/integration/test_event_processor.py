@@ -32,7 +32,7 @@ CONTEXT = SimpleNamespace(
 
 
 @pytest.fixture
-def processor(monkeypatch):  # type: ignore[no-untyped-def]
+def processor(monkeypatch):
     monkeypatch.setenv("TIM_SDKAPPID", "1400000001")
     monkeypatch.setenv("ARCHIVE_TABLE", "archive")
     monkeypatch.setenv("MERGER_BUCKET", "mergers")
@@ -77,7 +77,7 @@ def record(command: str, body: dict, message_id: str) -> dict:
     return rec
 
 
-def test_repeated_delivery_archives_each_message_once(processor) -> None:  # type: ignore[no-untyped-def]
+def test_repeated_delivery_archives_each_message_once(processor) -> None:
     module, store = processor
     for _ in range(3):
         assert module.lambda_handler(copy.deepcopy(SAMPLE), CONTEXT) == {"batchItemFailures": []}
@@ -102,7 +102,7 @@ def test_repeated_delivery_archives_each_message_once(processor) -> None:  # typ
     assert (downloaded["title"], downloaded["messageList"]) == (relay["Title"], relay["MsgList"])
 
 
-def test_bot_callback_for_an_archived_message_changes_nothing(processor) -> None:  # type: ignore[no-untyped-def]
+def test_bot_callback_for_an_archived_message_changes_nothing(processor) -> None:
     module, store = processor
     after = json.loads(SAMPLE["Records"][0]["body"])
     bot = dict(after, CallbackCommand="Bot.OnC2CMessage")
@@ -112,7 +112,7 @@ def test_bot_callback_for_an_archived_message_changes_nothing(processor) -> None
     assert len(items) == 1 and items[0]["command"] == "C2C.CallbackAfterSendMsg"
 
 
-def test_modifications_and_recalls_are_recorded_once_against_the_message(processor) -> None:  # type: ignore[no-untyped-def]
+def test_modifications_and_recalls_are_recorded_once_against_the_message(processor) -> None:
     module, store = processor
     group = json.loads(SAMPLE["Records"][1]["body"])
     modify = {"CallbackCommand": "Group.CallbackAfterModifyMsg", "Operator_Account": "u_1001",
@@ -133,7 +133,7 @@ def test_modifications_and_recalls_are_recorded_once_against_the_message(process
     assert [i["sk"].split("#")[0] for i in store.history(f"group:{group['GroupId']}:43")] == ["RECALL"]
 
 
-def test_only_the_failed_record_is_reported(processor) -> None:  # type: ignore[no-untyped-def]
+def test_only_the_failed_record_is_reported(processor) -> None:
     module, store = processor
     good = SAMPLE["Records"][0]
     broken = record("C2C.CallbackAfterSendMsg", {"CallbackCommand": "C2C.CallbackAfterSendMsg"}, "bad-1")
@@ -142,7 +142,17 @@ def test_only_the_failed_record_is_reported(processor) -> None:  # type: ignore[
     assert len(store.history(f"c2c:{json.loads(good['body'])['MsgKey']}")) == 1
 
 
-def test_another_body_for_an_archived_message_is_kept_and_flagged(processor, capsys, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_a_record_without_its_command_fails_saying_so(processor) -> None:
+    module, store = processor
+    nameless = record("C2C.CallbackAfterSendMsg", json.loads(SAMPLE["Records"][0]["body"]), "nameless-1")
+    del nameless["messageAttributes"]["command"]
+    result = module.lambda_handler({"Records": [SAMPLE["Records"][0], nameless]}, CONTEXT)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "nameless-1"}]}
+    (failure,) = module.processor.exceptions
+    assert "command attribute" in str(failure[1])
+
+
+def test_another_body_for_an_archived_message_is_kept_and_flagged(processor, capsys, caplog) -> None:
     module, store = processor
     first = json.loads(SAMPLE["Records"][0]["body"])
     forged = dict(first, MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {"Text": "pay account 666"}}])
@@ -154,7 +164,7 @@ def test_another_body_for_an_archived_message_is_kept_and_flagged(processor, cap
     assert module.lambda_handler({"Records": [record(command, forged, "f1")]}, CONTEXT) == {"batchItemFailures": []}
     assert metric_counts(emitted(capsys.readouterr().out)) == {"ConflictingBody": 1}
     (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
-    assert warning.identity == f"c2c:{first['MsgKey']}"  # type: ignore[attr-defined]
+    assert warning.identity == f"c2c:{first['MsgKey']}"
     assert not [r for r in caplog.records if "pay account 666" in json.dumps(r.__dict__, default=str)]
     caplog.clear()
     items = store.history(f"c2c:{first['MsgKey']}")
@@ -170,7 +180,7 @@ def test_another_body_for_an_archived_message_is_kept_and_flagged(processor, cap
     assert len(store.history(f"c2c:{first['MsgKey']}")) == 2
 
 
-def test_two_topics_messages_with_one_seq_are_archived_apart(processor) -> None:  # type: ignore[no-untyped-def]
+def test_two_topics_messages_with_one_seq_are_archived_apart(processor) -> None:
     module, store = processor
     group = json.loads(SAMPLE["Records"][1]["body"])
     topics = [f"{group['GroupId']}@TOPIC#_{name}" for name in ("news", "chat")]
@@ -188,7 +198,7 @@ def test_two_topics_messages_with_one_seq_are_archived_apart(processor) -> None:
 
 
 @pytest.fixture
-def sqs_server():  # type: ignore[no-untyped-def]
+def sqs_server():
     """moto as a server in this process, sharing the in-process mock's state: the callback's
     EventQueue signs and sends HTTP requests itself, as it does to SQS."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -196,13 +206,13 @@ def sqs_server():  # type: ignore[no-untyped-def]
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
-    server._server.server_close()  # type: ignore[union-attr]
+    server._server.server_close()
 
 
 # A raw control character cannot be in valid JSON text (the callback refuses such a body), so only
 # the characters SQS refuses that JSON may carry unescaped are sent here.
 @pytest.mark.parametrize("text", ["\uffff", "a\ufffeb", "ok \U0001F600 \ufffd \ud7ff"])
-def test_body_sqs_would_refuse_is_archived_unchanged(processor, sqs_server, text: str) -> None:  # type: ignore[no-untyped-def]
+def test_body_sqs_would_refuse_is_archived_unchanged(processor, sqs_server, text: str) -> None:
     module, store = processor
     queue_url = boto3.client("sqs").create_queue(QueueName="events")["QueueUrl"]
     queue_arn = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
@@ -224,7 +234,7 @@ def test_body_sqs_would_refuse_is_archived_unchanged(processor, sqs_server, text
     assert json.loads(item["body"])["MsgBody"][0]["MsgContent"]["Text"] == text
 
 
-def test_a_capture_secret_nobody_set_is_never_used(processor) -> None:  # type: ignore[no-untyped-def]
+def test_a_capture_secret_nobody_set_is_never_used(processor) -> None:
     # A merger captured under a key made with "" could be worked out by anyone: the record waits
     # (retried, then the dead-letter queue, which alarms) until the secret holds a real key.
     module, store = processor
@@ -236,7 +246,7 @@ def test_a_capture_secret_nobody_set_is_never_used(processor) -> None:  # type: 
     assert store.history(f"group:{group['GroupId']}:{group['MsgSeq']}") == []
 
 
-def test_a_groups_system_event_and_a_messages_edit_reach_its_history(processor) -> None:  # type: ignore[no-untyped-def]
+def test_a_groups_system_event_and_a_messages_edit_reach_its_history(processor) -> None:
     from timkit.history import HistoryService
 
     module, store = processor
@@ -255,4 +265,4 @@ def test_a_groups_system_event_and_a_messages_edit_reach_its_history(processor) 
     entries = HistoryService(store).page(f"group:{group['GroupId']}").entries
     assert [(e.kind, e.edited_at) for e in entries] == [("system", None), ("message", 1730000200)]
     assert entries[0].system is not None and entries[0].system.participants == ["bob"]
-    assert entries[1].body[0].MsgContent.Text == "edited"  # type: ignore[union-attr]
+    assert entries[1].body[0].MsgContent.Text == "edited"

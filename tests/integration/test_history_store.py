@@ -84,7 +84,7 @@ class _Collector:
 
 def load(docs: list[dict[str, Any]]) -> None:
     collector = _Collector()
-    bulk = Archiver(collector, clock=lambda: ARCHIVED_AT)  # type: ignore[arg-type]
+    bulk = Archiver(collector, clock=lambda: ARCHIVED_AT)
     for doc in docs:
         raw = json.dumps(doc)
         bulk.archive(parse_callback(doc["CallbackCommand"], raw), raw)
@@ -252,7 +252,7 @@ def test_edits_and_recalls_show_on_the_message_whatever_the_arrival_order(
         archive(archiver, EVENTS[index])
     (entry,) = history.page("c2c:bob:alice").entries
     assert entry.id == PK
-    assert [e.MsgContent.Text for e in entry.body] == ["second edit"]  # type: ignore[union-attr]
+    assert [e.MsgContent.Text for e in entry.body] == ["second edit"]
     assert (entry.edited_at, entry.cloud_custom_data) == (BASE + 9, "{\"v\":2}")
     # C2C recalls carry no EventTime: the time it was archived.
     assert (entry.deleted_at, entry.deleted_by) == (ARCHIVED_AT, "alice")
@@ -445,7 +445,7 @@ def test_backfill_puts_old_records_into_history_resumably(
 
     entries = [e for page in every_page(history, conversation, newest_first=False, page_size=9) for e in page.entries]
     assert [e.seq for e in entries] == list(range(1, 41))
-    assert [e.MsgContent.Text for e in entries[2].body] == ["edited long ago"]  # type: ignore[union-attr]
+    assert [e.MsgContent.Text for e in entries[2].body] == ["edited long ago"]
     assert entries[2].edited_at == BASE + 50
     assert [e.sender for e in history.page("c2c:zed:amy", newest_first=False).entries] == ["zed", "amy"]
     # Nothing left to do; a second run changes nothing.

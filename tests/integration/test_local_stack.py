@@ -330,7 +330,7 @@ def request_from(stack: LocalStack, address: str, method: str, path: str, header
         client = socket.create_connection(listener.getsockname()[:2], timeout=10)
         accepted, _ = listener.accept()
     with client:
-        stack._gateway._server.process_request(accepted, (address, 40000))  # type: ignore[union-attr]
+        stack._gateway._server.process_request(accepted, (address, 40000))
         client.sendall(f"{method} {path} HTTP/1.1\r\nHost: local\r\n{headers}Connection: close\r\n\r\n".encode())
         response = b""
         while chunk := client.recv(65536):

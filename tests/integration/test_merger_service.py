@@ -955,7 +955,7 @@ def test_captured_key_cannot_be_made_without_the_secret() -> None:
 def test_a_missing_key_on_the_membership_lookup_is_its_own_error_not_a_retry_later(tencent: FakeTencent) -> None:
     tencent.fail = KeyNotConfigured("it is empty")
     with pytest.raises(KeyNotConfigured):
-        GroupMembership(lambda: tencent, clock=FakeClock())("g1", "a")  # type: ignore[arg-type, return-value]
+        GroupMembership(lambda: tencent, clock=FakeClock())("g1", "a")
 
 
 @pytest.mark.parametrize("key", ["\ud800k", "a" * 65, "key with spaces", "ÿ", "", "../etc"])

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 from tests.handlers import load_handler
 from tests.property.json_mutations import json_values, mutate
-from tests.unit.conftest import PAYLOADS, MemoryStore
+from tests.unit.conftest import CALLBACK_SETTINGS, PAYLOADS, MemoryStore
 from timkit.archive import Archiver
 from timkit.callback import CallbackService
-from timkit.config import Settings
+from timkit.config import CallbackSettings
 from timkit.merger import MergerService
 from timkit.models.callbacks import ANSWER_MODELS, BEFORE_SEND_COMMANDS, CallbackAck, Command, parse_callback
 from timkit.policy import Policy
@@ -89,7 +89,7 @@ class Fakes:
         self.queued.append((command, raw))
         return "id"
 
-    def record(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def record(self, *args, **kwargs) -> None:
         self.interrupts.append(args)
 
 
@@ -104,26 +104,27 @@ class MergerStoreFake:
 
 
 @pytest.fixture(scope="module")
-def handler(monkeypatch_module):  # type: ignore[no-untyped-def]
-    monkeypatch_module.setenv("TIM_SDKAPPID", str(APP_ID))
+def handler(monkeypatch_module):
+    for name, value in CALLBACK_SETTINGS.items():
+        monkeypatch_module.setenv(name, str(value))
     monkeypatch_module.setenv("POWERTOOLS_SERVICE_NAME", "tim-callback")
     monkeypatch_module.setenv("POWERTOOLS_METRICS_NAMESPACE", "TimKit")
     with load_handler("tim_callback", "fuzz_tim_callback_app") as module:
         fakes = Fakes()
         module.service = CallbackService(
-            Settings(TIM_SDKAPPID=APP_ID), fakes, fakes, fakes, module.logger, wall_clock=lambda: NOW  # type: ignore[arg-type]
+            CallbackSettings(**CALLBACK_SETTINGS), fakes, fakes, fakes, module.logger, wall_clock=lambda: NOW
         )
         module.fakes = fakes
         yield module
 
 
-def call(module, query: dict[str, str], body: str) -> dict:  # type: ignore[no-untyped-def]
+def call(module, query: dict[str, str], body: str) -> dict:
     """The handler's answer, after checking that what it queued the event processor can process."""
     module.fakes.queued.clear()
     response = module.lambda_handler(event(query, body), CONTEXT)
     for command, raw in module.fakes.queued:
         message = parse_callback(command, raw)
-        captured = MergerService(MergerStoreFake(), 30, clock=lambda: NOW).capture(  # type: ignore[arg-type]
+        captured = MergerService(MergerStoreFake(), 30, clock=lambda: NOW).capture(
             message, lambda: b"fuzz-capture-secret"
         )
         Archiver(MemoryStore(), clock=lambda: NOW).archive(message, raw, captured)
@@ -178,14 +179,14 @@ def event(query: dict[str, str], body: str) -> dict:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(query=queries(), body=mutated())
-def test_mutated_callbacks_get_valid_answers(handler, query, body, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_mutated_callbacks_get_valid_answers(handler, query, body, capsys) -> None:
     check(call(handler, query, body), query)
     assert TOKEN not in capsys.readouterr().out
 
 
 @settings(max_examples=150, deadline=None)
 @given(body=st.text(max_size=200) | json_values.map(json.dumps), command=commands)
-def test_arbitrary_bodies_with_valid_auth(handler, body, command) -> None:  # type: ignore[no-untyped-def]
+def test_arbitrary_bodies_with_valid_auth(handler, body, command) -> None:
     query = {"SdkAppid": str(APP_ID), "CallbackCommand": command, "RequestTime": str(NOW),
              "Sign": callback_sign(TOKEN, NOW)}
     check(call(handler, query, body), query)
@@ -193,7 +194,7 @@ def test_arbitrary_bodies_with_valid_auth(handler, body, command) -> None:  # ty
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.sampled_from(SEEDS), data=st.data())
-def test_signed_mutated_bodies_for_their_own_command(handler, seed, data, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_signed_mutated_bodies_for_their_own_command(handler, seed, data, capsys) -> None:
     # Signed and sent to the command the body was made for, so that every mutation reaches
     # validation (and the policy, or the queue) rather than stopping at authentication.
     body = mutate(data.draw, copy.deepcopy(seed), data.draw(st.integers(1, 4)), cut_one_in=20)
@@ -205,7 +206,7 @@ def test_signed_mutated_bodies_for_their_own_command(handler, seed, data, capsys
 
 
 @pytest.mark.parametrize("seed", SEEDS, ids=lambda s: s["CallbackCommand"])
-def test_seeds_are_answered_as_tencent_expects(handler, seed) -> None:  # type: ignore[no-untyped-def]
+def test_seeds_are_answered_as_tencent_expects(handler, seed) -> None:
     query = {"SdkAppid": str(APP_ID), "CallbackCommand": seed["CallbackCommand"], "RequestTime": str(NOW),
              "Sign": callback_sign(TOKEN, NOW)}
     response = call(handler, query, json.dumps(seed))

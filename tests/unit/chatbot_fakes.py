@@ -147,7 +147,7 @@ class FakeStream:
     def __init__(self) -> None:
         self.closed = False
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self):
         return iter(())
 
     def close(self) -> None:

@@ -16,6 +16,9 @@ from timkit.policy import ALLOW_ALL, Policy
 from timkit.stores.config import CallbackSecret
 
 APP_ID = 1400000001
+# What CallbackSettings requires: the callback's tests use fakes for the secret, queue and table.
+CALLBACK_SETTINGS = {"TIM_SDKAPPID": APP_ID, "CALLBACK_SECRET_ID": "callback", "EVENTS_QUEUE_URL": "events",
+                     "BOT_STATE_TABLE": "bot-state"}
 TOKEN = "unit-test-callback-token-4f1c9a"
 NOW = 1_730_000_100
 

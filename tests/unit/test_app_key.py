@@ -74,8 +74,8 @@ def secret(**values: Any) -> str:
     return json.dumps(values)
 
 
-def store(logger, secrets: FakeSecrets, clock: FakeClock, secret_id: str = SECRET_ID) -> AppKeyStore:  # type: ignore[no-untyped-def]
-    return AppKeyStore(secret_id, 60, logger, clock=clock, secrets=secrets)  # type: ignore[arg-type]
+def store(logger, secrets: FakeSecrets, clock: FakeClock, secret_id: str = SECRET_ID) -> AppKeyStore:
+    return AppKeyStore(secret_id, 60, logger, clock=clock, secrets=secrets)
 
 
 def reports(out: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -86,7 +86,7 @@ def reports(out: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return warnings, metrics
 
 
-def test_the_key_is_read_again_after_the_cache_time(logger) -> None:  # type: ignore[no-untyped-def]
+def test_the_key_is_read_again_after_the_cache_time(logger) -> None:
     clock = FakeClock()
     secrets = FakeSecrets(secret(secret_key=TENCENT_SHAPED), secret(secret_key=OTHER_KEY))
     keys = store(logger, secrets, clock)
@@ -109,7 +109,7 @@ def test_the_key_is_read_again_after_the_cache_time(logger) -> None:  # type: ig
         ('{"secret_key": "' + TENCENT_SHAPED + '",}', "not a JSON object with a string secret_key"),
     ],
 )
-def test_a_key_nobody_set_is_refused_with_one_warning_and_metric_per_read(  # type: ignore[no-untyped-def]
+def test_a_key_nobody_set_is_refused_with_one_warning_and_metric_per_read(
     logger, capsys, text: str, reason: str
 ) -> None:
     clock = FakeClock()
@@ -128,14 +128,14 @@ def test_a_key_nobody_set_is_refused_with_one_warning_and_metric_per_read(  # ty
     assert "TIM_SECRET_ID" in warnings[0]["message"] and TENCENT_SHAPED not in out
 
 
-def test_no_secret_id_is_not_configured_and_reads_nothing(logger) -> None:  # type: ignore[no-untyped-def]
+def test_no_secret_id_is_not_configured_and_reads_nothing(logger) -> None:
     secrets = FakeSecrets(secret(secret_key=TENCENT_SHAPED))
     with pytest.raises(KeyNotConfigured, match="TIM_SECRET_ID is not set"):
         store(logger, secrets, FakeClock(), secret_id="").current()
     assert secrets.reads == 0
 
 
-def test_a_key_set_later_is_used_after_the_cache_time(logger) -> None:  # type: ignore[no-untyped-def]
+def test_a_key_set_later_is_used_after_the_cache_time(logger) -> None:
     clock = FakeClock()
     keys = store(logger, FakeSecrets(secret(secret_key=""), secret(secret_key=TENCENT_SHAPED)), clock)
     with pytest.raises(KeyNotConfigured):
@@ -144,7 +144,7 @@ def test_a_key_set_later_is_used_after_the_cache_time(logger) -> None:  # type: 
     assert keys.current() == TENCENT_SHAPED
 
 
-def test_an_outage_keeps_the_last_key_read(logger, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_an_outage_keeps_the_last_key_read(logger, capsys) -> None:
     clock = FakeClock()
     down = GetParameterError("An error occurred (InternalServiceError) when calling GetSecretValue")
     secrets = FakeSecrets(secret(secret_key=TENCENT_SHAPED), down, down, secret(secret_key=OTHER_KEY))
@@ -159,7 +159,7 @@ def test_an_outage_keeps_the_last_key_read(logger, capsys) -> None:  # type: ign
     assert TENCENT_SHAPED not in capsys.readouterr().out
 
 
-def test_never_read_is_unavailable_not_unconfigured(logger) -> None:  # type: ignore[no-untyped-def]
+def test_never_read_is_unavailable_not_unconfigured(logger) -> None:
     keys = store(logger, FakeSecrets(GetParameterError("ResourceNotFoundException")), FakeClock())
     with pytest.raises(ConfigUnavailable):
         keys.current()

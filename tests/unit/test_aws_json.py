@@ -47,7 +47,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def fixed_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    def now(tz=None):  # type: ignore[no-untyped-def]
+    def now(tz=None):
         return FIXED.astimezone(tz) if tz else FIXED.replace(tzinfo=None)
 
     fake_datetime = types.SimpleNamespace(now=now)
@@ -175,8 +175,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         length = int(self.headers.get("Content-Length", 0))
         body = self.rfile.read(length)
-        self.server.seen.append({"path": self.path, "headers": dict(self.headers), "body": body})  # type: ignore[attr-defined]
-        status, reply = self.server.replies.pop(0)  # type: ignore[attr-defined]
+        self.server.seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        status, reply = self.server.replies.pop(0)
         self.send_response(status)
         self.send_header("Content-Type", "application/x-amz-json-1.0")
         self.send_header("Content-Length", str(len(reply)))
@@ -190,8 +190,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server() -> Iterator[http.server.HTTPServer]:
     httpd = http.server.HTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.replies = []  # type: ignore[attr-defined]
-    httpd.seen = []  # type: ignore[attr-defined]
+    httpd.replies = []
+    httpd.seen = []
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield httpd
@@ -205,7 +205,7 @@ def endpoint_of(httpd: http.server.HTTPServer) -> str:
     return f"http://{host}:{port}"
 
 
-def test_error_reply_raises_aws_error_with_the_code(server) -> None:  # type: ignore[no-untyped-def]
+def test_error_reply_raises_aws_error_with_the_code(server) -> None:
     server.replies.append((400, b'{"__type":"com.amazon#ConditionalCheckFailedException","message":"x"}'))
     client = AwsJsonClient("dynamodb", region="us-east-1", endpoint=endpoint_of(server))
     with pytest.raises(AwsError) as exc:
@@ -215,7 +215,7 @@ def test_error_reply_raises_aws_error_with_the_code(server) -> None:  # type: ig
     assert "PutItem" in str(exc.value) and "x" in str(exc.value)
 
 
-def test_error_reply_with_capitalised_message_and_plain_type(server) -> None:  # type: ignore[no-untyped-def]
+def test_error_reply_with_capitalised_message_and_plain_type(server) -> None:
     server.replies.append((400, b'{"__type":"ResourceNotFoundException","Message":"no such secret"}'))
     client = AwsJsonClient("secretsmanager", region="us-east-1", endpoint=endpoint_of(server))
     with pytest.raises(AwsError) as exc:
@@ -224,7 +224,7 @@ def test_error_reply_with_capitalised_message_and_plain_type(server) -> None:  #
     assert "no such secret" in str(exc.value)
 
 
-def test_non_json_error_reply(server) -> None:  # type: ignore[no-untyped-def]
+def test_non_json_error_reply(server) -> None:
     server.replies.append((503, b"<html>Service Unavailable</html>"))
     client = AwsJsonClient("sqs", region="us-east-1", endpoint=endpoint_of(server))
     with pytest.raises(AwsError) as exc:
@@ -233,7 +233,7 @@ def test_non_json_error_reply(server) -> None:  # type: ignore[no-untyped-def]
     assert exc.value.code == "Unknown"
 
 
-def test_successful_call_sends_a_signed_compact_json_request(server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_successful_call_sends_a_signed_compact_json_request(server, monkeypatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", endpoint_of(server))
     server.replies.append((200, b'{"MessageId":"m-1","MD5OfMessageBody":"abc"}'))
     server.replies.append((200, b""))

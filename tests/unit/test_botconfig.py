@@ -162,4 +162,4 @@ def test_an_api_key_name_that_is_a_key_or_no_name_is_refused(name: str) -> None:
 def test_a_config_is_frozen() -> None:
     config = BotConfig.model_validate(BEDROCK)
     with pytest.raises(ValidationError):
-        config.temperature = 1.5  # type: ignore[misc]
+        config.temperature = 1.5

@@ -41,7 +41,7 @@ class Store:
 
 def service(tencent: Tencent, store: Store, now: list[float]) -> BotConfigService:
     rest: Any = tencent
-    return BotConfigService(lambda: rest, store, robots_ttl=5, clock=lambda: now[0])  # type: ignore[arg-type]
+    return BotConfigService(lambda: rest, store, robots_ttl=5, clock=lambda: now[0])
 
 
 def test_a_config_is_stored_for_a_robot_and_refused_for_another() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.unit.conftest import (
     APP_ID,
+    CALLBACK_SETTINGS,
     GROUP_AT_INFO,
     NOW,
     PAYLOADS,
@@ -25,11 +26,11 @@ from tests.unit.conftest import (
 )
 from timkit.archive import Archiver
 from timkit.callback import CallbackService
-from timkit.config import Settings
+from timkit.config import CallbackSettings
 from timkit.models.callbacks import parse_callback
 from timkit.policy import Policy
 from timkit.stores.archive import MESSAGE_SK
-from timkit.stores.config import ConfigStore
+from timkit.stores.config import AwsJsonSource, ConfigStore
 from timkit.tim.callback_auth import callback_sign
 
 OK = {"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0}
@@ -43,8 +44,8 @@ INTERRUPT_DATA = '{"chatbotPlugin":2,"src":22,"msgKey":"9001_42_1730000050"}'
 
 
 class Harness:
-    def __init__(self, logger, **settings: Any) -> None:  # type: ignore[no-untyped-def]
-        self.settings = Settings(TIM_SDKAPPID=APP_ID, **settings)
+    def __init__(self, logger, **settings: Any) -> None:
+        self.settings = CallbackSettings(**{**CALLBACK_SETTINGS, **settings})
         self.config = FakeConfig(policy=POLICY)
         self.events = FakeEvents()
         self.interrupts = FakeInterrupts()
@@ -67,7 +68,7 @@ class Harness:
         q.update(extra)
         return q
 
-    def call(self, command: str, body: dict | str | None = None, **query: Any):  # type: ignore[no-untyped-def]
+    def call(self, command: str, body: dict | str | None = None, **query: Any):
         if body is None:
             body = payload(command)
         raw = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
@@ -75,11 +76,11 @@ class Harness:
 
 
 @pytest.fixture
-def h(logger) -> Harness:  # type: ignore[no-untyped-def]
+def h(logger) -> Harness:
     return Harness(logger)
 
 
-def answer(result) -> dict:  # type: ignore[no-untyped-def]
+def answer(result) -> dict:
     assert result.status == 200, result
     return json.loads(result.body)
 
@@ -129,7 +130,7 @@ def test_request_time_inside_the_window_is_accepted(h: Harness, offset: int) -> 
     assert answer(h.call("C2C.CallbackBeforeSendMsg", request_time=NOW + offset)) == OK
 
 
-def test_skew_window_is_configurable(logger) -> None:  # type: ignore[no-untyped-def]
+def test_skew_window_is_configurable(logger) -> None:
     h = Harness(logger, CALLBACK_MAX_SKEW_SECONDS=300)
     assert h.call("C2C.CallbackBeforeSendMsg", request_time=NOW - 300).status == 200
     assert h.call("C2C.CallbackBeforeSendMsg", request_time=NOW - 301).status == 401
@@ -176,7 +177,7 @@ def test_no_token_configured_is_401(h: Harness) -> None:
     assert result.status == 401 and result.outcome == "auth_rejected"
 
 
-def test_auth_disabled_skips_sign_checks_but_not_the_app(logger) -> None:  # type: ignore[no-untyped-def]
+def test_auth_disabled_skips_sign_checks_but_not_the_app(logger) -> None:
     h = Harness(logger, CALLBACK_AUTH="disabled", CALLBACK_AUTH_DISABLED_ACK="anyone-can-post-callbacks")
     assert answer(h.call("C2C.CallbackBeforeSendMsg", request_time=None)) == OK
     assert answer(h.call("C2C.CallbackBeforeSendMsg", sign="00" * 32)) == OK
@@ -204,7 +205,7 @@ def test_invalid_sdkappid_is_400(h: Harness) -> None:
     assert result.status == 400 and "SdkAppid" in json.loads(result.body)["message"]
 
 
-def test_secret_unavailable_before_send_applies_the_failure_policy(logger) -> None:  # type: ignore[no-untyped-def]
+def test_secret_unavailable_before_send_applies_the_failure_policy(logger) -> None:
     h = Harness(logger, BEFORE_SEND_FAILURE_POLICY="reject")
     h.config.secret_error = RuntimeError("secrets manager down")
     result = h.call("Group.CallbackBeforeSendMsg")
@@ -282,14 +283,14 @@ FAILURE_ANSWERS = {
      json.dumps(payload("C2C.CallbackBeforeSendMsg", MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {}}]))],
     ids=["broken-json", "empty", "array", "missing-fields", "invalid-element"],
 )
-def test_unparseable_body_gets_the_failure_policy(logger, failure_policy: str, body: str) -> None:  # type: ignore[no-untyped-def]
+def test_unparseable_body_gets_the_failure_policy(logger, failure_policy: str, body: str) -> None:
     h = Harness(logger, BEFORE_SEND_FAILURE_POLICY=failure_policy)
     result = h.call("C2C.CallbackBeforeSendMsg", body=body)
     assert result.outcome == "failed_policy"
     assert answer(result) == FAILURE_ANSWERS[failure_policy]
 
 
-def test_body_for_the_other_command_gets_the_failure_policy(logger) -> None:  # type: ignore[no-untyped-def]
+def test_body_for_the_other_command_gets_the_failure_policy(logger) -> None:
     h = Harness(logger, BEFORE_SEND_FAILURE_POLICY="discard")
     result = h.call("Group.CallbackBeforeSendMsg", body=payload("C2C.CallbackBeforeSendMsg"))
     assert result.outcome == "failed_policy"
@@ -297,7 +298,7 @@ def test_body_for_the_other_command_gets_the_failure_policy(logger) -> None:  # 
 
 
 @pytest.mark.parametrize("failure_policy", sorted(FAILURE_ANSWERS))
-def test_policy_that_raises_gets_the_failure_policy(logger, failure_policy: str) -> None:  # type: ignore[no-untyped-def]
+def test_policy_that_raises_gets_the_failure_policy(logger, failure_policy: str) -> None:
     h = Harness(logger, BEFORE_SEND_FAILURE_POLICY=failure_policy)
     h.config.policy_error = RuntimeError("automaton exploded")
     result = h.call("Group.CallbackBeforeSendMsg")
@@ -307,7 +308,7 @@ def test_policy_that_raises_gets_the_failure_policy(logger, failure_policy: str)
 
 
 @pytest.mark.parametrize("failure_policy", sorted(FAILURE_ANSWERS))
-def test_slow_policy_past_the_deadline_gets_the_failure_policy(logger, failure_policy: str) -> None:  # type: ignore[no-untyped-def]
+def test_slow_policy_past_the_deadline_gets_the_failure_policy(logger, failure_policy: str) -> None:
     h = Harness(logger, BEFORE_SEND_FAILURE_POLICY=failure_policy, BEFORE_SEND_DEADLINE_MS=800)
     h.config.policy_delay = 0.8  # exactly at the deadline: too late
     result = h.call("C2C.CallbackBeforeSendMsg", body=c2c_body("a scam"))
@@ -315,7 +316,7 @@ def test_slow_policy_past_the_deadline_gets_the_failure_policy(logger, failure_p
     assert answer(result) == FAILURE_ANSWERS[failure_policy]
 
 
-def test_policy_inside_the_deadline_is_answered(logger) -> None:  # type: ignore[no-untyped-def]
+def test_policy_inside_the_deadline_is_answered(logger) -> None:
     h = Harness(logger, BEFORE_SEND_DEADLINE_MS=800)
     h.config.policy_delay = 0.799
     result = h.call("C2C.CallbackBeforeSendMsg", body=c2c_body("a scam"))
@@ -349,7 +350,7 @@ def test_malformed_interrupt_is_not_recorded(h: Harness) -> None:
     assert h.interrupts.recorded == []
 
 
-def test_interrupt_store_failure_gets_the_failure_policy(logger) -> None:  # type: ignore[no-untyped-def]
+def test_interrupt_store_failure_gets_the_failure_policy(logger) -> None:
     h = Harness(logger, BEFORE_SEND_FAILURE_POLICY="allow")
     h.interrupts.error = RuntimeError("dynamodb down")
     result = h.call("C2C.CallbackBeforeSendMsg", body=interrupt_body())
@@ -418,7 +419,7 @@ def test_group_message_with_mentions_is_queued(h: Harness, command: str) -> None
 # ----------------------------------------------------------------------------- no token in answers or logs
 
 
-def test_token_never_in_answers_or_logs(h: Harness, capsys, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_token_never_in_answers_or_logs(h: Harness, capsys, caplog) -> None:
     results = [
         h.call("C2C.CallbackBeforeSendMsg"),
         h.call("C2C.CallbackBeforeSendMsg", sign=callback_sign(TOKEN, NOW - 1)),
@@ -453,7 +454,7 @@ def test_token_never_in_answers_or_logs(h: Harness, capsys, caplog) -> None:  # 
         assert TOKEN not in json.dumps(record.__dict__, default=str)
 
 
-def test_refusal_is_logged_with_its_reason(h: Harness, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_refusal_is_logged_with_its_reason(h: Harness, capsys) -> None:
     h.call("C2C.CallbackBeforeSendMsg", sign="00" * 32)
     records = json_log_lines(capsys.readouterr().out)
     refused = [r for r in records if r["message"] == "callback refused"]
@@ -474,14 +475,14 @@ class _SecretsReturning:
 SHORT_TOKEN = "tok-7f3a9c"
 
 
-def test_malformed_secret_does_not_put_the_token_in_the_logs(logger, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_secret_does_not_put_the_token_in_the_logs(logger, capsys) -> None:
     secret_string = '{"secret_key": "' + "ab" * 32 + '", "callback_token": "' + SHORT_TOKEN + '",}'
     config = ConfigStore(
         secret_id="tim/secret", policy_source="", ttl=60, logger=logger, clock=FakeClock(),
-        secrets=_SecretsReturning(secret_string),
+        source=AwsJsonSource(_SecretsReturning(secret_string)),
     )
     service = CallbackService(
-        settings=Settings(TIM_SDKAPPID=APP_ID), config=config, events=FakeEvents(), interrupts=FakeInterrupts(),
+        settings=CallbackSettings(**CALLBACK_SETTINGS), config=config, events=FakeEvents(), interrupts=FakeInterrupts(),
         logger=logger, wall_clock=FakeClock(NOW), monotonic=FakeClock(),
     )
     q = {"SdkAppid": str(APP_ID), "CallbackCommand": "C2C.CallbackAfterSendMsg", "RequestTime": str(NOW),
@@ -614,7 +615,7 @@ class TickingClock(FakeClock):
 
 
 @pytest.mark.parametrize("failure_policy", sorted(FAILURE_ANSWERS))
-def test_deadline_expiring_during_the_decision_gets_the_failure_policy(logger, capsys, failure_policy: str) -> None:  # type: ignore[no-untyped-def]
+def test_deadline_expiring_during_the_decision_gets_the_failure_policy(logger, capsys, failure_policy: str) -> None:
     h = Harness(logger, BEFORE_SEND_FAILURE_POLICY=failure_policy, BEFORE_SEND_DEADLINE_MS=1000)
     clock = TickingClock(500.0, 0.1)
     h.service._monotonic = clock
@@ -644,7 +645,7 @@ class FakeTurns:
 
 def with_turns(h: Harness) -> FakeTurns:
     turns = FakeTurns()
-    h.service.turns = turns  # type: ignore[assignment]
+    h.service.turns = turns
     return turns
 
 

@@ -150,7 +150,7 @@ def test_parse_callback_reads_mergers_as_deep_as_tencent_nests_them(command: str
     raw = json.dumps(payload(command, MsgBody=_nested(levels)), ensure_ascii=False)
     message = parse_callback(command, raw)
     assert isinstance(message, REQUEST_MODELS[command])
-    assert json.loads(json.dumps(dump_body(message.MsgBody))) == _nested(levels)  # type: ignore[attr-defined]
+    assert json.loads(json.dumps(dump_body(message.MsgBody))) == _nested(levels)
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,7 @@ def test_archive_entries_and_system_events_map_onto_azure_types() -> None:
     entry = HistoryEntry(id="group:g:2", conversation="group:g", sender="bob", time=10, seq=2, edited_at=11,
                          deleted_at=12, body=[{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}])
     message = from_history(entry)
-    assert (message.type, message.edited_on.timestamp(), message.deleted_on.timestamp()) == ("text", 11, 12)  # type: ignore[union-attr]
+    assert (message.type, message.edited_on.timestamp(), message.deleted_on.timestamp()) == ("text", 11, 12)
     event = HistoryEntry(id="system:1", conversation="group:g", kind="system", time=3,
                          system=SystemEvent(type="participants_added", operator="admin", participants=["carol"]))
     added = from_history(event)

@@ -109,7 +109,7 @@ def test_non_chatbot_or_broken_data_gives_none(data: str) -> None:
     ],
     ids=["stream", "typing", "final-chinese", "interrupt", "error"],
 )
-def test_to_elem_round_trip(payload) -> None:  # type: ignore[no-untyped-def]
+def test_to_elem_round_trip(payload) -> None:
     elem = payload.to_elem()
     assert isinstance(elem, CustomElem)
     data = json.loads(elem.MsgContent.Data)

@@ -24,7 +24,7 @@ def writer(turn: Turn = C2C_TURN, native: bool = False) -> tuple[CustomMessageWr
     clock = Clock()
     rest = FakeRest(clock)
     kind = NativeStreamWriter if native else CustomMessageWriter
-    return kind(rest, turn, clock=clock, sleep=clock.sleep), rest  # type: ignore[arg-type]
+    return kind(rest, turn, clock=clock, sleep=clock.sleep), rest
 
 
 def test_a_group_message_dropped_by_frequency_control_is_sent_again_as_a_new_message() -> None:
@@ -106,7 +106,7 @@ def test_finishing_with_nothing_sent_sends_nothing() -> None:
 
 def test_a_native_stream_without_a_stream_id_is_a_delivery_error() -> None:
     out, rest = writer(native=True)
-    rest.send_c2c_stream = lambda request: SendStreamReply()  # type: ignore[method-assign]
+    rest.send_c2c_stream = lambda request: SendStreamReply()
     out.add("hi")
     with pytest.raises(DeliveryError, match="StreamMsgID"):
         out.flush()
@@ -123,4 +123,4 @@ def test_a_native_stream_without_a_stream_id_is_a_delivery_error() -> None:
 )
 def test_writer_for(mode: str, turn: Turn, kind: type) -> None:
     clock = Clock()
-    assert isinstance(writer_for(mode, FakeRest(clock), turn, clock=clock), kind)  # type: ignore[arg-type]
+    assert isinstance(writer_for(mode, FakeRest(clock), turn, clock=clock), kind)

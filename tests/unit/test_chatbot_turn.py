@@ -89,7 +89,7 @@ def run(
         return feeds[-1]
 
     result = answer_turn(
-        turn, settings or Settings(), history(), provider, rest, interrupts,  # type: ignore[arg-type]
+        turn, settings or Settings(), history(), provider, rest, interrupts,
         clock=clock, sleep=clock.sleep, feed=feed, on_event=lambda name, fields: events.append((name, fields)),
     )
     return Ran(result, rest, interrupts, feeds[0] if feeds else None, provider, events)
@@ -335,7 +335,7 @@ def test_a_failing_interrupt_read_does_not_end_the_answer() -> None:
     rest = FakeRest(clock)
     interrupts = Interrupts(clock, fail=True)
     feed = ScriptedFeed(clock, ended(tokens(ANSWER, t(0), 0.1)))
-    result = answer_turn(C2C_TURN, Settings(), [], Provider(), rest, interrupts,  # type: ignore[arg-type]
+    result = answer_turn(C2C_TURN, Settings(), [], Provider(), rest, interrupts,
                          clock=clock, sleep=clock.sleep, feed=lambda stream: feed)
     assert result.outcome == "finished" and result.answer == ANSWER and interrupts.checks
 
@@ -383,7 +383,7 @@ def test_a_model_failing_mid_stream_finishes_the_message_then_sends_the_error() 
 
 @pytest.mark.parametrize("kind", sorted(ProviderError.USER_TEXT))
 def test_a_model_that_cannot_start_gets_one_error_message(kind: str) -> None:
-    provider = Provider(refuse=ProviderError(kind, SECRET_DETAIL))  # type: ignore[arg-type]
+    provider = Provider(refuse=ProviderError(kind, SECRET_DETAIL))
     ran = run([], provider=provider)
     [error] = ran.rest.calls
     assert error.payload == {"chatbotPlugin": 2, "src": 23, "errorInfo": ProviderError.USER_TEXT[kind],
@@ -394,7 +394,7 @@ def test_a_model_that_cannot_start_gets_one_error_message(kind: str) -> None:
 
 def test_a_provider_raising_something_else_still_gets_the_user_an_error_message() -> None:
     provider = Provider()
-    provider.stream = lambda **kwargs: {}["sk-live-123"]  # type: ignore[method-assign]
+    provider.stream = lambda **kwargs: {}["sk-live-123"]
     ran = run([], provider=provider)
     [error] = ran.rest.calls
     assert error.payload["errorInfo"] == ProviderError.USER_TEXT["unavailable"]
@@ -500,7 +500,7 @@ class ListStream(FakeStream):
         super().__init__()
         self.items = items
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self):
         for item in self.items:
             if isinstance(item, BaseException):
                 raise item
@@ -520,7 +520,7 @@ def test_the_threaded_feed(items: list[Any], outcome: str, kind: str | None, cap
     provider = Provider()
     provider.opened = stream
     rest = FakeRest(Clock())
-    result = answer_turn(C2C_TURN, Settings(), [], provider, rest, lambda keys: False,  # type: ignore[arg-type]
+    result = answer_turn(C2C_TURN, Settings(), [], provider, rest, lambda keys: False,
                          sleep=lambda seconds: None, feed=ThreadedFeed)
     assert (result.outcome, result.failure_kind) == (outcome, kind)
     assert stream.closed

@@ -74,7 +74,7 @@ def turn(user: str, n: int) -> QueuedTurn:
 def worker(store: Store, answers: Answers, counted: list[str], handed_back: list[tuple[str, int]] | None = None
            ) -> ChatbotWorker:
     back = handed_back if handed_back is not None else []
-    return ChatbotWorker(store, lambda bot: CONFIG, lambda: None, lambda config: None,  # type: ignore[arg-type,return-value]
+    return ChatbotWorker(store, lambda bot: CONFIG, lambda: None, lambda config: None,
                          Logger(service="test"), counted.append, lambda handle, s: back.append((handle, s)),
                          answer=answers)
 

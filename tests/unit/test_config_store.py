@@ -12,7 +12,13 @@ from tests.unit.conftest import FakeClock, payload, text_body
 from timkit.aws_json import AwsError
 from timkit.models.callbacks import C2CBeforeSend
 from timkit.policy import ALLOW_ALL
-from timkit.stores.config import RETRY_AFTER_FAILURE_SECONDS, CallbackSecret, ConfigStore, ConfigUnavailable
+from timkit.stores.config import (
+    RETRY_AFTER_FAILURE_SECONDS,
+    AwsJsonSource,
+    CallbackSecret,
+    ConfigStore,
+    ConfigUnavailable,
+)
 
 TOKEN = "cb-token-0123456789"
 
@@ -44,7 +50,7 @@ def blocked(word: str) -> str:
     return json.dumps({"blocked_words": [word]})
 
 
-def decides(policy, text: str) -> str:  # type: ignore[no-untyped-def]
+def decides(policy, text: str) -> str:
     msg = C2CBeforeSend.model_validate(payload("C2C.CallbackBeforeSendMsg", MsgBody=text_body(text)))
     return policy.decide(msg).outcome
 
@@ -52,10 +58,11 @@ def decides(policy, text: str) -> str:  # type: ignore[no-untyped-def]
 SECRET_ID = "tim/secret"
 
 
-def store(logger, clock: FakeClock, *, source: str = "", secret_id: str = SECRET_ID, ttl: float = 60,  # type: ignore[no-untyped-def]
+def store(logger, clock: FakeClock, *, source: str = "", secret_id: str = SECRET_ID, ttl: float = 60,
           secrets: FakeAws | None = None, ssm: FakeAws | None = None) -> ConfigStore:
     return ConfigStore(
-        secret_id=secret_id, policy_source=source, ttl=ttl, logger=logger, clock=clock, secrets=secrets, ssm=ssm,
+        secret_id=secret_id, policy_source=source, ttl=ttl, logger=logger, clock=clock,
+        source=AwsJsonSource(secrets, ssm),
     )
 
 
@@ -65,7 +72,7 @@ AWS_DOWN = AwsError("ssm", "GetParameter", "InternalServerError", "boom", 500)
 # ----------------------------------------------------------------------------- the secret
 
 
-def test_secret_is_fetched_and_cached_for_the_ttl(logger) -> None:  # type: ignore[no-untyped-def]
+def test_secret_is_fetched_and_cached_for_the_ttl(logger) -> None:
     clock = FakeClock()
     secrets = FakeAws(secret_reply(callback_token=TOKEN), secret_reply(callback_token="v2"))
     s = store(logger, clock, secrets=secrets)
@@ -79,14 +86,14 @@ def test_secret_is_fetched_and_cached_for_the_ttl(logger) -> None:  # type: igno
     assert len(secrets.calls) == 2
 
 
-def test_ttl_zero_fetches_every_time(logger) -> None:  # type: ignore[no-untyped-def]
+def test_ttl_zero_fetches_every_time(logger) -> None:
     secrets = FakeAws(secret_reply(callback_token="a"), secret_reply(callback_token="b"))
     s = store(logger, FakeClock(), secrets=secrets, ttl=0)
     assert s.secret().callback_token == "a"
     assert s.secret().callback_token == "b"
 
 
-def test_secret_stale_on_error_then_retried_later(logger) -> None:  # type: ignore[no-untyped-def]
+def test_secret_stale_on_error_then_retried_later(logger) -> None:
     clock = FakeClock()
     secrets = FakeAws(secret_reply(callback_token=TOKEN), AWS_DOWN, AWS_DOWN, secret_reply(callback_token="new"))
     s = store(logger, clock, secrets=secrets)
@@ -104,7 +111,7 @@ def test_secret_stale_on_error_then_retried_later(logger) -> None:  # type: igno
     assert s.secret().callback_token == "new"
 
 
-def test_secret_unavailable_when_nothing_was_ever_loaded(logger) -> None:  # type: ignore[no-untyped-def]
+def test_secret_unavailable_when_nothing_was_ever_loaded(logger) -> None:
     clock = FakeClock()
     secrets = FakeAws(AWS_DOWN, secret_reply(callback_token=TOKEN))
     s = store(logger, clock, secrets=secrets)
@@ -114,14 +121,14 @@ def test_secret_unavailable_when_nothing_was_ever_loaded(logger) -> None:  # typ
     assert s.secret().callback_token == TOKEN
 
 
-def test_malformed_secret_is_unavailable_and_the_error_names_no_value(logger) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_secret_is_unavailable_and_the_error_names_no_value(logger) -> None:
     secrets = FakeAws({"SecretString": '{"callback_token": "' + TOKEN + '",}'})
     with pytest.raises(ConfigUnavailable) as exc:
         store(logger, FakeClock(), secrets=secrets).secret()
     assert TOKEN not in str(exc.value)
 
 
-def test_no_secret_id_means_an_empty_secret(logger) -> None:  # type: ignore[no-untyped-def]
+def test_no_secret_id_means_an_empty_secret(logger) -> None:
     secrets = FakeAws(AWS_DOWN)
     secret = store(logger, FakeClock(), secret_id="", secrets=secrets).secret()
     assert secret == CallbackSecret()
@@ -138,11 +145,11 @@ def test_secret_ignores_unknown_keys_and_hides_values() -> None:
 # ----------------------------------------------------------------------------- the policy
 
 
-def test_no_policy_source_allows_everything(logger) -> None:  # type: ignore[no-untyped-def]
+def test_no_policy_source_allows_everything(logger) -> None:
     assert store(logger, FakeClock(), source="").policy() is ALLOW_ALL
 
 
-def test_file_source(logger, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_file_source(logger, tmp_path: Path) -> None:
     path = tmp_path / "policy.json"
     path.write_text(blocked("诈骗"), encoding="utf-8")
     clock = FakeClock()
@@ -156,7 +163,7 @@ def test_file_source(logger, tmp_path: Path) -> None:  # type: ignore[no-untyped
     assert decides(s.policy(), "other") == "rejected"
 
 
-def test_ssm_source(logger) -> None:  # type: ignore[no-untyped-def]
+def test_ssm_source(logger) -> None:
     ssm = FakeAws(ssm_reply(blocked("scam")))
     s = store(logger, FakeClock(), source="ssm:/tim/policy", ssm=ssm)
     assert decides(s.policy(timeout=0.25), "a scam") == "rejected"
@@ -164,7 +171,7 @@ def test_ssm_source(logger) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("as_text", [False, True], ids=["object", "string"])
-def test_secret_source(logger, as_text: bool) -> None:  # type: ignore[no-untyped-def]
+def test_secret_source(logger, as_text: bool) -> None:
     doc = {"blocked_words": ["scam"]}
     secrets = FakeAws(secret_reply(callback_token=TOKEN, policy=json.dumps(doc) if as_text else doc))
     s = store(logger, FakeClock(), source="secret:", secrets=secrets)
@@ -173,12 +180,12 @@ def test_secret_source(logger, as_text: bool) -> None:  # type: ignore[no-untype
     assert len(secrets.calls) == 1  # the secret is fetched once for both
 
 
-def test_secret_source_without_policy_key_allows_everything(logger) -> None:  # type: ignore[no-untyped-def]
+def test_secret_source_without_policy_key_allows_everything(logger) -> None:
     s = store(logger, FakeClock(), source="secret:", secrets=FakeAws(secret_reply(callback_token=TOKEN)))
     assert s.policy() is ALLOW_ALL
 
 
-def test_policy_stale_on_fetch_error(logger) -> None:  # type: ignore[no-untyped-def]
+def test_policy_stale_on_fetch_error(logger) -> None:
     clock = FakeClock()
     ssm = FakeAws(ssm_reply(blocked("scam")), AWS_DOWN)
     s = store(logger, clock, source="ssm:/p", ssm=ssm)
@@ -188,7 +195,7 @@ def test_policy_stale_on_fetch_error(logger) -> None:  # type: ignore[no-untyped
     assert decides(s.policy(), "scam") == "rejected"
 
 
-def test_invalid_policy_document_keeps_the_last_good_one(logger) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_policy_document_keeps_the_last_good_one(logger) -> None:
     clock = FakeClock()
     ssm = FakeAws(
         ssm_reply(blocked("scam")),
@@ -208,23 +215,23 @@ def test_invalid_policy_document_keeps_the_last_good_one(logger) -> None:  # typ
     assert len(ssm.calls) == 4
 
 
-def test_invalid_first_policy_is_unavailable(logger) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_first_policy_is_unavailable(logger) -> None:
     ssm = FakeAws(ssm_reply('{"unknown_key": 1}'))
     with pytest.raises(ConfigUnavailable):
         store(logger, FakeClock(), source="ssm:/p", ssm=ssm).policy()
 
 
-def test_missing_policy_file_is_unavailable(logger, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_policy_file_is_unavailable(logger, tmp_path: Path) -> None:
     with pytest.raises(ConfigUnavailable):
         store(logger, FakeClock(), source=f"file:{tmp_path / 'missing.json'}").policy()
 
 
-def test_unknown_policy_source_scheme_is_unavailable(logger) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_policy_source_scheme_is_unavailable(logger) -> None:
     with pytest.raises(ConfigUnavailable):
         store(logger, FakeClock(), source="s3://bucket/policy.json").policy()
 
 
-def test_unchanged_document_is_not_compiled_again(logger) -> None:  # type: ignore[no-untyped-def]
+def test_unchanged_document_is_not_compiled_again(logger) -> None:
     clock = FakeClock()
     ssm = FakeAws(ssm_reply(blocked("scam")))
     s = store(logger, clock, source="ssm:/p", ssm=ssm)
@@ -234,7 +241,7 @@ def test_unchanged_document_is_not_compiled_again(logger) -> None:  # type: igno
     assert len(ssm.calls) == 2
 
 
-def test_refresh_failure_is_logged_without_values(logger, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_refresh_failure_is_logged_without_values(logger, capsys) -> None:
     clock = FakeClock()
     secrets = FakeAws(secret_reply(callback_token=TOKEN), AWS_DOWN)
     s = store(logger, clock, secrets=secrets)

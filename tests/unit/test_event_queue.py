@@ -69,7 +69,7 @@ class RecordingSqs:
 
 def test_put_marks_an_encoded_body_with_a_message_attribute() -> None:
     sqs = RecordingSqs()
-    queue = EventQueue("https://sqs.example/q", sqs)  # type: ignore[arg-type]
+    queue = EventQueue("https://sqs.example/q", sqs)
     raw = '{"Text":"\uffff"}'
     queue.put("C2C.CallbackAfterSendMsg", raw, 1730000000)
     queue.put("C2C.CallbackAfterSendMsg", '{"Text":"plain"}', 1730000000)
@@ -83,7 +83,7 @@ def test_put_marks_an_encoded_body_with_a_message_attribute() -> None:
 
 def test_a_turn_is_queued_in_its_conversations_group_once_per_bot_and_message() -> None:
     sqs = RecordingSqs()
-    queue = TurnQueue("https://sqs.example/q.fifo", sqs)  # type: ignore[arg-type]
+    queue = TurnQueue("https://sqs.example/q.fifo", sqs)
     first = Turn(bot="@RBT#a", kind="c2c", user="alice", identity="c2c:1_2_3", text="hi \uffff")
     again = first.model_copy(update={"identity": "c2c:4_5_6", "text": "next"})
     queue.put(first)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.unit.conftest import CHANGED, CREATED, DESTROYED, EXITED, JOINED, MemoryStore, payload, text_body
-from timkit.archive import Archiver, conversation_of, summarise, system_id, timeline
+from timkit.archive import Archiver, conversation_of, summarise, system_id
 from timkit.history import entry, system_event
 from timkit.models.callbacks import (
     ASYNC_COMMANDS,
@@ -29,6 +29,7 @@ from timkit.models.history import (
     group_conversation,
     normalise_conversation,
 )
+from timkit.stores.archive import timeline
 
 SYSTEM = [CREATED, JOINED, EXITED, CHANGED, DESTROYED]
 

@@ -26,7 +26,7 @@ def policy(**doc: Any) -> Policy:
     return Policy.from_json(json.dumps(doc))
 
 
-def masked_texts(answer) -> list[str]:  # type: ignore[no-untyped-def]
+def masked_texts(answer) -> list[str]:
     assert answer.outcome == "rewritten", answer.to_wire()
     return [e["MsgContent"]["Text"] for e in answer.to_wire()["MsgBody"] if e["MsgType"] == "TIMTextElem"]
 

@@ -111,7 +111,7 @@ class _Adapter(requests.adapters.HTTPAdapter):
         self.requests: list[requests.PreparedRequest] = []
         self.bodies: list[_Pieces] = []
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         self.requests.append(request)
         self.timeout = kwargs.get("timeout")
         if self.served.raise_on_send is not None:

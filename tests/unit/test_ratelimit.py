@@ -59,7 +59,7 @@ class MemoryBuckets:
 
 def limiter(buckets: MemoryBuckets, calls: int, group: int) -> RateLimiter:
     clock = buckets.clock
-    return RateLimiter(buckets, calls, group, clock=clock, sleep=clock.sleep, rng=random.Random(7))  # type: ignore[arg-type]
+    return RateLimiter(buckets, calls, group, clock=clock, sleep=clock.sleep, rng=random.Random(7))
 
 
 def group_body(group: str) -> dict[str, object]:

@@ -81,7 +81,7 @@ class Clock:
         return self.now
 
 
-def client(base: str, clock: Clock | None = None, sleeps: list[float] | None = None, key=KEY,  # type: ignore[no-untyped-def]
+def client(base: str, clock: Clock | None = None, sleeps: list[float] | None = None, key=KEY,
            **kw) -> TimRestClient:
     return TimRestClient(
         APP, key, base_url=base, clock=clock or Clock(),
@@ -89,7 +89,7 @@ def client(base: str, clock: Clock | None = None, sleeps: list[float] | None = N
     )
 
 
-def test_url_query_and_body(server) -> None:  # type: ignore[no-untyped-def]
+def test_url_query_and_body(server) -> None:
     base, script = server
     client(base).call("openim", "sendmsg", {"To_Account": "bob"})
     request = script.requests[0]
@@ -101,7 +101,7 @@ def test_url_query_and_body(server) -> None:  # type: ignore[no-untyped-def]
     assert request["body"] == {"To_Account": "bob"}
 
 
-def test_fresh_random_per_request_and_one_sig_while_valid(server) -> None:  # type: ignore[no-untyped-def]
+def test_fresh_random_per_request_and_one_sig_while_valid(server) -> None:
     base, script = server
     c = client(base)
     for _ in range(20):
@@ -111,7 +111,7 @@ def test_fresh_random_per_request_and_one_sig_while_valid(server) -> None:  # ty
     assert len(randoms) == 20 and len(sigs) == 1 and c.sigs_made == 1
 
 
-def test_sig_is_renewed_before_it_expires(server) -> None:  # type: ignore[no-untyped-def]
+def test_sig_is_renewed_before_it_expires(server) -> None:
     base, script = server
     clock = Clock()
     c = client(base, clock)
@@ -126,7 +126,7 @@ def test_sig_is_renewed_before_it_expires(server) -> None:  # type: ignore[no-un
     assert renewed.time == int(clock.now) and renewed.expires_at > clock.now + SIG_RENEW_BEFORE_SECONDS
 
 
-def test_concurrent_threads_share_one_sig(server) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_threads_share_one_sig(server) -> None:
     base, script = server
     c = client(base)
     threads = [threading.Thread(target=lambda: [c.call("a", "b", {}) for _ in range(5)]) for _ in range(8)]
@@ -137,7 +137,7 @@ def test_concurrent_threads_share_one_sig(server) -> None:  # type: ignore[no-un
     assert len(script.requests) == 40 and c.sigs_made == 1
 
 
-def test_expired_sig_is_regenerated_once(server) -> None:  # type: ignore[no-untyped-def]
+def test_expired_sig_is_regenerated_once(server) -> None:
     base, script = server
     script.answers = [(200, {"ActionStatus": "FAIL", "ErrorCode": 70001, "ErrorInfo": "sig expired"})]
     c = client(base)
@@ -150,7 +150,7 @@ def test_expired_sig_is_regenerated_once(server) -> None:  # type: ignore[no-unt
 
 
 @pytest.mark.parametrize("code", [20004, 10002, 60018, 90992])
-def test_transient_codes_are_retried_with_the_same_body(server, code) -> None:  # type: ignore[no-untyped-def]
+def test_transient_codes_are_retried_with_the_same_body(server, code) -> None:
     base, script = server
     script.answers = [(200, {"ActionStatus": "FAIL", "ErrorCode": code, "ErrorInfo": "busy"})] * 2
     sleeps: list[float] = []
@@ -162,7 +162,7 @@ def test_transient_codes_are_retried_with_the_same_body(server, code) -> None:  
     assert len(sleeps) == 2
 
 
-def test_http_502_and_timeouts_are_retried(server) -> None:  # type: ignore[no-untyped-def]
+def test_http_502_and_timeouts_are_retried(server) -> None:
     base, script = server
     script.answers = [(502, "<html>bad gateway</html>"), (200, "not json")]
     client(base).call("a", "b", {})
@@ -170,7 +170,7 @@ def test_http_502_and_timeouts_are_retried(server) -> None:  # type: ignore[no-u
 
 
 @pytest.mark.parametrize("code", [90001, 20006, 10016, 80002, 93000, 70003, 30001, 20003])
-def test_caller_errors_are_not_retried(server, code) -> None:  # type: ignore[no-untyped-def]
+def test_caller_errors_are_not_retried(server, code) -> None:
     base, script = server
     script.answers = [(200, {"ActionStatus": "FAIL", "ErrorCode": code, "ErrorInfo": "nope"})]
     with pytest.raises(TimApiError) as err:
@@ -179,7 +179,7 @@ def test_caller_errors_are_not_retried(server, code) -> None:  # type: ignore[no
     assert len(script.requests) == 1
 
 
-def test_retries_stop_at_the_cap_with_bounded_jittered_backoff(server) -> None:  # type: ignore[no-untyped-def]
+def test_retries_stop_at_the_cap_with_bounded_jittered_backoff(server) -> None:
     base, script = server
     script.answers = [(200, {"ActionStatus": "FAIL", "ErrorCode": 20004, "ErrorInfo": "x"})] * 10
     sleeps: list[float] = []
@@ -190,7 +190,7 @@ def test_retries_stop_at_the_cap_with_bounded_jittered_backoff(server) -> None: 
     assert all(0 <= s <= 1.0 for s in sleeps) and len(set(sleeps)) > 1
 
 
-def test_msg_freq_ctrl_drop_is_not_success(server) -> None:  # type: ignore[no-untyped-def]
+def test_msg_freq_ctrl_drop_is_not_success(server) -> None:
     base, script = server
     script.answers = [(200, {"ActionStatus": "OK", "ErrorCode": 0, "MsgSeq": 0, "MsgDropReason": "MsgFreqCtrl"})]
     with pytest.raises(MessageDropped) as err:
@@ -198,14 +198,14 @@ def test_msg_freq_ctrl_drop_is_not_success(server) -> None:  # type: ignore[no-u
     assert err.value.reason == "MsgFreqCtrl" and err.value.group_id == "@TGS#1"
 
 
-def test_oversize_body_is_refused_before_any_call(server) -> None:  # type: ignore[no-untyped-def]
+def test_oversize_body_is_refused_before_any_call(server) -> None:
     base, script = server
     with pytest.raises(MessageTooLarge, match="over Tencent's 12288-byte limit"):
         client(base).send_c2c(messages.text("字" * 4200).c2c_request("bob"))
     assert script.requests == []
 
 
-def test_no_secret_in_errors_reprs_or_logs(server, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_no_secret_in_errors_reprs_or_logs(server, caplog) -> None:
     base, script = server
     caplog.set_level(logging.DEBUG)
     c = client(base)
@@ -236,7 +236,7 @@ def signed_with(request: dict, key: str) -> bool:
 
 
 @pytest.mark.parametrize("key", ["", "   ", "REPLACE_ME", "changeme", "your-secret-key", "short-key-0123456789"])
-def test_no_call_is_made_without_a_usable_key(server, key: str) -> None:  # type: ignore[no-untyped-def]
+def test_no_call_is_made_without_a_usable_key(server, key: str) -> None:
     base, script = server
     paced: list[str] = []
     c = client(base, key=key, pace=lambda api, body: paced.append(api))
@@ -258,10 +258,10 @@ class FakeSecrets:
         return self.text
 
 
-def test_a_rotated_key_signs_the_calls_after_the_cache_time(server, logger) -> None:  # type: ignore[no-untyped-def]
+def test_a_rotated_key_signs_the_calls_after_the_cache_time(server, logger) -> None:
     base, script = server
     secrets, monotonic = FakeSecrets(KEY), FakeClock()
-    c = client(base, key=AppKeyStore("tim/key", 60, logger, clock=monotonic, secrets=secrets).current)  # type: ignore[arg-type]
+    c = client(base, key=AppKeyStore("tim/key", 60, logger, clock=monotonic, secrets=secrets).current)
     c.call("a", "b", {})
     secrets.text = json.dumps({"secret_key": NEW_KEY})
     monotonic.now += 59
@@ -274,10 +274,10 @@ def test_a_rotated_key_signs_the_calls_after_the_cache_time(server, logger) -> N
     assert c.sigs_made == 2  # a new sig for the new key, then kept
 
 
-def test_a_key_emptied_in_the_secret_stops_the_calls(server, logger) -> None:  # type: ignore[no-untyped-def]
+def test_a_key_emptied_in_the_secret_stops_the_calls(server, logger) -> None:
     base, script = server
     secrets, monotonic = FakeSecrets(KEY), FakeClock()
-    c = client(base, key=AppKeyStore("tim/key", 60, logger, clock=monotonic, secrets=secrets).current)  # type: ignore[arg-type]
+    c = client(base, key=AppKeyStore("tim/key", 60, logger, clock=monotonic, secrets=secrets).current)
     c.call("a", "b", {})
     secrets.text = json.dumps({"secret_key": ""})
     monotonic.now += 61

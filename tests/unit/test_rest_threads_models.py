@@ -310,7 +310,7 @@ class NoHttp:
 
 @pytest.fixture
 def offline() -> TimRestClient:
-    return TimRestClient(1400000001, "k" * 32, session=NoHttp())  # type: ignore[arg-type] - a stub session
+    return TimRestClient(1400000001, "k" * 32, session=NoHttp())  # a stub session
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,14 @@
-"""EventBridge Scheduler expressions: parsing, errors that name what is wrong, and next runs (daylight
-saving time in Europe/Berlin and America/New_York, L, W, #, ranges, steps, names, the year field)."""
+"""EventBridge Scheduler expressions at() and cron() (the layer's): parsing, errors that name what is
+wrong, and next runs (daylight saving time in Europe/Berlin and America/New_York, L, W, #, ranges,
+steps, names, the year field). rate() and start dates: tests/unit/test_local_schedule_expressions.py."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
-from timkit.schedule import AtExpression, CronExpression, RateExpression, parse_expression
+from timkit.schedule import AtExpression, CronExpression, parse_expression
 
 
 def utc(*args: int) -> datetime:
@@ -24,11 +25,9 @@ def runs(text: str, after: datetime, count: int, timezone: str = "UTC") -> list[
     return found
 
 
-def test_the_three_kinds() -> None:
+def test_the_two_kinds() -> None:
     at = parse_expression("at(2030-01-02T03:04:05)")
     assert isinstance(at, AtExpression) and at.kind == "at" and at.text == "at(2030-01-02T03:04:05)"
-    rate = parse_expression("rate(5 minutes)")
-    assert isinstance(rate, RateExpression) and rate.kind == "rate" and rate.interval == timedelta(minutes=5)
     cron = parse_expression("cron(0 9 ? * MON-FRI *)")
     assert isinstance(cron, CronExpression) and cron.kind == "cron"
 
@@ -58,38 +57,6 @@ def test_at_in_a_skipped_or_repeated_hour() -> None:
     assert parse_expression("at(2025-10-26T02:30:00)").next_after(utc(2025, 1, 1), "Europe/Berlin") == utc(
         2025, 10, 26, 0, 30
     )
-
-
-# ---------------------------------------------------------------------- rate()
-
-
-@pytest.mark.parametrize(
-    ("text", "interval"),
-    [
-        ("rate(1 minute)", timedelta(minutes=1)),
-        ("rate(15 minutes)", timedelta(minutes=15)),
-        ("rate(1 hour)", timedelta(hours=1)),
-        ("rate(2 hours)", timedelta(hours=2)),
-        ("rate(1 day)", timedelta(days=1)),
-        ("rate(7 days)", timedelta(days=7)),
-    ],
-)
-def test_rate_units(text: str, interval: timedelta) -> None:
-    assert parse_expression(text).next_after(utc(2030, 1, 1)) == utc(2030, 1, 1) + interval
-
-
-def test_rate_runs_at_its_start_and_every_interval_after() -> None:
-    rate = parse_expression("rate(10 minutes)")
-    start = utc(2030, 1, 1, 12, 0)
-    assert rate.next_after(utc(2030, 1, 1, 11), start=start) == start
-    assert rate.next_after(start, start=start) == utc(2030, 1, 1, 12, 10)
-    assert rate.next_after(utc(2030, 1, 1, 12, 25, 30), start=start) == utc(2030, 1, 1, 12, 30)
-
-
-def test_a_rate_day_is_24_hours_across_daylight_saving_time() -> None:
-    start = utc(2025, 3, 29, 8)  # 09:00 in Berlin, winter time
-    after = parse_expression("rate(1 day)").next_after(start, "Europe/Berlin", start=start)
-    assert after == utc(2025, 3, 30, 8)  # 10:00 in Berlin, summer time
 
 
 # ---------------------------------------------------------------------- cron()
@@ -195,13 +162,6 @@ def test_cron_that_never_matches_has_no_next_run() -> None:
     assert parse_expression("cron(0 0 30 2 ? *)").next_after(utc(2025, 1, 1)) is None
 
 
-def test_cron_runs_on_or_after_its_start() -> None:
-    cron = parse_expression("cron(0 * * * ? *)")
-    assert cron.next_after(utc(2030, 1, 1), start=utc(2030, 1, 1, 5)) == utc(2030, 1, 1, 5)
-    assert cron.next_after(utc(2030, 1, 1), start=utc(2030, 1, 1, 5, 1)) == utc(2030, 1, 1, 6)
-    assert cron.next_after(utc(2030, 1, 1, 7), start=utc(2030, 1, 1, 5)) == utc(2030, 1, 1, 8)
-
-
 # ---------------------------------------------------------------------- errors
 
 
@@ -211,11 +171,8 @@ def test_cron_runs_on_or_after_its_start() -> None:
         ("every day", "is not a schedule expression"),
         ("at(2030-01-01 10:00:00)", "at(yyyy-mm-ddThh:mm:ss)"),
         ("at(2030-02-30T10:00:00)", "2030-02-30T10:00:00 is not a date and time"),
-        ("rate(5 weeks)", "the unit minutes, hours or days"),
-        ("rate(0 minutes)", "positive"),
-        ("rate(1 minutes)", "write 1 minute"),
-        ("rate(5 minute)", "write 5 minutes"),
-        ("rate(-5 minutes)", "rate(value unit)"),
+        # Broadcasts are never scheduled by rate: the layer does not read one.
+        ("rate(5 minutes)", "is not a schedule expression: at(...) or cron(...)"),
         ("cron(0 9 * * ?)", "6 fields"),
         ("cron(0 9 * * MON *)", "exactly one of day-of-month and day-of-week must be ?"),
         ("cron(0 9 ? * ? *)", "exactly one of day-of-month and day-of-week must be ?"),
@@ -244,7 +201,7 @@ def test_invalid_expressions_say_what_is_wrong(text: str, message: str) -> None:
 
 def test_the_moment_must_be_aware_and_the_time_zone_known() -> None:
     with pytest.raises(ValueError, match="has no time zone"):
-        parse_expression("rate(1 day)").next_after(datetime(2030, 1, 1))
-    for text in ("at(2030-01-01T00:00:00)", "rate(1 day)", "cron(0 0 * * ? *)"):
+        parse_expression("cron(0 0 * * ? *)").next_after(datetime(2030, 1, 1))
+    for text in ("at(2030-01-01T00:00:00)", "cron(0 0 * * ? *)"):
         with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
             parse_expression(text).next_after(utc(2030, 1, 1), "Mars/Olympus")

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -954,3 +955,17 @@ def test_the_dev_install_provides_the_timctl_command(tmp_path: Path) -> None:
                           text=True, timeout=60)
     assert both.returncode == 0, both.stderr
 
+
+
+def test_an_unreachable_api_is_described_by_its_innermost_cause() -> None:
+    refused = OSError("Connection refused")
+    pool = ValueError("pool gave up")
+    pool.__cause__ = refused
+    outer = requests.ConnectionError("wrapped")
+    outer.__context__ = pool
+    assert timctl.client.describe(outer) == "Connection refused"
+    # A context the raiser suppressed (raise ... from None) is not the cause.
+    alone = requests.ConnectionError("the outer one")
+    alone.__context__ = OSError("hidden")
+    alone.__suppress_context__ = True
+    assert timctl.client.describe(alone) == "the outer one"

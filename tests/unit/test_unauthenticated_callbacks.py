@@ -12,8 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from tests.handlers import load_handler
-from tests.unit.conftest import APP_ID, payload
-from timkit.config import AUTH_DISABLED_ACK, Settings
+from tests.unit.conftest import APP_ID, CALLBACK_SETTINGS, payload
+from timkit.config import AUTH_DISABLED_ACK, CallbackSettings, SettingsError
 from timkit.models.callbacks import REQUEST_MODELS
 
 CONTEXT = SimpleNamespace(
@@ -24,33 +24,35 @@ CONTEXT = SimpleNamespace(
 
 @pytest.mark.parametrize("ack", [None, "", "yes", "ANYONE-CAN-POST-CALLBACKS", " anyone-can-post-callbacks"])
 def test_disabled_auth_without_the_acknowledgement_refuses_to_start(ack: str | None) -> None:
-    env = {"TIM_SDKAPPID": str(APP_ID), "CALLBACK_AUTH": "disabled"}
+    env = {**CALLBACK_SETTINGS, "CALLBACK_AUTH": "disabled"}
     if ack is not None:
         env["CALLBACK_AUTH_DISABLED_ACK"] = ack
     with pytest.raises(ValidationError, match="CALLBACK_AUTH_DISABLED_ACK"):
-        Settings.model_validate(env)
+        CallbackSettings.model_validate(env)
 
 
 def test_acknowledged_disabled_auth_and_required_auth_start() -> None:
-    disabled = Settings.model_validate(
-        {"TIM_SDKAPPID": str(APP_ID), "CALLBACK_AUTH": "disabled", "CALLBACK_AUTH_DISABLED_ACK": AUTH_DISABLED_ACK}
+    disabled = CallbackSettings.model_validate(
+        {**CALLBACK_SETTINGS, "CALLBACK_AUTH": "disabled", "CALLBACK_AUTH_DISABLED_ACK": AUTH_DISABLED_ACK}
     )
     assert disabled.CALLBACK_AUTH == "disabled"
-    assert Settings.model_validate({"TIM_SDKAPPID": str(APP_ID)}).CALLBACK_AUTH == "required"
+    assert CallbackSettings.model_validate(CALLBACK_SETTINGS).CALLBACK_AUTH == "required"
 
 
 def test_callback_function_does_not_start_without_the_acknowledgement(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TIM_SDKAPPID", str(APP_ID))
+    for name, value in CALLBACK_SETTINGS.items():
+        monkeypatch.setenv(name, str(value))
     monkeypatch.setenv("CALLBACK_AUTH", "disabled")
     monkeypatch.delenv("CALLBACK_AUTH_DISABLED_ACK", raising=False)
-    with pytest.raises(ValidationError, match="CALLBACK_AUTH_DISABLED_ACK"), load_handler(
+    with pytest.raises(SettingsError, match="CALLBACK_AUTH_DISABLED_ACK"), load_handler(
         "tim_callback", "unit_unauthenticated_tim_callback_app"
     ):
         pass
 
 
 def handler(monkeypatch: pytest.MonkeyPatch, **env: str) -> Iterator[ModuleType]:
-    monkeypatch.setenv("TIM_SDKAPPID", str(APP_ID))
+    for name, value in CALLBACK_SETTINGS.items():
+        monkeypatch.setenv(name, str(value))
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tim-callback")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TimKit")
     for name, value in env.items():
@@ -78,7 +80,7 @@ def unauthenticated_counts(out: str) -> list[int]:
     return counts
 
 
-def test_every_callback_counts_while_auth_is_disabled(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_every_callback_counts_while_auth_is_disabled(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     for module in handler(monkeypatch, CALLBACK_AUTH="disabled", CALLBACK_AUTH_DISABLED_ACK=AUTH_DISABLED_ACK):
         capsys.readouterr()
         # Answered, refused (another app), a bad query and an unknown command: each one counts.
@@ -89,7 +91,7 @@ def test_every_callback_counts_while_auth_is_disabled(monkeypatch: pytest.Monkey
         assert unauthenticated_counts(capsys.readouterr().out) == [1, 1, 1, 1]
 
 
-def test_nothing_counts_while_auth_is_required(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_nothing_counts_while_auth_is_required(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     for module in handler(monkeypatch):
         capsys.readouterr()
         assert invoke(module, {"SdkAppid": str(APP_ID)}) == 401

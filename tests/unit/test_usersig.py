@@ -38,7 +38,7 @@ def expected_hmac(key: str, user: str, app: int, issued: int, expire: int) -> st
 
 
 @pytest.fixture
-def theirs(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def theirs(monkeypatch: pytest.MonkeyPatch):
     """A sig from the official package, generated at ISSUED."""
     monkeypatch.setattr(tls_module, "time", types.SimpleNamespace(time=lambda: ISSUED + 0.75))
     api = TLSSigAPIv2(APP, KEY)

@@ -32,23 +32,35 @@ from typing import Any, Literal, Protocol
 from pydantic import ValidationError
 
 from timkit.models.callbacks import (
-    BotC2CMessage,
-    C2CAfterSend,
     C2CModify,
     C2CReadReport,
     C2CRecall,
     CallbackRequest,
     GroupAfterSend,
-    GroupCreated,
     GroupEvent,
-    GroupMembersJoined,
     GroupModify,
     GroupRecall,
     parse_callback,
 )
 from timkit.models.elements import MsgElement, RelayElem
-from timkit.models.history import MAX_TIME, BackfillProgress, c2c_conversation, group_conversation
-from timkit.stores.archive import CONFLICT_SK_PREFIX, MESSAGE_SK, SYSTEM_SK, Key, Value
+from timkit.models.history import BackfillProgress, c2c_conversation, group_conversation
+from timkit.stores.archive import (
+    INDEX_KEY_NAMES,
+    MESSAGE_SK,
+    SYSTEM_SK,
+    EventKind,
+    Key,
+    MessageEvent,
+    Value,
+    conflict_sk,
+    event_kind,
+    event_millis,
+    event_sk,
+    index_attributes,
+    report_sk,
+    system_pk,
+    timeline,
+)
 from timkit.stores.paging import decode_token, encode_token
 
 Written = Literal["stored", "duplicate", "conflict"]
@@ -58,13 +70,6 @@ Written = Literal["stored", "duplicate", "conflict"]
 # after-send and the bot callback of one message.
 _CONTENT_FIELDS = ("From_Account", "To_Account", "GroupId", "TopicId", "MsgTime", "MsgBody", "CloudCustomData")
 
-
-MessageEvent = C2CAfterSend | BotC2CMessage | GroupAfterSend  # BotGroupMessage is a GroupAfterSend
-EVENT_PREFIXES = ("MODIFY#", "RECALL#")
-# Seconds fit ten digits until 2286; C2C MsgSeq and MsgRandom are 32-bit, a group's MsgSeq up to 64.
-# Within a second, a group's creation and members joining come before its messages, and members
-# leaving, information changing and dismissal after them ("!" < digits < "~").
-_SYSTEM_FIRST = (GroupCreated, GroupMembersJoined)
 
 
 class Store(Protocol):
@@ -77,28 +82,6 @@ class Store(Protocol):
     def untimed_messages(self, start: Key | None, limit: int) -> tuple[list[dict[str, Any]], Key | None]: ...
 
     def set_timeline(self, pk: str, conversation: str, timeline: str) -> bool: ...
-
-
-def second(value: int) -> str:
-    """A time's part of a timeline: Unix seconds, zero-padded so that timelines sort as times do."""
-    return f"{min(max(value, 0), MAX_TIME):010d}"
-
-
-def timeline(event: MessageEvent | GroupEvent, archived_at: int = 0, event_id: str = "") -> str:
-    """Where an entry sits in its conversation: ``<MsgTime>#<order>``, the order total within a
-    second: a group's ``MsgSeq`` (one sequence for the whole group); a C2C message's ``MsgSeq`` and
-    ``MsgRandom`` (what its ``MsgKey`` is made of), after the millisecond its callback fired
-    (``EventTime``, within the send's second; 000 without one): each side of a one-to-one chat
-    counts its own ``MsgSeq``, and a reply (a bot's, say) often comes within the second; for a
-    system event, its milliseconds (``EventTime``, else the time it was archived) and its id."""
-    if isinstance(event, GroupEvent):
-        millis = event.EventTime if event.EventTime is not None else archived_at * 1000
-        first = "!" if isinstance(event, _SYSTEM_FIRST) else "~"
-        return f"{second(millis // 1000)}#{first}{millis % 1000:03d}#{event_id}"
-    if isinstance(event, GroupAfterSend):
-        return f"{second(event.MsgTime)}#{max(event.MsgSeq, 0):020d}"
-    millis = min(max((event.EventTime or 0) - event.MsgTime * 1000, 0), 999) if event.EventTime else 0
-    return f"{second(event.MsgTime)}#{millis:03d}#{event.MsgSeq:010d}#{event.MsgRandom:010d}"
 
 
 def conversation_of(event: MessageEvent | GroupEvent) -> str:
@@ -122,11 +105,11 @@ def summarise(items: list[dict[str, Any]]) -> tuple[dict[str, Value], int]:
     ``EventTime`` (ms) or, without one, when the event was archived; events at the same time are
     taken in sort-key order, so every recompute of the same items gives the same summary."""
     events = sorted(
-        (_event_millis(item), item["sk"], item) for item in items if item["sk"].startswith(EVENT_PREFIXES)
+        (_event_millis(item), item["sk"], item) for item in items if event_kind(item["sk"])
     )
     summary: dict[str, Value] = {}
-    modifications = [item for _, sk, item in events if sk.startswith("MODIFY#")]
-    recalls = [item for _, sk, item in events if sk.startswith("RECALL#")]
+    modifications = [item for _, sk, item in events if event_kind(sk) == "MODIFY"]
+    recalls = [item for _, sk, item in events if event_kind(sk) == "RECALL"]
     if modifications:
         last = modifications[-1]
         doc = json.loads(last["body"])
@@ -146,9 +129,7 @@ def summarise(items: list[dict[str, Any]]) -> tuple[dict[str, Value], int]:
 
 
 def _event_millis(item: dict[str, Any]) -> int:
-    # The sort key holds EventTime as written (0 when the callback had none).
-    millis = int(item["sk"].split("#")[1])
-    return millis or int(item.get("archived_at", 0)) * 1000
+    return event_millis(item["sk"]) or int(item.get("archived_at", 0)) * 1000
 
 
 def _event_id(raw_body: str) -> str:
@@ -192,8 +173,7 @@ class Archiver:
             attrs: dict[str, Value] = {
                 "command": event.CallbackCommand,
                 "sender": event.From_Account,
-                "conversation": conversation_of(event),
-                "timeline": timeline(event),
+                **index_attributes(conversation_of(event), timeline(event)),
                 "msg_time": event.MsgTime,
                 "body": raw_body,
                 "content_hash": content,
@@ -216,21 +196,19 @@ class Archiver:
             event_id = system_id(raw_body)
             attrs = {
                 "command": event.CallbackCommand,
-                "conversation": conversation_of(event),
-                "timeline": timeline(event, now, event_id),
+                **index_attributes(conversation_of(event), timeline(event, now, event_id)),
                 "body": raw_body,
                 "archived_at": now,
             }
-            return [self._put(f"system:{event_id}", SYSTEM_SK, attrs)]
+            return [self._put(system_pk(event_id), SYSTEM_SK, attrs)]
         if isinstance(event, C2CReadReport):
-            sk = f"REPORT#{event.LastReadTime:012d}"
             attrs = {"command": event.CallbackCommand, "body": raw_body, "archived_at": now}
-            return [self._put(event.identity, sk, attrs)]
+            return [self._put(event.identity, report_sk(event.LastReadTime), attrs)]
         raise TypeError(f"{event.CallbackCommand} is not archived")
 
-    def _event(self, pk: str, kind: str, event: CallbackRequest, raw_body: str, now: int) -> Written:
+    def _event(self, pk: str, kind: EventKind, event: CallbackRequest, raw_body: str, now: int) -> Written:
         event_time = getattr(event, "EventTime", None) or 0
-        sk = f"{kind}#{event_time:015d}#{_event_id(raw_body)}"
+        sk = event_sk(kind, event_time, _event_id(raw_body))
         written = self._put(pk, sk, {"command": event.CallbackCommand, "body": raw_body, "archived_at": now})
         self.summarise(pk)
         return written
@@ -259,8 +237,8 @@ class Archiver:
             return "duplicate"
         # Under its own key, written once: the same other body again is a duplicate of it. Out of
         # the history index: it is not a message of the conversation, only a claim to be one.
-        conflict = {name: value for name, value in attrs.items() if name not in ("conversation", "timeline")}
-        return "conflict" if self._put(pk, CONFLICT_SK_PREFIX + content, conflict) == "stored" else "duplicate"
+        conflict = {name: value for name, value in attrs.items() if name not in INDEX_KEY_NAMES}
+        return "conflict" if self._put(pk, conflict_sk(content), conflict) == "stored" else "duplicate"
 
     def backfill(self, token: str | None, seconds: float, clock: Callable[[], float] = time.monotonic,
                  page: int = 200) -> BackfillProgress:

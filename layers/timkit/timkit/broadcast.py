@@ -14,8 +14,9 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from aws_lambda_powertools import Logger
 
@@ -28,12 +29,14 @@ from timkit.models.admin import (
     BroadcastRequest,
     BroadcastSummary,
     GroupResult,
+    JobState,
     Outgoing,
     Progress,
     Schedule,
 )
+from timkit.models.broadcast import PlanItem, SendItem, WorkItem
 from timkit.models.messages import new_random
-from timkit.stores.jobs import PLAN_PAGE, Claim, JobStore
+from timkit.stores.jobs import PLAN_PAGE, Job, JobGroup, JobStore
 from timkit.stores.schedules import Schedules, WorkQueue
 from timkit.tim.errors import MessageDropped, TimError
 from timkit.tim.rest import TimRestClient
@@ -78,27 +81,17 @@ def _utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-class BroadcastService:
-    def __init__(
-        self,
-        store: JobStore,
-        queue: WorkQueue,
-        schedules: Schedules | None,
-        rest: Callable[[], TimRestClient],
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.store = store
-        self.queue = queue
-        self.schedules = schedules
-        self._rest = rest
-        self._clock = clock
-        self._sleep = sleep
+@dataclass(frozen=True)
+class BroadcastAdmin:
+    """The admin API's side: jobs created (now, at a time or on a cron schedule), cancelled, viewed."""
 
-    # ------------------------------------------------------------------ admin API
+    store: JobStore
+    queue: WorkQueue
+    schedules: Schedules
+    clock: Callable[[], float] = time.time
 
     def create(self, request: BroadcastRequest) -> Broadcast:
-        now = self._clock()
+        now = self.clock()
         schedule = request.schedule
         # Judged as Scheduler will run it.
         if schedule is not None and schedule.next_run(datetime.fromtimestamp(now, UTC)) is None:
@@ -106,38 +99,36 @@ class BroadcastService:
                 raise ScheduleInPast("schedule.at", "schedule.at is in the past")
             raise ScheduleInPast("schedule.cron", "schedule.cron never fires again: its years are past")
         job_id = secrets.token_hex(10)
-        job = {
-            "job_id": job_id,
-            "kind": "once" if schedule is None or schedule.at is not None else "recurring",
-            "created_at": _ms(now),
-            "message": _outgoing(request).model_dump_json(by_alias=True, exclude_unset=True),
-            "all_groups": request.all_groups,
-            "status": "started" if schedule is None else "scheduled",
-        }
-        if schedule is not None:
-            job["schedule"] = schedule.model_dump_json(by_alias=True, exclude_none=True)
-            job["schedule_name"] = f"broadcast-{job_id}"
+        job = Job(
+            job_id=job_id,
+            kind="once" if schedule is None or schedule.at is not None else "recurring",
+            created_at=_ms(now),
+            message=_outgoing(request).model_dump_json(by_alias=True, exclude_unset=True),
+            all_groups=request.all_groups,
+            status="started" if schedule is None else "scheduled",
+            schedule=None if schedule is None else schedule.model_dump_json(by_alias=True, exclude_none=True),
+            schedule_name=None if schedule is None else f"broadcast-{job_id}",
+        )
         self.store.create(job, request.group_ids)
         try:
             if schedule is None:
-                self.queue.send([{"kind": "plan", "jobId": job_id, "cursor": ""}])
+                self.queue.send([PlanItem(job_id=job_id)])
             else:
-                assert self.schedules is not None, "scheduled broadcasts need SCHEDULER_TARGET_ARN"
-                self.schedules.create(job["schedule_name"], schedule.expression(), schedule.timezone, job_id)
+                self.schedules.create(f"broadcast-{job_id}", schedule.expression(), schedule.timezone, job_id)
         except Exception:
             # Never left looking as if it will run.
-            self.store.cancel(job_id, _ms(self._clock()))
+            self.store.cancel(job_id, _ms(self.clock()))
             raise
         return self.view(job_id)
 
     def cancel(self, job_id: str) -> Broadcast:
-        job = self.store.cancel(job_id, _ms(self._clock()))
+        job = self.store.cancel(job_id, _ms(self.clock()))
         if job is None:
             raise JobNotFound(job_id)
-        if job.get("schedule_name") and self.schedules is not None:
-            self.schedules.delete(job["schedule_name"])
-        for run in job.get("runs", [])[-RUN_LIMIT_SHOWN:]:
-            self.store.cancel(run, _ms(self._clock()))
+        if job.schedule_name:
+            self.schedules.delete(job.schedule_name)
+        for run in job.runs[-RUN_LIMIT_SHOWN:]:
+            self.store.cancel(run, _ms(self.clock()))
         return self.view(job_id)
 
     def view(self, job_id: str, limit: int = 100, token: str | None = None) -> Broadcast:
@@ -147,15 +138,15 @@ class BroadcastService:
         groups, next_token = self.store.groups(job_id, limit, token)
         return Broadcast(
             **self._summary(job).model_dump(),
-            runs=list(reversed(job.get("runs", [])))[:RUN_LIMIT_SHOWN],
+            runs=list(reversed(job.runs))[:RUN_LIMIT_SHOWN],
             groups=[
                 GroupResult(
-                    group_id=g["group_id"],
-                    state=g["state"],
-                    attempts=int(g.get("attempts", 0)),
-                    code=None if g.get("code") is None else int(g["code"]),
-                    info=g.get("info") or None,
-                    msg_seq=None if g.get("msg_seq") is None else int(g["msg_seq"]),
+                    group_id=g.group_id,
+                    state=g.state,
+                    attempts=g.attempts,
+                    code=g.code,
+                    info=g.info or None,
+                    msg_seq=g.msg_seq,
                 )
                 for g in groups
             ],
@@ -166,15 +157,15 @@ class BroadcastService:
         jobs, next_token = self.store.list(limit, token)
         return BroadcastList(jobs=[self._summary(job) for job in jobs], next_token=next_token)
 
-    def _summary(self, job: dict[str, Any]) -> BroadcastSummary:
-        schedule = Schedule.model_validate_json(job["schedule"]) if job.get("schedule") else None
-        total, sent, failed, cancelled = (int(job[n]) for n in ("total", "sent", "failed", "cancelled"))
-        pending = total - sent - failed - cancelled
-        if job.get("cancelled_at") is not None:
+    def _summary(self, job: Job) -> BroadcastSummary:
+        schedule = Schedule.model_validate_json(job.schedule) if job.schedule else None
+        pending = job.total - job.sent - job.failed - job.cancelled
+        state: JobState
+        if job.cancelled_at is not None:
             state = "cancelled"
-        elif job["status"] == "scheduled":
+        elif job.status == "scheduled":
             state = "scheduled"
-        elif not job["planned"]:
+        elif not job.planned:
             state = "planning"
         elif pending > 0:
             state = "sending"
@@ -182,55 +173,73 @@ class BroadcastService:
             state = "done"
         next_run = None
         if state == "scheduled" and schedule is not None:
-            next_run = schedule.next_run(datetime.fromtimestamp(self._clock(), UTC))
+            next_run = schedule.next_run(datetime.fromtimestamp(self.clock(), UTC))
         return BroadcastSummary(
-            job_id=job["job_id"],
+            job_id=job.job_id,
             state=state,
-            created_at=_utc(int(job["created_at"])),
-            parent_id=job.get("parent_id"),
+            created_at=_utc(job.created_at),
+            parent_id=job.parent_id,
             schedule=schedule,
             next_run=next_run,
-            all_groups=bool(job["all_groups"]),
+            all_groups=job.all_groups,
             progress=Progress(
-                total=total,
-                sent=sent,
-                failed=failed,
+                total=job.total,
+                sent=job.sent,
+                failed=job.failed,
                 pending=pending,
-                cancelled=cancelled,
-                failed_codes={code: int(n) for code, n in job.get("failed_codes", {}).items()},
+                cancelled=job.cancelled,
+                failed_codes=job.failed_codes,
             ),
         )
 
-    # ------------------------------------------------------------------ scheduler function
+
+@dataclass(frozen=True)
+class BroadcastStarter:
+    """The scheduler function's side: a scheduled job starts when its schedule fires."""
+
+    store: JobStore
+    queue: WorkQueue
+    clock: Callable[[], float] = time.time
 
     def start(self, job_id: str, fired_at: datetime) -> str | None:
         """A schedule fired: a one-off job starts; a cron job starts a run of its own (one per
         firing, however often Scheduler delivers it). Returns the job that plans, or None."""
         job = self.store.get(job_id)
-        if job is None or job.get("cancelled_at") is not None:
+        if job is None or job.cancelled_at is not None:
             logger.info("schedule fired for a job that is gone or cancelled", job_id=job_id)
             return None
-        if job["kind"] == "once":
+        if job.kind == "once":
             # Planning is idempotent: a repeated firing queues a plan item that finds the work done.
-            self.queue.send([{"kind": "plan", "jobId": job_id, "cursor": ""}])
+            self.queue.send([PlanItem(job_id=job_id)])
             self.store.set_started(job_id)
             return job_id
         run_id = f"{job_id}-{fired_at.astimezone(UTC):%Y%m%dT%H%MZ}"
-        run = {
-            "job_id": run_id,
-            "kind": "run",
-            "parent_id": job_id,
-            "created_at": _ms(self._clock()),
-            "message": job["message"],
-            "all_groups": job["all_groups"],
-            "status": "started",
-        }
-        if self.store.create(run, None if job["all_groups"] else self.store.targets(job_id)):
+        run = Job(
+            job_id=run_id,
+            kind="run",
+            parent_id=job_id,
+            created_at=_ms(self.clock()),
+            message=job.message,
+            all_groups=job.all_groups,
+            status="started",
+        )
+        if self.store.create(run, None if job.all_groups else self.store.targets(job_id)):
             self.store.add_run(job_id, run_id)
-        self.queue.send([{"kind": "plan", "jobId": run_id, "cursor": ""}])
+        self.queue.send([PlanItem(job_id=run_id)])
         return run_id
 
-    # ------------------------------------------------------------------ worker: planning
+
+@dataclass(frozen=True)
+class BroadcastWorker:
+    """The broadcast worker's side: jobs planned into work items, and groups sent one by one."""
+
+    store: JobStore
+    queue: WorkQueue
+    rest: Callable[[], TimRestClient]
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+    # ------------------------------------------------------------------ planning
 
     def plan(self, job_id: str, cursor: str, time_left: Callable[[], float]) -> None:
         """Records and queues the job's groups from ``cursor`` on, page by page, handing the rest
@@ -238,11 +247,11 @@ class BroadcastService:
         job = self.store.get(job_id)
         if job is None:
             raise JobNotFound(job_id)
-        targets = None if job["all_groups"] else self.store.targets(job_id)
+        targets = None if job.all_groups else self.store.targets(job_id)
         while True:
-            cancelled = job.get("cancelled_at") is not None
+            cancelled = job.cancelled_at is not None
             if targets is None:
-                reply = self._rest().group_id_page(int(cursor or 0), PLAN_PAGE)
+                reply = self.rest().group_id_page(int(cursor or 0), PLAN_PAGE)
                 page = [item.GroupId for item in reply.GroupIdList]
                 next_cursor = str(reply.Next) if reply.Next else ""
             else:
@@ -253,53 +262,53 @@ class BroadcastService:
             self.store.plan_page(job_id, cursor, next_cursor, randoms, cancelled)
             if not cancelled:
                 # Also when another invocation recorded this page: queuing twice is harmless.
-                self.queue.send([{"kind": "send", "jobId": job_id, "groupId": group} for group in randoms])
+                self.queue.send([SendItem(job_id=job_id, group_id=group) for group in randoms])
             if not next_cursor:
                 return
             cursor = next_cursor
             if time_left() < PLAN_RESERVE_S:
-                self.queue.send([{"kind": "plan", "jobId": job_id, "cursor": cursor}])
+                self.queue.send([PlanItem(job_id=job_id, cursor=cursor)])
                 return
             # Read again for every page: a cancel stops the queuing at the next page.
             job = self.store.get(job_id) or job
 
-    # ------------------------------------------------------------------ worker: sending
+    # ------------------------------------------------------------------ sending
 
     def lease_until(self, time_left: float) -> float:
         """A claim is held until the invocation that took it ends."""
-        return self._clock() + time_left
+        return self.clock() + time_left
 
-    def send(self, job: dict[str, Any], group_id: str, receive_count: int, lease_until: float) -> bool:
+    def send(self, job: Job, group_id: str, receive_count: int, lease_until: float) -> bool:
         """Sends the job's message to one group, at most once. True when the group is settled (sent,
         failed or cancelled); False when it must be tried again later (the work item is returned)."""
-        job_id = job["job_id"]
-        now_ms = _ms(self._clock())
-        if job.get("cancelled_at") is not None and self.store.finish(job_id, group_id, "cancelled", now_ms):
+        job_id = job.job_id
+        now_ms = _ms(self.clock())
+        if job.cancelled_at is not None and self.store.finish(job_id, group_id, "cancelled", now_ms):
             return True
         claim = self.store.claim(job_id, group_id, now_ms, _ms(lease_until))
-        if not isinstance(claim, Claim):
-            if claim is None:
-                logger.warning("work item for a group the job does not have", job_id=job_id, group_id=group_id)
-                return True
-            return claim["state"] not in ("pending", "sending")  # held by a live worker: later
+        if claim is None:
+            logger.warning("work item for a group the job does not have", job_id=job_id, group_id=group_id)
+            return True
+        if isinstance(claim, JobGroup):
+            return claim.state not in ("pending", "sending")  # held by a live worker: later
         if claim.attempts > 1 and now_ms - claim.first_try_ms > DEDUPE_SAFE_MS:
             self._fail(job_id, group_id, OUTCOME_UNKNOWN, "an earlier attempt may have been delivered; "
                        "too late to resend under Tencent's 5-minute de-duplication")
             return True
-        outgoing = Outgoing.model_validate_json(job["message"])
+        outgoing = Outgoing.model_validate_json(job.message)
         request = outgoing.message().group_request(
             group_id, outgoing.from_account, outgoing.options, random=claim.random
         )
         for _ in range(DROP_RESENDS):
             try:
-                reply = self._rest().send_group(request)
+                reply = self.rest().send_group(request)
             except MessageDropped:
                 # Not delivered (§6.1): a new message, with a Random of its own, a second later.
                 fresh = new_random()
                 if not self.store.new_random(job_id, group_id, request.Random, fresh):
                     return True
                 request = request.model_copy(update={"Random": fresh})
-                self._sleep(1.0)
+                self.sleep(1.0)
                 continue
             except TimError as exc:
                 code = exc.error_code if exc.error_code is not None else NO_ANSWER
@@ -308,12 +317,12 @@ class BroadcastService:
                     self._fail(job_id, group_id, code, exc.error_info if exc.error_code is not None else str(exc))
                     return True
                 return self._later(job_id, group_id, receive_count, code, str(exc))
-            self.store.finish(job_id, group_id, "sent", _ms(self._clock()), msg_seq=reply.MsgSeq)
+            self.store.finish(job_id, group_id, "sent", _ms(self.clock()), msg_seq=reply.MsgSeq)
             return True
         return self._later(job_id, group_id, receive_count, ALWAYS_DROPPED, "dropped by the group's frequency limit")
 
     def _fail(self, job_id: str, group_id: str, code: int, info: str) -> None:
-        self.store.finish(job_id, group_id, "failed", _ms(self._clock()), code=code, info=info[:500])
+        self.store.finish(job_id, group_id, "failed", _ms(self.clock()), code=code, info=info[:500])
 
     def _later(self, job_id: str, group_id: str, receive_count: int, code: int, info: str) -> bool:
         if receive_count >= MAX_RECEIVES:
@@ -329,36 +338,34 @@ def _outgoing(request: BroadcastRequest) -> Outgoing:
 
 
 class WorkBatch:
-    """One worker invocation's batch of work items ({"kind": "plan", "jobId", "cursor"} or
-    {"kind": "send", "jobId", "groupId"}): each job read once per batch (a cancel is seen by the
-    next one), and the invocation's end, until which a claimed group is held."""
+    """One worker invocation's batch of work items: each job read once per batch (a cancel is seen
+    by the next one), and the invocation's end, until which a claimed group is held."""
 
-    def __init__(self, service: BroadcastService, time_left: Callable[[], float]) -> None:
-        self._service = service
+    def __init__(self, worker: BroadcastWorker, time_left: Callable[[], float]) -> None:
+        self._worker = worker
         self._time_left = time_left
-        self._jobs: dict[str, dict[str, Any] | None] = {}
+        self._jobs: dict[str, Job | None] = {}
 
-    def handle(self, item: dict[str, Any], receives: int, receipt_handle: str) -> Literal["done", "settled", "retry"]:
+    def handle(self, item: WorkItem, receives: int, receipt_handle: str) -> Literal["done", "settled", "retry"]:
         """``done``: planned, or dropped (its job is gone); ``settled``: its group was sent, failed or
         cancelled; ``retry``: handed back to the queue, to come again in :func:`retry_after` seconds."""
-        service = self._service
-        if item.get("kind") == "plan":
+        worker = self._worker
+        if isinstance(item, PlanItem):
             try:
-                service.plan(item["jobId"], item.get("cursor", ""), self._time_left)
+                worker.plan(item.job_id, item.cursor, self._time_left)
             except JobNotFound:
                 logger.warning("plan item for a job that does not exist: dropped")
             return "done"
-        job_id = item["jobId"]
-        if job_id not in self._jobs:
-            self._jobs[job_id] = service.store.get(job_id)
-        job = self._jobs[job_id]
+        if item.job_id not in self._jobs:
+            self._jobs[item.job_id] = worker.store.get(item.job_id)
+        job = self._jobs[item.job_id]
         if job is None:
-            logger.warning("send item for a job that does not exist: dropped", group_id=item.get("groupId"))
+            logger.warning("send item for a job that does not exist: dropped", group_id=item.group_id)
             return "done"
-        if service.send(job, item["groupId"], receives, service.lease_until(self._time_left())):
+        if worker.send(job, item.group_id, receives, worker.lease_until(self._time_left())):
             return "settled"
         # Back sooner than the queue's visibility timeout would bring it.
-        service.queue.retry_in(receipt_handle, retry_after(receives))
+        worker.queue.retry_in(receipt_handle, retry_after(receives))
         return "retry"
 
 

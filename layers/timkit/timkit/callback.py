@@ -16,7 +16,7 @@ from typing import Literal
 from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 
-from timkit.config import Settings
+from timkit.config import CallbackSettings
 from timkit.models.callbacks import (
     ANSWER_MODELS,
     ASYNC_COMMANDS,
@@ -77,7 +77,7 @@ class Deadline:
 class CallbackService:
     def __init__(
         self,
-        settings: Settings,
+        settings: CallbackSettings,
         config: ConfigStore,
         events: EventQueue,
         interrupts: InterruptStore,
@@ -97,7 +97,7 @@ class CallbackService:
         self._monotonic = monotonic
 
     @classmethod
-    def from_settings(cls, settings: Settings, logger: Logger) -> CallbackService:
+    def from_settings(cls, settings: CallbackSettings, logger: Logger) -> CallbackService:
         return cls(
             settings,
             ConfigStore(settings.CALLBACK_SECRET_ID, settings.POLICY_SOURCE, settings.CONFIG_CACHE_SECONDS, logger),
@@ -244,8 +244,9 @@ class CallbackService:
                 self._record_interrupts(event, timeout=2.0)
             # A bot's turn goes straight to the chatbot's queue, not through the event processor's
             # batches: the user waits for the answer's first words.
-            for turn in bot_turns(event) if self.turns is not None else ():
-                self.turns.put(turn)
+            if self.turns is not None:
+                for turn in bot_turns(event):
+                    self.turns.put(turn)
         except Exception:
             # Acknowledging would lose the event: say so, so that Tencent's retry (if on) redelivers
             # (the archive and the chatbot's claim make a redelivery change nothing twice).

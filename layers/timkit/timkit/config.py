@@ -1,9 +1,12 @@
-"""Settings: every environment variable the functions read, in one model.
+"""Settings: the environment variables each function reads, one model per function, validated at
+cold start (``from_env``): a function whose required variable is missing or empty does not start,
+and says which.
 
-The template sets these on the functions; the local stack sets them to the local resources.
-Secrets are not here: the app's key comes from the secret named by ``TIM_SECRET_ID`` (see
-:mod:`timkit.stores.appkey`), the callback token and policy from the one named by
-``CALLBACK_SECRET_ID`` (see :mod:`timkit.stores.config`).
+The template sets these on the functions (tests/infra checks it gives each function every variable
+its model requires); the local stack sets them to the local resources. Secrets are not here: the
+app's key comes from the secret named by ``TIM_SECRET_ID`` (see :mod:`timkit.stores.appkey`), the
+callback token and policy from the one named by ``CALLBACK_SECRET_ID`` (see
+:mod:`timkit.stores.config`).
 """
 
 from __future__ import annotations
@@ -11,24 +14,93 @@ from __future__ import annotations
 import os
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 FailurePolicy = Literal["allow", "reject", "discard"]
 # What CALLBACK_AUTH_DISABLED_ACK must say for CALLBACK_AUTH=disabled to be accepted.
 AUTH_DISABLED_ACK = "anyone-can-post-callbacks"
+# A resource the function cannot work without (a table, a queue, a bucket): set, and not empty.
+Required = Annotated[str, Field(min_length=1)]
 
 
-class Settings(BaseModel):
+class SettingsError(ValueError):
+    """The function's environment lacks or mistypes what its settings require; names each variable."""
+
+
+class FunctionSettings(BaseModel):
+    """Base of every function's settings."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
+    @classmethod
+    def from_env(cls) -> Self:
+        # Read once per function, at cold start: the environment is the function's own. Only the
+        # model's own variables are read, so an error never quotes anything else from it.
+        environ = {name: value for name, value in os.environ.items() if name in cls.model_fields}
+        try:
+            return cls.model_validate(environ)
+        except ValidationError as exc:
+            raise SettingsError(f"{cls.__name__}: {_problems(exc)}") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False):
+        name = ".".join(map(str, err["loc"])) or "settings"
+        if err["type"] == "missing":
+            problems.append(f"{name} is not set")
+        elif err["type"] == "string_too_short" and err["ctx"].get("min_length") == 1:
+            problems.append(f"{name} is empty")
+        else:
+            problems.append(f"{name}: {err['msg']}")
+    return "; ".join(problems)
+
+
+class AppSettings(FunctionSettings):
     # The app's SDKAppID; callbacks naming another app are refused.
     TIM_SDKAPPID: Annotated[int, Field(gt=0)]
+    # How long the secrets and the policy document are cached: a rotated key or token, or an edited
+    # policy, is in use everywhere within this time.
+    CONFIG_CACHE_SECONDS: Annotated[int, Field(ge=0, le=3600)] = 60
+
+
+class KeySettings(AppSettings):
     # Secrets Manager secret (ARN or name) holding {"secret_key": the SDKAppID key}; read by the
     # functions that sign or verify UserSigs, never by the callback function. Until it holds a
-    # plausible key (see timkit.keys) they refuse to sign or verify anything.
+    # plausible key (see timkit.keys) they refuse to sign or verify anything: unset, it is
+    # "not configured" like an empty key (503s naming it, the KeyNotConfigured metric).
     TIM_SECRET_ID: str = ""
+
+
+class RestSettings(KeySettings):
+    """Functions that call Tencent's REST API."""
+
+    # REST API: the regional domain (see timkit.tim.endpoints), or TIM_API_BASE to point elsewhere
+    # (the local emulator); calls are made as TIM_ADMIN_IDENTIFIER, an app admin account.
+    TIM_REGION: str = "singapore"
+    TIM_API_BASE: str = ""
+    TIM_ADMIN_IDENTIFIER: Annotated[str, Field(min_length=1, max_length=32)] = "administrator"
+    # Every REST call is paced per API by a limiter shared through RATE_TABLE: at most
+    # REST_CALLS_PER_SECOND per one-second window, leaving the rest of Tencent's 200/s per API to
+    # the app's live traffic; a group message adds at most BROADCAST_GROUP_MESSAGES_PER_SECOND to a
+    # group, of the 40/s all its members share.
+    RATE_TABLE: Required
+    REST_CALLS_PER_SECOND: Annotated[int, Field(ge=1, le=200)] = 100
+    BROADCAST_GROUP_MESSAGES_PER_SECOND: Annotated[int, Field(ge=1, le=40)] = 5
+
+
+class _MergerStorage(FunctionSettings):
+    # Merger storage: the bucket and table, and how long a merger lives.
+    MERGER_BUCKET: Required
+    MERGER_TABLE: Required
+    MERGER_RETENTION_DAYS: Annotated[int, Field(ge=1, le=3650)] = 30
+
+
+class CallbackSettings(AppSettings):
+    """functions/tim_callback."""
+
     # Secrets Manager secret holding {"callback_token": ..., "policy": optional}: the callback's only.
-    CALLBACK_SECRET_ID: str = ""
+    CALLBACK_SECRET_ID: Required
     # "required" (default) or "disabled": running without callback authentication is an explicit choice,
     # made twice: "disabled" also needs CALLBACK_AUTH_DISABLED_ACK to name the risk.
     CALLBACK_AUTH: Literal["required", "disabled"] = "required"
@@ -38,49 +110,16 @@ class Settings(BaseModel):
     # Where the before-send policy document lives: "ssm:<parameter name>", "secret:" (the "policy"
     # key of the callback secret), "file:<path>" or "" (no policy: allow everything).
     POLICY_SOURCE: str = ""
-    # How long the secrets and the policy document are cached: a rotated key or token, or an edited
-    # policy, is in use everywhere within this time.
-    CONFIG_CACHE_SECONDS: Annotated[int, Field(ge=0, le=3600)] = 60
     # The before-send answer is due by this deadline, well inside Tencent's 2 s.
     BEFORE_SEND_DEADLINE_MS: Annotated[int, Field(ge=50, le=1900)] = 1000
     # What a before-send callback answers when the policy cannot decide in time.
     BEFORE_SEND_FAILURE_POLICY: FailurePolicy = "allow"
-    # REST API: the regional domain (see timkit.tim.endpoints), or TIM_API_BASE to point elsewhere
-    # (the local emulator); calls are made as TIM_ADMIN_IDENTIFIER, an app admin account.
-    TIM_REGION: str = "singapore"
-    TIM_API_BASE: str = ""
-    TIM_ADMIN_IDENTIFIER: Annotated[str, Field(min_length=1, max_length=32)] = "administrator"
-    EVENTS_QUEUE_URL: str = ""
-    # The chatbot: its FIFO queue of bot turns (empty: bot callbacks are archived, not answered),
-    # the secret of its providers' API keys by name.
+    EVENTS_QUEUE_URL: Required
+    # Bot turns' FIFO queue (empty: bot callbacks are archived, not answered), and where a user's
+    # interrupt is recorded, for how long.
     CHATBOT_QUEUE_URL: str = ""
-    CHATBOT_SECRET_ID: str = ""
-    # Merger storage: the bucket and table, how long a merger lives, and up to what size a
-    # download is returned inline (larger ones get a presigned S3 URL: Lambda answers ≤ 6 MB).
-    MERGER_BUCKET: str = ""
-    MERGER_TABLE: str = ""
-    MERGER_RETENTION_DAYS: Annotated[int, Field(ge=1, le=3650)] = 30
-    MERGER_INLINE_MAX_BYTES: Annotated[int, Field(ge=1, le=5 * 1024 * 1024)] = 3 * 1024 * 1024
-    ARCHIVE_TABLE: str = ""
-    # Secrets Manager secret (ARN or name) holding capture_key, which captured merger keys are derived with.
-    CAPTURE_SECRET_ID: str = ""
-    BOT_STATE_TABLE: str = ""
-    # How long a recorded chatbot interrupt is kept.
+    BOT_STATE_TABLE: Required
     INTERRUPT_TTL_SECONDS: Annotated[int, Field(ge=60)] = 86400
-    # Admin API and broadcasts. Every REST call the admin side makes is paced per API by a limiter
-    # shared through RATE_TABLE: at most REST_CALLS_PER_SECOND per one-second window, leaving
-    # the rest of Tencent's 200/s per API to the app's live traffic; a broadcast adds at most
-    # BROADCAST_GROUP_MESSAGES_PER_SECOND to a group, of the 40/s all its members share.
-    REST_CALLS_PER_SECOND: Annotated[int, Field(ge=1, le=200)] = 100
-    BROADCAST_GROUP_MESSAGES_PER_SECOND: Annotated[int, Field(ge=1, le=40)] = 5
-    RATE_TABLE: str = ""
-    JOBS_TABLE: str = ""
-    IDEMPOTENCY_TABLE: str = ""
-    BROADCAST_QUEUE_URL: str = ""
-    # EventBridge Scheduler: where scheduled broadcasts' schedules go and what they invoke.
-    SCHEDULE_GROUP: str = "default"
-    SCHEDULER_TARGET_ARN: str = ""
-    SCHEDULER_ROLE_ARN: str = ""
 
     @model_validator(mode="after")
     def _unauthenticated_callbacks_are_acknowledged(self) -> Self:
@@ -91,8 +130,61 @@ class Settings(BaseModel):
             )
         return self
 
-    @classmethod
-    def from_env(cls) -> Settings:
-        # Read once per function, at cold start: the environment is the function's own.
-        return cls.model_validate(os.environ)
 
+class EventProcessorSettings(_MergerStorage):
+    """functions/event_processor."""
+
+    ARCHIVE_TABLE: Required
+    # Secrets Manager secret (ARN or name) holding capture_key, which captured merger keys are
+    # derived with; unset, a merger cannot be captured ("not configured", as TIM_SECRET_ID).
+    CAPTURE_SECRET_ID: str = ""
+    CONFIG_CACHE_SECONDS: Annotated[int, Field(ge=0, le=3600)] = 60
+
+
+class MergerAuthorizerSettings(KeySettings):
+    """functions/merger_authorizer."""
+
+
+class MergerApiSettings(RestSettings, _MergerStorage):
+    """functions/merger_api."""
+
+    # Up to what size a download is returned inline (larger ones get a presigned S3 URL: Lambda
+    # answers ≤ 6 MB).
+    MERGER_INLINE_MAX_BYTES: Annotated[int, Field(ge=1, le=5 * 1024 * 1024)] = 3 * 1024 * 1024
+    # The before-send policy (as CallbackSettings.POLICY_SOURCE; "secret:" does not reach this function).
+    POLICY_SOURCE: str = ""
+
+
+class _Broadcasts(FunctionSettings):
+    JOBS_TABLE: Required
+    BROADCAST_QUEUE_URL: Required
+
+
+class AdminApiSettings(RestSettings, _Broadcasts):
+    """functions/admin_api."""
+
+    IDEMPOTENCY_TABLE: Required
+    BOT_STATE_TABLE: Required
+    ARCHIVE_TABLE: Required
+    # EventBridge Scheduler: where scheduled broadcasts' schedules go, what they invoke and as whom.
+    SCHEDULE_GROUP: str = "default"
+    SCHEDULER_TARGET_ARN: Required
+    SCHEDULER_ROLE_ARN: Required
+
+
+class BroadcastWorkerSettings(RestSettings, _Broadcasts):
+    """functions/broadcast_worker."""
+
+
+class BroadcastSchedulerSettings(_Broadcasts):
+    """functions/broadcast_scheduler."""
+
+
+class ChatbotWorkerSettings(RestSettings):
+    """functions/chatbot_worker."""
+
+    BOT_STATE_TABLE: Required
+    # Where a failed turn is handed back early.
+    CHATBOT_QUEUE_URL: Required
+    # The secret of its providers' API keys by name (unset: providers without a key only).
+    CHATBOT_SECRET_ID: str = ""

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from timkit.archive import MessageEvent, conversation_of, second
+from timkit.archive import conversation_of
 from timkit.models.callbacks import (
     GroupCreated,
     GroupDestroyed,
@@ -24,6 +24,7 @@ from timkit.models.callbacks import (
     GroupMembersExited,
     GroupMembersJoined,
     parse_callback,
+    read_identity,
 )
 from timkit.models.elements import KNOWN_ELEMENTS, MsgElement, UnknownElem, parse_body
 from timkit.models.history import (
@@ -35,15 +36,21 @@ from timkit.models.history import (
     normalise_conversation,
     parse_conversation,
 )
-from timkit.stores.archive import MESSAGE_SK, SYSTEM_SK, Key, plain
+from timkit.stores.archive import (
+    CONVERSATION,
+    INDEX_KEY_NAMES,
+    MESSAGE_SK,
+    SYSTEM_SK,
+    TIMELINE,
+    Key,
+    MessageEvent,
+    timeline_range,
+)
+from timkit.stores.dynamo import plain
 from timkit.stores.paging import decode_token, encode_token
 
 MAX_PAGE_SIZE = 100
 MAX_MESSAGE_ID = 400
-_KEY_NAMES = {"pk", "sk", "conversation", "timeline"}
-# The one-character ends of a second's timelines: every timeline of second t is "<t>#...", and
-# "#" < "$".
-_AFTER_SECOND = "$"
 
 
 class InvalidHistoryRequest(ValueError):
@@ -65,7 +72,7 @@ class Store(Protocol):
         self, conversation: str, lower: str | None, upper: str | None, forward: bool, limit: int, start: Key | None
     ) -> tuple[list[dict[str, Any]], Key | None]: ...
 
-    def get(self, pk: str, sk: str) -> dict[str, Any] | None: ...
+    def entry(self, entry_id: str) -> dict[str, Any] | None: ...
 
     def latest_report(self, pk: str) -> int | None: ...
 
@@ -105,18 +112,17 @@ class HistoryService:
             raise InvalidHistoryRequest("startTime", "startTime is after endTime")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidHistoryRequest("pageSize", f"pageSize is 1 to {MAX_PAGE_SIZE}")
-        lower = second(start_time) if start_time is not None else None
-        upper = second(end_time) + _AFTER_SECOND if end_time is not None else None
+        lower, upper = timeline_range(start_time, end_time)
         order = "newest" if newest_first else "oldest"
 
         def ours(key: dict[str, str]) -> bool:
             # A start key outside the query's range is an error in DynamoDB, not an empty page.
             return (
-                set(key) == _KEY_NAMES
-                and key["conversation"] == conversation
+                set(key) == INDEX_KEY_NAMES
+                and key[CONVERSATION] == conversation
                 and key["sk"] in (MESSAGE_SK, SYSTEM_SK)
-                and (lower is None or key["timeline"] >= lower)
-                and (upper is None or key["timeline"] <= upper)
+                and (lower is None or key[TIMELINE] >= lower)
+                and (upper is None or key[TIMELINE] <= upper)
             )
 
         start = decode_token(next_token, ours, order=order)
@@ -132,7 +138,7 @@ class HistoryService:
         last: Key | None = None
         if len(items) > page_size:
             items = items[:page_size]
-            last = {name: items[-1][name] for name in _KEY_NAMES}
+            last = {name: items[-1][name] for name in INDEX_KEY_NAMES}
         elif start is not None:
             last = start
         return HistoryPage(
@@ -153,7 +159,7 @@ class HistoryService:
                 "messageId", "a message id is c2c:<MsgKey>, group:<GroupId>:<MsgSeq>, "
                 "topic:<GroupId>:<TopicId>:<MsgSeq> or system:<id>"
             )
-        item = self._store.get(message_id, SYSTEM_SK if message_id.startswith("system:") else MESSAGE_SK)
+        item = self._store.entry(message_id)
         # Before the backfill an item has no timeline, and maybe a conversation in an older form:
         # its body says which conversation it is in.
         if item is None or _conversation(item) != conversation:
@@ -173,14 +179,15 @@ class HistoryService:
             return {}
         marks: dict[str, int] = {}
         for reader, peer in (parts, parts[::-1]):
-            if (read := self._store.latest_report(f"read:{reader}:{peer}")) is not None:
+            if (read := self._store.latest_report(read_identity(reader, peer))) is not None:
                 marks[reader] = read
         return marks
 
 
 def _conversation(item: dict[str, Any]) -> str | None:
-    if "timeline" in item:
-        return item["conversation"]
+    if TIMELINE in item:
+        conversation: str = item[CONVERSATION]
+        return conversation
     try:
         event = parse_callback(item["command"], item["body"])
     except (KeyError, ValueError):

@@ -29,7 +29,7 @@ import pydantic_core
 from aws_lambda_powertools.shared.cache_dict import LRUDict
 from pydantic import TypeAdapter, ValidationError
 
-from timkit.config import Settings
+from timkit.config import MergerApiSettings
 from timkit.keys import KeyNotConfigured
 from timkit.models.callbacks import BotC2CMessage, C2CAfterSend, CallbackRequest, GroupAfterSend
 from timkit.models.elements import RelayContent, RelayElem, RelayMessage
@@ -134,7 +134,7 @@ class GroupMembership:
         key = (group_id, user)
         now = self._clock()
         with self._lock:
-            cached = self._cache.get(key)
+            cached: tuple[float, bool] | None = self._cache.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
         member = self._ask(group_id, user)
@@ -173,7 +173,7 @@ class MergerService:
         store: MergerStore,
         retention_days: int,
         is_member: Callable[[str, str], bool] | None = None,
-        inline_max_bytes: int = Settings.model_fields["MERGER_INLINE_MAX_BYTES"].default,
+        inline_max_bytes: int = MergerApiSettings.model_fields["MERGER_INLINE_MAX_BYTES"].default,
         clock: Callable[[], float] = time.time,
         new_key: Callable[[], str] = lambda: secrets.token_urlsafe(KEY_BYTES),
         policy: Callable[[], Policy] | None = None,
@@ -295,7 +295,7 @@ class MergerService:
             kind, conversation = "c2c", message.To_Account
         keys: dict[int, str] = {}
         for index, elem in enumerate(message.MsgBody):
-            if isinstance(elem, RelayElem) and elem.MsgContent.MsgList is not None:
+            if isinstance(elem, RelayElem) and (messages := elem.MsgContent.MsgList) is not None:
                 key = captured_key(secret(), message.identity, index, elem)
                 keys[index] = key
                 if self.store.meta(key) is not None:
@@ -305,10 +305,10 @@ class MergerService:
                     title=content.Title,
                     abstractList=content.AbstractList,
                     compatibleText=content.CompatibleText,
-                    messageList=content.MsgList,
+                    messageList=messages,
                 )
                 # Tencent delivered it: its limits held; count its levels without refusing it.
-                levels = _levels(content.MsgList)
+                levels = _levels(messages)
                 self._store(key, message.From_Account, kind, conversation, document, levels, "callback")
         return keys
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from typing import Annotated, Any, Literal, Protocol
 
 import ahocorasick
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from timkit.models.callbacks import (
     ANSWER_MODELS,
@@ -56,8 +56,9 @@ class RejectCodes(BaseModel):
 
     @field_validator("c2c", "group")
     @classmethod
-    def _in_kind_range(cls, code: int, info) -> int:  # type: ignore[no-untyped-def]
-        allowed = ANSWER_MODELS[info.field_name].custom_codes
+    def _in_kind_range(cls, code: int, info: ValidationInfo) -> int:
+        kind: ConversationKind = "c2c" if info.field_name == "c2c" else "group"
+        allowed = ANSWER_MODELS[kind].custom_codes
         if code != REJECT and code not in allowed:
             raise ValueError(f"must be 1 or in {allowed.start}-{allowed.stop - 1}")
         return code
@@ -386,7 +387,7 @@ class Policy:
         return ANSWER_MODELS[kind].reject(self._reject_code(kind), self.document.reject_info)
 
     def _reject_code(self, kind: ConversationKind) -> int:
-        return getattr(self.document.reject_code, kind)
+        return self.document.reject_code.c2c if kind == "c2c" else self.document.reject_code.group
 
     def _masked_body(
         self, body: list[MsgElement], masks: dict[int, dict[str, list[tuple[int, int]]]]

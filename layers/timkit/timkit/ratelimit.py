@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from timkit.config import Settings
+from timkit.config import RestSettings
 from timkit.stores.rates import RateBuckets
 from timkit.tim.rest import TimRestClient
 
@@ -66,7 +66,7 @@ class RateLimiter:
             self._sleep(max(0.0, wake - self._clock()))
 
 
-def paced_client(settings: Settings, secret_key: Callable[[], str]) -> Callable[[], TimRestClient]:
+def paced_client(settings: RestSettings, secret_key: Callable[[], str]) -> Callable[[], TimRestClient]:
     """The admin side's REST client, paced by the limiter every Lambda shares; made on first use.
     It asks ``secret_key`` for the app's key before every call (a rotated key is picked up)."""
     limiter = RateLimiter(

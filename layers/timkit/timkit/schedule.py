@@ -1,5 +1,6 @@
-"""EventBridge Scheduler schedule expressions: ``at()``, ``rate()`` and ``cron()``, read and evaluated as
-Scheduler does.
+"""EventBridge Scheduler schedule expressions: ``at()`` and ``cron()`` (what broadcasts are scheduled
+with), read and evaluated as Scheduler does. ``rate()`` and a schedule's start date, which only the
+local stack's ticker needs, are local/schedule_expressions.py's.
 
     expression = parse_expression("cron(0 9 ? * MON-FRI *)")    # ValueError naming what is wrong
     expression.next_after(datetime.now(UTC), "Europe/Berlin")   # the next run (aware, in UTC), or None
@@ -8,8 +9,7 @@ Times are wall-clock times in the schedule's time zone (``ScheduleExpressionTime
 Daylight saving time as Scheduler handles it: a cron time that does not exist (skipped when clocks go
 forward) does not run, and one that exists twice (when clocks go back) runs once, the first time. An
 ``at()`` time that does not exist runs when the clock shows it would have been (02:30 on a night that
-skips from 02:00 to 03:00 runs at 03:30). A rate runs every fixed interval (a day is 24 hours) from the
-schedule's start.
+skips from 02:00 to 03:00 runs at 03:30).
 
 Cron expressions have six fields, ``minutes hours day-of-month month day-of-week year``: exactly one of
 day-of-month and day-of-week is ``?``; day-of-week counts 1-7 from Sunday (or SUN-SAT), months 1-12 (or
@@ -29,24 +29,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["AtExpression", "CronExpression", "RateExpression", "ScheduleExpression", "parse_expression"]
+__all__ = ["AtExpression", "CronExpression", "ScheduleExpression", "as_utc", "parse_expression", "time_zone"]
 
 
 class ScheduleExpression(ABC):
     """A parsed schedule expression; ``text`` is the expression as given."""
 
-    kind: ClassVar[Literal["at", "rate", "cron"]]
+    kind: ClassVar[Literal["at", "cron"]]
     text: str
 
     @abstractmethod
-    def next_after(self, moment: datetime, timezone: str = "UTC", start: datetime | None = None) -> datetime | None:
-        """The first run strictly after ``moment`` (aware), in UTC; None when there is none.
-
-        ``start`` is when a recurring schedule starts (its StartDate or, without one, its creation): a rate
-        runs at ``start`` and every interval after it, a cron expression on or after it. Without ``start``
-        a rate's next run is one interval after ``moment``. ``at()`` ignores it, as Scheduler ignores a
-        one-time schedule's StartDate.
-        """
+    def next_after(self, moment: datetime, timezone: str = "UTC") -> datetime | None:
+        """The first run strictly after ``moment`` (aware), in UTC; None when there is none."""
 
 
 @dataclass(frozen=True)
@@ -55,28 +49,11 @@ class AtExpression(ScheduleExpression):
     text: str
     at: datetime  # naive: a wall-clock time in the schedule's time zone
 
-    def next_after(self, moment: datetime, timezone: str = "UTC", start: datetime | None = None) -> datetime | None:
-        moment = _utc(moment)
+    def next_after(self, moment: datetime, timezone: str = "UTC") -> datetime | None:
+        moment = as_utc(moment)
         # fold=0: the first of a time that exists twice; a skipped time keeps the offset from before the change.
-        run = self.at.replace(tzinfo=_zone(timezone)).astimezone(UTC)
+        run = self.at.replace(tzinfo=time_zone(timezone)).astimezone(UTC)
         return run if run > moment else None
-
-
-@dataclass(frozen=True)
-class RateExpression(ScheduleExpression):
-    kind: ClassVar[Literal["rate"]] = "rate"
-    text: str
-    interval: timedelta
-
-    def next_after(self, moment: datetime, timezone: str = "UTC", start: datetime | None = None) -> datetime | None:
-        moment = _utc(moment)
-        _zone(timezone)  # a rate keeps no wall-clock time, but the schedule's time zone must still be valid
-        if start is None:
-            return moment + self.interval
-        start = _utc(start)
-        if start > moment:
-            return start
-        return start + self.interval * ((moment - start) // self.interval + 1)
 
 
 @dataclass(frozen=True)
@@ -91,11 +68,9 @@ class CronExpression(ScheduleExpression):
     days_of_month: tuple[_DayRule, ...] | None
     days_of_week: tuple[_DayRule, ...] | None
 
-    def next_after(self, moment: datetime, timezone: str = "UTC", start: datetime | None = None) -> datetime | None:
-        moment = _utc(moment)
-        if start is not None and _utc(start) > moment:
-            moment = _utc(start) - timedelta(microseconds=1)  # a run at the start itself counts
-        zone = _zone(timezone)
+    def next_after(self, moment: datetime, timezone: str = "UTC") -> datetime | None:
+        moment = as_utc(moment)
+        zone = time_zone(timezone)
         # From the day before: where clocks go back at midnight, a later instant can fall on an earlier date.
         first_day = moment.astimezone(zone).date() - timedelta(days=1)
         for year in (y for y in self.years if y >= first_day.year):
@@ -124,13 +99,13 @@ def _existing(local: datetime, zone: ZoneInfo) -> datetime | None:
     return run if run.astimezone(zone).replace(tzinfo=None) == local else None
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{moment.isoformat()} has no time zone: give an aware datetime")
     return moment.astimezone(UTC)
 
 
-def _zone(name: str) -> ZoneInfo:
+def time_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -182,7 +157,6 @@ class _DayRule:
 
 # ---------------------------------------------------------------------- parsing
 
-_RATE_UNITS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 
@@ -307,8 +281,8 @@ def _cron(text: str, body: str) -> CronExpression:
         raise ValueError(f"{text}: {exc}") from None
 
 
-def parse_expression(text: str) -> ScheduleExpression:
-    """Reads ``at(yyyy-mm-ddThh:mm:ss)``, ``rate(value unit)`` or ``cron(fields)``; ValueError says what is wrong."""
+def parse_expression(text: str) -> AtExpression | CronExpression:
+    """Reads ``at(yyyy-mm-ddThh:mm:ss)`` or ``cron(fields)``; ValueError says what is wrong."""
     if match := re.fullmatch(r"at\((.*)\)", text):
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", match.group(1)):
             raise ValueError(f"{text}: an at() expression is at(yyyy-mm-ddThh:mm:ss)")
@@ -316,16 +290,6 @@ def parse_expression(text: str) -> ScheduleExpression:
             return AtExpression(text, datetime.fromisoformat(match.group(1)))
         except ValueError:
             raise ValueError(f"{text}: {match.group(1)} is not a date and time") from None
-    if match := re.fullmatch(r"rate\((.*)\)", text):
-        rate = re.fullmatch(r"(\d+) (minute|hour|day)(s?)", match.group(1))
-        if rate is None:
-            raise ValueError(f"{text}: a rate expression is rate(value unit), the unit minutes, hours or days")
-        value, unit, plural = int(rate.group(1)), rate.group(2), rate.group(3)
-        if value == 0:
-            raise ValueError(f"{text}: the rate must be a positive whole number")
-        if (value == 1) == bool(plural):
-            raise ValueError(f"{text}: write {value} {unit}{'' if value == 1 else 's'}")
-        return RateExpression(text, _RATE_UNITS[unit] * value)
     if match := re.fullmatch(r"cron\((.*)\)", text):
         return _cron(text, match.group(1))
-    raise ValueError(f"{text!r} is not a schedule expression: at(...), rate(...) or cron(...)")
+    raise ValueError(f"{text!r} is not a schedule expression: at(...) or cron(...)")

@@ -112,7 +112,7 @@ TYPING_DATA = json.dumps({"businessID": "user_typing_status", "command": "textIn
 _USER = TypeAdapter(UserId)
 _GROUP_ID = TypeAdapter(GroupIdStr)
 _TOPIC = TypeAdapter(GroupName)
-_METADATA = TypeAdapter(Metadata | None)
+_METADATA: TypeAdapter[dict[str, str] | None] = TypeAdapter(Metadata | None)
 
 
 class History(Protocol):
@@ -724,13 +724,14 @@ class ChatThreadClient:
                 "Tencent's group history does not return it), so its metadata cannot be changed without losing it")
         body = None
         if content is not None:
-            if current.type != TEXT and not (len(current.body) == 1 and isinstance(current.body[0], CustomElem)):
-                raise InvalidChatRequest("content", f"content: a {current.type} message cannot be edited here")
+            only = current.body[0] if len(current.body) == 1 else None
             if current.type == TEXT:
                 body = outgoing_body(content, TEXT)
-            else:
-                old = current.body[0].MsgContent  # type: ignore[union-attr]
+            elif isinstance(only, CustomElem):
+                old = only.MsgContent
                 body = [CustomElem(MsgContent=CustomContent(Data=content, Desc=old.Desc, Ext=old.Ext, Sound=old.Sound))]
+            else:
+                raise InvalidChatRequest("content", f"content: a {current.type} message cannot be edited here")
         custom_data = None  # not sent: Tencent keeps what a modification leaves out (§5.6)
         if known:
             fields = read_envelope(current.cloud_custom_data)

@@ -27,7 +27,7 @@ from typing import Any
 from timkit.chat.errors import ChatMessageNotFound, InvalidChatRequest
 from timkit.models.callbacks import group_identity
 from timkit.models.chat import SYSTEM_TYPES, ChatMessage, ChatMessageContent, ChatParticipant
-from timkit.models.elements import CustomContent, CustomElem, MsgElement, TextContent, TextElem, parse_body
+from timkit.models.elements import CustomContent, CustomElem, MsgElement, TextContent, TextElem
 from timkit.models.history import MAX_TIME, HistoryEntry
 
 ENVELOPE_KEY = "chat"
@@ -154,14 +154,14 @@ def chat_message(
     *,
     sender: str | None,
     time: int,
-    body: Sequence[MsgElement] | Sequence[dict[str, Any]],
+    body: Sequence[MsgElement],
     cloud_custom_data: str | None,
     seq: int | None = None,
     edited_at: int | None = None,
     deleted: bool = False,
     deleted_at: int | None = None,
 ) -> ChatMessage:
-    elements = parse_body(list(body)) if body and isinstance(body[0], dict) else list(body)  # type: ignore[arg-type]
+    elements = list(body)
     fields = read_envelope(cloud_custom_data)
     metadata = fields.get("metadata")
     edited = fields.get("editedOn")

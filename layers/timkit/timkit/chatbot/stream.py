@@ -388,7 +388,7 @@ class CustomMessageWriter(_Writer):
         return body_size([self._payload(chunks, finished=False).to_elem()])
 
     def _put(self, chunks: list[str], *, finished: bool, typing: str | None = None) -> None:
-        body = [self._payload(chunks, finished, typing).to_elem()]
+        body: list[MsgElement] = [self._payload(chunks, finished, typing).to_elem()]
         try:
             if self._handle is None:
                 self._handle, key = self._to.send(body)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from aws_lambda_powertools import Logger
 
@@ -179,5 +179,5 @@ class _Failing:
     def __init__(self, error: ProviderError) -> None:
         self._error = error
 
-    def stream(self, **_: object) -> object:
+    def stream(self, **_: object) -> NoReturn:
         raise self._error

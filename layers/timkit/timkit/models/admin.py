@@ -118,7 +118,7 @@ class Robot(ApiModel):
 
 
 def _rest_body(body: list[RestElement]) -> list[RestElement]:
-    if (size := body_size(body)) > MAX_BODY_BYTES:
+    if (size := body_size(list(body))) > MAX_BODY_BYTES:
         raise ValueError(f"the message is {size} bytes; Tencent's limit is {MAX_BODY_BYTES} (12 KB)")
     return body
 
@@ -149,7 +149,7 @@ class Outgoing(ApiModel):
     options: Options = Options()
 
     def message(self) -> Message:
-        return Message(body=self.msg_body, at_info=self.group_at_info)
+        return Message(body=list(self.msg_body), at_info=self.group_at_info)
 
 
 class MessageRequest(Outgoing):
@@ -309,24 +309,6 @@ class Broadcast(BroadcastSummary):
 class BroadcastList(ApiModel):
     jobs: list[BroadcastSummary]
     next_token: str | None = None
-
-
-class ErrorBody(ApiModel):
-    message: str
-    # What the error is about: a field, a limit or an ID.
-    field: str | None = None
-
-
-class FieldError(ApiModel):
-    field: str
-    message: str
-
-
-class InvalidRequest(ErrorBody):
-    """A 422: the first problem in ``message`` and ``field``; all of them (up to 20) in ``errors``
-    when the request failed its schema."""
-
-    errors: list[FieldError] | None = None
 
 
 # ----------------------------------------------------------------------------- threads (timkit.chat)

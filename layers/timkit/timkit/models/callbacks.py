@@ -155,7 +155,9 @@ class GroupAfterSend(GroupMessage):
 
 
 class BotGroupMessage(GroupAfterSend):
-    CallbackCommand: Literal["Bot.OnGroupMessage"] = "Bot.OnGroupMessage"  # type: ignore[assignment]
+    # A group message in every way but its command (the archive and mergers take it as one), so it
+    # narrows the inherited Literal: a deliberate exception to substitutability.
+    CallbackCommand: Literal["Bot.OnGroupMessage"] = "Bot.OnGroupMessage"  # type: ignore[assignment]  # on purpose
     # The docs and Tencent's own bot say AtRobots_Account; one SDK says AtRobotAccount.
     AtRobots_Account: list[str] = Field(
         default_factory=list, validation_alias=AliasChoices("AtRobots_Account", "AtRobotAccount")
@@ -240,7 +242,7 @@ class C2CReadReport(CallbackRequest):
 
     @property
     def identity(self) -> str:
-        return f"read:{self.Report_Account}:{self.Peer_Account}"
+        return read_identity(self.Report_Account, self.Peer_Account)
 
 
 class MemberAccount(Wire):
@@ -316,6 +318,11 @@ def group_identity(group_id: str, msg_seq: int | str, topic_id: str | None = Non
     if not topic_id:
         return f"group:{group_id}:{msg_seq}"
     return f"topic:{escape_part(group_id)}:{escape_part(topic_id)}:{msg_seq}"
+
+
+def read_identity(reader: str, peer: str) -> str:
+    """Where ``reader``'s read reports on the one-to-one chat with ``peer`` are kept."""
+    return f"read:{reader}:{peer}"
 
 
 REQUEST_MODELS: dict[str, type[CallbackRequest]] = {

@@ -250,7 +250,8 @@ def parse_body(raw: Any) -> list[MsgElement]:
 
 def dump_body(body: list[MsgElement]) -> list[dict[str, Any]]:
     """The wire form of a body: only the fields that were given, nothing added."""
-    return BODY_ADAPTER.dump_python(body, mode="json", exclude_unset=True)
+    wire: list[dict[str, Any]] = BODY_ADAPTER.dump_python(body, mode="json", exclude_unset=True)
+    return wire
 
 
 def body_size(body: list[MsgElement]) -> int:

@@ -29,6 +29,8 @@ from pydantic.alias_generators import to_camel
 from timkit.models.elements import MsgElement, dump_body
 
 ConversationKind = Literal["c2c", "group", "topic"]
+# How many ':'-separated ids follow each kind's prefix.
+_PARTS: dict[ConversationKind, int] = {"c2c": 2, "group": 1, "topic": 2}
 MAX_CONVERSATION_ID = 200
 # Times are Unix seconds as Tencent sends them: unsigned 32-bit (until 2106).
 MAX_TIME = 0xFFFF_FFFF
@@ -59,19 +61,19 @@ def parse_conversation(value: str) -> tuple[ConversationKind, tuple[str, ...]]:
     the reason."""
     if not isinstance(value, str) or not value or len(value) > MAX_CONVERSATION_ID:
         raise InvalidConversationId(f"a conversation id is 1 to {MAX_CONVERSATION_ID} characters")
-    kind, _, rest = value.partition(":")
+    prefix, _, rest = value.partition(":")
     parts = tuple(unquote(part) for part in rest.split(":"))
-    expected = {"c2c": 2, "group": 1, "topic": 2}.get(kind)
-    if expected is None:
+    kind = next((known for known in _PARTS if known == prefix), None)
+    if kind is None:
         raise InvalidConversationId("a conversation id starts with c2c:, group: or topic:")
-    if len(parts) != expected or not all(parts):
+    if len(parts) != _PARTS[kind] or not all(parts):
         shape = {"c2c": "c2c:<user>:<user>", "group": "group:<GroupId>", "topic": "topic:<GroupId>:<TopicId>"}[kind]
         raise InvalidConversationId(f"a {kind} conversation id is {shape} (':' and '%' inside ids percent-escaped)")
     if kind == "c2c":
         parts = tuple(sorted(parts))
         if parts[0] == parts[1]:
             raise InvalidConversationId("a c2c conversation is between two different users")
-    return kind, parts  # type: ignore[return-value]  # kind is one of the three keys checked above
+    return kind, parts
 
 
 def normalise_conversation(value: str) -> str:

@@ -3,7 +3,7 @@ download returns (the Web SDK's ``MergerPayload`` names, §7.2)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,7 +57,7 @@ class UploadResult(BaseModel):
     downloadKey: str
     expiresAt: int
     # Ready to send: a TIMRelayElem carrying the key instead of the list (fits in 12 KB).
-    relayElem: dict
+    relayElem: dict[str, Any]
 
 
 class DownloadLink(BaseModel):

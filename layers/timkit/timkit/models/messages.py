@@ -40,7 +40,7 @@ from timkit.models.elements import (
     body_size,
     parse_body,
 )
-from timkit.models.rest import BatchSendMsgRequest, PushInfo, SendGroupMsgRequest, SendMsgRequest
+from timkit.models.rest import BatchSendMsgRequest, ForbidCallback, PushInfo, SendGroupMsgRequest, SendMsgRequest
 
 # REST sends must ask for download flag 2 (protocol §3).
 _DOWNLOAD_FLAG = 2
@@ -70,11 +70,15 @@ class SendOptions(BaseModel):
     sync_other_devices: StrictBool | None = None
     forbid_callbacks: StrictBool = False
 
-    def _controls(self) -> list[str] | None:
-        controls = [name for name, on in (("NoUnread", self.no_unread), ("NoLastMsg", self.no_last_message)) if on]
+    def _controls(self) -> list[Literal["NoUnread", "NoLastMsg"]] | None:
+        controls: list[Literal["NoUnread", "NoLastMsg"]] = []
+        if self.no_unread:
+            controls.append("NoUnread")
+        if self.no_last_message:
+            controls.append("NoLastMsg")
         return controls or None
 
-    def _forbid(self) -> list[str] | None:
+    def _forbid(self) -> list[ForbidCallback] | None:
         return ["ForbidBeforeSendMsgCallback", "ForbidAfterSendMsgCallback"] if self.forbid_callbacks else None
 
 
@@ -234,6 +238,6 @@ def merger(
     return Message(body=[RelayElem(MsgContent=content)])
 
 
-def forward(body: Sequence[MsgElement] | Sequence[dict]) -> Message:
+def forward(body: Sequence[MsgElement] | Sequence[dict[str, Any]]) -> Message:
     """Resend an existing message's body (e.g. from a callback or the archive) as it is."""
     return Message(body=parse_body(list(body)))

@@ -94,7 +94,7 @@ class AppKeyStore:
         # max_age=0: Powertools keeps no copy; the cache is ours (see the module's docstring).
         raw = self._secrets.get(self._secret_id, max_age=0)
         try:
-            key = getattr(self._shape.model_validate_json(raw or ""), self._field)
+            key = getattr(self._shape.model_validate_json(raw if isinstance(raw, str | bytes) else ""), self._field)
         except ValidationError as exc:
             # The fields at fault, never the input: it is the secret.
             fields = ", ".join(sorted({".".join(map(str, e["loc"])) or "secret" for e in exc.errors()}))

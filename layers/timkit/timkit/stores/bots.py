@@ -14,15 +14,13 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from pydantic import ValidationError
 
 from timkit.chatbot.providers import ChatMessage
 from timkit.models.botconfig import BotConfig
+from timkit.stores.dynamo import attrs, plain
 from timkit.stores.fastpath import interrupt_key
 
-_TO = TypeSerializer()
-_FROM = TypeDeserializer()
 # An idle conversation's memory goes after this long (a returning user starts afresh).
 MEMORY_TTL_SECONDS = 30 * 86400
 # BatchGetItem takes at most 100 keys.
@@ -49,6 +47,10 @@ def answered_key(identity: str) -> str:
 
 def memory_key(bot: str, conversation: str) -> str:
     return f"memory#{bot}#{conversation}"
+
+
+def _key(pk: str) -> dict[str, Any]:
+    return attrs({"pk": pk})
 
 
 class StoredConfigInvalid(ValueError):
@@ -84,30 +86,30 @@ class BotStore:
     # ------------------------------------------------------------------ configuration
 
     def get_config(self, bot: str) -> BotConfig | None:
-        reply = self._db.get_item(TableName=self._table, Key={"pk": {"S": config_key(bot)}}, ConsistentRead=True)
+        reply = self._db.get_item(TableName=self._table, Key=_key(config_key(bot)), ConsistentRead=True)
         item = reply.get("Item")
         if not item:
             return None
         try:
-            return BotConfig.model_validate_json(item["config"]["S"])
+            return BotConfig.model_validate_json(plain(item)["config"])
         except ValidationError as exc:
             raise StoredConfigInvalid(bot, exc) from None
 
     def put_config(self, bot: str, config: BotConfig) -> None:
         self._db.put_item(
             TableName=self._table,
-            Item={
-                "pk": {"S": config_key(bot)},
-                "bot": {"S": bot},
-                "config": {"S": config.model_dump_json(by_alias=True)},
-                "updated_at": {"N": str(int(self._clock()))},
-            },
+            Item=attrs({
+                "pk": config_key(bot),
+                "bot": bot,
+                "config": config.model_dump_json(by_alias=True),
+                "updated_at": int(self._clock()),
+            }),
         )
 
     def delete_config(self, bot: str) -> bool:
         """True when there was a configuration to delete."""
         reply = self._db.delete_item(
-            TableName=self._table, Key={"pk": {"S": config_key(bot)}}, ReturnValues="ALL_OLD"
+            TableName=self._table, Key=_key(config_key(bot)), ReturnValues="ALL_OLD"
         )
         return "Attributes" in reply
 
@@ -120,14 +122,10 @@ class BotStore:
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item={
-                    "pk": {"S": answered_key(identity)},
-                    "claimed_at": {"N": str(now)},
-                    "expires_at": {"N": str(now + ttl)},
-                },
+                Item=attrs({"pk": answered_key(identity), "claimed_at": now, "expires_at": now + ttl}),
                 # DynamoDB deletes expired items within days, not at once: one past its time is void.
                 ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
-                ExpressionAttributeValues={":now": {"N": str(now)}},
+                ExpressionAttributeValues=attrs({":now": now}),
             )
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
@@ -137,12 +135,13 @@ class BotStore:
 
     def _turns(self, bot: str, conversation: str) -> tuple[Turns, int]:
         reply = self._db.get_item(
-            TableName=self._table, Key={"pk": {"S": memory_key(bot, conversation)}}, ConsistentRead=True
+            TableName=self._table, Key=_key(memory_key(bot, conversation)), ConsistentRead=True
         )
         item = reply.get("Item")
         if not item:
             return [], 0
-        return _FROM.deserialize(item["turns"]), int(item["version"]["N"])
+        found = plain(item)
+        return found["turns"], found["version"]
 
     def history(self, bot: str, conversation: str, turns: int, max_chars: int) -> list[ChatMessage]:
         """The last ``turns`` turns within ``max_chars``, as the model reads them: user, assistant,
@@ -168,7 +167,7 @@ class BotStore:
     ) -> None:
         """Adds a turn to the conversation's memory, keeping the newest ``keep_turns`` within
         ``max_chars`` (the oldest go first)."""
-        key = {"pk": {"S": memory_key(bot, conversation)}}
+        key = _key(memory_key(bot, conversation))
         for attempt in range(1, REMEMBER_ATTEMPTS + 1):
             turns, version = self._turns(bot, conversation)
             kept = _recent([*turns, {"q": question, "a": answer}], keep_turns, max_chars)
@@ -176,14 +175,9 @@ class BotStore:
             try:
                 self._db.put_item(
                     TableName=self._table,
-                    Item={
-                        **key,
-                        "turns": _TO.serialize(kept),
-                        "version": {"N": str(version + 1)},
-                        "expires_at": {"N": str(now + ttl)},
-                    },
+                    Item={**key, **attrs({"turns": kept, "version": version + 1, "expires_at": now + ttl})},
                     ConditionExpression="attribute_not_exists(pk) OR version = :seen",
-                    ExpressionAttributeValues={":seen": {"N": str(version)}},
+                    ExpressionAttributeValues=attrs({":seen": version}),
                 )
                 return
             except self._db.exceptions.ConditionalCheckFailedException:
@@ -198,7 +192,7 @@ class BotStore:
         for start in range(0, len(keys), BATCH_GET_KEYS):
             pending: dict[str, Any] = {
                 self._table: {
-                    "Keys": [{"pk": {"S": interrupt_key(bot, k)}} for k in keys[start : start + BATCH_GET_KEYS]],
+                    "Keys": [_key(interrupt_key(bot, k)) for k in keys[start : start + BATCH_GET_KEYS]],
                     "ConsistentRead": True,
                     "ProjectionExpression": "pk",
                 }

@@ -12,9 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import boto3
+
+from timkit.stores.dynamo import attrs, plain
 
 # Longer than any retry an operator or a queue makes, far longer than Tencent's 5-minute Random
 # window (docs/protocol.md §6.4); DynamoDB deletes expired items within days.
@@ -42,15 +44,15 @@ class ChatTokenStore:
         """Records a new attempt (pending, leased); None when this call wrote it, else the record
         that is there."""
         now = int(self._clock())
-        item = {
-            "id": {"S": key},
-            "fingerprint": {"S": fingerprint},
-            "state": {"S": "pending"},
-            "started_at": {"N": str(now)},
-            "lease_until": {"N": str(now + lease_seconds)},
-            "random": {"N": str(random)},
-            "expiration": {"N": str(now + RECORD_TTL_SECONDS)},
-        }
+        item = attrs({
+            "id": key,
+            "fingerprint": fingerprint,
+            "state": "pending",
+            "started_at": now,
+            "lease_until": now + lease_seconds,
+            "random": random,
+            "expiration": now + RECORD_TTL_SECONDS,
+        })
         try:
             self._db.put_item(
                 TableName=self._table,
@@ -61,11 +63,13 @@ class ChatTokenStore:
         except self._db.exceptions.ConditionalCheckFailedException as exc:
             old = exc.response.get("Item")
             # Rare: the condition failed on an item deleted since; read it (None: try again).
-            return _record(old) if old else self.get(key) or self.begin(key, fingerprint, random, lease_seconds)
+            if old:
+                return _record(cast(dict[str, Any], old))
+            return self.get(key) or self.begin(key, fingerprint, random, lease_seconds)
         return None
 
     def get(self, key: str) -> TokenRecord | None:
-        found = self._db.get_item(TableName=self._table, Key={"id": {"S": key}}, ConsistentRead=True).get("Item")
+        found = self._db.get_item(TableName=self._table, Key=_key(key), ConsistentRead=True).get("Item")
         return _record(found) if found else None
 
     def take_over(self, record: TokenRecord, lease_seconds: int) -> bool:
@@ -76,24 +80,23 @@ class ChatTokenStore:
             record.key,
             "SET lease_until = :new",
             "#state = :pending AND lease_until = :old",
-            {":new": {"N": str(now + lease_seconds)}, ":old": {"N": str(record.lease_until)}},
+            {":new": now + lease_seconds, ":old": record.lease_until},
         )
 
     def finish(self, key: str, result: str) -> None:
         """The operation is done: ``result`` (a message id, a thread's outcome) answers every repeat."""
         self._update(key, "SET #state = :done, #result = :result", None,
-                     {":done": {"S": "done"}, ":result": {"S": result}})
+                     {":done": "done", ":result": result})
 
     def release(self, key: str) -> None:
         """The attempt ended without knowing whether Tencent did it: a repeat may recover at once."""
-        self._update(key, "SET lease_until = :zero", "#state = :pending", {":zero": {"N": "0"}})
+        self._update(key, "SET lease_until = :zero", "#state = :pending", {":zero": 0})
 
     def _update(self, key: str, expression: str, condition: str | None, values: dict[str, Any]) -> bool:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "Key": {"id": {"S": key}},
+            "Key": _key(key),
             "UpdateExpression": expression,
-            "ExpressionAttributeValues": values,
             "ExpressionAttributeNames": {
                 name: name[1:] for name in ("#state", "#result") if name in expression or name in (condition or "")
             },
@@ -101,7 +104,8 @@ class ChatTokenStore:
         if condition:
             kwargs["ConditionExpression"] = condition
             if ":pending" in condition:
-                values[":pending"] = {"S": "pending"}
+                values[":pending"] = "pending"
+        kwargs["ExpressionAttributeValues"] = attrs(values)
         if not kwargs["ExpressionAttributeNames"]:
             del kwargs["ExpressionAttributeNames"]
         try:
@@ -111,13 +115,18 @@ class ChatTokenStore:
         return True
 
 
+def _key(key: str) -> dict[str, Any]:
+    return attrs({"id": key})
+
+
 def _record(item: dict[str, Any]) -> TokenRecord:
+    found = plain(item)
     return TokenRecord(
-        key=item["id"]["S"],
-        fingerprint=item.get("fingerprint", {}).get("S", ""),
-        state=item.get("state", {}).get("S", "pending"),
-        started_at=int(item.get("started_at", {}).get("N", "0")),
-        lease_until=int(item.get("lease_until", {}).get("N", "0")),
-        random=int(item.get("random", {}).get("N", "0")),
-        result=item.get("result", {}).get("S"),
+        key=found["id"],
+        fingerprint=found.get("fingerprint", ""),
+        state=found.get("state", "pending"),
+        started_at=found.get("started_at", 0),
+        lease_until=found.get("lease_until", 0),
+        random=found.get("random", 0),
+        result=found.get("result"),
     )

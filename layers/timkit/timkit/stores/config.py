@@ -2,6 +2,10 @@
 
 Both are read on the before-send fast path, so they are cached for ``CONFIG_CACHE_SECONDS`` and a
 failed refresh keeps serving the last good value (logged) instead of failing every callback.
+
+They are read through a :class:`ConfigSource`: the callback function's is :class:`AwsJsonSource`
+(the standard-library client, for its cold start: see :mod:`timkit.aws_json`); every other function
+passes :class:`timkit.stores.parameters.PowertoolsSource` (boto3).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -64,6 +68,34 @@ class Cached(Generic[T]):
         return self._value
 
 
+class ConfigSource(Protocol):
+    """Where a secret's string and a parameter's (decrypted) value are read from; ``timeout`` in seconds."""
+
+    def secret_string(self, secret_id: str, timeout: float) -> str: ...
+
+    def parameter(self, name: str, timeout: float) -> str: ...
+
+
+class AwsJsonSource:
+    """Through the standard-library client: the callback function's, for its cold start. Each
+    client is made on first use, so a function starts without building one it may not need."""
+
+    def __init__(self, secrets: AwsJsonClient | None = None, ssm: AwsJsonClient | None = None) -> None:
+        self._secrets = secrets
+        self._ssm = ssm
+
+    def secret_string(self, secret_id: str, timeout: float) -> str:
+        if self._secrets is None:
+            self._secrets = AwsJsonClient("secretsmanager")
+        return str(self._secrets.call("GetSecretValue", {"SecretId": secret_id}, timeout=timeout)["SecretString"])
+
+    def parameter(self, name: str, timeout: float) -> str:
+        if self._ssm is None:
+            self._ssm = AwsJsonClient("ssm")
+        reply = self._ssm.call("GetParameter", {"Name": name, "WithDecryption": True}, timeout=timeout)
+        return str(reply["Parameter"]["Value"])
+
+
 class ConfigStore:
     def __init__(
         self,
@@ -72,13 +104,11 @@ class ConfigStore:
         ttl: float,
         logger: Logger,
         clock: Callable[[], float] = time.monotonic,
-        secrets: AwsJsonClient | None = None,
-        ssm: AwsJsonClient | None = None,
+        source: ConfigSource | None = None,
     ) -> None:
         self._secret_id = secret_id
         self._policy_source = policy_source
-        self._secrets = secrets
-        self._ssm = ssm
+        self._source = source or AwsJsonSource()
         self._secret = Cached[CallbackSecret](ttl, clock, logger)
         self._policy = Cached[Policy](ttl, clock, logger)
         # The text the current policy was compiled from: building the automata again is only
@@ -101,11 +131,9 @@ class ConfigStore:
     def _fetch_secret(self, timeout: float) -> CallbackSecret:
         if not self._secret_id:
             return CallbackSecret()
-        if self._secrets is None:
-            self._secrets = AwsJsonClient("secretsmanager")
-        reply = self._secrets.call("GetSecretValue", {"SecretId": self._secret_id}, timeout=timeout)
+        raw = self._source.secret_string(self._secret_id, timeout)
         try:
-            return CallbackSecret.model_validate_json(reply["SecretString"])
+            return CallbackSecret.model_validate_json(raw)
         except ValidationError as exc:
             # Name the fields only: a validation error quotes its input, which here is the secret.
             fields = ", ".join(sorted({".".join(map(str, e["loc"])) or "secret" for e in exc.errors()}))
@@ -118,10 +146,7 @@ class ConfigStore:
         if scheme == "file":
             return Path(where).read_text(encoding="utf-8")
         if scheme == "ssm":
-            if self._ssm is None:
-                self._ssm = AwsJsonClient("ssm")
-            reply = self._ssm.call("GetParameter", {"Name": where, "WithDecryption": True}, timeout=timeout)
-            return reply["Parameter"]["Value"]
+            return self._source.parameter(where, timeout)
         if scheme == "secret":
             policy = self.secret(timeout).policy
             return policy if policy is None or isinstance(policy, str) else json.dumps(policy)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import re
 import time
+from typing import Any
 
 from timkit.aws_json import AwsJsonClient
 from timkit.models.chatbot import Turn
@@ -48,7 +49,7 @@ class TurnQueue:
         if self._client is None:
             self._client = AwsJsonClient("sqs")
         body, encoding = sqs_body(turn.model_dump_json())
-        request = {
+        request: dict[str, Any] = {
             "QueueUrl": self._url,
             "MessageBody": body,
             "MessageGroupId": turn.queue_group,
@@ -56,7 +57,7 @@ class TurnQueue:
         }
         if encoding is not None:
             request["MessageAttributes"] = {ENCODING_ATTRIBUTE: {"DataType": "String", "StringValue": encoding}}
-        return self._client.call("SendMessage", request, timeout=timeout)["MessageId"]
+        return str(self._client.call("SendMessage", request, timeout=timeout)["MessageId"])
 
 
 class EventQueue:
@@ -83,7 +84,7 @@ class EventQueue:
             {"QueueUrl": self._url, "MessageBody": body, "MessageAttributes": attributes},
             timeout=timeout,
         )
-        return reply["MessageId"]
+        return str(reply["MessageId"])
 
 
 def interrupt_key(bot: str, msg_key: str) -> str:

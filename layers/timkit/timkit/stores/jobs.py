@@ -11,40 +11,40 @@ pending → sending → sent | failed, or pending → cancelled.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import random
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict
 
-from timkit.models.admin import MAX_PAGE
+from timkit.models.admin import MAX_PAGE, GroupState
+from timkit.stores.dynamo import attr, attrs, plain
 from timkit.stores.paging import decode_token, encode_token
 
-_TO = TypeSerializer()
-_FROM = TypeDeserializer()
 # TransactWriteItems takes 100 actions: a page of groups is planned with its job update.
 PLAN_PAGE = 99
 LIST_PK = "JOBS"
-# What is still pending is not stored: it is total less the three end states.
-COUNTERS = ("total", "sent", "failed", "cancelled")
 # Runs a cron job lists (each run is a job of its own, listed by GET /admin/broadcasts too).
 KEEP_RUNS = 100
 
 
-def _item(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _TO.serialize(v) for k, v in values.items() if v is not None}
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _FROM.deserialize(v) for k, v in item.items()}
+def _pk(job_id: str) -> str:
+    return f"JOB#{job_id}"
 
 
 def _key(job_id: str, sk: str) -> dict[str, Any]:
-    return {"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": sk}}
+    return attrs({"pk": _pk(job_id), "sk": sk})
+
+
+GROUP_SK = "G#"
+
+
+def _group_sk(group_id: str) -> str:
+    return GROUP_SK + group_id
 
 
 def _cancelled_reasons(exc: ClientError) -> list[str]:
@@ -56,8 +56,52 @@ def _cancelled_reasons(exc: ClientError) -> list[str]:
 CONFLICT_ATTEMPTS = 8
 
 
-@dataclass(frozen=True)
-class Claim:
+class _Record(BaseModel):
+    # Items carry their keys (and the listing index's) beside these: the store's business.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Job(_Record):
+    """A job's item. ``message`` is the Outgoing message as JSON (kept as given: only what the
+    request set); ``schedule`` the Schedule as JSON; a cron job's runs are jobs of their own,
+    ``kind`` "run", naming it as ``parent_id``."""
+
+    job_id: str
+    kind: Literal["once", "recurring", "run"]
+    created_at: int
+    message: str
+    all_groups: bool
+    status: Literal["started", "scheduled"]
+    schedule: str | None = None
+    schedule_name: str | None = None
+    parent_id: str | None = None
+    # What is still pending is not stored: it is total less the three end states.
+    total: int = 0
+    sent: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    failed_codes: dict[str, int] = {}
+    cursor: str = ""
+    planned: bool = False
+    runs: list[str] = []
+    cancelled_at: int | None = None
+
+
+class JobGroup(_Record):
+    """One target group's item, as far as it is read (its lease and times are the claim's business)."""
+
+    group_id: str
+    state: GroupState
+    # Every attempt sends with it (a new one only after Tencent dropped the message unsent).
+    random: int
+    attempts: int = 0
+    # The outcome: Tencent's code and why (also of an attempt handed back), the sent message's seq.
+    info: str = ""
+    code: int | None = None
+    msg_seq: int | None = None
+
+
+class Claim(_Record):
     """A group taken for sending: the Random to send with, and when it was first tried."""
 
     random: int
@@ -73,7 +117,7 @@ class JobStore:
     def _transact(self, actions: list[dict[str, Any]]) -> None:
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
-                self._db.transact_write_items(TransactItems=actions)
+                self._db.transact_write_items(TransactItems=cast(Any, actions))  # the stubs' TypedDicts
                 return
             except ClientError as exc:
                 if attempt == CONFLICT_ATTEMPTS or "TransactionConflict" not in _cancelled_reasons(exc):
@@ -82,29 +126,25 @@ class JobStore:
 
     # ------------------------------------------------------------------ jobs
 
-    def create(self, job: dict[str, Any], groups: list[str] | None) -> bool:
+    def create(self, job: Job, groups: list[str] | None) -> bool:
         """Stores a new job (and the groups it names); False if its ID exists."""
-        created = job["created_at"]
+        # Runs are added as they start (add_run); cancelled_at and an absent schedule are not written.
         item = {
-            **job,
-            **dict.fromkeys(COUNTERS, 0),
-            "failed_codes": {},
-            "cursor": "",
-            "planned": False,
+            **job.model_dump(exclude={"runs"}, exclude_none=True),
             "list_pk": LIST_PK,
-            "list_sk": f"{created:013d}#{job['job_id']}",
+            "list_sk": f"{job.created_at:013d}#{job.job_id}",
         }
         actions: list[dict[str, Any]] = [
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": {**_key(job["job_id"], "JOB"), **_item(item)},
+                    "Item": {**_key(job.job_id, "JOB"), **attrs(item)},
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             }
         ]
         if groups is not None:
-            targets = {**_key(job["job_id"], "TARGETS"), "groups": {"L": [{"S": g} for g in groups]}}
+            targets = {**_key(job.job_id, "TARGETS"), **attrs({"groups": groups})}
             actions.append({"Put": {"TableName": self._table, "Item": targets}})
         try:
             self._transact(actions)
@@ -114,20 +154,20 @@ class JobStore:
             raise
         return True
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
+    def get(self, job_id: str) -> Job | None:
         found = self._db.get_item(TableName=self._table, Key=_key(job_id, "JOB"), ConsistentRead=True).get("Item")
-        return _plain(found) if found else None
+        return Job.model_validate(plain(found)) if found else None
 
     def targets(self, job_id: str) -> list[str]:
         found = self._db.get_item(TableName=self._table, Key=_key(job_id, "TARGETS"), ConsistentRead=True)
-        return _plain(found["Item"])["groups"] if "Item" in found else []
+        return plain(found["Item"])["groups"] if "Item" in found else []
 
-    def list(self, limit: int, token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    def list(self, limit: int, token: str | None) -> tuple[builtins.list[Job], str | None]:
         query: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": "ByCreated",
             "KeyConditionExpression": "list_pk = :jobs",
-            "ExpressionAttributeValues": {":jobs": {"S": LIST_PK}},
+            "ExpressionAttributeValues": attrs({":jobs": LIST_PK}),
             "ScanIndexForward": False,
             "Limit": min(limit, MAX_PAGE),
         }
@@ -137,7 +177,7 @@ class JobStore:
         if start is not None:
             query["ExclusiveStartKey"] = start
         page = self._db.query(**query)
-        return [_plain(i) for i in page.get("Items", [])], encode_token(page.get("LastEvaluatedKey"))
+        return [Job.model_validate(plain(i)) for i in page.get("Items", [])], encode_token(page.get("LastEvaluatedKey"))
 
     def set_started(self, job_id: str) -> bool:
         """A scheduled job starts once: False if it already started or was cancelled."""
@@ -148,7 +188,7 @@ class JobStore:
                 UpdateExpression="SET #status = :started",
                 ConditionExpression="#status = :scheduled AND attribute_not_exists(cancelled_at)",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":started": {"S": "started"}, ":scheduled": {"S": "scheduled"}},
+                ExpressionAttributeValues=attrs({":started": "started", ":scheduled": "scheduled"}),
             )
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
@@ -160,10 +200,10 @@ class JobStore:
             TableName=self._table,
             Key=_key(job_id, "JOB"),
             UpdateExpression="SET runs = list_append(if_not_exists(runs, :none), :run)",
-            ExpressionAttributeValues={":run": {"L": [{"S": run_id}]}, ":none": {"L": []}},
+            ExpressionAttributeValues=attrs({":run": [run_id], ":none": []}),
             ReturnValues="UPDATED_NEW",
         )
-        extra = len(answer["Attributes"]["runs"]["L"]) - KEEP_RUNS
+        extra = len(plain(answer["Attributes"])["runs"]) - KEEP_RUNS
         if extra > 0:
             with contextlib.suppress(ClientError):  # another firing trimmed them first
                 self._db.update_item(
@@ -171,10 +211,10 @@ class JobStore:
                     Key=_key(job_id, "JOB"),
                     UpdateExpression="REMOVE " + ", ".join(f"runs[{i}]" for i in range(extra)),
                     ConditionExpression="size(runs) > :keep",
-                    ExpressionAttributeValues={":keep": {"N": str(KEEP_RUNS)}},
+                    ExpressionAttributeValues=attrs({":keep": KEEP_RUNS}),
                 )
 
-    def cancel(self, job_id: str, now_ms: int) -> dict[str, Any] | None:
+    def cancel(self, job_id: str, now_ms: int) -> Job | None:
         """Marks the job cancelled (the first time counts); None if there is no such job."""
         try:
             answer = self._db.update_item(
@@ -182,12 +222,12 @@ class JobStore:
                 Key=_key(job_id, "JOB"),
                 UpdateExpression="SET cancelled_at = if_not_exists(cancelled_at, :now)",
                 ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":now": {"N": str(now_ms)}},
+                ExpressionAttributeValues=attrs({":now": now_ms}),
                 ReturnValues="ALL_NEW",
             )
         except self._db.exceptions.ConditionalCheckFailedException:
             return None
-        return _plain(answer["Attributes"])
+        return Job.model_validate(plain(answer["Attributes"]))
 
     # ------------------------------------------------------------------ planning
 
@@ -209,13 +249,13 @@ class JobStore:
                     "UpdateExpression": f"SET #cursor = :next, planned = :last {counted}",
                     "ConditionExpression": "#cursor = :cursor AND planned = :false",
                     "ExpressionAttributeNames": {"#cursor": "cursor", "#total": "total"},
-                    "ExpressionAttributeValues": {
-                        ":next": {"S": next_cursor},
-                        ":cursor": {"S": cursor},
-                        ":last": {"BOOL": not next_cursor},
-                        ":false": {"BOOL": False},
-                        ":n": {"N": str(len(pending))},
-                    },
+                    "ExpressionAttributeValues": attrs({
+                        ":next": next_cursor,
+                        ":cursor": cursor,
+                        ":last": not next_cursor,
+                        ":false": False,
+                        ":n": len(pending),
+                    }),
                 }
             }
             puts = [
@@ -223,8 +263,8 @@ class JobStore:
                     "Put": {
                         "TableName": self._table,
                         "Item": {
-                            **_key(job_id, f"G#{group}"),
-                            **_item({"group_id": group, "state": state, "random": random, "attempts": 0}),
+                            **_key(job_id, _group_sk(group)),
+                            **attrs({"group_id": group, "state": state, "random": random, "attempts": 0}),
                         },
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
@@ -248,62 +288,63 @@ class JobStore:
 
     # ------------------------------------------------------------------ one group
 
-    def group(self, job_id: str, group_id: str) -> dict[str, Any] | None:
-        found = self._db.get_item(TableName=self._table, Key=_key(job_id, f"G#{group_id}"), ConsistentRead=True)
-        return _plain(found["Item"]) if "Item" in found else None
+    def group(self, job_id: str, group_id: str) -> JobGroup | None:
+        found = self._db.get_item(TableName=self._table, Key=_key(job_id, _group_sk(group_id)), ConsistentRead=True)
+        return JobGroup.model_validate(plain(found["Item"])) if "Item" in found else None
 
     def groups(
         self, job_id: str, limit: int, token: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[JobGroup], str | None]:
         query: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :g)",
-            "ExpressionAttributeValues": {":pk": {"S": f"JOB#{job_id}"}, ":g": {"S": "G#"}},
+            "ExpressionAttributeValues": attrs({":pk": _pk(job_id), ":g": GROUP_SK}),
             "Limit": min(limit, MAX_PAGE),
         }
         start = decode_token(
-            token, lambda key: set(key) == {"pk", "sk"} and key["pk"] == f"JOB#{job_id}" and key["sk"].startswith("G#")
+            token, lambda key: set(key) == {"pk", "sk"} and key["pk"] == _pk(job_id) and key["sk"].startswith(GROUP_SK)
         )
         if start is not None:
             query["ExclusiveStartKey"] = start
         page = self._db.query(**query)
-        return [_plain(i) for i in page.get("Items", [])], encode_token(page.get("LastEvaluatedKey"))
+        return [JobGroup.model_validate(plain(i)) for i in page.get("Items", [])], encode_token(
+            page.get("LastEvaluatedKey")
+        )
 
-    def claim(self, job_id: str, group_id: str, now_ms: int, lease_until_ms: int) -> Claim | dict[str, Any] | None:
+    def claim(self, job_id: str, group_id: str, now_ms: int, lease_until_ms: int) -> Claim | JobGroup | None:
         """Takes a pending group, or a sending one whose holder's lease ran out (it crashed or gave
         up): the Claim. Otherwise the group as it is (sent, failed, cancelled, or held by a live
         worker), or None if there is no such group."""
         try:
             answer = self._db.update_item(
                 TableName=self._table,
-                Key=_key(job_id, f"G#{group_id}"),
+                Key=_key(job_id, _group_sk(group_id)),
                 UpdateExpression=(
                     "SET #state = :sending, lease_until = :lease, first_try_ms = if_not_exists(first_try_ms, :now) "
                     "ADD attempts :one"
                 ),
                 ConditionExpression="#state = :pending OR (#state = :sending AND lease_until < :now)",
                 ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={
-                    ":sending": {"S": "sending"},
-                    ":pending": {"S": "pending"},
-                    ":lease": {"N": str(lease_until_ms)},
-                    ":now": {"N": str(now_ms)},
-                    ":one": {"N": "1"},
-                },
+                ExpressionAttributeValues=attrs({
+                    ":sending": "sending",
+                    ":pending": "pending",
+                    ":lease": lease_until_ms,
+                    ":now": now_ms,
+                    ":one": 1,
+                }),
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except self._db.exceptions.ConditionalCheckFailedException as exc:
             old = exc.response.get("Item")
-            return _plain(old) if old else None
-        item = _plain(answer["Attributes"])
-        return Claim(int(item["random"]), int(item["attempts"]), int(item["first_try_ms"]))
+            return JobGroup.model_validate(plain(cast(dict[str, Any], old))) if old else None
+        return Claim.model_validate(plain(answer["Attributes"]))
 
     def new_random(self, job_id: str, group_id: str, old: int, new: int) -> bool:
         """A dropped message is resent as a new one: False if the group moved on meanwhile."""
         return self._update_group(
             job_id, group_id, "SET #random = :new", "#state = :sending AND #random = :old",
-            {":new": {"N": str(new)}, ":old": {"N": str(old)}, ":sending": {"S": "sending"}},
+            attrs({":new": new, ":old": old, ":sending": "sending"}),
             {"#random": "random"},
         )
 
@@ -311,7 +352,7 @@ class JobStore:
         """Gives a sending group back for a later attempt (same Random), noting why."""
         return self._update_group(
             job_id, group_id, "SET lease_until = :zero, code = :code, info = :info", "#state = :sending",
-            {":zero": {"N": "0"}, ":code": _TO.serialize(code), ":info": {"S": info}, ":sending": {"S": "sending"}},
+            {**attrs({":zero": 0, ":info": info, ":sending": "sending"}), ":code": attr(code)},
         )
 
     def _update_group(
@@ -321,7 +362,7 @@ class JobStore:
         try:
             self._db.update_item(
                 TableName=self._table,
-                Key=_key(job_id, f"G#{group_id}"),
+                Key=_key(job_id, _group_sk(group_id)),
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#state": "state", **(names or {})},
@@ -345,31 +386,24 @@ class JobStore:
         one transaction. False if the group was not in the state this move starts from."""
         start = "pending" if state == "cancelled" else "sending"
         group_set = "SET #state = :state, updated_ms = :now, info = :info, lease_until = :zero"
-        group_values: dict[str, Any] = {
-            ":state": {"S": state},
-            ":start": {"S": start},
-            ":now": {"N": str(now_ms)},
-            ":info": {"S": info},
-            ":zero": {"N": "0"},
-        }
+        group_values: dict[str, Any] = {":state": state, ":start": start, ":now": now_ms, ":info": info, ":zero": 0}
         if msg_seq is not None:
             group_set += ", msg_seq = :seq"
-            group_values[":seq"] = {"N": str(msg_seq)}
+            group_values[":seq"] = msg_seq
         group_set += ", code = :code"
-        group_values[":code"] = _TO.serialize(code)
         job_update = "ADD #counted :one"
-        job_values: dict[str, Any] = {":one": {"N": "1"}}
+        job_values: dict[str, Any] = {":one": 1}
         job_names: dict[str, str] = {"#counted": state}
         if state == "failed":
             job_update += " SET failed_codes.#code = if_not_exists(failed_codes.#code, :zero) + :one"
-            job_values[":zero"] = {"N": "0"}
+            job_values[":zero"] = 0
             job_names["#code"] = str(code)
         job_action: dict[str, Any] = {
             "TableName": self._table,
             "Key": _key(job_id, "JOB"),
             "UpdateExpression": job_update,
             "ExpressionAttributeNames": job_names,
-            "ExpressionAttributeValues": job_values,
+            "ExpressionAttributeValues": attrs(job_values),
         }
         try:
             self._transact(
@@ -377,11 +411,12 @@ class JobStore:
                     {
                         "Update": {
                             "TableName": self._table,
-                            "Key": _key(job_id, f"G#{group_id}"),
+                            "Key": _key(job_id, _group_sk(group_id)),
                             "UpdateExpression": group_set,
                             "ConditionExpression": "#state = :start",
                             "ExpressionAttributeNames": {"#state": "state"},
-                            "ExpressionAttributeValues": group_values,
+                            # The code is written even when None (NULL): a retried group's old one goes.
+                            "ExpressionAttributeValues": {**attrs(group_values), ":code": attr(code)},
                         }
                     },
                     {"Update": job_action},

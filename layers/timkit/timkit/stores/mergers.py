@@ -13,6 +13,8 @@ from urllib.parse import quote, unquote
 import boto3
 from botocore.exceptions import ClientError
 
+from timkit.stores.dynamo import attrs, plain
+
 # One worker: the S3 write runs beside the DynamoDB write of the same upload.
 _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="merger-store")
 # DynamoDB's BatchGetItem takes at most 100 keys a call.
@@ -38,17 +40,7 @@ class MergerMeta:
     source: str  # "upload" | "callback"
 
     def to_item(self) -> dict[str, Any]:
-        item: dict[str, Any] = {"pk": {"S": self.key}}
-        for name, value in self.__dict__.items():
-            if name == "key":
-                continue
-            if isinstance(value, bool):
-                item[name] = {"BOOL": value}
-            elif isinstance(value, int):
-                item[name] = {"N": str(value)}
-            else:
-                item[name] = {"S": value}
-        return item
+        return attrs({"pk": self.key, **{name: v for name, v in self.__dict__.items() if name != "key"}})
 
     def to_s3_metadata(self) -> dict[str, str]:
         # S3 user metadata is ASCII: IDs are percent-encoded.
@@ -58,19 +50,16 @@ class MergerMeta:
     def from_s3_metadata(cls, metadata: dict[str, str]) -> MergerMeta:
         fields = cls.__dataclass_fields__
         values = {name: unquote(metadata[name]) for name in fields}
-        return cls(**{
+        typed: dict[str, Any] = {
             name: (bool(int(raw)) if fields[name].type == "bool" else int(raw) if fields[name].type == "int" else raw)
             for name, raw in values.items()
-        })
+        }
+        return cls(**typed)
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> MergerMeta:
-        def value(name: str) -> Any:
-            (kind, raw), = item[name].items()
-            return int(raw) if kind == "N" else raw
-
-        names = [n for n in cls.__dataclass_fields__ if n != "key"]
-        return cls(key=item["pk"]["S"], **{n: value(n) for n in names})
+        found = plain(item)
+        return cls(key=found["pk"], **{n: found[n] for n in cls.__dataclass_fields__ if n != "key"})
 
 
 class StoreBusy(Exception):
@@ -126,7 +115,7 @@ class MergerStore:
         expire (TTL, lifecycle).
         """
         packed = gzip.compress(document_json, compresslevel=1)
-        item = meta.to_item() | {"stored_bytes": {"N": str(len(packed))}}
+        item = meta.to_item() | attrs({"stored_bytes": len(packed)})
         # Served as is to a plain GET of a presigned URL: HTTP clients inflate it themselves.
         stored = _POOL.submit(
             self._s3.put_object,
@@ -146,7 +135,7 @@ class MergerStore:
             stored.result()
 
     def meta(self, key: str) -> MergerMeta | None:
-        item = self._dynamodb.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
+        item = self._dynamodb.get_item(TableName=self._table, Key=attrs({"pk": key}), ConsistentRead=True).get("Item")
         return MergerMeta.from_item(item) if item else None
 
     def metas(self, keys: list[str]) -> dict[str, MergerMeta]:
@@ -155,7 +144,7 @@ class MergerStore:
         :class:`StoreBusy` if some are still unprocessed after a few tries."""
         found: dict[str, MergerMeta] = {}
         for start in range(0, len(keys), BATCH_GET_KEYS):
-            chunk = [{"pk": {"S": key}} for key in keys[start : start + BATCH_GET_KEYS]]
+            chunk = [attrs({"pk": key}) for key in keys[start : start + BATCH_GET_KEYS]]
             request: dict[str, Any] = {self._table: {"Keys": chunk, "ConsistentRead": True}}
             for attempt in range(BATCH_GET_ATTEMPTS):
                 if attempt:

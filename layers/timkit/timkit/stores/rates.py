@@ -6,6 +6,8 @@ from typing import Any
 
 import boto3
 
+from timkit.stores.dynamo import attrs
+
 # Counters outlive their second only long enough for clocks that are a little apart; TTL removes them.
 KEEP_SECONDS = 120
 
@@ -22,14 +24,10 @@ class RateBuckets:
         try:
             self._dynamodb.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": f"{name}#{second}"}},
+                Key=attrs({"pk": f"{name}#{second}"}),
                 UpdateExpression="ADD n :one SET expires_at = :expires",
                 ConditionExpression="attribute_not_exists(n) OR n < :budget",
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":budget": {"N": str(budget)},
-                    ":expires": {"N": str(second + KEEP_SECONDS)},
-                },
+                ExpressionAttributeValues=attrs({":one": 1, ":budget": budget, ":expires": second + KEEP_SECONDS}),
             )
         except self._dynamodb.exceptions.ConditionalCheckFailedException:
             return False

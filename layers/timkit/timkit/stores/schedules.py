@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+
+from timkit.models.broadcast import WORK_ITEM, WorkItem
 
 # Scheduler fills these in when it invokes the target (its context attributes).
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
@@ -48,7 +51,7 @@ class Schedules:
 
 
 class WorkQueue:
-    """The broadcast queue: JSON work items, sent ten to a call."""
+    """The broadcast queue: work items as JSON (timkit.models.broadcast), sent ten to a call."""
 
     def __init__(self, url: str, sqs: Any | None = None) -> None:
         self._url = url
@@ -58,13 +61,18 @@ class WorkQueue:
         """A work item handed back comes again after ``seconds``, not the queue's whole visibility timeout."""
         self._sqs.change_message_visibility(QueueUrl=self._url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds)
 
-    def send(self, items: list[dict[str, Any]]) -> None:
+    @staticmethod
+    def parse(body: str) -> WorkItem:
+        """A work item from a message body; pydantic's ValidationError if it is none."""
+        return WORK_ITEM.validate_json(body)
+
+    def send(self, items: Sequence[WorkItem]) -> None:
         for start in range(0, len(items), 10):
             chunk = items[start : start + 10]
             for _ in range(3):
                 answer = self._sqs.send_message_batch(
                     QueueUrl=self._url,
-                    Entries=[{"Id": str(i), "MessageBody": json.dumps(item)} for i, item in enumerate(chunk)],
+                    Entries=[{"Id": str(i), "MessageBody": item.model_dump_json()} for i, item in enumerate(chunk)],
                 )
                 # Partial failures are rare (throttling): the items left out are sent again.
                 chunk = [chunk[int(failed["Id"])] for failed in answer.get("Failed", [])]

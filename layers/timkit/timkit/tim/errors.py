@@ -81,6 +81,11 @@ class TimError(Exception):
 class TimApiError(TimError):
     """Tencent answered with a non-zero ``ErrorCode``."""
 
+    error_code: int
+
+    def __init__(self, command: str, error_code: int, error_info: str) -> None:
+        super().__init__(command, error_code, error_info)
+
     @property
     def retryable(self) -> bool:
         return self.error_code in RETRYABLE_CODES

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import requests
 from pydantic import BaseModel
 
-from timkit.config import Settings
+from timkit.config import RestSettings
 from timkit.keys import KeySource, usable_key
 from timkit.models.elements import MAX_BODY_BYTES, body_size, dump_body
 from timkit.models.rest import (
@@ -167,7 +167,7 @@ class TimRestClient:
         self.sigs_made = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings, secret_key: KeySource, **kwargs: Any) -> TimRestClient:
+    def from_settings(cls, settings: RestSettings, secret_key: KeySource, **kwargs: Any) -> TimRestClient:
         return cls(
             settings.TIM_SDKAPPID,
             secret_key,
@@ -211,7 +211,7 @@ class TimRestClient:
             self._sleep(delay)
 
     def _once(self, name: str, url: str, body: dict[str, Any], usersig: str) -> dict[str, Any]:
-        params = {
+        params: dict[str, str | int] = {
             "sdkappid": self.sdkappid,
             "identifier": self.admin,
             "usersig": usersig,
