@@ -5,7 +5,7 @@
 
 The message goes through the Tencent IM emulator, which calls the bundle's callback as Tencent
 would; the bot worker answers with the configured model. This follows the bot's chatbot messages
-(protocol reference §8.3) the way a client follows "message received" and "message modified"
+(docs/protocol.md §8.3) the way a client follows "message received" and "message modified"
 events, printing the text as it grows, until the answer is finished. Ctrl-C sends the interrupt
 (``src`` 22 with the streaming message's key) and shows the answer stop.
 """
@@ -120,7 +120,7 @@ def follow(tim: EmulatorControl, bot: str, user: str, group: str | None, after: 
 
 
 def interrupt(tim: EmulatorControl, bot: str, user: str, key: str) -> None:
-    """What a chat client sends to stop a streaming answer (§8.3): an online-only custom message."""
+    """What a chat client sends to stop a streaming answer (docs/protocol.md §8.3): an online-only custom message."""
     data = json.dumps({"chatbotPlugin": 2, "src": 22, "msgKey": key}, separators=(",", ":"))
     tim.send_c2c(user, bot, [{"MsgType": "TIMCustomElem", "MsgContent": {"Data": data}}], MsgLifeTime=0)
 

@@ -1,6 +1,6 @@
 """`callback sign`: a callback URL signed the way Tencent signs it, printed or POSTed.
 
-Sign = hex(sha256(token + RequestTime)) (protocol §1.2): the URL carries the Sign, never the
+Sign = hex(sha256(token + RequestTime)) (docs/protocol.md §1.2): the URL carries the Sign, never the
 token, and is good for the endpoint's time window (60 s by default) from when it is made.
 """
 

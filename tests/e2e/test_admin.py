@@ -26,7 +26,7 @@ from timkit.tim.rest import TimRestClient
 
 TIMEOUT = 30
 SEND = "group_open_http_svc/send_group_msg"
-GROUP_LIMIT = 40  # messages per second per group, all senders (§6.1)
+GROUP_LIMIT = 40  # messages per second per group, all senders (docs/protocol.md §6.1)
 TEXT = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "maintenance at 22:00"}}]
 
 

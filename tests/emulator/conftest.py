@@ -1,5 +1,5 @@
 """Fixtures for the emulator's conformance tests: the emulator in this process on a free port with
-a fake clock, plain REST calls signed with ``gen_usersig`` (§4), and a stand-in for the app's
+a fake clock, plain REST calls signed with ``gen_usersig`` (docs/protocol.md §4), and a stand-in for the app's
 callback endpoint that records what the emulator sends it and answers what a test tells it to."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Accounts, robots (§5.9, §8.1) and friends (§5.1, friend_check)."""
+"""Accounts, robots (docs/protocol.md §5.9, §8.1) and friends (§5.1, friend_check)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_account_import_creates_and_updates(rest: Rest, tim) -> None:
 
 @pytest.mark.parametrize("user", ["", "x" * 33, 42, None, "@RBT#sneaky"])
 def test_account_import_refuses_invalid_ids(rest: Rest, user: object) -> None:
-    # §6.2: a UserID is at most 32 bytes; robot IDs come from create_robot.
+    # docs/protocol.md §6.2: a UserID is at most 32 bytes; robot IDs come from create_robot.
     assert rest("im_open_login_svc/account_import", {"UserID": user})["ErrorCode"] == 70402
 
 
@@ -105,7 +105,7 @@ def test_forced_add_single_is_one_direction(rest: Rest) -> None:
 
 
 def test_add_without_force_waits_for_confirmation(rest: Rest) -> None:
-    # 30539 is "pending approval", not a failure (§5.1): no Fail_Account, and no friendship yet.
+    # 30539 is "pending approval", not a failure (docs/protocol.md §5.1): no Fail_Account, and no friendship yet.
     answer = add(rest, "alice", "bob", force=0)
     assert answer["ResultItem"][0]["ResultCode"] == 30539
     assert "Fail_Account" not in answer

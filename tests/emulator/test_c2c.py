@@ -1,4 +1,4 @@
-"""openim/sendmsg (§5.3) and openim/batchsendmsg (§5.4): MsgKey, required fields, the 12 KB body
+"""openim/sendmsg (docs/protocol.md §5.3) and openim/batchsendmsg (§5.4): MsgKey, required fields, the 12 KB body
 limit counted as Tencent counts it (§6.2), same-second de-duplication (§6.4), batch limits."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ LIMIT = 12 * 1024
 
 
 def compact_size(body: list[dict[str, Any]]) -> int:
-    """What Tencent counts: UTF-8 bytes of JSON.stringify(MsgBody) (§6.2)."""
+    """What Tencent counts: UTF-8 bytes of JSON.stringify(MsgBody) (docs/protocol.md §6.2)."""
     return len(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
 
 
@@ -75,7 +75,7 @@ def test_field_errors(rest: Rest) -> None:
 
 
 def test_only_the_rest_element_types_can_be_sent(rest: Rest) -> None:
-    # §3: REST sends take the first eight element types; a merger only appears in callbacks.
+    # docs/protocol.md §3: REST sends take the first eight element types; a merger only appears in callbacks.
     merger = [{"MsgType": "TIMRelayElem", "MsgContent": {"Title": "t", "MsgNum": 0, "CompatibleText": "c"}}]
     assert rest("openim/sendmsg", sendmsg(MsgBody=merger))["ErrorCode"] == 90002
     assert rest("openim/sendmsg", sendmsg(MsgBody=[{"MsgType": "TIMMadeUpElem", "MsgContent": {}}]))[
@@ -107,7 +107,7 @@ def test_a_repeat_in_the_same_second_is_answered_with_the_original(rest: Rest, c
     assert (again["MsgKey"], again["MsgTime"]) == (first["MsgKey"], first["MsgTime"])
     assert len(tim.messages()) == 1
     assert tim.dropped()[0]["reason"] == "duplicate"
-    # §6.4: only within the same second; a later retry is a new message.
+    # docs/protocol.md §6.4: only within the same second; a later retry is a new message.
     clock.advance(1)
     later = rest.ok("openim/sendmsg", sendmsg(MsgSeq=5))
     assert later["MsgKey"] != first["MsgKey"]

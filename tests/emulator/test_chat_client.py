@@ -69,7 +69,7 @@ def test_a_group_thread_lives_through_tencents_apis(chat: ChatClient, tim: Emula
     listed = [m for page in pages for m in page.items]
     assert [m.id for m in listed] == [second, first]  # newest first, one per page
     assert (listed[0].deleted, listed[0].content.message) == (True, None)
-    # Tencent's group history has no CloudCustomData (§11.2): what travels there is unknown here.
+    # Tencent's group history has no CloudCustomData (docs/protocol.md §11.2): what travels there is unknown here.
     assert (listed[1].content.message, listed[1].metadata) == ("hello again", None)
     assert thread.get_message(first).content.message == "hello again"
     thread.update_topic("Release 2")

@@ -109,7 +109,7 @@ def test_merger_builds_the_wire_shape_and_rest_refuses_to_send_it(client, tim) -
         "Title": "Chat of A and B", "MsgNum": 1, "CompatibleText": "upgrade to view", "AbstractList": ["alice: hi"],
         "MsgList": [{"From_Account": "alice", "To_Account": "bob", "MsgSeq": 1, "MsgRandom": 2, "MsgTimeStamp": 3,
                      "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}]}]}}]
-    # §3: the REST send APIs take the first eight element types only; mergers are sent by clients.
+    # docs/protocol.md §3: the REST send APIs take the first eight element types only; mergers are sent by clients.
     with pytest.raises(TimApiError) as err:
         client.send_group(merger.group_request("@TGS#demo"))
     assert not err.value.retryable and len(calls(tim, "group_open_http_svc/send_group_msg")) == 1

@@ -1,4 +1,4 @@
-"""The REST envelope (§4.1), authentication (§4.2) and the per-API rate limit (§6.1)."""
+"""The REST envelope (docs/protocol.md §4.1), authentication (§4.2) and the per-API rate limit (§6.1)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_only_post_is_served(rest: Rest) -> None:
 
 @pytest.mark.parametrize("data", [b"", b"{not json", b"[1, 2]", b'"text"'])
 def test_body_must_be_a_json_object(rest: Rest, data: bytes) -> None:
-    # §4.1: the body is never empty; {} when there is nothing to send.
+    # docs/protocol.md §4.1: the body is never empty; {} when there is nothing to send.
     assert rest.raw("openim_robot_http_svc/get_all_robots", data=data).json()["ErrorCode"] == 60003
 
 
@@ -136,7 +136,7 @@ def test_rate_limit_per_api_with_a_sliding_window(rest: Rest, emulator, clock: F
 
 
 def test_rate_limit_can_differ_per_api(rest: Rest, emulator) -> None:
-    # §6.1: multi-account import is 100/s by default, everything else 200/s.
+    # docs/protocol.md §6.1: multi-account import is 100/s by default, everything else 200/s.
     assert emulator.settings().rate_limit("im_open_login_svc/multiaccount_import") == 100
     assert emulator.settings().rate_limit("openim/sendmsg") == 200
     emulator.configure(rate_limits={"openim_robot_http_svc/get_all_robots": 1})

@@ -1,4 +1,4 @@
-"""Groups: send_group_msg (§5.5) with its seq, size limit, Random de-duplication (§6.4) and the
+"""Groups: send_group_msg (docs/protocol.md §5.5) with its seq, size limit, Random de-duplication (§6.4) and the
 per-group frequency control by priority (§6.1); group creation and the paged listings (§5.8)."""
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def test_40_messages_per_second_then_silent_drops(rest: Rest, clock: FakeClock, 
                for r in range(41)]
     assert [a["MsgDropReason"] for a in answers[:40]] == [""] * 40
     dropped = answers[40]
-    # §5.5/§6.1: success for the sender, but not delivered and not stored.
+    # docs/protocol.md §5.5/§6.1: success for the sender, but not delivered and not stored.
     assert (dropped["ErrorCode"], dropped["MsgDropReason"], dropped["MsgSeq"]) == (0, "MsgFreqCtrl", 0)
     assert len(tim.messages(GroupId="@TGS#demo")) == 40
     assert tim.dropped()[0]["reason"] == "MsgFreqCtrl" and tim.dropped()[0]["Random"] == 40
@@ -130,7 +130,7 @@ def test_create_group_with_a_custom_id(rest: Rest) -> None:
         "GroupId"] == "team-1"
     assert rest("group_open_http_svc/create_group", {"Type": "Work", "Name": "n", "GroupId": "team-1"})[
         "ErrorCode"] == 10021
-    # §6.2: custom IDs may not take Tencent's own prefix, and are at most 48 bytes.
+    # docs/protocol.md §6.2: custom IDs may not take Tencent's own prefix, and are at most 48 bytes.
     for bad in ("@TGS#mine", "g" * 49):
         assert rest("group_open_http_svc/create_group", {"Type": "Work", "Name": "n", "GroupId": bad})[
             "ErrorCode"] == 10004

@@ -42,7 +42,7 @@ def create(client: TimRestClient, **fields: Any) -> str:
     return client.create_group(CreateGroupRequest(Type="Public", Name="Thread", **fields)).GroupId
 
 
-# ---------------------------------------------------------------------- create_group (§10.1)
+# ---------------------------------------------------------------------- create_group (docs/protocol.md §10.1)
 
 
 def test_create_group_with_owner_members_and_profile(
@@ -65,7 +65,7 @@ def test_create_group_with_owner_members_and_profile(
     assert [(m.Member_Account, m.Role) for m in info.MemberList] == [
         ("alice", "Owner"), ("bob", "Admin"), ("carol", "Member")]
     [created] = bodies(tim, "Group.CallbackAfterCreateGroup")
-    # §13.1: the initial members other than the owner, as the sample shows.
+    # docs/protocol.md §13.1: the initial members other than the owner, as the sample shows.
     assert event(created) == {
         "CallbackCommand": "Group.CallbackAfterCreateGroup", "GroupId": group_id, "Operator_Account": ADMIN,
         "Owner_Account": "alice", "Type": "Public", "Name": "Launch",
@@ -102,7 +102,7 @@ def test_create_group_limits_and_codes(rest: Rest, body: dict[str, Any], code: i
     assert rest("group_open_http_svc/create_group", body)["ErrorCode"] == code
 
 
-# ---------------------------------------------------------------------- get_group_info (§10.2)
+# ---------------------------------------------------------------------- get_group_info (docs/protocol.md §10.2)
 
 
 def test_group_info_answers_each_group_on_its_own(tim_client: TimRestClient, rest: Rest) -> None:
@@ -130,7 +130,7 @@ def test_last_message_time_and_next_seq_follow_the_messages(
     assert (info.LastMsgTime, info.NextMsgSeq) == (int(START) + 30, 2)
 
 
-# ---------------------------------------------------------------------- modify_group_base_info (§10.3)
+# ---------------------------------------------------------------------- modify_group_base_info (docs/protocol.md §10.3)
 
 
 def test_modify_changes_the_profile_and_calls_back_for_the_four_fields(
@@ -146,7 +146,7 @@ def test_modify_changes_the_profile_and_calls_back_for_the_four_fields(
     assert event(changed) == {"CallbackCommand": "Group.CallbackAfterGroupInfoChanged", "GroupId": "@TGS#demo",
                               "Type": "Public", "Operator_Account": ADMIN, "Name": "Renamed",
                               "Notification": "New rules"}
-    # §13.4: other fields do not fire it.
+    # docs/protocol.md §13.4: other fields do not fire it.
     tim_client.modify_group_base_info(ModifyGroupBaseInfoRequest(GroupId="@TGS#demo", MuteAllMember="Off"))
     tim.wait_idle()
     assert callbacks.commands().count("Group.CallbackAfterGroupInfoChanged") == 1
@@ -161,7 +161,7 @@ def test_modify_codes(tim_client: TimRestClient, rest: Rest) -> None:
         assert rest("group_open_http_svc/modify_group_base_info", body)["ErrorCode"] == 10004, body
 
 
-# ---------------------------------------------------------------------- destroy_group (§10.4)
+# ---------------------------------------------------------------------- destroy_group (docs/protocol.md §10.4)
 
 
 def test_destroy_calls_back_with_the_members_and_the_group_is_gone(
@@ -193,7 +193,7 @@ def test_a_community_destroyed_calls_back_without_members(
     assert "MemberList" not in destroyed and destroyed["Type"] == "Community"
 
 
-# ---------------------------------------------------------------------- add_group_member (§10.5)
+# ---------------------------------------------------------------------- add_group_member (docs/protocol.md §10.5)
 
 
 def test_add_members_per_member_results_and_callback(
@@ -232,7 +232,7 @@ def test_add_member_codes(tim_client: TimRestClient, rest: Rest) -> None:
         assert rest("group_open_http_svc/add_group_member", bad)["ErrorCode"] == 10004, bad
 
 
-# ---------------------------------------------------------------------- delete_group_member (§10.6)
+# ---------------------------------------------------------------------- delete_group_member (docs/protocol.md §10.6)
 
 
 def test_delete_members_calls_back_for_those_who_were_members(
@@ -245,7 +245,7 @@ def test_delete_members_calls_back_for_those_who_were_members(
     assert event(left) == {"CallbackCommand": "Group.CallbackAfterMemberExit", "GroupId": "@TGS#demo",
                            "Type": "Public", "ExitType": "Kicked", "Operator_Account": ADMIN,
                            "ExitMemberList": [{"Member_Account": "bob"}]}
-    # §10.6: removing someone who is not a member succeeds; nobody left, so no callback.
+    # docs/protocol.md §10.6: removing someone who is not a member succeeds; nobody left, so no callback.
     tim_client.delete_group_member("@TGS#demo", ["dave"], silence=True)
     tim.wait_idle()
     assert callbacks.commands().count("Group.CallbackAfterMemberExit") == 1

@@ -66,7 +66,7 @@ def callback_bodies(tim: Any, command: str) -> list[dict[str, Any]]:
     return [c["body"] for c in tim.callbacks(command=command)]
 
 
-# ---------------------------------------------------------------------- group history (§11.2)
+# ---------------------------------------------------------------------- group history (docs/protocol.md §11.2)
 
 
 def test_group_history_pages_newest_first(tim_client: TimRestClient, clock: FakeClock) -> None:
@@ -121,7 +121,7 @@ def test_group_history_codes(tim_client: TimRestClient, rest: Rest) -> None:
         assert rest("group_open_http_svc/group_msg_get_simple", body)["ErrorCode"] == 10004, body
 
 
-# ---------------------------------------------------------------------- group recall (§11.1)
+# ---------------------------------------------------------------------- group recall (docs/protocol.md §11.1)
 
 
 def test_group_recall_answers_per_seq_and_calls_back(
@@ -141,7 +141,7 @@ def test_group_recall_answers_per_seq_and_calls_back(
 
 def test_group_recall_codes(tim_client: TimRestClient, rest: Rest) -> None:
     assert code_of(lambda: tim_client.group_msg_recall("@TGS#nowhere", [1])) == GROUP_MISSING
-    # §11.1: the current page recalls AVChatRoom messages too.
+    # docs/protocol.md §11.1: the current page recalls AVChatRoom messages too.
     tim_client.create_group(CreateGroupRequest(Type="AVChatRoom", Name="live", GroupId="live-1"))
     seq = send_group(tim_client, "live", sender=ADMIN, group="live-1")
     assert tim_client.group_msg_recall("live-1", [seq]).failed == {}
@@ -152,7 +152,7 @@ def test_group_recall_codes(tim_client: TimRestClient, rest: Rest) -> None:
         assert rest("group_open_http_svc/group_msg_recall", body)["ErrorCode"] == 10004, body
 
 
-# ---------------------------------------------------------------------- group read receipts (§11.3)
+# ---------------------------------------------------------------------- group read receipts (docs/protocol.md §11.3)
 
 
 def test_read_receipts_counts_details_and_callback(
@@ -196,7 +196,7 @@ def test_read_receipt_codes(tim_client: TimRestClient, rest: Rest) -> None:
         "ErrorCode"] == 10004
 
 
-# ---------------------------------------------------------------------- C2C history (§12.1)
+# ---------------------------------------------------------------------- C2C history (docs/protocol.md §12.1)
 
 
 def roam(client: TimRestClient, operator: str, peer: str, max_cnt: int = 100, last: str | None = None,
@@ -265,7 +265,7 @@ def test_c2c_history_codes(tim_client: TimRestClient, rest: Rest) -> None:
     assert rest("openim/admin_getroammsg", {**body, "MinTime": 0, "MaxCnt": "5"})["ErrorCode"] == 90001
 
 
-# ---------------------------------------------------------------------- C2C recall (§12.2)
+# ---------------------------------------------------------------------- C2C recall (docs/protocol.md §12.2)
 
 
 def test_c2c_recall_calls_back_and_is_done_once(
@@ -276,7 +276,7 @@ def test_c2c_recall_calls_back_and_is_done_once(
     tim_client.admin_msgwithdraw("alice", "bob", key)
     assert code_of(lambda: tim_client.admin_msgwithdraw("alice", "bob", key)) == C2C_ALREADY_RECALLED
     [withdrawn] = callback_bodies(tim, "C2C.CallbackAfterMsgWithDraw")
-    # §13.7: bob's unread count no longer holds the recalled message.
+    # docs/protocol.md §13.7: bob's unread count no longer holds the recalled message.
     assert withdrawn == {"CallbackCommand": "C2C.CallbackAfterMsgWithDraw", "From_Account": "alice",
                          "To_Account": "bob", "MsgKey": key, "UnreadMsgNum": 1}
     assert tim.state()["unread"]["bob"] == 1
@@ -293,7 +293,7 @@ def test_c2c_recall_codes(tim_client: TimRestClient, rest: Rest) -> None:
         "ErrorCode"] == 90054
 
 
-# ---------------------------------------------------------------------- C2C read mark (§12.3)
+# ---------------------------------------------------------------------- C2C read mark (docs/protocol.md §12.3)
 
 
 def test_set_msg_read_marks_up_to_a_time_and_calls_back(
@@ -318,7 +318,7 @@ def test_set_msg_read_marks_up_to_a_time_and_calls_back(
 def test_set_msg_read_codes(tim_client: TimRestClient, rest: Rest) -> None:
     assert code_of(lambda: tim_client.admin_set_msg_read("ghost", "alice")) == C2C_ACCOUNT_INVALID
     assert code_of(lambda: tim_client.admin_set_msg_read("bob", "ghost")) == C2C_PEER_INVALID
-    # §12.3: MsgReadTime is typed String on the page; digits in a string are taken.
+    # docs/protocol.md §12.3: MsgReadTime is typed String on the page; digits in a string are taken.
     rest.ok("openim/admin_set_msg_read", {"Report_Account": "bob", "Peer_Account": "alice", "MsgReadTime": "12"})
     assert rest("openim/admin_set_msg_read", {"Report_Account": "bob", "Peer_Account": "alice",
                                               "MsgReadTime": "soon"})["ErrorCode"] == 90001

@@ -1,4 +1,4 @@
-"""modify_c2c_msg / modify_group_msg (§5.6): the stored message changes, its history is kept, a
+"""modify_c2c_msg / modify_group_msg (docs/protocol.md §5.6): the stored message changes, its history is kept, a
 missing message is 20026, and a modify meeting another one of the same message gets 20028."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The emulator toward the app's callback URL (§1, §2): the request it makes, the order of the
+"""The emulator toward the app's callback URL (docs/protocol.md §1, §2): the request it makes, the order of the
 callbacks, how the before-send answer is applied (§2.5), the failure policy (§1.4),
 ForbidCallbackControl and batchsendmsg (§5.3, §5.4), and the bot callbacks (§2.6)."""
 
@@ -41,7 +41,7 @@ def test_c2c_from_a_client_calls_before_then_after(tim, callbacks: CallbackServe
     assert before["query"] == {
         "SdkAppid": str(APP), "CallbackCommand": "C2C.CallbackBeforeSendMsg", "contenttype": "json",
         "ClientIP": "127.0.0.1", "OptPlatform": "Web", "RequestTime": str(now),
-        # §1.2: lowercase hex SHA-256 of the token followed by RequestTime.
+        # docs/protocol.md §1.2: lowercase hex SHA-256 of the token followed by RequestTime.
         "Sign": hashlib.sha256(f"{TOKEN}{now}".encode()).hexdigest(),
     }
     body = before["body"]
@@ -127,7 +127,7 @@ def test_reject(tim, callbacks: CallbackServer, kind: str, code: int) -> None:
     answer = tim.send_c2c("alice", "bob", "x") if kind == "c2c" else tim.send_group("alice", "@TGS#demo", "x")
     assert (answer["ErrorCode"], answer["outcome"]) == (code, "rejected")
     tim.wait_idle()
-    assert len(callbacks.received) == 1  # §2.2: no after-send for a rejected message
+    assert len(callbacks.received) == 1  # docs/protocol.md §2.2: no after-send for a rejected message
     assert tim.messages() == [] and tim.rejected()[0]["ErrorCode"] == code
 
 
@@ -163,7 +163,7 @@ def test_discard_tells_the_sender_success_and_stores_nothing(tim, callbacks: Cal
 def test_failure_policy_for_broken_answers(tim, emulator, callbacks: CallbackServer, failure: Any) -> None:
     answer_with(callbacks, failure)
     answer = tim.send_c2c("alice", "bob", "as sent")
-    # §1.4: Tencent's default is to deliver as if allowed, unmodified.
+    # docs/protocol.md §1.4: Tencent's default is to deliver as if allowed, unmodified.
     assert (answer["ErrorCode"], answer["outcome"], answer["message"]["MsgBody"]) == (0, "delivered", text("as sent"))
     emulator.configure(before_send_failure_policy="drop")
     dropped = tim.send_group("alice", "@TGS#demo", "as sent")
@@ -239,7 +239,7 @@ def test_bot_group_only_for_robots_mentioned(tim, callbacks: CallbackServer) -> 
     assert set(bot) == GROUP_AFTER | {"GroupAtInfo", "AtRobots_Account"}
     assert bot["AtRobots_Account"] == ["@RBT#assistant", "@RBT#helper"]
     assert callbacks.received[1]["body"]["GroupAtInfo"] == at
-    # @all does not trigger the bot callback (§2.6), nor does a plain message.
+    # @all does not trigger the bot callback (docs/protocol.md §2.6), nor does a plain message.
     tim.send_group("alice", "@TGS#demo", "@all", GroupAtInfo=[{"GroupAtAllFlag": 1}])
     tim.send_group("alice", "@TGS#demo", "no mention")
     tim.wait_idle()
@@ -293,7 +293,7 @@ def test_c2c_friend_check_when_switched_on(tim, emulator, rest: Rest) -> None:
                                "AddType": "Add_Type_Single", "ForceAddFlags": 1})
     assert tim.send_c2c("alice", "bob", "x")["ErrorCode"] == 20010  # bob's list lacks alice
     assert tim.send_c2c("bob", "alice", "x")["ErrorCode"] == 20011  # bob's list lacks alice
-    # Robots' own messages skip the check (§8.1), and REST sends never check (§5.3).
+    # Robots' own messages skip the check (docs/protocol.md §8.1), and REST sends never check (§5.3).
     assert tim.send_c2c("@RBT#assistant", "carol", "x")["ErrorCode"] == 0
     assert rest("openim/sendmsg", {"From_Account": "carol", "To_Account": "dave", "MsgRandom": 1,
                                    "MsgBody": text("x")})["ErrorCode"] == 0

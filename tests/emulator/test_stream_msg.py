@@ -1,4 +1,4 @@
-"""Native stream messages (§8.4, limits §6.1): send_c2c_stream_msg / send_group_stream_msg start a
+"""Native stream messages (docs/protocol.md §8.4, limits §6.1): send_c2c_stream_msg / send_group_stream_msg start a
 stored message and answer its StreamMsgID; continuations carry it and append their chunks (kept
 with their time in the message's history); IsLast ends it; the limits (15 s between chunks, 5
 calls/s, consecutive Index, 12 KB per call) and a retried call changing nothing."""

@@ -98,7 +98,7 @@ def test_a_users_interrupt_freezes_the_answer(client, tim, clock) -> None:
 
     def interrupted(keys: list[str]) -> bool:
         if clock.now() >= start + 3.2 and not sent:
-            # The user presses stop on the message they see: an online-only src 22 message (§8.3).
+            # The user presses stop on the message they see: an online-only src 22 message (docs/protocol.md §8.3).
             data = json.dumps({"chatbotPlugin": 2, "src": 22, "msgKey": keys[-1]})
             tim.send_c2c("alice", "@RBT#assistant", [{"MsgType": "TIMCustomElem", "MsgContent": {"Data": data}}],
                          OnlineOnlyFlag=1)

@@ -187,7 +187,7 @@ def test_the_document_states_the_constraints(api: ModuleType) -> None:
 
 
 def test_a_message_with_mergers_nested_as_deep_as_tencent_allows_is_served(api: ModuleType) -> None:
-    # Tencent nests mergers 100 levels deep (protocol reference §7.4): deeper than pydantic-core's JSON encoder goes.
+    # Tencent nests mergers 100 levels deep (docs/protocol.md §7.4): deeper than pydantic-core's JSON encoder goes.
     body = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "innermost"}}]
     for _ in range(100):
         body = [{"MsgType": "TIMRelayElem",

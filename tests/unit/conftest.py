@@ -1,4 +1,4 @@
-"""Shared fixtures for the unit tests: example callback payloads (protocol reference §2), fake
+"""Shared fixtures for the unit tests: example callback payloads (docs/protocol.md §2), fake
 clocks, and fakes for what the callback service talks to (config, events queue, interrupts)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ CALLBACK_SETTINGS = {"TIM_SDKAPPID": APP_ID, "CALLBACK_SECRET_ID": "callback", "
 TOKEN = "unit-test-callback-token-4f1c9a"
 NOW = 1_730_000_100
 
-# §2.1 example, verbatim.
+# docs/protocol.md §2.1 example, verbatim.
 C2C_BEFORE_SEND: dict[str, Any] = {
     "CallbackCommand": "C2C.CallbackBeforeSendMsg",
     "From_Account": "u_1001",
@@ -38,7 +38,7 @@ C2C_BEFORE_SEND: dict[str, Any] = {
     "EventTime": 1730000000123,
 }
 
-# §2.2: the fields of §2.1 plus the delivery result.
+# docs/protocol.md §2.2: the fields of §2.1 plus the delivery result.
 C2C_AFTER_SEND: dict[str, Any] = {
     **C2C_BEFORE_SEND,
     "CallbackCommand": "C2C.CallbackAfterSendMsg",
@@ -47,7 +47,7 @@ C2C_AFTER_SEND: dict[str, Any] = {
     "UnreadMsgNum": 3,
 }
 
-# §2.3 field table; EventTime as the intl example shows it (a string).
+# docs/protocol.md §2.3 field table; EventTime as the intl example shows it (a string).
 GROUP_BEFORE_SEND: dict[str, Any] = {
     "CallbackCommand": "Group.CallbackBeforeSendMsg",
     "GroupId": "@TGS#2J4SZEAEL",
@@ -61,7 +61,7 @@ GROUP_BEFORE_SEND: dict[str, Any] = {
     "EventTime": "1670574414123",
 }
 
-# §2.4: §2.3 plus MsgSeq / MsgTime. (GroupAtInfo, as modelled by C-DOOCS, is tested on its own:
+# docs/protocol.md §2.4: §2.3 plus MsgSeq / MsgTime. (GroupAtInfo, as modelled by C-DOOCS, is tested on its own:
 # see GROUP_AT_INFO.)
 GROUP_AFTER_SEND: dict[str, Any] = {
     **GROUP_BEFORE_SEND,
@@ -72,7 +72,7 @@ GROUP_AFTER_SEND: dict[str, Any] = {
 }
 GROUP_AT_INFO = [{"GroupAtAllFlag": 0, "GroupAt_Account": "@RBT#001"}, {"GroupAtAllFlag": 1}]
 
-# §2.6
+# docs/protocol.md §2.6
 BOT_C2C: dict[str, Any] = {**C2C_AFTER_SEND, "CallbackCommand": "Bot.OnC2CMessage"}
 BOT_GROUP: dict[str, Any] = {
     **GROUP_AFTER_SEND,
@@ -80,7 +80,7 @@ BOT_GROUP: dict[str, Any] = {
     "AtRobots_Account": ["@RBT#001", "@RBT#002"],
 }
 
-# §2.7
+# docs/protocol.md §2.7
 C2C_MODIFY: dict[str, Any] = {
     "CallbackCommand": "C2C.CallbackAfterModifyMsg",
     "Operator_Account": "u_1001",

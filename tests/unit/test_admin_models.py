@@ -51,7 +51,7 @@ def broadcast(**fields: Any) -> dict[str, Any]:
 
 
 def text_of_size(size: int) -> list[dict[str, Any]]:
-    """A text body whose counted size (protocol §6.2) is exactly ``size`` bytes."""
+    """A text body whose counted size (docs/protocol.md §6.2) is exactly ``size`` bytes."""
     overhead = body_size(parse_body(text_body("")))
     return text_body("x" * (size - overhead))
 

@@ -1,4 +1,4 @@
-"""Callback authentication (protocol §1.2): Sign = lowercase hex sha256(token + RequestTime)."""
+"""Callback authentication (docs/protocol.md §1.2): Sign = lowercase hex sha256(token + RequestTime)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_reference_vector(request_time: int | str) -> None:
 
 
 def test_intl_page_typo_token_gives_another_sign() -> None:
-    # §1.2: the intl pages print the token as "xxxyyy"; that gives e78a8547…35de, not the vector.
+    # docs/protocol.md §1.2: the intl pages print the token as "xxxyyy"; that gives e78a8547…35de, not the vector.
     sign = callback_sign("xxxyyy", VECTOR_TIME)
     assert sign.startswith("e78a8547") and sign.endswith("35de")
     assert sign != VECTOR_SIGN

@@ -1,4 +1,4 @@
-"""Callback requests (protocol §1.1, §2) and before-send answers (§2.5)."""
+"""Callback requests (docs/protocol.md §1.1, §2) and before-send answers (§2.5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""AI-chatbot custom messages (protocol §8.3)."""
+"""AI-chatbot custom messages (docs/protocol.md §8.3)."""
 
 from __future__ import annotations
 

@@ -184,7 +184,7 @@ def test_the_model_and_its_context() -> None:
     assert ran.feed is not None and ran.feed.closed_at is not None  # the stream is always closed
 
 
-# ---------------------------------------------------------------------- payloads (§8.3)
+# ---------------------------------------------------------------------- payloads (docs/protocol.md §8.3)
 
 
 def test_c2c_payloads_field_by_field() -> None:
@@ -218,7 +218,7 @@ def test_group_payloads_and_interrupt_keys() -> None:
     assert (first.body["GroupId"], first.body["From_Account"], first.body["TopicId"]) == (
         "@TGS#demo", "@RBT#assistant", "@TGS#demo@TOPIC#_1")
     seq = first.handle
-    # What a client builds from the message it shows: sequence, random, time (§8.3).
+    # What a client builds from the message it shows: sequence, random, time (docs/protocol.md §8.3).
     key = f"{seq}_{first.body['Random']}_{int(first.time)}"
     assert ran.result.msg_keys == (key,)
     assert final.api == "modify_group_msg"
@@ -431,7 +431,7 @@ def test_even_the_error_message_failing_raises_nothing() -> None:
     assert (ran.result.outcome, ran.result.failure_kind, ran.result.messages) == ("failed", "tencent", 0)
 
 
-# ---------------------------------------------------------------------- native mode (§8.4)
+# ---------------------------------------------------------------------- native mode (docs/protocol.md §8.4)
 
 
 def test_native_mode_streams_deltas_with_the_stream_id() -> None:

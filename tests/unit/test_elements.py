@@ -1,4 +1,4 @@
-"""Message elements (protocol §3, §7.1, §8.4): parse into the right class, round-trip unchanged."""
+"""Message elements (docs/protocol.md §3, §7.1, §8.4): parse into the right class, round-trip unchanged."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ VIDEO = {
         "ThumbWidth": 720, "ThumbHeight": 1280, "ThumbFormat": "JPG", "ThumbDownloadFlag": 2,
     },
 }
-# §7.1 example, with a second level of nesting inside the forwarded message.
+# docs/protocol.md §7.1 example, with a second level of nesting inside the forwarded message.
 INNER_RELAY = {
     "MsgType": "TIMRelayElem",
     "MsgContent": {

@@ -1,5 +1,5 @@
 """The merger API's upload model, ``nesting()`` and the TIMRelayElem that carries a download key
-(protocol reference §7.1, §7.2, §7.4; issue 5 item 2)."""
+(docs/protocol.md §7.1, §7.2, §7.4; issue 5 item 2)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from timkit.models.merger import (
     relay_fits,
 )
 
-# §7.1: the items of MsgList as Tencent puts them on the wire, C2C and group.
+# docs/protocol.md §7.1: the items of MsgList as Tencent puts them on the wire, C2C and group.
 C2C_ITEM: dict[str, Any] = {
     "From_Account": "A", "To_Account": "B", "MsgSeq": 85, "MsgRandom": 3998651049,
     "MsgTimeStamp": 1664437702, "CloudCustomData": "",

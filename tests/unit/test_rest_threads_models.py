@@ -46,7 +46,7 @@ def wire(model: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("model", "example"),
     [
-        # §10.1, the "ALL IN ONE" example (one member's custom data kept, binary value included).
+        # docs/protocol.md §10.1, the "ALL IN ONE" example (one member's custom data kept, binary value included).
         (CreateGroupRequest, {
             "Owner_Account": "leckie", "Type": "Public", "GroupId": "MyFirstGroup", "Name": "TestGroup",
             "Introduction": "This is group Introduction", "Notification": "This is group Notification",
@@ -164,7 +164,7 @@ def test_receipt_replies() -> None:
                                                          {"Code": 10062, "MsgSeq": 2}]})
     assert [(r.MsgSeq, r.Code, r.ReadNum, r.UnreadNum) for r in counts.GroupMsgReceiptList] == [
         (1, 0, 1, 6), (2, 10062, 0, 0)]
-    # §11.3: the examples spell it IsFinish, the table IsFinished.
+    # docs/protocol.md §11.3: the examples spell it IsFinish, the table IsFinished.
     read = GetGroupMsgReceiptDetailReply.model_validate({"ActionStatus": "OK", "Cursor": "0", "ErrorCode": 0,
                                                          "ErrorInfo": "", "IsFinish": 1, "MsgSeq": 1,
                                                          "ReadList": [{"Read_Account": "test1"}]})

@@ -1,4 +1,4 @@
-"""UserSig v2 (protocol §4.2), checked against Tencent's own Python generator (tls-sig-api-v2)."""
+"""UserSig v2 (docs/protocol.md §4.2), checked against Tencent's own Python generator (tls-sig-api-v2)."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def test_our_sig_has_the_documented_json_document(ours: str) -> None:
         "TLS.ver": "2.0", "TLS.identifier": USER, "TLS.sdkappid": APP, "TLS.expire": EXPIRE,
         "TLS.time": ISSUED, "TLS.sig": expected_hmac(KEY, USER, APP, ISSUED, EXPIRE),
     }
-    # Only the URL-safe-ish alphabet of §4.2 step 6.
+    # Only the URL-safe-ish alphabet of docs/protocol.md §4.2 step 6.
     assert set(ours) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789*-_")
 
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 # Users checked and added per call: one friend_add writes the bot's list once for all of them
 # (Tencent advises batching per user against 30008 write conflicts).
 FRIEND_BATCH = 100
-# An app has at most MAX_ROBOTS robots (protocol §8.1); past that create_robot answers ROBOT_LIMIT.
+# An app has at most MAX_ROBOTS robots (docs/protocol.md §8.1); past that create_robot answers ROBOT_LIMIT.
 MAX_ROBOTS = 20
 # How long the app's list of robots is trusted to say a robot exists (one not in it is looked up again).
 ROBOTS_CACHE_SECONDS = 5.0

@@ -5,7 +5,7 @@ all its attempts, and queued as one work item per group), then sent by workers. 
 sending are both safe to repeat: a page is recorded once (the job's cursor moves by condition),
 and a group is sent under a claim that only a pending group, or one whose last holder's lease ran
 out, can give. A resend keeps the Random, so Tencent drops it as a repeat if the earlier attempt
-got through (protocol §6.4) — but only for 5 minutes, so past that an uncertain group is failed
+got through (docs/protocol.md §6.4) — but only for 5 minutes, so past that an uncertain group is failed
 rather than risk a second delivery.
 """
 
@@ -303,7 +303,7 @@ class BroadcastWorker:
             try:
                 reply = self.rest().send_group(request)
             except MessageDropped:
-                # Not delivered (§6.1): a new message, with a Random of its own, a second later.
+                # Not delivered (docs/protocol.md §6.1): a new message, with a Random of its own, a second later.
                 fresh = new_random()
                 if not self.store.new_random(job_id, group_id, request.Random, fresh):
                     return True

@@ -1,4 +1,4 @@
-"""Merger (merged-forward) storage with a download flow (protocol §7).
+"""Merger (merged-forward) storage with a download flow (docs/protocol.md §7).
 
 Tencent's own long-message store is internal to its client SDKs, so the app keeps its own: a
 client uploads a merger's message list, gets a ``downloadKey`` and a small ``TIMRelayElem``
@@ -244,7 +244,8 @@ class MergerService:
             if not self._may_read(caller, meta):
                 raise MergerNotFound(key)
             if meta.layers_over_limit:
-                # §7.4: past 100 levels the title and abstracts come back empty and the list is withheld.
+                # docs/protocol.md §7.4: past 100 levels the title and abstracts come back empty and the list is
+                # withheld.
                 withheld = MergerDocument(
                     title="", abstractList=[], compatibleText="", messageList=[], layersOverLimit=True
                 )

@@ -21,7 +21,7 @@ from timkit.stores.rates import RateBuckets
 from timkit.tim.rest import TimRestClient
 
 SEND_GROUP_MSG = "group_open_http_svc/send_group_msg"
-# Every API that puts a message in a group counts against the group's 40 messages/s (§6.1).
+# Every API that puts a message in a group counts against the group's 40 messages/s (docs/protocol.md §6.1).
 GROUP_MESSAGE_APIS = frozenset({SEND_GROUP_MSG, "stream_msg/send_group_stream_msg"})
 # Slots are not used in the last part of a second: a call sent then could arrive in the next one.
 TAIL_SECONDS = 0.1

@@ -96,7 +96,7 @@ from timkit.tim.rest import TimRestClient
 # A thread this API creates is a Work group ("Private" in the REST API, docs/protocol.md §10):
 # members are added by others without approval, history roams, recall, edit and read receipts apply.
 DEFAULT_GROUP_TYPE: GroupType = "Private"
-# A token's thread gets a GroupId derived from it: custom ids are at most 48 bytes (§10.1).
+# A token's thread gets a GroupId derived from it: custom ids are at most 48 bytes (docs/protocol.md §10.1).
 TOKEN_GROUP_PREFIX = "thr-"  # noqa: S105 - a GroupId prefix, not a secret
 # How long an attempt holds its token: above the admin API's 29 s timeout and the REST client's
 # retries, so a live attempt is never taken over; after it, a repeat recovers.
@@ -600,7 +600,7 @@ class ChatThreadClient:
 
     def _lookup(self, message_id: str) -> tuple[ChatMessage, bool]:
         """The message, and whether its CloudCustomData is known (Tencent's group history does not
-        return it, §11.2: then the message's metadata, display name and type are not known either)."""
+        return it, docs/protocol.md §11.2: then the message's metadata, display name and type are not known either)."""
         self._check_id(message_id)
         if self._history is not None and self._history.covers(self.thread_id) is not None:
             try:
@@ -650,7 +650,7 @@ class ChatThreadClient:
         """Newest first, from ``start_time`` on; edits, recalls (``deleted_on``) and, from the
         archive, system events. Read from the archive when it holds the thread from
         ``start_time`` (or from the start) on, else from Tencent's history APIs; each page's
-        ``source`` says which. Tencent's group history has no CloudCustomData (§11.2): there, a
+        ``source`` says which. Tencent's group history has no CloudCustomData (docs/protocol.md §11.2): there, a
         message's metadata, display name, own type and edit time are unknown."""
         if not 1 <= results_per_page <= 100:
             raise InvalidChatRequest("pageSize", "pageSize: 1 to 100")
@@ -732,7 +732,7 @@ class ChatThreadClient:
                 body = [CustomElem(MsgContent=CustomContent(Data=content, Desc=old.Desc, Ext=old.Ext, Sound=old.Sound))]
             else:
                 raise InvalidChatRequest("content", f"content: a {current.type} message cannot be edited here")
-        custom_data = None  # not sent: Tencent keeps what a modification leaves out (§5.6)
+        custom_data = None  # not sent: Tencent keeps what a modification leaves out (docs/protocol.md §5.6)
         if known:
             fields = read_envelope(current.cloud_custom_data)
             if metadata is not None:
@@ -777,7 +777,7 @@ class ChatThreadClient:
 
     def send_read_receipt(self, message_id: str, reader: str) -> None:
         """Group: Tencent's read receipt for the message on ``reader``'s behalf (group_msg_receipt:
-        the app must have group read receipts switched on, §11.3). One-to-one: marks ``reader``'s
+        the app must have group read receipts switched on, docs/protocol.md §11.3). One-to-one: marks ``reader``'s
         side of the conversation read up to the message's time (admin_set_msg_read, §12.3)."""
         reader = _valid(_USER, reader, "reader")
         self._check_id(message_id)
@@ -856,7 +856,7 @@ class ChatThreadClient:
 
     def send_typing_notification(self, sender: str) -> None:
         """One-to-one: an online-only custom message (not stored, no unread, not the last message),
-        as Tencent advises for typing (§12.5). Groups: refused, no Tencent client shows one."""
+        as Tencent advises for typing (docs/protocol.md §12.5). Groups: refused, no Tencent client shows one."""
         sender = _valid(_USER, sender, "sender")
         if self.kind == "group":
             raise NotSupportedByTencent(

@@ -1,5 +1,5 @@
 """The AI chatbot: a bot worker answers users' messages to ``@RBT#`` accounts with the team's own
-model, streaming the answer as chatbot custom messages (protocol reference §8.3) or native stream
+model, streaming the answer as chatbot custom messages (docs/protocol.md §8.3) or native stream
 messages (§8.4).
 
 * :mod:`timkit.chatbot.providers`: one streaming interface over the model (Bedrock ConverseStream,

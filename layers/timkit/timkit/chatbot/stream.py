@@ -2,7 +2,7 @@
 
 Two ways, one interface (:class:`AnswerWriter`):
 
-* :class:`CustomMessageWriter` (protocol reference §8.3, the default): a first custom message
+* :class:`CustomMessageWriter` (docs/protocol.md §8.3, the default): a first custom message
   ``{"chatbotPlugin":2,"src":2,"chunks":[...],"isFinished":0}`` (``sendmsg`` / ``send_group_msg``),
   then modifications of that message (``modify_c2c_msg`` / ``modify_group_msg``) carrying the whole
   answer so far, the last one with ``isFinished`` 1.
@@ -56,18 +56,18 @@ from timkit.tim.rest import TimRestClient
 
 log = logging.getLogger("timkit.chatbot.stream")
 
-# Tencent's own bot updates a streaming message at most once per 1000 ms (protocol reference §8.3).
+# Tencent's own bot updates a streaming message at most once per 1000 ms (docs/protocol.md §8.3).
 MIN_UPDATE_INTERVAL = 1.0
-# Tencent's body limit is 12 KB (§6.2); its own bot finishes a message before 11 KB (§8.3).
+# Tencent's body limit is 12 KB (docs/protocol.md §6.2); its own bot finishes a message before 11 KB (§8.3).
 SOFT_LIMIT_BYTES = 11 * 1024
-# A native stream with no chunk for 15 s is ended by Tencent (§6.1): a slow model gets an empty
+# A native stream with no chunk for 15 s is ended by Tencent (docs/protocol.md §6.1): a slow model gets an empty
 # chunk well before that.
 NATIVE_KEEPALIVE_SECONDS = 10.0
-# A group message dropped by the 40 messages/s frequency limit (§6.1) was not delivered: it is
+# A group message dropped by the 40 messages/s frequency limit (docs/protocol.md §6.1) was not delivered: it is
 # sent again, as a new message, once the group's one-second window has moved on.
 GROUP_DROP_RETRIES = 2
 GROUP_DROP_WAIT_SECONDS = 1.0
-# Sent to the user's devices only, not to the bot's other sessions (what Tencent's bot does, §8.3).
+# Sent to the user's devices only, not to the bot's other sessions (what Tencent's bot does, docs/protocol.md §8.3).
 _SEND_OPTIONS = messages.SendOptions(sync_other_devices=False)
 
 R = TypeVar("R")
@@ -324,7 +324,7 @@ class _Writer:
 
 
 class CustomMessageWriter(_Writer):
-    """§8.3: send, then modify with the cumulative ``chunks`` (one chunk per update)."""
+    """docs/protocol.md §8.3: send, then modify with the cumulative ``chunks`` (one chunk per update)."""
 
     def __init__(
         self,
@@ -380,7 +380,7 @@ class CustomMessageWriter(_Writer):
             self._put([*self._chunks, head] if head else list(self._chunks), finished=True)
 
     def _payload(self, chunks: list[str], finished: bool, typing: str | None = None) -> StreamPayload:
-        # msgKey: TUIKit reads the streaming message's key from the payload when it has it (§8.3).
+        # msgKey: TUIKit reads the streaming message's key from the payload when it has it (docs/protocol.md §8.3).
         return StreamPayload(chunks=chunks, isFinished=1 if finished else 0, typingText=typing or None,
                              msgKey=self._key)
 
@@ -407,7 +407,7 @@ class CustomMessageWriter(_Writer):
 
 
 class NativeStreamWriter(_Writer):
-    """§8.4: ``TIMStreamElem`` chunks, each carrying what is new (``Markdown``), with the text so
+    """docs/protocol.md §8.4: ``TIMStreamElem`` chunks, each carrying what is new (``Markdown``), with the text so
     far as ``CompatibleText`` for clients that cannot render stream messages."""
 
     def __init__(

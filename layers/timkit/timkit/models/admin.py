@@ -32,7 +32,7 @@ from timkit.models.messages import Message, SendOptions
 from timkit.models.rest import MAX_ADD_MEMBERS, GroupName, RobotId, UserId
 from timkit.schedule import parse_expression
 
-# The element types REST send APIs take (protocol §3): a merger, a stream or an unknown element is
+# The element types REST send APIs take (docs/protocol.md §3): a merger, a stream or an unknown element is
 # refused, naming the element. (The OpenAPI document lists these types only.)
 RestElement = Annotated[
     TextElem | LocationElem | FaceElem | CustomElem | SoundElem | ImageElem | FileElem | VideoFileElem,
@@ -51,7 +51,7 @@ def _group_id(value: str) -> str:
     return value
 
 
-# Custom group IDs are ≤ 48 bytes (§6.2), counted in UTF-8; Tencent's own are shorter. (max_length
+# Custom group IDs are ≤ 48 bytes (docs/protocol.md §6.2), counted in UTF-8; Tencent's own are shorter. (max_length
 # counts characters: the OpenAPI document's hint; the bytes are checked after.)
 GroupId = Annotated[
     str, Field(min_length=1, max_length=MAX_GROUP_ID_BYTES, pattern=r"^[^\x00-\x1f]+$"), AfterValidator(_group_id)
@@ -124,7 +124,7 @@ def _rest_body(body: list[RestElement]) -> list[RestElement]:
 
 
 def _mentions(items: list[GroupAtItem]) -> list[GroupAtItem]:
-    # Tencent refuses the whole message otherwise (§5.5): for a broadcast, in every group.
+    # Tencent refuses the whole message otherwise (docs/protocol.md §5.5): for a broadcast, in every group.
     for index, item in enumerate(items):
         if item.GroupAtAllFlag not in (0, 1):
             raise ValueError(f"item {index}: GroupAtAllFlag is 1 (@all) or 0 (one member)")

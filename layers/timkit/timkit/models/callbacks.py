@@ -1,4 +1,4 @@
-"""Callback requests (protocol §1.1, §2) and the answers Tencent accepts (§1.3, §2.5)."""
+"""Callback requests (docs/protocol.md §1.1, §2) and the answers Tencent accepts (§1.3, §2.5)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def _platform(value: Any) -> Any:
 
 
 class CallbackQuery(Wire):
-    """The query string Tencent appends to the callback URL (§1.1)."""
+    """The query string Tencent appends to the callback URL (docs/protocol.md §1.1)."""
 
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
 
@@ -250,7 +250,7 @@ class MemberAccount(Wire):
 
 
 class GroupEvent(CallbackRequest):
-    """Something that happened to a group (§13): archived once, in the group's history. The
+    """Something that happened to a group (docs/protocol.md §13): archived once, in the group's history. The
     callbacks carry no id of their own: the archive knows one by its body (a repeated delivery is
     the same body)."""
 
@@ -266,7 +266,7 @@ class GroupEvent(CallbackRequest):
 
 
 class GroupCreated(GroupEvent):
-    """§13.1: ``MemberList`` is the initial members (the owner is ``Owner_Account``)."""
+    """docs/protocol.md §13.1: ``MemberList`` is the initial members (the owner is ``Owner_Account``)."""
 
     CallbackCommand: Literal["Group.CallbackAfterCreateGroup"] = "Group.CallbackAfterCreateGroup"
     Owner_Account: str | None = None
@@ -275,7 +275,7 @@ class GroupCreated(GroupEvent):
 
 
 class GroupMembersJoined(GroupEvent):
-    """§13.2: ``JoinType`` is ``Apply`` or ``Invited``."""
+    """docs/protocol.md §13.2: ``JoinType`` is ``Apply`` or ``Invited``."""
 
     CallbackCommand: Literal["Group.CallbackAfterNewMemberJoin"] = "Group.CallbackAfterNewMemberJoin"
     JoinType: str | None = None
@@ -283,7 +283,7 @@ class GroupMembersJoined(GroupEvent):
 
 
 class GroupMembersExited(GroupEvent):
-    """§13.3: ``ExitType`` is ``Kicked`` or ``Quit``."""
+    """docs/protocol.md §13.3: ``ExitType`` is ``Kicked`` or ``Quit``."""
 
     CallbackCommand: Literal["Group.CallbackAfterMemberExit"] = "Group.CallbackAfterMemberExit"
     ExitType: str | None = None
@@ -291,7 +291,7 @@ class GroupMembersExited(GroupEvent):
 
 
 class GroupInfoChanged(GroupEvent):
-    """§13.4: only the fields that changed are present, with their new values."""
+    """docs/protocol.md §13.4: only the fields that changed are present, with their new values."""
 
     CallbackCommand: Literal["Group.CallbackAfterGroupInfoChanged"] = "Group.CallbackAfterGroupInfoChanged"
     Name: str | None = None
@@ -301,7 +301,8 @@ class GroupInfoChanged(GroupEvent):
 
 
 class GroupDestroyed(GroupEvent):
-    """§13.5: no ``Operator_Account``; ``MemberList`` is the members at the end (not for Community groups)."""
+    """docs/protocol.md §13.5: no ``Operator_Account``; ``MemberList`` is the members at the end (not for Community
+    groups)."""
 
     CallbackCommand: Literal["Group.CallbackAfterGroupDestroyed"] = "Group.CallbackAfterGroupDestroyed"
     Owner_Account: str | None = None
@@ -346,7 +347,7 @@ REQUEST_MODELS: dict[str, type[CallbackRequest]] = {
 
 
 # The deepest JSON a callback Tencent sends can be: five levels per merger level (element,
-# MsgContent, MsgList, message, MsgBody), Tencent's 100 merger levels (protocol reference §7.4),
+# MsgContent, MsgList, message, MsgBody), Tencent's 100 merger levels (docs/protocol.md §7.4),
 # and a few for the callback itself and the innermost element's content.
 MAX_CALLBACK_DEPTH = 5 * 100 + 16
 
@@ -356,7 +357,7 @@ def parse_callback(command: str, raw: str | bytes) -> CallbackRequest:
 
     pydantic-core's JSON parser gives up at 200 nested arrays and objects, about 40 merger levels
     (each level is five: message, MsgBody, element, MsgContent, MsgList), while Tencent nests
-    mergers 100 levels deep inside a 12 KB body (protocol reference §6.2, §7.4). What it refuses
+    mergers 100 levels deep inside a 12 KB body (docs/protocol.md §6.2, §7.4). What it refuses
     is decoded again by :func:`decode_json` and validated if it is JSON Tencent could have sent;
     anything else gets the first parser's error, whatever state pydantic's own depth guard is in.
     """
@@ -405,7 +406,7 @@ def _depth(document: Any) -> int:
 
 
 class CallbackAck(Wire):
-    """The answer to every callback but before-send (§1.3)."""
+    """The answer to every callback but before-send (docs/protocol.md §1.3)."""
 
     ActionStatus: Literal["OK"] = "OK"
     ErrorInfo: str = ""
@@ -416,7 +417,7 @@ ALLOW, REJECT, DISCARD = 0, 1, 2
 
 
 class BeforeSendAnswer(Wire):
-    """A before-send answer (§2.5). It can only hold what Tencent accepts: 0 deliver (optionally
+    """A before-send answer (docs/protocol.md §2.5). It can only hold what Tencent accepts: 0 deliver (optionally
     with a replacement body and/or CloudCustomData), 1 reject, 2 discard, or a custom reject code
     in the conversation kind's range; a replacement only goes with 0."""
 

@@ -1,4 +1,4 @@
-"""AI-chatbot custom messages (protocol §8.3): JSON carried in ``TIMCustomElem.MsgContent.Data``.
+"""AI-chatbot custom messages (docs/protocol.md §8.3): JSON carried in ``TIMCustomElem.MsgContent.Data``.
 
 ``chatbotPlugin`` is always 2; ``src`` says what the payload is: 2 a (growing) streamed answer,
 22 an interrupt from the user, 23 an error from the bot.

@@ -1,4 +1,4 @@
-"""Message elements (`MsgBody` items), protocol reference §3 and §7.1.
+"""Message elements (`MsgBody` items), docs/protocol.md §3 and §7.1.
 
 Every element is ``{"MsgType": ..., "MsgContent": {...}}``. Known types are validated; a type
 these models do not know is kept as it came and serialised back unchanged, because Tencent adds
@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 from pydantic_core import PydanticSerializationError
 
-# Tencent's limit for one message body (protocol §6.2): the UTF-8 JSON of MsgBody.
+# Tencent's limit for one message body (docs/protocol.md §6.2): the UTF-8 JSON of MsgBody.
 MAX_BODY_BYTES = 12 * 1024
 
 
@@ -98,7 +98,7 @@ class VideoContent(Wire):
 
 
 class RelayMessage(Wire):
-    """One forwarded message inside a merger's ``MsgList`` (§7.1)."""
+    """One forwarded message inside a merger's ``MsgList`` (docs/protocol.md §7.1)."""
 
     From_Account: str
     To_Account: str | None = None
@@ -261,5 +261,5 @@ def body_size(body: list[MsgElement]) -> int:
         return len(BODY_ADAPTER.dump_json(body, exclude_unset=True))
     except PydanticSerializationError:
         # pydantic-core's encoder stops near 250 nested arrays and objects (about 50 merger
-        # levels); Tencent nests mergers up to 100 levels (protocol reference §7.4).
+        # levels); Tencent nests mergers up to 100 levels (docs/protocol.md §7.4).
         return len(json.dumps(dump_body(body), ensure_ascii=False, separators=(",", ":")).encode())

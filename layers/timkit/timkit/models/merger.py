@@ -1,4 +1,4 @@
-"""The merger API's models: an upload (a merged-forward message list, §7.1 wire shape) and what a
+"""The merger API's models: an upload (a merged-forward message list, docs/protocol.md §7.1 wire shape) and what a
 download returns (the Web SDK's ``MergerPayload`` names, §7.2)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from timkit.models.elements import MAX_BODY_BYTES, MsgElement, RelayContent, RelayElem, RelayMessage, Wire, body_size
 
-# §7.2 / §7.4: the client SDKs merge at most 300 messages and nest at most 100 levels.
+# docs/protocol.md §7.2 / §7.4: the client SDKs merge at most 300 messages and nest at most 100 levels.
 MAX_MESSAGES = 300
 MAX_LEVELS = 100
 # The reference gives no number for abstracts; these keep the TIMRelayElem that carries the key

@@ -1,5 +1,5 @@
 """Message builders: the server-side twins of the Web SDK's ``create*Message`` calls and
-``sendMessage`` options, producing the REST requests of §5.3–§5.5.
+``sendMessage`` options, producing the REST requests of docs/protocol.md §5.3–§5.5.
 
     msg = messages.text_at("Maintenance at 22:00, @all", at_all=True)
     client.send_group(msg.group_request("@TGS#1", options=SendOptions(priority="High")))
@@ -42,7 +42,7 @@ from timkit.models.elements import (
 )
 from timkit.models.rest import BatchSendMsgRequest, ForbidCallback, PushInfo, SendGroupMsgRequest, SendMsgRequest
 
-# REST sends must ask for download flag 2 (protocol §3).
+# REST sends must ask for download flag 2 (docs/protocol.md §3).
 _DOWNLOAD_FLAG = 2
 
 
@@ -145,7 +145,7 @@ class Message(BaseModel):
             MsgBody=self.body,
             MsgPriority=opts.priority,
             OnlineOnlyFlag=1 if opts.online_only else None,
-            # Tencent refuses NoUnread together with online-only (§5.5).
+            # Tencent refuses NoUnread together with online-only (docs/protocol.md §5.5).
             SendMsgControl=None if opts.online_only else opts._controls(),
             GroupAtInfo=self.at_info,
             CloudCustomData=opts.cloud_custom_data,
@@ -159,7 +159,7 @@ def text(content: str) -> Message:
 
 
 def text_at(content: str, users: Sequence[str] = (), at_all: bool = False) -> Message:
-    """Text with @-mentions; ``GroupAtInfo`` lists them in text order, @all first (§5.5)."""
+    """Text with @-mentions; ``GroupAtInfo`` lists them in text order, @all first (docs/protocol.md §5.5)."""
     at = [GroupAtItem(GroupAtAllFlag=1)] if at_all else []
     at += [GroupAtItem(GroupAtAllFlag=0, GroupAt_Account=user) for user in users]
     if not at:
@@ -225,7 +225,7 @@ def merger(
     compatible_text: str,
     abstract_list: Sequence[str] = (),
 ) -> Message:
-    """A merged-forward message carrying its list inline (``MsgList``, §7.1)."""
+    """A merged-forward message carrying its list inline (``MsgList``, docs/protocol.md §7.1)."""
     if not compatible_text:
         raise ValueError("a merger needs compatible_text, shown by clients that cannot display it")
     content = RelayContent(

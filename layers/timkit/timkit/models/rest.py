@@ -1,4 +1,4 @@
-"""Request and response models of the Tencent IM REST calls the bundle makes (protocol §5).
+"""Request and response models of the Tencent IM REST calls the bundle makes (docs/protocol.md §5).
 
 Requests are serialised with ``exclude_none``: a field left out is a field Tencent defaults.
 """
@@ -43,7 +43,7 @@ Uint32 = Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
 
 
 class Reply(Wire):
-    """The envelope every answer has (§4.1)."""
+    """The envelope every answer has (docs/protocol.md §4.1)."""
 
     ActionStatus: str = "OK"
     ErrorCode: int = 0
@@ -71,7 +71,7 @@ class _SendCommon(Wire):
     SupportMessageExtension: Literal[0, 1] | None = None
 
 
-# ----------------------------------------------------------------------------- friends (§5.1)
+# ----------------------------------------------------------------------------- friends (docs/protocol.md §5.1)
 
 
 class FriendAddItem(Wire):
@@ -118,7 +118,7 @@ class FriendCheckReply(Reply):
     Fail_Account: list[str] = Field(default_factory=list)
 
 
-# ----------------------------------------------------------------------------- robots (§5.9)
+# ----------------------------------------------------------------------------- robots (docs/protocol.md §5.9)
 
 
 class CreateRobotRequest(Wire):
@@ -144,7 +144,7 @@ class GetAllRobotsReply(Reply):
         return value
 
 
-# ----------------------------------------------------------------------------- C2C (§5.3, §5.4)
+# ----------------------------------------------------------------------------- C2C (docs/protocol.md §5.3, §5.4)
 
 
 class SendMsgRequest(_SendCommon):
@@ -186,7 +186,7 @@ class BatchSendMsgReply(Reply):
         return {item.To_Account: item.ErrorCode for item in self.ErrorList}
 
 
-# ----------------------------------------------------------------------------- groups (§5.5, §5.8)
+# ----------------------------------------------------------------------------- groups (docs/protocol.md §5.5, §5.8)
 
 
 class SendGroupMsgRequest(_SendCommon):
@@ -206,7 +206,7 @@ class SendGroupMsgReply(Reply):
     MsgDropReason: str = ""
 
 
-# ----------------------------------------------------------------------------- native stream (§8.4)
+# ----------------------------------------------------------------------------- native stream (docs/protocol.md §8.4)
 
 
 class SendC2CStreamRequest(Wire):
@@ -320,7 +320,7 @@ class RoleInGroupReply(Reply):
     UserIdList: list[UserRole] = Field(default_factory=list)
 
 
-# ----------------------------------------------------------------------------- groups as threads (§10)
+# ----------------------------------------------------------------------------- groups as threads (docs/protocol.md §10)
 
 # Limits of create_group / modify_group_base_info / add_group_member / delete_group_member /
 # get_group_info (docs/protocol.md §10.1-§10.6), in UTF-8 bytes where Tencent counts bytes.
@@ -396,7 +396,7 @@ def _wrap_items(value: Any, key: str) -> Any:
 
 class InitialMember(Wire):
     Member_Account: UserId
-    # create_group: "Admin" is the only role that can be given (§10.1).
+    # create_group: "Admin" is the only role that can be given (docs/protocol.md §10.1).
     Role: Literal["Admin"] | None = None
     AppMemberDefinedData: list[AppDefinedItem] | None = None
 
@@ -459,7 +459,7 @@ class GroupInfoMember(Wire):
 
 
 class GroupInfoItem(Wire):
-    """One group of a get_group_info answer: its own ErrorCode says whether it was found (§10.2)."""
+    """One group of a get_group_info answer: its own ErrorCode says whether it was found (docs/protocol.md §10.2)."""
 
     GroupId: str
     ErrorCode: int = 0
@@ -510,7 +510,7 @@ class DestroyGroupRequest(Wire):
     GroupId: GroupIdStr
 
 
-# add_group_member's per-member Result (§10.5).
+# add_group_member's per-member Result (docs/protocol.md §10.5).
 MEMBER_ADD_FAILED = 0
 MEMBER_ADDED = 1
 MEMBER_ALREADY_IN_GROUP = 2
@@ -549,14 +549,14 @@ class DeleteGroupMemberRequest(Wire):
     Reason: str | None = None
 
 
-# ----------------------------------------------------------------------------- group messages (§11)
+# ----------------------------------------------------------------------------- group messages (docs/protocol.md §11)
 
 MAX_RECALL_SEQS = 10
 MAX_RECALL_REASON_BYTES = 100
 MAX_HISTORY_PAGE = 20
 MAX_RECEIPT_SEQS = 50
 MAX_RECEIPT_DETAIL_COUNT = 200
-# group_msg_get_simple's IsPlaceMsg (§11.2).
+# group_msg_get_simple's IsPlaceMsg (docs/protocol.md §11.2).
 PLACE_MSG_NORMAL = 0
 PLACE_MSG_GONE = 1
 PLACE_MSG_RECALLED = 2
@@ -616,7 +616,7 @@ class GroupHistoryMsg(Wire):
     MsgRandom: int = 0
     MsgTimeStamp: int = 0
     MsgBody: list[MsgElement] = Field(default_factory=list)
-    # Not listed by Tencent's page (§11.2): taken when present.
+    # Not listed by Tencent's page (docs/protocol.md §11.2): taken when present.
     CloudCustomData: str | None = None
     MsgKey: str | None = None
 
@@ -632,7 +632,7 @@ class GroupMsgGetSimpleReply(Reply):
 
 
 class GroupMsgReceiptRequest(Wire):
-    """group_msg_receipt: the admin sends a read receipt on ``From_Account``'s behalf (§11.3)."""
+    """group_msg_receipt: the admin sends a read receipt on ``From_Account``'s behalf (docs/protocol.md §11.3)."""
 
     GroupId: GroupIdStr
     From_Account: UserId
@@ -691,15 +691,15 @@ class GetGroupMsgReceiptDetailReply(Reply):
     @model_validator(mode="before")
     @classmethod
     def _is_finish(cls, value: Any) -> Any:
-        # §11.3: the page's table says IsFinished, its examples IsFinish.
+        # docs/protocol.md §11.3: the page's table says IsFinished, its examples IsFinish.
         if isinstance(value, dict) and "IsFinished" not in value and "IsFinish" in value:
             return {**value, "IsFinished": value["IsFinish"]}
         return value
 
 
-# ----------------------------------------------------------------------------- one-to-one (§12)
+# ----------------------------------------------------------------------------- one-to-one (docs/protocol.md §12)
 
-# admin_getroammsg's MsgFlagBits: 8 marks a recalled message (§12.1).
+# admin_getroammsg's MsgFlagBits: 8 marks a recalled message (docs/protocol.md §12.1).
 MSG_FLAG_RECALLED = 8
 
 

@@ -1,4 +1,4 @@
-"""Callback authentication (protocol §1.2): ``Sign = hex(sha256(token + RequestTime))``."""
+"""Callback authentication (docs/protocol.md §1.2): ``Sign = hex(sha256(token + RequestTime))``."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def callback_query(
     token: str | None = None,
     request_time: int | None = None,
 ) -> dict[str, str]:
-    """The query Tencent appends to the callback URL (§1.2), by default for a REST call from this
+    """The query Tencent appends to the callback URL (docs/protocol.md §1.2), by default for a REST call from this
     machine. With a token (callback authentication on) it carries RequestTime and its Sign."""
     query = {
         "SdkAppid": str(sdkappid),

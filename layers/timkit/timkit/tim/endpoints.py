@@ -1,4 +1,4 @@
-"""Tencent IM REST domains by region (protocol §4.1)."""
+"""Tencent IM REST domains by region (docs/protocol.md §4.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Errors from Tencent IM REST calls (protocol §4.1, §6.3).
+"""Errors from Tencent IM REST calls (docs/protocol.md §4.1, §6.3).
 
 Every non-zero ``ErrorCode`` becomes a :class:`TimApiError` that carries ``error_code``,
 ``error_info`` and the ``command``; transport failures become :class:`TimTransportError`. No
@@ -7,7 +7,7 @@ message, argument or repr ever holds a UserSig, a key or a URL with its query st
 
 from __future__ import annotations
 
-# Safe to retry with backoff: transient or server-side (§6.3). 70001 (expired sig) is handled
+# Safe to retry with backoff: transient or server-side (docs/protocol.md §6.3). 70001 (expired sig) is handled
 # apart: the sig is regenerated once and the call repeated.
 RETRYABLE_CODES = frozenset(
     {
@@ -21,7 +21,7 @@ RETRYABLE_CODES = frozenset(
     }
 )
 SIG_EXPIRED = 70001
-# Answers that mean "the body is too big" (§6.2).
+# Answers that mean "the body is too big" (docs/protocol.md §6.2).
 TOO_LARGE_CODES = frozenset({80002, 93000, 90055})
 # "The account does not exist": the user, bot or robot named is not there.
 ACCOUNT_MISSING_CODES = frozenset({30003, 70107})
@@ -46,7 +46,7 @@ GROUP_RECALL_TOO_LATE = 10031
 GROUP_RECALL_REFUSED = 10032  # cannot be recalled (the emulator: already recalled)
 GROUP_RECALL_UNSUPPORTED = 10033  # the group type has no recall
 GROUP_RECEIPT_MISSING = 10062  # get_group_msg_receipt(_detail): no read receipt for that message
-# One-to-one (§12).
+# One-to-one (docs/protocol.md §12).
 C2C_PEER_INVALID = 90003  # admin_getroammsg / admin_msgwithdraw / admin_set_msg_read: To_Account / Peer_Account
 C2C_ACCOUNT_INVALID = 90008  # ... From_Account / Operator_Account / Report_Account
 C2C_RECALL_MSG_MISSING = 20022  # admin_msgwithdraw: no such message

@@ -1,4 +1,4 @@
-"""The one client for Tencent IM's REST API (protocol §4–§6).
+"""The one client for Tencent IM's REST API (docs/protocol.md §4–§6).
 
 * ``POST {base}/v4/{service}/{command}?sdkappid=&identifier=&usersig=&random=&contenttype=json``
   on a keep-alive session, with a timeout above Tencent's 3 s backend timeout.
@@ -341,7 +341,8 @@ class TimRestClient:
         return self._typed("openim", "modify_group_msg", request, Reply)
 
     def send_c2c_stream(self, request: SendC2CStreamRequest) -> SendStreamReply:
-        """One chunk of a native stream message (§8.4); the first call's reply has its ``StreamMsgID``."""
+        """One chunk of a native stream message (docs/protocol.md §8.4); the first call's reply has its
+        ``StreamMsgID``."""
         self._check_size("stream_msg/send_c2c_stream_msg", request)
         return self._typed("stream_msg", "send_c2c_stream_msg", request, SendStreamReply)
 
@@ -406,7 +407,7 @@ class TimRestClient:
         reply = self._typed("group_open_http_svc", "get_role_in_group", request, RoleInGroupReply)
         return {item.Member_Account: item.Role for item in reply.UserIdList}
 
-    # ------------------------------------------------------------------ groups as threads (protocol §10)
+    # ------------------------------------------------------------------ groups as threads (docs/protocol.md §10)
 
     def create_group(self, request: CreateGroupRequest) -> CreateGroupReply:
         """A custom ``GroupId`` already in use raises :class:`TimApiError` with a code of GROUP_ID_USED_CODES."""
@@ -433,13 +434,13 @@ class TimRestClient:
     def delete_group_member(
         self, group_id: str, members: list[str], silence: bool = False, reason: str | None = None
     ) -> Reply:
-        """Up to 100 members; removing someone who is not a member succeeds (protocol §10.6)."""
+        """Up to 100 members; removing someone who is not a member succeeds (docs/protocol.md §10.6)."""
         request = DeleteGroupMemberRequest(
             GroupId=group_id, MemberToDel_Account=members, Silence=1 if silence else None, Reason=reason
         )
         return self._typed("group_open_http_svc", "delete_group_member", request, Reply)
 
-    # ------------------------------------------------------------------ group messages (protocol §11)
+    # ------------------------------------------------------------------ group messages (docs/protocol.md §11)
 
     def group_msg_recall(self, group_id: str, seqs: list[int], reason: str | None = None) -> GroupMsgRecallReply:
         """Up to 10 seqs; each one's ``RetCode`` is in ``RecallRetList`` (``reply.failed``)."""
@@ -457,7 +458,7 @@ class TimRestClient:
         return self._typed("group_open_http_svc", "group_msg_get_simple", request, GroupMsgGetSimpleReply)
 
     def group_msg_receipt(self, group_id: str, reader: str, seqs: list[int]) -> Reply:
-        """Send ``reader``'s read receipt for up to 50 messages (protocol §11.3)."""
+        """Send ``reader``'s read receipt for up to 50 messages (docs/protocol.md §11.3)."""
         request = GroupMsgReceiptRequest.model_validate(
             {"GroupId": group_id, "From_Account": reader, "MsgSeqList": seqs}
         )
@@ -479,7 +480,7 @@ class TimRestClient:
             "group_open_http_svc", "get_group_msg_receipt_detail", request, GetGroupMsgReceiptDetailReply
         )
 
-    # ------------------------------------------------------------------ one-to-one (protocol §12)
+    # ------------------------------------------------------------------ one-to-one (docs/protocol.md §12)
 
     def admin_getroammsg(self, request: AdminGetRoamMsgRequest) -> AdminGetRoamMsgReply:
         """One page of a C2C conversation in [MinTime, MaxTime]; ``Complete`` 0 means continue with

@@ -1,4 +1,4 @@
-"""UserSig v2 (protocol §4.2): generation and verification.
+"""UserSig v2 (docs/protocol.md §4.2): generation and verification.
 
 A UserSig is ``base64url'(zlib(json({TLS.ver, TLS.identifier, TLS.sdkappid, TLS.time,
 TLS.expire, TLS.sig})))`` where ``TLS.sig`` is the standard base64 of an HMAC-SHA256, keyed with
