@@ -105,8 +105,13 @@ def start_moto() -> tuple[object, str, str]:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    sm = boto3.client("secretsmanager", endpoint_url=endpoint, region_name="us-east-1",
-                      aws_access_key_id="bench", aws_secret_access_key="bench")  # noqa: S106
+    sm = boto3.client(
+        "secretsmanager",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",  # noqa: S106
+    )
     arn = sm.create_secret(Name="bench-callback", SecretString=json.dumps({"callback_token": TOKEN}))["ARN"]
     return server, endpoint, arn
 
@@ -144,20 +149,23 @@ def callback_setup() -> Iterator[tuple[dict[str, str], str]]:
 
     server, endpoint, secret_arn = start_moto()
     try:
-        yield {
-            "TIM_SDKAPPID": str(APP_ID),
-            "CALLBACK_SECRET_ID": secret_arn,
-            # Required by the callback's settings; a before-send callback reaches neither.
-            "EVENTS_QUEUE_URL": f"{endpoint}/123456789012/events",
-            "BOT_STATE_TABLE": "bot-state",
-            "POLICY_SOURCE": f"file:{policy_file}",
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "POWERTOOLS_SERVICE_NAME": "tim-callback",
-            "POWERTOOLS_METRICS_NAMESPACE": "TimKit",
-        }, body
+        yield (
+            {
+                "TIM_SDKAPPID": str(APP_ID),
+                "CALLBACK_SECRET_ID": secret_arn,
+                # Required by the callback's settings; a before-send callback reaches neither.
+                "EVENTS_QUEUE_URL": f"{endpoint}/123456789012/events",
+                "BOT_STATE_TABLE": "bot-state",
+                "POLICY_SOURCE": f"file:{policy_file}",
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench",
+                "POWERTOOLS_SERVICE_NAME": "tim-callback",
+                "POWERTOOLS_METRICS_NAMESPACE": "TimKit",
+            },
+            body,
+        )
     finally:
         server.stop()
 
@@ -168,11 +176,15 @@ def cold_starts(
     """Fresh processes, each importing the handler and answering one callback: (ms, peak RSS MB) of each."""
     cold_ms, rss = [], []
     for _ in range(runs):
-        child_env = os.environ | env | {
-            "BENCH_LAYER": str(layer),
-            "BENCH_FUNCTION": str(function),
-            "BENCH_EVENT": json.dumps(event(body, int(time.time()))),
-        }
+        child_env = (
+            os.environ
+            | env
+            | {
+                "BENCH_LAYER": str(layer),
+                "BENCH_FUNCTION": str(function),
+                "BENCH_EVENT": json.dumps(event(body, int(time.time()))),
+            }
+        )
         out = subprocess.run([*python, "-c", COLD_CHILD], env=child_env, capture_output=True, text=True, check=False)
         if out.returncode:
             sys.exit(f"cold-start child failed:\n{out.stderr[-3000:]}")
@@ -213,14 +225,18 @@ def main() -> None:
 
     p99 = percentile(handler_us, 0.99)
     bare_p99 = percentile(bare_us, 0.99)
-    print(json.dumps({
-        "before_send_p50_us": round(statistics.median(handler_us), 1),
-        "before_send_p99_us": round(p99, 1),
-        "bare_json_p99_us": round(bare_p99, 1),
-        "before_send_ratio": round(p99 / bare_p99, 2),
-        "cold_start_ms": round(statistics.median(cold_ms), 1),
-        "peak_rss_mb": round(max(rss), 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "before_send_p50_us": round(statistics.median(handler_us), 1),
+                "before_send_p99_us": round(p99, 1),
+                "bare_json_p99_us": round(bare_p99, 1),
+                "before_send_ratio": round(p99 / bare_p99, 2),
+                "cold_start_ms": round(statistics.median(cold_ms), 1),
+                "peak_rss_mb": round(max(rss), 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -41,10 +41,15 @@ SEND = "group_open_http_svc/send_group_msg"
 def broadcast(stack: LocalStack, groups: list[str]) -> tuple[float, dict]:
     """Sends one broadcast and waits until it is done: when it was posted, and the job."""
     started = time.time()
-    created = requests.post(f"{stack.api_url}/admin/broadcasts", timeout=30, json={
-        "groupIds": groups, "options": {"priority": "Low", "forbidCallbacks": True},
-        "msgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "maintenance at 22:00"}}],
-    })
+    created = requests.post(
+        f"{stack.api_url}/admin/broadcasts",
+        timeout=30,
+        json={
+            "groupIds": groups,
+            "options": {"priority": "Low", "forbidCallbacks": True},
+            "msgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "maintenance at 22:00"}}],
+        },
+    )
     assert created.status_code == 202, created.text
     job_url = f"{stack.api_url}/admin/broadcasts/{created.json()['jobId']}?limit=1"
     while (job := requests.get(job_url, timeout=30).json())["state"] != "done":
@@ -77,13 +82,17 @@ def main() -> None:
     full = [per_second.get(s, 0) for s in range(first + 1, last)]
     print(f"{len(measured)} sends in {last - first + 1} s, progress {job['progress']}", file=sys.stderr)
     assert job["progress"]["sent"] == GROUPS and delivered == dict.fromkeys(seeded, 1)
-    print(json.dumps({
-        "broadcast_budget_per_s": BUDGET,
-        "broadcast_rate_vs_budget": round(sum(full) / len(full) / BUDGET, 3),
-        "broadcast_seconds_over_budget": sum(n > BUDGET for n in per_second.values()),
-        "broadcast_first_send_ms": first_send(sends, groups, started),
-        "broadcast_first_send_cold_ms": first_send(sends, warmup, cold_started),
-    }))
+    print(
+        json.dumps(
+            {
+                "broadcast_budget_per_s": BUDGET,
+                "broadcast_rate_vs_budget": round(sum(full) / len(full) / BUDGET, 3),
+                "broadcast_seconds_over_budget": sum(n > BUDGET for n in per_second.values()),
+                "broadcast_first_send_ms": first_send(sends, groups, started),
+                "broadcast_first_send_cold_ms": first_send(sends, warmup, cold_started),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

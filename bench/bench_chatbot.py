@@ -89,8 +89,10 @@ def finished(tim: EmulatorControl, user: str, after: int, whole: str | None = No
 def first_send_at(tim: EmulatorControl, user: str, since: float) -> float:
     """Arrival of the bot's first send to ``user`` after ``since``."""
     return min(
-        c["time"] for c in tim.calls(api=SENDMSG)
-        if c["time"] >= since and (c["request"] or {}).get("To_Account") == user
+        c["time"]
+        for c in tim.calls(api=SENDMSG)
+        if c["time"] >= since
+        and (c["request"] or {}).get("To_Account") == user
         and c["request"].get("From_Account") == DEMO_BOT
     )
 
@@ -189,10 +191,15 @@ def one_batch(stack: LocalStack, tim: EmulatorControl, users: list[str]) -> tupl
 
     def all_received() -> bool:
         # A FIFO receive may leave some conversations for the next one: gathered until all are in.
-        received.extend(sqs.receive_message(
-            QueueUrl=poller.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-            MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
-        ).get("Messages", []))
+        received.extend(
+            sqs.receive_message(
+                QueueUrl=poller.queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=0,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+        )
         return len(received) >= len(users)
 
     wait(all_received, f"{len(users)} queued turns")
@@ -205,7 +212,7 @@ def one_batch(stack: LocalStack, tim: EmulatorControl, users: list[str]) -> tupl
     for user in users:
         answer = finished(tim, user, after[user], expected_answer(questions[user], DEMO_MODEL))
         assert answer is not None, f"{user}'s answer is not complete after the invocation"
-        (message,) = bot_messages(tim, DEMO_BOT, user, None)[after[user]:]
+        (message,) = bot_messages(tim, DEMO_BOT, user, None)[after[user] :]
         spans.append((first_send_at(tim, user, asked_at), final_at(message)))
     return max_overlap(spans), took
 
@@ -225,28 +232,36 @@ def main() -> None:
         ask_and_interrupt(stack, tim, "bob", "warm-up stop", pause=0)
         # The interrupts land all over the second between two modifications (the final one waits
         # for the second to end) and the worker's half-second interrupt polls.
-        stops = [ask_and_interrupt(stack, tim, users[n], f"stop me {n}", pause=n / INTERRUPTS)
-                 for n in range(INTERRUPTS)]
+        stops = [
+            ask_and_interrupt(stack, tim, users[n], f"stop me {n}", pause=n / INTERRUPTS) for n in range(INTERRUPTS)
+        ]
         stack.model.configure(token_delay_ms=BATCH_TOKEN_DELAY_MS)
         overlap, took = one_batch(stack, tim, users[:BATCH])
         every = tim.messages(From_Account=DEMO_BOT)
         tim.close()
     first = [t["first_ms"] for t in turns]
     lags = [t["lag_ms"] for t in turns]
-    print(f"{TURNS} turns: first message {sorted(round(f) for f in first)} ms; final lag "
-          f"{sorted(round(x) for x in lags)} ms; interrupts {stops}; batch of {BATCH}: {overlap} at once, "
-          f"invocation {took:.1f} s", file=sys.stderr)
-    print(json.dumps({
-        "streams_per_worker": overlap,
-        "stream_modifies_per_s_max": modifies_per_s_max(every),
-        "stream_final_lag_ms": round(percentile(lags, 0.95), 1),
-        "stream_final_lag_median_ms": round(statistics.median(lags), 1),
-        "stream_first_message_ms": round(statistics.median(first), 1),
-        "stream_first_message_p95_ms": round(percentile(first, 0.95), 1),
-        "interrupt_stop_ms": round(max(s["stop_ms"] for s in stops), 1),
-        "stream_tokens_after_interrupt": max(s["tokens_after"] for s in stops),
-        "stream_interrupt_tokens_per_s": round(1000 / SLOW_TOKEN_DELAY_MS, 1),
-    }))
+    print(
+        f"{TURNS} turns: first message {sorted(round(f) for f in first)} ms; final lag "
+        f"{sorted(round(x) for x in lags)} ms; interrupts {stops}; batch of {BATCH}: {overlap} at once, "
+        f"invocation {took:.1f} s",
+        file=sys.stderr,
+    )
+    print(
+        json.dumps(
+            {
+                "streams_per_worker": overlap,
+                "stream_modifies_per_s_max": modifies_per_s_max(every),
+                "stream_final_lag_ms": round(percentile(lags, 0.95), 1),
+                "stream_final_lag_median_ms": round(statistics.median(lags), 1),
+                "stream_first_message_ms": round(statistics.median(first), 1),
+                "stream_first_message_p95_ms": round(percentile(first, 0.95), 1),
+                "interrupt_stop_ms": round(max(s["stop_ms"] for s in stops), 1),
+                "stream_tokens_after_interrupt": max(s["tokens_after"] for s in stops),
+                "stream_interrupt_tokens_per_s": round(1000 / SLOW_TOKEN_DELAY_MS, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,9 @@ def runtime_python() -> str | None:
     """The interpreter `sam build` compiles the bytecode with, as the layer's Makefile finds it."""
     found = subprocess.run(
         ["make", "-s", "-f", str(ROOT / "layers" / "timkit" / "Makefile"), "runtime-python"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     return found or None
 
@@ -48,7 +50,11 @@ def sam_build(build_dir: Path) -> None:
     }
     done = subprocess.run(
         [str(tools / "sam"), "build", FUNCTION, "--template-file", "template.yaml", "--build-dir", str(build_dir)],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode:
         sys.exit(f"sam build failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -81,10 +87,14 @@ def main() -> None:
         subprocess.run(["chmod", "-R", "u+w", str(build_dir.parent)], check=True)
         shutil.rmtree(build_dir.parent)
 
-    print(json.dumps({
-        "cold_start_built_ms": round(statistics.median(cold_ms), 1),
-        "cold_start_built_python": version,
-    }))
+    print(
+        json.dumps(
+            {
+                "cold_start_built_ms": round(statistics.median(cold_ms), 1),
+                "cold_start_built_python": version,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -62,12 +62,20 @@ def archived_items() -> list[dict[str, Any]]:
     collector = _Collector()
     archiver = Archiver(collector, clock=lambda: BASE)  # type: ignore[arg-type]
     for seq in range(1, MESSAGES + 1):
-        raw = json.dumps({
-            "CallbackCommand": "Group.CallbackAfterSendMsg", "GroupId": GROUP, "Type": "Public",
-            "From_Account": f"user{seq % 40}", "Random": seq, "MsgSeq": seq, "MsgTime": BASE + seq // 5,
-            "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": f"message number {seq} of the bench"}}],
-            "CloudCustomData": "", "EventTime": (BASE + seq // 5) * 1000,
-        })
+        raw = json.dumps(
+            {
+                "CallbackCommand": "Group.CallbackAfterSendMsg",
+                "GroupId": GROUP,
+                "Type": "Public",
+                "From_Account": f"user{seq % 40}",
+                "Random": seq,
+                "MsgSeq": seq,
+                "MsgTime": BASE + seq // 5,
+                "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": f"message number {seq} of the bench"}}],
+                "CloudCustomData": "",
+                "EventTime": (BASE + seq // 5) * 1000,
+            }
+        )
         archiver.archive(parse_callback("Group.CallbackAfterSendMsg", raw), raw)
     return collector.items
 
@@ -77,8 +85,7 @@ def load(dynamodb: Any, items: list[dict[str, Any]]) -> None:
     batches = [items[i : i + 25] for i in range(0, len(items), 25)]
 
     def write(batch: list[dict[str, Any]]) -> None:
-        pending = {"archive": [{"PutRequest": {"Item": {k: serialise(v) for k, v in item.items()}}}
-                               for item in batch]}
+        pending = {"archive": [{"PutRequest": {"Item": {k: serialise(v) for k, v in item.items()}}} for item in batch]}
         while pending:
             pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
@@ -89,10 +96,15 @@ def load(dynamodb: Any, items: list[dict[str, Any]]) -> None:
 def entries_ms(dynamodb: Any, conversation: str, start: Any) -> float:
     """What HistoryService adds to the query, alone: the page's entries made from its items (moto
     makes the query itself hundreds of times slower than DynamoDB, which hides this)."""
-    items = dynamodb.query(TableName="archive", IndexName=CONVERSATION_INDEX,
-                           KeyConditionExpression="conversation = :c",
-                           ExpressionAttributeValues={":c": {"S": conversation}}, ScanIndexForward=False,
-                           Limit=PAGE, ExclusiveStartKey=start)["Items"]
+    items = dynamodb.query(
+        TableName="archive",
+        IndexName=CONVERSATION_INDEX,
+        KeyConditionExpression="conversation = :c",
+        ExpressionAttributeValues={":c": {"S": conversation}},
+        ScanIndexForward=False,
+        Limit=PAGE,
+        ExclusiveStartKey=start,
+    )["Items"]
     samples = []
     for _ in range(200):
         t = time.perf_counter()
@@ -108,12 +120,15 @@ def main() -> None:
 
 def measure(endpoint: str) -> None:
     session = boto3.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name="us-east-1")  # noqa: S106
-    dynamodb = session.client("dynamodb", endpoint_url=endpoint,
-                              config=boto3.session.Config(max_pool_connections=16))
+    dynamodb = session.client("dynamodb", endpoint_url=endpoint, config=boto3.session.Config(max_pool_connections=16))
     table = load_template(ROOT / "template.yaml")["Resources"]["ArchiveTable"]["Properties"]
-    dynamodb.create_table(TableName="archive", KeySchema=table["KeySchema"],
-                          AttributeDefinitions=table["AttributeDefinitions"], BillingMode="PAY_PER_REQUEST",
-                          GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"])
+    dynamodb.create_table(
+        TableName="archive",
+        KeySchema=table["KeySchema"],
+        AttributeDefinitions=table["AttributeDefinitions"],
+        BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"],
+    )
     started = time.perf_counter()
     items = archived_items()
     load(dynamodb, items)
@@ -138,10 +153,15 @@ def measure(endpoint: str) -> None:
     # The same page as a plain Query: the start key the token holds.
     def raw_round() -> tuple[float, list[str]]:
         t = time.perf_counter()
-        page = dynamodb.query(TableName="archive", IndexName=CONVERSATION_INDEX,
-                              KeyConditionExpression="conversation = :c",
-                              ExpressionAttributeValues={":c": {"S": conversation}},
-                              ScanIndexForward=False, Limit=PAGE, ExclusiveStartKey=exclusive)
+        page = dynamodb.query(
+            TableName="archive",
+            IndexName=CONVERSATION_INDEX,
+            KeyConditionExpression="conversation = :c",
+            ExpressionAttributeValues={":c": {"S": conversation}},
+            ScanIndexForward=False,
+            Limit=PAGE,
+            ExclusiveStartKey=exclusive,
+        )
         return time.perf_counter() - t, [item["pk"]["S"] for item in page["Items"]]
 
     history_round()

@@ -41,18 +41,26 @@ RUNS = 30
 
 def upload_body(messages: int, text_bytes: int) -> str:
     text = ("chat history line " * (text_bytes // 18 + 1))[:text_bytes]
-    return json.dumps({
-        "conversation": {"kind": "c2c", "id": "bob"},
-        "title": "Chat history of alice and bob",
-        "abstractList": ["alice: hi", "bob: hello"],
-        "compatibleText": "Upgrade to see this chat history",
-        "messageList": [
-            {"From_Account": "alice", "To_Account": "bob", "MsgSeq": i, "MsgRandom": 1000 + i,
-             "MsgTimeStamp": 1730000000 + i, "CloudCustomData": "",
-             "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": f"{i} {text}"}}]}
-            for i in range(messages)
-        ],
-    })
+    return json.dumps(
+        {
+            "conversation": {"kind": "c2c", "id": "bob"},
+            "title": "Chat history of alice and bob",
+            "abstractList": ["alice: hi", "bob: hello"],
+            "compatibleText": "Upgrade to see this chat history",
+            "messageList": [
+                {
+                    "From_Account": "alice",
+                    "To_Account": "bob",
+                    "MsgSeq": i,
+                    "MsgRandom": 1000 + i,
+                    "MsgTimeStamp": 1730000000 + i,
+                    "CloudCustomData": "",
+                    "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": f"{i} {text}"}}],
+                }
+                for i in range(messages)
+            ],
+        }
+    )
 
 
 @contextmanager
@@ -63,7 +71,8 @@ def moto_server() -> Iterator[str]:
         port = probe.getsockname()[1]
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
@@ -92,8 +101,12 @@ def measure(s3_endpoint: str, dynamodb_endpoint: str) -> None:
     s3 = session.client("s3", endpoint_url=s3_endpoint)
     dynamodb = session.client("dynamodb", endpoint_url=dynamodb_endpoint)
     table = load_template(ROOT / "template.yaml")["Resources"]["MergerTable"]["Properties"]
-    dynamodb.create_table(TableName="mergers", KeySchema=table["KeySchema"],
-                          AttributeDefinitions=table["AttributeDefinitions"], BillingMode="PAY_PER_REQUEST")
+    dynamodb.create_table(
+        TableName="mergers",
+        KeySchema=table["KeySchema"],
+        AttributeDefinitions=table["AttributeDefinitions"],
+        BillingMode="PAY_PER_REQUEST",
+    )
     s3.create_bucket(Bucket="mergers")
     # Above the 300-message document, below the large one: the large one goes by presigned URL.
     service = MergerService(MergerStore("mergers", "mergers", s3, dynamodb), 30, inline_max_bytes=3 * 1024 * 1024)

@@ -44,8 +44,13 @@ def main() -> None:
         payload = json.loads(request.model_dump_json(exclude_none=True))
 
         def raw_call() -> None:
-            query = {"sdkappid": APP, "identifier": "administrator", "usersig": sig,
-                     "random": rng.getrandbits(32), "contenttype": "json"}
+            query = {
+                "sdkappid": APP,
+                "identifier": "administrator",
+                "usersig": sig,
+                "random": rng.getrandbits(32),
+                "contenttype": "json",
+            }
             answer = raw_session.post(raw_url, params=query, json=payload, timeout=10).json()
             assert answer["ErrorCode"] == 0, answer
 
@@ -67,12 +72,16 @@ def main() -> None:
         hmacs, calls = client.sigs_made, N + 100
 
     raw_median, client_median = statistics.median(raw_us), statistics.median(client_us)
-    print(json.dumps({
-        "client_call_median_us": round(client_median, 1),
-        "raw_post_median_us": round(raw_median, 1),
-        "client_overhead_ratio": round(client_median / raw_median, 3),
-        "usersig_hmac_per_1000_calls": round(hmacs * 1000 / calls, 3),
-    }))
+    print(
+        json.dumps(
+            {
+                "client_call_median_us": round(client_median, 1),
+                "raw_post_median_us": round(raw_median, 1),
+                "client_overhead_ratio": round(client_median / raw_median, 3),
+                "usersig_hmac_per_1000_calls": round(hmacs * 1000 / calls, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

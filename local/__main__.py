@@ -37,8 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tim-port", type=int, default=TIM_DEFAULT_PORT, help="the Tencent IM emulator's port; 0 picks a free port"
     )
-    parser.add_argument("--model-port", type=int, default=MODEL_DEFAULT_PORT,
-                        help="the local model's port (OpenAI-compatible); 0 picks a free port")
+    parser.add_argument(
+        "--model-port",
+        type=int,
+        default=MODEL_DEFAULT_PORT,
+        help="the local model's port (OpenAI-compatible); 0 picks a free port",
+    )
     parser.add_argument("--state-file", type=Path, help="written once ready (URLs, ids, demo secrets)")
     parser.add_argument("--template", type=Path, default=TEMPLATE_PATH)
     parser.add_argument(

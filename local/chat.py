@@ -92,8 +92,16 @@ def read_answer(tim: EmulatorControl, bot: str, user: str, group: str | None, af
     return answer
 
 
-def follow(tim: EmulatorControl, bot: str, user: str, group: str | None, after: int, timeout: float,
-           out: Any = sys.stdout, shown: str = "") -> Answer:
+def follow(
+    tim: EmulatorControl,
+    bot: str,
+    user: str,
+    group: str | None,
+    after: int,
+    timeout: float,
+    out: Any = sys.stdout,
+    shown: str = "",
+) -> Answer:
     """Print the answer as it grows (past what was ``shown`` already); returns it once finished
     (or with an error)."""
     settled_at: float | None = None
@@ -102,7 +110,7 @@ def follow(tim: EmulatorControl, bot: str, user: str, group: str | None, after: 
         answer = read_answer(tim, bot, user, group, after)
         text = answer.text
         if text.startswith(shown) and len(text) > len(shown):
-            out.write(text[len(shown):])
+            out.write(text[len(shown) :])
             out.flush()
             shown = text
         if answer.error is not None:
@@ -159,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
             answer = follow(tim, args.bot, args.user, args.group, after, 10.0, shown=answer.text)
             return 130
     except (requests.RequestException, EmulatorControlError, TimeoutError) as exc:
-        print(f"\ncould not chat through the emulator at {tim.base_url}: {exc} (is `make run` running?)",
-              file=sys.stderr)
+        print(
+            f"\ncould not chat through the emulator at {tim.base_url}: {exc} (is `make run` running?)", file=sys.stderr
+        )
         return 1
     finally:
         tim.close()

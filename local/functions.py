@@ -332,9 +332,7 @@ class _Worker:
         start_fork_server()
         ours, theirs = _CONTEXT.Pipe()
         # Daemonic: should the stack exit without stopping its functions, multiprocessing still ends them.
-        self.process = _CONTEXT.Process(
-            target=_serve, args=(theirs, os.getpid()), name="lambda-worker", daemon=True
-        )
+        self.process = _CONTEXT.Process(target=_serve, args=(theirs, os.getpid()), name="lambda-worker", daemon=True)
         try:
             self.process.start()
         except BaseException:

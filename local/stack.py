@@ -204,8 +204,12 @@ class LocalStack:
         if BOT_STATE_TABLE not in self.resources:
             return
         store = BotStore(self.resources[BOT_STATE_TABLE], client=self._aws.client("dynamodb"))
-        config = BotConfig(provider="openai", model=DEMO_MODEL, baseUrl=self.model.base_url,
-                           systemPrompt="You are the demo assistant of the local stack.")
+        config = BotConfig(
+            provider="openai",
+            model=DEMO_MODEL,
+            baseUrl=self.model.base_url,
+            systemPrompt="You are the demo assistant of the local stack.",
+        )
         store.put_config(DEMO_BOT, config)
 
     def _local_env(self) -> dict[str, str]:

@@ -41,9 +41,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
         "what is not given takes its default, unless --update starts from the current one.",
     )
     put.add_argument("bot", metavar="BOT", help="the bot's robot ID, e.g. @RBT#assistant")
-    put.add_argument(
-        "--file", metavar="FILE", help="a JSON configuration ('-': stdin) that the options here add to"
-    )
+    put.add_argument("--file", metavar="FILE", help="a JSON configuration ('-': stdin) that the options here add to")
     put.add_argument("--update", action="store_true", help="change only the options given, keep the rest")
     model = put.add_argument_group("model")
     model.add_argument("--provider", choices=["bedrock", "openai"], help="Amazon Bedrock or an OpenAI-compatible API")

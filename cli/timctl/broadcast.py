@@ -56,7 +56,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     get.set_defaults(func=get_broadcast)
 
     cancel = actions.add_parser(
-        "cancel", parents=[common], help="cancel a broadcast (pending sends; a cron schedule)",
+        "cancel",
+        parents=[common],
+        help="cancel a broadcast (pending sends; a cron schedule)",
         description="Cancels the sends still pending and removes the schedule; sends under way finish.",
     )
     cancel.add_argument("job_id", metavar="JOB")
@@ -155,8 +157,10 @@ def get_broadcast(args: argparse.Namespace, client: AdminClient) -> int:
     _print_job(job)
     print()
     print_rows(
-        [(g["groupId"], g["state"], g.get("attempts", 0), g.get("code", ""), g.get("msgSeq", ""), g.get("info", ""))
-         for g in groups],
+        [
+            (g["groupId"], g["state"], g.get("attempts", 0), g.get("code", ""), g.get("msgSeq", ""), g.get("info", ""))
+            for g in groups
+        ],
         ("GROUP", "STATE", "ATTEMPTS", "CODE", "MSGSEQ", "INFO"),
     )
     return 0

@@ -42,8 +42,11 @@ def history_command(args: argparse.Namespace, client: AdminClient) -> int:
         return backfill(args, client)
     if not 1 <= args.limit <= MAX_PAGE:
         args.parser.error(f"--limit is 1 to {MAX_PAGE}")
-    query = {"startTime": _seconds(args.since, "--since"), "endTime": _seconds(args.until, "--until"),
-             "pageSize": args.limit}
+    query = {
+        "startTime": _seconds(args.since, "--since"),
+        "endTime": _seconds(args.until, "--until"),
+        "pageSize": args.limit,
+    }
     route = path("admin", "conversations", args.conversation, "messages")
     answer = client.get(route, **query, nextToken=args.next_token)
     entries = list(answer["entries"])
@@ -86,8 +89,11 @@ def _system(event: dict[str, Any]) -> str:
     people = ", ".join(event.get("participants") or [])
     kind = event.get("type")
     if kind == "thread_created":
-        return f"{who} created the group" + (f" {event['topic']!r}" if event.get("topic") else "") + \
-            (f" with {people}" if people else "")
+        return (
+            f"{who} created the group"
+            + (f" {event['topic']!r}" if event.get("topic") else "")
+            + (f" with {people}" if people else "")
+        )
     if kind == "participants_added":
         return f"{who} added {people}"
     if kind == "participants_removed":
@@ -143,14 +149,18 @@ def backfill(args: argparse.Namespace, client: AdminClient) -> int:
         number += 1
         # Each call is a request of its own: one key each (a repeat of one key would answer the first).
         key = f"{client.idempotency_key}-{number}" if client.idempotency_key else None
-        answer = client.post(path("admin", "archive", "backfill"), {"nextToken": token} if token else {},
-                             idempotency_key=key)
+        answer = client.post(
+            path("admin", "archive", "backfill"), {"nextToken": token} if token else {}, idempotency_key=key
+        )
         for name in totals:
             totals[name] += answer[name]
         unreadable += answer.get("unreadableIds", [])
         token = answer.get("nextToken")
-        print(f"backfill: {totals['scanned']} scanned, {totals['updated']} updated, "
-              f"{totals['unreadable']} unreadable" + ("" if answer["done"] else " ..."), file=sys.stderr)
+        print(
+            f"backfill: {totals['scanned']} scanned, {totals['updated']} updated, "
+            f"{totals['unreadable']} unreadable" + ("" if answer["done"] else " ..."),
+            file=sys.stderr,
+        )
         if answer["done"]:
             break
     if args.json:

@@ -21,8 +21,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
         parser.set_defaults(func=func)
         return parser
 
-    create = action("create", create_thread, "create a group thread with participants (exits 1 if any failed)",
-                    thread=False)
+    create = action(
+        "create", create_thread, "create a group thread with participants (exits 1 if any failed)", thread=False
+    )
     create.add_argument("topic", metavar="TOPIC", help="the topic (the group's name, at most 30 bytes)")
     create.add_argument("participants", metavar="USER", nargs="+", help="the users in it")
 
@@ -132,8 +133,9 @@ def list_threads(args: argparse.Namespace, client: AdminClient) -> int:
     if args.json:
         print_json(pages if args.all else pages[0])
         return 0
-    print_rows([(t["id"], t.get("lastMessageReceivedOn") or "", t.get("topic") or "")
-                for page in pages for t in page["items"]])
+    print_rows(
+        [(t["id"], t.get("lastMessageReceivedOn") or "", t.get("topic") or "") for page in pages for t in page["items"]]
+    )
     _tail(pages)
     return 0
 
@@ -148,8 +150,13 @@ def show_thread(args: argparse.Namespace, client: AdminClient) -> int:
 
 
 def send_message(args: argparse.Namespace, client: AdminClient) -> int:
-    body = {"content": args.text, "sender": args.sender, "type": args.type, "senderDisplayName": args.name,
-            "metadata": _metadata(args.meta)}
+    body = {
+        "content": args.text,
+        "sender": args.sender,
+        "type": args.type,
+        "senderDisplayName": args.name,
+        "metadata": _metadata(args.meta),
+    }
     answer = client.post(_route(args.thread, "messages"), {k: v for k, v in body.items() if v is not None})
     if args.json:
         print_json(answer)

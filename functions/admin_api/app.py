@@ -250,9 +250,10 @@ def _first_page(paged: Any, token: str | None):
     return next(paged.by_page(token))
 
 
-@app.post("/admin/threads",
-          responses={201: doc("The thread and the participants not added", CreateChatThreadResult),
-                     **THREAD_POST_ERRORS})
+@app.post(
+    "/admin/threads",
+    responses={201: doc("The thread and the participants not added", CreateChatThreadResult), **THREAD_POST_ERRORS},
+)
 def create_thread(body: ThreadCreateRequest, idempotency_key: IdempotencyKey = None):
     """Creates a group thread (a Work group) with its participants; those Tencent would not add are
     listed in errors with its code. With an Idempotency-Key, a repeat creates nothing more."""
@@ -260,8 +261,11 @@ def create_thread(body: ThreadCreateRequest, idempotency_key: IdempotencyKey = N
 
 
 @app.get("/admin/threads", responses={200: doc("Group threads", ChatThreadsPage), **THREAD_ERRORS})
-def list_threads(pageSize: Annotated[int, Query(ge=1, le=50)] = 50, startTime: StartTime = None,  # noqa: N803
-                 nextToken: Token = None):
+def list_threads(
+    pageSize: Annotated[int, Query(ge=1, le=50)] = 50,
+    startTime: StartTime = None,  # noqa: N803
+    nextToken: Token = None,
+):
     return json_response(200, _first_page(chat.list_chat_threads(pageSize, startTime), nextToken))
 
 
@@ -271,8 +275,11 @@ def get_thread(threadId: ConversationPath):  # noqa: N803
 
 
 @app.put("/admin/threads/<threadId>/topic", responses={204: NO_CONTENT, **THREAD_POST_ERRORS})
-def update_thread_topic(threadId: ConversationPath, body: ThreadTopicRequest,  # noqa: N803
-                        idempotency_key: IdempotencyKey = None):
+def update_thread_topic(
+    threadId: ConversationPath,
+    body: ThreadTopicRequest,  # noqa: N803
+    idempotency_key: IdempotencyKey = None,
+):
     _thread(threadId).update_topic(body.topic)
     return Response(status_code=204)
 
@@ -284,35 +291,57 @@ def delete_thread(threadId: ConversationPath):  # noqa: N803
     return Response(status_code=204)
 
 
-@app.post("/admin/threads/<threadId>/messages",
-          responses={201: doc("Sent: the message id", ThreadMessageSent), **THREAD_POST_ERRORS})
-def send_thread_message(threadId: ConversationPath, body: ThreadMessageRequest,  # noqa: N803
-                        idempotency_key: IdempotencyKey = None):
+@app.post(
+    "/admin/threads/<threadId>/messages",
+    responses={201: doc("Sent: the message id", ThreadMessageSent), **THREAD_POST_ERRORS},
+)
+def send_thread_message(
+    threadId: ConversationPath,
+    body: ThreadMessageRequest,  # noqa: N803
+    idempotency_key: IdempotencyKey = None,
+):
     """Sends a message; with an Idempotency-Key a repeat returns the first message's id and sends nothing."""
     message_id = _thread(threadId).send_message(
-        body.content, body.sender, body.sender_display_name, body.type, body.metadata,
+        body.content,
+        body.sender,
+        body.sender_display_name,
+        body.type,
+        body.metadata,
         idempotency_token=idempotency_key,
     )
     return json_response(201, ThreadMessageSent(id=message_id))
 
 
-@app.get("/admin/threads/<threadId>/messages",
-         responses={200: doc("Messages and system events, newest first; source says where they were read",
-                              ChatMessagesPage), **THREAD_ERRORS})
-def list_thread_messages(threadId: ConversationPath, pageSize: PageSize = 50, startTime: StartTime = None,  # noqa: N803
-                         nextToken: Token = None):
+@app.get(
+    "/admin/threads/<threadId>/messages",
+    responses={
+        200: doc("Messages and system events, newest first; source says where they were read", ChatMessagesPage),
+        **THREAD_ERRORS,
+    },
+)
+def list_thread_messages(
+    threadId: ConversationPath,
+    pageSize: PageSize = 50,
+    startTime: StartTime = None,  # noqa: N803
+    nextToken: Token = None,
+):
     return json_response(200, _first_page(_thread(threadId).list_messages(pageSize, startTime), nextToken))
 
 
-@app.get("/admin/threads/<threadId>/messages/<messageId>",
-         responses={200: doc("The message", ChatMessage), **THREAD_ERRORS})
+@app.get(
+    "/admin/threads/<threadId>/messages/<messageId>", responses={200: doc("The message", ChatMessage), **THREAD_ERRORS}
+)
 def get_thread_message(threadId: ConversationPath, messageId: MessagePath):  # noqa: N803
     return json_response(200, _thread(threadId).get_message(path_value(app, "messageId", messageId)))
 
 
 @app.put("/admin/threads/<threadId>/messages/<messageId>", responses={204: NO_CONTENT, **THREAD_POST_ERRORS})
-def update_thread_message(threadId: ConversationPath, messageId: MessagePath, body: ThreadMessageUpdate,  # noqa: N803
-                          idempotency_key: IdempotencyKey = None):
+def update_thread_message(
+    threadId: ConversationPath,
+    messageId: MessagePath,
+    body: ThreadMessageUpdate,  # noqa: N803
+    idempotency_key: IdempotencyKey = None,
+):
     _thread(threadId).update_message(path_value(app, "messageId", messageId), body.content, body.metadata)
     return Response(status_code=204)
 
@@ -325,30 +354,47 @@ def delete_thread_message(threadId: ConversationPath, messageId: MessagePath):  
 
 
 @app.post("/admin/threads/<threadId>/readReceipts", responses={204: NO_CONTENT, **THREAD_POST_ERRORS})
-def send_read_receipt(threadId: ConversationPath, body: ReadReceiptRequest,  # noqa: N803
-                      idempotency_key: IdempotencyKey = None):
+def send_read_receipt(
+    threadId: ConversationPath,
+    body: ReadReceiptRequest,  # noqa: N803
+    idempotency_key: IdempotencyKey = None,
+):
     _thread(threadId).send_read_receipt(body.message_id, body.reader)
     return Response(status_code=204)
 
 
-@app.get("/admin/threads/<threadId>/readReceipts",
-         responses={200: doc("Each reader's newest read message", ChatReadReceiptsPage), **THREAD_ERRORS})
+@app.get(
+    "/admin/threads/<threadId>/readReceipts",
+    responses={200: doc("Each reader's newest read message", ChatReadReceiptsPage), **THREAD_ERRORS},
+)
 def list_read_receipts(threadId: ConversationPath, pageSize: Annotated[int, Query(ge=1, le=20)] = 20):  # noqa: N803
     return json_response(200, _first_page(_thread(threadId).list_read_receipts(pageSize), None))
 
 
-@app.post("/admin/threads/<threadId>/participants",
-          responses={200: doc("Who was added, and who not (with Tencent's code)", AddChatParticipantsResult),
-                     **THREAD_POST_ERRORS})
-def add_thread_participants(threadId: ConversationPath, body: ParticipantsRequest,  # noqa: N803
-                            idempotency_key: IdempotencyKey = None):
+@app.post(
+    "/admin/threads/<threadId>/participants",
+    responses={
+        200: doc("Who was added, and who not (with Tencent's code)", AddChatParticipantsResult),
+        **THREAD_POST_ERRORS,
+    },
+)
+def add_thread_participants(
+    threadId: ConversationPath,
+    body: ParticipantsRequest,  # noqa: N803
+    idempotency_key: IdempotencyKey = None,
+):
     return json_response(200, _thread(threadId).add_participants(body.participants))
 
 
-@app.get("/admin/threads/<threadId>/participants",
-         responses={200: doc("The participants", ChatParticipantsPage), **THREAD_ERRORS})
-def list_thread_participants(threadId: ConversationPath, pageSize: PageSize = 100,  # noqa: N803
-                             nextToken: Token = None):
+@app.get(
+    "/admin/threads/<threadId>/participants",
+    responses={200: doc("The participants", ChatParticipantsPage), **THREAD_ERRORS},
+)
+def list_thread_participants(
+    threadId: ConversationPath,
+    pageSize: PageSize = 100,  # noqa: N803
+    nextToken: Token = None,
+):
     return json_response(200, _first_page(_thread(threadId).list_participants(pageSize), nextToken))
 
 
@@ -363,6 +409,8 @@ def send_typing(threadId: ConversationPath, body: TypingRequest, idempotency_key
     """One-to-one threads only: Tencent IM shows no typing notice in groups (a 422 says so)."""
     _thread(threadId).send_typing_notification(body.sender)
     return Response(status_code=204)
+
+
 @app.get(
     "/admin/conversations/<conversationId>/messages",
     responses={200: doc("One page of the conversation, newest first", HistoryPage), **ERRORS},
@@ -377,8 +425,13 @@ def conversation_messages(
     """A conversation's messages and system events from the archive, newest first, with edits, recalls
     and (one-to-one) read marks. startTime and endTime bound the send times (inclusive); a nextToken
     goes with the conversation it came from."""
-    page = history.page(path_value(app, "conversationId", conversationId), start_time=startTime, end_time=endTime,
-                        page_size=pageSize, next_token=nextToken)
+    page = history.page(
+        path_value(app, "conversationId", conversationId),
+        start_time=startTime,
+        end_time=endTime,
+        page_size=pageSize,
+        next_token=nextToken,
+    )
     return json_response(200, page)
 
 
@@ -387,14 +440,14 @@ def conversation_messages(
     responses={200: doc("The message (or system event)", HistoryEntry), **ERRORS},
 )
 def conversation_message(conversationId: ConversationPath, messageId: MessagePath):  # noqa: N803
-    return json_response(200, history.get(path_value(app, "conversationId", conversationId),
-                                          path_value(app, "messageId", messageId)))
+    return json_response(
+        200, history.get(path_value(app, "conversationId", conversationId), path_value(app, "messageId", messageId))
+    )
 
 
 @app.post(
     "/admin/archive/backfill",
-    responses={200: doc("This call's progress; call again with nextToken until done", BackfillProgress),
-               **POST_ERRORS},
+    responses={200: doc("This call's progress; call again with nextToken until done", BackfillProgress), **POST_ERRORS},
 )
 def archive_backfill(body: BackfillRequest, idempotency_key: IdempotencyKey = None):
     """Puts messages archived before the history index into it, for about 20 s a call."""
@@ -425,8 +478,9 @@ DOMAIN_ERRORS: ErrorTable = {
     NotSupportedByTencent: lambda exc: Problem(422, f"not offered by Tencent IM: {exc}", exc.operation),
     ThreadNotFound: status(404, "threadId"),
     InvalidChatRequest: lambda exc: Problem(400 if exc.field == "nextToken" else 422, str(exc), exc.field),
-    IdempotencyConflict: lambda exc: Problem(422, "this Idempotency-Key was used with another request",
-                                             "Idempotency-Key"),
+    IdempotencyConflict: lambda exc: Problem(
+        422, "this Idempotency-Key was used with another request", "Idempotency-Key"
+    ),
     OperationInProgress: status(409, "Idempotency-Key"),
 }
 use_errors(app, DOMAIN_ERRORS, logger)

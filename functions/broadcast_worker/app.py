@@ -47,8 +47,11 @@ def record_handler(batch: WorkBatch) -> Callable[[SQSRecord], None]:
         logger.append_keys(job_id=item.job_id)
         outcome = batch.handle(item, int(record.attributes.approximate_receive_count), record.receipt_handle)
         if outcome != "done":
-            metrics.add_metric(name="BroadcastItemSettled" if outcome == "settled" else "BroadcastItemRetried",
-                               unit=MetricUnit.Count, value=1)
+            metrics.add_metric(
+                name="BroadcastItemSettled" if outcome == "settled" else "BroadcastItemRetried",
+                unit=MetricUnit.Count,
+                value=1,
+            )
         if outcome == "retry":
             raise TryLater(item.model_dump_json())
 

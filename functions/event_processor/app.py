@@ -35,8 +35,13 @@ METRIC_NAMES = {"stored": "Archived", "duplicate": "DuplicateIgnored", "conflict
 
 
 # Checked like the app's key (no empty or placeholder key), cached with the last good value kept.
-capture_keys = AppKeyStore(settings.CAPTURE_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger,
-                           shape=CaptureKeySecret, variable="CAPTURE_SECRET_ID")
+capture_keys = AppKeyStore(
+    settings.CAPTURE_SECRET_ID,
+    settings.CONFIG_CACHE_SECONDS,
+    logger,
+    shape=CaptureKeySecret,
+    variable="CAPTURE_SECRET_ID",
+)
 
 
 def capture_secret() -> bytes:
@@ -62,7 +67,8 @@ def archive_record(record: SQSRecord) -> None:
         # The identity and where to look, never the body: it may be anyone's message, or forged.
         logger.warning(
             "another body for an archived message: kept beside it, the first unchanged",
-            identity=event.identity, command=command,
+            identity=event.identity,
+            command=command,
         )
     logger.info("callback archived", command=command, results=results, mergers=captured)
 

@@ -109,8 +109,9 @@ def _busy(exc: MembershipUnavailable | StoreBusy) -> Problem:
 DOMAIN_ERRORS: ErrorTable = {
     LimitExceeded: lambda exc: Problem(413 if exc.limit == "size" else 422, str(exc), limit=exc.limit),
     # The route validates the body itself (see `app` above): its errors are pydantic's own.
-    ValidationError: lambda exc: invalid(field_errors(exc.errors(include_url=False, include_input=False)),
-                                         "invalid upload"),
+    ValidationError: lambda exc: invalid(
+        field_errors(exc.errors(include_url=False, include_input=False)), "invalid upload"
+    ),
     NotJson: lambda exc: Problem(400, str(exc), "body"),
     BlockedContent: lambda exc: Problem(422, str(exc), limit="blocked"),
     UnknownNestedKey: lambda exc: Problem(422, str(exc), limit="nested_key"),

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  key       {config.secret_key}  (generated for this run; TIM_SECRET_KEY sets your own)")
         print(f"  REST      POST {emulator.url}/v4/<service>/<command>?sdkappid=&identifier=&usersig=&random=")
         print(f"  control   {emulator.url}/_emulator/state, /messages, /callbacks, /calls, /config, /reset")
-        print(f"  try       {sys.executable} -m local.tim_emulator.send c2c alice bob \"hello\" --url {emulator.url}")
+        print(f'  try       {sys.executable} -m local.tim_emulator.send c2c alice bob "hello" --url {emulator.url}')
         sys.stdout.flush()
         stopping.wait()
     return 0

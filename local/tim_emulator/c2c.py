@@ -31,7 +31,12 @@ def sendmsg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
         if to not in svc.accounts:
             raise ImError(codes.C2C_RECIPIENT_MISSING, f"To_Account {to} does not exist")
     result = send_c2c(
-        svc, caller, sender, to, **common, forbid_before="ForbidBeforeSendMsgCallback" in forbid,
+        svc,
+        caller,
+        sender,
+        to,
+        **common,
+        forbid_before="ForbidBeforeSendMsgCallback" in forbid,
         forbid_after="ForbidAfterSendMsgCallback" in forbid,
     )
     if result.code != codes.OK:
@@ -51,7 +56,10 @@ def _c2c_common(svc: Service, body: dict[str, Any], allowed: frozenset[str], too
     if not 0 <= lifetime <= MAX_MSG_LIFETIME:
         raise ImError(codes.C2C_LIFETIME_INVALID, f"MsgLifeTime must be 0-{MAX_MSG_LIFETIME} seconds")
     msg_body = check_body(
-        body.get("MsgBody"), allowed, not_array=codes.C2C_BODY_NOT_ARRAY, bad=codes.C2C_BODY_FORMAT,
+        body.get("MsgBody"),
+        allowed,
+        not_array=codes.C2C_BODY_NOT_ARRAY,
+        bad=codes.C2C_BODY_FORMAT,
         too_long=too_long,
     )
     ccd = body.get("CloudCustomData", "")
@@ -92,8 +100,19 @@ def batchsendmsg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
                 continue
             # docs/protocol.md §5.4: batchsendmsg fires no callbacks at all.
             store_c2c(
-                svc, next(svc.send_ids), "batch", sender, to, seq, common["msg_random"], msg_time, msg_key,
-                common["body"], common["cloud_custom_data"], common["online_only"], common["no_unread"],
+                svc,
+                next(svc.send_ids),
+                "batch",
+                sender,
+                to,
+                seq,
+                common["msg_random"],
+                msg_time,
+                msg_key,
+                common["body"],
+                common["cloud_custom_data"],
+                common["online_only"],
+                common["no_unread"],
                 sent=None,
             )
             delivered += 1
@@ -164,8 +183,20 @@ def send_c2c(
             return pipeline.duplicate(svc, send_id, caller, original)
         sent = {"MsgBody": body, "CloudCustomData": cloud_custom_data} if decision.rewritten else None
         record = store_c2c(
-            svc, send_id, caller.source, sender, to, seq, msg_random, msg_time, msg_key, final_body, final_ccd,
-            online_only, no_unread, sent,
+            svc,
+            send_id,
+            caller.source,
+            sender,
+            to,
+            seq,
+            msg_random,
+            msg_time,
+            msg_key,
+            final_body,
+            final_ccd,
+            online_only,
+            no_unread,
+            sent,
         )
         svc.c2c_dedupe[dedupe_key] = record
         svc.c2c_dedupe_order.append(dedupe_key)
@@ -173,7 +204,10 @@ def send_c2c(
         to_robot = svc.accounts[to].robot
     after = {**fields, "MsgBody": final_body, "CloudCustomData": final_ccd}
     after_send = {
-        **after, "EventTime": svc.event_ms(), "SendMsgResult": 0, "ErrorInfo": "send msg succeed",
+        **after,
+        "EventTime": svc.event_ms(),
+        "SendMsgResult": 0,
+        "ErrorInfo": "send msg succeed",
         "UnreadMsgNum": unread,
     }
     jobs = []
@@ -190,8 +224,19 @@ def send_c2c(
 
 
 def store_c2c(
-    svc: Service, send_id: int, source: str, sender: str, to: str, seq: int, msg_random: int, msg_time: int,
-    msg_key: str, body: list[dict[str, Any]], ccd: str, online_only: bool, no_unread: bool,
+    svc: Service,
+    send_id: int,
+    source: str,
+    sender: str,
+    to: str,
+    seq: int,
+    msg_random: int,
+    msg_time: int,
+    msg_key: str,
+    body: list[dict[str, Any]],
+    ccd: str,
+    online_only: bool,
+    no_unread: bool,
     sent: dict[str, Any] | None,
 ) -> dict[str, Any]:
     record = {
@@ -241,8 +286,9 @@ def send_c2c_stream_msg(svc: Service, body: dict[str, Any], caller: Caller) -> R
     if not isinstance(to, str) or not to:
         raise ImError(codes.C2C_TO_MISSING, "To_Account is required")
     seq, msg_random = _c2c_ids(body)
-    content = pipeline.stream_content(body.get("MsgBody"), codes.C2C_BODY_NOT_ARRAY, codes.C2C_BODY_FORMAT,
-                              codes.C2C_BODY_TOO_LONG)
+    content = pipeline.stream_content(
+        body.get("MsgBody"), codes.C2C_BODY_NOT_ARRAY, codes.C2C_BODY_FORMAT, codes.C2C_BODY_TOO_LONG
+    )
     now = svc.now()
     with svc.lock:
         for account, name in ((sender, "From_Account"), (to, "To_Account")):
@@ -255,8 +301,20 @@ def send_c2c_stream_msg(svc: Service, body: dict[str, Any], caller: Caller) -> R
             msg_seq = seq if seq is not None else svc.ids.randint(0, UINT32_MAX)
             msg_time = int(now)
             return store_c2c(
-                svc, next(svc.send_ids), caller.source, sender, to, msg_seq, msg_random, msg_time,
-                f"{msg_seq}_{msg_random}_{msg_time}", [], "", online_only=False, no_unread=False, sent=None,
+                svc,
+                next(svc.send_ids),
+                caller.source,
+                sender,
+                to,
+                msg_seq,
+                msg_random,
+                msg_time,
+                f"{msg_seq}_{msg_random}_{msg_time}",
+                [],
+                "",
+                online_only=False,
+                no_unread=False,
+                sent=None,
             )
 
         stream = pipeline.stream_call(svc, scope, content, msg_random, now, start, codes.C2C_BODY_TOO_LONG)
@@ -281,8 +339,19 @@ def modify_c2c_msg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     record = pipeline.modify(svc, key, record, new_body, new_ccd, caller)
     callback = {
         "Operator_Account": caller.operator,
-        **{k: record[k] for k in ("From_Account", "To_Account", "MsgSeq", "MsgRandom", "MsgTime", "MsgKey",
-                                  "MsgBody", "CloudCustomData")},
+        **{
+            k: record[k]
+            for k in (
+                "From_Account",
+                "To_Account",
+                "MsgSeq",
+                "MsgRandom",
+                "MsgTime",
+                "MsgKey",
+                "MsgBody",
+                "CloudCustomData",
+            )
+        },
         "EventTime": svc.event_ms(),
     }
     return pipeline.modified(svc, "C2C.CallbackAfterModifyMsg", callback, caller)
@@ -297,8 +366,11 @@ def client_send_c2c(svc: Service, user: str, request: dict[str, Any]) -> SendRes
             raise ImError(codes.C2C_TO_MISSING, "To_Account is required")
         online_only = request.get("OnlineOnlyFlag", 0) == 1
         msg_body = check_body(
-            request.get("MsgBody"), CLIENT_ELEMENT_TYPES, not_array=codes.C2C_BODY_NOT_ARRAY,
-            bad=codes.C2C_BODY_FORMAT, too_long=codes.C2C_BODY_TOO_LONG,
+            request.get("MsgBody"),
+            CLIENT_ELEMENT_TYPES,
+            not_array=codes.C2C_BODY_NOT_ARRAY,
+            bad=codes.C2C_BODY_FORMAT,
+            too_long=codes.C2C_BODY_TOO_LONG,
         )
         ccd = request.get("CloudCustomData", "")
         if not isinstance(ccd, str):
@@ -316,8 +388,16 @@ def client_send_c2c(svc: Service, user: str, request: dict[str, Any]) -> SendRes
     except ImError as exc:
         return pipeline.client_rejected(svc, "c2c", user, request, exc)
     return send_c2c(
-        svc, caller, user, to, body=msg_body, cloud_custom_data=ccd, msg_seq=request.get("MsgSeq"),
-        msg_random=msg_random, msg_time=None, online_only=online_only,
+        svc,
+        caller,
+        user,
+        to,
+        body=msg_body,
+        cloud_custom_data=ccd,
+        msg_seq=request.get("MsgSeq"),
+        msg_random=msg_random,
+        msg_time=None,
+        online_only=online_only,
     )
 
 

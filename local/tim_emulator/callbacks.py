@@ -118,9 +118,7 @@ class CallbackClient:
             settings.callback_commands is None or command in settings.callback_commands
         )
 
-    def call(
-        self, command: str, body: dict[str, Any], platform: str, client_ip: str, send_id: int | None
-    ) -> Delivery:
+    def call(self, command: str, body: dict[str, Any], platform: str, client_ip: str, send_id: int | None) -> Delivery:
         """POST one callback and wait for the answer (at most the callback timeout)."""
         settings = self._settings()
         request_time = int(self._now())

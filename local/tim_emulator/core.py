@@ -33,8 +33,6 @@ MAX_LOG = 100_000
 Outcome = Literal["delivered", "rewritten", "rejected", "discarded", "dropped"]
 
 
-
-
 @dataclass
 class Reply:
     """A REST answer: the envelope's parts, the API's own fields, and the callbacks to fire once
@@ -301,13 +299,19 @@ class Service:
                 "robots": [a.user_id for a in self.accounts.values() if a.robot],
                 "friendships": [
                     {"From_Account": a, "To_Account": b, **info}
-                    for a, edges in self.friends.items() for b, info in edges.items()
+                    for a, edges in self.friends.items()
+                    for b, info in edges.items()
                 ],
                 "friend_requests": list(self.friend_requests),
                 "groups": [
-                    {"GroupId": g.group_id, "Type": g.type, "Name": g.name, "Owner_Account": g.owner,
-                     "members": [{"Member_Account": m.account, "Role": m.role} for m in g.members.values()],
-                     "next_seq": g.next_seq}
+                    {
+                        "GroupId": g.group_id,
+                        "Type": g.type,
+                        "Name": g.name,
+                        "Owner_Account": g.owner,
+                        "members": [{"Member_Account": m.account, "Role": m.role} for m in g.members.values()],
+                        "next_seq": g.next_seq,
+                    }
                     for g in self.groups.values()
                 ],
                 "unread": dict(self.unread),

@@ -65,39 +65,80 @@ def _strings(value: Any) -> bool:
 Fields = dict[str, tuple[Callable[[Any], bool], bool]]
 
 _IMAGE_INFO: Fields = {
-    "Type": (_integer, True), "Size": (_integer, False), "Width": (_integer, False),
-    "Height": (_integer, False), "URL": (_string, False),
+    "Type": (_integer, True),
+    "Size": (_integer, False),
+    "Width": (_integer, False),
+    "Height": (_integer, False),
+    "URL": (_string, False),
 }
 _CHUNK: Fields = {
-    "EventType": (_string, False), "Index": (_integer, True), "Markdown": (_string, False),
+    "EventType": (_string, False),
+    "Index": (_integer, True),
+    "Markdown": (_string, False),
     "IsLast": (_boolean, False),
 }
 _RELAY_MESSAGE: Fields = {
-    "From_Account": (_string, True), "To_Account": (_string, False), "GroupId": (_string, False),
-    "MsgSeq": (_integer, False), "MsgRandom": (_integer, False), "MsgTimeStamp": (_integer, False),
-    "CloudCustomData": (_string, False), "From_AccountNick": (_string, False),
+    "From_Account": (_string, True),
+    "To_Account": (_string, False),
+    "GroupId": (_string, False),
+    "MsgSeq": (_integer, False),
+    "MsgRandom": (_integer, False),
+    "MsgTimeStamp": (_integer, False),
+    "CloudCustomData": (_string, False),
+    "From_AccountNick": (_string, False),
     "From_AccountHeadurl": (_string, False),
 }
 CONTENT: dict[str, Fields] = {
     "TIMTextElem": {"Text": (_string, True)},
     "TIMLocationElem": {"Desc": (_string, False), "Latitude": (_number, True), "Longitude": (_number, True)},
     "TIMFaceElem": {"Index": (_integer, True), "Data": (_string, False)},
-    "TIMCustomElem": {"Data": (_string, False), "Desc": (_string, False), "Ext": (_string, False),
-                      "Sound": (_string, False)},
-    "TIMSoundElem": {"Url": (_string, False), "UUID": (_string, False), "Size": (_integer, False),
-                     "Second": (_integer, False), "Download_Flag": (_integer, False)},
-    "TIMImageElem": {"UUID": (_string, False), "ImageFormat": (_integer, False)},
-    "TIMFileElem": {"Url": (_string, False), "UUID": (_string, False), "FileSize": (_integer, False),
-                    "FileName": (_string, False), "Download_Flag": (_integer, False)},
-    "TIMVideoFileElem": {
-        **{name: (_string, False) for name in ("VideoUrl", "VideoUUID", "VideoFormat", "ThumbUrl", "ThumbUUID",
-                                               "ThumbFormat")},
-        **{name: (_integer, False) for name in ("VideoSize", "VideoSecond", "VideoDownloadFlag", "ThumbSize",
-                                                "ThumbWidth", "ThumbHeight", "ThumbDownloadFlag")},
+    "TIMCustomElem": {
+        "Data": (_string, False),
+        "Desc": (_string, False),
+        "Ext": (_string, False),
+        "Sound": (_string, False),
     },
-    "TIMRelayElem": {"Title": (_string, False), "MsgNum": (_integer, False), "CompatibleText": (_string, False),
-                     "AbstractList": (_strings, False), "JsonMsgKey": (_string, False),
-                     "PbMsgKey": (_string, False)},
+    "TIMSoundElem": {
+        "Url": (_string, False),
+        "UUID": (_string, False),
+        "Size": (_integer, False),
+        "Second": (_integer, False),
+        "Download_Flag": (_integer, False),
+    },
+    "TIMImageElem": {"UUID": (_string, False), "ImageFormat": (_integer, False)},
+    "TIMFileElem": {
+        "Url": (_string, False),
+        "UUID": (_string, False),
+        "FileSize": (_integer, False),
+        "FileName": (_string, False),
+        "Download_Flag": (_integer, False),
+    },
+    "TIMVideoFileElem": {
+        **{
+            name: (_string, False)
+            for name in ("VideoUrl", "VideoUUID", "VideoFormat", "ThumbUrl", "ThumbUUID", "ThumbFormat")
+        },
+        **{
+            name: (_integer, False)
+            for name in (
+                "VideoSize",
+                "VideoSecond",
+                "VideoDownloadFlag",
+                "ThumbSize",
+                "ThumbWidth",
+                "ThumbHeight",
+                "ThumbDownloadFlag",
+            )
+        },
+    },
+    "TIMRelayElem": {
+        "Title": (_string, False),
+        "MsgNum": (_integer, False),
+        "CompatibleText": (_string, False),
+        "AbstractList": (_strings, False),
+        "JsonMsgKey": (_string, False),
+        "PbMsgKey": (_string, False),
+    },
     "TIMStreamElem": {"CompatibleText": (_string, False), "StreamMsgID": (_string, False)},
 }
 
@@ -170,9 +211,7 @@ def body_size(raw: list[Any]) -> int:
     return len(json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode())
 
 
-def check_body(
-    raw: Any, allowed: frozenset[str], *, not_array: int, bad: int, too_long: int
-) -> list[dict[str, Any]]:
+def check_body(raw: Any, allowed: frozenset[str], *, not_array: int, bad: int, too_long: int) -> list[dict[str, Any]]:
     """A send's MsgBody: an array of known elements this API may send, at most one custom element
     (docs/protocol.md §3), within 12 KB of compact UTF-8 JSON (docs/protocol.md §6.2). Returns the body as given."""
     if not isinstance(raw, list):

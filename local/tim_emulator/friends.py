@@ -88,16 +88,24 @@ def friend_check(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
         for target in targets:
             if not valid_user_id(target):
                 items.append(
-                    {"To_Account": target, "Relation": "CheckResult_Type_NoRelation",
-                     "ResultCode": bad, "ResultInfo": "invalid To_Account"}
+                    {
+                        "To_Account": target,
+                        "Relation": "CheckResult_Type_NoRelation",
+                        "ResultCode": bad,
+                        "ResultInfo": "invalid To_Account",
+                    }
                 )
                 failed.append(target)
                 continue
             a_has_b = target in svc.friends.get(owner, {})
             b_has_a = owner in svc.friends.get(target, {})
             items.append(
-                {"To_Account": target, "Relation": _relation(a_has_b, b_has_a, check == "CheckResult_Type_Both"),
-                 "ResultCode": 0, "ResultInfo": ""}
+                {
+                    "To_Account": target,
+                    "Relation": _relation(a_has_b, b_has_a, check == "CheckResult_Type_Both"),
+                    "ResultCode": 0,
+                    "ResultInfo": "",
+                }
             )
     fields: dict[str, Any] = {"InfoItem": items}
     if failed:
@@ -121,7 +129,7 @@ def check_friendship(svc: Service, sender: str, to: str) -> None:
 
 def _valid_add_source(value: Any) -> bool:
     prefix = "AddSource_Type_"
-    keyword = value[len(prefix):] if isinstance(value, str) and value.startswith(prefix) else ""
+    keyword = value[len(prefix) :] if isinstance(value, str) and value.startswith(prefix) else ""
     return 0 < len(keyword) <= 8 and keyword.isascii() and keyword.isalpha()
 
 

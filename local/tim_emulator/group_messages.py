@@ -38,7 +38,12 @@ def send_group_msg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
         if sender not in svc.accounts:
             raise ImError(bad, f"From_Account {sender} does not exist")
     result = send_group(
-        svc, caller, sender, group_id, msg_random=msg_random, **common,
+        svc,
+        caller,
+        sender,
+        group_id,
+        msg_random=msg_random,
+        **common,
         forbid_before="ForbidBeforeSendMsgCallback" in forbid,
         forbid_after="ForbidAfterSendMsgCallback" in forbid,
     )
@@ -67,9 +72,7 @@ def _group_common(svc: Service, body: dict[str, Any], allowed: frozenset[str]) -
     online_only = body.get("OnlineOnlyFlag", 0)
     if online_only not in (0, 1) or isinstance(online_only, bool):
         raise ImError(bad, "OnlineOnlyFlag must be 0 or 1")
-    msg_body = check_body(
-        body.get("MsgBody"), allowed, not_array=bad, bad=bad, too_long=codes.GROUP_BODY_TOO_LONG
-    )
+    msg_body = check_body(body.get("MsgBody"), allowed, not_array=bad, bad=bad, too_long=codes.GROUP_BODY_TOO_LONG)
     ccd = body.get("CloudCustomData", "")
     if not isinstance(ccd, str):
         raise ImError(bad, "CloudCustomData must be a string")
@@ -151,12 +154,24 @@ def send_group(
             # docs/protocol.md §6.1: not delivered, not stored, no after-send; the sender is told success.
             # CHOICE: MsgSeq 0 in the answer, since no seq was assigned.
             entry = {
-                "kind": "group", "send_id": send_id, "reason": "MsgFreqCtrl", "time": now,
-                **fields, "MsgBody": final_body, "CloudCustomData": final_ccd, "MsgPriority": priority,
+                "kind": "group",
+                "send_id": send_id,
+                "reason": "MsgFreqCtrl",
+                "time": now,
+                **fields,
+                "MsgBody": final_body,
+                "CloudCustomData": final_ccd,
+                "MsgPriority": priority,
             }
             svc.dropped.append(entry)
             return SendResult(
-                codes.OK, "", "dropped", send_id, reason="MsgFreqCtrl", msg_seq=0, msg_time=int(now),
+                codes.OK,
+                "",
+                "dropped",
+                send_id,
+                reason="MsgFreqCtrl",
+                msg_seq=0,
+                msg_time=int(now),
                 drop_reason="MsgFreqCtrl",
             )
         seq = group.next_seq
@@ -165,10 +180,18 @@ def send_group(
         if sender in group.members:
             group.members[sender].last_send = int(now)
         record = {
-            "kind": "group", "send_id": send_id, "source": caller.source, **fields,
-            "MsgBody": final_body, "CloudCustomData": final_ccd, "MsgSeq": seq, "MsgTime": int(now),
-            "MsgPriority": priority, "stored": not online_only,
-            "outcome": "rewritten" if decision.rewritten else "delivered", "history": [],
+            "kind": "group",
+            "send_id": send_id,
+            "source": caller.source,
+            **fields,
+            "MsgBody": final_body,
+            "CloudCustomData": final_ccd,
+            "MsgSeq": seq,
+            "MsgTime": int(now),
+            "MsgPriority": priority,
+            "stored": not online_only,
+            "outcome": "rewritten" if decision.rewritten else "delivered",
+            "history": [],
         }
         if at_info is not None:
             record["GroupAtInfo"] = at_info
@@ -180,12 +203,20 @@ def send_group(
         svc.group_dedupe[dedupe_key] = (now, record)
         svc.group_dedupe_order.append((now, dedupe_key))
         robots = [
-            a["GroupAt_Account"] for a in at_info or []
-            if a.get("GroupAtAllFlag", 0) == 0 and a.get("GroupAt_Account") in svc.accounts
+            a["GroupAt_Account"]
+            for a in at_info or []
+            if a.get("GroupAtAllFlag", 0) == 0
+            and a.get("GroupAt_Account") in svc.accounts
             and svc.accounts[a["GroupAt_Account"]].robot
         ]
-    after_send = {**fields, "MsgBody": final_body, "CloudCustomData": final_ccd, "MsgSeq": seq,
-                  "MsgTime": int(now), "EventTime": svc.event_ms()}
+    after_send = {
+        **fields,
+        "MsgBody": final_body,
+        "CloudCustomData": final_ccd,
+        "MsgSeq": seq,
+        "MsgTime": int(now),
+        "EventTime": svc.event_ms(),
+    }
     if at_info is not None:
         after_send["GroupAtInfo"] = at_info
     jobs = []
@@ -243,9 +274,18 @@ def send_group_stream_msg(svc: Service, body: dict[str, Any], caller: Caller) ->
         scope = ("group", group_id, sender)
         starting = not content.get("StreamMsgID") and (scope, msg_random) not in svc.stream_starts
         if starting and not admit_group_message(svc, group, "Normal", now, settings.group_msg_per_second):
-            svc.dropped.append({"kind": "group", "send_id": next(svc.send_ids), "reason": "MsgFreqCtrl",
-                                 "time": now, "GroupId": group_id, "From_Account": sender,
-                                 "Random": msg_random, "MsgBody": body["MsgBody"]})
+            svc.dropped.append(
+                {
+                    "kind": "group",
+                    "send_id": next(svc.send_ids),
+                    "reason": "MsgFreqCtrl",
+                    "time": now,
+                    "GroupId": group_id,
+                    "From_Account": sender,
+                    "Random": msg_random,
+                    "MsgBody": body["MsgBody"],
+                }
+            )
             return Reply({"MsgTime": int(now), "MsgSeq": 0, "MsgDropReason": "MsgFreqCtrl"})
 
         def start() -> dict[str, Any]:
@@ -253,11 +293,23 @@ def send_group_stream_msg(svc: Service, body: dict[str, Any], caller: Caller) ->
             group.next_seq += 1
             group.last_msg_time = int(now)
             record = {
-                "kind": "group", "send_id": next(svc.send_ids), "source": caller.source, "GroupId": group_id,
-                "Type": group.type, "From_Account": sender, "Operator_Account": caller.operator,
-                "Random": msg_random, "OnlineOnlyFlag": 0, "MsgBody": [], "CloudCustomData": "",
-                "MsgSeq": msg_seq, "MsgTime": int(now), "MsgPriority": "Normal", "stored": True,
-                "outcome": "delivered", "history": [],
+                "kind": "group",
+                "send_id": next(svc.send_ids),
+                "source": caller.source,
+                "GroupId": group_id,
+                "Type": group.type,
+                "From_Account": sender,
+                "Operator_Account": caller.operator,
+                "Random": msg_random,
+                "OnlineOnlyFlag": 0,
+                "MsgBody": [],
+                "CloudCustomData": "",
+                "MsgSeq": msg_seq,
+                "MsgTime": int(now),
+                "MsgPriority": "Normal",
+                "stored": True,
+                "outcome": "delivered",
+                "history": [],
             }
             svc.messages.append(record)
             svc.group_msgs[(group_id, msg_seq)] = record
@@ -265,8 +317,14 @@ def send_group_stream_msg(svc: Service, body: dict[str, Any], caller: Caller) ->
 
         stream = pipeline.stream_call(svc, scope, content, msg_random, now, start, codes.GROUP_BODY_TOO_LONG)
         record = stream.record
-        return Reply({"MsgTime": record["MsgTime"], "MsgSeq": record["MsgSeq"], "MsgDropReason": "",
-                      "StreamMsgID": stream.stream_id})
+        return Reply(
+            {
+                "MsgTime": record["MsgTime"],
+                "MsgSeq": record["MsgSeq"],
+                "MsgDropReason": "",
+                "StreamMsgID": stream.stream_id,
+            }
+        )
 
 
 def modify_group_msg(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
@@ -285,7 +343,10 @@ def modify_group_msg(svc: Service, body: dict[str, Any], caller: Caller) -> Repl
             raise ImError(codes.MSG_NOT_FOUND, f"no stored message {seq} in group {group_id}")
     record = pipeline.modify(svc, ("group", group_id, seq), record, new_body, new_ccd, caller)
     callback = {
-        "Operator_Account": caller.operator, "GroupId": group_id, "MsgSeq": seq, "MsgBody": record["MsgBody"],
+        "Operator_Account": caller.operator,
+        "GroupId": group_id,
+        "MsgSeq": seq,
+        "MsgBody": record["MsgBody"],
         "EventTime": svc.event_ms(),
     }
     if "TopicId" in record:

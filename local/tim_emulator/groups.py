@@ -112,8 +112,13 @@ def create_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
         svc.groups[group_id] = group
         initial = [{"Member_Account": u} for u in group.members if u != owner]
     event = {
-        "GroupId": group_id, "Operator_Account": caller.operator, "Owner_Account": owner or "",
-        "Type": group_type, "Name": name, "MemberList": initial, "EventTime": svc.event_ms(),
+        "GroupId": group_id,
+        "Operator_Account": caller.operator,
+        "Owner_Account": owner or "",
+        "Type": group_type,
+        "Name": name,
+        "MemberList": initial,
+        "EventTime": svc.event_ms(),
     }
     return Reply({"GroupId": group_id}, after=svc.event_jobs("Group.CallbackAfterCreateGroup", event, caller))
 
@@ -166,8 +171,15 @@ def _group_info(
     if base_filter is not None:
         base = {k: v for k, v in base.items() if k in base_filter}
     members = [
-        {"Member_Account": m.account, "Role": m.role, "JoinTime": m.join_time, "MsgSeq": 0,
-         "MsgFlag": "AcceptAndNotify", "LastSendMsgTime": m.last_send, "MuteUntil": 0}
+        {
+            "Member_Account": m.account,
+            "Role": m.role,
+            "JoinTime": m.join_time,
+            "MsgSeq": 0,
+            "MsgFlag": "AcceptAndNotify",
+            "LastSendMsgTime": m.last_send,
+            "MuteUntil": 0,
+        }
         for m in group.members.values()
     ]
     if member_filter is not None:
@@ -209,8 +221,13 @@ def modify_group_base_info(svc: Service, body: dict[str, Any], caller: Caller) -
     changed = {field: body[field] for field in INFO_CALLBACK_FIELDS if field in body}
     jobs = []
     if changed:
-        event = {"GroupId": group_id, "Type": group_type, "Operator_Account": caller.operator, **changed,
-                 "EventTime": svc.event_ms()}
+        event = {
+            "GroupId": group_id,
+            "Type": group_type,
+            "Operator_Account": caller.operator,
+            **changed,
+            "EventTime": svc.event_ms(),
+        }
         jobs = svc.event_jobs("Group.CallbackAfterGroupInfoChanged", event, caller)
     return Reply(after=jobs)
 
@@ -229,8 +246,12 @@ def destroy_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
             del svc.group_msgs[key]
         for dedupe in [k for k in svc.group_dedupe if k[0] == group_id]:
             del svc.group_dedupe[dedupe]
-    event: dict[str, Any] = {"GroupId": group_id, "Type": group.type, "Owner_Account": group.owner or "",
-                             "Name": group.name}
+    event: dict[str, Any] = {
+        "GroupId": group_id,
+        "Type": group.type,
+        "Owner_Account": group.owner or "",
+        "Name": group.name,
+    }
     if group.type != "Community":  # docs/protocol.md §13.5: no member list for Communities
         event["MemberList"] = [{"Member_Account": m} for m in group.members]
     event["EventTime"] = svc.event_ms()
@@ -243,8 +264,10 @@ def destroy_group(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
 def add_group_member(svc: Service, body: dict[str, Any], caller: Caller) -> Reply:
     group_id = checked_group_id(body.get("GroupId"))
     raw = body.get("MemberList")
-    if not isinstance(raw, list) or not raw or not all(
-        isinstance(m, dict) and valid_user_id(m.get("Member_Account")) for m in raw
+    if (
+        not isinstance(raw, list)
+        or not raw
+        or not all(isinstance(m, dict) and valid_user_id(m.get("Member_Account")) for m in raw)
     ):
         raise ImError(BAD, "MemberList must be a non-empty array of {Member_Account}")
     if len(raw) > MAX_ADD_MEMBERS:
@@ -276,8 +299,14 @@ def add_group_member(svc: Service, body: dict[str, Any], caller: Caller) -> Repl
         group_type = group.type
     jobs = []
     if joining:
-        event = {"GroupId": group_id, "Type": group_type, "JoinType": "Invited", "Operator_Account": caller.operator,
-                 "NewMemberList": [{"Member_Account": u} for u in joining], "EventTime": svc.event_ms()}
+        event = {
+            "GroupId": group_id,
+            "Type": group_type,
+            "JoinType": "Invited",
+            "Operator_Account": caller.operator,
+            "NewMemberList": [{"Member_Account": u} for u in joining],
+            "EventTime": svc.event_ms(),
+        }
         jobs = svc.event_jobs("Group.CallbackAfterNewMemberJoin", event, caller)
     return Reply({"MemberList": results}, after=jobs)
 
@@ -309,8 +338,14 @@ def delete_group_member(svc: Service, body: dict[str, Any], caller: Caller) -> R
         group_type = group.type
     jobs = []
     if leaving:
-        event = {"GroupId": group_id, "Type": group_type, "ExitType": "Kicked", "Operator_Account": caller.operator,
-                 "ExitMemberList": [{"Member_Account": u} for u in leaving], "EventTime": svc.event_ms()}
+        event = {
+            "GroupId": group_id,
+            "Type": group_type,
+            "ExitType": "Kicked",
+            "Operator_Account": caller.operator,
+            "ExitMemberList": [{"Member_Account": u} for u in leaving],
+            "EventTime": svc.event_ms(),
+        }
         jobs = svc.event_jobs("Group.CallbackAfterMemberExit", event, caller)
     return Reply(after=jobs)
 
@@ -355,8 +390,7 @@ def _profile(body: dict[str, Any], max_name: str = "MaxMemberCount") -> dict[str
     app_data = body.get("AppDefinedData")
     if app_data is not None:
         if not isinstance(app_data, list) or not all(
-            isinstance(i, dict) and isinstance(i.get("Key"), str) and isinstance(i.get("Value"), str)
-            for i in app_data
+            isinstance(i, dict) and isinstance(i.get("Key"), str) and isinstance(i.get("Value"), str) for i in app_data
         ):
             raise ImError(BAD, "AppDefinedData must be an array of {Key, Value} strings")
         profile["app_data"] = {i["Key"]: i["Value"] for i in app_data}
@@ -421,9 +455,7 @@ def get_group_member_info(svc: Service, body: dict[str, Any], caller: Caller) ->
     if roles is not None and (not isinstance(roles, list) or not set(roles) <= set(ROLES)):
         raise ImError(bad, f"MemberRoleFilter may hold {', '.join(ROLES)}")
     info_filter = body.get("MemberInfoFilter")
-    if info_filter is not None and not (
-        isinstance(info_filter, list) and all(isinstance(f, str) for f in info_filter)
-    ):
+    if info_filter is not None and not (isinstance(info_filter, list) and all(isinstance(f, str) for f in info_filter)):
         raise ImError(bad, "MemberInfoFilter must be an array of field names")
     with svc.lock:
         group = svc.group(group_id)
@@ -509,4 +541,4 @@ def _decode_cursor(value: Any) -> int:
             return int(value[1:], 16)
         except ValueError:
             pass
-    raise ImError(codes.GROUP_PARAM_INVALID, "Next must be \"\" or the cursor of the previous answer")
+    raise ImError(codes.GROUP_PARAM_INVALID, 'Next must be "" or the cursor of the previous answer')

@@ -69,8 +69,12 @@ def group_msg_recall(svc: Service, body: dict[str, Any], caller: Caller) -> Repl
     recalled = [{"MsgSeq": r["MsgSeq"]} for r in results if r["RetCode"] == codes.OK]
     jobs = []
     if recalled:
-        event: dict[str, Any] = {"Operator_Account": caller.operator, "Type": group_type, "GroupId": group_id,
-                                 "MsgSeqList": recalled}
+        event: dict[str, Any] = {
+            "Operator_Account": caller.operator,
+            "Type": group_type,
+            "GroupId": group_id,
+            "MsgSeqList": recalled,
+        }
         if topic is not None:
             event["TopicId"] = topic
         event["EventTime"] = svc.event_ms()
@@ -115,8 +119,16 @@ def group_msg_get_simple(svc: Service, body: dict[str, Any], caller: Caller) -> 
 def _group_history_item(seq: int, record: dict[str, Any] | None) -> dict[str, Any]:
     if record is None:
         # CHOICE: a seq with nothing stored (an online-only message) is a place message.
-        return {"From_Account": "", "IsPlaceMsg": PLACE_MSG_GONE, "IsSystemMsg": 0, "MsgBody": [],
-                "MsgPriority": PRIORITY_NUMBERS["Normal"], "MsgRandom": 0, "MsgSeq": seq, "MsgTimeStamp": 0}
+        return {
+            "From_Account": "",
+            "IsPlaceMsg": PLACE_MSG_GONE,
+            "IsSystemMsg": 0,
+            "MsgBody": [],
+            "MsgPriority": PRIORITY_NUMBERS["Normal"],
+            "MsgRandom": 0,
+            "MsgSeq": seq,
+            "MsgTimeStamp": 0,
+        }
     recalled = bool(record.get("recalled"))
     return {
         "From_Account": record["From_Account"],
@@ -153,13 +165,18 @@ def group_msg_receipt(svc: Service, body: dict[str, Any], caller: Caller) -> Rep
             if reader != record["From_Account"] and reader not in readers:
                 readers.append(reader)
             read, unread = _receipt_counts(group, record)
-            receipts.append({"MsgSeq": seq, "ReadNum": read, "UnreadNum": unread,
-                             "ReadReceiptMembers": [{"Member_Account": reader}]})
+            receipts.append(
+                {
+                    "MsgSeq": seq,
+                    "ReadNum": read,
+                    "UnreadNum": unread,
+                    "ReadReceiptMembers": [{"Member_Account": reader}],
+                }
+            )
         group_type = group.type
     jobs = []
     if receipts:
-        event = {"GroupId": group_id, "Type": group_type, "GroupMsgReceiptList": receipts,
-                 "EventTime": svc.event_ms()}
+        event = {"GroupId": group_id, "Type": group_type, "GroupMsgReceiptList": receipts, "EventTime": svc.event_ms()}
         jobs = svc.event_jobs("Group.CallbackAfterReadReceipt", event, caller)
     return Reply(after=jobs)
 
@@ -200,16 +217,15 @@ def get_group_msg_receipt_detail(svc: Service, body: dict[str, Any], caller: Cal
         if record is None:
             raise ImError(codes.RECEIPT_MISSING, f"no read receipt for message {seq}")
         readers = [r for r in record.get("read_by", []) if r in group.members]
-        listed = readers if which == 0 else [
-            m for m in group.members if m != record["From_Account"] and m not in readers
-        ]
+        listed = (
+            readers if which == 0 else [m for m in group.members if m != record["From_Account"] and m not in readers]
+        )
     start = int(cursor or 0)
     page = listed[start : start + count]
     following = start + len(page)
     finished = following >= len(listed)
     # The pages' examples spell it IsFinish (docs/protocol.md §11.3).
-    answer: dict[str, Any] = {"MsgSeq": seq, "Cursor": "" if finished else str(following),
-                              "IsFinish": int(finished)}
+    answer: dict[str, Any] = {"MsgSeq": seq, "Cursor": "" if finished else str(following), "IsFinish": int(finished)}
     if which == 0:
         answer["ReadList"] = [{"Read_Account": a} for a in page]
     else:
@@ -269,13 +285,15 @@ def admin_getroammsg(svc: Service, body: dict[str, Any], caller: Caller) -> Repl
             size += item_size
     page.reverse()  # oldest first within a page, as docs/protocol.md §12.1's samples
     oldest = page[0] if page else None
-    return Reply({
-        "Complete": int(len(page) == len(remaining)),
-        "MsgCnt": len(page),
-        "LastMsgTime": oldest["MsgTimeStamp"] if oldest else 0,
-        "LastMsgKey": oldest["MsgKey"] if oldest else "",
-        "MsgList": page,
-    })
+    return Reply(
+        {
+            "Complete": int(len(page) == len(remaining)),
+            "MsgCnt": len(page),
+            "LastMsgTime": oldest["MsgTimeStamp"] if oldest else 0,
+            "LastMsgKey": oldest["MsgKey"] if oldest else "",
+            "MsgList": page,
+        }
+    )
 
 
 def _order(record: dict[str, Any]) -> tuple[int, int]:
@@ -345,8 +363,12 @@ def admin_set_msg_read(svc: Service, body: dict[str, Any], caller: Caller) -> Re
         _known(svc, peer, codes.C2C_TO_MISSING, "Peer_Account")
         read = 0
         for record in svc.conversations.get(conversation(reporter, peer), []):
-            if (record["From_Account"] == peer and record["To_Account"] == reporter and record.get("unread")
-                    and record["MsgTime"] <= read_time):
+            if (
+                record["From_Account"] == peer
+                and record["To_Account"] == reporter
+                and record.get("unread")
+                and record["MsgTime"] <= read_time
+            ):
                 record["unread"] = False
                 record["read_time"] = read_time
                 read += 1
@@ -360,8 +382,10 @@ def admin_set_msg_read(svc: Service, body: dict[str, Any], caller: Caller) -> Re
 
 
 def _seq_list(raw: Any, limit: int | None) -> list[int]:
-    if not isinstance(raw, list) or not raw or not all(
-        isinstance(item, dict) and is_int(item.get("MsgSeq")) and item["MsgSeq"] >= 1 for item in raw
+    if (
+        not isinstance(raw, list)
+        or not raw
+        or not all(isinstance(item, dict) and is_int(item.get("MsgSeq")) and item["MsgSeq"] >= 1 for item in raw)
     ):
         raise ImError(BAD, "MsgSeqList must be a non-empty array of {MsgSeq: positive integer}")
     if limit is not None and len(raw) > limit:

@@ -30,7 +30,12 @@ def sender_of(svc: Service, body: dict[str, Any], invalid: int) -> str:
 
 
 def before_send(
-    svc: Service, kind: Literal["c2c", "group"], command: str, fields: dict[str, Any], caller: Caller, send_id: int,
+    svc: Service,
+    kind: Literal["c2c", "group"],
+    command: str,
+    fields: dict[str, Any],
+    caller: Caller,
+    send_id: int,
     forbidden: bool,
 ) -> Decision:
     if forbidden or not svc.callbacks.enabled(command):
@@ -46,45 +51,71 @@ def before_send(
 
 
 def refusal(
-    svc: Service, kind: Literal["c2c", "group"], decision: Decision, send_id: int, caller: Caller,
+    svc: Service,
+    kind: Literal["c2c", "group"],
+    decision: Decision,
+    send_id: int,
+    caller: Caller,
     fields: dict[str, Any],
 ) -> SendResult | None:
     """The before-send answer's refusals (docs/protocol.md §2.5) and the failure policy
     (docs/protocol.md §1.4), or None to deliver."""
     if decision.action == "failed" and svc.settings().before_send_failure_policy == "drop":
-        decision = Decision("reject", codes.CALLBACK_FAILED_DROP, "before-send callback failed or timed out",
-                            reason=f"callback failed: {decision.reason}")
+        decision = Decision(
+            "reject",
+            codes.CALLBACK_FAILED_DROP,
+            "before-send callback failed or timed out",
+            reason=f"callback failed: {decision.reason}",
+        )
     entry = {"kind": kind, "send_id": send_id, "source": caller.source, "time": svc.now(), **fields}
     if decision.action == "reject":
         with svc.lock:
-            svc.rejected.append({**entry, "ErrorCode": decision.code, "ErrorInfo": decision.info,
-                                  "reason": decision.reason})
+            svc.rejected.append(
+                {**entry, "ErrorCode": decision.code, "ErrorInfo": decision.info, "reason": decision.reason}
+            )
         return SendResult(decision.code, decision.info, "rejected", send_id, reason=decision.reason)
     if decision.action == "discard":
         # docs/protocol.md §2.5: discarded silently; the sender is told success. CHOICE: a group message gets
         # MsgSeq 0, as nothing was assigned; a C2C message keeps the MsgKey it was sent with.
         with svc.lock:
             svc.dropped.append({**entry, "reason": "callback discarded"})
-        return SendResult(codes.OK, "", "discarded", send_id, reason="callback", msg_seq=0,
-                          msg_time=int(svc.now()))
+        return SendResult(codes.OK, "", "discarded", send_id, reason="callback", msg_seq=0, msg_time=int(svc.now()))
     return None
 
 
 def duplicate(svc: Service, send_id: int, caller: Caller, original: dict[str, Any]) -> SendResult:
     with svc.lock:
         svc.dropped.append(
-            {"kind": original["kind"], "send_id": send_id, "source": caller.source, "time": svc.now(),
-             "reason": "duplicate", "original_send_id": original["send_id"]}
+            {
+                "kind": original["kind"],
+                "send_id": send_id,
+                "source": caller.source,
+                "time": svc.now(),
+                "reason": "duplicate",
+                "original_send_id": original["send_id"],
+            }
         )
     return SendResult(
-        codes.OK, "", "dropped", send_id, reason="duplicate", message=original, msg_key=original.get("MsgKey"),
-        msg_time=original["MsgTime"], msg_seq=original.get("MsgSeq"),
+        codes.OK,
+        "",
+        "dropped",
+        send_id,
+        reason="duplicate",
+        message=original,
+        msg_key=original.get("MsgKey"),
+        msg_time=original["MsgTime"],
+        msg_seq=original.get("MsgSeq"),
     )
 
 
 def stream_call(
-    svc: Service, scope: tuple[Any, ...], content: dict[str, Any], msg_random: int, now: float,
-    start: Callable[[], dict[str, Any]], too_long: int,
+    svc: Service,
+    scope: tuple[Any, ...],
+    content: dict[str, Any],
+    msg_random: int,
+    now: float,
+    start: Callable[[], dict[str, Any]],
+    too_long: int,
 ) -> Stream:
     """One call of a stream (under the lock): start it or continue it, then append its chunks.
 
@@ -130,8 +161,16 @@ def stream_call(
     record = stream.record
     previous = record["MsgBody"][0]["MsgContent"]["Chunks"] if record["MsgBody"] else []
     compatible = content.get("CompatibleText", "")
-    record["MsgBody"] = [{"MsgType": "TIMStreamElem", "MsgContent": {
-        "Chunks": [*previous, *chunks], "CompatibleText": compatible, "StreamMsgID": stream.stream_id}}]
+    record["MsgBody"] = [
+        {
+            "MsgType": "TIMStreamElem",
+            "MsgContent": {
+                "Chunks": [*previous, *chunks],
+                "CompatibleText": compatible,
+                "StreamMsgID": stream.stream_id,
+            },
+        }
+    ]
     record["StreamMsgID"] = stream.stream_id
     record["stream_ended"] = stream.ended
     record["history"].append({"time": now, "Chunks": chunks, "CompatibleText": compatible})
@@ -154,8 +193,12 @@ def modify_fields(
 
 
 def modify(
-    svc: Service, key: tuple[Any, ...], record: dict[str, Any], new_body: list[dict[str, Any]] | None,
-    new_ccd: str | None, caller: Caller,
+    svc: Service,
+    key: tuple[Any, ...],
+    record: dict[str, Any],
+    new_body: list[dict[str, Any]] | None,
+    new_ccd: str | None,
+    caller: Caller,
 ) -> dict[str, Any]:
     """docs/protocol.md §5.6: a modify arriving while another of the same message is in progress gets 20028.
     The in-progress window lasts ``modify_latency_ms``, so a test can meet it."""
@@ -173,8 +216,12 @@ def modify(
             if new_ccd is not None:
                 record["CloudCustomData"] = new_ccd
             record["history"].append(
-                {"time": svc.now(), "Operator_Account": caller.operator, "MsgBody": record["MsgBody"],
-                 "CloudCustomData": record["CloudCustomData"]}
+                {
+                    "time": svc.now(),
+                    "Operator_Account": caller.operator,
+                    "MsgBody": record["MsgBody"],
+                    "CloudCustomData": record["CloudCustomData"],
+                }
             )
             return record
     finally:
@@ -195,8 +242,17 @@ def client_account(svc: Service, user: str) -> None:
 def client_rejected(svc: Service, kind: str, user: str, request: dict[str, Any], exc: ImError) -> ImError:
     with svc.lock:
         svc.rejected.append(
-            {"kind": kind, "send_id": next(svc.send_ids), "source": "client", "time": svc.now(),
-             "From_Account": user, **request, "ErrorCode": exc.code, "ErrorInfo": exc.info, "reason": "validation"}
+            {
+                "kind": kind,
+                "send_id": next(svc.send_ids),
+                "source": "client",
+                "time": svc.now(),
+                "From_Account": user,
+                **request,
+                "ErrorCode": exc.code,
+                "ErrorInfo": exc.info,
+                "reason": "validation",
+            }
         )
     return exc
 
@@ -214,8 +270,13 @@ def stream_content(raw: Any, not_array: int, bad: int, too_long: int) -> dict[st
     if not isinstance(chunks, list) or not chunks:
         raise ImError(bad, "Chunks must be a non-empty array")
     for chunk in chunks:
-        if not (isinstance(chunk, dict) and isinstance(chunk.get("EventType"), str) and is_int(chunk.get("Index"))
-                and isinstance(chunk.get("Markdown"), str) and isinstance(chunk.get("IsLast"), bool)):
+        if not (
+            isinstance(chunk, dict)
+            and isinstance(chunk.get("EventType"), str)
+            and is_int(chunk.get("Index"))
+            and isinstance(chunk.get("Markdown"), str)
+            and isinstance(chunk.get("IsLast"), bool)
+        ):
             raise ImError(bad, "each chunk is {EventType: string, Index: integer, Markdown: string, IsLast: bool}")
     if any(chunk["IsLast"] for chunk in chunks[:-1]):
         raise ImError(bad, "only the last chunk may have IsLast")

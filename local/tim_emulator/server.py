@@ -364,8 +364,14 @@ def _filtered(records: list[dict[str, Any]], query: dict[str, str]) -> list[dict
 def _send_answer(result: SendResult | ImError) -> dict[str, Any]:
     """What a simulated client's SDK would learn, plus what happened to the message."""
     if isinstance(result, ImError):
-        return {"ErrorCode": result.code, "ErrorInfo": result.info, "outcome": "rejected", "reason": "validation",
-                "send_id": None, "message": None}
+        return {
+            "ErrorCode": result.code,
+            "ErrorInfo": result.info,
+            "outcome": "rejected",
+            "reason": "validation",
+            "send_id": None,
+            "message": None,
+        }
     answer: dict[str, Any] = {
         "ErrorCode": result.code,
         "ErrorInfo": result.info,

@@ -44,16 +44,23 @@ def tim(tim: EmulatorControl) -> Iterator[EmulatorControl]:
 @pytest.fixture
 def rest(local_stack: dict) -> TimRestClient:
     """The test's own calls (setting up groups and users), kept under the emulator's 200/s per API."""
-    return TimRestClient(int(local_stack["sdkappid"]), local_stack["secret_key"], base_url=local_stack["tim_api_base"],
-                         pace=lambda api, body: time.sleep(1 / 150))
+    return TimRestClient(
+        int(local_stack["sdkappid"]),
+        local_stack["secret_key"],
+        base_url=local_stack["tim_api_base"],
+        pace=lambda api, body: time.sleep(1 / 150),
+    )
 
 
 def make_groups(rest: TimRestClient, count: int) -> list[str]:
     prefix = uuid.uuid4().hex[:8]
     groups = [f"e2e-{prefix}-{i:04d}" for i in range(count)]
     for group in groups:
-        rest.call("group_open_http_svc", "create_group",
-                  {"Owner_Account": "alice", "Type": "Public", "Name": group, "GroupId": group})
+        rest.call(
+            "group_open_http_svc",
+            "create_group",
+            {"Owner_Account": "alice", "Type": "Public", "Name": group, "GroupId": group},
+        )
     return groups
 
 
@@ -104,20 +111,29 @@ def kill_a_busy_worker(stack: dict) -> int:
 def test_broadcast_to_500_groups_under_faults_and_a_killed_worker(local_stack, tim, rest) -> None:
     groups = make_groups(rest, 500)
     # 10% of sends fail transiently; a third of those after Tencent stored the message.
-    tim.configure(faults=[{"api": SEND, "error_share": 0.1, "codes": [10002, 502], "fault_after_commit": 0.34}],
-                  fault_seed=4)
-    created = admin(local_stack, "POST", "/broadcasts", {"groupIds": groups, "msgBody": TEXT,
-                                                         "options": {"priority": "Low"}})
+    tim.configure(
+        faults=[{"api": SEND, "error_share": 0.1, "codes": [10002, 502], "fault_after_commit": 0.34}], fault_seed=4
+    )
+    created = admin(
+        local_stack, "POST", "/broadcasts", {"groupIds": groups, "msgBody": TEXT, "options": {"priority": "Low"}}
+    )
     assert created.status_code == 202, created.text
     job_id = created.json()["jobId"]
-    wait_for(lambda: job(local_stack, job_id)["progress"]["sent"] >= 170, timeout=120,
-             what="a third of the groups sent")
+    wait_for(
+        lambda: job(local_stack, job_id)["progress"]["sent"] >= 170, timeout=120, what="a third of the groups sent"
+    )
     kill_a_busy_worker(local_stack)
 
     final = wait_for(lambda: settled(local_stack, job_id), timeout=240, what="the broadcast to settle")
     assert final["state"] == "done"
     assert final["progress"] | {"failedCodes": None} == {
-        "total": 500, "sent": 500, "failed": 0, "pending": 0, "cancelled": 0, "failedCodes": None}
+        "total": 500,
+        "sent": 500,
+        "failed": 0,
+        "pending": 0,
+        "cancelled": 0,
+        "failedCodes": None,
+    }
     # Exactly one delivered message per group, although some sends were repeated.
     calls = sends_to(tim, groups)
     assert delivered(tim, groups) == dict.fromkeys(groups, 1)
@@ -153,8 +169,9 @@ def test_cancel_mid_way_leaves_the_rest_cancelled(local_stack, tim, rest) -> Non
 def test_a_scheduled_broadcast_starts_when_its_time_comes(local_stack, tim, rest) -> None:
     groups = make_groups(rest, 3)
     at = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
-    created = admin(local_stack, "POST", "/broadcasts", {"groupIds": groups, "msgBody": TEXT,
-                                                         "schedule": {"at": at.isoformat()}})
+    created = admin(
+        local_stack, "POST", "/broadcasts", {"groupIds": groups, "msgBody": TEXT, "schedule": {"at": at.isoformat()}}
+    )
     assert created.status_code == 202, created.text
     body = created.json()
     assert body["state"] == "scheduled" and body["nextRun"].startswith(at.strftime("%Y-%m-%dT%H:%M:%S"))
@@ -184,11 +201,16 @@ def schedules_naming(aws: Callable[[str], Any], job_id: str) -> list[str]:
 def test_cancelling_a_scheduled_broadcast_removes_its_schedule(local_stack, aws, tim, rest) -> None:
     groups, later_groups = make_groups(rest, 2), make_groups(rest, 1)
     at = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
-    job_id = admin(local_stack, "POST", "/broadcasts", {"groupIds": groups, "msgBody": TEXT,
-                                                        "schedule": {"at": at.isoformat()}}).json()["jobId"]
+    job_id = admin(
+        local_stack, "POST", "/broadcasts", {"groupIds": groups, "msgBody": TEXT, "schedule": {"at": at.isoformat()}}
+    ).json()["jobId"]
     # A broadcast due a second after it: once that one has run, the cancelled one's time has passed too.
-    later = admin(local_stack, "POST", "/broadcasts", {"groupIds": later_groups, "msgBody": TEXT,
-                                                       "schedule": {"at": (at + timedelta(seconds=1)).isoformat()}})
+    later = admin(
+        local_stack,
+        "POST",
+        "/broadcasts",
+        {"groupIds": later_groups, "msgBody": TEXT, "schedule": {"at": (at + timedelta(seconds=1)).isoformat()}},
+    )
     assert later.status_code == 202, later.text
     assert len(schedules_naming(aws, job_id)) == 1
     assert admin(local_stack, "DELETE", f"/broadcasts/{job_id}").json()["state"] == "cancelled"
@@ -201,8 +223,10 @@ def test_cancelling_a_scheduled_broadcast_removes_its_schedule(local_stack, aws,
 
 def test_broadcasts_are_listed_newest_first(local_stack, rest) -> None:
     groups = make_groups(rest, 1)
-    ids = [admin(local_stack, "POST", "/broadcasts", {"groupIds": groups, "msgBody": TEXT}).json()["jobId"]
-           for _ in range(2)]
+    ids = [
+        admin(local_stack, "POST", "/broadcasts", {"groupIds": groups, "msgBody": TEXT}).json()["jobId"]
+        for _ in range(2)
+    ]
     listed = [j["jobId"] for j in admin(local_stack, "GET", "/broadcasts?limit=50").json()["jobs"]]
     assert listed.index(ids[1]) < listed.index(ids[0])
 
@@ -214,8 +238,13 @@ def test_an_idempotency_key_makes_one_broadcast(local_stack, rest) -> None:
     first = admin(local_stack, "POST", "/broadcasts", body, **{"Idempotency-Key": key})
     again = admin(local_stack, "POST", "/broadcasts", body, **{"Idempotency-Key": key})
     assert first.status_code == again.status_code == 202 and first.json()["jobId"] == again.json()["jobId"]
-    other = admin(local_stack, "POST", "/broadcasts", {**body, "allGroups": False, "msgBody": TEXT * 2},
-                  **{"Idempotency-Key": key})
+    other = admin(
+        local_stack,
+        "POST",
+        "/broadcasts",
+        {**body, "allGroups": False, "msgBody": TEXT * 2},
+        **{"Idempotency-Key": key},
+    )
     assert other.status_code == 422 and other.json()["field"] == "Idempotency-Key"
 
 
@@ -225,7 +254,7 @@ def test_an_idempotency_key_makes_one_broadcast(local_stack, rest) -> None:
 def test_bot_friends_for_1000_users_then_the_same_again_changes_nothing(local_stack, tim, rest) -> None:
     users = [f"fan-{uuid.uuid4().hex[:6]}-{i:04d}" for i in range(1000)]
     for start in range(0, 1000, 100):
-        rest.call("im_open_login_svc", "multiaccount_import", {"Accounts": users[start:start + 100]})
+        rest.call("im_open_login_svc", "multiaccount_import", {"Accounts": users[start : start + 100]})
     bot = quote("@RBT#assistant", safe="")
     first = admin(local_stack, "POST", f"/bots/{bot}/friends", {"userIds": users})
     assert first.status_code == 200, first.text
@@ -254,12 +283,20 @@ def test_messages_to_a_user_many_users_and_a_group(local_stack, tim) -> None:
     text = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": f"admin says {uuid.uuid4().hex[:6]}"}}]
     one = admin(local_stack, "POST", "/messages", {"toUser": "bob", "msgBody": text, "from": "@RBT#assistant"})
     assert one.status_code == 200 and one.json()["results"][0]["result"] == "sent"
-    many = admin(local_stack, "POST", "/messages", {"toUsers": ["alice", "bob", "nobody-here"], "msgBody": text,
-                                                    "options": {"noUnread": True}})
+    many = admin(
+        local_stack,
+        "POST",
+        "/messages",
+        {"toUsers": ["alice", "bob", "nobody-here"], "msgBody": text, "options": {"noUnread": True}},
+    )
     assert [(r["recipient"], r["result"]) for r in many.json()["results"]] == [
-        ("alice", "sent"), ("bob", "sent"), ("nobody-here", "failed")]
-    group = admin(local_stack, "POST", "/messages", {"toGroup": "@TGS#demo", "msgBody": text,
-                                                     "options": {"priority": "High"}})
+        ("alice", "sent"),
+        ("bob", "sent"),
+        ("nobody-here", "failed"),
+    ]
+    group = admin(
+        local_stack, "POST", "/messages", {"toGroup": "@TGS#demo", "msgBody": text, "options": {"priority": "High"}}
+    )
     assert group.json()["results"][0]["msgSeq"] > 0
     content = text[0]["MsgContent"]["Text"]
     arrived = [m for m in tim.messages() if m["MsgBody"][0].get("MsgContent", {}).get("Text") == content]
@@ -273,14 +310,32 @@ def test_messages_to_a_user_many_users_and_a_group(local_stack, tim) -> None:
     ("method", "path", "body", "status", "field", "says"),
     [
         ("POST", "/messages", None, 422, "body", "required"),
-        ("POST", "/messages", {"toUser": "bob", "msgBody": [
-            {"MsgType": "TIMTextElem", "MsgContent": {"Text": "x" * 13 * 1024}}]}, 422, "body.msgBody", "12 KB"),
+        (
+            "POST",
+            "/messages",
+            {"toUser": "bob", "msgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x" * 13 * 1024}}]},
+            422,
+            "body.msgBody",
+            "12 KB",
+        ),
         ("POST", "/robots", {"robotId": "assistant"}, 422, "body.robotId", "@RBT#"),
         ("DELETE", "/robots/assistant", None, 422, "path.robotId", "@RBT#"),
-        ("POST", "/messages", {"toUsers": [f"u{i}" for i in range(5001)], "msgBody": TEXT}, 422, "body.toUsers",
-         "5000"),
-        ("POST", "/broadcasts", {"groupIds": [f"g{i}" for i in range(5001)], "msgBody": TEXT}, 422, "body.groupIds",
-         "5000"),
+        (
+            "POST",
+            "/messages",
+            {"toUsers": [f"u{i}" for i in range(5001)], "msgBody": TEXT},
+            422,
+            "body.toUsers",
+            "5000",
+        ),
+        (
+            "POST",
+            "/broadcasts",
+            {"groupIds": [f"g{i}" for i in range(5001)], "msgBody": TEXT},
+            422,
+            "body.groupIds",
+            "5000",
+        ),
         ("GET", "/broadcasts/no-such-job", None, 404, "jobId", "no-such-job"),
         ("DELETE", "/broadcasts/no-such-job", None, 404, "jobId", "no-such-job"),
         ("GET", "/broadcasts?nextToken=forged", None, 400, "nextToken", "nextToken"),
@@ -296,8 +351,14 @@ def test_the_openapi_document_and_swagger_ui_are_published(local_stack) -> None:
     document = admin(local_stack, "GET", "/openapi.json")
     assert document.status_code == 200
     paths = document.json()["paths"]
-    assert {"/admin/broadcasts", "/admin/broadcasts/{jobId}", "/admin/messages", "/admin/robots",
-            "/admin/robots/{robotId}", "/admin/bots/{botId}/friends"} <= set(paths)
+    assert {
+        "/admin/broadcasts",
+        "/admin/broadcasts/{jobId}",
+        "/admin/messages",
+        "/admin/robots",
+        "/admin/robots/{robotId}",
+        "/admin/bots/{botId}/friends",
+    } <= set(paths)
     parameters = {p["name"] for p in paths["/admin/broadcasts"]["post"]["parameters"]}
     assert "idempotency-key" in parameters
     ui = admin(local_stack, "GET", "/swagger")

@@ -35,8 +35,11 @@ def signed_query(stack: dict, command: str, request_time: int | None = None, **o
 def post(stack: dict, query: dict, body: str | dict) -> requests.Response:
     data = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
     return requests.post(
-        f"{stack['api_url']}/tim/callback", params=query, data=data.encode(),
-        headers={"content-type": "application/json"}, timeout=SEND_TIMEOUT,
+        f"{stack['api_url']}/tim/callback",
+        params=query,
+        data=data.encode(),
+        headers={"content-type": "application/json"},
+        timeout=SEND_TIMEOUT,
     )
 
 
@@ -44,19 +47,32 @@ def c2c_before(text: str, to: str = "u_1002", **extra: object) -> dict:
     now = int(time.time())
     seq, rnd = 7311, uuid.uuid4().int % 2**32
     return {
-        "CallbackCommand": "C2C.CallbackBeforeSendMsg", "From_Account": "u_1001", "To_Account": to,
-        "MsgSeq": seq, "MsgRandom": rnd, "MsgTime": now, "MsgKey": f"{seq}_{rnd}_{now}",
-        "OnlineOnlyFlag": 0, "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}],
-        "CloudCustomData": "", **extra,
+        "CallbackCommand": "C2C.CallbackBeforeSendMsg",
+        "From_Account": "u_1001",
+        "To_Account": to,
+        "MsgSeq": seq,
+        "MsgRandom": rnd,
+        "MsgTime": now,
+        "MsgKey": f"{seq}_{rnd}_{now}",
+        "OnlineOnlyFlag": 0,
+        "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}],
+        "CloudCustomData": "",
+        **extra,
     }
 
 
 def group_before(text: str) -> dict:
     return {
-        "CallbackCommand": "Group.CallbackBeforeSendMsg", "GroupId": "@TGS#2J4SZEAEL", "Type": "Public",
-        "From_Account": "u_1001", "Operator_Account": "u_1001", "Random": uuid.uuid4().int % 2**32,
-        "OnlineOnlyFlag": 0, "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}],
-        "CloudCustomData": "", "EventTime": str(int(time.time() * 1000)),
+        "CallbackCommand": "Group.CallbackBeforeSendMsg",
+        "GroupId": "@TGS#2J4SZEAEL",
+        "Type": "Public",
+        "From_Account": "u_1001",
+        "Operator_Account": "u_1001",
+        "Random": uuid.uuid4().int % 2**32,
+        "OnlineOnlyFlag": 0,
+        "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}],
+        "CloudCustomData": "",
+        "EventTime": str(int(time.time() * 1000)),
     }
 
 
@@ -123,8 +139,9 @@ def test_group_masking_and_element_types(local_stack, policy) -> None:
     status, reply = answer(local_stack, group_before("what the heck"))
     assert reply["MsgBody"][0]["MsgContent"]["Text"] == "what the ****"
     image = group_before("look")
-    image["MsgBody"].append({"MsgType": "TIMImageElem", "MsgContent": {"UUID": "u", "ImageFormat": 1,
-                                                                         "ImageInfoArray": []}})
+    image["MsgBody"].append(
+        {"MsgType": "TIMImageElem", "MsgContent": {"UUID": "u", "ImageFormat": 1, "ImageInfoArray": []}}
+    )
     status, reply = answer(local_stack, image)
     assert reply["ErrorCode"] == 10100 and "TIMImageElem" in reply["ErrorInfo"]
 
@@ -136,15 +153,23 @@ def test_oversize_body_is_rejected_naming_the_limit(local_stack) -> None:
 
 def test_interrupt_to_a_bot_is_recorded_and_allowed(local_stack, aws) -> None:
     interrupt = c2c_before("", to="@RBT#assistant")
-    interrupt["MsgBody"] = [{"MsgType": "TIMCustomElem", "MsgContent": {
-        "Data": json.dumps({"chatbotPlugin": 2, "src": 22, "msgKey": "12_345_1730000000"})}}]
+    interrupt["MsgBody"] = [
+        {
+            "MsgType": "TIMCustomElem",
+            "MsgContent": {"Data": json.dumps({"chatbotPlugin": 2, "src": 22, "msgKey": "12_345_1730000000"})},
+        }
+    ]
     interrupt["OnlineOnlyFlag"] = 1
     status, reply = answer(local_stack, interrupt)
     assert (status, reply["ErrorCode"]) == (200, 0)
-    item = aws("dynamodb").get_item(
-        TableName=local_stack["resources"]["BotStateTable"],
-        Key={"pk": {"S": "interrupt#@RBT#assistant#12_345_1730000000"}},
-    ).get("Item")
+    item = (
+        aws("dynamodb")
+        .get_item(
+            TableName=local_stack["resources"]["BotStateTable"],
+            Key={"pk": {"S": "interrupt#@RBT#assistant#12_345_1730000000"}},
+        )
+        .get("Item")
+    )
     assert item and item["user"]["S"] == "u_1001"
 
 
@@ -215,13 +240,20 @@ def queue_drained(local_stack, aws) -> bool:
 def archived(local_stack, aws, pk: str) -> list[dict]:
     return aws("dynamodb").query(
         TableName=local_stack["resources"]["ArchiveTable"],
-        KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": pk}}, ConsistentRead=True,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": pk}},
+        ConsistentRead=True,
     )["Items"]
 
 
 def test_same_after_send_three_times_archives_one_message(local_stack, aws) -> None:
-    after = dict(c2c_before("hello archive"), CallbackCommand="C2C.CallbackAfterSendMsg",
-                 SendMsgResult=0, ErrorInfo="send msg succeed", UnreadMsgNum=1)
+    after = dict(
+        c2c_before("hello archive"),
+        CallbackCommand="C2C.CallbackAfterSendMsg",
+        SendMsgResult=0,
+        ErrorInfo="send msg succeed",
+        UnreadMsgNum=1,
+    )
     for _ in range(3):
         status, reply = answer(local_stack, after)
         assert (status, reply) == (200, {"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0})
@@ -236,17 +268,49 @@ def test_same_after_send_three_times_archives_one_message(local_stack, aws) -> N
 def test_group_merger_modify_and_recall_are_archived_together(local_stack, aws) -> None:
     seq = uuid.uuid4().int % 10**6
     group_id = "@TGS#ARCHIVE"
-    relay = {"MsgType": "TIMRelayElem", "MsgContent": {
-        "Title": "Chat history of A and B", "MsgNum": 1, "CompatibleText": "upgrade", "AbstractList": ["A: hi"],
-        "MsgList": [{"From_Account": "A", "To_Account": "B", "MsgSeq": 85, "MsgRandom": 1, "MsgTimeStamp": 1,
-                     "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}]}]}}
-    after = dict(group_before("x"), CallbackCommand="Group.CallbackAfterSendMsg", GroupId=group_id,
-                 MsgSeq=seq, MsgTime=int(time.time()), MsgBody=[relay])
-    modify = {"CallbackCommand": "Group.CallbackAfterModifyMsg", "Operator_Account": "u_1001",
-              "GroupId": group_id, "MsgSeq": seq, "EventTime": int(time.time() * 1000),
-              "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "edited"}}]}
-    recall = {"CallbackCommand": "Group.CallbackAfterRecallMsg", "Operator_Account": "u_1001", "Type": "Public",
-              "GroupId": group_id, "MsgSeqList": [{"MsgSeq": seq}], "EventTime": int(time.time() * 1000) + 1}
+    relay = {
+        "MsgType": "TIMRelayElem",
+        "MsgContent": {
+            "Title": "Chat history of A and B",
+            "MsgNum": 1,
+            "CompatibleText": "upgrade",
+            "AbstractList": ["A: hi"],
+            "MsgList": [
+                {
+                    "From_Account": "A",
+                    "To_Account": "B",
+                    "MsgSeq": 85,
+                    "MsgRandom": 1,
+                    "MsgTimeStamp": 1,
+                    "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}],
+                }
+            ],
+        },
+    }
+    after = dict(
+        group_before("x"),
+        CallbackCommand="Group.CallbackAfterSendMsg",
+        GroupId=group_id,
+        MsgSeq=seq,
+        MsgTime=int(time.time()),
+        MsgBody=[relay],
+    )
+    modify = {
+        "CallbackCommand": "Group.CallbackAfterModifyMsg",
+        "Operator_Account": "u_1001",
+        "GroupId": group_id,
+        "MsgSeq": seq,
+        "EventTime": int(time.time() * 1000),
+        "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "edited"}}],
+    }
+    recall = {
+        "CallbackCommand": "Group.CallbackAfterRecallMsg",
+        "Operator_Account": "u_1001",
+        "Type": "Public",
+        "GroupId": group_id,
+        "MsgSeqList": [{"MsgSeq": seq}],
+        "EventTime": int(time.time() * 1000) + 1,
+    }
     for body in (after, modify, recall, modify):
         assert answer(local_stack, body)[0] == 200
     pk = f"group:{group_id}:{seq}"
@@ -260,8 +324,13 @@ def test_group_merger_modify_and_recall_are_archived_together(local_stack, aws) 
 
 
 def test_body_with_characters_sqs_refuses_is_archived_as_it_came(local_stack, aws) -> None:
-    after = dict(c2c_before("odd \uffff and \ufffe"), CallbackCommand="C2C.CallbackAfterSendMsg",
-                 SendMsgResult=0, ErrorInfo="send msg succeed", UnreadMsgNum=1)
+    after = dict(
+        c2c_before("odd \uffff and \ufffe"),
+        CallbackCommand="C2C.CallbackAfterSendMsg",
+        SendMsgResult=0,
+        ErrorInfo="send msg succeed",
+        UnreadMsgNum=1,
+    )
     raw = json.dumps(after, ensure_ascii=False)
     assert post(local_stack, signed_query(local_stack, after["CallbackCommand"]), raw).status_code == 200
     pk = f"c2c:{after['MsgKey']}"
@@ -270,23 +339,34 @@ def test_body_with_characters_sqs_refuses_is_archived_as_it_came(local_stack, aw
 
 
 def test_another_body_for_an_archived_message_is_kept_beside_it(local_stack, aws) -> None:
-    after = dict(c2c_before("the real one"), CallbackCommand="C2C.CallbackAfterSendMsg",
-                 SendMsgResult=0, ErrorInfo="send msg succeed", UnreadMsgNum=1)
+    after = dict(
+        c2c_before("the real one"),
+        CallbackCommand="C2C.CallbackAfterSendMsg",
+        SendMsgResult=0,
+        ErrorInfo="send msg succeed",
+        UnreadMsgNum=1,
+    )
     forged = dict(after, MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {"Text": "a forged one"}}])
     pk = f"c2c:{after['MsgKey']}"
     assert answer(local_stack, after)[0] == 200
     wait_for(lambda: archived(local_stack, aws, pk), what="the archived message")
     assert answer(local_stack, forged)[0] == 200
-    items = wait_for(lambda: len(archived(local_stack, aws, pk)) == 2 and archived(local_stack, aws, pk),
-                     what="the second body beside the first")
-    assert {i["sk"]["S"].split("#")[0] + ":" + json.loads(i["body"]["S"])["MsgBody"][0]["MsgContent"]["Text"]
-            for i in items} == {"MSG:the real one", "MSG:a forged one"}
+    items = wait_for(
+        lambda: len(archived(local_stack, aws, pk)) == 2 and archived(local_stack, aws, pk),
+        what="the second body beside the first",
+    )
+    assert {
+        i["sk"]["S"].split("#")[0] + ":" + json.loads(i["body"]["S"])["MsgBody"][0]["MsgContent"]["Text"] for i in items
+    } == {"MSG:the real one", "MSG:a forged one"}
     assert next(i for i in items if i["sk"]["S"] == "MSG")["body"]["S"] == json.dumps(after, ensure_ascii=False)
 
 
 def test_bad_after_send_body_is_refused_not_queued(local_stack) -> None:
-    response = post(local_stack, signed_query(local_stack, "C2C.CallbackAfterSendMsg"),
-                    {"CallbackCommand": "C2C.CallbackAfterSendMsg", "From_Account": "a"})
+    response = post(
+        local_stack,
+        signed_query(local_stack, "C2C.CallbackAfterSendMsg"),
+        {"CallbackCommand": "C2C.CallbackAfterSendMsg", "From_Account": "a"},
+    )
     assert response.status_code == 400
     assert "MsgKey" in response.json()["message"]
 
@@ -296,21 +376,24 @@ def test_a_record_that_keeps_failing_ends_in_the_dead_letter_queue(local_stack, 
     # cannot handle (a future schema, a bug) must end up in the DLQ, not be lost or loop forever.
     marker = str(uuid.uuid4())
     aws("sqs").send_message(
-        QueueUrl=local_stack["resources"]["EventsQueue"], MessageBody=json.dumps({"poison": marker}),
+        QueueUrl=local_stack["resources"]["EventsQueue"],
+        MessageBody=json.dumps({"poison": marker}),
         MessageAttributes={"command": {"DataType": "String", "StringValue": "C2C.CallbackAfterSendMsg"}},
     )
     dlq = local_stack["resources"]["EventsDeadLetterQueue"]
 
     def in_dlq() -> bool:
-        messages = aws("sqs").receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0,
-                                              WaitTimeSeconds=1)
+        messages = aws("sqs").receive_message(
+            QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=1
+        )
         return any(marker in m["Body"] for m in messages.get("Messages", []))
 
     wait_for(in_dlq, timeout=60, what="the poison message in the DLQ")
 
 
-@pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parents[2].glob("events/tim_callback/*.json")),
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", sorted(Path(__file__).resolve().parents[2].glob("events/tim_callback/*.json")), ids=lambda p: p.stem
+)
 def test_sample_events_are_answered(local_stack, path) -> None:
     # The samples carry a Sign for a fixed time; sign them afresh, as Tencent would now.
     event = json.loads(path.read_text())

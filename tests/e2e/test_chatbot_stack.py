@@ -28,8 +28,9 @@ CONFIG_PATH = "/admin/bots/%40RBT%23assistant/config"
 
 def configure(stack: StackState, model: str, **fields: Any) -> None:
     config = {"provider": "openai", "model": model, "baseUrl": stack.model_url + "/v1", **fields}
-    answer = requests.put(stack.api_url + CONFIG_PATH, json=config, timeout=10,
-                          headers={"Idempotency-Key": str(uuid.uuid4())})
+    answer = requests.put(
+        stack.api_url + CONFIG_PATH, json=config, timeout=10, headers={"Idempotency-Key": str(uuid.uuid4())}
+    )
     assert answer.status_code == 200, answer.text
 
 
@@ -80,13 +81,21 @@ def test_the_same_bot_callback_three_times_gives_one_answer(local_stack: StackSt
     after = len(bot_messages(tim, BOT, user, None))
     key = f"{int(time.time()) % 100000}_{uuid.uuid4().int % 2**32}_{int(time.time())}"
     body = {
-        "CallbackCommand": "Bot.OnC2CMessage", "From_Account": user, "To_Account": BOT, "MsgSeq": 1,
-        "MsgRandom": 2, "MsgTime": int(time.time()), "MsgKey": key, "OnlineOnlyFlag": 0,
-        "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": question}}], "CloudCustomData": "",
+        "CallbackCommand": "Bot.OnC2CMessage",
+        "From_Account": user,
+        "To_Account": BOT,
+        "MsgSeq": 1,
+        "MsgRandom": 2,
+        "MsgTime": int(time.time()),
+        "MsgKey": key,
+        "OnlineOnlyFlag": 0,
+        "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": question}}],
+        "CloudCustomData": "",
     }
     for _ in range(3):
-        query = callback_query(local_stack.sdkappid, "Bot.OnC2CMessage", token=local_stack.callback_token,
-                               request_time=int(time.time()))
+        query = callback_query(
+            local_stack.sdkappid, "Bot.OnC2CMessage", token=local_stack.callback_token, request_time=int(time.time())
+        )
         answer = requests.post(local_stack.api_url + "/tim/callback", params=query, json=body, timeout=10)
         assert answer.status_code == 200, answer.text
     answered = follow(tim, BOT, user, None, after, timeout=60, out=io.StringIO())
@@ -107,8 +116,9 @@ def test_an_interrupt_mid_stream_stops_the_answer(bot: StackState, tim: Emulator
     user, question = "bob", f"tell me everything {uuid.uuid4().hex[:6]}"
     after = len(bot_messages(tim, BOT, user, None))
     assert tim.send_c2c(user, BOT, question)["ErrorCode"] == 0
-    started = EmulatorControl.wait_until(lambda: read_answer(tim, BOT, user, None, after).keys, 30,
-                                         "the first message of the answer")
+    started = EmulatorControl.wait_until(
+        lambda: read_answer(tim, BOT, user, None, after).keys, 30, "the first message of the answer"
+    )
     interrupt(tim, BOT, user, started[-1])
     answer = follow(tim, BOT, user, None, after, timeout=30, out=io.StringIO())
     whole = expected_answer(question, "local-slow")

@@ -18,8 +18,9 @@ TIMEOUT = 30
 
 
 def history(stack: dict, conversation: str, **query: Any) -> requests.Response:
-    return requests.get(f"{stack['api_url']}/admin/conversations/{quote(conversation, safe='')}/messages",
-                        params=query, timeout=TIMEOUT)
+    return requests.get(
+        f"{stack['api_url']}/admin/conversations/{quote(conversation, safe='')}/messages", params=query, timeout=TIMEOUT
+    )
 
 
 def texts(page: dict[str, Any]) -> list[str]:
@@ -46,15 +47,20 @@ def test_sent_messages_are_read_back_from_the_archive(local_stack, tim, aws) -> 
     mine = [e for e in page["entries"] if mark in e["body"][0]["MsgContent"]["Text"]]
     # The ids are the messages' MsgKeys; newest first (two sent in one second without the callbacks'
     # EventTime, which the emulator leaves out, are in MsgSeq then MsgRandom order).
-    assert {(e["id"], e["sender"]) for e in mine} == {(f"c2c:{second['MsgKey']}", "bob"),
-                                                     (f"c2c:{first['MsgKey']}", "alice")}
+    assert {(e["id"], e["sender"]) for e in mine} == {
+        (f"c2c:{second['MsgKey']}", "bob"),
+        (f"c2c:{first['MsgKey']}", "alice"),
+    }
     assert [e["time"] for e in page["entries"]] == sorted((e["time"] for e in page["entries"]), reverse=True)
     # The other way round names the same conversation.
     again = history(local_stack, "c2c:alice:bob", startTime=since, pageSize=100).json()
     assert [e["id"] for e in again["entries"]] == [e["id"] for e in page["entries"]]
 
-    one = requests.get(f"{local_stack['api_url']}/admin/conversations/{quote('c2c:alice:bob', safe='')}/messages/"
-                       f"c2c:{quote(first['MsgKey'], safe='')}", timeout=TIMEOUT)
+    one = requests.get(
+        f"{local_stack['api_url']}/admin/conversations/{quote('c2c:alice:bob', safe='')}/messages/"
+        f"c2c:{quote(first['MsgKey'], safe='')}",
+        timeout=TIMEOUT,
+    )
     assert one.status_code == 200 and one.json()["body"][0]["MsgContent"]["Text"] == f"history one {mark}"
 
     refused = history(local_stack, "c2c:alice", pageSize=5)
@@ -63,9 +69,15 @@ def test_sent_messages_are_read_back_from_the_archive(local_stack, tim, aws) -> 
 
 def test_a_groups_system_event_shows_in_its_history(local_stack) -> None:
     group = f"@TGS#hist{uuid.uuid4().hex[:8]}"
-    joined = {"CallbackCommand": "Group.CallbackAfterNewMemberJoin", "GroupId": group, "Type": "Public",
-              "JoinType": "Invited", "Operator_Account": "alice",
-              "NewMemberList": [{"Member_Account": "bob"}], "EventTime": str(int(time.time() * 1000))}
+    joined = {
+        "CallbackCommand": "Group.CallbackAfterNewMemberJoin",
+        "GroupId": group,
+        "Type": "Public",
+        "JoinType": "Invited",
+        "Operator_Account": "alice",
+        "NewMemberList": [{"Member_Account": "bob"}],
+        "EventTime": str(int(time.time() * 1000)),
+    }
     for _ in range(2):  # delivered twice, archived once
         assert answer(local_stack, joined)[0] == 200
 
@@ -83,10 +95,12 @@ def test_a_group_made_through_tencent_has_its_story_in_history(local_stack, tim)
     rest = TimRestClient(int(local_stack["sdkappid"]), local_stack["secret_key"], base_url=local_stack["tim_api_base"])
     group = f"hist-{uuid.uuid4().hex[:8]}"
     # The emulator sends the group's callbacks (docs/protocol.md §13) as Tencent does.
-    rest.call("group_open_http_svc", "create_group",
-              {"Owner_Account": "alice", "Type": "Public", "Name": "History", "GroupId": group})
-    rest.call("group_open_http_svc", "add_group_member",
-              {"GroupId": group, "MemberList": [{"Member_Account": "bob"}]})
+    rest.call(
+        "group_open_http_svc",
+        "create_group",
+        {"Owner_Account": "alice", "Type": "Public", "Name": "History", "GroupId": group},
+    )
+    rest.call("group_open_http_svc", "add_group_member", {"GroupId": group, "MemberList": [{"Member_Account": "bob"}]})
     assert tim.send_group("bob", group, "hello everyone")["ErrorCode"] == 0
 
     def told() -> list[dict[str, Any]] | None:
@@ -95,6 +109,9 @@ def test_a_group_made_through_tencent_has_its_story_in_history(local_stack, tim)
 
     entries = wait_for(told, timeout=TIMEOUT, what="the group's creation, the join and the message")
     assert [(e["kind"], (e.get("system") or {}).get("type")) for e in reversed(entries)] == [
-        ("system", "thread_created"), ("system", "participants_added"), ("message", None)]
+        ("system", "thread_created"),
+        ("system", "participants_added"),
+        ("message", None),
+    ]
     assert entries[1]["system"]["participants"] == ["bob"]
     assert entries[0]["sender"] == "bob" and entries[0]["body"][0]["MsgContent"]["Text"] == "hello everyone"

@@ -34,19 +34,33 @@ def call(stack: dict, method: str, path: str, user: str | None, body: Any = None
 
 
 def message(i: int, text: str = "hello", body: list | None = None) -> dict:
-    return {"From_Account": "alice", "To_Account": "bob", "MsgSeq": i, "MsgRandom": 1000 + i,
-            "MsgTimeStamp": 1730000000 + i, "CloudCustomData": "",
-            "MsgBody": body or [{"MsgType": "TIMTextElem", "MsgContent": {"Text": f"{text} {i}"}}]}
+    return {
+        "From_Account": "alice",
+        "To_Account": "bob",
+        "MsgSeq": i,
+        "MsgRandom": 1000 + i,
+        "MsgTimeStamp": 1730000000 + i,
+        "CloudCustomData": "",
+        "MsgBody": body or [{"MsgType": "TIMTextElem", "MsgContent": {"Text": f"{text} {i}"}}],
+    }
 
 
 def upload(kind: str = "c2c", to: str = "bob", messages: list | None = None, **extra: Any) -> dict:
-    return {"conversation": {"kind": kind, "id": to}, "title": "Chat history", "abstractList": ["alice: hi"],
-            "compatibleText": "Upgrade to view", "messageList": messages or [message(i) for i in range(3)], **extra}
+    return {
+        "conversation": {"kind": kind, "id": to},
+        "title": "Chat history",
+        "abstractList": ["alice: hi"],
+        "compatibleText": "Upgrade to view",
+        "messageList": messages or [message(i) for i in range(3)],
+        **extra,
+    }
 
 
 def by_key(key: str) -> dict:
-    return {"MsgType": "TIMRelayElem", "MsgContent": {"Title": "inner", "MsgNum": 1, "CompatibleText": "x",
-                                                      "AbstractList": [], "JsonMsgKey": key}}
+    return {
+        "MsgType": "TIMRelayElem",
+        "MsgContent": {"Title": "inner", "MsgNum": 1, "CompatibleText": "x", "AbstractList": [], "JsonMsgKey": key},
+    }
 
 
 def test_upload_and_download_by_the_conversation_only(local_stack) -> None:
@@ -63,9 +77,13 @@ def test_upload_and_download_by_the_conversation_only(local_stack) -> None:
     for reader in ("alice", "bob"):
         got = call(local_stack, "GET", f"/mergers/{key}", reader)
         assert got.status_code == 200, got.text
-        assert got.json() == {"title": doc["title"], "abstractList": doc["abstractList"],
-                              "compatibleText": doc["compatibleText"], "messageList": doc["messageList"],
-                              "layersOverLimit": False}
+        assert got.json() == {
+            "title": doc["title"],
+            "abstractList": doc["abstractList"],
+            "compatibleText": doc["compatibleText"],
+            "messageList": doc["messageList"],
+            "layersOverLimit": False,
+        }
     stranger = call(local_stack, "GET", f"/mergers/{key}", "carol")
     unknown = call(local_stack, "GET", "/mergers/no-such-key-000000000000000", "alice")
     assert stranger.status_code == unknown.status_code == 404
@@ -83,9 +101,20 @@ def test_bad_or_missing_sig_is_refused_at_the_gateway(local_stack) -> None:
     before = merger_invocations(local_stack)
     missing = call(local_stack, "GET", "/mergers/x", None)  # no Authorization header
     assert (missing.status_code, missing.json()) == (401, {"message": "Unauthorized"})
-    lone_surrogate = base64.b64encode(zlib.compress(json.dumps({
-        "TLS.ver": "2.0", "TLS.identifier": "\ud800", "TLS.sdkappid": int(local_stack["sdkappid"]),
-        "TLS.expire": 3600, "TLS.time": int(time.time()), "TLS.sig": "x"}).encode())).decode()
+    lone_surrogate = base64.b64encode(
+        zlib.compress(
+            json.dumps(
+                {
+                    "TLS.ver": "2.0",
+                    "TLS.identifier": "\ud800",
+                    "TLS.sdkappid": int(local_stack["sdkappid"]),
+                    "TLS.expire": 3600,
+                    "TLS.time": int(time.time()),
+                    "TLS.sig": "x",
+                }
+            ).encode()
+        )
+    ).decode()
     refused = [
         "not-a-sig",
         sig(local_stack, "alice", now=int(time.time()) - 7200, expire=60),  # expired
@@ -97,8 +126,9 @@ def test_bad_or_missing_sig_is_refused_at_the_gateway(local_stack) -> None:
         for method, path, body in (("POST", "/mergers", upload()), ("GET", "/mergers/some-key", None)):
             answer = call(local_stack, method, path, None, body, token=token)
             assert (answer.status_code, answer.json()) == (403, {"message": "Forbidden"}), answer.text
-    basic = requests.get(f"{local_stack['api_url']}/mergers/x", headers={"Authorization": "Basic YWxpY2U6eA=="},
-                         timeout=TIMEOUT)
+    basic = requests.get(
+        f"{local_stack['api_url']}/mergers/x", headers={"Authorization": "Basic YWxpY2U6eA=="}, timeout=TIMEOUT
+    )
     assert (basic.status_code, basic.json()) == (403, {"message": "Forbidden"})
     assert merger_invocations(local_stack) == before  # none of them reached the merger function
 
@@ -124,8 +154,10 @@ def test_group_merger_is_for_members_only(local_stack, tim) -> None:
     # One role lookup for the caller alone each, never a member listing; the uploader needs none.
     assert call(local_stack, "GET", f"/mergers/{key}", "alice").status_code == 200
     asked = [c["request"] for c in tim.calls(api=ROLES)[lookups:]]
-    assert asked == [{"GroupId": "@TGS#demo", "User_Account": ["carol"]},
-                     {"GroupId": "@TGS#demo", "User_Account": ["mallory"]}]
+    assert asked == [
+        {"GroupId": "@TGS#demo", "User_Account": ["carol"]},
+        {"GroupId": "@TGS#demo", "User_Account": ["mallory"]},
+    ]
     assert len(tim.calls(api="group_open_http_svc/get_group_member_info")) == listings
 
 
@@ -144,10 +176,12 @@ def test_group_merger_when_tencent_cannot_tell_is_503(local_stack, tim) -> None:
 
 def test_nesting_by_key_across_three_levels(local_stack) -> None:
     first = call(local_stack, "POST", "/mergers", "alice", upload()).json()["downloadKey"]
-    second = call(local_stack, "POST", "/mergers", "alice",
-                  upload(messages=[message(1, body=[by_key(first)])])).json()["downloadKey"]
-    third = call(local_stack, "POST", "/mergers", "alice",
-                 upload(messages=[message(1, body=[by_key(second)])])).json()["downloadKey"]
+    second = call(local_stack, "POST", "/mergers", "alice", upload(messages=[message(1, body=[by_key(first)])])).json()[
+        "downloadKey"
+    ]
+    third = call(local_stack, "POST", "/mergers", "alice", upload(messages=[message(1, body=[by_key(second)])])).json()[
+        "downloadKey"
+    ]
     top = call(local_stack, "GET", f"/mergers/{third}", "bob").json()
     middle_key = top["messageList"][0]["MsgBody"][0]["MsgContent"]["JsonMsgKey"]
     middle = call(local_stack, "GET", f"/mergers/{middle_key}", "bob").json()
@@ -163,8 +197,9 @@ def test_nesting_by_key_across_three_levels(local_stack) -> None:
 def test_a_chain_past_100_levels_is_flagged(local_stack) -> None:
     key = call(local_stack, "POST", "/mergers", "alice", upload()).json()["downloadKey"]
     for _ in range(100):
-        key = call(local_stack, "POST", "/mergers", "alice",
-                   upload(messages=[message(1, body=[by_key(key)])])).json()["downloadKey"]
+        key = call(local_stack, "POST", "/mergers", "alice", upload(messages=[message(1, body=[by_key(key)])])).json()[
+            "downloadKey"
+        ]
     top = call(local_stack, "GET", f"/mergers/{key}", "bob").json()
     assert top["layersOverLimit"] is True and top["messageList"] == [] and top["title"] == ""
 
@@ -189,8 +224,12 @@ def test_limits_are_refused_by_name(local_stack, doc, status, limit) -> None:
 def test_too_deep_inline_nesting_is_refused(local_stack) -> None:
     body: list = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "bottom"}}]
     for _ in range(100):
-        body = [{"MsgType": "TIMRelayElem", "MsgContent": {"Title": "t", "MsgNum": 1, "CompatibleText": "c",
-                                                           "MsgList": [message(1, body=body)]}}]
+        body = [
+            {
+                "MsgType": "TIMRelayElem",
+                "MsgContent": {"Title": "t", "MsgNum": 1, "CompatibleText": "c", "MsgList": [message(1, body=body)]},
+            }
+        ]
     refused = call(local_stack, "POST", "/mergers", "alice", upload(messages=[message(1, body=body)]))
     assert refused.status_code == 422 and ("levels" in refused.text or "recursion" in refused.text.lower())
 
@@ -202,16 +241,29 @@ def test_an_expired_merger_is_gone(local_stack, aws) -> None:
     s3, bucket = aws("s3"), local_stack["resources"]["MergerBucket"]
     obj = f"mergers/{key}.json.gz"
     head = s3.head_object(Bucket=bucket, Key=obj)
-    s3.copy_object(Bucket=bucket, Key=obj, CopySource={"Bucket": bucket, "Key": obj},
-                   Metadata=head["Metadata"] | {"expires_at": str(int(time.time()) - 1)},
-                   MetadataDirective="REPLACE", ContentType="application/json", ContentEncoding="gzip")
+    s3.copy_object(
+        Bucket=bucket,
+        Key=obj,
+        CopySource={"Bucket": bucket, "Key": obj},
+        Metadata=head["Metadata"] | {"expires_at": str(int(time.time()) - 1)},
+        MetadataDirective="REPLACE",
+        ContentType="application/json",
+        ContentEncoding="gzip",
+    )
     assert call(local_stack, "GET", f"/mergers/{key}", "bob").status_code == 404
 
 
 def test_inline_merger_from_a_callback_is_downloadable_by_the_conversation(local_stack, tim, aws) -> None:
-    relay = {"MsgType": "TIMRelayElem", "MsgContent": {
-        "Title": "Forwarded", "MsgNum": 1, "CompatibleText": "upgrade", "AbstractList": ["alice: hi"],
-        "MsgList": [message(7, "forwarded text")]}}
+    relay = {
+        "MsgType": "TIMRelayElem",
+        "MsgContent": {
+            "Title": "Forwarded",
+            "MsgNum": 1,
+            "CompatibleText": "upgrade",
+            "AbstractList": ["alice: hi"],
+            "MsgList": [message(7, "forwarded text")],
+        },
+    }
     sent = tim.send_c2c("alice", "bob", [relay])
     assert sent["ErrorCode"] == 0, sent
     dynamodb, table = aws("dynamodb"), local_stack["resources"]["ArchiveTable"]

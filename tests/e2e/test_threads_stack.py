@@ -44,10 +44,16 @@ def test_a_thread_from_creation_to_deletion(local_stack: StackState, tim: Emulat
 
     sent = []
     for number, (text, meta) in enumerate([("Shipping tonight", {"ticket": "42"}), ("<b>Go</b>", {"lang": "en"})]):
-        body = {"content": text, "sender": "alice", "senderDisplayName": "Alice", "metadata": meta,
-                "type": "text" if number == 0 else "html"}
-        answer = admin(local_stack, "POST", f"/threads/{seg(thread)}/messages", body,
-                       **{"Idempotency-Key": f"{token}-m{number}"})
+        body = {
+            "content": text,
+            "sender": "alice",
+            "senderDisplayName": "Alice",
+            "metadata": meta,
+            "type": "text" if number == 0 else "html",
+        }
+        answer = admin(
+            local_stack, "POST", f"/threads/{seg(thread)}/messages", body, **{"Idempotency-Key": f"{token}-m{number}"}
+        )
         assert answer.status_code == 201, answer.text
         sent.append(answer.json()["id"])
     assert [m.split(":")[-1] for m in sent] == sorted(m.split(":")[-1] for m in sent)
@@ -65,8 +71,9 @@ def test_a_thread_from_creation_to_deletion(local_stack: StackState, tim: Emulat
     assert {by_id[i]["senderDisplayName"] for i in sent} == {"Alice"}
     assert [m["type"] for m in listed["items"]][-1] == "threadCreated"
 
-    edited = admin(local_stack, "PUT", f"/threads/{seg(thread)}/messages/{seg(sent[0])}",
-                   {"content": "Shipping at 22:00"})
+    edited = admin(
+        local_stack, "PUT", f"/threads/{seg(thread)}/messages/{seg(sent[0])}", {"content": "Shipping at 22:00"}
+    )
     assert edited.status_code == 204, edited.text
     deleted = admin(local_stack, "DELETE", f"/threads/{seg(thread)}/messages/{seg(sent[1])}")
     assert deleted.status_code == 204, deleted.text
@@ -109,9 +116,19 @@ def test_a_thread_from_creation_to_deletion(local_stack: StackState, tim: Emulat
     # The same create and send again with the same tokens: nothing new.
     again = admin(local_stack, "POST", "/threads", request, **{"Idempotency-Key": token})
     assert again.status_code == 201 and again.json()["chatThread"]["id"] == thread, again.text
-    resent = admin(local_stack, "POST", f"/threads/{seg(thread)}/messages",
-                   {"content": "Shipping tonight", "sender": "alice", "senderDisplayName": "Alice",
-                    "metadata": {"ticket": "42"}, "type": "text"}, **{"Idempotency-Key": f"{token}-m0"})
+    resent = admin(
+        local_stack,
+        "POST",
+        f"/threads/{seg(thread)}/messages",
+        {
+            "content": "Shipping tonight",
+            "sender": "alice",
+            "senderDisplayName": "Alice",
+            "metadata": {"ticket": "42"},
+            "type": "text",
+        },
+        **{"Idempotency-Key": f"{token}-m0"},
+    )
     assert resent.status_code == 201 and resent.json()["id"] == sent[0], resent.text
     assert len(tim.messages(GroupId=group)) == 2
 
@@ -129,8 +146,11 @@ def test_a_send_whose_answer_was_lost_is_repeated_without_a_second_message(
     key = {"Idempotency-Key": f"lost-{uuid.uuid4().hex}"}
     body = {"content": "once", "sender": "alice"}
     # Tencent stores the message, then every answer is lost: the caller sees a failure.
-    tim.configure(faults=[{"api": "group_open_http_svc/send_group_msg", "error_share": 1.0, "codes": [502],
-                           "fault_after_commit": 1.0}])
+    tim.configure(
+        faults=[
+            {"api": "group_open_http_svc/send_group_msg", "error_share": 1.0, "codes": [502], "fault_after_commit": 1.0}
+        ]
+    )
     try:
         failed = admin(local_stack, "POST", f"/threads/{seg(thread)}/messages", body, **key)
     finally:

@@ -45,8 +45,11 @@ def test_a_users_message_is_moderated_delivered_and_archived_once(local_stack, t
 
 def test_a_blocked_group_message_is_rejected_with_the_policy_code(local_stack, tim) -> None:
     answer = tim.send_group("alice", "@TGS#demo", "this has a badword")
-    assert (answer["ErrorCode"], answer["ErrorInfo"], answer["outcome"]) == (10100, "Message blocked by policy",
-                                                                             "rejected")
+    assert (answer["ErrorCode"], answer["ErrorInfo"], answer["outcome"]) == (
+        10100,
+        "Message blocked by policy",
+        "rejected",
+    )
     tim.wait_idle()
     # Rejected before sending: no after-send callback, nothing delivered.
     assert [c["command"] for c in tim.callbacks(send_id=answer["send_id"])] == ["Group.CallbackBeforeSendMsg"]

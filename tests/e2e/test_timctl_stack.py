@@ -28,16 +28,27 @@ def test_robots_list_shows_a_created_robot(local_stack: StackState) -> None:
 def test_callback_sign_send_is_accepted(local_stack: StackState) -> None:
     token = local_stack.callback_token
     sent = timctl(
-        local_stack, "callback", "sign", "--send", "--sdkappid", str(local_stack.sdkappid), "--token", token,
-        "--command", "C2C.CallbackBeforeSendMsg", "--text", "hello from the timctl e2e test",
+        local_stack,
+        "callback",
+        "sign",
+        "--send",
+        "--sdkappid",
+        str(local_stack.sdkappid),
+        "--token",
+        token,
+        "--command",
+        "C2C.CallbackBeforeSendMsg",
+        "--text",
+        "hello from the timctl e2e test",
     )
     assert sent.returncode == 0, sent.stderr
     answer = json.loads(sent.stdout)
     assert (answer["ActionStatus"], answer["ErrorCode"]) == ("OK", 0)
     assert token not in sent.stdout + sent.stderr
 
-    refused = timctl(local_stack, "callback", "sign", "--send", "--sdkappid", str(local_stack.sdkappid),
-                     "--token", "not-the-token")
+    refused = timctl(
+        local_stack, "callback", "sign", "--send", "--sdkappid", str(local_stack.sdkappid), "--token", "not-the-token"
+    )
     assert refused.returncode == 2
     assert "HTTP 401: Sign does not match" in refused.stderr
 

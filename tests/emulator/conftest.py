@@ -80,8 +80,12 @@ class Rest:
     ) -> requests.Response:
         payload = data if data is not None else json.dumps({} if body is None else body).encode()
         return self.session.request(
-            method, f"{self.emulator.url}/v4/{api}", params=self.query(**query), data=payload,
-            headers={"Content-Type": "application/json"}, timeout=timeout,
+            method,
+            f"{self.emulator.url}/v4/{api}",
+            params=self.query(**query),
+            data=payload,
+            headers={"Content-Type": "application/json"},
+            timeout=timeout,
         )
 
     def __call__(self, api: str, body: Any = None, **query: Any) -> dict[str, Any]:

@@ -73,17 +73,23 @@ def test_delete_robot(rest: Rest) -> None:
 def add(rest: Rest, owner: str, *targets: str, add_type: str = "Add_Type_Both", force: int = 1) -> dict:
     return rest.ok(
         "sns/friend_add",
-        {"From_Account": owner, "AddFriendItem": [{"To_Account": t, "AddSource": "AddSource_Type_Server"}
-                                                  for t in targets],
-         "AddType": add_type, "ForceAddFlags": force},
+        {
+            "From_Account": owner,
+            "AddFriendItem": [{"To_Account": t, "AddSource": "AddSource_Type_Server"} for t in targets],
+            "AddType": add_type,
+            "ForceAddFlags": force,
+        },
     )
 
 
 def check(rest: Rest, owner: str, *targets: str, both: bool = True) -> dict[str, str]:
     answer = rest.ok(
         "sns/friend_check",
-        {"From_Account": owner, "To_Account": list(targets),
-         "CheckType": "CheckResult_Type_Both" if both else "CheckResult_Type_Single"},
+        {
+            "From_Account": owner,
+            "To_Account": list(targets),
+            "CheckType": "CheckResult_Type_Both" if both else "CheckResult_Type_Single",
+        },
     )
     return {item["To_Account"]: item["Relation"] for item in answer["InfoItem"]}
 
@@ -133,22 +139,35 @@ def test_friend_add_item_errors(rest: Rest) -> None:
     answer = add(rest, "alice", "nobody", "alice")
     assert [(i["To_Account"], i["ResultCode"]) for i in answer["ResultItem"]] == [("nobody", 30003), ("alice", 30001)]
     assert answer["Fail_Account"] == ["nobody", "alice"]
-    bad_source = rest.ok("sns/friend_add", {"From_Account": "alice",
-                                            "AddFriendItem": [{"To_Account": "bob", "AddSource": "Server"}]})
+    bad_source = rest.ok(
+        "sns/friend_add", {"From_Account": "alice", "AddFriendItem": [{"To_Account": "bob", "AddSource": "Server"}]}
+    )
     assert bad_source["ResultItem"][0]["ResultCode"] == 30001
 
 
 def test_friend_add_request_errors(rest: Rest) -> None:
-    assert rest("sns/friend_add", {"From_Account": "ghost", "AddFriendItem": [{"To_Account": "bob"}]})[
-        "ErrorCode"] == 30003
+    assert (
+        rest("sns/friend_add", {"From_Account": "ghost", "AddFriendItem": [{"To_Account": "bob"}]})["ErrorCode"]
+        == 30003
+    )
     # An object instead of an array (a mistake seen in the wild) is a request error.
-    assert rest("sns/friend_add", {"From_Account": "alice", "AddFriendItem": {"To_Account": "bob"}})[
-        "ErrorCode"] == 30001
-    assert rest("sns/friend_add", {"From_Account": "alice", "AddFriendItem": [{"To_Account": "bob"}],
-                                   "AddType": "Both"})["ErrorCode"] == 30001
+    assert (
+        rest("sns/friend_add", {"From_Account": "alice", "AddFriendItem": {"To_Account": "bob"}})["ErrorCode"] == 30001
+    )
+    assert (
+        rest("sns/friend_add", {"From_Account": "alice", "AddFriendItem": [{"To_Account": "bob"}], "AddType": "Both"})[
+            "ErrorCode"
+        ]
+        == 30001
+    )
 
 
 def test_friend_check_needs_a_check_type(rest: Rest) -> None:
     assert rest("sns/friend_check", {"From_Account": "alice", "To_Account": ["bob"]})["ErrorCode"] == 30001
-    assert rest("sns/friend_check", {"From_Account": "alice", "To_Account": ["bob"] * 1001,
-                                     "CheckType": "CheckResult_Type_Both"})["ErrorCode"] == 30001
+    assert (
+        rest(
+            "sns/friend_check",
+            {"From_Account": "alice", "To_Account": ["bob"] * 1001, "CheckType": "CheckResult_Type_Both"},
+        )["ErrorCode"]
+        == 30001
+    )

@@ -78,10 +78,10 @@ def test_only_the_rest_element_types_can_be_sent(rest: Rest) -> None:
     # docs/protocol.md §3: REST sends take the first eight element types; a merger only appears in callbacks.
     merger = [{"MsgType": "TIMRelayElem", "MsgContent": {"Title": "t", "MsgNum": 0, "CompatibleText": "c"}}]
     assert rest("openim/sendmsg", sendmsg(MsgBody=merger))["ErrorCode"] == 90002
-    assert rest("openim/sendmsg", sendmsg(MsgBody=[{"MsgType": "TIMMadeUpElem", "MsgContent": {}}]))[
-        "ErrorCode"] == 90002
-    assert rest("openim/sendmsg", sendmsg(MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {}}]))[
-        "ErrorCode"] == 90002
+    assert (
+        rest("openim/sendmsg", sendmsg(MsgBody=[{"MsgType": "TIMMadeUpElem", "MsgContent": {}}]))["ErrorCode"] == 90002
+    )
+    assert rest("openim/sendmsg", sendmsg(MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {}}]))["ErrorCode"] == 90002
     custom = {"MsgType": "TIMCustomElem", "MsgContent": {"Data": "{}"}}
     assert rest("openim/sendmsg", sendmsg(MsgBody=[custom, custom]))["ErrorCode"] == 90002  # one per message
 
@@ -131,7 +131,7 @@ def batch(recipients: list[Any], **fields: Any) -> dict[str, Any]:
 def test_batch_to_500_recipients(rest: Rest, tim) -> None:
     users = [f"user{n:03d}" for n in range(500)]
     for start in range(0, 500, 100):
-        rest.ok("im_open_login_svc/multiaccount_import", {"Accounts": users[start:start + 100]})
+        rest.ok("im_open_login_svc/multiaccount_import", {"Accounts": users[start : start + 100]})
     answer = rest.ok("openim/batchsendmsg", batch(users, MsgSeq=3))
     assert answer["MsgKey"].startswith("3_99_") and "ErrorList" not in answer
     assert len(tim.messages()) == 500

@@ -91,7 +91,11 @@ def test_a_one_to_one_thread_maps_onto_the_c2c_apis(chat: ChatClient, tim: Emula
     sent = thread.send_message("hi", "alice", "Alice", metadata={"k": "v"})
     message = thread.get_message(sent)
     assert (message.sender, message.content.message, message.metadata, message.sender_display_name) == (
-        "alice", "hi", {"k": "v"}, "Alice")
+        "alice",
+        "hi",
+        {"k": "v"},
+        "Alice",
+    )
     thread.update_message(sent, metadata={"k": "w"})
     edited = thread.get_message(sent)
     assert (edited.metadata, edited.content.message, edited.edited_on is not None) == ({"k": "w"}, "hi", True)
@@ -102,8 +106,11 @@ def test_a_one_to_one_thread_maps_onto_the_c2c_apis(chat: ChatClient, tim: Emula
     assert (listed.id, listed.deleted) == (sent, True)
     thread.send_typing_notification("bob")
     typing = tim.calls(api=SEND_C2C)[-1]["request"]
-    assert (typing["MsgLifeTime"], typing["To_Account"], typing["SendMsgControl"]) == (0, "alice",
-                                                                                       ["NoUnread", "NoLastMsg"])
+    assert (typing["MsgLifeTime"], typing["To_Account"], typing["SendMsgControl"]) == (
+        0,
+        "alice",
+        ["NoUnread", "NoLastMsg"],
+    )
     with pytest.raises(InvalidChatRequest, match="not one of"):
         thread.send_message("hi", "carol")
 

@@ -61,18 +61,23 @@ def test_send_c2c_and_modify(client, tim) -> None:
     reply = client.send_c2c(request)
     seq, rnd, when = reply.MsgKey.split("_")
     assert int(rnd) == request.MsgRandom and int(when) == reply.MsgTime
-    client.modify_c2c(ModifyC2CMsgRequest(
-        From_Account="@RBT#assistant", To_Account="bob", MsgKey=reply.MsgKey,
-        MsgBody=[TextElem(MsgContent=TextContent(Text="second"))],
-    ))
+    client.modify_c2c(
+        ModifyC2CMsgRequest(
+            From_Account="@RBT#assistant",
+            To_Account="bob",
+            MsgKey=reply.MsgKey,
+            MsgBody=[TextElem(MsgContent=TextContent(Text="second"))],
+        )
+    )
     stored = tim.messages(MsgKey=reply.MsgKey)
     assert stored[0]["MsgBody"] == [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "second"}}]
 
 
 def test_batch_send_surfaces_partial_failures(client) -> None:
     body = messages.text("news").body
-    reply = client.batch_send_c2c(BatchSendMsgRequest(
-        To_Account=["alice", "bob", "ghost"], MsgRandom=messages.new_random(), MsgBody=body))
+    reply = client.batch_send_c2c(
+        BatchSendMsgRequest(To_Account=["alice", "bob", "ghost"], MsgRandom=messages.new_random(), MsgBody=body)
+    )
     assert reply.ActionStatus == "SomeError" and reply.failed == {"ghost": 70107}
     with pytest.raises(ValueError, match="500"):
         BatchSendMsgRequest(To_Account=[f"u{i}" for i in range(501)], MsgRandom=1, MsgBody=body)
@@ -102,13 +107,31 @@ def test_every_rest_message_kind_is_accepted_and_delivered_as_built(client, tim)
 
 
 def test_merger_builds_the_wire_shape_and_rest_refuses_to_send_it(client, tim) -> None:
-    forwarded = RelayMessage(From_Account="alice", To_Account="bob", MsgSeq=1, MsgRandom=2, MsgTimeStamp=3,
-                             MsgBody=messages.text("hi").body)
+    forwarded = RelayMessage(
+        From_Account="alice", To_Account="bob", MsgSeq=1, MsgRandom=2, MsgTimeStamp=3, MsgBody=messages.text("hi").body
+    )
     merger = messages.merger("Chat of A and B", [forwarded], "upgrade to view", ["alice: hi"])
-    assert merger.model_dump(mode="json", exclude_unset=True)["body"] == [{"MsgType": "TIMRelayElem", "MsgContent": {
-        "Title": "Chat of A and B", "MsgNum": 1, "CompatibleText": "upgrade to view", "AbstractList": ["alice: hi"],
-        "MsgList": [{"From_Account": "alice", "To_Account": "bob", "MsgSeq": 1, "MsgRandom": 2, "MsgTimeStamp": 3,
-                     "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}]}]}}]
+    assert merger.model_dump(mode="json", exclude_unset=True)["body"] == [
+        {
+            "MsgType": "TIMRelayElem",
+            "MsgContent": {
+                "Title": "Chat of A and B",
+                "MsgNum": 1,
+                "CompatibleText": "upgrade to view",
+                "AbstractList": ["alice: hi"],
+                "MsgList": [
+                    {
+                        "From_Account": "alice",
+                        "To_Account": "bob",
+                        "MsgSeq": 1,
+                        "MsgRandom": 2,
+                        "MsgTimeStamp": 3,
+                        "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}],
+                    }
+                ],
+            },
+        }
+    ]
     # docs/protocol.md §3: the REST send APIs take the first eight element types only; mergers are sent by clients.
     with pytest.raises(TimApiError) as err:
         client.send_group(merger.group_request("@TGS#demo"))
@@ -126,10 +149,13 @@ def test_online_only_and_no_unread_options_reach_the_wire(client, tim) -> None:
 
 def test_group_modify(client, tim) -> None:
     reply = client.send_group(messages.text("v1").group_request("@TGS#demo"))
-    client.modify_group(ModifyGroupMsgRequest(GroupId="@TGS#demo", MsgSeq=reply.MsgSeq,
-                                              MsgBody=messages.text("v2").body))
-    assert tim.messages(GroupId="@TGS#demo", MsgSeq=reply.MsgSeq)[0]["MsgBody"] == messages.text("v2").model_dump(
-        mode="json")["body"]
+    client.modify_group(
+        ModifyGroupMsgRequest(GroupId="@TGS#demo", MsgSeq=reply.MsgSeq, MsgBody=messages.text("v2").body)
+    )
+    assert (
+        tim.messages(GroupId="@TGS#demo", MsgSeq=reply.MsgSeq)[0]["MsgBody"]
+        == messages.text("v2").model_dump(mode="json")["body"]
+    )
 
 
 def test_frequency_drop_is_reported_not_delivered(client, emulator) -> None:
@@ -144,9 +170,17 @@ def test_frequency_drop_is_reported_not_delivered(client, emulator) -> None:
 
 def test_paging_through_groups_and_members(client, tim, emulator) -> None:
     for i in range(23):
-        client.call("group_open_http_svc", "create_group", {
-            "Type": "Public", "Name": f"g{i}", "GroupId": f"page-{i}", "Owner_Account": "alice",
-            "MemberList": [{"Member_Account": m} for m in ("bob", "carol")]})
+        client.call(
+            "group_open_http_svc",
+            "create_group",
+            {
+                "Type": "Public",
+                "Name": f"g{i}",
+                "GroupId": f"page-{i}",
+                "Owner_Account": "alice",
+                "MemberList": [{"Member_Account": m} for m in ("bob", "carol")],
+            },
+        )
     ids = list(client.iter_group_ids(page_size=5))
     assert len(ids) == len(set(ids)) == 25 and {f"page-{i}" for i in range(23)} <= set(ids)
     members = [m.Member_Account for m in client.iter_group_members("@TGS#demo", page_size=2)]
@@ -155,7 +189,10 @@ def test_paging_through_groups_and_members(client, tim, emulator) -> None:
 
 def test_roles_in_group(client) -> None:
     assert client.roles_in_group("@TGS#demo", ["alice", "bob", "dave"]) == {
-        "alice": "Owner", "bob": "Member", "dave": "NotMember"}
+        "alice": "Owner",
+        "bob": "Member",
+        "dave": "NotMember",
+    }
     with pytest.raises(TimApiError) as missing:
         client.roles_in_group("@TGS#nowhere", ["alice"])
     assert missing.value.error_code == 10010
@@ -169,8 +206,11 @@ def test_membership_is_one_role_lookup_for_the_caller(client, tim) -> None:
     members = [f"member-{i}" for i in range(300)]
     for start in range(0, len(members), 100):
         client.call("im_open_login_svc", "multiaccount_import", {"Accounts": members[start : start + 100]})
-    client.call("group_open_http_svc", "add_group_member", {
-        "GroupId": "@TGS#demo", "MemberList": [{"Member_Account": m} for m in members]})
+    client.call(
+        "group_open_http_svc",
+        "add_group_member",
+        {"GroupId": "@TGS#demo", "MemberList": [{"Member_Account": m} for m in members]},
+    )
     membership = GroupMembership(lambda: client)
     assert membership("@TGS#demo", "carol") and not membership("@TGS#demo", "dave")
     assert not membership("@TGS#nowhere", "carol")
@@ -198,9 +238,17 @@ def test_membership_when_tencent_keeps_failing_is_unavailable(client, tim, code:
 
 def test_retries_under_faults_deliver_each_group_message_exactly_once(client, tim, emulator) -> None:
     client._retry = RetryPolicy(attempts=8)
-    emulator.configure(fault_seed=11, faults=[{
-        "api": "group_open_http_svc/send_group_msg", "error_share": 0.4, "codes": [10002, 502, 60018],
-        "fault_after_commit": 0.5}])
+    emulator.configure(
+        fault_seed=11,
+        faults=[
+            {
+                "api": "group_open_http_svc/send_group_msg",
+                "error_share": 0.4,
+                "codes": [10002, 502, 60018],
+                "fault_after_commit": 0.5,
+            }
+        ],
+    )
     sent = []
     for i in range(40):
         request = messages.text(f"broadcast {i}").group_request("@TGS#other")
@@ -230,8 +278,9 @@ def test_sig_is_renewed_as_the_clock_moves(client, tim, clock) -> None:
 
 def test_expired_sig_answer_is_recovered_from_once(emulator, clock, tim) -> None:
     # The client's clock is a day behind the service's: its sig is already expired there.
-    late = TimRestClient(APP, KEY, admin=ADMIN, base_url=emulator.url, clock=lambda: clock.now() - 90000,
-                         sleep=lambda s: None)
+    late = TimRestClient(
+        APP, KEY, admin=ADMIN, base_url=emulator.url, clock=lambda: clock.now() - 90000, sleep=lambda s: None
+    )
     with pytest.raises(TimApiError) as err:
         late.get_all_robots()
     assert err.value.error_code == 70001 and late.sigs_made == 2  # renewed once, then gave up
@@ -246,8 +295,15 @@ def test_oversize_is_refused_before_any_call(client, tim) -> None:
 def test_no_secret_in_logs(emulator, clock, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     emulator.configure(faults=[{"api": "*", "error_share": 1.0, "codes": [20004]}])
-    c = TimRestClient(APP, KEY, admin=ADMIN, base_url=emulator.url, clock=clock.now, sleep=lambda s: None,
-                      retry=RetryPolicy(attempts=3))
+    c = TimRestClient(
+        APP,
+        KEY,
+        admin=ADMIN,
+        base_url=emulator.url,
+        clock=clock.now,
+        sleep=lambda s: None,
+        retry=RetryPolicy(attempts=3),
+    )
     with pytest.raises(TimApiError) as err:
         c.send_c2c(messages.text("x").c2c_request("bob"))
     sig = c._usersig()

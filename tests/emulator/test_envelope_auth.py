@@ -127,8 +127,12 @@ def test_rate_limit_per_api_with_a_sliding_window(rest: Rest, emulator, clock: F
     codes = [rest("openim_robot_http_svc/get_all_robots", {})["ErrorCode"] for _ in range(4)]
     assert codes == [0, 0, 0, 60007]
     # Another API has its own window.
-    assert rest("sns/friend_check", {"From_Account": "alice", "To_Account": ["bob"],
-                                     "CheckType": "CheckResult_Type_Both"})["ErrorCode"] == 0
+    assert (
+        rest(
+            "sns/friend_check", {"From_Account": "alice", "To_Account": ["bob"], "CheckType": "CheckResult_Type_Both"}
+        )["ErrorCode"]
+        == 0
+    )
     clock.advance(0.5)
     assert rest("openim_robot_http_svc/get_all_robots", {})["ErrorCode"] == 60007
     clock.advance(0.6)  # the first three calls are more than a second old now

@@ -35,11 +35,14 @@ def test_error_share_is_seeded_and_reproducible(rest: Rest, tim) -> None:
 
 
 def test_faults_can_target_one_api(rest: Rest, tim) -> None:
-    tim.configure(faults=[{"api": ROBOTS, "error_share": 1.0, "codes": [20004]},
-                          {"api": "*", "error_share": 0.0}])
+    tim.configure(faults=[{"api": ROBOTS, "error_share": 1.0, "codes": [20004]}, {"api": "*", "error_share": 0.0}])
     assert codes_of(rest, 3) == [20004] * 3
-    assert rest("sns/friend_check", {"From_Account": "alice", "To_Account": ["bob"],
-                                     "CheckType": "CheckResult_Type_Single"})["ErrorCode"] == 0
+    assert (
+        rest(
+            "sns/friend_check", {"From_Account": "alice", "To_Account": ["bob"], "CheckType": "CheckResult_Type_Single"}
+        )["ErrorCode"]
+        == 0
+    )
     tim.configure(faults=[])
     assert codes_of(rest, 1) == [0]
 
@@ -94,8 +97,11 @@ def test_an_error_after_commit_stored_the_message_and_fires_its_callbacks(
 
 
 def test_retrying_with_the_same_random_after_a_lost_answer_sends_once(rest: Rest, tim) -> None:
-    tim.configure(faults=[{"api": "group_open_http_svc/send_group_msg", "error_share": 1.0, "codes": [502],
-                           "fault_after_commit": 1.0}])
+    tim.configure(
+        faults=[
+            {"api": "group_open_http_svc/send_group_msg", "error_share": 1.0, "codes": [502], "fault_after_commit": 1.0}
+        ]
+    )
     assert rest.raw("group_open_http_svc/send_group_msg", group_msg(9)).status_code == 502
     tim.configure(faults=[])
     retry = rest.ok("group_open_http_svc/send_group_msg", group_msg(9))

@@ -49,26 +49,41 @@ def test_create_group_with_owner_members_and_profile(
     tim_client: TimRestClient, tim, callbacks: CallbackServer, clock: FakeClock
 ) -> None:
     request = CreateGroupRequest(
-        Type="Public", Name="Launch", Owner_Account="alice", Introduction="About the launch",
-        Notification="Be kind", FaceUrl="https://example.com/f.png", MaxMemberCount=50,
+        Type="Public",
+        Name="Launch",
+        Owner_Account="alice",
+        Introduction="About the launch",
+        Notification="Be kind",
+        FaceUrl="https://example.com/f.png",
+        MaxMemberCount=50,
         MemberList=[InitialMember(Member_Account="bob", Role="Admin"), InitialMember(Member_Account="carol")],
     )
     group_id = tim_client.create_group(request).GroupId
     assert group_id.startswith("@TGS#")
     [info] = tim_client.get_group_info([group_id]).GroupInfo
     assert (info.ErrorCode, info.Name, info.Type, info.Owner_Account) == (0, "Launch", "Public", "alice")
-    assert (info.Introduction, info.Notification, info.FaceUrl) == ("About the launch", "Be kind",
-                                                                    "https://example.com/f.png")
+    assert (info.Introduction, info.Notification, info.FaceUrl) == (
+        "About the launch",
+        "Be kind",
+        "https://example.com/f.png",
+    )
     assert (info.CreateTime, info.LastInfoTime, info.LastMsgTime) == (int(START), int(START), 0)
     assert (info.MemberNum, info.MaxMemberNum, info.NextMsgSeq) == (3, 50, 1)
     assert info.MemberList is not None
     assert [(m.Member_Account, m.Role) for m in info.MemberList] == [
-        ("alice", "Owner"), ("bob", "Admin"), ("carol", "Member")]
+        ("alice", "Owner"),
+        ("bob", "Admin"),
+        ("carol", "Member"),
+    ]
     [created] = bodies(tim, "Group.CallbackAfterCreateGroup")
     # docs/protocol.md §13.1: the initial members other than the owner, as the sample shows.
     assert event(created) == {
-        "CallbackCommand": "Group.CallbackAfterCreateGroup", "GroupId": group_id, "Operator_Account": ADMIN,
-        "Owner_Account": "alice", "Type": "Public", "Name": "Launch",
+        "CallbackCommand": "Group.CallbackAfterCreateGroup",
+        "GroupId": group_id,
+        "Operator_Account": ADMIN,
+        "Owner_Account": "alice",
+        "Type": "Public",
+        "Name": "Launch",
         "MemberList": [{"Member_Account": "bob"}, {"Member_Account": "carol"}],
     }
 
@@ -116,14 +131,13 @@ def test_group_info_answers_each_group_on_its_own(tim_client: TimRestClient, res
     [item] = filtered["GroupInfo"]
     assert set(item) == {"GroupId", "ErrorCode", "ErrorInfo", "Name", "MemberList"}
     assert item["MemberList"][0] == {"Member_Account": "alice", "Role": "Owner"}
-    assert rest("group_open_http_svc/get_group_info", {"GroupIdList": [f"g{i}" for i in range(51)]})[
-        "ErrorCode"] == 10004
+    assert (
+        rest("group_open_http_svc/get_group_info", {"GroupIdList": [f"g{i}" for i in range(51)]})["ErrorCode"] == 10004
+    )
     assert rest("group_open_http_svc/get_group_info", {"GroupIdList": "@TGS#demo"})["ErrorCode"] == 10004
 
 
-def test_last_message_time_and_next_seq_follow_the_messages(
-    tim_client: TimRestClient, tim, clock: FakeClock
-) -> None:
+def test_last_message_time_and_next_seq_follow_the_messages(tim_client: TimRestClient, tim, clock: FakeClock) -> None:
     clock.advance(30)
     tim.send_group("bob", "@TGS#demo", "hello")
     [info] = tim_client.get_group_info(["@TGS#demo"]).GroupInfo
@@ -137,15 +151,25 @@ def test_modify_changes_the_profile_and_calls_back_for_the_four_fields(
     tim_client: TimRestClient, tim, callbacks: CallbackServer, clock: FakeClock
 ) -> None:
     clock.advance(60)
-    tim_client.modify_group_base_info(ModifyGroupBaseInfoRequest(GroupId="@TGS#demo", Name="Renamed",
-                                                                 Notification="New rules", MuteAllMember="On"))
+    tim_client.modify_group_base_info(
+        ModifyGroupBaseInfoRequest(GroupId="@TGS#demo", Name="Renamed", Notification="New rules", MuteAllMember="On")
+    )
     [info] = tim_client.get_group_info(["@TGS#demo"]).GroupInfo
     assert (info.Name, info.Notification, info.MuteAllMember, info.LastInfoTime) == (
-        "Renamed", "New rules", "On", int(START) + 60)
+        "Renamed",
+        "New rules",
+        "On",
+        int(START) + 60,
+    )
     [changed] = bodies(tim, "Group.CallbackAfterGroupInfoChanged")
-    assert event(changed) == {"CallbackCommand": "Group.CallbackAfterGroupInfoChanged", "GroupId": "@TGS#demo",
-                              "Type": "Public", "Operator_Account": ADMIN, "Name": "Renamed",
-                              "Notification": "New rules"}
+    assert event(changed) == {
+        "CallbackCommand": "Group.CallbackAfterGroupInfoChanged",
+        "GroupId": "@TGS#demo",
+        "Type": "Public",
+        "Operator_Account": ADMIN,
+        "Name": "Renamed",
+        "Notification": "New rules",
+    }
     # docs/protocol.md §13.4: other fields do not fire it.
     tim_client.modify_group_base_info(ModifyGroupBaseInfoRequest(GroupId="@TGS#demo", MuteAllMember="Off"))
     tim.wait_idle()
@@ -156,8 +180,12 @@ def test_modify_codes(tim_client: TimRestClient, rest: Rest) -> None:
     with pytest.raises(TimApiError) as caught:
         tim_client.modify_group_base_info(ModifyGroupBaseInfoRequest(GroupId="@TGS#gone", Name="x"))
     assert caught.value.error_code == GROUP_MISSING
-    for body in ({"GroupId": "@TGS#demo", "Name": ""}, {"GroupId": "@TGS#demo", "MuteAllMember": "on"},
-                 {"GroupId": "@TGS#demo", "MaxMemberNum": 2}, {"GroupId": "@TGS#demo", "FaceUrl": "u" * 101}):
+    for body in (
+        {"GroupId": "@TGS#demo", "Name": ""},
+        {"GroupId": "@TGS#demo", "MuteAllMember": "on"},
+        {"GroupId": "@TGS#demo", "MaxMemberNum": 2},
+        {"GroupId": "@TGS#demo", "FaceUrl": "u" * 101},
+    ):
         assert rest("group_open_http_svc/modify_group_base_info", body)["ErrorCode"] == 10004, body
 
 
@@ -171,14 +199,19 @@ def test_destroy_calls_back_with_the_members_and_the_group_is_gone(
     tim_client.destroy_group("@TGS#demo")
     [destroyed] = bodies(tim, "Group.CallbackAfterGroupDestroyed")
     assert event(destroyed) == {
-        "CallbackCommand": "Group.CallbackAfterGroupDestroyed", "GroupId": "@TGS#demo", "Type": "Public",
-        "Owner_Account": "alice", "Name": "Demo",
+        "CallbackCommand": "Group.CallbackAfterGroupDestroyed",
+        "GroupId": "@TGS#demo",
+        "Type": "Public",
+        "Owner_Account": "alice",
+        "Name": "Demo",
         "MemberList": [{"Member_Account": "alice"}, {"Member_Account": "bob"}, {"Member_Account": "carol"}],
     }
     assert tim_client.get_group_info(["@TGS#demo"]).GroupInfo[0].ErrorCode == GROUP_MISSING
-    for gone in (lambda: tim_client.destroy_group("@TGS#demo"),
-                 lambda: tim_client.group_msg_get_simple("@TGS#demo"),
-                 lambda: tim_client.add_group_member("@TGS#demo", ["dave"])):
+    for gone in (
+        lambda: tim_client.destroy_group("@TGS#demo"),
+        lambda: tim_client.group_msg_get_simple("@TGS#demo"),
+        lambda: tim_client.add_group_member("@TGS#demo", ["dave"]),
+    ):
         with pytest.raises(TimApiError) as caught:
             gone()
         assert caught.value.error_code == GROUP_MISSING
@@ -196,16 +229,19 @@ def test_a_community_destroyed_calls_back_without_members(
 # ---------------------------------------------------------------------- add_group_member (docs/protocol.md §10.5)
 
 
-def test_add_members_per_member_results_and_callback(
-    tim_client: TimRestClient, tim, callbacks: CallbackServer
-) -> None:
+def test_add_members_per_member_results_and_callback(tim_client: TimRestClient, tim, callbacks: CallbackServer) -> None:
     reply = tim_client.add_group_member("@TGS#demo", ["dave", "bob", "ghost"])
     assert [(m.Member_Account, m.Result) for m in reply.MemberList] == [("dave", 1), ("bob", 2), ("ghost", 0)]
     assert reply.failed == ["ghost"]
     [joined] = bodies(tim, "Group.CallbackAfterNewMemberJoin")
-    assert event(joined) == {"CallbackCommand": "Group.CallbackAfterNewMemberJoin", "GroupId": "@TGS#demo",
-                             "Type": "Public", "JoinType": "Invited", "Operator_Account": ADMIN,
-                             "NewMemberList": [{"Member_Account": "dave"}]}
+    assert event(joined) == {
+        "CallbackCommand": "Group.CallbackAfterNewMemberJoin",
+        "GroupId": "@TGS#demo",
+        "Type": "Public",
+        "JoinType": "Invited",
+        "Operator_Account": ADMIN,
+        "NewMemberList": [{"Member_Account": "dave"}],
+    }
     # Nobody new: no callback.
     tim_client.add_group_member("@TGS#demo", ["dave"], silence=True)
     tim.wait_idle()
@@ -227,8 +263,11 @@ def test_add_member_codes(tim_client: TimRestClient, rest: Rest) -> None:
     assert code_of(lambda: tim_client.add_group_member(small, ["carol"])) == GROUP_FULL
     many = {"GroupId": "@TGS#demo", "MemberList": [{"Member_Account": f"u{i}"} for i in range(301)]}
     assert rest("group_open_http_svc/add_group_member", many)["ErrorCode"] == 10005
-    for bad in ({"GroupId": "@TGS#demo", "MemberList": []}, {"GroupId": "@TGS#demo", "MemberList": ["dave"]},
-                {"GroupId": "@TGS#demo", "MemberList": [{"Member_Account": "dave"}], "Silence": True}):
+    for bad in (
+        {"GroupId": "@TGS#demo", "MemberList": []},
+        {"GroupId": "@TGS#demo", "MemberList": ["dave"]},
+        {"GroupId": "@TGS#demo", "MemberList": [{"Member_Account": "dave"}], "Silence": True},
+    ):
         assert rest("group_open_http_svc/add_group_member", bad)["ErrorCode"] == 10004, bad
 
 
@@ -242,9 +281,14 @@ def test_delete_members_calls_back_for_those_who_were_members(
     [info] = tim_client.get_group_info(["@TGS#demo"]).GroupInfo
     assert info.MemberList is not None and [m.Member_Account for m in info.MemberList] == ["alice", "carol"]
     [left] = bodies(tim, "Group.CallbackAfterMemberExit")
-    assert event(left) == {"CallbackCommand": "Group.CallbackAfterMemberExit", "GroupId": "@TGS#demo",
-                           "Type": "Public", "ExitType": "Kicked", "Operator_Account": ADMIN,
-                           "ExitMemberList": [{"Member_Account": "bob"}]}
+    assert event(left) == {
+        "CallbackCommand": "Group.CallbackAfterMemberExit",
+        "GroupId": "@TGS#demo",
+        "Type": "Public",
+        "ExitType": "Kicked",
+        "Operator_Account": ADMIN,
+        "ExitMemberList": [{"Member_Account": "bob"}],
+    }
     # docs/protocol.md §10.6: removing someone who is not a member succeeds; nobody left, so no callback.
     tim_client.delete_group_member("@TGS#demo", ["dave"], silence=True)
     tim.wait_idle()
@@ -260,8 +304,12 @@ def test_delete_member_codes(tim_client: TimRestClient, rest: Rest) -> None:
     assert caught.value.error_code == GROUP_MISSING
     many = {"GroupId": "@TGS#demo", "MemberToDel_Account": [f"u{i}" for i in range(101)]}
     assert rest("group_open_http_svc/delete_group_member", many)["ErrorCode"] == 10004
-    assert rest("group_open_http_svc/delete_group_member", {"GroupId": "@TGS#demo", "MemberToDel_Account": "bob"})[
-        "ErrorCode"] == 10004
+    assert (
+        rest("group_open_http_svc/delete_group_member", {"GroupId": "@TGS#demo", "MemberToDel_Account": "bob"})[
+            "ErrorCode"
+        ]
+        == 10004
+    )
 
 
 # ---------------------------------------------------------------------- callback configuration

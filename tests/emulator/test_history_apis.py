@@ -77,8 +77,7 @@ def test_group_history_pages_newest_first(tim_client: TimRestClient, clock: Fake
     assert (first.GroupId, first.IsFinished) == ("@TGS#demo", 1)
     assert [m.MsgSeq for m in first.RspMsgList] == list(range(25, 5, -1))
     newest = first.RspMsgList[0]
-    assert (newest.From_Account, newest.MsgTimeStamp, newest.IsPlaceMsg, newest.MsgPriority) == (
-        "bob", NOW + 25, 0, 2)
+    assert (newest.From_Account, newest.MsgTimeStamp, newest.IsPlaceMsg, newest.MsgPriority) == ("bob", NOW + 25, 0, 2)
     following = tim_client.group_msg_get_simple("@TGS#demo", req_msg_seq=first.RspMsgList[-1].MsgSeq - 1)
     assert texts(following.RspMsgList) == ["m5", "m4", "m3", "m2", "m1"]
     assert [m.MsgSeq for m in tim_client.group_msg_get_simple("@TGS#demo", number=2).RspMsgList] == [25, 24]
@@ -88,8 +87,11 @@ def test_group_history_pages_newest_first(tim_client: TimRestClient, clock: Fake
 
 def test_group_history_shows_edits_and_marks_recalls(tim_client: TimRestClient) -> None:
     seqs = [send_group(tim_client, t) for t in ("one", "two", "three")]
-    tim_client.modify_group(ModifyGroupMsgRequest(GroupId="@TGS#demo", MsgSeq=seqs[0],
-                                                  MsgBody=[TextElem(MsgContent=TextContent(Text="one, edited"))]))
+    tim_client.modify_group(
+        ModifyGroupMsgRequest(
+            GroupId="@TGS#demo", MsgSeq=seqs[0], MsgBody=[TextElem(MsgContent=TextContent(Text="one, edited"))]
+        )
+    )
     tim_client.group_msg_recall("@TGS#demo", [seqs[1]])
     shown = tim_client.group_msg_get_simple("@TGS#demo")
     assert [(m.MsgSeq, m.IsPlaceMsg) for m in shown.RspMsgList] == [(3, 0), (2, PLACE_MSG_RECALLED), (1, 0)]
@@ -114,19 +116,20 @@ def test_group_history_codes(tim_client: TimRestClient, rest: Rest) -> None:
     assert code_of(lambda: tim_client.group_msg_get_simple("@TGS#nowhere")) == GROUP_MISSING
     tim_client.create_group(CreateGroupRequest(Type="AVChatRoom", Name="live", GroupId="live-1"))
     assert code_of(lambda: tim_client.group_msg_get_simple("live-1")) == GROUP_NO_PERMISSION
-    for body in ({"GroupId": "@TGS#demo", "ReqMsgNumber": 21}, {"GroupId": "@TGS#demo"},
-                 {"GroupId": "@TGS#demo", "ReqMsgNumber": "5"},
-                 {"GroupId": "@TGS#demo", "ReqMsgNumber": 5, "WithRecalledMsg": True},
-                 {"GroupId": "@TGS#demo", "ReqMsgNumber": 5, "ReqMsgSeq": 0}):
+    for body in (
+        {"GroupId": "@TGS#demo", "ReqMsgNumber": 21},
+        {"GroupId": "@TGS#demo"},
+        {"GroupId": "@TGS#demo", "ReqMsgNumber": "5"},
+        {"GroupId": "@TGS#demo", "ReqMsgNumber": 5, "WithRecalledMsg": True},
+        {"GroupId": "@TGS#demo", "ReqMsgNumber": 5, "ReqMsgSeq": 0},
+    ):
         assert rest("group_open_http_svc/group_msg_get_simple", body)["ErrorCode"] == 10004, body
 
 
 # ---------------------------------------------------------------------- group recall (docs/protocol.md §11.1)
 
 
-def test_group_recall_answers_per_seq_and_calls_back(
-    tim_client: TimRestClient, tim, callbacks: CallbackServer
-) -> None:
+def test_group_recall_answers_per_seq_and_calls_back(tim_client: TimRestClient, tim, callbacks: CallbackServer) -> None:
     seq = send_group(tim_client, "oops")
     reply = tim_client.group_msg_recall("@TGS#demo", [seq, 99], reason="posted by mistake")
     assert [(r.MsgSeq, r.RetCode) for r in reply.RecallRetList] == [(seq, 0), (99, GROUP_RECALL_MSG_MISSING)]
@@ -135,8 +138,13 @@ def test_group_recall_answers_per_seq_and_calls_back(
     assert again.failed == {seq: GROUP_RECALL_REFUSED}
     [recalled] = callback_bodies(tim, "Group.CallbackAfterRecallMsg")
     assert isinstance(recalled.pop("EventTime"), int)
-    assert recalled == {"CallbackCommand": "Group.CallbackAfterRecallMsg", "Operator_Account": ADMIN,
-                        "Type": "Public", "GroupId": "@TGS#demo", "MsgSeqList": [{"MsgSeq": seq}]}
+    assert recalled == {
+        "CallbackCommand": "Group.CallbackAfterRecallMsg",
+        "Operator_Account": ADMIN,
+        "Type": "Public",
+        "GroupId": "@TGS#demo",
+        "MsgSeqList": [{"MsgSeq": seq}],
+    }
 
 
 def test_group_recall_codes(tim_client: TimRestClient, rest: Rest) -> None:
@@ -147,17 +155,18 @@ def test_group_recall_codes(tim_client: TimRestClient, rest: Rest) -> None:
     assert tim_client.group_msg_recall("live-1", [seq]).failed == {}
     too_many = {"GroupId": "@TGS#demo", "MsgSeqList": [{"MsgSeq": n} for n in range(1, 12)]}
     assert rest("group_open_http_svc/group_msg_recall", too_many)["ErrorCode"] == 10004
-    for body in ({"GroupId": "@TGS#demo", "MsgSeqList": [1]}, {"GroupId": "@TGS#demo", "MsgSeqList": []},
-                 {"GroupId": "@TGS#demo", "MsgSeqList": [{"MsgSeq": 1}], "Reason": "r" * 101}):
+    for body in (
+        {"GroupId": "@TGS#demo", "MsgSeqList": [1]},
+        {"GroupId": "@TGS#demo", "MsgSeqList": []},
+        {"GroupId": "@TGS#demo", "MsgSeqList": [{"MsgSeq": 1}], "Reason": "r" * 101},
+    ):
         assert rest("group_open_http_svc/group_msg_recall", body)["ErrorCode"] == 10004, body
 
 
 # ---------------------------------------------------------------------- group read receipts (docs/protocol.md §11.3)
 
 
-def test_read_receipts_counts_details_and_callback(
-    tim_client: TimRestClient, tim, callbacks: CallbackServer
-) -> None:
+def test_read_receipts_counts_details_and_callback(tim_client: TimRestClient, tim, callbacks: CallbackServer) -> None:
     seq = send_group(tim_client, "please read", sender="alice")
     tim_client.add_group_member("@TGS#demo", ["dave"])
     tim_client.group_msg_receipt("@TGS#demo", "bob", [seq, 77])
@@ -172,9 +181,14 @@ def test_read_receipts_counts_details_and_callback(
     assert ([u.Unread_Account for u in rest_of.UnreadList], rest_of.IsFinished) == (["dave"], 1)
     [receipt] = callback_bodies(tim, "Group.CallbackAfterReadReceipt")
     assert isinstance(receipt.pop("EventTime"), int)
-    assert receipt == {"CallbackCommand": "Group.CallbackAfterReadReceipt", "GroupId": "@TGS#demo", "Type": "Public",
-                       "GroupMsgReceiptList": [{"MsgSeq": seq, "ReadNum": 1, "UnreadNum": 2,
-                                                "ReadReceiptMembers": [{"Member_Account": "bob"}]}]}
+    assert receipt == {
+        "CallbackCommand": "Group.CallbackAfterReadReceipt",
+        "GroupId": "@TGS#demo",
+        "Type": "Public",
+        "GroupMsgReceiptList": [
+            {"MsgSeq": seq, "ReadNum": 1, "UnreadNum": 2, "ReadReceiptMembers": [{"Member_Account": "bob"}]}
+        ],
+    }
     # The same receipt again changes no count.
     tim_client.group_msg_receipt("@TGS#demo", "bob", [seq])
     assert tim_client.get_group_msg_receipt("@TGS#demo", [seq]).GroupMsgReceiptList[0].ReadNum == 1
@@ -185,24 +199,43 @@ def test_read_receipt_codes(tim_client: TimRestClient, rest: Rest) -> None:
     assert code_of(lambda: tim_client.group_msg_receipt("@TGS#demo", "dave", [seq])) == GROUP_NO_PERMISSION
     assert code_of(lambda: tim_client.get_group_msg_receipt_detail("@TGS#demo", 99)) == GROUP_RECEIPT_MISSING
     assert code_of(lambda: tim_client.get_group_msg_receipt("@TGS#nowhere", [1])) == GROUP_MISSING
-    tim_client.create_group(CreateGroupRequest(Type="Community", Name="c", GroupId="@TGS#_c", Owner_Account="alice",
-                                               MemberList=[InitialMember(Member_Account="bob")]))
+    tim_client.create_group(
+        CreateGroupRequest(
+            Type="Community",
+            Name="c",
+            GroupId="@TGS#_c",
+            Owner_Account="alice",
+            MemberList=[InitialMember(Member_Account="bob")],
+        )
+    )
     assert code_of(lambda: tim_client.get_group_msg_receipt("@TGS#_c", [1])) == GROUP_NO_PERMISSION
     too_many = {"GroupId": "@TGS#demo", "From_Account": "bob", "MsgSeqList": [{"MsgSeq": n} for n in range(1, 52)]}
     assert rest("group_open_http_svc/group_msg_receipt", too_many)["ErrorCode"] == 10004
     detail = {"GroupId": "@TGS#demo", "MsgSeq": seq, "Filter": 0, "Cursor": "", "Count": 201}
     assert rest("group_open_http_svc/get_group_msg_receipt_detail", detail)["ErrorCode"] == 10004
-    assert rest("group_open_http_svc/get_group_msg_receipt_detail", {**detail, "Count": 5, "Cursor": "zz"})[
-        "ErrorCode"] == 10004
+    assert (
+        rest("group_open_http_svc/get_group_msg_receipt_detail", {**detail, "Count": 5, "Cursor": "zz"})["ErrorCode"]
+        == 10004
+    )
 
 
 # ---------------------------------------------------------------------- C2C history (docs/protocol.md §12.1)
 
 
-def roam(client: TimRestClient, operator: str, peer: str, max_cnt: int = 100, last: str | None = None,
-         low: int = NOW, high: int = NOW + 1000) -> Any:
-    return client.admin_getroammsg(AdminGetRoamMsgRequest(Operator_Account=operator, Peer_Account=peer,
-                                                          MaxCnt=max_cnt, MinTime=low, MaxTime=high, LastMsgKey=last))
+def roam(
+    client: TimRestClient,
+    operator: str,
+    peer: str,
+    max_cnt: int = 100,
+    last: str | None = None,
+    low: int = NOW,
+    high: int = NOW + 1000,
+) -> Any:
+    return client.admin_getroammsg(
+        AdminGetRoamMsgRequest(
+            Operator_Account=operator, Peer_Account=peer, MaxCnt=max_cnt, MinTime=low, MaxTime=high, LastMsgKey=last
+        )
+    )
 
 
 def test_c2c_history_pages_backwards_and_is_the_same_from_both_sides(
@@ -234,8 +267,11 @@ def test_c2c_history_pages_backwards_and_is_the_same_from_both_sides(
 def test_c2c_history_shows_edits_and_recalls(tim_client: TimRestClient) -> None:
     key = send_c2c(tim_client, "draft", "alice", "bob")
     gone = send_c2c(tim_client, "regret", "alice", "bob")
-    tim_client.modify_c2c(ModifyC2CMsgRequest(From_Account="alice", To_Account="bob", MsgKey=key,
-                                              MsgBody=[TextElem(MsgContent=TextContent(Text="final"))]))
+    tim_client.modify_c2c(
+        ModifyC2CMsgRequest(
+            From_Account="alice", To_Account="bob", MsgKey=key, MsgBody=[TextElem(MsgContent=TextContent(Text="final"))]
+        )
+    )
     tim_client.admin_msgwithdraw("alice", "bob", gone)
     shown = roam(tim_client, "bob", "alice").MsgList
     assert texts(shown) == ["final", ""]
@@ -268,17 +304,20 @@ def test_c2c_history_codes(tim_client: TimRestClient, rest: Rest) -> None:
 # ---------------------------------------------------------------------- C2C recall (docs/protocol.md §12.2)
 
 
-def test_c2c_recall_calls_back_and_is_done_once(
-    tim_client: TimRestClient, tim, callbacks: CallbackServer
-) -> None:
+def test_c2c_recall_calls_back_and_is_done_once(tim_client: TimRestClient, tim, callbacks: CallbackServer) -> None:
     send_c2c(tim_client, "keep", "alice", "bob")
     key = send_c2c(tim_client, "take back", "alice", "bob")
     tim_client.admin_msgwithdraw("alice", "bob", key)
     assert code_of(lambda: tim_client.admin_msgwithdraw("alice", "bob", key)) == C2C_ALREADY_RECALLED
     [withdrawn] = callback_bodies(tim, "C2C.CallbackAfterMsgWithDraw")
     # docs/protocol.md §13.7: bob's unread count no longer holds the recalled message.
-    assert withdrawn == {"CallbackCommand": "C2C.CallbackAfterMsgWithDraw", "From_Account": "alice",
-                         "To_Account": "bob", "MsgKey": key, "UnreadMsgNum": 1}
+    assert withdrawn == {
+        "CallbackCommand": "C2C.CallbackAfterMsgWithDraw",
+        "From_Account": "alice",
+        "To_Account": "bob",
+        "MsgKey": key,
+        "UnreadMsgNum": 1,
+    }
     assert tim.state()["unread"]["bob"] == 1
 
 
@@ -289,8 +328,10 @@ def test_c2c_recall_codes(tim_client: TimRestClient, rest: Rest) -> None:
     assert code_of(lambda: tim_client.admin_msgwithdraw("alice", "bob", "not-a-key")) == C2C_MSG_KEY_INVALID
     assert code_of(lambda: tim_client.admin_msgwithdraw("ghost", "bob", key)) == C2C_ACCOUNT_INVALID
     assert code_of(lambda: tim_client.admin_msgwithdraw("alice", "ghost", key)) == C2C_PEER_INVALID
-    assert rest("openim/admin_msgwithdraw", {"From_Account": "alice", "To_Account": "bob", "MsgKey": 7})[
-        "ErrorCode"] == 90054
+    assert (
+        rest("openim/admin_msgwithdraw", {"From_Account": "alice", "To_Account": "bob", "MsgKey": 7})["ErrorCode"]
+        == 90054
+    )
 
 
 # ---------------------------------------------------------------------- C2C read mark (docs/protocol.md §12.3)
@@ -310,8 +351,13 @@ def test_set_msg_read_marks_up_to_a_time_and_calls_back(
     tim_client.admin_set_msg_read("bob", "alice")  # now: the rest of alice's
     assert tim.state()["unread"]["bob"] == 1
     first, second = callback_bodies(tim, "C2C.CallbackAfterMsgReport")
-    assert first == {"CallbackCommand": "C2C.CallbackAfterMsgReport", "Report_Account": "bob",
-                     "Peer_Account": "alice", "LastReadTime": NOW + 20, "UnreadMsgNum": 2}
+    assert first == {
+        "CallbackCommand": "C2C.CallbackAfterMsgReport",
+        "Report_Account": "bob",
+        "Peer_Account": "alice",
+        "LastReadTime": NOW + 20,
+        "UnreadMsgNum": 2,
+    }
     assert (second["LastReadTime"], second["UnreadMsgNum"]) == (NOW + 30, 1)
 
 
@@ -320,5 +366,9 @@ def test_set_msg_read_codes(tim_client: TimRestClient, rest: Rest) -> None:
     assert code_of(lambda: tim_client.admin_set_msg_read("bob", "ghost")) == C2C_PEER_INVALID
     # docs/protocol.md §12.3: MsgReadTime is typed String on the page; digits in a string are taken.
     rest.ok("openim/admin_set_msg_read", {"Report_Account": "bob", "Peer_Account": "alice", "MsgReadTime": "12"})
-    assert rest("openim/admin_set_msg_read", {"Report_Account": "bob", "Peer_Account": "alice",
-                                              "MsgReadTime": "soon"})["ErrorCode"] == 90001
+    assert (
+        rest("openim/admin_set_msg_read", {"Report_Account": "bob", "Peer_Account": "alice", "MsgReadTime": "soon"})[
+            "ErrorCode"
+        ]
+        == 90001
+    )

@@ -10,8 +10,10 @@ from tests.emulator.conftest import ADMIN, CallbackServer, Rest, text
 
 
 def sent_c2c(rest: Rest) -> str:
-    return rest.ok("openim/sendmsg", {"From_Account": "@RBT#assistant", "To_Account": "alice", "MsgRandom": 11,
-                                      "MsgBody": text("Hel")})["MsgKey"]
+    return rest.ok(
+        "openim/sendmsg",
+        {"From_Account": "@RBT#assistant", "To_Account": "alice", "MsgRandom": 11, "MsgBody": text("Hel")},
+    )["MsgKey"]
 
 
 def c2c_modify(msg_key: str, **fields: Any) -> dict[str, Any]:
@@ -26,7 +28,9 @@ def test_modify_c2c_replaces_body_and_keeps_history(rest: Rest, tim) -> None:
     [message] = tim.messages(MsgKey=msg_key)
     assert (message["MsgBody"], message["CloudCustomData"]) == (text("Hello"), '{"done":1}')
     assert [(h["MsgBody"], h["CloudCustomData"], h["Operator_Account"]) for h in message["history"]] == [
-        (text("Hello"), "", ADMIN), (text("Hello"), '{"done":1}', ADMIN)]
+        (text("Hello"), "", ADMIN),
+        (text("Hello"), '{"done":1}', ADMIN),
+    ]
 
 
 def test_modify_c2c_errors(rest: Rest) -> None:
@@ -42,21 +46,30 @@ def test_modify_c2c_errors(rest: Rest) -> None:
 
 
 def test_modify_group_message(rest: Rest, tim) -> None:
-    seq = rest.ok("group_open_http_svc/send_group_msg", {"GroupId": "@TGS#demo", "Random": 3,
-                                                         "MsgBody": text("v1")})["MsgSeq"]
+    seq = rest.ok("group_open_http_svc/send_group_msg", {"GroupId": "@TGS#demo", "Random": 3, "MsgBody": text("v1")})[
+        "MsgSeq"
+    ]
     rest.ok("openim/modify_group_msg", {"GroupId": "@TGS#demo", "MsgSeq": seq, "MsgBody": text("v2")})
     assert tim.messages(GroupId="@TGS#demo")[0]["MsgBody"] == text("v2")
-    assert rest("openim/modify_group_msg", {"GroupId": "@TGS#demo", "MsgSeq": seq + 1,
-                                            "MsgBody": text("x")})["ErrorCode"] == 20026
-    assert rest("openim/modify_group_msg", {"GroupId": "@TGS#none", "MsgSeq": seq,
-                                            "MsgBody": text("x")})["ErrorCode"] == 10010
+    assert (
+        rest("openim/modify_group_msg", {"GroupId": "@TGS#demo", "MsgSeq": seq + 1, "MsgBody": text("x")})["ErrorCode"]
+        == 20026
+    )
+    assert (
+        rest("openim/modify_group_msg", {"GroupId": "@TGS#none", "MsgSeq": seq, "MsgBody": text("x")})["ErrorCode"]
+        == 10010
+    )
 
 
 def test_online_only_group_messages_cannot_be_modified(rest: Rest) -> None:
-    seq = rest.ok("group_open_http_svc/send_group_msg", {"GroupId": "@TGS#demo", "Random": 4, "OnlineOnlyFlag": 1,
-                                                         "MsgBody": text("now")})["MsgSeq"]
-    assert rest("openim/modify_group_msg", {"GroupId": "@TGS#demo", "MsgSeq": seq,
-                                            "MsgBody": text("x")})["ErrorCode"] == 20026
+    seq = rest.ok(
+        "group_open_http_svc/send_group_msg",
+        {"GroupId": "@TGS#demo", "Random": 4, "OnlineOnlyFlag": 1, "MsgBody": text("now")},
+    )["MsgSeq"]
+    assert (
+        rest("openim/modify_group_msg", {"GroupId": "@TGS#demo", "MsgSeq": seq, "MsgBody": text("x")})["ErrorCode"]
+        == 20026
+    )
 
 
 def test_a_modify_meeting_another_in_progress_gets_20028(rest: Rest, emulator, tim) -> None:
@@ -72,11 +85,14 @@ def test_a_modify_meeting_another_in_progress_gets_20028(rest: Rest, emulator, t
         conflict = rest("openim/modify_c2c_msg", c2c_modify(msg_key, MsgBody=text("B")))
         assert conflict["ErrorCode"] == 20028
         # Another message is not blocked by it.
-        other = rest.ok("openim/sendmsg", {"From_Account": "alice", "To_Account": "bob", "MsgRandom": 1,
-                                           "MsgBody": text("x")})["MsgKey"]
+        other = rest.ok(
+            "openim/sendmsg", {"From_Account": "alice", "To_Account": "bob", "MsgRandom": 1, "MsgBody": text("x")}
+        )["MsgKey"]
         emulator.configure(modify_latency_ms=0)
-        rest.ok("openim/modify_c2c_msg", {"From_Account": "alice", "To_Account": "bob", "MsgKey": other,
-                                          "MsgBody": text("y")})
+        rest.ok(
+            "openim/modify_c2c_msg",
+            {"From_Account": "alice", "To_Account": "bob", "MsgKey": other, "MsgBody": text("y")},
+        )
     finally:
         emulator.stopping.set()  # lets the first modify finish now
         first.join()
@@ -85,22 +101,48 @@ def test_a_modify_meeting_another_in_progress_gets_20028(rest: Rest, emulator, t
 
 
 def test_modify_fires_the_after_modify_callbacks(rest: Rest, tim, callbacks: CallbackServer) -> None:
-    msg_key = rest.ok("openim/sendmsg", {"From_Account": "@RBT#assistant", "To_Account": "alice", "MsgRandom": 5,
-                                         "MsgBody": text("Hel"), "ForbidCallbackControl": [
-                                             "ForbidBeforeSendMsgCallback", "ForbidAfterSendMsgCallback"]})["MsgKey"]
+    msg_key = rest.ok(
+        "openim/sendmsg",
+        {
+            "From_Account": "@RBT#assistant",
+            "To_Account": "alice",
+            "MsgRandom": 5,
+            "MsgBody": text("Hel"),
+            "ForbidCallbackControl": ["ForbidBeforeSendMsgCallback", "ForbidAfterSendMsgCallback"],
+        },
+    )["MsgKey"]
     rest.ok("openim/modify_c2c_msg", c2c_modify(msg_key, MsgBody=text("Hello")))
-    seq = rest.ok("group_open_http_svc/send_group_msg", {"GroupId": "@TGS#demo", "Random": 6, "MsgBody": text("g"),
-                                                         "ForbidCallbackControl": [
-                                                             "ForbidBeforeSendMsgCallback",
-                                                             "ForbidAfterSendMsgCallback"]})["MsgSeq"]
+    seq = rest.ok(
+        "group_open_http_svc/send_group_msg",
+        {
+            "GroupId": "@TGS#demo",
+            "Random": 6,
+            "MsgBody": text("g"),
+            "ForbidCallbackControl": ["ForbidBeforeSendMsgCallback", "ForbidAfterSendMsgCallback"],
+        },
+    )["MsgSeq"]
     rest.ok("openim/modify_group_msg", {"GroupId": "@TGS#demo", "MsgSeq": seq, "MsgBody": text("g2")})
     tim.wait_idle()
     c2c, group = callbacks.received
     assert c2c["command"] == "C2C.CallbackAfterModifyMsg"
-    assert set(c2c["body"]) == {"CallbackCommand", "Operator_Account", "From_Account", "To_Account", "MsgSeq",
-                                "MsgRandom", "MsgTime", "MsgKey", "MsgBody", "CloudCustomData", "EventTime"}
+    assert set(c2c["body"]) == {
+        "CallbackCommand",
+        "Operator_Account",
+        "From_Account",
+        "To_Account",
+        "MsgSeq",
+        "MsgRandom",
+        "MsgTime",
+        "MsgKey",
+        "MsgBody",
+        "CloudCustomData",
+        "EventTime",
+    }
     assert (c2c["body"]["MsgKey"], c2c["body"]["MsgBody"], c2c["body"]["Operator_Account"]) == (
-        msg_key, text("Hello"), ADMIN)
+        msg_key,
+        text("Hello"),
+        ADMIN,
+    )
     assert group["command"] == "Group.CallbackAfterModifyMsg"
     assert set(group["body"]) == {"CallbackCommand", "Operator_Account", "GroupId", "MsgSeq", "MsgBody", "EventTime"}
     assert (group["body"]["MsgSeq"], group["body"]["MsgBody"]) == (seq, text("g2"))

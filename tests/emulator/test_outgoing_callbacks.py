@@ -14,11 +14,33 @@ from local.tim_emulator import FakeClock
 from local.tim_emulator.control import EmulatorControl
 from tests.emulator.conftest import ACK, ADMIN, APP, TOKEN, CallbackServer, Rest, text
 
-C2C_BEFORE = {"CallbackCommand", "From_Account", "To_Account", "MsgSeq", "MsgRandom", "MsgTime", "MsgKey", "MsgId",
-              "OnlineOnlyFlag", "MsgBody", "CloudCustomData", "EventTime"}
+C2C_BEFORE = {
+    "CallbackCommand",
+    "From_Account",
+    "To_Account",
+    "MsgSeq",
+    "MsgRandom",
+    "MsgTime",
+    "MsgKey",
+    "MsgId",
+    "OnlineOnlyFlag",
+    "MsgBody",
+    "CloudCustomData",
+    "EventTime",
+}
 C2C_AFTER = C2C_BEFORE | {"SendMsgResult", "ErrorInfo", "UnreadMsgNum"}
-GROUP_BEFORE = {"CallbackCommand", "GroupId", "Type", "From_Account", "Operator_Account", "Random", "OnlineOnlyFlag",
-                "MsgBody", "CloudCustomData", "EventTime"}
+GROUP_BEFORE = {
+    "CallbackCommand",
+    "GroupId",
+    "Type",
+    "From_Account",
+    "Operator_Account",
+    "Random",
+    "OnlineOnlyFlag",
+    "MsgBody",
+    "CloudCustomData",
+    "EventTime",
+}
 GROUP_AFTER = GROUP_BEFORE | {"MsgSeq", "MsgTime"}
 
 pytestmark = pytest.mark.usefixtures("callbacks")
@@ -39,21 +61,32 @@ def test_c2c_from_a_client_calls_before_then_after(tim, callbacks: CallbackServe
     assert (before["command"], after["command"]) == ("C2C.CallbackBeforeSendMsg", "C2C.CallbackAfterSendMsg")
     now = int(clock.now())
     assert before["query"] == {
-        "SdkAppid": str(APP), "CallbackCommand": "C2C.CallbackBeforeSendMsg", "contenttype": "json",
-        "ClientIP": "127.0.0.1", "OptPlatform": "Web", "RequestTime": str(now),
+        "SdkAppid": str(APP),
+        "CallbackCommand": "C2C.CallbackBeforeSendMsg",
+        "contenttype": "json",
+        "ClientIP": "127.0.0.1",
+        "OptPlatform": "Web",
+        "RequestTime": str(now),
         # docs/protocol.md §1.2: lowercase hex SHA-256 of the token followed by RequestTime.
         "Sign": hashlib.sha256(f"{TOKEN}{now}".encode()).hexdigest(),
     }
     body = before["body"]
     assert set(body) == C2C_BEFORE
     assert (body["From_Account"], body["To_Account"], body["MsgBody"], body["CloudCustomData"]) == (
-        "alice", "bob", text("hello"), "cc")
+        "alice",
+        "bob",
+        text("hello"),
+        "cc",
+    )
     assert body["MsgKey"] == f"{body['MsgSeq']}_{body['MsgRandom']}_{body['MsgTime']}" == answer["MsgKey"]
     assert (body["MsgTime"], body["EventTime"], body["OnlineOnlyFlag"]) == (now, now * 1000, 0)
     assert body["MsgId"].endswith(f"-{now}-{body['MsgRandom']}")
     assert set(after["body"]) == C2C_AFTER
     assert (after["body"]["SendMsgResult"], after["body"]["ErrorInfo"], after["body"]["UnreadMsgNum"]) == (
-        0, "send msg succeed", 1)
+        0,
+        "send msg succeed",
+        1,
+    )
 
 
 def test_group_from_a_client_calls_before_then_after(tim, callbacks: CallbackServer) -> None:
@@ -62,7 +95,10 @@ def test_group_from_a_client_calls_before_then_after(tim, callbacks: CallbackSer
     before, after = callbacks.received
     assert set(before["body"]) == GROUP_BEFORE
     assert (before["body"]["Random"], before["body"]["Type"], before["body"]["Operator_Account"]) == (
-        4242, "Public", "bob")
+        4242,
+        "Public",
+        "bob",
+    )
     assert set(after["body"]) == GROUP_AFTER
     assert (after["body"]["MsgSeq"], after["body"]["MsgTime"]) == (answer["MsgSeq"], answer["MsgTime"])
 
@@ -79,8 +115,12 @@ def test_rest_sends_call_back_as_restapi(rest: Rest, tim, callbacks: CallbackSer
     tim.wait_idle()  # one message's after-send and the next one's before-send may cross
     rest.ok("group_open_http_svc/send_group_msg", {"GroupId": "@TGS#demo", "Random": 2, "MsgBody": text("y")})
     tim.wait_idle()
-    assert callbacks.commands() == ["C2C.CallbackBeforeSendMsg", "C2C.CallbackAfterSendMsg",
-                                    "Group.CallbackBeforeSendMsg", "Group.CallbackAfterSendMsg"]
+    assert callbacks.commands() == [
+        "C2C.CallbackBeforeSendMsg",
+        "C2C.CallbackAfterSendMsg",
+        "Group.CallbackBeforeSendMsg",
+        "Group.CallbackAfterSendMsg",
+    ]
     assert {r["query"]["OptPlatform"] for r in callbacks.received} == {"RESTAPI"}
     group = callbacks.received[2]["body"]
     # The admin sends when no From_Account is given, and is always the operator of a REST send.
@@ -90,8 +130,9 @@ def test_rest_sends_call_back_as_restapi(rest: Rest, tim, callbacks: CallbackSer
 def test_after_send_waits_for_the_senders_answer(rest: Rest, tim, callbacks: CallbackServer) -> None:
     gate = callbacks.hold("C2C.CallbackAfterSendMsg")
     # The REST answer comes while the after-send callback is still unanswered.
-    answer = rest.ok("openim/sendmsg", {"From_Account": "alice", "To_Account": "bob", "MsgRandom": 1,
-                                        "MsgBody": text("x")})
+    answer = rest.ok(
+        "openim/sendmsg", {"From_Account": "alice", "To_Account": "bob", "MsgRandom": 1, "MsgBody": text("x")}
+    )
     assert answer["MsgKey"]
     assert not gate.is_set()
     gate.set()
@@ -157,8 +198,12 @@ def test_discard_tells_the_sender_success_and_stores_nothing(tim, callbacks: Cal
 
 @pytest.mark.parametrize(
     "failure",
-    [(500, b'{"ActionStatus":"OK","ErrorCode":1}'), (200, b"<html>oops</html>"), (200, b"[]"),
-     (200, b'{"ActionStatus":"OK","ErrorCode":0,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{}}]}')],
+    [
+        (500, b'{"ActionStatus":"OK","ErrorCode":1}'),
+        (200, b"<html>oops</html>"),
+        (200, b"[]"),
+        (200, b'{"ActionStatus":"OK","ErrorCode":0,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{}}]}'),
+    ],
 )
 def test_failure_policy_for_broken_answers(tim, emulator, callbacks: CallbackServer, failure: Any) -> None:
     answer_with(callbacks, failure)
@@ -189,8 +234,16 @@ def test_failure_policy_on_timeout(tim, emulator, callbacks: CallbackServer) -> 
 
 def test_forbid_callback_control(rest: Rest, tim, callbacks: CallbackServer) -> None:
     def send(random: int, forbid: list[str]) -> None:
-        rest.ok("openim/sendmsg", {"From_Account": "alice", "To_Account": "bob", "MsgRandom": random,
-                                   "MsgBody": text("x"), "ForbidCallbackControl": forbid})
+        rest.ok(
+            "openim/sendmsg",
+            {
+                "From_Account": "alice",
+                "To_Account": "bob",
+                "MsgRandom": random,
+                "MsgBody": text("x"),
+                "ForbidCallbackControl": forbid,
+            },
+        )
         tim.wait_idle()
 
     send(1, ["ForbidBeforeSendMsgCallback"])
@@ -199,15 +252,24 @@ def test_forbid_callback_control(rest: Rest, tim, callbacks: CallbackServer) -> 
     assert callbacks.commands()[1:] == ["C2C.CallbackBeforeSendMsg"]
     send(3, ["ForbidBeforeSendMsgCallback", "ForbidAfterSendMsgCallback"])
     assert len(callbacks.received) == 2
-    rest.ok("group_open_http_svc/send_group_msg", {"GroupId": "@TGS#demo", "Random": 1, "MsgBody": text("y"),
-                                                   "ForbidCallbackControl": ["ForbidBeforeSendMsgCallback"]})
+    rest.ok(
+        "group_open_http_svc/send_group_msg",
+        {
+            "GroupId": "@TGS#demo",
+            "Random": 1,
+            "MsgBody": text("y"),
+            "ForbidCallbackControl": ["ForbidBeforeSendMsgCallback"],
+        },
+    )
     tim.wait_idle()
     assert callbacks.commands()[2:] == ["Group.CallbackAfterSendMsg"]
 
 
 def test_batchsendmsg_fires_no_callbacks(rest: Rest, tim, callbacks: CallbackServer) -> None:
-    rest.ok("openim/batchsendmsg", {"From_Account": "alice", "To_Account": ["bob", "@RBT#assistant"],
-                                    "MsgRandom": 1, "MsgBody": text("x")})
+    rest.ok(
+        "openim/batchsendmsg",
+        {"From_Account": "alice", "To_Account": ["bob", "@RBT#assistant"], "MsgRandom": 1, "MsgBody": text("x")},
+    )
     tim.wait_idle()
     assert callbacks.received == [] and len(tim.messages()) == 2
 
@@ -230,8 +292,11 @@ def test_bot_c2c_after_the_after_send(tim, callbacks: CallbackServer) -> None:
 
 
 def test_bot_group_only_for_robots_mentioned(tim, callbacks: CallbackServer) -> None:
-    at = [{"GroupAtAllFlag": 0, "GroupAt_Account": "@RBT#assistant"}, {"GroupAtAllFlag": 0, "GroupAt_Account": "bob"},
-          {"GroupAtAllFlag": 0, "GroupAt_Account": "@RBT#helper"}]
+    at = [
+        {"GroupAtAllFlag": 0, "GroupAt_Account": "@RBT#assistant"},
+        {"GroupAtAllFlag": 0, "GroupAt_Account": "bob"},
+        {"GroupAtAllFlag": 0, "GroupAt_Account": "@RBT#helper"},
+    ]
     tim.send_group("alice", "@TGS#demo", "@assistant @bob @helper", GroupAtInfo=at)
     tim.wait_idle()
     assert callbacks.commands() == ["Group.CallbackBeforeSendMsg", "Group.CallbackAfterSendMsg", "Bot.OnGroupMessage"]
@@ -253,7 +318,9 @@ def test_frequency_drops_run_the_before_send_but_not_the_after(tim, emulator, ca
     assert second["reason"] == "MsgFreqCtrl"
     tim.wait_idle()
     assert [r["command"] for r in tim.callbacks(send_id=first["send_id"])] == [
-        "Group.CallbackBeforeSendMsg", "Group.CallbackAfterSendMsg"]
+        "Group.CallbackBeforeSendMsg",
+        "Group.CallbackAfterSendMsg",
+    ]
     assert [r["command"] for r in tim.callbacks(send_id=second["send_id"])] == ["Group.CallbackBeforeSendMsg"]
 
 
@@ -267,8 +334,15 @@ def test_duplicates_fire_nothing(tim, callbacks: CallbackServer) -> None:
 
 def test_after_send_callbacks_keep_their_order(rest: Rest, tim, callbacks: CallbackServer) -> None:
     for n in range(20):
-        rest.ok("group_open_http_svc/send_group_msg", {"GroupId": "@TGS#demo", "Random": n, "MsgBody": text(str(n)),
-                                                       "ForbidCallbackControl": ["ForbidBeforeSendMsgCallback"]})
+        rest.ok(
+            "group_open_http_svc/send_group_msg",
+            {
+                "GroupId": "@TGS#demo",
+                "Random": n,
+                "MsgBody": text(str(n)),
+                "ForbidCallbackControl": ["ForbidBeforeSendMsgCallback"],
+            },
+        )
     tim.wait_idle()
     assert [r["body"]["MsgSeq"] for r in callbacks.received] == list(range(1, 21))
 
@@ -289,14 +363,25 @@ def test_client_send_checks(tim, emulator) -> None:
 def test_c2c_friend_check_when_switched_on(tim, emulator, rest: Rest) -> None:
     emulator.configure(c2c_friend_check=True)
     assert tim.send_c2c("alice", "bob", "x")["ErrorCode"] == 20009
-    rest.ok("sns/friend_add", {"From_Account": "alice", "AddFriendItem": [{"To_Account": "bob"}],
-                               "AddType": "Add_Type_Single", "ForceAddFlags": 1})
+    rest.ok(
+        "sns/friend_add",
+        {
+            "From_Account": "alice",
+            "AddFriendItem": [{"To_Account": "bob"}],
+            "AddType": "Add_Type_Single",
+            "ForceAddFlags": 1,
+        },
+    )
     assert tim.send_c2c("alice", "bob", "x")["ErrorCode"] == 20010  # bob's list lacks alice
     assert tim.send_c2c("bob", "alice", "x")["ErrorCode"] == 20011  # bob's list lacks alice
     # Robots' own messages skip the check (docs/protocol.md §8.1), and REST sends never check (§5.3).
     assert tim.send_c2c("@RBT#assistant", "carol", "x")["ErrorCode"] == 0
-    assert rest("openim/sendmsg", {"From_Account": "carol", "To_Account": "dave", "MsgRandom": 1,
-                                   "MsgBody": text("x")})["ErrorCode"] == 0
+    assert (
+        rest("openim/sendmsg", {"From_Account": "carol", "To_Account": "dave", "MsgRandom": 1, "MsgBody": text("x")})[
+            "ErrorCode"
+        ]
+        == 0
+    )
 
 
 def test_reset_forgets_callbacks_and_messages(tim, callbacks: CallbackServer) -> None:
@@ -328,8 +413,10 @@ def test_a_before_send_answered_after_a_reset_is_not_recorded(tim, emulator, cal
 def test_concurrent_sends_to_one_group_get_distinct_seqs(rest: Rest, tim, callbacks: CallbackServer) -> None:
     def send(offset: int) -> None:
         for n in range(10):
-            rest("group_open_http_svc/send_group_msg", {"GroupId": "@TGS#demo", "Random": offset + n,
-                                                        "MsgBody": text("x"), "MsgPriority": "High"})
+            rest(
+                "group_open_http_svc/send_group_msg",
+                {"GroupId": "@TGS#demo", "Random": offset + n, "MsgBody": text("x"), "MsgPriority": "High"},
+            )
 
     threads = [threading.Thread(target=send, args=(1000 * t,)) for t in range(4)]
     for thread in threads:

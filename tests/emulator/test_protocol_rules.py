@@ -30,12 +30,23 @@ def make_sig(doc: dict[str, Any]) -> str:
     return base64.b64encode(packed).decode().translate(str.maketrans("+/=", "*-_"))
 
 
-def signed_doc(identifier: str = "administrator", sdkappid: int = 1400000000, issued: int = 1_700_000_000,
-               expire: int = 86400, key: str = KEY) -> dict[str, Any]:
+def signed_doc(
+    identifier: str = "administrator",
+    sdkappid: int = 1400000000,
+    issued: int = 1_700_000_000,
+    expire: int = 86400,
+    key: str = KEY,
+) -> dict[str, Any]:
     content = f"TLS.identifier:{identifier}\nTLS.sdkappid:{sdkappid}\nTLS.time:{issued}\nTLS.expire:{expire}\n"
     sig = base64.b64encode(hmac.new(key.encode(), content.encode(), hashlib.sha256).digest()).decode()
-    return {"TLS.ver": "2.0", "TLS.identifier": identifier, "TLS.sdkappid": sdkappid, "TLS.expire": expire,
-            "TLS.time": issued, "TLS.sig": sig}
+    return {
+        "TLS.ver": "2.0",
+        "TLS.identifier": identifier,
+        "TLS.sdkappid": sdkappid,
+        "TLS.expire": expire,
+        "TLS.time": issued,
+        "TLS.sig": sig,
+    }
 
 
 def test_a_hand_built_usersig_reads_and_verifies() -> None:
@@ -69,8 +80,16 @@ def test_a_usersig_of_the_wrong_shape_is_malformed(change: dict[str, Any]) -> No
         read_usersig(make_sig({**signed_doc(), **change}))
 
 
-@pytest.mark.parametrize("sig", ["", "not base64!", base64.b64encode(b"not zlib").decode(),
-                                 make_sig([1, 2]), base64.b64encode(zlib.compress(b"{" * 5000)).decode()])
+@pytest.mark.parametrize(
+    "sig",
+    [
+        "",
+        "not base64!",
+        base64.b64encode(b"not zlib").decode(),
+        make_sig([1, 2]),
+        base64.b64encode(zlib.compress(b"{" * 5000)).decode(),
+    ],
+)
 def test_what_is_no_usersig_at_all_is_malformed(sig: Any) -> None:
     with pytest.raises(MalformedSig):
         read_usersig(sig)
@@ -81,8 +100,10 @@ def text(value: Any = "hi") -> dict[str, Any]:
 
 
 def merger(body: list[Any]) -> dict[str, Any]:
-    return {"MsgType": "TIMRelayElem", "MsgContent": {"Title": "t", "MsgNum": 1,
-                                                       "MsgList": [{"From_Account": "a", "MsgBody": body}]}}
+    return {
+        "MsgType": "TIMRelayElem",
+        "MsgContent": {"Title": "t", "MsgNum": 1, "MsgList": [{"From_Account": "a", "MsgBody": body}]},
+    }
 
 
 @pytest.mark.parametrize(

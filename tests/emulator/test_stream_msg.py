@@ -16,8 +16,9 @@ C2C = "stream_msg/send_c2c_stream_msg"
 GROUP = "stream_msg/send_group_stream_msg"
 
 
-def stream_body(index: int, markdown: str, last: bool = False, stream_id: str | None = None,
-                compatible: str = "") -> list[dict[str, Any]]:
+def stream_body(
+    index: int, markdown: str, last: bool = False, stream_id: str | None = None, compatible: str = ""
+) -> list[dict[str, Any]]:
     content: dict[str, Any] = {
         "Chunks": [{"EventType": "data", "Index": index, "Markdown": markdown, "IsLast": last}],
         "CompatibleText": compatible,
@@ -28,8 +29,13 @@ def stream_body(index: int, markdown: str, last: bool = False, stream_id: str | 
 
 
 def c2c(random: int, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    return {"From_Account": "@RBT#assistant", "To_Account": "alice", "MsgRandom": random, "SyncOtherMachine": 2,
-            "MsgBody": stream_body(*args, **kwargs)}
+    return {
+        "From_Account": "@RBT#assistant",
+        "To_Account": "alice",
+        "MsgRandom": random,
+        "SyncOtherMachine": 2,
+        "MsgBody": stream_body(*args, **kwargs),
+    }
 
 
 def test_a_c2c_stream_message_grows_chunk_by_chunk(rest: Rest, tim, clock: FakeClock) -> None:
@@ -47,7 +53,10 @@ def test_a_c2c_stream_message_grows_chunk_by_chunk(rest: Rest, tim, clock: FakeC
     assert (content["CompatibleText"], content["StreamMsgID"], message["stream_ended"]) == ("Hello!", stream_id, True)
     # Every call is kept with the time it arrived.
     assert [(h["time"] - message["history"][0]["time"], h["Chunks"][0]["Markdown"]) for h in message["history"]] == [
-        (0, "Hel"), (1, "lo"), (2, "!")]
+        (0, "Hel"),
+        (1, "lo"),
+        (2, "!"),
+    ]
     # Ended: nothing more.
     assert rest(C2C, c2c(4, 4, "more", stream_id=stream_id))["ErrorCode"] == 20001
 

@@ -16,8 +16,15 @@ from timkit.tim.rest import RetryPolicy, TimRestClient
 
 @pytest.fixture
 def client(emulator: TimEmulator, clock: FakeClock) -> TimRestClient:
-    return TimRestClient(APP, KEY, admin=ADMIN, base_url=emulator.url, clock=clock.now, sleep=lambda s: None,
-                         retry=RetryPolicy(attempts=4, base_delay=0.0))
+    return TimRestClient(
+        APP,
+        KEY,
+        admin=ADMIN,
+        base_url=emulator.url,
+        clock=clock.now,
+        sleep=lambda s: None,
+        retry=RetryPolicy(attempts=4, base_delay=0.0),
+    )
 
 
 def body(index: int, markdown: str, last: bool = False, stream_id: str | None = None) -> list[StreamElem]:
@@ -27,8 +34,13 @@ def body(index: int, markdown: str, last: bool = False, stream_id: str | None = 
 
 
 def c2c(random: int, *args, **kwargs) -> SendC2CStreamRequest:
-    return SendC2CStreamRequest(From_Account="@RBT#assistant", To_Account="alice", MsgRandom=random,
-                                SyncOtherMachine=2, MsgBody=body(*args, **kwargs))
+    return SendC2CStreamRequest(
+        From_Account="@RBT#assistant",
+        To_Account="alice",
+        MsgRandom=random,
+        SyncOtherMachine=2,
+        MsgBody=body(*args, **kwargs),
+    )
 
 
 def test_c2c_stream_calls(client, tim) -> None:
@@ -42,8 +54,11 @@ def test_c2c_stream_calls(client, tim) -> None:
 
 def test_a_retry_after_a_committed_fault_stores_the_chunk_once(client, tim, emulator) -> None:
     first = client.send_c2c_stream(c2c(1, 1, "a"))
-    emulator.configure(faults=[{"api": "stream_msg/send_c2c_stream_msg", "error_share": 1.0, "codes": [20005],
-                                "fault_after_commit": 1.0}])
+    emulator.configure(
+        faults=[
+            {"api": "stream_msg/send_c2c_stream_msg", "error_share": 1.0, "codes": [20005], "fault_after_commit": 1.0}
+        ]
+    )
     with pytest.raises(TimApiError):  # every attempt faults; what matters is what was stored
         client.send_c2c_stream(c2c(2, 2, "b", stream_id=first.StreamMsgID))
     emulator.configure(faults=[])

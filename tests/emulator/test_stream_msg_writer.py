@@ -19,7 +19,7 @@ from timkit.chatbot.turn import END, TurnResult, answer_turn
 from timkit.models.chatbot import Turn, parse_chatbot
 from timkit.tim.rest import TimRestClient
 
-ANSWER = "Streaming, \"quoted\" and\nescaped \\ text — 流式 🌊. " * 40
+ANSWER = 'Streaming, "quoted" and\nescaped \\ text — 流式 🌊. ' * 40
 
 
 class SharedClock:
@@ -49,15 +49,26 @@ def client(emulator: TimEmulator, clock: FakeClock) -> TimRestClient:
 
 
 def answer(
-    client: TimRestClient, clock: FakeClock, script: list[tuple[float, Any]], turn: Turn = C2C_TURN,
-    settings: Settings | None = None, interrupted: Any = None,
+    client: TimRestClient,
+    clock: FakeClock,
+    script: list[tuple[float, Any]],
+    turn: Turn = C2C_TURN,
+    settings: Settings | None = None,
+    interrupted: Any = None,
 ) -> TurnResult:
     shared = SharedClock(clock)
     start = clock.now()
     timed = [(start + at, item) for at, item in script]
     return answer_turn(
-        turn, settings or Settings(), [], Provider(), client, interrupted or (lambda keys: False),
-        clock=shared, sleep=shared.sleep, feed=lambda stream: ScriptedFeed(shared, timed),
+        turn,
+        settings or Settings(),
+        [],
+        Provider(),
+        client,
+        interrupted or (lambda keys: False),
+        clock=shared,
+        sleep=shared.sleep,
+        feed=lambda stream: ScriptedFeed(shared, timed),
     )
 
 
@@ -100,11 +111,17 @@ def test_a_users_interrupt_freezes_the_answer(client, tim, clock) -> None:
         if clock.now() >= start + 3.2 and not sent:
             # The user presses stop on the message they see: an online-only src 22 message (docs/protocol.md §8.3).
             data = json.dumps({"chatbotPlugin": 2, "src": 22, "msgKey": keys[-1]})
-            tim.send_c2c("alice", "@RBT#assistant", [{"MsgType": "TIMCustomElem", "MsgContent": {"Data": data}}],
-                         OnlineOnlyFlag=1)
+            tim.send_c2c(
+                "alice",
+                "@RBT#assistant",
+                [{"MsgType": "TIMCustomElem", "MsgContent": {"Data": data}}],
+                OnlineOnlyFlag=1,
+            )
             sent.append(keys[-1])
-        received = [parse_chatbot(m["MsgBody"][0]["MsgContent"].get("Data", ""))
-                    for m in tim.messages(From_Account="alice", To_Account="@RBT#assistant")]
+        received = [
+            parse_chatbot(m["MsgBody"][0]["MsgContent"].get("Data", ""))
+            for m in tim.messages(From_Account="alice", To_Account="@RBT#assistant")
+        ]
         return any(p is not None and p.src == 22 and p.msgKey in keys for p in received)
 
     result = answer(client, clock, ended(tokens(ANSWER * 3, 0.0, 0.05)), interrupted=interrupted)

@@ -172,9 +172,7 @@ def test_every_function_gets_every_variable_its_settings_require(template: dict[
 
 def test_makefile_builds_have_their_make_target(template: dict[str, Any]) -> None:
     built = {
-        name: r
-        for name, r in template["Resources"].items()
-        if r.get("Metadata", {}).get("BuildMethod") == "makefile"
+        name: r for name, r in template["Resources"].items() if r.get("Metadata", {}).get("BuildMethod") == "makefile"
     }
     assert {"TimkitLayer", "TimCallbackFunction", "EventProcessorFunction"} <= set(built)
     for name, resource in built.items():
@@ -216,7 +214,7 @@ def test_http_api_throttles_every_route_and_the_callback_apart(template: dict[st
     assert set(default) == {"ThrottlingRateLimit", "ThrottlingBurstLimit"}
     # The callback's own, higher limits: a flood on the merger or admin routes is refused at the
     # gateway before it reaches the limits the before-send callback gets.
-    (route_key, settings), = api["RouteSettings"].items()
+    ((route_key, settings),) = api["RouteSettings"].items()
     assert route_key == "POST /tim/callback"
     callback = {k: parameter_default(template, v) for k, v in settings.items()}
     assert set(callback) == set(default)
@@ -314,8 +312,7 @@ def test_every_dead_letter_queue_has_an_alarm_that_notifies(template: dict[str, 
             for a in alarms
             if a["Properties"]["Namespace"] == "AWS/SQS"
             and a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
-            and {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}
-            in a["Properties"]["Dimensions"]
+            and {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}} in a["Properties"]["Dimensions"]
         ]
         assert watching, f"no alarm on {queue}"
         for alarm in watching:
@@ -395,6 +392,7 @@ def test_capture_key_secret_is_generated_and_read_by_the_event_processor_only(te
 def grants_on(template: dict[str, Any], name: str, resources: set[str]) -> set[str]:
     """What a function may do to the given resources (logical IDs): the SAM policy templates naming
     them, and the actions of inline statements on them."""
+
     def on_resources(value: Any) -> bool:
         return bool(resources & set(re.findall(r"\w+", json.dumps(value))))
 
@@ -457,8 +455,13 @@ def secrets_read(template: dict[str, Any], name: str) -> tuple[dict[str, str], s
 def test_each_function_reads_only_the_secret_it_needs(template: dict[str, Any]) -> None:
     # The callback function answers the internet on the fast path: it holds the callback token,
     # never the app's key (which signs as any user). The key is for who signs or verifies sigs.
-    key_readers = {"AdminApiFunction", "BroadcastWorkerFunction", "MergerApiFunction", "MergerAuthorizerFunction",
-                   "ChatbotWorkerFunction"}
+    key_readers = {
+        "AdminApiFunction",
+        "BroadcastWorkerFunction",
+        "MergerApiFunction",
+        "MergerAuthorizerFunction",
+        "ChatbotWorkerFunction",
+    }
     functions = resources_of_type(template, "AWS::Serverless::Function")
     expected = {
         name: ({"TIM_SECRET_ID": "TimSecret"}, {"TimSecret"}) if name in key_readers else ({}, set())
@@ -468,7 +471,8 @@ def test_each_function_reads_only_the_secret_it_needs(template: dict[str, Any]) 
     expected["EventProcessorFunction"] = ({"CAPTURE_SECRET_ID": "CaptureKeySecret"}, {"CaptureKeySecret"})
     # The chatbot worker sends as the bot (the app's key) with its providers' API keys.
     expected["ChatbotWorkerFunction"] = (
-        {"TIM_SECRET_ID": "TimSecret", "CHATBOT_SECRET_ID": "ChatbotSecret"}, {"TimSecret", "ChatbotSecret"}
+        {"TIM_SECRET_ID": "TimSecret", "CHATBOT_SECRET_ID": "ChatbotSecret"},
+        {"TimSecret", "ChatbotSecret"},
     )
     assert {name: secrets_read(template, name) for name in functions} == expected
 
@@ -538,9 +542,7 @@ def run_tool(*args: str | Path, timeout: float = 120) -> subprocess.CompletedPro
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     }
     command = [str(a) for a in args]
-    result = subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     assert result.returncode == 0, f"{args[0]} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -601,7 +603,9 @@ def runtime_python() -> str:
     """The Python 3.13 the build compiles bytecode with, as layers/timkit/bytecode.mk finds it."""
     found = subprocess.run(
         ["make", "-s", "-f", str(ROOT / "layers" / "timkit" / "Makefile"), "runtime-python"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     if not found:
         pytest.skip("no Python 3.13 here (RUNTIME_PYTHON): the build ships no bytecode, as it warns")
@@ -612,7 +616,9 @@ def runtime_python() -> str:
 def test_sam_build_ships_unchecked_hash_bytecode_of_the_runtime_python(sam_build: Path, runtime_python: str) -> None:
     magic = subprocess.run(
         [runtime_python, "-c", "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     layer = sam_build / "TimkitLayer" / "python"
     layer_sources = list(layer.rglob("*.py"))
@@ -631,13 +637,20 @@ def test_sam_build_ships_unchecked_hash_bytecode_of_the_runtime_python(sam_build
 def test_callback_handler_imports_from_the_build_using_only_its_bytecode(sam_build: Path, runtime_python: str) -> None:
     # As in Lambda: the function's folder then the layer's, nothing else installed, nothing written
     # (-B: /var/task and /opt are read-only). -v names where each module's code object came from.
-    script = f"import sys; sys.path[:0] = [{str(sam_build / 'TimCallbackFunction')!r}, " \
+    script = (
+        f"import sys; sys.path[:0] = [{str(sam_build / 'TimCallbackFunction')!r}, "
         f"{str(sam_build / 'TimkitLayer' / 'python')!r}]; import app"
+    )
     done = subprocess.run(
         [runtime_python, "-I", "-S", "-B", "-v", "-c", script],
-        env={"PATH": os.environ.get("PATH", ""), **{name: "set" for name in required_settings(CallbackSettings)},
-             "TIM_SDKAPPID": "1400000001"},
-        capture_output=True, text=True, check=False,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            **{name: "set" for name in required_settings(CallbackSettings)},
+            "TIM_SDKAPPID": "1400000001",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     loaded = re.findall(r"^# code object from '?(.+?)'?$", done.stderr, re.MULTILINE)
@@ -670,8 +683,11 @@ def test_archive_is_written_by_the_event_processor_and_read_by_the_admin_api(tem
     ]
     # The index is queried, nothing else; the table's statements name the table alone.
     assert [s for s in admin if "index" in json.dumps(s["Resource"])] == [
-        {"Effect": "Allow", "Action": "dynamodb:Query",
-         "Resource": {"Fn::Sub": "${ArchiveTable.Arn}/index/ByConversation"}}
+        {
+            "Effect": "Allow",
+            "Action": "dynamodb:Query",
+            "Resource": {"Fn::Sub": "${ArchiveTable.Arn}/index/ByConversation"},
+        }
     ]
 
 
@@ -680,8 +696,10 @@ def test_the_history_index_is_sparse_and_keyed_by_conversation_and_timeline(temp
     (index,) = properties["GlobalSecondaryIndexes"]
     assert index == {
         "IndexName": "ByConversation",
-        "KeySchema": [{"AttributeName": "conversation", "KeyType": "HASH"},
-                      {"AttributeName": "timeline", "KeyType": "RANGE"}],
+        "KeySchema": [
+            {"AttributeName": "conversation", "KeyType": "HASH"},
+            {"AttributeName": "timeline", "KeyType": "RANGE"},
+        ],
         "Projection": {"ProjectionType": "ALL"},
     }
     assert {"AttributeName": "timeline", "AttributeType": "S"} in properties["AttributeDefinitions"]
@@ -808,12 +826,21 @@ def test_every_route_has_its_intended_authorisation() -> None:
 THREAD_ROUTES = {
     f"{method} /admin/threads{path}"
     for method, path in [
-        ("POST", ""), ("GET", ""), ("GET", "/{threadId}"), ("DELETE", "/{threadId}"), ("PUT", "/{threadId}/topic"),
-        ("POST", "/{threadId}/messages"), ("GET", "/{threadId}/messages"),
-        ("GET", "/{threadId}/messages/{messageId}"), ("PUT", "/{threadId}/messages/{messageId}"),
-        ("DELETE", "/{threadId}/messages/{messageId}"), ("POST", "/{threadId}/readReceipts"),
-        ("GET", "/{threadId}/readReceipts"), ("POST", "/{threadId}/participants"),
-        ("GET", "/{threadId}/participants"), ("DELETE", "/{threadId}/participants/{userId}"),
+        ("POST", ""),
+        ("GET", ""),
+        ("GET", "/{threadId}"),
+        ("DELETE", "/{threadId}"),
+        ("PUT", "/{threadId}/topic"),
+        ("POST", "/{threadId}/messages"),
+        ("GET", "/{threadId}/messages"),
+        ("GET", "/{threadId}/messages/{messageId}"),
+        ("PUT", "/{threadId}/messages/{messageId}"),
+        ("DELETE", "/{threadId}/messages/{messageId}"),
+        ("POST", "/{threadId}/readReceipts"),
+        ("GET", "/{threadId}/readReceipts"),
+        ("POST", "/{threadId}/participants"),
+        ("GET", "/{threadId}/participants"),
+        ("DELETE", "/{threadId}/participants/{userId}"),
         ("POST", "/{threadId}/typing"),
     ]
 }
@@ -821,8 +848,11 @@ THREAD_ROUTES = {
 
 def test_thread_routes_are_the_admin_functions_behind_iam() -> None:
     loaded = local_template.load(TEMPLATE)
-    threads = {route.route_key: (function.logical_id, route.authorizer) for route, function in loaded.routes
-               if under(route.path, "/admin/threads")}
+    threads = {
+        route.route_key: (function.logical_id, route.authorizer)
+        for route, function in loaded.routes
+        if under(route.path, "/admin/threads")
+    }
     assert threads == dict.fromkeys(THREAD_ROUTES, ("AdminApiFunction", "AWS_IAM"))
 
 
@@ -895,10 +925,22 @@ OPEN_BY_ACCIDENT = {
     ),
     "a path in the API's own definition": (
         lambda t: t["Resources"]["HttpApi"]["Properties"].update(
-            DefinitionBody={"openapi": "3.0.1", "info": {"title": "t", "version": "1"}, "paths": {"/extra": {"get": {
-                "x-amazon-apigateway-integration": {"type": "http_proxy", "httpMethod": "GET",
-                                                    "uri": "https://example.com", "payloadFormatVersion": "1.0"}
-            }}}}
+            DefinitionBody={
+                "openapi": "3.0.1",
+                "info": {"title": "t", "version": "1"},
+                "paths": {
+                    "/extra": {
+                        "get": {
+                            "x-amazon-apigateway-integration": {
+                                "type": "http_proxy",
+                                "httpMethod": "GET",
+                                "uri": "https://example.com",
+                                "payloadFormatVersion": "1.0",
+                            }
+                        }
+                    }
+                },
+            }
         ),
         "GET /extra",
     ),

@@ -22,7 +22,11 @@ def test_mypy_finds_nothing(tmp_path: Path) -> None:
     # A fresh cache: a stale one from another checkout or mypy version must not hide a finding.
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "mypy")],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert result.returncode == 0, f"mypy exited {result.returncode}\n{result.stdout}\n{result.stderr}"
 

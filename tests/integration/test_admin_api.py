@@ -26,7 +26,9 @@ BOT = "@RBT#assistant"
 BOT_STATE = "bot-state"
 
 CONTEXT = SimpleNamespace(
-    function_name="tim-admin-api", memory_limit_in_mb=256, aws_request_id="test",
+    function_name="tim-admin-api",
+    memory_limit_in_mb=256,
+    aws_request_id="test",
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tim-admin-api",
     get_remaining_time_in_millis=lambda: 29_000,  # what the Idempotency-Key's record is kept against
 )
@@ -41,18 +43,29 @@ def emulator() -> Iterator[TimEmulator]:
 @pytest.fixture(scope="module")
 def api(emulator: TimEmulator) -> Iterator[ModuleType]:
     env = {
-        "TIM_SDKAPPID": str(APP), "JOBS_TABLE": "jobs", "RATE_TABLE": "rates", "BOT_STATE_TABLE": BOT_STATE,
-        "IDEMPOTENCY_TABLE": "idempotency", "ARCHIVE_TABLE": "archive", "TIM_API_BASE": emulator.url,
+        "TIM_SDKAPPID": str(APP),
+        "JOBS_TABLE": "jobs",
+        "RATE_TABLE": "rates",
+        "BOT_STATE_TABLE": BOT_STATE,
+        "IDEMPOTENCY_TABLE": "idempotency",
+        "ARCHIVE_TABLE": "archive",
+        "TIM_API_BASE": emulator.url,
         "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/broadcast",
-        "POWERTOOLS_SERVICE_NAME": "tim-admin-api", **SCHEDULER,
+        "POWERTOOLS_SERVICE_NAME": "tim-admin-api",
+        **SCHEDULER,
     }
     with pytest.MonkeyPatch.context() as patch, offline_aws(patch):
         secret = boto3.client("secretsmanager").create_secret(Name="key", SecretString=json.dumps({"secret_key": KEY}))
         patch.setenv("TIM_SECRET_ID", secret["ARN"])
         for name, value in env.items():
             patch.setenv(name, value)
-        for logical_id, name in [("JobsTable", "jobs"), ("RateTable", "rates"), ("BotStateTable", BOT_STATE),
-                                 ("IdempotencyTable", "idempotency"), ("ArchiveTable", "archive")]:
+        for logical_id, name in [
+            ("JobsTable", "jobs"),
+            ("RateTable", "rates"),
+            ("BotStateTable", BOT_STATE),
+            ("IdempotencyTable", "idempotency"),
+            ("ArchiveTable", "archive"),
+        ]:
             template_table(logical_id, name)
         with load_handler("admin_api", "it_admin_api_app") as module:
             yield module
@@ -64,8 +77,14 @@ def faultless(emulator: TimEmulator) -> Iterator[TimEmulator]:
     emulator.configure(faults=[])
 
 
-def call(api: ModuleType, method: str, path: str, body: bytes | None = None,
-         content_type: str = "application/json", headers: dict[str, str] | None = None) -> tuple[int, Any]:
+def call(
+    api: ModuleType,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
     """As an HttpApi hands a request over: the path decoded, a body that is not text base64-encoded."""
     event: dict[str, Any] = {
         "version": "2.0",
@@ -73,8 +92,11 @@ def call(api: ModuleType, method: str, path: str, body: bytes | None = None,
         "rawPath": path,
         "rawQueryString": "",
         "headers": {"content-type": content_type, **(headers or {})},
-        "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
-                           "requestId": "r", "stage": "$default"},
+        "requestContext": {
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+            "requestId": "r",
+            "stage": "$default",
+        },
         "isBase64Encoded": False,
     }
     if body is not None:
@@ -90,8 +112,10 @@ def call(api: ModuleType, method: str, path: str, body: bytes | None = None,
 def test_a_job_id_of_any_characters_reaches_the_route(api: ModuleType, job: str) -> None:
     for method in ("GET", "DELETE"):
         status, body = call(api, method, f"/admin/broadcasts/{job}")
-        assert (status, body) == (404, {"message": f"no broadcast {job}", "field": "jobId", "limit": None,
-                                        "errors": []})
+        assert (status, body) == (
+            404,
+            {"message": f"no broadcast {job}", "field": "jobId", "limit": None, "errors": []},
+        )
 
 
 @pytest.mark.parametrize("robot", ["bot?", "\x01", "😀", "@RBT#" + "😀" * 7])
@@ -107,8 +131,10 @@ def test_a_body_that_is_not_utf8_is_a_422_naming_the_body(api: ModuleType) -> No
     assert (status, ErrorBody.model_validate(body).field) == (422, "body")
 
 
-@pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary=x",
-                                          "application/x-www-form-urlencoded", "text/plain"])
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/form-data", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded", "text/plain"],
+)
 def test_a_body_that_is_not_json_is_a_415(api: ModuleType, content_type: str) -> None:
     status, body = call(api, "POST", "/admin/robots", b'{"robotId": "@RBT#a"}', content_type)
     assert (status, ErrorBody.model_validate(body).field) == (415, "Content-Type")
@@ -146,14 +172,22 @@ OPENAI = {"provider": "openai", "model": "local-model", "baseUrl": "http://127.0
 
 def test_a_bot_config_is_put_read_replaced_and_deleted(api: ModuleType) -> None:
     call(api, "DELETE", config_path())
-    assert call(api, "GET", config_path()) == (404, {"message": f"{BOT} has no configuration", "field": "botId",
-                                                 "limit": None, "errors": []})
+    assert call(api, "GET", config_path()) == (
+        404,
+        {"message": f"{BOT} has no configuration", "field": "botId", "limit": None, "errors": []},
+    )
 
     status, stored = put(api, OPENAI)
     # The stored configuration, defaults filled in and the base URL without its trailing "/".
     assert status == 200 and stored == {
-        **OPENAI, "baseUrl": "http://127.0.0.1:3002/v1", "systemPrompt": "", "temperature": 0.7, "maxTokens": 1024,
-        "contextTurns": 10, "maxAnswerSeconds": 120, "streamingMode": "custom",
+        **OPENAI,
+        "baseUrl": "http://127.0.0.1:3002/v1",
+        "systemPrompt": "",
+        "temperature": 0.7,
+        "maxTokens": 1024,
+        "contextTurns": 10,
+        "maxAnswerSeconds": 120,
+        "streamingMode": "custom",
     }
     assert call(api, "GET", config_path()) == (200, stored)
     assert BotStore(BOT_STATE).get_config(BOT) == BotConfig.model_validate(stored)  # what the worker reads
@@ -164,23 +198,27 @@ def test_a_bot_config_is_put_read_replaced_and_deleted(api: ModuleType) -> None:
 
     assert call(api, "DELETE", config_path()) == (204, None)
     assert call(api, "GET", config_path())[0] == 404
-    assert call(api, "DELETE", config_path()) == (404, {"message": f"{BOT} has no configuration", "field": "botId",
-                                                 "limit": None, "errors": []})
+    assert call(api, "DELETE", config_path()) == (
+        404,
+        {"message": f"{BOT} has no configuration", "field": "botId", "limit": None, "errors": []},
+    )
 
 
 def test_a_stored_config_this_version_refuses_is_a_409_asking_for_a_new_one(api: ModuleType) -> None:
-    boto3.client("dynamodb").put_item(TableName=BOT_STATE, Item={
-        "pk": {"S": f"config#{BOT}"}, "config": {"S": json.dumps({"provider": "gemini", "model": "m"})},
-    })
+    boto3.client("dynamodb").put_item(
+        TableName=BOT_STATE,
+        Item={
+            "pk": {"S": f"config#{BOT}"},
+            "config": {"S": json.dumps({"provider": "gemini", "model": "m"})},
+        },
+    )
     status, body = call(api, "GET", config_path())
     assert (status, body["field"]) == (409, "botId") and "(provider: " in body["message"], body
     assert put(api, {"provider": "bedrock", "model": "m"})[0] == 200
     assert call(api, "DELETE", config_path())[0] == 204
 
 
-def test_a_config_for_a_robot_the_app_does_not_have_is_a_404_naming_it(
-    api: ModuleType, emulator: TimEmulator
-) -> None:
+def test_a_config_for_a_robot_the_app_does_not_have_is_a_404_naming_it(api: ModuleType, emulator: TimEmulator) -> None:
     status, body = put(api, OPENAI, bot="@RBT#nobody")
     assert (status, body["field"]) == (404, "botId") and "@RBT#nobody" in body["message"]
     assert BotStore(BOT_STATE).get_config("@RBT#nobody") is None
@@ -196,8 +234,7 @@ def test_a_config_for_a_robot_the_app_does_not_have_is_a_404_naming_it(
 def test_tencent_failing_the_robot_check_is_the_apis_502_or_503_and_nothing_is_stored(
     api: ModuleType, faultless: TimEmulator, fault: int, status: int
 ) -> None:
-    faultless.configure(faults=[FaultRule(api="openim_robot_http_svc/get_all_robots", error_share=1.0,
-                                          codes=[fault])])
+    faultless.configure(faults=[FaultRule(api="openim_robot_http_svc/get_all_robots", error_share=1.0, codes=[fault])])
     answer = put(api, OPENAI, bot="@RBT#unchecked")
     assert answer[0] == status, answer
     assert set(answer[1]) == set(ErrorBody.model_fields), answer
@@ -230,9 +267,7 @@ def test_tencent_failing_the_robot_check_is_the_apis_502_or_503_and_nothing_is_s
         (["provider", "openai"], "body"),
     ],
 )
-def test_a_bad_config_is_a_422_naming_the_field_and_changes_nothing(
-    api: ModuleType, config: Any, field: str
-) -> None:
+def test_a_bad_config_is_a_422_naming_the_field_and_changes_nothing(api: ModuleType, config: Any, field: str) -> None:
     status, body = put(api, config, bot="@RBT#assistant")
     assert status == 422, body
     assert ErrorBody.model_validate(body).field == field, body
@@ -258,8 +293,10 @@ def test_a_put_with_an_idempotency_key_is_carried_out_once(api: ModuleType) -> N
     assert put(api, first, headers=key)[0] == 200
     assert put(api, {"provider": "bedrock", "model": "second"})[0] == 200
     # The repeat gets the first answer, and does not put the first configuration back.
-    assert put(api, first, headers=key) == (200, {**BotConfig.model_validate(first).model_dump(by_alias=True,
-                                                                                                   exclude_none=True)})
+    assert put(api, first, headers=key) == (
+        200,
+        {**BotConfig.model_validate(first).model_dump(by_alias=True, exclude_none=True)},
+    )
     assert call(api, "GET", config_path())[1]["model"] == "second"
     status, body = put(api, {"provider": "bedrock", "model": "third"}, headers=key)
     assert (status, body["field"]) == (422, "Idempotency-Key")
@@ -273,8 +310,13 @@ def test_the_document_states_the_config_constraints(api: ModuleType) -> None:
     assert not operations["delete"]["responses"]["204"].get("content")
     assert any(p["name"] == "idempotency-key" for p in operations["put"]["parameters"])
     schemas = document["components"]["schemas"]
-    (name,) = [n for n in schemas if n.startswith("BotConfig") and "baseUrl" in schemas[n]["properties"]
-               and n in json.dumps(operations["put"]["requestBody"])]
+    (name,) = [
+        n
+        for n in schemas
+        if n.startswith("BotConfig")
+        and "baseUrl" in schemas[n]["properties"]
+        and n in json.dumps(operations["put"]["requestBody"])
+    ]
     properties = schemas[name]["properties"]
     assert properties["provider"]["enum"] == ["bedrock", "openai"]
     assert (properties["temperature"]["minimum"], properties["temperature"]["maximum"]) == (0, 2)

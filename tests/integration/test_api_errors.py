@@ -21,22 +21,34 @@ BUCKET = "api-errors-mergers"
 TABLE = "api-errors-merger-meta"
 POLICY = "/timkit/policy"
 CONTEXT = SimpleNamespace(
-    function_name="test", memory_limit_in_mb=256, aws_request_id="test",
+    function_name="test",
+    memory_limit_in_mb=256,
+    aws_request_id="test",
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:test",
     get_remaining_time_in_millis=lambda: 29_000,
 )
-UPLOAD = {"conversation": {"kind": "c2c", "id": "B"}, "compatibleText": "c",
-          "messageList": [{"From_Account": "A", "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]}]}
+UPLOAD = {
+    "conversation": {"kind": "c2c", "id": "B"},
+    "compatibleText": "c",
+    "messageList": [{"From_Account": "A", "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]}],
+}
 
 
 def request(method: str, path: str, body: str | None = None, identifier: str | None = "A") -> dict[str, Any]:
     return {
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
         "headers": {"content-type": "application/json"},
-        "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1"},
-                           "authorizer": {"lambda": {"identifier": identifier}} if identifier else {},
-                           "requestId": "r", "stage": "$default"},
-        "body": body, "isBase64Encoded": False,
+        "requestContext": {
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1"},
+            "authorizer": {"lambda": {"identifier": identifier}} if identifier else {},
+            "requestId": "r",
+            "stage": "$default",
+        },
+        "body": body,
+        "isBase64Encoded": False,
     }
 
 
@@ -54,9 +66,15 @@ def assert_error_body(status: int, body: dict[str, Any]) -> ErrorBody:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     with offline_aws(monkeypatch):
-        for name, value in {"TIM_SDKAPPID": str(APP), "TIM_SECRET_ID": "", "RATE_TABLE": "rates",
-                            "MERGER_BUCKET": BUCKET, "MERGER_TABLE": TABLE, "CONFIG_CACHE_SECONDS": "0",
-                            "POWERTOOLS_SERVICE_NAME": "tim-api-errors"}.items():
+        for name, value in {
+            "TIM_SDKAPPID": str(APP),
+            "TIM_SECRET_ID": "",
+            "RATE_TABLE": "rates",
+            "MERGER_BUCKET": BUCKET,
+            "MERGER_TABLE": TABLE,
+            "CONFIG_CACHE_SECONDS": "0",
+            "POWERTOOLS_SERVICE_NAME": "tim-api-errors",
+        }.items():
             monkeypatch.setenv(name, value)
         yield monkeypatch
 

@@ -26,7 +26,9 @@ KEY = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
 NEW_KEY = "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0"
 NOT_SET = ["", "REPLACE_ME", "too-short-to-be-a-key"]
 CONTEXT = SimpleNamespace(
-    function_name="test", memory_limit_in_mb=256, aws_request_id="test",
+    function_name="test",
+    memory_limit_in_mb=256,
+    aws_request_id="test",
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:test",
 )
 
@@ -37,8 +39,12 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     with offline_aws(monkeypatch):
         arn = boto3.client("secretsmanager").create_secret(Name="timkit-key", SecretString='{"secret_key": ""}')["ARN"]
         for name, value in {
-            "TIM_SDKAPPID": str(APP), "TIM_SECRET_ID": arn, "POWERTOOLS_SERVICE_NAME": "tim-test",
-            "MERGER_BUCKET": "mergers", "MERGER_TABLE": "mergers", "RATE_TABLE": "rates",
+            "TIM_SDKAPPID": str(APP),
+            "TIM_SECRET_ID": arn,
+            "POWERTOOLS_SERVICE_NAME": "tim-test",
+            "MERGER_BUCKET": "mergers",
+            "MERGER_TABLE": "mergers",
+            "RATE_TABLE": "rates",
         }.items():
             monkeypatch.setenv(name, value)
         yield arn
@@ -66,12 +72,19 @@ def authorize(authorizer: ModuleType, token: str) -> dict[str, Any]:
 def merger_call(api: ModuleType, verdict: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """GET /mergers/k as the HttpApi hands it over after the authorizer's verdict."""
     event = {
-        "version": "2.0", "routeKey": "GET /mergers/{downloadKey}", "rawPath": "/mergers/k", "rawQueryString": "",
+        "version": "2.0",
+        "routeKey": "GET /mergers/{downloadKey}",
+        "rawPath": "/mergers/k",
+        "rawQueryString": "",
         "headers": {"authorization": "Bearer sig"},
-        "requestContext": {"http": {"method": "GET", "path": "/mergers/k", "protocol": "HTTP/1.1",
-                                    "sourceIp": "192.0.2.1"},
-                           "authorizer": {"lambda": verdict["context"]}, "requestId": "r", "stage": "$default"},
-        "pathParameters": {"downloadKey": "k"}, "isBase64Encoded": False,
+        "requestContext": {
+            "http": {"method": "GET", "path": "/mergers/k", "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1"},
+            "authorizer": {"lambda": verdict["context"]},
+            "requestId": "r",
+            "stage": "$default",
+        },
+        "pathParameters": {"downloadKey": "k"},
+        "isBase64Encoded": False,
     }
     answer = api.lambda_handler(event, CONTEXT)
     return answer["statusCode"], json.loads(answer["body"])
@@ -85,8 +98,10 @@ def test_merger_api_is_503_naming_the_setting_for_every_caller(secret: str, caps
     set_key(secret, key)
     # A sig made with the very key in the secret is refused too: it is a key anyone could know.
     forged = gen_usersig(APP, key, "alice", 3600) if key else "anything"
-    with load_handler("merger_authorizer", "keys_authorizer") as authorizer, \
-            load_handler("merger_api", "keys_merger_api") as api:
+    with (
+        load_handler("merger_authorizer", "keys_authorizer") as authorizer,
+        load_handler("merger_api", "keys_merger_api") as api,
+    ):
         for token in (forged, gen_usersig(APP, KEY, "bob", 3600), "not-a-sig"):
             verdict = authorize(authorizer, token)
             assert verdict["isAuthorized"] and "identifier" not in verdict["context"], verdict
@@ -126,10 +141,17 @@ def emulator() -> Iterator[TimEmulator]:
 @pytest.fixture
 def admin(secret: str, emulator: TimEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     # No cache: every request reads the secret, so a change is seen at once.
-    for name, value in {"CONFIG_CACHE_SECONDS": "0", "TIM_API_BASE": emulator.url, "RATE_TABLE": "rates",
-                        "JOBS_TABLE": "jobs", "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/b",
-                        "IDEMPOTENCY_TABLE": "idempotency", "BOT_STATE_TABLE": "bots",
-                        "ARCHIVE_TABLE": "archive", **SCHEDULER}.items():
+    for name, value in {
+        "CONFIG_CACHE_SECONDS": "0",
+        "TIM_API_BASE": emulator.url,
+        "RATE_TABLE": "rates",
+        "JOBS_TABLE": "jobs",
+        "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/b",
+        "IDEMPOTENCY_TABLE": "idempotency",
+        "BOT_STATE_TABLE": "bots",
+        "ARCHIVE_TABLE": "archive",
+        **SCHEDULER,
+    }.items():
         monkeypatch.setenv(name, value)
     template_table("RateTable", "rates")
     with load_handler("admin_api", "keys_admin_api") as module:
@@ -138,10 +160,17 @@ def admin(secret: str, emulator: TimEmulator, monkeypatch: pytest.MonkeyPatch) -
 
 def list_robots(admin: ModuleType) -> tuple[int, dict[str, Any]]:
     event = {
-        "version": "2.0", "routeKey": "GET /admin/robots", "rawPath": "/admin/robots", "rawQueryString": "",
-        "headers": {}, "isBase64Encoded": False,
-        "requestContext": {"http": {"method": "GET", "path": "/admin/robots", "protocol": "HTTP/1.1",
-                                    "sourceIp": "127.0.0.1"}, "requestId": "r", "stage": "$default"},
+        "version": "2.0",
+        "routeKey": "GET /admin/robots",
+        "rawPath": "/admin/robots",
+        "rawQueryString": "",
+        "headers": {},
+        "isBase64Encoded": False,
+        "requestContext": {
+            "http": {"method": "GET", "path": "/admin/robots", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+            "requestId": "r",
+            "stage": "$default",
+        },
     }
     answer = admin.lambda_handler(event, CONTEXT)
     return answer["statusCode"], json.loads(answer["body"])

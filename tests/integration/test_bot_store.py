@@ -23,9 +23,19 @@ BOT = "@RBT#assistant"
 T0 = 1_730_000_000.0
 BEDROCK = BotConfig(provider="bedrock", model="anthropic.claude-3-haiku-20240307-v1:0")
 OPENAI = BotConfig.model_validate(
-    {"provider": "openai", "model": "gpt-4o-mini", "baseUrl": "https://api.openai.com/v1", "apiKey": "openai",
-     "systemPrompt": "Be brief.", "temperature": 0, "maxTokens": 200, "contextTurns": 3, "maxAnswerSeconds": 30,
-     "streamingMode": "native", "typingText": "…"}
+    {
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "baseUrl": "https://api.openai.com/v1",
+        "apiKey": "openai",
+        "systemPrompt": "Be brief.",
+        "temperature": 0,
+        "maxTokens": 200,
+        "contextTurns": 3,
+        "maxAnswerSeconds": 30,
+        "streamingMode": "native",
+        "typingText": "…",
+    }
 )
 
 
@@ -151,7 +161,7 @@ def test_memory_is_per_bot_and_conversation(store: BotStore) -> None:
 
 
 def test_memory_keeps_any_text_and_expires_when_idle(store: BotStore) -> None:
-    question, answer = 'emoji 😀, quotes "\' and\nnew lines', ""  # an empty answer is a turn too
+    question, answer = "emoji 😀, quotes \"' and\nnew lines", ""  # an empty answer is a turn too
     store.remember(BOT, "c2c:alice", question, answer, keep_turns=5, max_chars=1000, ttl=3600)
     assert turns(store.history(BOT, "c2c:alice", 5, 1000)) == [(question, answer)]
     stored = item(memory_key(BOT, "c2c:alice"))

@@ -113,13 +113,23 @@ def emulator(clock: FakeClock) -> Iterator[TimEmulator]:
 
 
 def make_client(
-    emulator: TimEmulator, clock: FakeClock, pace: Callable[[str, dict[str, Any]], None] | None = None,
-    read_timeout: float = 5.0, key: KeySource = KEY,
+    emulator: TimEmulator,
+    clock: FakeClock,
+    pace: Callable[[str, dict[str, Any]], None] | None = None,
+    read_timeout: float = 5.0,
+    key: KeySource = KEY,
 ) -> TimRestClient:
     return TimRestClient(
-        APP, key, ADMIN, base_url=emulator.url, timeout=(2.0, read_timeout),
+        APP,
+        key,
+        ADMIN,
+        base_url=emulator.url,
+        timeout=(2.0, read_timeout),
         retry=RetryPolicy(attempts=4, base_delay=0.05, max_delay=0.5),
-        clock=clock.now, sleep=clock.advance, rng=random.Random(11), pace=pace,
+        clock=clock.now,
+        sleep=clock.advance,
+        rng=random.Random(11),
+        pace=pace,
     )
 
 
@@ -163,7 +173,8 @@ class Harness:
         while items is None or handled < items:
             assert handled < 5000, "the queue does not drain"
             batch = self.sqs.receive_message(
-                QueueUrl=self.url, MaxNumberOfMessages=min(10, items - handled if items else 10),
+                QueueUrl=self.url,
+                MaxNumberOfMessages=min(10, items - handled if items else 10),
                 AttributeNames=["ApproximateReceiveCount"],
             ).get("Messages", [])
             if not batch:
@@ -217,14 +228,16 @@ class Harness:
 
     def sends_to(self, group: str, sender: str = ADMIN) -> list[dict[str, Any]]:
         return [
-            c for c in self.calls()
+            c
+            for c in self.calls()
             if c["request"]["GroupId"] == group and c["request"].get("From_Account", ADMIN) == sender
         ]
 
     def delivered(self, sender: str = ADMIN) -> Counter[str]:
         """Messages stored per group from ``sender``."""
         return Counter(
-            m["GroupId"] for m in self.emulator.service.read("messages")
+            m["GroupId"]
+            for m in self.emulator.service.read("messages")
             if m["kind"] == "group" and m["From_Account"] == sender
         )
 
@@ -250,10 +263,22 @@ def progress(h: Harness, job_id: str) -> tuple[str, dict[str, Any]]:
     return view.state, view.progress.model_dump(by_alias=True)
 
 
-def counts(total: int, sent: int = 0, failed: int = 0, cancelled: int = 0, pending: int = 0,
-           codes: dict[str, int] | None = None) -> dict[str, Any]:
-    return {"total": total, "sent": sent, "failed": failed, "pending": pending, "cancelled": cancelled,
-            "failedCodes": codes or {}}
+def counts(
+    total: int,
+    sent: int = 0,
+    failed: int = 0,
+    cancelled: int = 0,
+    pending: int = 0,
+    codes: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    return {
+        "total": total,
+        "sent": sent,
+        "failed": failed,
+        "pending": pending,
+        "cancelled": cancelled,
+        "failedCodes": codes or {},
+    }
 
 
 # ----------------------------------------------------------------------------- delivery
@@ -468,8 +493,10 @@ def test_a_work_batch_plans_sends_hands_back_and_drops(h: Harness) -> None:
         messages = h.sqs.receive_message(
             QueueUrl=h.url, MaxNumberOfMessages=10, AttributeNames=["ApproximateReceiveCount"]
         ).get("Messages", [])
-        return [(WorkQueue.parse(m["Body"]), m["ReceiptHandle"], int(m["Attributes"]["ApproximateReceiveCount"]))
-                for m in messages]
+        return [
+            (WorkQueue.parse(m["Body"]), m["ReceiptHandle"], int(m["Attributes"]["ApproximateReceiveCount"]))
+            for m in messages
+        ]
 
     job = h.create(groupIds=groups)
     ((plan, handle, receives),) = receive()
@@ -511,9 +538,9 @@ def test_a_dropped_message_is_resent_as_a_new_one(h: Harness) -> None:
     job = h.create(groupIds=[group])
     h.work(items=1)
     make_client(h.emulator, h.clock).send_group(
-        MessageRequest.model_validate({"msgBody": text("chatter"), "toGroup": group}).message().group_request(
-            group, "bob"
-        )
+        MessageRequest.model_validate({"msgBody": text("chatter"), "toGroup": group})
+        .message()
+        .group_request(group, "bob")
     )
     h.work()
 
@@ -682,8 +709,15 @@ def test_a_bad_next_token_is_invalid(h: Harness) -> None:
     def b64(key: object) -> str:
         return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
 
-    bad = ["not a token", "e30=", b64([1]), b64({"pk": {"N": "1"}, "sk": {"S": "G#g000"}}),
-           b64({"pk": {"S": f"JOB#{one}"}, "sk": {"S": "JOB"}}), list_token, other_job]
+    bad = [
+        "not a token",
+        "e30=",
+        b64([1]),
+        b64({"pk": {"N": "1"}, "sk": {"S": "G#g000"}}),
+        b64({"pk": {"S": f"JOB#{one}"}, "sk": {"S": "JOB"}}),
+        list_token,
+        other_job,
+    ]
     for token in bad:
         with pytest.raises(InvalidToken):
             h.admin.view(one, limit=1, token=token)
@@ -708,7 +742,8 @@ def test_a_cron_broadcast_runs_once_per_firing(h: Harness) -> None:
     assert job.next_run == datetime(2024, 10, 28, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
     schedule = schedule_of(f"broadcast-{job.job_id}")
     assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == (
-        "cron(0 10 * * ? *)", "Asia/Shanghai",
+        "cron(0 10 * * ? *)",
+        "Asia/Shanghai",
     )
     assert json.loads(schedule["Target"]["Input"])["jobId"] == job.job_id
     assert h.queued() == []
@@ -807,7 +842,9 @@ def test_bot_friends_mixed_and_an_unknown_bot(admin: AdminService, emulator: Tim
     admin.bot_friends(BOT, ["alice"])
     answer = admin.bot_friends(BOT, ["alice", "bob", "ghost"])
     assert [(r.user_id, r.result, r.code) for r in answer.results] == [
-        ("alice", "already", 0), ("bob", "added", 0), ("ghost", "failed", 30003),
+        ("alice", "already", 0),
+        ("bob", "added", 0),
+        ("ghost", "failed", 30003),
     ]
     with pytest.raises(AccountNotFound) as missing:
         admin.bot_friends("@RBT#nobody", ["alice"])

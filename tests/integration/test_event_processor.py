@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CAPTURE_KEY = "capture-key-for-the-event-processor-tests"
 SAMPLE = json.loads((ROOT / "events/event_processor/sqs_batch.json").read_text())
 CONTEXT = SimpleNamespace(
-    function_name="tim-event-processor", memory_limit_in_mb=256, aws_request_id="test",
+    function_name="tim-event-processor",
+    memory_limit_in_mb=256,
+    aws_request_id="test",
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tim-event-processor",
 )
 
@@ -91,7 +93,9 @@ def test_repeated_delivery_archives_each_message_once(processor) -> None:
     # The inline merger's message list is kept with the message.
     assert group_items[0]["inline_mergers"] == 1
     assert json.loads(group_items[0]["body"])["MsgBody"][0]["MsgContent"]["MsgList"][0]["MsgBody"][0] == {
-        "MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}
+        "MsgType": "TIMTextElem",
+        "MsgContent": {"Text": "hi"},
+    }
     # ... and captured as a merger the group's members can download by the key the archive records,
     # derived with the capture secret.
     key = group_items[0]["captured_mergers"]["0"]
@@ -115,17 +119,29 @@ def test_bot_callback_for_an_archived_message_changes_nothing(processor) -> None
 def test_modifications_and_recalls_are_recorded_once_against_the_message(processor) -> None:
     module, store = processor
     group = json.loads(SAMPLE["Records"][1]["body"])
-    modify = {"CallbackCommand": "Group.CallbackAfterModifyMsg", "Operator_Account": "u_1001",
-              "GroupId": group["GroupId"], "MsgSeq": group["MsgSeq"], "EventTime": 1730000100000,
-              "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "edited"}}]}
-    recall = {"CallbackCommand": "Group.CallbackAfterRecallMsg", "Operator_Account": "u_1001", "Type": "Public",
-              "GroupId": group["GroupId"], "MsgSeqList": [{"MsgSeq": group["MsgSeq"]}, {"MsgSeq": 43}],
-              "EventTime": 1730000200000}
-    event = {"Records": [
-        SAMPLE["Records"][1],
-        record(modify["CallbackCommand"], modify, "m1"),
-        record(recall["CallbackCommand"], recall, "r1"),
-    ]}
+    modify = {
+        "CallbackCommand": "Group.CallbackAfterModifyMsg",
+        "Operator_Account": "u_1001",
+        "GroupId": group["GroupId"],
+        "MsgSeq": group["MsgSeq"],
+        "EventTime": 1730000100000,
+        "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "edited"}}],
+    }
+    recall = {
+        "CallbackCommand": "Group.CallbackAfterRecallMsg",
+        "Operator_Account": "u_1001",
+        "Type": "Public",
+        "GroupId": group["GroupId"],
+        "MsgSeqList": [{"MsgSeq": group["MsgSeq"]}, {"MsgSeq": 43}],
+        "EventTime": 1730000200000,
+    }
+    event = {
+        "Records": [
+            SAMPLE["Records"][1],
+            record(modify["CallbackCommand"], modify, "m1"),
+            record(recall["CallbackCommand"], recall, "r1"),
+        ]
+    }
     for _ in range(2):
         assert module.lambda_handler(copy.deepcopy(event), CONTEXT) == {"batchItemFailures": []}
     kinds = [i["sk"].split("#")[0] for i in store.history(f"group:{group['GroupId']}:{group['MsgSeq']}")]
@@ -211,7 +227,7 @@ def sqs_server():
 
 # A raw control character cannot be in valid JSON text (the callback refuses such a body), so only
 # the characters SQS refuses that JSON may carry unescaped are sent here.
-@pytest.mark.parametrize("text", ["\uffff", "a\ufffeb", "ok \U0001F600 \ufffd \ud7ff"])
+@pytest.mark.parametrize("text", ["\uffff", "a\ufffeb", "ok \U0001f600 \ufffd \ud7ff"])
 def test_body_sqs_would_refuse_is_archived_unchanged(processor, sqs_server, text: str) -> None:
     module, store = processor
     queue_url = boto3.client("sqs").create_queue(QueueName="events")["QueueUrl"]
@@ -251,15 +267,31 @@ def test_a_groups_system_event_and_a_messages_edit_reach_its_history(processor) 
 
     module, store = processor
     group = json.loads(SAMPLE["Records"][1]["body"])
-    joined = {"CallbackCommand": "Group.CallbackAfterNewMemberJoin", "GroupId": group["GroupId"], "Type": "Public",
-              "JoinType": "Invited", "Operator_Account": "admin", "NewMemberList": [{"Member_Account": "bob"}],
-              "EventTime": "1730000100000"}
-    modify = {"CallbackCommand": "Group.CallbackAfterModifyMsg", "Operator_Account": "u_1001",
-              "GroupId": group["GroupId"], "MsgSeq": group["MsgSeq"], "EventTime": 1730000200000,
-              "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "edited"}}]}
+    joined = {
+        "CallbackCommand": "Group.CallbackAfterNewMemberJoin",
+        "GroupId": group["GroupId"],
+        "Type": "Public",
+        "JoinType": "Invited",
+        "Operator_Account": "admin",
+        "NewMemberList": [{"Member_Account": "bob"}],
+        "EventTime": "1730000100000",
+    }
+    modify = {
+        "CallbackCommand": "Group.CallbackAfterModifyMsg",
+        "Operator_Account": "u_1001",
+        "GroupId": group["GroupId"],
+        "MsgSeq": group["MsgSeq"],
+        "EventTime": 1730000200000,
+        "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "edited"}}],
+    }
     # The edit before its message: SQS keeps no order.
-    event = {"Records": [record(modify["CallbackCommand"], modify, "m"), record(joined["CallbackCommand"], joined, "j"),
-                         SAMPLE["Records"][1]]}
+    event = {
+        "Records": [
+            record(modify["CallbackCommand"], modify, "m"),
+            record(joined["CallbackCommand"], joined, "j"),
+            SAMPLE["Records"][1],
+        ]
+    }
     for _ in range(2):
         assert module.lambda_handler(copy.deepcopy(event), CONTEXT) == {"batchItemFailures": []}
     entries = HistoryService(store).page(f"group:{group['GroupId']}").entries

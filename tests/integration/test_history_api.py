@@ -25,7 +25,9 @@ APP = 1400000001
 KEY = "admin-api-test-key-0123456789abcdef0123456789abcdef"
 BASE = 1_730_000_000
 CONTEXT = SimpleNamespace(
-    function_name="tim-admin-api", memory_limit_in_mb=256, aws_request_id="test",
+    function_name="tim-admin-api",
+    memory_limit_in_mb=256,
+    aws_request_id="test",
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tim-admin-api",
     get_remaining_time_in_millis=lambda: 29_000,
 )
@@ -36,18 +38,28 @@ MESSAGE = "/admin/conversations/{conversationId}/messages/{messageId}"
 @pytest.fixture(scope="module")
 def api() -> Iterator[ModuleType]:
     env = {
-        "TIM_SDKAPPID": str(APP), "JOBS_TABLE": "jobs", "RATE_TABLE": "rates", "BOT_STATE_TABLE": "bot-state",
-        "IDEMPOTENCY_TABLE": "idempotency", "ARCHIVE_TABLE": "archive", "TIM_API_BASE": "http://127.0.0.1:9",
+        "TIM_SDKAPPID": str(APP),
+        "JOBS_TABLE": "jobs",
+        "RATE_TABLE": "rates",
+        "BOT_STATE_TABLE": "bot-state",
+        "IDEMPOTENCY_TABLE": "idempotency",
+        "ARCHIVE_TABLE": "archive",
+        "TIM_API_BASE": "http://127.0.0.1:9",
         "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/broadcast",
-        "POWERTOOLS_SERVICE_NAME": "tim-admin-api", **SCHEDULER,
+        "POWERTOOLS_SERVICE_NAME": "tim-admin-api",
+        **SCHEDULER,
     }
     with pytest.MonkeyPatch.context() as patch, offline_aws(patch):
         secret = boto3.client("secretsmanager").create_secret(Name="key", SecretString=json.dumps({"secret_key": KEY}))
         patch.setenv("TIM_SECRET_ID", secret["ARN"])
         for name, value in env.items():
             patch.setenv(name, value)
-        for logical_id, name in [("JobsTable", "jobs"), ("RateTable", "rates"), ("IdempotencyTable", "idempotency"),
-                                 ("ArchiveTable", "archive")]:
+        for logical_id, name in [
+            ("JobsTable", "jobs"),
+            ("RateTable", "rates"),
+            ("IdempotencyTable", "idempotency"),
+            ("ArchiveTable", "archive"),
+        ]:
             template_table(logical_id, name)
         with load_handler("admin_api", "it_history_api_app") as module:
             yield module
@@ -62,8 +74,14 @@ def archiver(api: ModuleType) -> Archiver:
     return archiver
 
 
-def call(api: ModuleType, method: str, template: str, params: dict[str, str] | None = None,
-         query: dict[str, Any] | None = None, body: Any = None) -> tuple[int, Any]:
+def call(
+    api: ModuleType,
+    method: str,
+    template: str,
+    params: dict[str, str] | None = None,
+    query: dict[str, Any] | None = None,
+    body: Any = None,
+) -> tuple[int, Any]:
     """As an HttpApi calls the function: rawPath decoded, pathParameters decoded, the route's key."""
     params = params or {}
     path = template.format(**params)
@@ -74,8 +92,11 @@ def call(api: ModuleType, method: str, template: str, params: dict[str, str] | N
         "rawPath": path,
         "rawQueryString": urlencode(query, quote_via=quote),
         "headers": {"content-type": "application/json"},
-        "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
-                           "requestId": "r", "stage": "$default"},
+        "requestContext": {
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+            "requestId": "r",
+            "stage": "$default",
+        },
         "isBase64Encoded": False,
     }
     if params:
@@ -91,8 +112,13 @@ def call(api: ModuleType, method: str, template: str, params: dict[str, str] | N
 def test_a_conversation_pages_newest_first_through_next_tokens(api: ModuleType, archiver: Archiver) -> None:
     seen, token = [], None
     while True:
-        status, body = call(api, "GET", MESSAGES, {"conversationId": "c2c:bob:al%3Aice"},
-                            {"pageSize": 5, **({"nextToken": token} if token else {})})
+        status, body = call(
+            api,
+            "GET",
+            MESSAGES,
+            {"conversationId": "c2c:bob:al%3Aice"},
+            {"pageSize": 5, **({"nextToken": token} if token else {})},
+        )
         assert status == 200, body
         page = HistoryPage.model_validate(body)
         assert page.conversation == "c2c:al%3Aice:bob"
@@ -113,8 +139,9 @@ def test_one_message_by_id(api: ModuleType, archiver: Archiver) -> None:
 
 
 def test_a_time_range_and_its_bounds(api: ModuleType, archiver: Archiver) -> None:
-    status, body = call(api, "GET", MESSAGES, {"conversationId": "group:@TGS#h1"},
-                        {"startTime": BASE + 2, "endTime": BASE + 4})
+    status, body = call(
+        api, "GET", MESSAGES, {"conversationId": "group:@TGS#h1"}, {"startTime": BASE + 2, "endTime": BASE + 4}
+    )
     assert status == 200
     assert [e["seq"] for e in body["entries"]] == [104, 103, 102]
     assert "nextToken" not in body
@@ -146,10 +173,13 @@ def test_bad_requests_name_the_problem(
 
 def test_a_token_from_another_conversation_is_a_400(api: ModuleType, archiver: Archiver) -> None:
     _, body = call(api, "GET", MESSAGES, {"conversationId": "group:@TGS#h1"}, {"pageSize": 2})
-    status, refused = call(api, "GET", MESSAGES, {"conversationId": "c2c:al%3Aice:bob"},
-                           {"pageSize": 2, "nextToken": body["nextToken"]})
-    assert (status, refused) == (400, {"message": "nextToken is not one this API gave", "field": "nextToken",
-                                "limit": None, "errors": []})
+    status, refused = call(
+        api, "GET", MESSAGES, {"conversationId": "c2c:al%3Aice:bob"}, {"pageSize": 2, "nextToken": body["nextToken"]}
+    )
+    assert (status, refused) == (
+        400,
+        {"message": "nextToken is not one this API gave", "field": "nextToken", "limit": None, "errors": []},
+    )
 
 
 @pytest.mark.parametrize("message_id", ["msg:1", "x"])
@@ -190,8 +220,12 @@ def test_a_message_with_mergers_nested_as_deep_as_tencent_allows_is_served(api: 
     # Tencent nests mergers 100 levels deep (docs/protocol.md §7.4): deeper than pydantic-core's JSON encoder goes.
     body = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "innermost"}}]
     for _ in range(100):
-        body = [{"MsgType": "TIMRelayElem",
-                 "MsgContent": {"Title": "t", "MsgNum": 1, "MsgList": [{"From_Account": "a", "MsgBody": body}]}}]
+        body = [
+            {
+                "MsgType": "TIMRelayElem",
+                "MsgContent": {"Title": "t", "MsgNum": 1, "MsgList": [{"From_Account": "a", "MsgBody": body}]},
+            }
+        ]
     archive(Archiver(ArchiveStore("archive"), clock=lambda: BASE), dict(group("@TGS#deep", 1, BASE), MsgBody=body))
     status, page = call(api, "GET", MESSAGES, {"conversationId": "group:@TGS#deep"})
     assert status == 200, page

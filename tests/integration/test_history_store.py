@@ -48,15 +48,33 @@ def text(value: str) -> list[dict[str, Any]]:
 
 
 def c2c(sender: str, to: str, seq: int, rnd: int, at: int, body: str = "hi") -> dict[str, Any]:
-    return {"CallbackCommand": "C2C.CallbackAfterSendMsg", "From_Account": sender, "To_Account": to,
-            "MsgSeq": seq, "MsgRandom": rnd, "MsgTime": at, "MsgKey": f"{seq}_{rnd}_{at}",
-            "MsgBody": text(body), "CloudCustomData": "", "SendMsgResult": 0, "EventTime": at * 1000}
+    return {
+        "CallbackCommand": "C2C.CallbackAfterSendMsg",
+        "From_Account": sender,
+        "To_Account": to,
+        "MsgSeq": seq,
+        "MsgRandom": rnd,
+        "MsgTime": at,
+        "MsgKey": f"{seq}_{rnd}_{at}",
+        "MsgBody": text(body),
+        "CloudCustomData": "",
+        "SendMsgResult": 0,
+        "EventTime": at * 1000,
+    }
 
 
 def group(group_id: str, seq: int, at: int, body: str = "hi", sender: str = "leckie") -> dict[str, Any]:
-    return {"CallbackCommand": "Group.CallbackAfterSendMsg", "GroupId": group_id, "Type": "Public",
-            "From_Account": sender, "Random": seq, "MsgSeq": seq, "MsgTime": at, "MsgBody": text(body),
-            "EventTime": at * 1000}
+    return {
+        "CallbackCommand": "Group.CallbackAfterSendMsg",
+        "GroupId": group_id,
+        "Type": "Public",
+        "From_Account": sender,
+        "Random": seq,
+        "MsgSeq": seq,
+        "MsgTime": at,
+        "MsgBody": text(body),
+        "EventTime": at * 1000,
+    }
 
 
 def archive(archiver: Archiver, doc: dict[str, Any]) -> list[str]:
@@ -159,13 +177,15 @@ def test_pages_between_a_start_and_an_end_time(
     expected = [ids(d) for d in loaded[conversation] if start <= d["MsgTime"] <= end]
     assert len(expected) == 33
     for newest_first in (True, False):
-        pages = every_page(history, conversation, start_time=start, end_time=end, page_size=5,
-                           newest_first=newest_first)
+        pages = every_page(
+            history, conversation, start_time=start, end_time=end, page_size=5, newest_first=newest_first
+        )
         got = [entry.id for page in pages for entry in page.entries]
         assert got == (expected[::-1] if newest_first else expected)
     only_start = every_page(history, conversation, start_time=BASE + 60, page_size=50, newest_first=False)
-    assert [e.id for p in only_start for e in p.entries] == [ids(d) for d in loaded[conversation]
-                                                             if d["MsgTime"] >= BASE + 60]
+    assert [e.id for p in only_start for e in p.entries] == [
+        ids(d) for d in loaded[conversation] if d["MsgTime"] >= BASE + 60
+    ]
     only_end = every_page(history, conversation, end_time=BASE, page_size=50)
     assert [e.id for p in only_end for e in p.entries] == [ids(d) for d in loaded[conversation][:3]][::-1]
     assert history.page(conversation, start_time=BASE + 1000).entries == []
@@ -179,8 +199,9 @@ def test_a_one_to_one_conversation_is_the_same_whichever_user_is_named_first(
     assert forward == backward
     assert forward.conversation == "c2c:user05a:user05b"
     # A token from one spelling goes on in the other.
-    assert [e.id for e in history.page("c2c:user05b:user05a", page_size=30, next_token=forward.next_token).entries] \
-        == [e.id for e in history.page("c2c:user05a:user05b", page_size=30, next_token=forward.next_token).entries]
+    assert [e.id for e in history.page("c2c:user05b:user05a", page_size=30, next_token=forward.next_token).entries] == [
+        e.id for e in history.page("c2c:user05a:user05b", page_size=30, next_token=forward.next_token).entries
+    ]
 
 
 def test_a_token_is_bound_to_its_conversation_order_and_range(
@@ -201,8 +222,13 @@ def test_a_token_is_bound_to_its_conversation_order_and_range(
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"page_size": 0}, "pageSize"), ({"page_size": 101}, "pageSize"), ({"start_time": -1}, "startTime"),
-     ({"end_time": 10**10}, "endTime"), ({"start_time": 5, "end_time": 4}, "startTime")],
+    [
+        ({"page_size": 0}, "pageSize"),
+        ({"page_size": 101}, "pageSize"),
+        ({"start_time": -1}, "startTime"),
+        ({"end_time": 10**10}, "endTime"),
+        ({"start_time": 5, "end_time": 4}, "startTime"),
+    ],
 )
 def test_bad_arguments_name_the_field(history: HistoryService, kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidHistoryRequest) as raised:
@@ -230,18 +256,31 @@ PK = "c2c:7_42_" + str(BASE)
 
 
 def modify(text_value: str, at_ms: int, custom: str | None = None) -> dict[str, Any]:
-    doc = {"CallbackCommand": "C2C.CallbackAfterModifyMsg", "Operator_Account": "alice", "From_Account": "alice",
-           "To_Account": "bob", "MsgSeq": 7, "MsgRandom": 42, "MsgTime": BASE, "MsgKey": MESSAGE["MsgKey"],
-           "MsgBody": text(text_value), "EventTime": at_ms}
+    doc = {
+        "CallbackCommand": "C2C.CallbackAfterModifyMsg",
+        "Operator_Account": "alice",
+        "From_Account": "alice",
+        "To_Account": "bob",
+        "MsgSeq": 7,
+        "MsgRandom": 42,
+        "MsgTime": BASE,
+        "MsgKey": MESSAGE["MsgKey"],
+        "MsgBody": text(text_value),
+        "EventTime": at_ms,
+    }
     if custom is not None:
         doc["CloudCustomData"] = custom
     return doc
 
 
-RECALL = {"CallbackCommand": "C2C.CallbackAfterMsgWithDraw", "From_Account": "alice", "To_Account": "bob",
-          "MsgKey": MESSAGE["MsgKey"], "UnreadMsgNum": 0}
-EVENTS = [MESSAGE, modify("first edit", (BASE + 5) * 1000), modify("second edit", (BASE + 9) * 1000, "{\"v\":2}"),
-          RECALL]
+RECALL = {
+    "CallbackCommand": "C2C.CallbackAfterMsgWithDraw",
+    "From_Account": "alice",
+    "To_Account": "bob",
+    "MsgKey": MESSAGE["MsgKey"],
+    "UnreadMsgNum": 0,
+}
+EVENTS = [MESSAGE, modify("first edit", (BASE + 5) * 1000), modify("second edit", (BASE + 9) * 1000, '{"v":2}'), RECALL]
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(range(4))), ids=lambda o: "".join(map(str, o)))
@@ -253,7 +292,7 @@ def test_edits_and_recalls_show_on_the_message_whatever_the_arrival_order(
     (entry,) = history.page("c2c:bob:alice").entries
     assert entry.id == PK
     assert [e.MsgContent.Text for e in entry.body] == ["second edit"]
-    assert (entry.edited_at, entry.cloud_custom_data) == (BASE + 9, "{\"v\":2}")
+    assert (entry.edited_at, entry.cloud_custom_data) == (BASE + 9, '{"v":2}')
     # C2C recalls carry no EventTime: the time it was archived.
     assert (entry.deleted_at, entry.deleted_by) == (ARCHIVED_AT, "alice")
     assert history.get("c2c:alice:bob", PK) == entry
@@ -290,12 +329,22 @@ def test_a_summary_is_never_written_without_its_message(store: ArchiveStore, arc
 def test_a_group_recall_of_several_messages_marks_each(archiver: Archiver, history: HistoryService) -> None:
     for seq in (5, 6, 7):
         archive(archiver, group("@TGS#r", seq, BASE + seq))
-    archive(archiver, {"CallbackCommand": "Group.CallbackAfterRecallMsg", "Operator_Account": "admin",
-                       "GroupId": "@TGS#r", "MsgSeqList": [{"MsgSeq": 5}, {"MsgSeq": 7}],
-                       "EventTime": str((BASE + 30) * 1000)})
+    archive(
+        archiver,
+        {
+            "CallbackCommand": "Group.CallbackAfterRecallMsg",
+            "Operator_Account": "admin",
+            "GroupId": "@TGS#r",
+            "MsgSeqList": [{"MsgSeq": 5}, {"MsgSeq": 7}],
+            "EventTime": str((BASE + 30) * 1000),
+        },
+    )
     entries = history.page("group:@TGS#r", newest_first=False).entries
     assert [(e.seq, e.deleted_at, e.deleted_by) for e in entries] == [
-        (5, BASE + 30, "admin"), (6, None, None), (7, BASE + 30, "admin")]
+        (5, BASE + 30, "admin"),
+        (6, None, None),
+        (7, BASE + 30, "admin"),
+    ]
 
 
 def test_another_body_under_an_archived_identity_stays_out_of_history(
@@ -304,17 +353,32 @@ def test_another_body_under_an_archived_identity_stays_out_of_history(
     archive(archiver, MESSAGE)
     assert archive(archiver, dict(MESSAGE, MsgBody=text("forged"))) == ["conflict"]
     assert [[e.MsgContent.Text for e in entry.body] for entry in history.page("c2c:alice:bob").entries] == [
-        ["original"]]
+        ["original"]
+    ]
 
 
 # ----------------------------------------------------------------------------- read marks
 
+
 def test_one_to_one_pages_carry_each_users_latest_read_mark(archiver: Archiver, history: HistoryService) -> None:
     archive(archiver, MESSAGE)
-    for reader, peer, at in [("bob", "alice", BASE + 3), ("bob", "alice", BASE + 9), ("bob", "alice", BASE + 5),
-                             ("alice", "bob", BASE + 1), ("alice", "carol", BASE + 99)]:
-        archive(archiver, {"CallbackCommand": "C2C.CallbackAfterMsgReport", "Report_Account": reader,
-                           "Peer_Account": peer, "LastReadTime": at, "UnreadMsgNum": 0})
+    for reader, peer, at in [
+        ("bob", "alice", BASE + 3),
+        ("bob", "alice", BASE + 9),
+        ("bob", "alice", BASE + 5),
+        ("alice", "bob", BASE + 1),
+        ("alice", "carol", BASE + 99),
+    ]:
+        archive(
+            archiver,
+            {
+                "CallbackCommand": "C2C.CallbackAfterMsgReport",
+                "Report_Account": reader,
+                "Peer_Account": peer,
+                "LastReadTime": at,
+                "UnreadMsgNum": 0,
+            },
+        )
     assert history.page("c2c:bob:alice").read_marks == {"alice": BASE + 1, "bob": BASE + 9}
     assert history.page("c2c:alice:carol").read_marks == {"alice": BASE + 99}
     assert history.page("group:@TGS#x").read_marks == {}
@@ -324,22 +388,61 @@ def test_one_to_one_pages_carry_each_users_latest_read_mark(archiver: Archiver, 
 
 GID = "@TGS#sys"
 SYSTEM = [
-    {"CallbackCommand": "Group.CallbackAfterCreateGroup", "GroupId": GID, "Operator_Account": "group_root",
-     "Owner_Account": "leckie", "Type": "Public", "Name": "MyFirstGroup",
-     "MemberList": [{"Member_Account": "bob"}, {"Member_Account": "peter"}],
-     "UserDefinedDataList": [{"Key": "UserDefined1", "Value": "hello"}], "EventTime": str(BASE * 1000 + 5)},
-    {"CallbackCommand": "Group.CallbackAfterNewMemberJoin", "GroupId": GID, "Type": "Public", "JoinType": "Invited",
-     "Operator_Account": "leckie", "NewMemberList": [{"Member_Account": "jared"}, {"Member_Account": "tommy"}],
-     "EventTime": (BASE + 1) * 1000},
-    {"CallbackCommand": "Group.CallbackAfterMemberExit", "GroupId": GID, "Type": "Public", "ExitType": "Kicked",
-     "Operator_Account": "leckie", "ExitMemberList": [{"Member_Account": "tommy"}], "EventTime": (BASE + 1) * 1000},
-    {"CallbackCommand": "Group.CallbackAfterGroupInfoChanged", "GroupId": GID, "Type": "Public",
-     "Operator_Account": "leckie", "Name": "Renamed", "Notification": "hello all", "EventTime": (BASE + 2) * 1000},
-    {"CallbackCommand": "Group.CallbackAfterGroupInfoChanged", "GroupId": GID, "Type": "Public",
-     "Operator_Account": "leckie", "FaceUrl": "https://example.com/f.png", "EventTime": (BASE + 3) * 1000},
-    {"CallbackCommand": "Group.CallbackAfterGroupDestroyed", "GroupId": GID, "Type": "Public",
-     "Owner_Account": "leckie", "Name": "Renamed",
-     "MemberList": [{"Member_Account": "leckie"}, {"Member_Account": "bob"}], "EventTime": (BASE + 9) * 1000},
+    {
+        "CallbackCommand": "Group.CallbackAfterCreateGroup",
+        "GroupId": GID,
+        "Operator_Account": "group_root",
+        "Owner_Account": "leckie",
+        "Type": "Public",
+        "Name": "MyFirstGroup",
+        "MemberList": [{"Member_Account": "bob"}, {"Member_Account": "peter"}],
+        "UserDefinedDataList": [{"Key": "UserDefined1", "Value": "hello"}],
+        "EventTime": str(BASE * 1000 + 5),
+    },
+    {
+        "CallbackCommand": "Group.CallbackAfterNewMemberJoin",
+        "GroupId": GID,
+        "Type": "Public",
+        "JoinType": "Invited",
+        "Operator_Account": "leckie",
+        "NewMemberList": [{"Member_Account": "jared"}, {"Member_Account": "tommy"}],
+        "EventTime": (BASE + 1) * 1000,
+    },
+    {
+        "CallbackCommand": "Group.CallbackAfterMemberExit",
+        "GroupId": GID,
+        "Type": "Public",
+        "ExitType": "Kicked",
+        "Operator_Account": "leckie",
+        "ExitMemberList": [{"Member_Account": "tommy"}],
+        "EventTime": (BASE + 1) * 1000,
+    },
+    {
+        "CallbackCommand": "Group.CallbackAfterGroupInfoChanged",
+        "GroupId": GID,
+        "Type": "Public",
+        "Operator_Account": "leckie",
+        "Name": "Renamed",
+        "Notification": "hello all",
+        "EventTime": (BASE + 2) * 1000,
+    },
+    {
+        "CallbackCommand": "Group.CallbackAfterGroupInfoChanged",
+        "GroupId": GID,
+        "Type": "Public",
+        "Operator_Account": "leckie",
+        "FaceUrl": "https://example.com/f.png",
+        "EventTime": (BASE + 3) * 1000,
+    },
+    {
+        "CallbackCommand": "Group.CallbackAfterGroupDestroyed",
+        "GroupId": GID,
+        "Type": "Public",
+        "Owner_Account": "leckie",
+        "Name": "Renamed",
+        "MemberList": [{"Member_Account": "leckie"}, {"Member_Account": "bob"}],
+        "EventTime": (BASE + 9) * 1000,
+    },
 ]
 
 
@@ -356,20 +459,28 @@ def test_group_system_events_are_archived_once_in_the_groups_timeline(
     entries = history.page(f"group:{GID}", newest_first=False).entries
     summary = [(e.kind, e.time, e.system.type if e.system else e.seq) for e in entries]
     assert summary == [
-        ("system", BASE, "thread_created"), ("message", BASE, 1),
+        ("system", BASE, "thread_created"),
+        ("message", BASE, 1),
         # Joins come before the second's messages, leaving after them.
-        ("system", BASE + 1, "participants_added"), ("message", BASE + 1, 2),
+        ("system", BASE + 1, "participants_added"),
+        ("message", BASE + 1, 2),
         ("system", BASE + 1, "participants_removed"),
-        ("system", BASE + 2, "topic_updated"), ("system", BASE + 3, "info_updated"),
+        ("system", BASE + 2, "topic_updated"),
+        ("system", BASE + 3, "info_updated"),
         ("system", BASE + 9, "thread_deleted"),
     ]
     created, _, joined, _, exited, renamed, face, destroyed = (e.system for e in entries)
     assert created is not None and (created.operator, created.participants, created.topic) == (
-        "group_root", ["leckie", "bob", "peter"], "MyFirstGroup")
+        "group_root",
+        ["leckie", "bob", "peter"],
+        "MyFirstGroup",
+    )
     assert joined is not None and (joined.operator, joined.participants) == ("leckie", ["jared", "tommy"])
     assert exited is not None and exited.participants == ["tommy"]
     assert renamed is not None and (renamed.topic, renamed.changes) == (
-        "Renamed", {"Name": "Renamed", "Notification": "hello all"})
+        "Renamed",
+        {"Name": "Renamed", "Notification": "hello all"},
+    )
     assert face is not None and (face.topic, face.changes) == (None, {"FaceUrl": "https://example.com/f.png"})
     assert destroyed is not None and (destroyed.operator, destroyed.participants) == (None, ["leckie", "bob"])
     assert history.get(f"group:{GID}", entries[0].id) == entries[0]
@@ -379,11 +490,11 @@ def test_group_system_events_are_archived_once_in_the_groups_timeline(
 
 # ----------------------------------------------------------------------------- one entry
 
+
 def test_get_finds_a_message_only_in_its_own_conversation(archiver: Archiver, history: HistoryService) -> None:
     archive(archiver, MESSAGE)
     assert history.get("c2c:bob:alice", PK).sender == "alice"
-    for conversation, message_id in [("c2c:alice:carol", PK), ("c2c:alice:bob", "c2c:1_1_1"),
-                                     ("group:x", PK)]:
+    for conversation, message_id in [("c2c:alice:carol", PK), ("c2c:alice:bob", "c2c:1_1_1"), ("group:x", PK)]:
         with pytest.raises(MessageNotFound):
             history.get(conversation, message_id)
     for message_id in ["", "msg:1", "x" * 401]:
@@ -404,9 +515,19 @@ def old_layout(store: ArchiveStore, docs: list[dict[str, Any]]) -> None:
         else:
             first, second = sorted((doc["From_Account"], doc["To_Account"]))
             conversation = f"c2c:{first}:{second}"
-        store.put_once(event.identity, "MSG", {"command": doc["CallbackCommand"], "sender": doc["From_Account"],
-                                               "conversation": conversation, "msg_time": doc["MsgTime"],
-                                               "body": raw, "archived_at": 1, "inline_mergers": 0})
+        store.put_once(
+            event.identity,
+            "MSG",
+            {
+                "command": doc["CallbackCommand"],
+                "sender": doc["From_Account"],
+                "conversation": conversation,
+                "msg_time": doc["MsgTime"],
+                "body": raw,
+                "archived_at": 1,
+                "inline_mergers": 0,
+            },
+        )
 
 
 def test_backfill_puts_old_records_into_history_resumably(
@@ -414,16 +535,33 @@ def test_backfill_puts_old_records_into_history_resumably(
 ) -> None:
     odd = "g:1%"  # escaped in today's conversation ids, not in the old ones
     old = [group(odd, seq, BASE + seq // 2) for seq in range(1, 40)] + [
-        c2c("zed", "amy", 1, 1, BASE), c2c("amy", "zed", 1, 2, BASE + 1)]
+        c2c("zed", "amy", 1, 1, BASE),
+        c2c("amy", "zed", 1, 2, BASE + 1),
+    ]
     old_layout(store, old)
     # An old message's edit, an item that cannot be read, a conflicting body (never indexed).
-    store.put_once(f"group:{odd}:3", "MODIFY#000000000000000#x", {
-        "command": "Group.CallbackAfterModifyMsg", "archived_at": BASE + 50,
-        "body": json.dumps({"CallbackCommand": "Group.CallbackAfterModifyMsg", "GroupId": odd, "MsgSeq": 3,
-                            "MsgBody": text("edited long ago")})})
-    store.put_once("c2c:broken", "MSG", {"command": "C2C.CallbackAfterSendMsg", "body": "{\"no\": 1}"})
-    store.put_once(f"group:{odd}:4", "MSG#CONFLICT#abc", {"command": "Group.CallbackAfterSendMsg",
-                                                          "body": json.dumps(group(odd, 4, 1, "forged"))})
+    store.put_once(
+        f"group:{odd}:3",
+        "MODIFY#000000000000000#x",
+        {
+            "command": "Group.CallbackAfterModifyMsg",
+            "archived_at": BASE + 50,
+            "body": json.dumps(
+                {
+                    "CallbackCommand": "Group.CallbackAfterModifyMsg",
+                    "GroupId": odd,
+                    "MsgSeq": 3,
+                    "MsgBody": text("edited long ago"),
+                }
+            ),
+        },
+    )
+    store.put_once("c2c:broken", "MSG", {"command": "C2C.CallbackAfterSendMsg", "body": '{"no": 1}'})
+    store.put_once(
+        f"group:{odd}:4",
+        "MSG#CONFLICT#abc",
+        {"command": "Group.CallbackAfterSendMsg", "body": json.dumps(group(odd, 4, 1, "forged"))},
+    )
     conversation = "group:g%3A1%25"
     assert history.page(conversation).entries == []
     # Archived again before the backfill reaches it: today's layout stays as it is.

@@ -209,7 +209,9 @@ WEB_HANDLER = """
 """
 
 # Records every delivery; the body's "mode" says how to fail ("later": in an hour, as the handler sets).
-WORKER_HANDLER = RECORD + """
+WORKER_HANDLER = (
+    RECORD
+    + """
     import boto3
 
     def handler(event, context):
@@ -231,10 +233,13 @@ WORKER_HANDLER = RECORD + """
                 failures.append({"itemIdentifier": message["messageId"]})
         return {"batchItemFailures": failures}
 """
+)
 
 # A barrier: each message of {"barrier": name, "parties": n} waits (a while at most) until n have arrived,
 # so all pass only if they were handled at once; it records how many had arrived.
-FANOUT_HANDLER = RECORD + """
+FANOUT_HANDLER = (
+    RECORD
+    + """
     import time
     from pathlib import Path
 
@@ -249,9 +254,12 @@ FANOUT_HANDLER = RECORD + """
             time.sleep(0.01)
         record("fanout", id=message["messageId"], arrived=len(list(arrived.iterdir())))
 """
+)
 
 # Blocks the first time it gets a message (or a request), until its worker is killed.
-SLOW_HANDLER = RECORD + """
+SLOW_HANDLER = (
+    RECORD
+    + """
     import time
 
     def handler(event, context):
@@ -263,6 +271,7 @@ SLOW_HANDLER = RECORD + """
         record("slow", key=key, count=count, stage="done")
         return {"statusCode": 200, "body": "done"}
 """
+)
 
 HANDLERS = {"web": WEB_HANDLER, "worker": WORKER_HANDLER, "fanout": FANOUT_HANDLER, "slow": SLOW_HANDLER}
 
@@ -531,12 +540,14 @@ class TestRunningStack:
         }
         received: list[dict[str, Any]] = []
         wait_for(
-            lambda: received.extend(
-                sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]).get(
-                    "Messages", []
+            lambda: (
+                received.extend(
+                    sqs.receive_message(
+                        QueueUrl=queue, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+                    ).get("Messages", [])
                 )
-            )
-            or len(received) == 2,
+                or len(received) == 2
+            ),
             "both messages",
         )
         arn = "arn:aws:sqs:us-east-1:123456789012:" + queue.rsplit("/", 1)[1]
@@ -548,7 +559,8 @@ class TestRunningStack:
         assert [m["MessageId"] for m in again] == [sent["fail-once"]]
         # ... the one it set to come back in an hour is still hidden, for the hour.
         (later,) = [
-            m for m in sqs_backends["123456789012"]["us-east-1"].get_queue(queue.rsplit("/", 1)[1])._messages
+            m
+            for m in sqs_backends["123456789012"]["us-east-1"].get_queue(queue.rsplit("/", 1)[1])._messages
             if m.id == sent["later"]
         ]
         assert later.visible_at > (time.time() + 3000) * 1000

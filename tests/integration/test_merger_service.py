@@ -179,27 +179,50 @@ def text(value: str) -> dict[str, Any]:
     return {"MsgType": "TIMTextElem", "MsgContent": {"Text": value}}
 
 
-def wire_message(sender: str, body: list[dict[str, Any]], seq: int = 1, peer: str | None = "B",
-                 group: str | None = None) -> dict[str, Any]:
+def wire_message(
+    sender: str, body: list[dict[str, Any]], seq: int = 1, peer: str | None = "B", group: str | None = None
+) -> dict[str, Any]:
     message: dict[str, Any] = {"From_Account": sender}
     if group is not None:
         message["GroupId"] = group
     elif peer is not None:
         message["To_Account"] = peer
-    message.update({"MsgSeq": seq, "MsgRandom": 1000 + seq, "MsgTimeStamp": 1_664_437_700 + seq,
-                    "MsgBody": body, "CloudCustomData": ""})
+    message.update(
+        {
+            "MsgSeq": seq,
+            "MsgRandom": 1000 + seq,
+            "MsgTimeStamp": 1_664_437_700 + seq,
+            "MsgBody": body,
+            "CloudCustomData": "",
+        }
+    )
     return message
 
 
 def key_relay(key: str, title: str = "earlier") -> dict[str, Any]:
-    return {"MsgType": "TIMRelayElem", "MsgContent": {
-        "Title": title, "MsgNum": 1, "CompatibleText": "upgrade", "AbstractList": ["x"], "JsonMsgKey": key}}
+    return {
+        "MsgType": "TIMRelayElem",
+        "MsgContent": {
+            "Title": title,
+            "MsgNum": 1,
+            "CompatibleText": "upgrade",
+            "AbstractList": ["x"],
+            "JsonMsgKey": key,
+        },
+    }
 
 
 def inline_relay(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"MsgType": "TIMRelayElem", "MsgContent": {
-        "Title": "inner", "MsgNum": len(messages), "CompatibleText": "upgrade", "AbstractList": [],
-        "MsgList": messages}}
+    return {
+        "MsgType": "TIMRelayElem",
+        "MsgContent": {
+            "Title": "inner",
+            "MsgNum": len(messages),
+            "CompatibleText": "upgrade",
+            "AbstractList": [],
+            "MsgList": messages,
+        },
+    }
 
 
 def upload_doc(messages: list[dict[str, Any]], kind: str = "c2c", to: str = "B", **changes: Any) -> dict[str, Any]:
@@ -243,8 +266,9 @@ def expected(doc: dict[str, Any]) -> dict[str, Any]:
 
 CONVERSATION = [
     wire_message("A", [text("hi")], seq=85),
-    wire_message("B", [text("hello"), {"MsgType": "TIMFaceElem", "MsgContent": {"Index": 3, "Data": "smile"}}],
-                 seq=86, peer="A"),
+    wire_message(
+        "B", [text("hello"), {"MsgType": "TIMFaceElem", "MsgContent": {"Index": 3, "Data": "smile"}}], seq=86, peer="A"
+    ),
     wire_message("A", [{"MsgType": "TIMCustomElem", "MsgContent": {"Data": '{"x":1}', "Desc": "d"}}], seq=87),
 ]
 
@@ -274,9 +298,16 @@ def test_upload_result_carries_a_ready_relay_elem(service: MergerService, clock:
     raw = json.dumps(doc)
     result = service.upload("A", parse(raw))
     assert result.expiresAt == int(T0) + RETENTION_DAYS * DAY
-    assert result.relayElem == {"MsgType": "TIMRelayElem", "MsgContent": {
-        "Title": doc["title"], "MsgNum": 3, "CompatibleText": doc["compatibleText"],
-        "AbstractList": doc["abstractList"], "JsonMsgKey": result.downloadKey}}
+    assert result.relayElem == {
+        "MsgType": "TIMRelayElem",
+        "MsgContent": {
+            "Title": doc["title"],
+            "MsgNum": 3,
+            "CompatibleText": doc["compatibleText"],
+            "AbstractList": doc["abstractList"],
+            "JsonMsgKey": result.downloadKey,
+        },
+    }
 
 
 def test_upload_over_the_size_limit_is_refused_naming_size(service: MergerService) -> None:
@@ -356,10 +387,16 @@ def test_group_membership_asks_for_the_caller_alone_and_caches_per_pair(tencent:
 
 @pytest.mark.parametrize(
     ("answer", "member"),
-    [("Owner", True), ("Admin", True), ("Member", True), ("NotMember", False), ("SomethingNew", False),
-     (TimApiError("get_role_in_group", 10010, "gone"), False),
-     (TimApiError("get_role_in_group", 10015, "invalid group"), False),
-     (TimApiError("get_role_in_group", 10007, "AVChatRoom"), False)],
+    [
+        ("Owner", True),
+        ("Admin", True),
+        ("Member", True),
+        ("NotMember", False),
+        ("SomethingNew", False),
+        (TimApiError("get_role_in_group", 10010, "gone"), False),
+        (TimApiError("get_role_in_group", 10015, "invalid group"), False),
+        (TimApiError("get_role_in_group", 10007, "AVChatRoom"), False),
+    ],
     ids=["owner", "admin", "member", "not-member", "unknown-role", "10010", "10015", "10007-avchatroom"],
 )
 def test_group_membership_from_tencent_answers(tencent: FakeTencent, answer: Any, member: bool) -> None:
@@ -385,9 +422,13 @@ def garbled_answer() -> ValidationError:
 
 @pytest.mark.parametrize(
     "failure",
-    [TimApiError("get_role_in_group", 10002, "internal error"), TimApiError("get_role_in_group", 10004, "bad"),
-     TimTransportError("get_role_in_group", "timed out"), TimTransportError("get_role_in_group", "bad", 502),
-     garbled_answer()],
+    [
+        TimApiError("get_role_in_group", 10002, "internal error"),
+        TimApiError("get_role_in_group", 10004, "bad"),
+        TimTransportError("get_role_in_group", "timed out"),
+        TimTransportError("get_role_in_group", "bad", 502),
+        garbled_answer(),
+    ],
     ids=["10002", "10004", "timeout", "http-502", "garbled-answer"],
 )
 def test_group_membership_tencent_cannot_tell_is_unavailable_and_not_remembered(
@@ -424,8 +465,13 @@ def test_service_with_group_membership_asks_once_per_ttl(
     store: MergerStore, clock: FakeClock, tencent: FakeTencent
 ) -> None:
     tencent.groups["@TGS#g"] = {"M1": "Member"}
-    service = MergerService(store, RETENTION_DAYS, is_member=GroupMembership(lambda: tencent, ttl=60, clock=clock),
-                            clock=clock, new_key=Keys())
+    service = MergerService(
+        store,
+        RETENTION_DAYS,
+        is_member=GroupMembership(lambda: tencent, ttl=60, clock=clock),
+        clock=clock,
+        new_key=Keys(),
+    )
     key = upload(service, "A", upload_doc(CONVERSATION, kind="group", to="@TGS#g"))
     for _ in range(5):
         downloaded(service, "M1", key)
@@ -438,8 +484,9 @@ def test_service_with_group_membership_asks_once_per_ttl(
 def test_download_when_tencent_cannot_tell_is_unavailable_not_found_or_served(
     store: MergerStore, clock: FakeClock, tencent: FakeTencent
 ) -> None:
-    service = MergerService(store, RETENTION_DAYS, is_member=GroupMembership(lambda: tencent, clock=clock),
-                            clock=clock, new_key=Keys())
+    service = MergerService(
+        store, RETENTION_DAYS, is_member=GroupMembership(lambda: tencent, clock=clock), clock=clock, new_key=Keys()
+    )
     key = upload(service, "A", upload_doc(CONVERSATION, kind="group", to="g1"))
     tencent.fail = TimTransportError("group_open_http_svc/get_role_in_group", "timed out")
     with pytest.raises(MembershipUnavailable):
@@ -812,9 +859,17 @@ def test_metadata_item_and_gzip_object(aws: dict[str, Any], service: MergerServi
     assert json.loads(plain) == expected(doc)
     # The access fields travel with the object too (a download is one S3 GET).
     assert obj["Metadata"] == {
-        "key": key, "uploader": "M1", "kind": "group", "conversation": "%40TGS%23team", "msg_count": "3",
-        "levels": "1", "layers_over_limit": "0", "size_bytes": str(len(plain)), "created_at": str(created),
-        "expires_at": str(created + RETENTION_DAYS * DAY), "source": "upload",
+        "key": key,
+        "uploader": "M1",
+        "kind": "group",
+        "conversation": "%40TGS%23team",
+        "msg_count": "3",
+        "levels": "1",
+        "layers_over_limit": "0",
+        "size_bytes": str(len(plain)),
+        "created_at": str(created),
+        "expires_at": str(created + RETENTION_DAYS * DAY),
+        "source": "upload",
     }
 
 
@@ -822,22 +877,44 @@ def test_metadata_item_and_gzip_object(aws: dict[str, Any], service: MergerServi
 
 
 C2C_AFTER = {
-    "CallbackCommand": "C2C.CallbackAfterSendMsg", "From_Account": "A", "To_Account": "B",
-    "MsgSeq": 7311, "MsgRandom": 3088123456, "MsgTime": 1730000000, "MsgKey": "7311_3088123456_1730000000",
-    "OnlineOnlyFlag": 0, "SendMsgResult": 0, "ErrorInfo": "send msg succeed", "UnreadMsgNum": 1,
+    "CallbackCommand": "C2C.CallbackAfterSendMsg",
+    "From_Account": "A",
+    "To_Account": "B",
+    "MsgSeq": 7311,
+    "MsgRandom": 3088123456,
+    "MsgTime": 1730000000,
+    "MsgKey": "7311_3088123456_1730000000",
+    "OnlineOnlyFlag": 0,
+    "SendMsgResult": 0,
+    "ErrorInfo": "send msg succeed",
+    "UnreadMsgNum": 1,
     "CloudCustomData": "",
 }
 GROUP_AFTER = {
-    "CallbackCommand": "Group.CallbackAfterSendMsg", "GroupId": "@TGS#team", "Type": "Public",
-    "From_Account": "M1", "Operator_Account": "M1", "Random": 123456, "OnlineOnlyFlag": 0,
-    "MsgSeq": 123, "MsgTime": 1490686222, "CloudCustomData": "",
+    "CallbackCommand": "Group.CallbackAfterSendMsg",
+    "GroupId": "@TGS#team",
+    "Type": "Public",
+    "From_Account": "M1",
+    "Operator_Account": "M1",
+    "Random": 123456,
+    "OnlineOnlyFlag": 0,
+    "MsgSeq": 123,
+    "MsgTime": 1490686222,
+    "CloudCustomData": "",
 }
 
 
 def captured_relay(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"MsgType": "TIMRelayElem", "MsgContent": {
-        "Title": "Chat history", "MsgNum": len(messages), "CompatibleText": "upgrade",
-        "AbstractList": ["A: hi"], "MsgList": messages}}
+    return {
+        "MsgType": "TIMRelayElem",
+        "MsgContent": {
+            "Title": "Chat history",
+            "MsgNum": len(messages),
+            "CompatibleText": "upgrade",
+            "AbstractList": ["A: hi"],
+            "MsgList": messages,
+        },
+    }
 
 
 SECRET = b"capture-secret-for-tests"
@@ -857,15 +934,25 @@ def test_capture_c2c_inline_relay(service: MergerService, clock: FakeClock) -> N
     keys = service.capture(message, secret)
     key = key_of(f"c2c:{C2C_AFTER['MsgKey']}", 1, relay)
     assert keys == {1: key}
-    want = {"title": "Chat history", "abstractList": ["A: hi"], "compatibleText": "upgrade",
-            "messageList": CONVERSATION, "layersOverLimit": False}
+    want = {
+        "title": "Chat history",
+        "abstractList": ["A: hi"],
+        "compatibleText": "upgrade",
+        "messageList": CONVERSATION,
+        "layersOverLimit": False,
+    }
     assert downloaded(service, "A", key) == want
     assert downloaded(service, "B", key) == want
     with pytest.raises(MergerNotFound):
         service.download("C", key)
     meta = service.store.meta(key)
     assert (meta.source, meta.uploader, meta.kind, meta.conversation, meta.msg_count) == (
-        "callback", "A", "c2c", "B", 3)
+        "callback",
+        "A",
+        "c2c",
+        "B",
+        3,
+    )
     # Delivered again (Tencent retries callbacks): same key, one item, first created_at kept.
     clock.advance(30)
     assert service.capture(message, secret) == {1: key}
@@ -890,7 +977,8 @@ def test_capture_group_inline_relay(service: MergerService) -> None:
     message = GroupAfterSend.model_validate(dict(GROUP_AFTER, MsgBody=[nested, text("and"), captured_relay(inner)]))
     keys = service.capture(message, secret)
     assert keys == {
-        0: key_of("group:@TGS#team:123", 0, nested), 2: key_of("group:@TGS#team:123", 2, captured_relay(inner)),
+        0: key_of("group:@TGS#team:123", 0, nested),
+        2: key_of("group:@TGS#team:123", 2, captured_relay(inner)),
     }
     for key in keys.values():
         downloaded(service, "M1", key)
@@ -936,10 +1024,18 @@ def test_captured_key_is_stable_and_distinct() -> None:
     relay = captured_relay(CONVERSATION)
     a = key_of("c2c:1_2_3", 0, relay)
     assert a == key_of("c2c:1_2_3", 0, relay)
-    assert len({
-        a, key_of("c2c:1_2_3", 1, relay), key_of("c2c:1_2_4", 0, relay), key_of("group:g:1", 0, relay),
-        key_of("c2c:1_2_3", 0, captured_relay(CONVERSATION[:1])),
-    }) == 5
+    assert (
+        len(
+            {
+                a,
+                key_of("c2c:1_2_3", 1, relay),
+                key_of("c2c:1_2_4", 0, relay),
+                key_of("group:g:1", 0, relay),
+                key_of("c2c:1_2_3", 0, captured_relay(CONVERSATION[:1])),
+            }
+        )
+        == 5
+    )
     assert re.fullmatch(r"m[0-9a-f]{40}", a)
 
 
@@ -978,9 +1074,12 @@ def test_an_upload_holding_a_blocked_word_anywhere_is_refused_and_nothing_stored
     policy = Policy.from_json('{"blocked_words": ["scam"]}')
     service = MergerService(store, 30, clock=clock, policy=lambda: policy)
     deep = wire_message("A", [inline_relay([wire_message("A", [text("a ｓｃａｍ here")])])])
-    for doc in (upload_doc([wire_message("A", [text("plain scam")])]), upload_doc([deep]),
-                upload_doc([wire_message("A", [text("hi")])], title="scam inside"),
-                upload_doc([wire_message("A", [text("hi")])], abstractList=["A: scam"])):
+    for doc in (
+        upload_doc([wire_message("A", [text("plain scam")])]),
+        upload_doc([deep]),
+        upload_doc([wire_message("A", [text("hi")])], title="scam inside"),
+        upload_doc([wire_message("A", [text("hi")])], abstractList=["A: scam"]),
+    ):
         calls.clear()
         with pytest.raises(BlockedContent):
             upload(service, "A", doc)

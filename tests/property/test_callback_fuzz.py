@@ -29,32 +29,60 @@ APP_ID = 1400000001
 TOKEN = "fuzz-token-value"
 NOW = 1_730_000_000
 CONTEXT = SimpleNamespace(
-    function_name="tim-callback", memory_limit_in_mb=512, aws_request_id="fuzz",
+    function_name="tim-callback",
+    memory_limit_in_mb=512,
+    aws_request_id="fuzz",
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tim-callback",
 )
 
-POLICY = Policy.from_json(json.dumps({
-    "blocked_words": ["badword"], "masked_words": ["darn"],
-    "allowed_elements": {"group": ["TIMTextElem", "TIMCustomElem", "TIMFaceElem"]},
-    "max_body_bytes": 4000,
-}))
+POLICY = Policy.from_json(
+    json.dumps(
+        {
+            "blocked_words": ["badword"],
+            "masked_words": ["darn"],
+            "allowed_elements": {"group": ["TIMTextElem", "TIMCustomElem", "TIMFaceElem"]},
+            "max_body_bytes": 4000,
+        }
+    )
+)
 
 C2C = {
-    "CallbackCommand": "C2C.CallbackBeforeSendMsg", "From_Account": "u1", "To_Account": "@RBT#bot",
-    "MsgSeq": 1, "MsgRandom": 2, "MsgTime": NOW, "MsgKey": "1_2_1730000000", "OnlineOnlyFlag": 0,
+    "CallbackCommand": "C2C.CallbackBeforeSendMsg",
+    "From_Account": "u1",
+    "To_Account": "@RBT#bot",
+    "MsgSeq": 1,
+    "MsgRandom": 2,
+    "MsgTime": NOW,
+    "MsgKey": "1_2_1730000000",
+    "OnlineOnlyFlag": 0,
     "MsgBody": [
         {"MsgType": "TIMTextElem", "MsgContent": {"Text": "hello darn"}},
         {"MsgType": "TIMCustomElem", "MsgContent": {"Data": '{"chatbotPlugin":2,"src":22,"msgKey":"1_2_3"}'}},
-        {"MsgType": "TIMRelayElem", "MsgContent": {"Title": "t", "MsgNum": 1, "MsgList": [
-            {"From_Account": "a", "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]}]}},
+        {
+            "MsgType": "TIMRelayElem",
+            "MsgContent": {
+                "Title": "t",
+                "MsgNum": 1,
+                "MsgList": [
+                    {"From_Account": "a", "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]}
+                ],
+            },
+        },
     ],
     "CloudCustomData": "",
 }
 GROUP = {
-    "CallbackCommand": "Group.CallbackBeforeSendMsg", "GroupId": "@TGS#1", "Type": "Public",
-    "From_Account": "u1", "Operator_Account": "u1", "Random": 7, "OnlineOnlyFlag": 0,
-    "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "badword here"}},
-                {"MsgType": "TIMImageElem", "MsgContent": {"UUID": "x", "ImageFormat": 1, "ImageInfoArray": []}}],
+    "CallbackCommand": "Group.CallbackBeforeSendMsg",
+    "GroupId": "@TGS#1",
+    "Type": "Public",
+    "From_Account": "u1",
+    "Operator_Account": "u1",
+    "Random": 7,
+    "OnlineOnlyFlag": 0,
+    "MsgBody": [
+        {"MsgType": "TIMTextElem", "MsgContent": {"Text": "badword here"}},
+        {"MsgType": "TIMImageElem", "MsgContent": {"UUID": "x", "ImageFormat": 1, "ImageInfoArray": []}},
+    ],
     "EventTime": "1670574414123",
 }
 AFTER = dict(C2C, CallbackCommand="C2C.CallbackAfterSendMsg", SendMsgResult=0, ErrorInfo="", UnreadMsgNum=1)
@@ -63,8 +91,12 @@ AFTER = dict(C2C, CallbackCommand="C2C.CallbackAfterSendMsg", SendMsgResult=0, E
 def _deep_merger(levels: int) -> list[dict]:
     body = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "badword"}}]
     for _ in range(levels):
-        body = [{"MsgType": "TIMRelayElem", "MsgContent": {"Title": "t", "MsgNum": 1, "MsgList": [
-            {"From_Account": "a", "MsgBody": body}]}}]
+        body = [
+            {
+                "MsgType": "TIMRelayElem",
+                "MsgContent": {"Title": "t", "MsgNum": 1, "MsgList": [{"From_Account": "a", "MsgBody": body}]},
+            }
+        ]
     return body
 
 
@@ -172,9 +204,15 @@ def check(response: dict, query: dict[str, str]) -> None:
 
 
 def event(query: dict[str, str], body: str) -> dict:
-    return {"version": "2.0", "routeKey": "POST /tim/callback", "rawPath": "/tim/callback",
-            "queryStringParameters": query, "body": body, "isBase64Encoded": False,
-            "requestContext": {"http": {"method": "POST", "path": "/tim/callback"}}}
+    return {
+        "version": "2.0",
+        "routeKey": "POST /tim/callback",
+        "rawPath": "/tim/callback",
+        "queryStringParameters": query,
+        "body": body,
+        "isBase64Encoded": False,
+        "requestContext": {"http": {"method": "POST", "path": "/tim/callback"}},
+    }
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -187,8 +225,12 @@ def test_mutated_callbacks_get_valid_answers(handler, query, body, capsys) -> No
 @settings(max_examples=150, deadline=None)
 @given(body=st.text(max_size=200) | json_values.map(json.dumps), command=commands)
 def test_arbitrary_bodies_with_valid_auth(handler, body, command) -> None:
-    query = {"SdkAppid": str(APP_ID), "CallbackCommand": command, "RequestTime": str(NOW),
-             "Sign": callback_sign(TOKEN, NOW)}
+    query = {
+        "SdkAppid": str(APP_ID),
+        "CallbackCommand": command,
+        "RequestTime": str(NOW),
+        "Sign": callback_sign(TOKEN, NOW),
+    }
     check(call(handler, query, body), query)
 
 
@@ -198,8 +240,12 @@ def test_signed_mutated_bodies_for_their_own_command(handler, seed, data, capsys
     # Signed and sent to the command the body was made for, so that every mutation reaches
     # validation (and the policy, or the queue) rather than stopping at authentication.
     body = mutate(data.draw, copy.deepcopy(seed), data.draw(st.integers(1, 4)), cut_one_in=20)
-    query = {"SdkAppid": str(APP_ID), "CallbackCommand": seed["CallbackCommand"], "RequestTime": str(NOW),
-             "Sign": callback_sign(TOKEN, NOW)}
+    query = {
+        "SdkAppid": str(APP_ID),
+        "CallbackCommand": seed["CallbackCommand"],
+        "RequestTime": str(NOW),
+        "Sign": callback_sign(TOKEN, NOW),
+    }
     check(call(handler, query, body), query)
     # The failure policy answers validly when the policy itself breaks: that must not hide a crash.
     assert "before-send policy failed" not in capsys.readouterr().out
@@ -207,8 +253,12 @@ def test_signed_mutated_bodies_for_their_own_command(handler, seed, data, capsys
 
 @pytest.mark.parametrize("seed", SEEDS, ids=lambda s: s["CallbackCommand"])
 def test_seeds_are_answered_as_tencent_expects(handler, seed) -> None:
-    query = {"SdkAppid": str(APP_ID), "CallbackCommand": seed["CallbackCommand"], "RequestTime": str(NOW),
-             "Sign": callback_sign(TOKEN, NOW)}
+    query = {
+        "SdkAppid": str(APP_ID),
+        "CallbackCommand": seed["CallbackCommand"],
+        "RequestTime": str(NOW),
+        "Sign": callback_sign(TOKEN, NOW),
+    }
     response = call(handler, query, json.dumps(seed))
     body = json.loads(response["body"])
     expected = {

@@ -51,7 +51,9 @@ TABLE = "timkit-merger-meta-property"
 T0 = 1_730_000_000.0
 RETENTION_DAYS = 30
 CONTEXT = SimpleNamespace(
-    function_name="tim-merger-api", memory_limit_in_mb=512, aws_request_id="merger-fuzz",
+    function_name="tim-merger-api",
+    memory_limit_in_mb=512,
+    aws_request_id="merger-fuzz",
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tim-merger-api",
 )
 # Stored by the fixture: a merger the uploader "A" may nest by key, and one "A" may not read.
@@ -64,7 +66,10 @@ POST_STATUSES = {201, 400, 404, 413, 422}
 # Fixed seed (derandomize): the same examples on every run. The fixtures are module-scoped state
 # (moto, the loaded handler) that every example may share.
 PROPERTY = settings(
-    max_examples=100, deadline=None, derandomize=True, print_blob=True,
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 GET_STATUSES = {200, 400, 404, 413, 422}
@@ -102,8 +107,13 @@ _keys = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def service(aws: MergerStore) -> MergerService:
-    return MergerService(aws, RETENTION_DAYS, is_member=lambda group, user: False, clock=lambda: T0,
-                         new_key=lambda: f"prop-{next(_keys):06d}")
+    return MergerService(
+        aws,
+        RETENTION_DAYS,
+        is_member=lambda group, user: False,
+        clock=lambda: T0,
+        new_key=lambda: f"prop-{next(_keys):06d}",
+    )
 
 
 class FakeRest:
@@ -126,9 +136,11 @@ def api(aws: MergerStore) -> Iterator[ModuleType]:
         module._tencent = FakeRest({"@TGS#team": ["A", "M1"]})
         # The module's own wiring, with a fixed clock instead of time.time.
         module.service = MergerService(
-            module.service.store, module.settings.MERGER_RETENTION_DAYS,
+            module.service.store,
+            module.settings.MERGER_RETENTION_DAYS,
             is_member=GroupMembership(lambda: module._tencent),
-            inline_max_bytes=module.settings.MERGER_INLINE_MAX_BYTES, clock=lambda: T0,
+            inline_max_bytes=module.settings.MERGER_INLINE_MAX_BYTES,
+            clock=lambda: T0,
             new_key=lambda: f"api-{next(_keys):06d}",
         )
         yield module
@@ -147,22 +159,36 @@ def bounded(max_chars: int, min_size: int = 0) -> st.SearchStrategy[str]:
 
 
 text_elem = texts.map(lambda t: {"MsgType": "TIMTextElem", "MsgContent": {"Text": t}})
-custom_elem = st.fixed_dictionaries(
-    {}, optional={"Data": texts, "Desc": texts, "Ext": texts, "Sound": texts}
-).map(lambda c: {"MsgType": "TIMCustomElem", "MsgContent": c})
+custom_elem = st.fixed_dictionaries({}, optional={"Data": texts, "Desc": texts, "Ext": texts, "Sound": texts}).map(
+    lambda c: {"MsgType": "TIMCustomElem", "MsgContent": c}
+)
 face_elem = st.fixed_dictionaries({"Index": st.integers(0, 10**6)}, optional={"Data": texts}).map(
     lambda c: {"MsgType": "TIMFaceElem", "MsgContent": c}
 )
-key_elem = st.just({"MsgType": "TIMRelayElem", "MsgContent": {
-    "Title": "stored", "MsgNum": 1, "CompatibleText": "upgrade", "AbstractList": [], "JsonMsgKey": REF_OK}})
+key_elem = st.just(
+    {
+        "MsgType": "TIMRelayElem",
+        "MsgContent": {
+            "Title": "stored",
+            "MsgNum": 1,
+            "CompatibleText": "upgrade",
+            "AbstractList": [],
+            "JsonMsgKey": REF_OK,
+        },
+    }
+)
 
 
 def message(body: st.SearchStrategy[list[dict[str, Any]]]) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {"From_Account": names, "MsgBody": body},
         optional={
-            "To_Account": names, "GroupId": names, "MsgSeq": uint32, "MsgRandom": uint32,
-            "MsgTimeStamp": st.integers(0, 2**31 - 1), "CloudCustomData": texts,
+            "To_Account": names,
+            "GroupId": names,
+            "MsgSeq": uint32,
+            "MsgRandom": uint32,
+            "MsgTimeStamp": st.integers(0, 2**31 - 1),
+            "CloudCustomData": texts,
             "From_AccountNick": texts,
         },
     )
@@ -178,10 +204,20 @@ def message_lists(depth: int) -> st.SearchStrategy[list[dict[str, Any]]]:
 
 def inline_relays(depth: int) -> st.SearchStrategy[dict[str, Any]]:
     return st.builds(
-        lambda title, abstracts, compat, messages: {"MsgType": "TIMRelayElem", "MsgContent": {
-            "Title": title, "MsgNum": len(messages), "CompatibleText": compat, "AbstractList": abstracts,
-            "MsgList": messages}},
-        texts, st.lists(texts, max_size=3), texts, st.deferred(lambda: message_lists(depth)),
+        lambda title, abstracts, compat, messages: {
+            "MsgType": "TIMRelayElem",
+            "MsgContent": {
+                "Title": title,
+                "MsgNum": len(messages),
+                "CompatibleText": compat,
+                "AbstractList": abstracts,
+                "MsgList": messages,
+            },
+        },
+        texts,
+        st.lists(texts, max_size=3),
+        texts,
+        st.deferred(lambda: message_lists(depth)),
     )
 
 
@@ -205,8 +241,21 @@ def a_message(text: str = "x") -> dict[str, Any]:
 
 
 def wrap(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"From_Account": "A", "MsgBody": [{"MsgType": "TIMRelayElem", "MsgContent": {
-        "Title": "", "MsgNum": len(messages), "CompatibleText": "c", "AbstractList": [], "MsgList": messages}}]}
+    return {
+        "From_Account": "A",
+        "MsgBody": [
+            {
+                "MsgType": "TIMRelayElem",
+                "MsgContent": {
+                    "Title": "",
+                    "MsgNum": len(messages),
+                    "CompatibleText": "c",
+                    "AbstractList": [],
+                    "MsgList": messages,
+                },
+            }
+        ],
+    }
 
 
 def deep(levels: int) -> dict[str, Any]:
@@ -221,8 +270,21 @@ def deep(levels: int) -> dict[str, Any]:
 # ("field", loc prefix) for a ValidationError, ("limit", name) for LimitExceeded,
 # ("nested", key) for UnknownNestedKey.
 VIOLATIONS = [
-    "title", "abstract_count", "abstract_chars", "compat_missing", "compat_empty", "compat_chars",
-    "extra_field", "kind", "id", "too_many", "empty", "inner_too_many", "too_deep", "forbidden_key", "missing_key",
+    "title",
+    "abstract_count",
+    "abstract_chars",
+    "compat_missing",
+    "compat_empty",
+    "compat_chars",
+    "extra_field",
+    "kind",
+    "id",
+    "too_many",
+    "empty",
+    "inner_too_many",
+    "too_deep",
+    "forbidden_key",
+    "missing_key",
 ]
 
 
@@ -358,8 +420,9 @@ def test_refused_uploads_name_the_limit(service: MergerService, violation: str, 
 # ----------------------------------------------------------------------------- through the handler
 
 
-def event(method: str, path: str, body: str | None = None, identifier: str | None = "A",
-          base64_encoded: bool = False) -> dict[str, Any]:
+def event(
+    method: str, path: str, body: str | None = None, identifier: str | None = "A", base64_encoded: bool = False
+) -> dict[str, Any]:
     authorizer = {"lambda": {"identifier": identifier}} if identifier is not None else {}
     return {
         "version": "2.0",
@@ -368,12 +431,23 @@ def event(method: str, path: str, body: str | None = None, identifier: str | Non
         "rawQueryString": "",
         "headers": {"content-type": "application/json", "authorization": "Bearer sig"},
         "requestContext": {
-            "accountId": "123456789012", "apiId": "api", "domainName": "api.example", "domainPrefix": "api",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1",
-                     "userAgent": "pytest"},
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "api.example",
+            "domainPrefix": "api",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.1",
+                "userAgent": "pytest",
+            },
             "authorizer": authorizer,
-            "requestId": "req", "routeKey": "$default", "stage": "$default",
-            "time": "01/Jan/2025:00:00:00 +0000", "timeEpoch": 1735689600000,
+            "requestId": "req",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "01/Jan/2025:00:00:00 +0000",
+            "timeEpoch": 1735689600000,
         },
         "pathParameters": {},
         "body": body,
@@ -457,8 +531,9 @@ def test_handler_answers_every_post_with_a_json_status(api: ModuleType, body: st
 @pytest.mark.parametrize("violation", [None, *HANDLER_VIOLATIONS])
 @settings(PROPERTY, max_examples=8)
 @given(data=st.data())
-def test_handler_maps_generated_uploads_to_the_named_refusal(api: ModuleType, violation: str | None,
-                                                            data: st.DataObject) -> None:
+def test_handler_maps_generated_uploads_to_the_named_refusal(
+    api: ModuleType, violation: str | None, data: st.DataObject
+) -> None:
     doc, violation = data.draw(uploads(violation))
     status, answer = post(api, json.dumps(doc))
     if violation is None:
@@ -479,17 +554,22 @@ def test_handler_maps_generated_uploads_to_the_named_refusal(api: ModuleType, vi
 
 
 @settings(PROPERTY, max_examples=100)
-@given(key=st.text(alphabet=string.ascii_letters + string.digits + "-_.~", min_size=1, max_size=300),
-       caller=names)
+@given(key=st.text(alphabet=string.ascii_letters + string.digits + "-_.~", min_size=1, max_size=300), caller=names)
 def test_handler_unknown_keys_are_404(api: ModuleType, key: str, caller: str) -> None:
     assert get(api, key, caller) == (404, NO_SUCH_MERGER)
 
 
-def test_handler_404_is_the_same_for_unknown_forbidden_and_expired(api: ModuleType, aws: MergerStore,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_handler_404_is_the_same_for_unknown_forbidden_and_expired(
+    api: ModuleType, aws: MergerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     now = [T0]
-    service = MergerService(aws, 1, is_member=GroupMembership(lambda: api._tencent), clock=lambda: now[0],
-                            new_key=lambda: "handler-expiring")
+    service = MergerService(
+        aws,
+        1,
+        is_member=GroupMembership(lambda: api._tencent),
+        clock=lambda: now[0],
+        new_key=lambda: "handler-expiring",
+    )
     monkeypatch.setattr(api, "service", service)
     doc = {"conversation": {"kind": "c2c", "id": "B"}, "compatibleText": "c", "messageList": [a_message()]}
     status, answer = post(api, json.dumps(doc))
@@ -528,8 +608,11 @@ def test_handler_membership_tencent_cannot_tell_is_503_not_404_or_200(
 
 def test_handler_refuses_more_nested_keys_than_the_cap_by_name(api: ModuleType) -> None:
     relays = [{"MsgType": "TIMRelayElem", "MsgContent": {"JsonMsgKey": f"k{i}"}} for i in range(MAX_NESTED_KEYS + 1)]
-    doc = {"conversation": {"kind": "c2c", "id": "B"}, "compatibleText": "c",
-           "messageList": [{"From_Account": "A", "MsgBody": relays[i : i + 2]} for i in range(0, len(relays), 2)]}
+    doc = {
+        "conversation": {"kind": "c2c", "id": "B"},
+        "compatibleText": "c",
+        "messageList": [{"From_Account": "A", "MsgBody": relays[i : i + 2]} for i in range(0, len(relays), 2)],
+    }
     status, answer = post(api, json.dumps(doc))
     assert (status, answer["limit"]) == (422, "nested_keys")
     assert str(MAX_NESTED_KEYS) in answer["message"]
@@ -537,8 +620,11 @@ def test_handler_refuses_more_nested_keys_than_the_cap_by_name(api: ModuleType) 
 
 def test_handler_refuses_a_body_over_the_size_limit_with_413(api: ModuleType) -> None:
     # 300 messages of ~17.5 KB: over 5 MiB once encoded, under Lambda's 6 MB.
-    doc = {"conversation": {"kind": "c2c", "id": "B"}, "compatibleText": "c",
-           "messageList": [a_message("x" * 17_500) for _ in range(MAX_MESSAGES)]}
+    doc = {
+        "conversation": {"kind": "c2c", "id": "B"},
+        "compatibleText": "c",
+        "messageList": [a_message("x" * 17_500) for _ in range(MAX_MESSAGES)],
+    }
     body = json.dumps(doc)
     assert MAX_UPLOAD_BYTES < len(body.encode()) < 6 * 1000 * 1000
     status, answer = post(api, body)
@@ -546,8 +632,11 @@ def test_handler_refuses_a_body_over_the_size_limit_with_413(api: ModuleType) ->
 
 
 def test_handler_size_limit_counts_bytes(api: ModuleType) -> None:
-    doc = {"conversation": {"kind": "c2c", "id": "B"}, "compatibleText": "c",
-           "messageList": [a_message("\u4e2d" * 5_900) for _ in range(MAX_MESSAGES)]}
+    doc = {
+        "conversation": {"kind": "c2c", "id": "B"},
+        "compatibleText": "c",
+        "messageList": [a_message("\u4e2d" * 5_900) for _ in range(MAX_MESSAGES)],
+    }
     body = json.dumps(doc, ensure_ascii=False)
     assert len(body) < MAX_UPLOAD_BYTES < len(body.encode()) < 6 * 1000 * 1000
     status, answer = post(api, body)
@@ -574,9 +663,15 @@ def _digits_body() -> str:
         pytest.param("[" * 50_000 + "]" * 50_000, False, id="deeply-nested-json"),
         pytest.param('{"title": "\\udfff"' + "}", False, id="lone-surrogate-escape"),
         pytest.param(
-            json.dumps({"conversation": {"kind": "c2c", "id": "B"}, "compatibleText": "c",
-                        "messageList": [a_message("\udfff")]}),
-            False, id="lone-surrogate-in-text",
+            json.dumps(
+                {
+                    "conversation": {"kind": "c2c", "id": "B"},
+                    "compatibleText": "c",
+                    "messageList": [a_message("\udfff")],
+                }
+            ),
+            False,
+            id="lone-surrogate-in-text",
         ),
         pytest.param(base64.b64encode(b"{").decode(), True, id="base64-body-invalid-json"),
         pytest.param("not*base64!", True, id="invalid-base64-body"),
@@ -589,10 +684,11 @@ def test_handler_never_raises_on_malformed_bodies(api: ModuleType, body: str, ba
 
 
 def inline_chain(levels: int) -> dict[str, Any]:
-    return {"conversation": {"kind": "c2c", "id": "B"}, "compatibleText": "c",
-            "messageList": [deep(levels) if levels > 1 else a_message("leaf")]}
-
-
+    return {
+        "conversation": {"kind": "c2c", "id": "B"},
+        "compatibleText": "c",
+        "messageList": [deep(levels) if levels > 1 else a_message("leaf")],
+    }
 
 
 def test_handler_inline_nesting_of_39_levels(api: ModuleType) -> None:

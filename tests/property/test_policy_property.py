@@ -47,16 +47,22 @@ def disguised(draw: st.DrawFn, word: str) -> str:
 
 
 @PROPERTY
-@given(word=st.text(alphabet=string.ascii_lowercase, min_size=2, max_size=8), data=st.data(),
-       before=st.text(max_size=20), after=st.text(max_size=20))
+@given(
+    word=st.text(alphabet=string.ascii_lowercase, min_size=2, max_size=8),
+    data=st.data(),
+    before=st.text(max_size=20),
+    after=st.text(max_size=20),
+)
 def test_disguised_blocked_word_is_always_found(word: str, data: st.DataObject, before: str, after: str) -> None:
     text = f"{before} {data.draw(disguised(word))} {after}"
     assert policy(blocked_words=[word]).decide(message(text)).outcome == "rejected", ascii(text)
 
 
 @PROPERTY
-@given(words=st.lists(st.text(alphabet=ALPHABET, min_size=1, max_size=4), min_size=1, max_size=4),
-       texts=st.lists(st.text(alphabet=ALPHABET + [" ", "*"], max_size=30), min_size=1, max_size=3))
+@given(
+    words=st.lists(st.text(alphabet=ALPHABET, min_size=1, max_size=4), min_size=1, max_size=4),
+    texts=st.lists(st.text(alphabet=ALPHABET + [" ", "*"], max_size=30), min_size=1, max_size=3),
+)
 def test_masking_keeps_everything_else_and_leaves_no_masked_word(words: list[str], texts: list[str]) -> None:
     answer = policy(masked_words=words, mask_char="#").decide(message(*texts))
     assert answer.outcome in ("allowed", "rewritten")
@@ -71,8 +77,11 @@ def test_masking_keeps_everything_else_and_leaves_no_masked_word(words: list[str
 
 
 @PROPERTY
-@given(words=st.lists(st.text(min_size=1, max_size=6), max_size=5), masked=st.lists(st.text(min_size=1, max_size=6),
-       max_size=5), texts=st.lists(st.text(max_size=40), min_size=1, max_size=3))
+@given(
+    words=st.lists(st.text(min_size=1, max_size=6), max_size=5),
+    masked=st.lists(st.text(min_size=1, max_size=6), max_size=5),
+    texts=st.lists(st.text(max_size=40), min_size=1, max_size=3),
+)
 def test_any_text_gets_an_answer(words: list[str], masked: list[str], texts: list[str]) -> None:
     answer = policy(blocked_words=words, masked_words=masked).decide(message(*texts))
     json.dumps(answer.to_wire(), ensure_ascii=False).encode()

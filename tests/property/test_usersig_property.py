@@ -27,8 +27,13 @@ APP = 1400000001
 # Issued now: the authorizer checks expiry against the real clock, and must see sigs it can admit.
 ISSUED = int(time.time())
 FIELDS = ["TLS.ver", "TLS.identifier", "TLS.sdkappid", "TLS.time", "TLS.expire", "TLS.sig"]
-PROPERTY = settings(max_examples=300, deadline=None, derandomize=True, print_blob=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY = settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 surrogates = st.integers(0xD800, 0xDFFF).map(chr)
 hostile_text = st.lists(st.characters() | surrogates, max_size=12).map("".join)
@@ -50,8 +55,11 @@ def pack(text: str) -> str:
 
 
 def valid_doc() -> dict[str, Any]:
-    raw = zlib.decompress(base64.b64decode(
-        gen_usersig(APP, KEY, "alice", 86400, now=ISSUED).replace("*", "+").replace("-", "/").replace("_", "=")))
+    raw = zlib.decompress(
+        base64.b64decode(
+            gen_usersig(APP, KEY, "alice", 86400, now=ISSUED).replace("*", "+").replace("-", "/").replace("_", "=")
+        )
+    )
     return json.loads(raw)
 
 

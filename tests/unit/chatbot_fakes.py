@@ -19,8 +19,9 @@ from timkit.tim.errors import TimError
 START = 1000.0
 BOT = "@RBT#assistant"
 C2C_TURN = Turn(bot=BOT, kind="c2c", user="alice", identity="c2c:alice:1_2_3", text="What is up?")
-GROUP_TURN = Turn(bot=BOT, kind="group", user="alice", group_id="@TGS#demo", identity="group:@TGS#demo:7",
-                  text="@assistant hi")
+GROUP_TURN = Turn(
+    bot=BOT, kind="group", user="alice", group_id="@TGS#demo", identity="group:@TGS#demo:7", text="@assistant hi"
+)
 
 
 class Clock:
@@ -227,4 +228,3 @@ class Interrupts:
 
 def history() -> list[ChatMessage]:
     return [ChatMessage(role="user", content="Hi"), ChatMessage(role="assistant", content="Hello!")]
-

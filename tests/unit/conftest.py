@@ -17,8 +17,12 @@ from timkit.stores.config import CallbackSecret
 
 APP_ID = 1400000001
 # What CallbackSettings requires: the callback's tests use fakes for the secret, queue and table.
-CALLBACK_SETTINGS = {"TIM_SDKAPPID": APP_ID, "CALLBACK_SECRET_ID": "callback", "EVENTS_QUEUE_URL": "events",
-                     "BOT_STATE_TABLE": "bot-state"}
+CALLBACK_SETTINGS = {
+    "TIM_SDKAPPID": APP_ID,
+    "CALLBACK_SECRET_ID": "callback",
+    "EVENTS_QUEUE_URL": "events",
+    "BOT_STATE_TABLE": "bot-state",
+}
 TOKEN = "unit-test-callback-token-4f1c9a"
 NOW = 1_730_000_100
 
@@ -128,30 +132,71 @@ C2C_READ_REPORT: dict[str, Any] = {
 }
 
 # docs/protocol.md §13.1-13.5, the examples of the pages named there.
-CREATED = {"CallbackCommand": "Group.CallbackAfterCreateGroup", "GroupId": "@TGS#2J4SZEAEL",
-           "Operator_Account": "group_root", "Owner_Account": "leckie", "Type": "Public", "Name": "MyFirstGroup",
-           "MemberList": [{"Member_Account": "bob"}, {"Member_Account": "peter"}],
-           "UserDefinedDataList": [{"Key": "UserDefined1", "Value": "hello"},
-                                   {"Key": "UserDefined2", "Value": "world"}],
-           "EventTime": "1670574414123"}
-JOINED = {"CallbackCommand": "Group.CallbackAfterNewMemberJoin", "GroupId": "@TGS#2J4SZEAEL", "Type": "Public",
-          "JoinType": "Apply", "Operator_Account": "leckie",
-          "NewMemberList": [{"Member_Account": "jared"}, {"Member_Account": "tommy"}], "EventTime": "1670574414123"}
-EXITED = {"CallbackCommand": "Group.CallbackAfterMemberExit", "GroupId": "@TGS#2J4SZEAEL", "Type": "Public",
-          "ExitType": "Kicked", "Operator_Account": "leckie",
-          "ExitMemberList": [{"Member_Account": "jared"}, {"Member_Account": "tommy"}], "EventTime": "1670574414123"}
-CHANGED = {"CallbackCommand": "Group.CallbackAfterGroupInfoChanged", "GroupId": "@TGS#2J4SZEAEL", "Type": "Public",
-           "Operator_Account": "leckie", "Notification": "NewNotification", "EventTime": "1670574414123"}
-DESTROYED = {"CallbackCommand": "Group.CallbackAfterGroupDestroyed", "GroupId": "@TGS#2J4SZEAEL", "Type": "Public",
-             "Owner_Account": "leckie", "Name": "MyFirstGroup",
-             "MemberList": [{"Member_Account": "leckie"}, {"Member_Account": "peter"}, {"Member_Account": "bob"}],
-             "EventTime": "1670574414123"}
+CREATED = {
+    "CallbackCommand": "Group.CallbackAfterCreateGroup",
+    "GroupId": "@TGS#2J4SZEAEL",
+    "Operator_Account": "group_root",
+    "Owner_Account": "leckie",
+    "Type": "Public",
+    "Name": "MyFirstGroup",
+    "MemberList": [{"Member_Account": "bob"}, {"Member_Account": "peter"}],
+    "UserDefinedDataList": [{"Key": "UserDefined1", "Value": "hello"}, {"Key": "UserDefined2", "Value": "world"}],
+    "EventTime": "1670574414123",
+}
+JOINED = {
+    "CallbackCommand": "Group.CallbackAfterNewMemberJoin",
+    "GroupId": "@TGS#2J4SZEAEL",
+    "Type": "Public",
+    "JoinType": "Apply",
+    "Operator_Account": "leckie",
+    "NewMemberList": [{"Member_Account": "jared"}, {"Member_Account": "tommy"}],
+    "EventTime": "1670574414123",
+}
+EXITED = {
+    "CallbackCommand": "Group.CallbackAfterMemberExit",
+    "GroupId": "@TGS#2J4SZEAEL",
+    "Type": "Public",
+    "ExitType": "Kicked",
+    "Operator_Account": "leckie",
+    "ExitMemberList": [{"Member_Account": "jared"}, {"Member_Account": "tommy"}],
+    "EventTime": "1670574414123",
+}
+CHANGED = {
+    "CallbackCommand": "Group.CallbackAfterGroupInfoChanged",
+    "GroupId": "@TGS#2J4SZEAEL",
+    "Type": "Public",
+    "Operator_Account": "leckie",
+    "Notification": "NewNotification",
+    "EventTime": "1670574414123",
+}
+DESTROYED = {
+    "CallbackCommand": "Group.CallbackAfterGroupDestroyed",
+    "GroupId": "@TGS#2J4SZEAEL",
+    "Type": "Public",
+    "Owner_Account": "leckie",
+    "Name": "MyFirstGroup",
+    "MemberList": [{"Member_Account": "leckie"}, {"Member_Account": "peter"}, {"Member_Account": "bob"}],
+    "EventTime": "1670574414123",
+}
 PAYLOADS: dict[str, dict[str, Any]] = {
     p["CallbackCommand"]: p
     for p in (
-        C2C_BEFORE_SEND, C2C_AFTER_SEND, GROUP_BEFORE_SEND, GROUP_AFTER_SEND, BOT_C2C, BOT_GROUP,
-        C2C_MODIFY, GROUP_MODIFY, C2C_RECALL, GROUP_RECALL, C2C_READ_REPORT,
-        CREATED, JOINED, EXITED, CHANGED, DESTROYED,
+        C2C_BEFORE_SEND,
+        C2C_AFTER_SEND,
+        GROUP_BEFORE_SEND,
+        GROUP_AFTER_SEND,
+        BOT_C2C,
+        BOT_GROUP,
+        C2C_MODIFY,
+        GROUP_MODIFY,
+        C2C_RECALL,
+        GROUP_RECALL,
+        C2C_READ_REPORT,
+        CREATED,
+        JOINED,
+        EXITED,
+        CHANGED,
+        DESTROYED,
     )
 }
 

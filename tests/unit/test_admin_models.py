@@ -25,8 +25,13 @@ from timkit.models.elements import MAX_BODY_BYTES, body_size, parse_body
 
 RELAY = {
     "MsgType": "TIMRelayElem",
-    "MsgContent": {"Title": "history", "MsgNum": 1, "CompatibleText": "upgrade", "AbstractList": ["a: hi"],
-                   "JsonMsgKey": "k0001"},
+    "MsgContent": {
+        "Title": "history",
+        "MsgNum": 1,
+        "CompatibleText": "upgrade",
+        "AbstractList": ["a: hi"],
+        "JsonMsgKey": "k0001",
+    },
 }
 
 
@@ -100,7 +105,15 @@ def test_the_published_body_lists_the_rest_element_types_only() -> None:
     # the API refuses.
     items = MessageRequest.model_json_schema()["properties"]["msgBody"]["items"]
     assert {ref["$ref"].rsplit("/", 1)[1] for ref in items["oneOf"]} == {
-        "TextElem", "LocationElem", "FaceElem", "CustomElem", "SoundElem", "ImageElem", "FileElem", "VideoFileElem"}
+        "TextElem",
+        "LocationElem",
+        "FaceElem",
+        "CustomElem",
+        "SoundElem",
+        "ImageElem",
+        "FileElem",
+        "VideoFileElem",
+    }
 
 
 def test_the_published_ids_carry_their_limits() -> None:
@@ -287,15 +300,24 @@ def test_a_message_request_in_camel_case_with_from() -> None:
         "msgBody": text_body("hello"),
         "from": "@RBT#assistant",
         "toUsers": ["alice", "bob"],
-        "options": {"onlineOnly": True, "noUnread": True, "cloudCustomData": "ccd", "forbidCallbacks": True,
-                    "offlinePush": {"PushFlag": 0, "Desc": "hello"}, "syncOtherDevices": False},
+        "options": {
+            "onlineOnly": True,
+            "noUnread": True,
+            "cloudCustomData": "ccd",
+            "forbidCallbacks": True,
+            "offlinePush": {"PushFlag": 0, "Desc": "hello"},
+            "syncOtherDevices": False,
+        },
     }
     request = MessageRequest.model_validate(data)
     assert request.from_account == "@RBT#assistant"
     assert request.to_users == ["alice", "bob"]
     options = request.options
     assert (options.online_only, options.no_unread, options.cloud_custom_data, options.forbid_callbacks) == (
-        True, True, "ccd", True,
+        True,
+        True,
+        "ccd",
+        True,
     )
     c2c = request.message().c2c_request("alice", request.from_account, options)
     assert (c2c.From_Account, c2c.MsgLifeTime, c2c.SyncOtherMachine) == ("@RBT#assistant", 0, 2)
@@ -312,8 +334,12 @@ def test_python_names_are_accepted_too() -> None:
 
 def test_a_broadcast_request_in_camel_case() -> None:
     request = BroadcastRequest.model_validate(
-        {"msgBody": text_body("hi"), "allGroups": True, "options": {"priority": "Low"},
-         "schedule": {"cron": "cron(0 10 * * ? *)", "timezone": "Asia/Shanghai"}}
+        {
+            "msgBody": text_body("hi"),
+            "allGroups": True,
+            "options": {"priority": "Low"},
+            "schedule": {"cron": "cron(0 10 * * ? *)", "timezone": "Asia/Shanghai"},
+        }
     )
     assert request.all_groups and request.group_ids is None
     assert request.schedule is not None and request.schedule.expression() == "cron(0 10 * * ? *)"

@@ -125,7 +125,9 @@ def test_group_recall_of_several_messages(archiver: Archiver, store: MemoryStore
     msg, raw = event("Group.CallbackAfterRecallMsg")
     assert archiver.archive(msg, raw) == ["stored", "stored", "stored"]
     assert sorted(pk for pk, _ in store.items) == [
-        "group:@TGS#2J4SZEAEL:121", "group:@TGS#2J4SZEAEL:122", "group:@TGS#2J4SZEAEL:123",
+        "group:@TGS#2J4SZEAEL:121",
+        "group:@TGS#2J4SZEAEL:122",
+        "group:@TGS#2J4SZEAEL:123",
     ]
     assert all(sk.startswith("RECALL#001670574420000#") for _, sk in store.items)
     assert archiver.archive(msg, raw) == ["duplicate", "duplicate", "duplicate"]
@@ -148,9 +150,27 @@ def test_read_report(archiver: Archiver, store: MemoryStore) -> None:
 
 
 def test_merger_counts_and_keys(archiver: Archiver, store: MemoryStore) -> None:
-    inline = {"MsgType": "TIMRelayElem", "MsgContent": {"Title": "t", "MsgNum": 1, "MsgList": [
-        {"From_Account": "A", "MsgBody": [{"MsgType": "TIMRelayElem", "MsgContent": {"Title": "inner", "MsgList": [
-            {"From_Account": "B", "MsgBody": text_body("deep")}]}}]}]}}
+    inline = {
+        "MsgType": "TIMRelayElem",
+        "MsgContent": {
+            "Title": "t",
+            "MsgNum": 1,
+            "MsgList": [
+                {
+                    "From_Account": "A",
+                    "MsgBody": [
+                        {
+                            "MsgType": "TIMRelayElem",
+                            "MsgContent": {
+                                "Title": "inner",
+                                "MsgList": [{"From_Account": "B", "MsgBody": text_body("deep")}],
+                            },
+                        }
+                    ],
+                }
+            ],
+        },
+    }
     keyed_1 = {"MsgType": "TIMRelayElem", "MsgContent": {"Title": "k1", "JsonMsgKey": "key-1", "PbMsgKey": "pb-1"}}
     keyed_2 = {"MsgType": "TIMRelayElem", "MsgContent": {"Title": "k2", "JsonMsgKey": "key-2"}}
     no_key = {"MsgType": "TIMRelayElem", "MsgContent": {"Title": "nothing"}}
@@ -192,7 +212,7 @@ C2C_PK = "c2c:7311_3088123456_1730000000"
         {"MsgBody": [*text_body("hello"), {"MsgType": "TIMCustomElem", "MsgContent": {"Data": "x"}}]},
         {"From_Account": "mallory"},
         {"To_Account": "someone_else"},
-        {"CloudCustomData": "{\"order\": 1}"},
+        {"CloudCustomData": '{"order": 1}'},
         {"MsgTime": 1},
     ],
     ids=["text", "no-elements", "extra-element", "sender", "recipient", "custom-data", "time"],
@@ -246,9 +266,7 @@ def test_same_message_in_another_envelope_is_a_duplicate(archiver: Archiver, sto
     assert len(store.items) == 2
 
 
-def test_message_archived_before_content_hashes_is_compared_by_its_body(
-    archiver: Archiver, store: MemoryStore
-) -> None:
+def test_message_archived_before_content_hashes_is_compared_by_its_body(archiver: Archiver, store: MemoryStore) -> None:
     first, raw_first = event("C2C.CallbackAfterSendMsg")
     store.items[(C2C_PK, "MSG")] = {"command": first.CallbackCommand, "body": raw_first, "archived_at": 1}
     assert archiver.archive(first, raw_first) == ["duplicate"]

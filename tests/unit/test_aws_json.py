@@ -58,7 +58,9 @@ def fixed_time(monkeypatch: pytest.MonkeyPatch) -> None:
 def botocore_headers(service: str, region: str, url: str, body: bytes, token: str | None) -> dict[str, str]:
     prefix, content_type, action = SERVICES[service]
     request = AWSRequest(
-        method="POST", url=url, data=body,
+        method="POST",
+        url=url,
+        data=body,
         headers={"Content-Type": content_type, "X-Amz-Target": f"{prefix}.{action}"},
     )
     SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY, token), service, region).add_auth(request)
@@ -155,7 +157,9 @@ def boto3_env_var(service: str) -> str:
 @pytest.mark.parametrize(
     "service",
     [
-        "dynamodb", "sqs", "ssm",
+        "dynamodb",
+        "sqs",
+        "ssm",
         "secretsmanager",
     ],
 )
@@ -239,7 +243,8 @@ def test_successful_call_sends_a_signed_compact_json_request(server, monkeypatch
     server.replies.append((200, b""))
     client = AwsJsonClient("sqs", region="us-east-1")
     assert client.call("SendMessage", {"QueueUrl": "q", "MessageBody": "中文"}, timeout=5) == {
-        "MessageId": "m-1", "MD5OfMessageBody": "abc",
+        "MessageId": "m-1",
+        "MD5OfMessageBody": "abc",
     }
     # An empty 200 reply is an empty result; the second call reuses or reopens the connection.
     assert client.call("SendMessage", {"QueueUrl": "q"}, timeout=5) == {}

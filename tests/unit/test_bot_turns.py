@@ -16,16 +16,32 @@ BOT, OTHER = "@RBT#assistant", "@RBT#other"
 
 
 def c2c(sender: str = "alice", to: str = BOT, body: list[dict[str, Any]] | None = None, **extra: Any) -> Any:
-    doc = {"CallbackCommand": "Bot.OnC2CMessage", "From_Account": sender, "To_Account": to,
-           "MsgSeq": 7, "MsgRandom": 11, "MsgTime": 1730000000, "MsgKey": "7_11_1730000000",
-           "MsgBody": body if body is not None else text("what is a merger?"), **extra}
+    doc = {
+        "CallbackCommand": "Bot.OnC2CMessage",
+        "From_Account": sender,
+        "To_Account": to,
+        "MsgSeq": 7,
+        "MsgRandom": 11,
+        "MsgTime": 1730000000,
+        "MsgKey": "7_11_1730000000",
+        "MsgBody": body if body is not None else text("what is a merger?"),
+        **extra,
+    }
     return parse_callback("Bot.OnC2CMessage", json.dumps(doc))
 
 
 def group(at: list[str], sender: str = "alice", body: list[dict[str, Any]] | None = None, **extra: Any) -> Any:
-    doc = {"CallbackCommand": "Bot.OnGroupMessage", "GroupId": "@TGS#demo", "From_Account": sender,
-           "Random": 5, "MsgSeq": 42, "MsgTime": 1730000001, "AtRobots_Account": at,
-           "MsgBody": body if body is not None else text("@assistant hello"), **extra}
+    doc = {
+        "CallbackCommand": "Bot.OnGroupMessage",
+        "GroupId": "@TGS#demo",
+        "From_Account": sender,
+        "Random": 5,
+        "MsgSeq": 42,
+        "MsgTime": 1730000001,
+        "AtRobots_Account": at,
+        "MsgBody": body if body is not None else text("@assistant hello"),
+        **extra,
+    }
     return parse_callback("Bot.OnGroupMessage", json.dumps(doc))
 
 
@@ -39,8 +55,9 @@ def custom(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_a_users_text_to_a_bot_is_one_turn() -> None:
     (turn,) = bot_turns(c2c())
-    assert turn == Turn(bot=BOT, kind="c2c", user="alice", identity="c2c:7_11_1730000000",
-                        text="what is a merger?", msg_time=1730000000)
+    assert turn == Turn(
+        bot=BOT, kind="c2c", user="alice", identity="c2c:7_11_1730000000", text="what is a merger?", msg_time=1730000000
+    )
     assert turn.conversation == "c2c:alice"
 
 
@@ -64,16 +81,29 @@ def test_text_elements_are_joined_and_other_elements_ignored() -> None:
         group(at=["bob"]),  # a mention of a user is not a bot's turn
         group(at=[BOT], sender=OTHER),
     ],
-    ids=["other-bot", "own", "not-to-a-bot", "interrupt", "stream", "error-payload", "image", "blank",
-         "group-no-mention", "group-user-mention", "group-from-bot"],
+    ids=[
+        "other-bot",
+        "own",
+        "not-to-a-bot",
+        "interrupt",
+        "stream",
+        "error-payload",
+        "image",
+        "blank",
+        "group-no-mention",
+        "group-user-mention",
+        "group-from-bot",
+    ],
 )
 def test_no_turn(event: Any) -> None:
     assert bot_turns(event) == []
 
 
 def test_other_commands_are_not_turns() -> None:
-    after = parse_callback("C2C.CallbackAfterSendMsg", json.dumps({
-        "From_Account": "alice", "To_Account": BOT, "MsgKey": "1_2_3", "MsgBody": text("hi")}))
+    after = parse_callback(
+        "C2C.CallbackAfterSendMsg",
+        json.dumps({"From_Account": "alice", "To_Account": BOT, "MsgKey": "1_2_3", "MsgBody": text("hi")}),
+    )
     assert bot_turns(after) == []
 
 

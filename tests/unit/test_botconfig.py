@@ -27,16 +27,35 @@ def test_defaults_and_python_names() -> None:
     assert (config.provider, config.model, config.base_url, config.api_key) == ("bedrock", BEDROCK["model"], None, None)
     assert (config.system_prompt, config.temperature, config.max_tokens) == ("", 0.7, 1024)
     assert (config.context_turns, config.max_answer_seconds, config.streaming_mode, config.typing_text) == (
-        10, 120, "custom", None,
+        10,
+        120,
+        "custom",
+        None,
     )
 
 
 def test_the_json_round_trips_in_camel_case() -> None:
-    config = BotConfig.model_validate({**OPENAI, "apiKey": "openai", "typingText": "…", "streamingMode": "native",
-                                       "systemPrompt": 'Quote "this"\nand 😀', "temperature": 0})
+    config = BotConfig.model_validate(
+        {
+            **OPENAI,
+            "apiKey": "openai",
+            "typingText": "…",
+            "streamingMode": "native",
+            "systemPrompt": 'Quote "this"\nand 😀',
+            "temperature": 0,
+        }
+    )
     text = config.model_dump_json(by_alias=True)
-    assert {"baseUrl", "apiKey", "systemPrompt", "maxTokens", "contextTurns", "maxAnswerSeconds", "streamingMode",
-            "typingText"} <= set(json.loads(text))
+    assert {
+        "baseUrl",
+        "apiKey",
+        "systemPrompt",
+        "maxTokens",
+        "contextTurns",
+        "maxAnswerSeconds",
+        "streamingMode",
+        "typingText",
+    } <= set(json.loads(text))
     assert BotConfig.model_validate_json(text) == config
 
 
@@ -65,16 +84,40 @@ def test_texts_are_taken_up_to_their_limits_and_refused_past_them(field: str, li
     ("field", "value"),
     [
         # Types mutated: a number as a string, a boolean, a list, an object, a float for an integer.
-        ("temperature", "0.7"), ("temperature", True), ("temperature", [0.7]), ("temperature", None),
-        ("temperature", float("nan")), ("temperature", float("inf")),
-        ("maxTokens", "1024"), ("maxTokens", True), ("maxTokens", 1024.0), ("maxTokens", 1024.5), ("maxTokens", {}),
-        ("contextTurns", False), ("contextTurns", "10"), ("maxAnswerSeconds", 60.0), ("maxAnswerSeconds", None),
-        ("provider", "Bedrock"), ("provider", "anthropic"), ("provider", ["bedrock"]), ("provider", 1),
+        ("temperature", "0.7"),
+        ("temperature", True),
+        ("temperature", [0.7]),
+        ("temperature", None),
+        ("temperature", float("nan")),
+        ("temperature", float("inf")),
+        ("maxTokens", "1024"),
+        ("maxTokens", True),
+        ("maxTokens", 1024.0),
+        ("maxTokens", 1024.5),
+        ("maxTokens", {}),
+        ("contextTurns", False),
+        ("contextTurns", "10"),
+        ("maxAnswerSeconds", 60.0),
+        ("maxAnswerSeconds", None),
+        ("provider", "Bedrock"),
+        ("provider", "anthropic"),
+        ("provider", ["bedrock"]),
+        ("provider", 1),
         ("provider", None),
-        ("model", ""), ("model", 42), ("model", {"id": "m"}), ("model", "bad\nmodel"), ("model", None),
-        ("systemPrompt", None), ("systemPrompt", ["a", "b"]), ("systemPrompt", 1),
-        ("streamingMode", "stream"), ("streamingMode", "CUSTOM"), ("streamingMode", None), ("streamingMode", 2),
-        ("typingText", ""), ("typingText", 5),
+        ("model", ""),
+        ("model", 42),
+        ("model", {"id": "m"}),
+        ("model", "bad\nmodel"),
+        ("model", None),
+        ("systemPrompt", None),
+        ("systemPrompt", ["a", "b"]),
+        ("systemPrompt", 1),
+        ("streamingMode", "stream"),
+        ("streamingMode", "CUSTOM"),
+        ("streamingMode", None),
+        ("streamingMode", 2),
+        ("typingText", ""),
+        ("typingText", 5),
         ("unknownField", 1),
     ],
 )

@@ -34,12 +34,16 @@ from timkit.stores.config import AwsJsonSource, ConfigStore
 from timkit.tim.callback_auth import callback_sign
 
 OK = {"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0}
-POLICY = Policy.from_json(json.dumps({
-    "blocked_words": ["scam"],
-    "masked_words": ["darn"],
-    "reject_code": {"c2c": 120042, "group": 10142},
-    "reject_info": "blocked",
-}))
+POLICY = Policy.from_json(
+    json.dumps(
+        {
+            "blocked_words": ["scam"],
+            "masked_words": ["darn"],
+            "reject_code": {"c2c": 120042, "group": 10142},
+            "reject_info": "blocked",
+        }
+    )
+)
 INTERRUPT_DATA = '{"chatbotPlugin":2,"src":22,"msgKey":"9001_42_1730000050"}'
 
 
@@ -53,13 +57,23 @@ class Harness:
         self.monotonic = FakeClock(500.0)
         self.config.monotonic = self.monotonic
         self.service = CallbackService(
-            settings=self.settings, config=self.config, events=self.events, interrupts=self.interrupts,
-            logger=logger, wall_clock=self.wall, monotonic=self.monotonic,
+            settings=self.settings,
+            config=self.config,
+            events=self.events,
+            interrupts=self.interrupts,
+            logger=logger,
+            wall_clock=self.wall,
+            monotonic=self.monotonic,
         )
 
     def query(self, command: str, request_time: int | str | None = NOW, sign: str | None = None, **extra: str) -> dict:
-        q = {"SdkAppid": str(APP_ID), "CallbackCommand": command, "contenttype": "json",
-             "ClientIP": "203.0.113.7", "OptPlatform": "iOS"}
+        q = {
+            "SdkAppid": str(APP_ID),
+            "CallbackCommand": command,
+            "contenttype": "json",
+            "ClientIP": "203.0.113.7",
+            "OptPlatform": "iOS",
+        }
         if request_time is not None:
             q["RequestTime"] = str(request_time)
             q["Sign"] = callback_sign(TOKEN, request_time) if sign is None else sign
@@ -91,8 +105,14 @@ def c2c_body(*texts: str, **changes: Any) -> dict:
 
 def interrupt_body(to: str = "@RBT#assistant", extra: list | None = None) -> dict:
     body = [{"MsgType": "TIMCustomElem", "MsgContent": {"Data": INTERRUPT_DATA, "Desc": "", "Ext": ""}}]
-    return payload("C2C.CallbackBeforeSendMsg", To_Account=to, OnlineOnlyFlag=1, MsgBody=(extra or []) + body,
-                   MsgKey="9002_43_1730000060", MsgTime=1730000060)
+    return payload(
+        "C2C.CallbackBeforeSendMsg",
+        To_Account=to,
+        OnlineOnlyFlag=1,
+        MsgBody=(extra or []) + body,
+        MsgKey="9002_43_1730000060",
+        MsgTime=1730000060,
+    )
 
 
 # ----------------------------------------------------------------------------- authentication
@@ -254,7 +274,8 @@ def test_before_send_rewritten(h: Harness) -> None:
 
 
 @pytest.mark.parametrize(
-    ("command", "code"), [("C2C.CallbackBeforeSendMsg", 120042), ("Group.CallbackBeforeSendMsg", 10142)],
+    ("command", "code"),
+    [("C2C.CallbackBeforeSendMsg", 120042), ("Group.CallbackBeforeSendMsg", 10142)],
 )
 def test_before_send_rejected(h: Harness, command: str, code: int) -> None:
     result = h.call(command, body=payload(command, MsgBody=text_body("a scam")))
@@ -279,8 +300,13 @@ FAILURE_ANSWERS = {
 @pytest.mark.parametrize("failure_policy", sorted(FAILURE_ANSWERS))
 @pytest.mark.parametrize(
     "body",
-    ["{not json", "", "[]", json.dumps({"CallbackCommand": "C2C.CallbackBeforeSendMsg"}),
-     json.dumps(payload("C2C.CallbackBeforeSendMsg", MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {}}]))],
+    [
+        "{not json",
+        "",
+        "[]",
+        json.dumps({"CallbackCommand": "C2C.CallbackBeforeSendMsg"}),
+        json.dumps(payload("C2C.CallbackBeforeSendMsg", MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {}}])),
+    ],
     ids=["broken-json", "empty", "array", "missing-fields", "invalid-element"],
 )
 def test_unparseable_body_gets_the_failure_policy(logger, failure_policy: str, body: str) -> None:
@@ -367,12 +393,23 @@ def test_interrupt_does_not_bypass_the_policy_for_the_rest_of_the_message(h: Har
 
 @pytest.mark.parametrize(
     "command",
-    ["C2C.CallbackAfterSendMsg", "Group.CallbackAfterSendMsg", "Bot.OnC2CMessage", "Bot.OnGroupMessage",
-     "C2C.CallbackAfterModifyMsg", "Group.CallbackAfterModifyMsg", "C2C.CallbackAfterMsgWithDraw",
-     "Group.CallbackAfterRecallMsg", "C2C.CallbackAfterMsgReport",
-     # A group's system events, for its history (docs/protocol.md §13).
-     "Group.CallbackAfterCreateGroup", "Group.CallbackAfterNewMemberJoin", "Group.CallbackAfterMemberExit",
-     "Group.CallbackAfterGroupInfoChanged", "Group.CallbackAfterGroupDestroyed"],
+    [
+        "C2C.CallbackAfterSendMsg",
+        "Group.CallbackAfterSendMsg",
+        "Bot.OnC2CMessage",
+        "Bot.OnGroupMessage",
+        "C2C.CallbackAfterModifyMsg",
+        "Group.CallbackAfterModifyMsg",
+        "C2C.CallbackAfterMsgWithDraw",
+        "Group.CallbackAfterRecallMsg",
+        "C2C.CallbackAfterMsgReport",
+        # A group's system events, for its history (docs/protocol.md §13).
+        "Group.CallbackAfterCreateGroup",
+        "Group.CallbackAfterNewMemberJoin",
+        "Group.CallbackAfterMemberExit",
+        "Group.CallbackAfterGroupInfoChanged",
+        "Group.CallbackAfterGroupDestroyed",
+    ],
 )
 def test_async_command_is_queued_with_the_raw_body(h: Harness, command: str) -> None:
     # Unusual but valid formatting and an unknown field: the raw text travels as it came.
@@ -391,12 +428,16 @@ def test_queue_failure_is_503(h: Harness) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    ["{not json", "", json.dumps({"CallbackCommand": "C2C.CallbackAfterSendMsg"}),
-     json.dumps(payload("Group.CallbackAfterRecallMsg", MsgSeqList=[]))],
+    [
+        "{not json",
+        "",
+        json.dumps({"CallbackCommand": "C2C.CallbackAfterSendMsg"}),
+        json.dumps(payload("Group.CallbackAfterRecallMsg", MsgSeqList=[])),
+    ],
     ids=["broken-json", "empty", "missing-fields", "empty-recall"],
 )
 def test_bad_after_send_body_is_400(h: Harness, body: str) -> None:
-    command = json.loads(body)["CallbackCommand"] if body.startswith("{\"") else "C2C.CallbackAfterSendMsg"
+    command = json.loads(body)["CallbackCommand"] if body.startswith('{"') else "C2C.CallbackAfterSendMsg"
     result = h.call(command, body=body)
     assert result.status == 400 and result.outcome == "bad_request"
     assert command in json.loads(result.body)["message"]
@@ -478,15 +519,28 @@ SHORT_TOKEN = "tok-7f3a9c"
 def test_malformed_secret_does_not_put_the_token_in_the_logs(logger, capsys) -> None:
     secret_string = '{"secret_key": "' + "ab" * 32 + '", "callback_token": "' + SHORT_TOKEN + '",}'
     config = ConfigStore(
-        secret_id="tim/secret", policy_source="", ttl=60, logger=logger, clock=FakeClock(),
+        secret_id="tim/secret",
+        policy_source="",
+        ttl=60,
+        logger=logger,
+        clock=FakeClock(),
         source=AwsJsonSource(_SecretsReturning(secret_string)),
     )
     service = CallbackService(
-        settings=CallbackSettings(**CALLBACK_SETTINGS), config=config, events=FakeEvents(), interrupts=FakeInterrupts(),
-        logger=logger, wall_clock=FakeClock(NOW), monotonic=FakeClock(),
+        settings=CallbackSettings(**CALLBACK_SETTINGS),
+        config=config,
+        events=FakeEvents(),
+        interrupts=FakeInterrupts(),
+        logger=logger,
+        wall_clock=FakeClock(NOW),
+        monotonic=FakeClock(),
     )
-    q = {"SdkAppid": str(APP_ID), "CallbackCommand": "C2C.CallbackAfterSendMsg", "RequestTime": str(NOW),
-         "Sign": callback_sign(SHORT_TOKEN, NOW)}
+    q = {
+        "SdkAppid": str(APP_ID),
+        "CallbackCommand": "C2C.CallbackAfterSendMsg",
+        "RequestTime": str(NOW),
+        "Sign": callback_sign(SHORT_TOKEN, NOW),
+    }
     result = service.handle(q, json.dumps(payload("C2C.CallbackAfterSendMsg")))
     assert result.status == 503
     assert SHORT_TOKEN not in result.body
@@ -504,8 +558,12 @@ def deep_merger(levels: int, text: str) -> list[dict[str, Any]]:
     """A MsgBody holding one inline merger nested ``levels`` deep, ``text`` in the innermost message."""
     body = text_body(text)
     for _ in range(levels):
-        body = [{"MsgType": "TIMRelayElem", "MsgContent": {
-            "Title": "fwd", "MsgNum": 1, "MsgList": [{"From_Account": "a", "MsgBody": body}]}}]
+        body = [
+            {
+                "MsgType": "TIMRelayElem",
+                "MsgContent": {"Title": "fwd", "MsgNum": 1, "MsgList": [{"From_Account": "a", "MsgBody": body}]},
+            }
+        ]
     return body
 
 
@@ -525,8 +583,10 @@ def test_blocked_word_at_the_bottom_of_a_deep_merger_is_rejected(h: Harness, com
 @pytest.mark.parametrize("levels", [40, 80, 100])
 @pytest.mark.parametrize(
     ("command", "identity"),
-    [("C2C.CallbackAfterSendMsg", "c2c:7311_3088123456_1730000000"),
-     ("Group.CallbackAfterSendMsg", "group:@TGS#2J4SZEAEL:123")],
+    [
+        ("C2C.CallbackAfterSendMsg", "c2c:7311_3088123456_1730000000"),
+        ("Group.CallbackAfterSendMsg", "group:@TGS#2J4SZEAEL:123"),
+    ],
 )
 def test_deep_merger_after_send_is_queued_and_archived(h: Harness, command: str, identity: str, levels: int) -> None:
     result = h.call(command, body=payload(command, MsgBody=deep_merger(levels, "a scam")))
@@ -540,8 +600,11 @@ def test_deep_merger_after_send_is_queued_and_archived(h: Harness, command: str,
     assert item["body"] == raw and item["inline_mergers"] == 1
 
 
-@pytest.mark.parametrize("body", ["[" * 20_000 + "]" * 20_000, json.dumps(payload(
-    "C2C.CallbackBeforeSendMsg", MsgBody=deep_merger(150, "a scam")))], ids=["nested-arrays", "150-levels"])
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 20_000 + "]" * 20_000, json.dumps(payload("C2C.CallbackBeforeSendMsg", MsgBody=deep_merger(150, "a scam")))],
+    ids=["nested-arrays", "150-levels"],
+)
 def test_body_deeper_than_tencent_sends_gets_the_failure_policy_or_400(h: Harness, body: str) -> None:
     result = h.call("C2C.CallbackBeforeSendMsg", body=body)
     assert result.outcome == "failed_policy" and answer(result) == OK
@@ -580,8 +643,15 @@ def test_c2c_recall_with_a_string_event_time_is_archived(h: Harness, event_time:
 
 
 @pytest.mark.parametrize("event_time", [[1], {"t": 1}, "soon", 1.5])
-@pytest.mark.parametrize("command", ["C2C.CallbackAfterMsgWithDraw", "Group.CallbackAfterRecallMsg",
-                                     "C2C.CallbackAfterModifyMsg", "Group.CallbackAfterModifyMsg"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "C2C.CallbackAfterMsgWithDraw",
+        "Group.CallbackAfterRecallMsg",
+        "C2C.CallbackAfterModifyMsg",
+        "Group.CallbackAfterModifyMsg",
+    ],
+)
 def test_event_time_that_is_not_an_integer_is_400_not_a_dead_letter(h: Harness, command: str, event_time: Any) -> None:
     result = h.call(command, body=payload(command, EventTime=event_time))
     assert result.status == 400 and "EventTime" in json.loads(result.body)["message"]
@@ -589,8 +659,14 @@ def test_event_time_that_is_not_an_integer_is_400_not_a_dead_letter(h: Harness, 
 
 
 def test_unexpected_image_type_is_still_moderated(h: Harness) -> None:
-    image = {"MsgType": "TIMImageElem", "MsgContent": {"UUID": "u", "ImageFormat": 1, "ImageInfoArray": [
-        {"Type": 9, "Size": 1, "Width": 1, "Height": 1, "URL": "https://x"}]}}
+    image = {
+        "MsgType": "TIMImageElem",
+        "MsgContent": {
+            "UUID": "u",
+            "ImageFormat": 1,
+            "ImageInfoArray": [{"Type": 9, "Size": 1, "Width": 1, "Height": 1, "URL": "https://x"}],
+        },
+    }
     body = payload("C2C.CallbackBeforeSendMsg", MsgBody=[image, *text_body("a scam")])
     result = h.call("C2C.CallbackBeforeSendMsg", body=body)
     assert result.outcome == "rejected"  # before the fix: unparseable, so the failure policy (allow)
@@ -651,8 +727,12 @@ def with_turns(h: Harness) -> FakeTurns:
 
 def test_a_users_message_to_a_bot_is_archived_and_queued_for_the_bot(h: Harness) -> None:
     turns = with_turns(h)
-    body = payload("Bot.OnC2CMessage", From_Account="u_1001", To_Account="@RBT#assistant",
-                   MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hello bot"}}])
+    body = payload(
+        "Bot.OnC2CMessage",
+        From_Account="u_1001",
+        To_Account="@RBT#assistant",
+        MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hello bot"}}],
+    )
     result = h.call("Bot.OnC2CMessage", body=body)
     assert result.outcome == "queued"
     assert [command for command, *_ in h.events.queued] == ["Bot.OnC2CMessage"]
@@ -662,8 +742,12 @@ def test_a_users_message_to_a_bot_is_archived_and_queued_for_the_bot(h: Harness)
 
 def test_an_interrupt_to_a_bot_is_archived_but_not_a_turn(h: Harness) -> None:
     turns = with_turns(h)
-    body = payload("Bot.OnC2CMessage", From_Account="u_1001", To_Account="@RBT#assistant",
-                   MsgBody=[{"MsgType": "TIMCustomElem", "MsgContent": {"Data": INTERRUPT_DATA}}])
+    body = payload(
+        "Bot.OnC2CMessage",
+        From_Account="u_1001",
+        To_Account="@RBT#assistant",
+        MsgBody=[{"MsgType": "TIMCustomElem", "MsgContent": {"Data": INTERRUPT_DATA}}],
+    )
     assert h.call("Bot.OnC2CMessage", body=body).outcome == "queued"
     assert len(h.events.queued) == 1 and turns.queued == []
 
@@ -671,8 +755,12 @@ def test_an_interrupt_to_a_bot_is_archived_but_not_a_turn(h: Harness) -> None:
 def test_a_turn_that_cannot_be_queued_is_a_503_so_tencent_delivers_again(h: Harness) -> None:
     turns = with_turns(h)
     turns.error = ConnectionError("SQS unreachable")
-    body = payload("Bot.OnC2CMessage", From_Account="u_1001", To_Account="@RBT#assistant",
-                   MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hello bot"}}])
+    body = payload(
+        "Bot.OnC2CMessage",
+        From_Account="u_1001",
+        To_Account="@RBT#assistant",
+        MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hello bot"}}],
+    )
     assert h.call("Bot.OnC2CMessage", body=body).status == 503
 
 
@@ -684,25 +772,33 @@ def test_without_a_chatbot_queue_bot_callbacks_are_only_archived(h: Harness) -> 
 
 def test_an_interrupt_arriving_only_as_a_bot_callback_is_recorded(h: Harness) -> None:
     # An app that enables only the bot callbacks still stops a streaming answer.
-    body = payload("Bot.OnC2CMessage", From_Account="u_1001", To_Account="@RBT#assistant",
-                   MsgBody=[{"MsgType": "TIMCustomElem", "MsgContent": {"Data": INTERRUPT_DATA}}])
+    body = payload(
+        "Bot.OnC2CMessage",
+        From_Account="u_1001",
+        To_Account="@RBT#assistant",
+        MsgBody=[{"MsgType": "TIMCustomElem", "MsgContent": {"Data": INTERRUPT_DATA}}],
+    )
     assert h.call("Bot.OnC2CMessage", body=body).outcome == "queued"
     assert [(bot, key) for bot, _, key, *_ in h.interrupts.recorded] == [("@RBT#assistant", "9001_42_1730000050")]
 
 
 @pytest.mark.parametrize(
     "odd",
-    [{"MsgType": "TIMImageElem", "MsgContent": {"ImageInfoArray": [{"Type": 1, "Size": 1.5}]}},
-     {"MsgType": "TIMLocationElem", "MsgContent": {"Desc": "x", "Latitude": "n", "Longitude": 1}},
-     {"MsgType": "TIMFaceElem", "MsgContent": {"Index": "one"}}],
+    [
+        {"MsgType": "TIMImageElem", "MsgContent": {"ImageInfoArray": [{"Type": 1, "Size": 1.5}]}},
+        {"MsgType": "TIMLocationElem", "MsgContent": {"Desc": "x", "Latitude": "n", "Longitude": 1}},
+        {"MsgType": "TIMFaceElem", "MsgContent": {"Index": "one"}},
+    ],
     ids=["float-size", "string-latitude", "string-index"],
 )
 def test_a_body_the_models_refuse_is_still_checked_for_blocked_words(h: Harness, odd: dict[str, Any]) -> None:
-    blocked = payload("C2C.CallbackBeforeSendMsg", MsgBody=[odd, {"MsgType": "TIMTextElem",
-                                                                  "MsgContent": {"Text": "a scam"}}])
+    blocked = payload(
+        "C2C.CallbackBeforeSendMsg", MsgBody=[odd, {"MsgType": "TIMTextElem", "MsgContent": {"Text": "a scam"}}]
+    )
     assert h.call("C2C.CallbackBeforeSendMsg", body=blocked).outcome == "rejected"
-    clean = payload("C2C.CallbackBeforeSendMsg", MsgBody=[odd, {"MsgType": "TIMTextElem",
-                                                                "MsgContent": {"Text": "hello"}}])
+    clean = payload(
+        "C2C.CallbackBeforeSendMsg", MsgBody=[odd, {"MsgType": "TIMTextElem", "MsgContent": {"Text": "hello"}}]
+    )
     result = h.call("C2C.CallbackBeforeSendMsg", body=clean)
     assert result.outcome == "failed_policy" and answer(result) == OK
 

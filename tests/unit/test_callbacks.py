@@ -155,9 +155,14 @@ def test_parse_callback_reads_mergers_as_deep_as_tencent_nests_them(command: str
 
 @pytest.mark.parametrize(
     "raw",
-    ["{", "", "[" * 50_000, json.dumps(payload("C2C.CallbackAfterSendMsg", MsgBody=_nested(150))),
-     json.dumps(payload("C2C.CallbackAfterSendMsg", MsgBody=_nested(60), Note="\udfff")),
-     json.dumps(payload("C2C.CallbackAfterSendMsg", MsgBody=_nested(60), MsgTime=[1]))],
+    [
+        "{",
+        "",
+        "[" * 50_000,
+        json.dumps(payload("C2C.CallbackAfterSendMsg", MsgBody=_nested(150))),
+        json.dumps(payload("C2C.CallbackAfterSendMsg", MsgBody=_nested(60), Note="\udfff")),
+        json.dumps(payload("C2C.CallbackAfterSendMsg", MsgBody=_nested(60), MsgTime=[1])),
+    ],
     ids=["cut", "empty", "only-brackets", "150-levels", "lone-surrogate-deep", "wrong-type-deep"],
 )
 def test_parse_callback_refuses_with_a_validation_error(raw: str) -> None:
@@ -285,9 +290,10 @@ def test_after_send_and_bot_callback_of_one_message_share_an_identity() -> None:
     after = GroupAfterSend.model_validate(payload("Group.CallbackAfterSendMsg"))
     bot = BotGroupMessage.model_validate(BOT_GROUP)
     assert after.identity == bot.identity
-    assert C2CAfterSend.model_validate(payload("C2C.CallbackAfterSendMsg")).identity == BotC2CMessage.model_validate(
-        payload("Bot.OnC2CMessage")
-    ).identity
+    assert (
+        C2CAfterSend.model_validate(payload("C2C.CallbackAfterSendMsg")).identity
+        == BotC2CMessage.model_validate(payload("Bot.OnC2CMessage")).identity
+    )
 
 
 # ----------------------------------------------------------------------------- bot group message
@@ -317,8 +323,13 @@ def test_bot_group_message_without_robots_list() -> None:
 
 def query(**changes: str) -> dict[str, str]:
     q = {
-        "SdkAppid": "1400000001", "CallbackCommand": "C2C.CallbackBeforeSendMsg", "contenttype": "json",
-        "ClientIP": "203.0.113.7", "OptPlatform": "iOS", "Sign": "ab" * 32, "RequestTime": "1669872112",
+        "SdkAppid": "1400000001",
+        "CallbackCommand": "C2C.CallbackBeforeSendMsg",
+        "contenttype": "json",
+        "ClientIP": "203.0.113.7",
+        "OptPlatform": "iOS",
+        "Sign": "ab" * 32,
+        "RequestTime": "1669872112",
     }
     q.update(changes)
     return q
@@ -327,9 +338,19 @@ def query(**changes: str) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("given", "normalised"),
     [
-        ("IOS", "iOS"), ("iOS", "iOS"), ("ios", "iOS"), ("macOS", "Mac"), ("Mac", "Mac"), ("MACOS", "Mac"),
-        ("RESTAPI", "RESTAPI"), ("Web", "Web"), ("Android", "Android"), ("Windows", "Windows"),
-        ("iPad", "iPad"), ("Unknown", "Unknown"), ("SomethingNew", "SomethingNew"),
+        ("IOS", "iOS"),
+        ("iOS", "iOS"),
+        ("ios", "iOS"),
+        ("macOS", "Mac"),
+        ("Mac", "Mac"),
+        ("MACOS", "Mac"),
+        ("RESTAPI", "RESTAPI"),
+        ("Web", "Web"),
+        ("Android", "Android"),
+        ("Windows", "Windows"),
+        ("iPad", "iPad"),
+        ("Unknown", "Unknown"),
+        ("SomethingNew", "SomethingNew"),
     ],
 )
 def test_query_normalises_opt_platform(given: str, normalised: str) -> None:
@@ -392,16 +413,18 @@ def test_allow_reject_discard_wire_shapes(model: type) -> None:
 
 def test_rewrite_wire_shape_matches_the_reference_example() -> None:
     expected = {
-        "ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0,
+        "ActionStatus": "OK",
+        "ErrorInfo": "",
+        "ErrorCode": 0,
         "MsgBody": [
             {"MsgType": "TIMTextElem", "MsgContent": {"Text": "[filtered] hello"}},
-            {"MsgType": "TIMCustomElem", "MsgContent": {"Data": "{\"lvl\":3}", "Desc": "", "Ext": ""}},
+            {"MsgType": "TIMCustomElem", "MsgContent": {"Data": '{"lvl":3}', "Desc": "", "Ext": ""}},
         ],
-        "CloudCustomData": "{\"audited\":1}",
+        "CloudCustomData": '{"audited":1}',
     }
     from timkit.models.elements import parse_body
 
-    answer = C2CBeforeSendAnswer.rewrite(parse_body(expected["MsgBody"]), "{\"audited\":1}")
+    answer = C2CBeforeSendAnswer.rewrite(parse_body(expected["MsgBody"]), '{"audited":1}')
     assert answer.to_wire() == expected
     assert answer.outcome == "rewritten"
     # And parsing the documented answer gives the same thing back.
@@ -411,7 +434,9 @@ def test_rewrite_wire_shape_matches_the_reference_example() -> None:
 def test_rewrite_with_only_a_body_or_only_cloud_custom_data() -> None:
     body = [TextElem(MsgContent=TextContent(Text="x"))]
     assert C2CBeforeSendAnswer.rewrite(body).to_wire() == {
-        "ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0,
+        "ActionStatus": "OK",
+        "ErrorInfo": "",
+        "ErrorCode": 0,
         "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}],
     }
     only_data = GroupBeforeSendAnswer.rewrite(cloud_custom_data="{}")
@@ -421,7 +446,9 @@ def test_rewrite_with_only_a_body_or_only_cloud_custom_data() -> None:
 
 def test_custom_reject_example_wire_shape() -> None:
     assert C2CBeforeSendAnswer.reject(120042, "blocked by policy").to_wire() == {
-        "ActionStatus": "OK", "ErrorInfo": "blocked by policy", "ErrorCode": 120042,
+        "ActionStatus": "OK",
+        "ErrorInfo": "blocked by policy",
+        "ErrorCode": 120042,
     }
 
 

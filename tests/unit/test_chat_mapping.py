@@ -34,43 +34,87 @@ def test_text_and_other_types_go_out_as_text_and_custom_elements() -> None:
 def test_the_envelope_keeps_what_else_the_app_put_in_cloud_custom_data() -> None:
     fields = envelope("html", "Alice", {"k": "v"})
     data = dump_envelope(fields, '{"app": 1}')
-    assert json.loads(data or "") == {"app": 1, "chat": {"type": "html", "senderDisplayName": "Alice",
-                                                         "metadata": {"k": "v"}}}
+    assert json.loads(data or "") == {
+        "app": 1,
+        "chat": {"type": "html", "senderDisplayName": "Alice", "metadata": {"k": "v"}},
+    }
     assert dump_envelope(envelope("text", None, None)) is None
     assert dump_envelope({}, "not json") == "not json"
 
 
 def test_a_group_history_item_becomes_a_chat_message() -> None:
-    item = GroupHistoryMsg.model_validate({
-        "MsgSeq": 7, "From_Account": "alice", "MsgTimeStamp": 1730000000, "MsgRandom": 1, "IsPlaceMsg": 0,
-        "MsgBody": [{"MsgType": "TIMCustomElem", "MsgContent": {"Data": "<i>x</i>"}}],
-    })
-    message = chat_message("group:g:7", sender=item.From_Account, time=item.MsgTimeStamp, body=item.MsgBody,
-                           cloud_custom_data=item.CloudCustomData, seq=item.MsgSeq, deleted=item.recalled)
+    item = GroupHistoryMsg.model_validate(
+        {
+            "MsgSeq": 7,
+            "From_Account": "alice",
+            "MsgTimeStamp": 1730000000,
+            "MsgRandom": 1,
+            "IsPlaceMsg": 0,
+            "MsgBody": [{"MsgType": "TIMCustomElem", "MsgContent": {"Data": "<i>x</i>"}}],
+        }
+    )
+    message = chat_message(
+        "group:g:7",
+        sender=item.From_Account,
+        time=item.MsgTimeStamp,
+        body=item.MsgBody,
+        cloud_custom_data=item.CloudCustomData,
+        seq=item.MsgSeq,
+        deleted=item.recalled,
+    )
     assert (message.type, message.content.message, message.sequence_id, message.deleted) == (
-        "custom", "<i>x</i>", "7", False)
+        "custom",
+        "<i>x</i>",
+        "7",
+        False,
+    )
     assert message.created_on.timestamp() == 1730000000
 
 
 def test_a_recalled_roam_message_is_deleted_without_content() -> None:
-    roam = RoamMsg.model_validate({
-        "From_Account": "a", "To_Account": "b", "MsgKey": "1_2_3", "MsgTimeStamp": 5, "MsgFlagBits": 8,
-        "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "gone"}}],
-        "CloudCustomData": json.dumps({"chat": {"metadata": {"k": "v"}, "editedOn": 9}}),
-    })
-    message = chat_message("c2c:1_2_3", sender=roam.From_Account, time=roam.MsgTimeStamp, body=roam.MsgBody,
-                           cloud_custom_data=roam.CloudCustomData, deleted=roam.recalled)
+    roam = RoamMsg.model_validate(
+        {
+            "From_Account": "a",
+            "To_Account": "b",
+            "MsgKey": "1_2_3",
+            "MsgTimeStamp": 5,
+            "MsgFlagBits": 8,
+            "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "gone"}}],
+            "CloudCustomData": json.dumps({"chat": {"metadata": {"k": "v"}, "editedOn": 9}}),
+        }
+    )
+    message = chat_message(
+        "c2c:1_2_3",
+        sender=roam.From_Account,
+        time=roam.MsgTimeStamp,
+        body=roam.MsgBody,
+        cloud_custom_data=roam.CloudCustomData,
+        deleted=roam.recalled,
+    )
     assert (message.deleted, message.content.message, message.body) == (True, None, [])
     assert message.metadata == {"k": "v"} and message.edited_on and message.edited_on.timestamp() == 9
 
 
 def test_archive_entries_and_system_events_map_onto_azure_types() -> None:
-    entry = HistoryEntry(id="group:g:2", conversation="group:g", sender="bob", time=10, seq=2, edited_at=11,
-                         deleted_at=12, body=[{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}])
+    entry = HistoryEntry(
+        id="group:g:2",
+        conversation="group:g",
+        sender="bob",
+        time=10,
+        seq=2,
+        edited_at=11,
+        deleted_at=12,
+        body=[{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}],
+    )
     message = from_history(entry)
     assert (message.type, message.edited_on.timestamp(), message.deleted_on.timestamp()) == ("text", 11, 12)
-    event = HistoryEntry(id="system:1", conversation="group:g", kind="system", time=3,
-                         system=SystemEvent(type="participants_added", operator="admin", participants=["carol"]))
+    event = HistoryEntry(
+        id="system:1",
+        conversation="group:g",
+        kind="system",
+        time=3,
+        system=SystemEvent(type="participants_added", operator="admin", participants=["carol"]),
+    )
     added = from_history(event)
     assert (added.type, added.content.initiator) == ("participantAdded", "admin")
     assert [p.identifier for p in added.content.participants or []] == ["carol"]

@@ -90,8 +90,21 @@ def test_error_payload() -> None:
         '{"chatbotPlugin":2,"src":2,"chunks":' + "[" * 5000 + "]" * 5000 + "}",
     ],
     ids=[
-        "empty", "text", "other-json", "no-marker", "plugin-1", "unknown-src", "src-string", "chunks-string",
-        "bad-isFinished", "error-without-info", "truncated", "array", "string", "null", "deeply-nested",
+        "empty",
+        "text",
+        "other-json",
+        "no-marker",
+        "plugin-1",
+        "unknown-src",
+        "src-string",
+        "chunks-string",
+        "bad-isFinished",
+        "error-without-info",
+        "truncated",
+        "array",
+        "string",
+        "null",
+        "deeply-nested",
     ],
 )
 def test_non_chatbot_or_broken_data_gives_none(data: str) -> None:
@@ -128,7 +141,10 @@ def test_to_elem_wire_form_of_a_stream_update() -> None:
     (wire,) = dump_body([elem])
     assert wire["MsgType"] == "TIMCustomElem"
     assert json.loads(wire["MsgContent"]["Data"]) == {
-        "chatbotPlugin": 2, "src": 2, "chunks": ["Hel", "lo"], "isFinished": 0,
+        "chatbotPlugin": 2,
+        "src": 2,
+        "chunks": ["Hel", "lo"],
+        "isFinished": 0,
     }
 
 
@@ -138,12 +154,14 @@ def test_unknown_payload_fields_survive_the_round_trip() -> None:
 
 
 def test_chatbot_payloads_in_a_body() -> None:
-    body = parse_body([
-        {"MsgType": "TIMTextElem", "MsgContent": {"Text": '{"chatbotPlugin":2,"src":22,"msgKey":"1_2_3"}'}},
-        {"MsgType": "TIMCustomElem", "MsgContent": {"Data": '{"lvl":3}'}},
-        {"MsgType": "TIMCustomElem", "MsgContent": {"Data": '{"chatbotPlugin":2,"src":22,"msgKey":"4_5_6"}'}},
-        {"MsgType": "TIMFutureElem", "MsgContent": {"Data": '{"chatbotPlugin":2,"src":22,"msgKey":"7_8_9"}'}},
-    ])
+    body = parse_body(
+        [
+            {"MsgType": "TIMTextElem", "MsgContent": {"Text": '{"chatbotPlugin":2,"src":22,"msgKey":"1_2_3"}'}},
+            {"MsgType": "TIMCustomElem", "MsgContent": {"Data": '{"lvl":3}'}},
+            {"MsgType": "TIMCustomElem", "MsgContent": {"Data": '{"chatbotPlugin":2,"src":22,"msgKey":"4_5_6"}'}},
+            {"MsgType": "TIMFutureElem", "MsgContent": {"Data": '{"chatbotPlugin":2,"src":22,"msgKey":"7_8_9"}'}},
+        ]
+    )
     found = chatbot_payloads(body)
     # Only custom elements carry chatbot payloads.
     assert found == [InterruptPayload(msgKey="4_5_6")]

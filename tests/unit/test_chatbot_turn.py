@@ -43,7 +43,7 @@ from timkit.chatbot.turn import (
 from timkit.models.chatbot import Turn
 from timkit.tim.errors import TimApiError
 
-ANSWER = "Hello there! Here is a \"quoted\" line,\nand a second one: 你好 🌍. " * 6
+ANSWER = 'Hello there! Here is a "quoted" line,\nand a second one: 你好 🌍. ' * 6
 
 
 @dataclass
@@ -89,8 +89,16 @@ def run(
         return feeds[-1]
 
     result = answer_turn(
-        turn, settings or Settings(), history(), provider, rest, interrupts,
-        clock=clock, sleep=clock.sleep, feed=feed, on_event=lambda name, fields: events.append((name, fields)),
+        turn,
+        settings or Settings(),
+        history(),
+        provider,
+        rest,
+        interrupts,
+        clock=clock,
+        sleep=clock.sleep,
+        feed=feed,
+        on_event=lambda name, fields: events.append((name, fields)),
     )
     return Ran(result, rest, interrupts, feeds[0] if feeds else None, provider, events)
 
@@ -129,7 +137,7 @@ def assert_paced(ran: Ran, model_end: float | None) -> None:
 @pytest.mark.parametrize("latency", [0.0, 0.08])
 def test_updates_are_paced_and_the_answer_is_the_models_text(seed: int, latency: float) -> None:
     rng = random.Random(seed)
-    text = "".join(rng.choice(["a", "b", " ", "\"", "\\", "\n", "é", "🌍", "表"]) for _ in range(rng.randint(1, 600)))
+    text = "".join(rng.choice(["a", "b", " ", '"', "\\", "\n", "é", "🌍", "表"]) for _ in range(rng.randint(1, 600)))
     script = random_script(rng, text)
     end = script[-1][0] + rng.choice([0.0, 0.01, 0.4, 0.99, 2.5])
     clock = Clock()
@@ -140,7 +148,8 @@ def test_updates_are_paced_and_the_answer_is_the_models_text(seed: int, latency:
     assert_paced(ran, end)
     assert ran.result.final_lag_s is not None and ran.result.final_lag_s <= 1.2
     assert ran.result.messages == len(ran.versions()) and ran.result.modifications == sum(
-        len(calls) - 1 for calls in ran.versions())
+        len(calls) - 1 for calls in ran.versions()
+    )
 
 
 def test_the_first_message_goes_out_with_the_first_content() -> None:
@@ -169,8 +178,9 @@ def test_deltas_between_updates_are_coalesced_into_one_chunk() -> None:
 
 
 def test_the_model_and_its_context() -> None:
-    settings = Settings(system_prompt="You are terse.", model="m-1", temperature=0.2, max_tokens=77,
-                        max_answer_seconds=30)
+    settings = Settings(
+        system_prompt="You are terse.", model="m-1", temperature=0.2, max_tokens=77, max_answer_seconds=30
+    )
     ran = run(ended([(t(0), "ok")]), settings=settings)
     [asked] = ran.provider.asked
     assert asked == {
@@ -193,20 +203,33 @@ def test_c2c_payloads_field_by_field() -> None:
     assert first.api == "sendmsg"
     assert set(first.body) == {"From_Account", "To_Account", "MsgRandom", "SyncOtherMachine", "MsgBody"}
     assert (first.body["From_Account"], first.body["To_Account"], first.body["SyncOtherMachine"]) == (
-        "@RBT#assistant", "alice", 2)
+        "@RBT#assistant",
+        "alice",
+        2,
+    )
     assert 0 <= first.body["MsgRandom"] <= 0xFFFFFFFF
-    assert first.body["MsgBody"] == [{"MsgType": "TIMCustomElem", "MsgContent": {"Data": json.dumps(
-        {"chatbotPlugin": 2, "src": 2, "chunks": ["Hel"], "isFinished": 0}, separators=(",", ":"))}}]
+    assert first.body["MsgBody"] == [
+        {
+            "MsgType": "TIMCustomElem",
+            "MsgContent": {
+                "Data": json.dumps(
+                    {"chatbotPlugin": 2, "src": 2, "chunks": ["Hel"], "isFinished": 0}, separators=(",", ":")
+                )
+            },
+        }
+    ]
     key = first.handle
     assert ran.result.msg_keys == (key,)
     for call, chunks, finished in ((modify, ["Hel", "lo"], 0), (final, ["Hel", "lo"], 1)):
         assert call.api == "modify_c2c_msg"
         assert set(call.body) == {"From_Account", "To_Account", "MsgKey", "MsgBody"}
         assert (call.body["From_Account"], call.body["To_Account"], call.body["MsgKey"]) == (
-            "@RBT#assistant", "alice", key)
+            "@RBT#assistant",
+            "alice",
+            key,
+        )
         # The message's own key travels in the payload, for clients that read it from there.
-        assert call.payload == {"chatbotPlugin": 2, "src": 2, "chunks": chunks, "isFinished": finished,
-                                "msgKey": key}
+        assert call.payload == {"chatbotPlugin": 2, "src": 2, "chunks": chunks, "isFinished": finished, "msgKey": key}
 
 
 def test_group_payloads_and_interrupt_keys() -> None:
@@ -216,14 +239,21 @@ def test_group_payloads_and_interrupt_keys() -> None:
     assert first.api == "send_group_msg"
     assert set(first.body) == {"GroupId", "From_Account", "Random", "MsgBody", "TopicId"}
     assert (first.body["GroupId"], first.body["From_Account"], first.body["TopicId"]) == (
-        "@TGS#demo", "@RBT#assistant", "@TGS#demo@TOPIC#_1")
+        "@TGS#demo",
+        "@RBT#assistant",
+        "@TGS#demo@TOPIC#_1",
+    )
     seq = first.handle
     # What a client builds from the message it shows: sequence, random, time (docs/protocol.md §8.3).
     key = f"{seq}_{first.body['Random']}_{int(first.time)}"
     assert ran.result.msg_keys == (key,)
     assert final.api == "modify_group_msg"
-    assert final.body == {"GroupId": "@TGS#demo", "MsgSeq": seq, "TopicId": "@TGS#demo@TOPIC#_1",
-                          "MsgBody": final.body["MsgBody"]}
+    assert final.body == {
+        "GroupId": "@TGS#demo",
+        "MsgSeq": seq,
+        "TopicId": "@TGS#demo@TOPIC#_1",
+        "MsgBody": final.body["MsgBody"],
+    }
     assert final.payload == {"chatbotPlugin": 2, "src": 2, "chunks": ["Hi", "!"], "isFinished": 1, "msgKey": key}
 
 
@@ -233,8 +263,10 @@ def test_a_slow_model_gets_the_typing_placeholder_first() -> None:
     assert [(c.time, c.payload) for c in calls] == [
         (t(1.0), {"chatbotPlugin": 2, "src": 2, "chunks": [], "isFinished": 0, "typingText": "Thinking…"}),
         (t(2.5), {"chatbotPlugin": 2, "src": 2, "chunks": ["Here"], "isFinished": 0, "msgKey": calls[0].handle}),
-        (t(3.5), {"chatbotPlugin": 2, "src": 2, "chunks": ["Here", " it is"], "isFinished": 1,
-                  "msgKey": calls[0].handle}),
+        (
+            t(3.5),
+            {"chatbotPlugin": 2, "src": 2, "chunks": ["Here", " it is"], "isFinished": 1, "msgKey": calls[0].handle},
+        ),
     ]
     assert ran.result.answer == "Here it is"
 
@@ -254,7 +286,7 @@ def body_bytes(call: Call) -> int:
 
 def test_a_long_answer_rolls_over_into_new_messages_measured_escaped() -> None:
     # Quotes and backslashes: 1 character of text, 4 bytes of body once Data is escaped twice.
-    text = ("say \"hi\" \\ " * 4000)[:30_000]
+    text = ('say "hi" \\ ' * 4000)[:30_000]
     ran = run(ended(tokens(text, t(0), 0.01, size=50), after=0.3))
     versions = ran.versions()
     assert len(versions) >= 4
@@ -335,8 +367,9 @@ def test_a_failing_interrupt_read_does_not_end_the_answer() -> None:
     rest = FakeRest(clock)
     interrupts = Interrupts(clock, fail=True)
     feed = ScriptedFeed(clock, ended(tokens(ANSWER, t(0), 0.1)))
-    result = answer_turn(C2C_TURN, Settings(), [], Provider(), rest, interrupts,
-                         clock=clock, sleep=clock.sleep, feed=lambda stream: feed)
+    result = answer_turn(
+        C2C_TURN, Settings(), [], Provider(), rest, interrupts, clock=clock, sleep=clock.sleep, feed=lambda stream: feed
+    )
     assert result.outcome == "finished" and result.answer == ANSWER and interrupts.checks
 
 
@@ -357,8 +390,12 @@ def test_the_time_limit_before_the_model_said_anything() -> None:
     ran = run([(t(100), "too late")], settings=Settings(max_answer_seconds=5))
     assert ran.result.outcome == "timed_out" and ran.result.failure_kind == "timeout"
     [error] = ran.rest.calls
-    assert error.payload == {"chatbotPlugin": 2, "src": 23, "errorInfo": ProviderError.USER_TEXT["timeout"],
-                             "isFinished": 1}
+    assert error.payload == {
+        "chatbotPlugin": 2,
+        "src": 23,
+        "errorInfo": ProviderError.USER_TEXT["timeout"],
+        "isFinished": 1,
+    }
 
 
 # ---------------------------------------------------------------------- failures
@@ -374,7 +411,11 @@ def test_a_model_failing_mid_stream_finishes_the_message_then_sends_the_error() 
     assert "".join(calls[-1].payload["chunks"]) == "Partial, more"
     error = ran.last_call()
     assert error.api == "sendmsg" and error.payload == {
-        "chatbotPlugin": 2, "src": 23, "errorInfo": ProviderError.USER_TEXT["broken"], "isFinished": 1}
+        "chatbotPlugin": 2,
+        "src": 23,
+        "errorInfo": ProviderError.USER_TEXT["broken"],
+        "isFinished": 1,
+    }
     assert "sk-live" not in json.dumps(error.body) and "Traceback" not in json.dumps(error.body)
     assert (ran.result.outcome, ran.result.failure_kind) == ("failed", "broken")
     assert ran.result.answer == "Partial, more"
@@ -386,8 +427,7 @@ def test_a_model_that_cannot_start_gets_one_error_message(kind: str) -> None:
     provider = Provider(refuse=ProviderError(kind, SECRET_DETAIL))
     ran = run([], provider=provider)
     [error] = ran.rest.calls
-    assert error.payload == {"chatbotPlugin": 2, "src": 23, "errorInfo": ProviderError.USER_TEXT[kind],
-                             "isFinished": 1}
+    assert error.payload == {"chatbotPlugin": 2, "src": 23, "errorInfo": ProviderError.USER_TEXT[kind], "isFinished": 1}
     assert "sk-live" not in json.dumps(error.body)
     assert (ran.result.outcome, ran.result.failure_kind, ran.result.messages) == ("failed", kind, 1)
 
@@ -435,18 +475,27 @@ def test_even_the_error_message_failing_raises_nothing() -> None:
 
 
 def test_native_mode_streams_deltas_with_the_stream_id() -> None:
-    ran = run([(t(0), "Hel"), (t(0.4), "lo"), (t(1.5), " you"), (t(1.6), END)],
-              settings=Settings(streaming_mode="native"))
+    ran = run(
+        [(t(0), "Hel"), (t(0.4), "lo"), (t(1.5), " you"), (t(1.6), END)], settings=Settings(streaming_mode="native")
+    )
     calls = ran.rest.calls
     assert [c.api for c in calls] == ["send_c2c_stream_msg"] * 3
     first = calls[0]
     assert set(first.body) == {"From_Account", "To_Account", "MsgRandom", "SyncOtherMachine", "MsgBody"}
-    assert first.stream == {"Chunks": [{"EventType": "data", "Index": 1, "Markdown": "Hel", "IsLast": False}],
-                            "CompatibleText": "Hel"}
-    assert calls[1].stream == {"Chunks": [{"EventType": "data", "Index": 2, "Markdown": "lo", "IsLast": False}],
-                               "CompatibleText": "Hello", "StreamMsgID": "stream-1"}
-    assert calls[2].stream == {"Chunks": [{"EventType": "data", "Index": 3, "Markdown": " you", "IsLast": True}],
-                               "CompatibleText": "Hello you", "StreamMsgID": "stream-1"}
+    assert first.stream == {
+        "Chunks": [{"EventType": "data", "Index": 1, "Markdown": "Hel", "IsLast": False}],
+        "CompatibleText": "Hel",
+    }
+    assert calls[1].stream == {
+        "Chunks": [{"EventType": "data", "Index": 2, "Markdown": "lo", "IsLast": False}],
+        "CompatibleText": "Hello",
+        "StreamMsgID": "stream-1",
+    }
+    assert calls[2].stream == {
+        "Chunks": [{"EventType": "data", "Index": 3, "Markdown": " you", "IsLast": True}],
+        "CompatibleText": "Hello you",
+        "StreamMsgID": "stream-1",
+    }
     assert [c.time for c in calls] == [t(0), t(1.0), t(2.0)]
     assert len({c.body["MsgRandom"] for c in calls}) == 3
     assert ran.result.answer == "Hello you" and ran.result.messages == 1 and ran.result.modifications == 2
@@ -458,8 +507,13 @@ def test_native_mode_keeps_a_silent_stream_alive() -> None:
     times = [c.time for c in ran.rest.calls]
     assert times[:3] == [t(0), t(10), t(20)]
     chunks = [c.stream["Chunks"][0] for c in ran.rest.calls]
-    assert [(c["Markdown"], c["IsLast"]) for c in chunks] == [("a", False), ("", False), ("", False), ("b", False),
-                                                              ("", True)]
+    assert [(c["Markdown"], c["IsLast"]) for c in chunks] == [
+        ("a", False),
+        ("", False),
+        ("", False),
+        ("b", False),
+        ("", True),
+    ]
     assert ran.rest.calls[-1].time == t(26)  # the last chunk waits its turn after "b"
     assert ran.result.answer == "ab"
 
@@ -475,7 +529,7 @@ def test_native_mode_in_a_group_and_a_topic() -> None:
 
 
 def test_native_mode_rolls_over() -> None:
-    text = "\"quoted\" " * 3000
+    text = '"quoted" ' * 3000
     ran = run(ended(tokens(text, t(0), 0.01, size=100)), settings=Settings(streaming_mode="native"))
     calls = ran.rest.calls
     assert sum(c.stream["Chunks"][0]["IsLast"] for c in calls) >= 2
@@ -520,8 +574,9 @@ def test_the_threaded_feed(items: list[Any], outcome: str, kind: str | None, cap
     provider = Provider()
     provider.opened = stream
     rest = FakeRest(Clock())
-    result = answer_turn(C2C_TURN, Settings(), [], provider, rest, lambda keys: False,
-                         sleep=lambda seconds: None, feed=ThreadedFeed)
+    result = answer_turn(
+        C2C_TURN, Settings(), [], provider, rest, lambda keys: False, sleep=lambda seconds: None, feed=ThreadedFeed
+    )
     assert (result.outcome, result.failure_kind) == (outcome, kind)
     assert stream.closed
     assert "sk-live" not in caplog.text  # an unexpected exception is logged by its type only

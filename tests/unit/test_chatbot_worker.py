@@ -40,8 +40,12 @@ class Store:
         if self.history_failures:
             self.history_failures -= 1
             raise ConnectionError("DynamoDB unreachable")
-        return [m for c, q, a in self.memory if c == conversation
-                for m in (ChatMessage(role="user", content=q), ChatMessage(role="assistant", content=a))]
+        return [
+            m
+            for c, q, a in self.memory
+            if c == conversation
+            for m in (ChatMessage(role="user", content=q), ChatMessage(role="assistant", content=a))
+        ]
 
     def remember(self, bot: str, conversation: str, question: str, answer: str, keep: int, max_chars: int) -> None:
         self.memory.append((conversation, question, answer))
@@ -71,12 +75,20 @@ def turn(user: str, n: int) -> QueuedTurn:
     return QueuedTurn(message_id=f"m-{user}-{n}", group=t.queue_group, turn=t, receipt_handle=f"r-{user}-{n}")
 
 
-def worker(store: Store, answers: Answers, counted: list[str], handed_back: list[tuple[str, int]] | None = None
-           ) -> ChatbotWorker:
+def worker(
+    store: Store, answers: Answers, counted: list[str], handed_back: list[tuple[str, int]] | None = None
+) -> ChatbotWorker:
     back = handed_back if handed_back is not None else []
-    return ChatbotWorker(store, lambda bot: CONFIG, lambda: None, lambda config: None,
-                         Logger(service="test"), counted.append, lambda handle, s: back.append((handle, s)),
-                         answer=answers)
+    return ChatbotWorker(
+        store,
+        lambda bot: CONFIG,
+        lambda: None,
+        lambda config: None,
+        Logger(service="test"),
+        counted.append,
+        lambda handle, s: back.append((handle, s)),
+        answer=answers,
+    )
 
 
 def test_each_message_is_answered_once_however_often_it_comes() -> None:
@@ -116,8 +128,10 @@ def test_a_failing_turn_is_retried_with_the_later_turns_of_its_conversation_only
 
 def test_a_bot_mentioned_with_another_in_one_message_is_answered_by_both() -> None:
     store, answers, counted = Store(), Answers(), []
-    turns = [Turn(bot=bot, kind="group", user="alice", group_id="@TGS#demo", identity="group:@TGS#demo:5", text="hi")
-             for bot in (BOT, "@RBT#other")]
+    turns = [
+        Turn(bot=bot, kind="group", user="alice", group_id="@TGS#demo", identity="group:@TGS#demo:5", text="hi")
+        for bot in (BOT, "@RBT#other")
+    ]
     batch = [QueuedTurn(f"m{i}", t.queue_group, t) for i, t in enumerate(turns)]
     assert worker(store, answers, counted).process(batch, FULL) == []
     assert len(answers.log) == 2

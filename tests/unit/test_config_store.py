@@ -58,10 +58,22 @@ def decides(policy, text: str) -> str:
 SECRET_ID = "tim/secret"
 
 
-def store(logger, clock: FakeClock, *, source: str = "", secret_id: str = SECRET_ID, ttl: float = 60,
-          secrets: FakeAws | None = None, ssm: FakeAws | None = None) -> ConfigStore:
+def store(
+    logger,
+    clock: FakeClock,
+    *,
+    source: str = "",
+    secret_id: str = SECRET_ID,
+    ttl: float = 60,
+    secrets: FakeAws | None = None,
+    ssm: FakeAws | None = None,
+) -> ConfigStore:
     return ConfigStore(
-        secret_id=secret_id, policy_source=source, ttl=ttl, logger=logger, clock=clock,
+        secret_id=secret_id,
+        policy_source=source,
+        ttl=ttl,
+        logger=logger,
+        clock=clock,
         source=AwsJsonSource(secrets, ssm),
     )
 

@@ -47,18 +47,22 @@ def canonical(value: Any) -> str:
 
 TEXT = {"MsgType": "TIMTextElem", "MsgContent": {"Text": "hello"}}
 LOCATION = {
-    "MsgType": "TIMLocationElem", "MsgContent": {"Desc": "Shenzhen", "Latitude": 22.5431, "Longitude": 114.0579},
+    "MsgType": "TIMLocationElem",
+    "MsgContent": {"Desc": "Shenzhen", "Latitude": 22.5431, "Longitude": 114.0579},
 }
 FACE = {"MsgType": "TIMFaceElem", "MsgContent": {"Index": 1, "Data": "content"}}
 CUSTOM = {
     "MsgType": "TIMCustomElem",
-    "MsgContent": {"Data": "{\"lvl\":3}", "Desc": "notification", "Ext": "url", "Sound": "dingdong.aiff"},
+    "MsgContent": {"Data": '{"lvl":3}', "Desc": "notification", "Ext": "url", "Sound": "dingdong.aiff"},
 }
 SOUND = {
     "MsgType": "TIMSoundElem",
     "MsgContent": {
-        "Url": "https://example.com/a.silk", "UUID": "1053D4E3-2C5C-4E36-A1A9-3F3A0F2E8E8A",
-        "Size": 62351, "Second": 1, "Download_Flag": 2,
+        "Url": "https://example.com/a.silk",
+        "UUID": "1053D4E3-2C5C-4E36-A1A9-3F3A0F2E8E8A",
+        "Size": 62351,
+        "Second": 1,
+        "Download_Flag": 2,
     },
 }
 SOUND_OLD_SDK = {"MsgType": "TIMSoundElem", "MsgContent": {"UUID": "305c0201", "Size": 62351, "Second": 1}}
@@ -77,17 +81,29 @@ IMAGE = {
 FILE = {
     "MsgType": "TIMFileElem",
     "MsgContent": {
-        "Url": "https://example.com/f.pdf", "UUID": "f-uuid", "FileSize": 1773552,
-        "FileName": "file:///private/var/Mobile/tmp/report.pdf", "Download_Flag": 2,
+        "Url": "https://example.com/f.pdf",
+        "UUID": "f-uuid",
+        "FileSize": 1773552,
+        "FileName": "file:///private/var/Mobile/tmp/report.pdf",
+        "Download_Flag": 2,
     },
 }
 VIDEO = {
     "MsgType": "TIMVideoFileElem",
     "MsgContent": {
-        "VideoUrl": "https://example.com/v.mp4", "VideoUUID": "v-uuid", "VideoSize": 1194603,
-        "VideoSecond": 5, "VideoFormat": "mp4", "VideoDownloadFlag": 2,
-        "ThumbUrl": "https://example.com/t.jpg", "ThumbUUID": "t-uuid", "ThumbSize": 13907,
-        "ThumbWidth": 720, "ThumbHeight": 1280, "ThumbFormat": "JPG", "ThumbDownloadFlag": 2,
+        "VideoUrl": "https://example.com/v.mp4",
+        "VideoUUID": "v-uuid",
+        "VideoSize": 1194603,
+        "VideoSecond": 5,
+        "VideoFormat": "mp4",
+        "VideoDownloadFlag": 2,
+        "ThumbUrl": "https://example.com/t.jpg",
+        "ThumbUUID": "t-uuid",
+        "ThumbSize": 13907,
+        "ThumbWidth": 720,
+        "ThumbHeight": 1280,
+        "ThumbFormat": "JPG",
+        "ThumbDownloadFlag": 2,
     },
 }
 # docs/protocol.md §7.1 example, with a second level of nesting inside the forwarded message.
@@ -99,8 +115,15 @@ INNER_RELAY = {
         "CompatibleText": "Please upgrade to view this message",
         "AbstractList": ["C: yo"],
         "MsgList": [
-            {"From_Account": "C", "GroupId": "@TGS#1", "MsgSeq": 9, "MsgRandom": 1, "MsgTimeStamp": 1664437000,
-             "CloudCustomData": "", "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "yo"}}]},
+            {
+                "From_Account": "C",
+                "GroupId": "@TGS#1",
+                "MsgSeq": 9,
+                "MsgRandom": 1,
+                "MsgTimeStamp": 1664437000,
+                "CloudCustomData": "",
+                "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "yo"}}],
+            },
         ],
     },
 }
@@ -112,20 +135,38 @@ RELAY_INLINE = {
         "CompatibleText": "Please upgrade to view this message",
         "AbstractList": ["A: hi", "B: hello"],
         "MsgList": [
-            {"From_Account": "A", "To_Account": "B", "MsgSeq": 85, "MsgRandom": 3998651049,
-             "MsgTimeStamp": 1664437702, "CloudCustomData": "",
-             "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}]},
-            {"From_Account": "B", "To_Account": "A", "MsgSeq": 86, "MsgRandom": 1, "MsgTimeStamp": 1664437703,
-             "From_AccountNick": "Bee", "From_AccountHeadurl": "https://example.com/b.png",
-             "CloudCustomData": "{\"x\":1}", "MsgBody": [INNER_RELAY]},
+            {
+                "From_Account": "A",
+                "To_Account": "B",
+                "MsgSeq": 85,
+                "MsgRandom": 3998651049,
+                "MsgTimeStamp": 1664437702,
+                "CloudCustomData": "",
+                "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}],
+            },
+            {
+                "From_Account": "B",
+                "To_Account": "A",
+                "MsgSeq": 86,
+                "MsgRandom": 1,
+                "MsgTimeStamp": 1664437703,
+                "From_AccountNick": "Bee",
+                "From_AccountHeadurl": "https://example.com/b.png",
+                "CloudCustomData": '{"x":1}',
+                "MsgBody": [INNER_RELAY],
+            },
         ],
     },
 }
 RELAY_KEYS = {
     "MsgType": "TIMRelayElem",
     "MsgContent": {
-        "PbMsgKey": "pb-key-123", "JsonMsgKey": "json-key-456", "Title": "Long history",
-        "AbstractList": ["A: ..."], "CompatibleText": "Please upgrade", "MsgNum": 250,
+        "PbMsgKey": "pb-key-123",
+        "JsonMsgKey": "json-key-456",
+        "Title": "Long history",
+        "AbstractList": ["A: ..."],
+        "CompatibleText": "Please upgrade",
+        "MsgNum": 250,
     },
 }
 STREAM = {
@@ -141,9 +182,18 @@ STREAM = {
 }
 
 CASES = [
-    (TEXT, TextElem), (LOCATION, LocationElem), (FACE, FaceElem), (CUSTOM, CustomElem), (SOUND, SoundElem),
-    (SOUND_OLD_SDK, SoundElem), (IMAGE, ImageElem), (FILE, FileElem), (VIDEO, VideoFileElem),
-    (RELAY_INLINE, RelayElem), (RELAY_KEYS, RelayElem), (STREAM, StreamElem),
+    (TEXT, TextElem),
+    (LOCATION, LocationElem),
+    (FACE, FaceElem),
+    (CUSTOM, CustomElem),
+    (SOUND, SoundElem),
+    (SOUND_OLD_SDK, SoundElem),
+    (IMAGE, ImageElem),
+    (FILE, FileElem),
+    (VIDEO, VideoFileElem),
+    (RELAY_INLINE, RelayElem),
+    (RELAY_KEYS, RelayElem),
+    (STREAM, StreamElem),
 ]
 
 
@@ -160,8 +210,16 @@ def test_each_element_type_parses_into_its_class_and_round_trips(element: dict, 
 
 def test_every_documented_type_is_known() -> None:
     assert {
-        "TIMTextElem", "TIMLocationElem", "TIMFaceElem", "TIMCustomElem", "TIMSoundElem", "TIMImageElem",
-        "TIMFileElem", "TIMVideoFileElem", "TIMRelayElem", "TIMStreamElem",
+        "TIMTextElem",
+        "TIMLocationElem",
+        "TIMFaceElem",
+        "TIMCustomElem",
+        "TIMSoundElem",
+        "TIMImageElem",
+        "TIMFileElem",
+        "TIMVideoFileElem",
+        "TIMRelayElem",
+        "TIMStreamElem",
     } == ELEMENT_TYPES
 
 
@@ -205,8 +263,11 @@ def test_stream_chunks_are_typed() -> None:
 
 def test_unknown_msg_type_is_kept_verbatim() -> None:
     raw = [
-        {"MsgType": "TIMFutureElem", "MsgContent": {"Nested": {"a": [1, 2.5, None, True]}, "Text": "x"},
-         "Extra": "top-level"},
+        {
+            "MsgType": "TIMFutureElem",
+            "MsgContent": {"Nested": {"a": [1, 2.5, None, True]}, "Text": "x"},
+            "Extra": "top-level",
+        },
         {"MsgType": "TIMNoContentElem"},
         {"MsgType": "TIMListContentElem", "MsgContent": [1, "two"]},
     ]
@@ -218,12 +279,28 @@ def test_unknown_msg_type_is_kept_verbatim() -> None:
 
 def test_unknown_fields_inside_known_elements_are_kept_verbatim() -> None:
     raw = [
-        {"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi", "Lang": "en", "Meta": {"k": [1, {"z": None}]}},
-         "ElemVersion": 3},
-        {"MsgType": "TIMImageElem", "MsgContent": {"UUID": "u", "ImageFormat": 255, "ImageInfoArray": [
-            {"Type": 1, "URL": "https://example.com/x", "Blurhash": "LEHV6nWB2y"}]}},
-        {"MsgType": "TIMRelayElem", "MsgContent": {"Title": "t", "MsgNum": 1, "layersOverLimit": 1, "MsgList": [
-            {"From_Account": "A", "MsgBody": [TEXT], "Unknown": "kept"}]}},
+        {
+            "MsgType": "TIMTextElem",
+            "MsgContent": {"Text": "hi", "Lang": "en", "Meta": {"k": [1, {"z": None}]}},
+            "ElemVersion": 3,
+        },
+        {
+            "MsgType": "TIMImageElem",
+            "MsgContent": {
+                "UUID": "u",
+                "ImageFormat": 255,
+                "ImageInfoArray": [{"Type": 1, "URL": "https://example.com/x", "Blurhash": "LEHV6nWB2y"}],
+            },
+        },
+        {
+            "MsgType": "TIMRelayElem",
+            "MsgContent": {
+                "Title": "t",
+                "MsgNum": 1,
+                "layersOverLimit": 1,
+                "MsgList": [{"From_Account": "A", "MsgBody": [TEXT], "Unknown": "kept"}],
+            },
+        },
     ]
     body = parse_body(copy.deepcopy(raw))
     assert isinstance(body[0], TextElem) and body[0].MsgContent.Text == "hi"
@@ -254,7 +331,7 @@ def test_constructed_elements_serialise_with_their_msg_type() -> None:
     [
         [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hello"}}],
         [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "你好，世界"}}],
-        [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "emoji 😀👍🏽 and \"quotes\" \\ and\nnewline\t</script>"}}],
+        [{"MsgType": "TIMTextElem", "MsgContent": {"Text": 'emoji 😀👍🏽 and "quotes" \\ and\nnewline\t</script>'}}],
         [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "ctrl \u0001 \u007f \u2028 é"}}],
         [CUSTOM, FACE, IMAGE],
         [RELAY_INLINE],
@@ -299,8 +376,12 @@ def test_whole_number_coordinates_round_trip_as_the_same_json() -> None:
         {"MsgType": "TIMFaceElem", "MsgContent": {"Data": "x"}},
         {"MsgType": "TIMImageElem", "MsgContent": {"ImageInfoArray": [{"Type": "original"}]}},
         {"MsgType": "TIMRelayElem", "MsgContent": {"MsgList": [{"MsgBody": []}]}},
-        {"MsgType": "TIMRelayElem", "MsgContent": {"MsgList": [
-            {"From_Account": "A", "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {}}]}]}},
+        {
+            "MsgType": "TIMRelayElem",
+            "MsgContent": {
+                "MsgList": [{"From_Account": "A", "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {}}]}]
+            },
+        },
         {"MsgType": "TIMStreamElem", "MsgContent": {"Chunks": [{"Markdown": "no index"}]}},
         {"MsgContent": {"Text": "no type"}},
         {"MsgType": ["TIMTextElem"], "MsgContent": {"Text": "x"}},
@@ -310,10 +391,23 @@ def test_whole_number_coordinates_round_trip_as_the_same_json() -> None:
         None,
     ],
     ids=[
-        "text-no-Text", "text-null", "text-int", "text-no-content", "location-no-longitude",
-        "location-bad-latitude", "face-no-index", "image-type-not-a-number",
-        "relay-item-no-from", "relay-nested-invalid", "stream-chunk-no-index", "no-msgtype", "msgtype-array",
-        "msgtype-object", "msgtype-number", "string", "null",
+        "text-no-Text",
+        "text-null",
+        "text-int",
+        "text-no-content",
+        "location-no-longitude",
+        "location-bad-latitude",
+        "face-no-index",
+        "image-type-not-a-number",
+        "relay-item-no-from",
+        "relay-nested-invalid",
+        "stream-chunk-no-index",
+        "no-msgtype",
+        "msgtype-array",
+        "msgtype-object",
+        "msgtype-number",
+        "string",
+        "null",
     ],
 )
 def test_invalid_known_elements_are_rejected(element: Any) -> None:

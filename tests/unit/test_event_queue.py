@@ -35,7 +35,7 @@ def test_every_character_is_queued_as_is_exactly_when_sqs_accepts_it() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["\uffff", "\ufffe", "\x00", "\x08", "\x0b", "\x0c", "\x1f", "\ud800", "\udfff", "a\uffffb\U0001F600\ufffe"],
+    ["\uffff", "\ufffe", "\x00", "\x08", "\x0b", "\x0c", "\x1f", "\ud800", "\udfff", "a\uffffb\U0001f600\ufffe"],
 )
 def test_refused_characters_are_encoded_and_come_back_unchanged(text: str) -> None:
     raw = f'{{"MsgBody":[{{"MsgType":"TIMTextElem","MsgContent":{{"Text":"{text}"}}}}]}}'

@@ -51,14 +51,13 @@ def test_a_handler_without_a_required_setting_does_not_start_and_names_it(
         environment.delenv(variable)
     else:
         environment.setenv(variable, "")
-    with pytest.raises(SettingsError, match=rf"\b{variable}\b") as refused, load_handler(
-        function, f"settings_{function}_without_{variable}_app"
+    with (
+        pytest.raises(SettingsError, match=rf"\b{variable}\b") as refused,
+        load_handler(function, f"settings_{function}_without_{variable}_app"),
     ):
         pass
     # The one variable only: the others are set.
-    assert [name for name in required_settings(FUNCTION_SETTINGS[function]) if name in str(refused.value)] == [
-        variable
-    ]
+    assert [name for name in required_settings(FUNCTION_SETTINGS[function]) if name in str(refused.value)] == [variable]
 
 
 def test_the_error_quotes_no_other_environment_variable(environment: pytest.MonkeyPatch) -> None:

@@ -63,8 +63,9 @@ def test_one_to_one_conversations_are_the_same_both_ways() -> None:
 
 def test_timelines_sort_by_time_then_the_order_within_the_second() -> None:
     def c2c(seq: int, rnd: int, at: int, event_time: int | None = None) -> str:
-        return timeline(parsed(payload("C2C.CallbackAfterSendMsg", MsgSeq=seq, MsgRandom=rnd, MsgTime=at,
-                                       EventTime=event_time)))
+        return timeline(
+            parsed(payload("C2C.CallbackAfterSendMsg", MsgSeq=seq, MsgRandom=rnd, MsgTime=at, EventTime=event_time))
+        )
 
     assert c2c(7, 3088123456, 1730000000, 1730000000123) == "1730000000#123#0000000007#3088123456"
     ordered = [c2c(9, 9, 99), c2c(1, 5, 100), c2c(1, 6, 100), c2c(2, 0, 100), c2c(0, 0, 1000)]
@@ -119,8 +120,13 @@ def test_the_summary_is_the_last_edit_and_the_first_recall_whatever_the_order() 
     ]
     summary, count = summarise(items)
     assert count == 4
-    assert summary == {"edited_at": 5, "edited_body": json.dumps(text_body("late")), "edited_custom_data": "c",
-                       "deleted_at": 7, "deleted_by": "owner"}
+    assert summary == {
+        "edited_at": 5,
+        "edited_body": json.dumps(text_body("late")),
+        "edited_custom_data": "c",
+        "deleted_at": 7,
+        "deleted_by": "owner",
+    }
     assert summarise(list(reversed(items))) == (summary, 4)
 
 
@@ -148,8 +154,13 @@ def test_group_callbacks_are_modelled_and_queued(doc: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     "doc",
-    [{**JOINED, "NewMemberList": "bob"}, {**EXITED, "ExitMemberList": [{"Member": "x"}]}, {**CREATED, "GroupId": 5},
-     {k: v for k, v in DESTROYED.items() if k != "GroupId"}, {**CHANGED, "Name": ["x"]}],
+    [
+        {**JOINED, "NewMemberList": "bob"},
+        {**EXITED, "ExitMemberList": [{"Member": "x"}]},
+        {**CREATED, "GroupId": 5},
+        {k: v for k, v in DESTROYED.items() if k != "GroupId"},
+        {**CHANGED, "Name": ["x"]},
+    ],
 )
 def test_a_group_callback_of_the_wrong_shape_is_refused(doc: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
@@ -162,14 +173,21 @@ def test_what_each_group_callback_says_happened() -> None:
     assert isinstance(parsed(JOINED), GroupMembersJoined) and isinstance(parsed(EXITED), GroupMembersExited)
     assert isinstance(parsed(CHANGED), GroupInfoChanged)
     assert (created.type, created.operator, created.participants, created.topic) == (
-        "thread_created", "group_root", ["leckie", "bob", "peter"], "MyFirstGroup")
+        "thread_created",
+        "group_root",
+        ["leckie", "bob", "peter"],
+        "MyFirstGroup",
+    )
     assert (joined.type, joined.participants) == ("participants_added", ["jared", "tommy"])
     assert (exited.type, exited.participants) == ("participants_removed", ["jared", "tommy"])
     assert (changed.type, changed.topic, changed.changes) == ("info_updated", None, {"Notification": "NewNotification"})
     renamed = system_event(parsed({**CHANGED, "Name": "New name"}))
     assert (renamed.type, renamed.topic) == ("topic_updated", "New name")
     assert (destroyed.type, destroyed.operator, destroyed.participants) == (
-        "thread_deleted", None, ["leckie", "peter", "bob"])
+        "thread_deleted",
+        None,
+        ["leckie", "peter", "bob"],
+    )
 
 
 def test_a_group_callback_is_archived_once_in_its_groups_conversation() -> None:
@@ -178,7 +196,7 @@ def test_a_group_callback_is_archived_once_in_its_groups_conversation() -> None:
     raw = json.dumps(JOINED)
     assert archiver.archive(parsed(JOINED), raw) == ["stored"]
     assert archiver.archive(parsed(JOINED), raw) == ["duplicate"]
-    ((pk, sk), item), = store.items.items()
+    (((pk, sk), item),) = store.items.items()
     assert (pk, sk) == (f"system:{system_id(raw)}", "SYSTEM")
     assert item["conversation"] == "group:@TGS#2J4SZEAEL"
     assert item["timeline"] == f"1670574414#!123#{system_id(raw)}"
@@ -189,9 +207,17 @@ def test_a_group_callback_is_archived_once_in_its_groups_conversation() -> None:
 
 def test_an_entry_carries_the_current_body_and_what_happened() -> None:
     doc = payload("Group.CallbackAfterSendMsg", CloudCustomData="first")
-    item = {"pk": "group:@TGS#2J4SZEAEL:123", "sk": "MSG", "body": json.dumps(doc), "msg_time": 1490686222,
-            "sender": "leckie", "edited_at": 5, "edited_body": json.dumps(text_body("new")), "deleted_at": 6,
-            "deleted_by": "admin"}
+    item = {
+        "pk": "group:@TGS#2J4SZEAEL:123",
+        "sk": "MSG",
+        "body": json.dumps(doc),
+        "msg_time": 1490686222,
+        "sender": "leckie",
+        "edited_at": 5,
+        "edited_body": json.dumps(text_body("new")),
+        "deleted_at": 6,
+        "deleted_by": "admin",
+    }
     made = entry(item, "group:@TGS#2J4SZEAEL")
     assert (made.seq, made.time, made.sender, made.cloud_custom_data) == (123, 1490686222, "leckie", "first")
     assert made.body == [TextElem.model_validate(text_body("new")[0])]
@@ -200,18 +226,27 @@ def test_an_entry_carries_the_current_body_and_what_happened() -> None:
 
 
 def test_an_element_todays_models_refuse_does_not_break_the_entry() -> None:
-    body = [*text_body("ok"), {"MsgType": "TIMTextElem", "MsgContent": {"Text": ["not", "text"]}},
-            {"MsgType": "TIMBrandNewElem", "MsgContent": {"x": 1}}, "junk"]
+    body = [
+        *text_body("ok"),
+        {"MsgType": "TIMTextElem", "MsgContent": {"Text": ["not", "text"]}},
+        {"MsgType": "TIMBrandNewElem", "MsgContent": {"x": 1}},
+        "junk",
+    ]
     doc = payload("C2C.CallbackAfterSendMsg", MsgBody=body)
     made = entry({"pk": "c2c:k", "sk": "MSG", "body": json.dumps(doc), "msg_time": 1}, "c2c:a:b")
     assert [type(e) for e in made.body] == [TextElem, UnknownElem, UnknownElem, UnknownElem]
-    assert [e.MsgType for e in made.body] == ["TIMTextElem", "TIMUnreadableElem", "TIMBrandNewElem",
-                                              "TIMUnreadableElem"]
+    assert [e.MsgType for e in made.body] == [
+        "TIMTextElem",
+        "TIMUnreadableElem",
+        "TIMBrandNewElem",
+        "TIMUnreadableElem",
+    ]
     assert made.body[1].MsgContent == {"Text": ["not", "text"]}
 
 
-@pytest.mark.parametrize("bad", ["", "c2c:alice", "c2c:a:b:c", "group:", "dm:alice:bob", "topic:g", "c2c:0:0",
-                                 "c2c:alice:alice", "x" * 201])
+@pytest.mark.parametrize(
+    "bad", ["", "c2c:alice", "c2c:a:b:c", "group:", "dm:alice:bob", "topic:g", "c2c:0:0", "c2c:alice:alice", "x" * 201]
+)
 def test_a_conversation_id_of_the_wrong_shape_is_refused_with_the_reason(bad: str) -> None:
     # c2c:0:0 was found by the contract run: a chat with oneself reached Tencent's history (a 500).
     with pytest.raises(InvalidConversationId, match="conversation"):

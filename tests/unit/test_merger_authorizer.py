@@ -48,8 +48,14 @@ def pack(doc: Any) -> str:
 
 def sig_doc(**changes: Any) -> dict[str, Any]:
     """A sig document issued now (not expired: what is wrong with it must be what refuses it)."""
-    doc = {"TLS.ver": "2.0", "TLS.identifier": "alice", "TLS.sdkappid": APP, "TLS.expire": 86400,
-           "TLS.time": int(time.time()), "TLS.sig": "AAAA"}
+    doc = {
+        "TLS.ver": "2.0",
+        "TLS.identifier": "alice",
+        "TLS.sdkappid": APP,
+        "TLS.expire": 86400,
+        "TLS.time": int(time.time()),
+        "TLS.sig": "AAAA",
+    }
     doc.update(changes)
     return doc
 
@@ -63,7 +69,12 @@ def test_a_verified_sig_is_admitted_with_its_identifier(authorizer: ModuleType) 
 @pytest.mark.parametrize(
     "header",
     [
-        "", "Bearer", "Bearer   ", "Basic YWxpY2U6eA==", "alice", "not-a-sig",
+        "",
+        "Bearer",
+        "Bearer   ",
+        "Basic YWxpY2U6eA==",
+        "alice",
+        "not-a-sig",
         "Bearer not-a-sig",
         f"Bearer {gen_usersig(APP, KEY, 'alice', 60, now=1_000_000)}",  # expired
         f"Bearer {gen_usersig(1400009999, KEY, 'alice', 3600)}",  # another app
@@ -79,9 +90,28 @@ def test_a_verified_sig_is_admitted_with_its_identifier(authorizer: ModuleType) 
         "Bearer " + "A" * 5000,
         "Bearer \ud800",
     ],
-    ids=["empty", "scheme-only", "blank-token", "basic", "no-scheme", "no-scheme-token", "garbage", "expired",
-         "other-app", "other-key", "surrogate-identifier", "surrogate-sig", "identifier-list", "sdkappid-object",
-         "time-float", "expire-bool", "expire-huge", "not-an-object", "long-garbage", "surrogate-header"],
+    ids=[
+        "empty",
+        "scheme-only",
+        "blank-token",
+        "basic",
+        "no-scheme",
+        "no-scheme-token",
+        "garbage",
+        "expired",
+        "other-app",
+        "other-key",
+        "surrogate-identifier",
+        "surrogate-sig",
+        "identifier-list",
+        "sdkappid-object",
+        "time-float",
+        "expire-bool",
+        "expire-huge",
+        "not-an-object",
+        "long-garbage",
+        "surrogate-header",
+    ],
 )
 def test_anything_else_is_refused_never_raised(authorizer: ModuleType, header: str) -> None:
     assert authorize(authorizer, header) == {"isAuthorized": False}
@@ -102,8 +132,9 @@ def test_the_refusal_is_logged_with_its_reason_never_the_sig(
     assert sig not in str(record.__dict__)
 
 
-def test_a_key_that_cannot_be_read_is_passed_on_never_raised(authorizer: ModuleType, monkeypatch: pytest.MonkeyPatch
-                                                             ) -> None:
+def test_a_key_that_cannot_be_read_is_passed_on_never_raised(
+    authorizer: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Raised here, it would be the gateway's 500 for every caller; the API answers 503 instead.
     class Unreadable:
         def current(self) -> str:

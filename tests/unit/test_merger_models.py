@@ -28,14 +28,23 @@ from timkit.models.merger import (
 
 # docs/protocol.md §7.1: the items of MsgList as Tencent puts them on the wire, C2C and group.
 C2C_ITEM: dict[str, Any] = {
-    "From_Account": "A", "To_Account": "B", "MsgSeq": 85, "MsgRandom": 3998651049,
-    "MsgTimeStamp": 1664437702, "CloudCustomData": "",
+    "From_Account": "A",
+    "To_Account": "B",
+    "MsgSeq": 85,
+    "MsgRandom": 3998651049,
+    "MsgTimeStamp": 1664437702,
+    "CloudCustomData": "",
     "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}],
 }
 GROUP_ITEM: dict[str, Any] = {
-    "From_Account": "B", "GroupId": "@TGS#2J4SZEAEL", "MsgSeq": 86, "MsgRandom": 12,
-    "MsgTimeStamp": 1664437703, "CloudCustomData": '{"k":1}',
-    "From_AccountNick": "Bee", "From_AccountHeadurl": "https://example.invalid/b.png",
+    "From_Account": "B",
+    "GroupId": "@TGS#2J4SZEAEL",
+    "MsgSeq": 86,
+    "MsgRandom": 12,
+    "MsgTimeStamp": 1664437703,
+    "CloudCustomData": '{"k":1}',
+    "From_AccountNick": "Bee",
+    "From_AccountHeadurl": "https://example.invalid/b.png",
     "MsgBody": [
         {"MsgType": "TIMFaceElem", "MsgContent": {"Index": 3, "Data": "smile"}},
         {"MsgType": "TIMCustomElem", "MsgContent": {"Data": "{}", "Desc": "d", "Ext": "e", "Sound": "s"}},
@@ -61,8 +70,12 @@ def text_message(text: str = "x", sender: str = "A") -> dict[str, Any]:
 
 
 def relay(messages: list[dict[str, Any]] | None = None, key: str | None = None) -> dict[str, Any]:
-    content: dict[str, Any] = {"Title": "inner", "MsgNum": len(messages or []), "CompatibleText": "c",
-                               "AbstractList": ["a"]}
+    content: dict[str, Any] = {
+        "Title": "inner",
+        "MsgNum": len(messages or []),
+        "CompatibleText": "c",
+        "AbstractList": ["a"],
+    }
     if messages is not None:
         content["MsgList"] = messages
     if key is not None:
@@ -153,9 +166,7 @@ def test_abstract_limits() -> None:
 
 
 def test_title_and_compatible_text_lengths() -> None:
-    MergerUpload.model_validate(
-        upload_doc(title="t" * MAX_TITLE_CHARS, compatibleText="c" * MAX_COMPATIBLE_TEXT_CHARS)
-    )
+    MergerUpload.model_validate(upload_doc(title="t" * MAX_TITLE_CHARS, compatibleText="c" * MAX_COMPATIBLE_TEXT_CHARS))
     assert error_of(upload_doc(title="t" * (MAX_TITLE_CHARS + 1)))["loc"] == ("title",)
     assert error_of(upload_doc(compatibleText="c" * (MAX_COMPATIBLE_TEXT_CHARS + 1)))["loc"] == ("compatibleText",)
 

@@ -26,8 +26,10 @@ def db(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         client.create_table(
             TableName=TABLE,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
         yield client
@@ -46,26 +48,52 @@ def test_a_cancelled_transaction_changes_nothing(db: Any) -> None:
     db.put_item(TableName=TABLE, Item={**key("c"), "n": {"N": "7"}})
     before = items(db)
     with pytest.raises(ClientError) as raised:
-        db.transact_write_items(TransactItems=[
-            {"Update": {"TableName": TABLE, "Key": key("a"), "UpdateExpression": "ADD n :one",
-                        "ExpressionAttributeValues": {":one": {"N": "1"}}}},
-            {"Put": {"TableName": TABLE, "Item": {**key("b"), "n": {"N": "2"}}}},
-            {"Delete": {"TableName": TABLE, "Key": key("c")}},
-            {"Put": {"TableName": TABLE, "Item": {**key("a2"), "n": {"N": "3"}},
-                     "ConditionExpression": "attribute_exists(pk)"}},
-        ])
+        db.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": TABLE,
+                        "Key": key("a"),
+                        "UpdateExpression": "ADD n :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                },
+                {"Put": {"TableName": TABLE, "Item": {**key("b"), "n": {"N": "2"}}}},
+                {"Delete": {"TableName": TABLE, "Key": key("c")}},
+                {
+                    "Put": {
+                        "TableName": TABLE,
+                        "Item": {**key("a2"), "n": {"N": "3"}},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
     assert [r["Code"] for r in raised.value.response["CancellationReasons"]] == [
-        "None", "None", "None", "ConditionalCheckFailed"]
+        "None",
+        "None",
+        "None",
+        "ConditionalCheckFailed",
+    ]
     assert items(db) == before
 
 
 def test_a_transaction_that_succeeds_applies_every_action(db: Any) -> None:
     db.put_item(TableName=TABLE, Item={**key("a"), "n": {"N": "1"}})
-    db.transact_write_items(TransactItems=[
-        {"Update": {"TableName": TABLE, "Key": key("a"), "UpdateExpression": "ADD n :one",
-                    "ConditionExpression": "n = :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
-        {"Put": {"TableName": TABLE, "Item": {**key("b"), "n": {"N": "2"}}}},
-    ])
+    db.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": key("a"),
+                    "UpdateExpression": "ADD n :one",
+                    "ConditionExpression": "n = :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            },
+            {"Put": {"TableName": TABLE, "Item": {**key("b"), "n": {"N": "2"}}}},
+        ]
+    )
     assert {sk: i["n"]["N"] for sk, i in items(db).items()} == {"a": "2", "b": "2"}
 
 
@@ -86,8 +114,10 @@ def test_queue_attributes_all_and_one_by_one(sqs: Any) -> None:
     dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
     dlq_arn = attributes(sqs, dlq)["QueueArn"]
     redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
-    url = sqs.create_queue(QueueName="work", Attributes={
-        "VisibilityTimeout": "90", "RedrivePolicy": redrive, "KmsMasterKeyId": "alias/aws/sqs"})["QueueUrl"]
+    url = sqs.create_queue(
+        QueueName="work",
+        Attributes={"VisibilityTimeout": "90", "RedrivePolicy": redrive, "KmsMasterKeyId": "alias/aws/sqs"},
+    )["QueueUrl"]
     every = attributes(sqs, url)
     assert every["VisibilityTimeout"] == "90" and every["KmsMasterKeyId"] == "alias/aws/sqs"
     assert json.loads(every["RedrivePolicy"]) == {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}
@@ -111,8 +141,11 @@ def test_counts_follow_visible_in_flight_and_delayed_messages(sqs: Any) -> None:
     sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
     taken = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=60)["Messages"]
     counts = attributes(sqs, url)
-    assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"],
-            counts["ApproximateNumberOfMessagesDelayed"]) == ("2", "1", "1")
+    assert (
+        counts["ApproximateNumberOfMessages"],
+        counts["ApproximateNumberOfMessagesNotVisible"],
+        counts["ApproximateNumberOfMessagesDelayed"],
+    ) == ("2", "1", "1")
     rest = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     assert sorted(m["Body"] for m in rest) == sorted({"a", "b", "c"} - {taken[0]["Body"]})
     # Handed back, it is available again at once.
@@ -122,8 +155,9 @@ def test_counts_follow_visible_in_flight_and_delayed_messages(sqs: Any) -> None:
 
 
 def test_fifo_content_based_deduplication_still_holds(sqs: Any) -> None:
-    url = sqs.create_queue(QueueName="d.fifo", Attributes={
-        "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    url = sqs.create_queue(QueueName="d.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})[
+        "QueueUrl"
+    ]
     for _ in range(2):
         sqs.send_message(QueueUrl=url, MessageBody="same", MessageGroupId="g")
     assert attributes(sqs, url)["ApproximateNumberOfMessages"] == "1"
@@ -142,15 +176,18 @@ def test_messages_past_retention_are_not_handed_out(sqs: Any) -> None:
 # ----------------------------------------------------------------------------- the server's routing
 
 
-@pytest.mark.parametrize("host, backend", [
-    ("s3.amazonaws.com", "s3"),
-    ("sqs.us-east-1.amazonaws.com", "sqs"),
-    ("dynamodb.us-east-1.amazonaws.com", "dynamodb"),
-    ("scheduler.us-east-1.amazonaws.com", "scheduler"),
-    ("sqs", "sqs"),
-    ("not-a-service.example", None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "host, backend",
+    [
+        ("s3.amazonaws.com", "s3"),
+        ("sqs.us-east-1.amazonaws.com", "sqs"),
+        ("dynamodb.us-east-1.amazonaws.com", "dynamodb"),
+        ("scheduler.us-east-1.amazonaws.com", "scheduler"),
+        ("sqs", "sqs"),
+        ("not-a-service.example", None),
+        (None, None),
+    ],
+)
 def test_requests_are_routed_by_host_every_time(host: str | None, backend: str | None) -> None:
     for _ in range(2):
         dispatcher = DomainDispatcherApplication(create_backend_app)

@@ -59,12 +59,14 @@ def _compile_bytecode(tmp_path: Path, **env: str) -> subprocess.CompletedProcess
     (tmp_path / "python" / "pkg" / "mod.py").write_text("def where():\n    raise RuntimeError\n")
     makefile = tmp_path / "Makefile"
     makefile.write_text(
-        f"include {ROOT}/layers/timkit/bytecode.mk\n"
-        f"build:\n\t$(call compile_bytecode,{tmp_path}/python,/opt/python)\n"
+        f"include {ROOT}/layers/timkit/bytecode.mk\nbuild:\n\t$(call compile_bytecode,{tmp_path}/python,/opt/python)\n"
     )
     return subprocess.run(
         ["make", "-s", "-f", str(makefile), "build"],
-        env={**os.environ, **env}, capture_output=True, text=True, check=False,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -80,7 +82,9 @@ def test_a_build_without_python313_succeeds_with_a_warning_and_no_bytecode(tmp_p
 def test_bytecode_is_unchecked_hash_and_names_the_path_in_lambda(tmp_path: Path) -> None:
     runtime_python = subprocess.run(
         ["make", "-s", "-f", str(ROOT / "layers/timkit/Makefile"), "runtime-python"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     if not runtime_python:
         pytest.skip("no Python 3.13 here (RUNTIME_PYTHON): the build ships no bytecode")

@@ -49,7 +49,9 @@ def test_blocked_word_rejects_with_the_group_code() -> None:
 def test_default_codes_and_info() -> None:
     p = policy(blocked_words=["scam"])
     assert p.decide(c2c(text_body("scam"))).to_wire() == {
-        "ActionStatus": "OK", "ErrorInfo": "Message blocked by policy", "ErrorCode": 120001,
+        "ActionStatus": "OK",
+        "ErrorInfo": "Message blocked by policy",
+        "ErrorCode": 120001,
     }
     assert p.decide(group(text_body("scam"))).ErrorCode == 10100
 
@@ -70,7 +72,9 @@ def test_discard_action(kind: str) -> None:
 def test_text_without_blocked_words_is_allowed() -> None:
     p = policy(blocked_words=["scam"])
     assert p.decide(c2c(text_body("sca m", "s-c-a-m"))).to_wire() == {
-        "ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0,
+        "ActionStatus": "OK",
+        "ErrorInfo": "",
+        "ErrorCode": 0,
     }
 
 
@@ -123,7 +127,9 @@ def test_masking_longest_match() -> None:
 def test_masking_several_words_and_elements() -> None:
     p = policy(masked_words=["darn", "heck"])
     assert masked_texts(p.decide(c2c(text_body("darn and heck", "clean", "HECK")))) == [
-        "**** and ****", "clean", "****",
+        "**** and ****",
+        "clean",
+        "****",
     ]
 
 
@@ -160,7 +166,9 @@ def test_rewrite_keeps_the_other_elements_as_they_came() -> None:
     text = {"MsgType": "TIMTextElem", "MsgContent": {"Text": "darn", "Lang": "en"}}
     answer = policy(masked_words=["darn"]).decide(c2c([custom, text, unknown]))
     assert answer.to_wire()["MsgBody"] == [
-        custom, {"MsgType": "TIMTextElem", "MsgContent": {"Text": "****", "Lang": "en"}}, unknown,
+        custom,
+        {"MsgType": "TIMTextElem", "MsgContent": {"Text": "****", "Lang": "en"}},
+        unknown,
     ]
 
 
@@ -313,8 +321,12 @@ def test_from_json_refuses_broken_json() -> None:
 def _merger(text: str, depth: int) -> dict[str, Any]:
     body = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}]
     for _ in range(depth):
-        body = [{"MsgType": "TIMRelayElem", "MsgContent": {"Title": "t", "MsgNum": 1, "MsgList": [
-            {"From_Account": "a", "MsgBody": body}]}}]
+        body = [
+            {
+                "MsgType": "TIMRelayElem",
+                "MsgContent": {"Title": "t", "MsgNum": 1, "MsgList": [{"From_Account": "a", "MsgBody": body}]},
+            }
+        ]
     return body[0]
 
 
@@ -404,8 +416,10 @@ def test_turkish_dotted_and_dotless_i_are_i() -> None:
 def test_an_element_type_not_allowed_is_refused_inside_a_merger_too() -> None:
     p = policy(allowed_elements={"c2c": ["TIMTextElem", "TIMRelayElem"], "group": None})
     file = {"MsgType": "TIMFileElem", "MsgContent": {"Url": "https://x.example/f", "FileName": "f.bin"}}
-    merger = {"MsgType": "TIMRelayElem", "MsgContent": {"Title": "t", "MsgNum": 1, "MsgList": [
-        {"From_Account": "a", "MsgBody": [file]}]}}
+    merger = {
+        "MsgType": "TIMRelayElem",
+        "MsgContent": {"Title": "t", "MsgNum": 1, "MsgList": [{"From_Account": "a", "MsgBody": [file]}]},
+    }
     assert p.decide(c2c([file])).outcome == "rejected"
     assert p.decide(c2c([merger])).outcome == "rejected"
     assert p.decide(c2c(text_body("fine"))).outcome == "allowed"
@@ -443,9 +457,7 @@ def test_masks_cover_the_original_characters(text: str, masked: str) -> None:
 
 
 def test_mask_of_a_decomposed_accent_covers_the_letter_and_its_mark() -> None:
-    assert masked_texts(policy(masked_words=["café"]).decide(c2c(text_body("un cafe\u0301 noir")))) == [
-        "un ***** noir"
-    ]
+    assert masked_texts(policy(masked_words=["café"]).decide(c2c(text_body("un cafe\u0301 noir")))) == ["un ***** noir"]
 
 
 def test_masking_in_display_fields_of_other_elements_keeps_the_rest_as_it_came() -> None:

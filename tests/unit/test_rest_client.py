@@ -81,11 +81,15 @@ class Clock:
         return self.now
 
 
-def client(base: str, clock: Clock | None = None, sleeps: list[float] | None = None, key=KEY,
-           **kw) -> TimRestClient:
+def client(base: str, clock: Clock | None = None, sleeps: list[float] | None = None, key=KEY, **kw) -> TimRestClient:
     return TimRestClient(
-        APP, key, base_url=base, clock=clock or Clock(),
-        sleep=(sleeps.append if sleeps is not None else lambda s: None), rng=random.Random(7), **kw,
+        APP,
+        key,
+        base_url=base,
+        clock=clock or Clock(),
+        sleep=(sleeps.append if sleeps is not None else lambda s: None),
+        rng=random.Random(7),
+        **kw,
     )
 
 

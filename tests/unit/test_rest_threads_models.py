@@ -47,48 +47,98 @@ def wire(model: Any) -> dict[str, Any]:
     ("model", "example"),
     [
         # docs/protocol.md §10.1, the "ALL IN ONE" example (one member's custom data kept, binary value included).
-        (CreateGroupRequest, {
-            "Owner_Account": "leckie", "Type": "Public", "GroupId": "MyFirstGroup", "Name": "TestGroup",
-            "Introduction": "This is group Introduction", "Notification": "This is group Notification",
-            "FaceUrl": "http://this.is.face.url", "MaxMemberCount": 500, "ApplyJoinOption": "FreeAccess",
-            "AppDefinedData": [{"Key": "GroupTestData1", "Value": "xxxxx"},
-                               {"Key": "GroupTestData2", "Value": "abc\u0000\u0001"}],
-            "MemberList": [
-                {"Member_Account": "bob", "Role": "Admin",
-                 "AppMemberDefinedData": [{"Key": "MemberDefined1", "Value": "MemberData1"}]},
-                {"Member_Account": "peter"},
-            ],
-        }),
+        (
+            CreateGroupRequest,
+            {
+                "Owner_Account": "leckie",
+                "Type": "Public",
+                "GroupId": "MyFirstGroup",
+                "Name": "TestGroup",
+                "Introduction": "This is group Introduction",
+                "Notification": "This is group Notification",
+                "FaceUrl": "http://this.is.face.url",
+                "MaxMemberCount": 500,
+                "ApplyJoinOption": "FreeAccess",
+                "AppDefinedData": [
+                    {"Key": "GroupTestData1", "Value": "xxxxx"},
+                    {"Key": "GroupTestData2", "Value": "abc\u0000\u0001"},
+                ],
+                "MemberList": [
+                    {
+                        "Member_Account": "bob",
+                        "Role": "Admin",
+                        "AppMemberDefinedData": [{"Key": "MemberDefined1", "Value": "MemberData1"}],
+                    },
+                    {"Member_Account": "peter"},
+                ],
+            },
+        ),
         (CreateGroupRequest, {"Type": "Community", "Name": "TestCommunityGroup", "SupportTopic": 1}),
-        (GetGroupInfoRequest, {
-            "GroupIdList": ["@TGS#1NVTZEAE4", "@TGS#1CXTZEAET"],
-            "ResponseFilter": {"GroupBaseInfoFilter": ["Type", "Name", "Introduction", "Notification"],
-                               "MemberInfoFilter": ["Account", "Role"],
-                               "AppDefinedDataFilter_Group": ["GroupTestData1", "GroupTestData2"],
-                               "AppDefinedDataFilter_GroupMember": ["MemberDefined2", "MemberDefined1"]},
-        }),
-        (ModifyGroupBaseInfoRequest, {
-            "GroupId": "@TGS#2J4SZEAEL", "Name": "NewName", "Introduction": "NewIntroduction",
-            "Notification": "NewNotification", "FaceUrl": "http://this.is.new.face.url", "MaxMemberNum": 500,
-            "ApplyJoinOption": "NeedPermission", "MuteAllMember": "On",
-            "AppDefinedData": [{"Key": "GroupTestData1", "Value": "NewData"}, {"Key": "GroupTestData2", "Value": ""}],
-        }),
+        (
+            GetGroupInfoRequest,
+            {
+                "GroupIdList": ["@TGS#1NVTZEAE4", "@TGS#1CXTZEAET"],
+                "ResponseFilter": {
+                    "GroupBaseInfoFilter": ["Type", "Name", "Introduction", "Notification"],
+                    "MemberInfoFilter": ["Account", "Role"],
+                    "AppDefinedDataFilter_Group": ["GroupTestData1", "GroupTestData2"],
+                    "AppDefinedDataFilter_GroupMember": ["MemberDefined2", "MemberDefined1"],
+                },
+            },
+        ),
+        (
+            ModifyGroupBaseInfoRequest,
+            {
+                "GroupId": "@TGS#2J4SZEAEL",
+                "Name": "NewName",
+                "Introduction": "NewIntroduction",
+                "Notification": "NewNotification",
+                "FaceUrl": "http://this.is.new.face.url",
+                "MaxMemberNum": 500,
+                "ApplyJoinOption": "NeedPermission",
+                "MuteAllMember": "On",
+                "AppDefinedData": [
+                    {"Key": "GroupTestData1", "Value": "NewData"},
+                    {"Key": "GroupTestData2", "Value": ""},
+                ],
+            },
+        ),
         (DestroyGroupRequest, {"GroupId": "@TGS#2J4SZEAEL"}),
-        (AddGroupMemberRequest, {"GroupId": "@TGS#2J4SZEAEL", "Silence": 1,
-                                 "MemberList": [{"Member_Account": "tommy"}, {"Member_Account": "jared"}]}),
-        (DeleteGroupMemberRequest, {"GroupId": "@TGS#2J4SZEAEL", "Reason": "kick reason",
-                                    "MemberToDel_Account": ["tommy", "jared"]}),
+        (
+            AddGroupMemberRequest,
+            {
+                "GroupId": "@TGS#2J4SZEAEL",
+                "Silence": 1,
+                "MemberList": [{"Member_Account": "tommy"}, {"Member_Account": "jared"}],
+            },
+        ),
+        (
+            DeleteGroupMemberRequest,
+            {"GroupId": "@TGS#2J4SZEAEL", "Reason": "kick reason", "MemberToDel_Account": ["tommy", "jared"]},
+        ),
         (GroupMsgRecallRequest, {"GroupId": "@TGS#2J4SZEAEL", "MsgSeqList": [{"MsgSeq": 100}, {"MsgSeq": 101}]}),
         (GroupMsgGetSimpleRequest, {"GroupId": "@TGS#15ERQPAER", "ReqMsgSeq": 7803321, "ReqMsgNumber": 2}),
         (GroupMsgReceiptRequest, {"GroupId": "public123", "From_Account": "user2", "MsgSeqList": [{"MsgSeq": 1}]}),
         (GetGroupMsgReceiptRequest, {"GroupId": "@TGS#2TTV7VSII", "MsgSeqList": [{"MsgSeq": 1}, {"MsgSeq": 2}]}),
-        (GetGroupMsgReceiptDetailRequest, {"GroupId": "@TGS#2TTV7VSII", "MsgSeq": 1, "Filter": 1, "Cursor": "",
-                                           "Count": 5}),
-        (AdminGetRoamMsgRequest, {"Operator_Account": "user2", "Peer_Account": "user1", "MaxCnt": 100,
-                                  "MinTime": 1584669600, "MaxTime": 1584669680,
-                                  "LastMsgKey": "549396494_2578554_1584669680"}),
-        (AdminMsgWithdrawRequest, {"From_Account": "vinson", "To_Account": "dramon",
-                                   "MsgKey": "31906_833502_1572869830"}),
+        (
+            GetGroupMsgReceiptDetailRequest,
+            {"GroupId": "@TGS#2TTV7VSII", "MsgSeq": 1, "Filter": 1, "Cursor": "", "Count": 5},
+        ),
+        (
+            AdminGetRoamMsgRequest,
+            {
+                "Operator_Account": "user2",
+                "Peer_Account": "user1",
+                "MaxCnt": 100,
+                "MinTime": 1584669600,
+                "MaxTime": 1584669680,
+                "LastMsgKey": "549396494_2578554_1584669680",
+            },
+        ),
+        (
+            AdminMsgWithdrawRequest,
+            {"From_Account": "vinson", "To_Account": "dramon", "MsgKey": "31906_833502_1572869830"},
+        ),
         (AdminSetMsgReadRequest, {"Report_Account": "dramon1", "Peer_Account": "dramon2"}),
     ],
 )
@@ -99,95 +149,214 @@ def test_documented_requests_go_out_as_documented(model: Any, example: dict[str,
 def test_create_group_reply_examples() -> None:
     basic = {"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0, "GroupId": "@TGS#2J4SZEAEL"}
     assert CreateGroupReply.model_validate(basic).GroupId == "@TGS#2J4SZEAEL"
-    community = CreateGroupReply.model_validate({"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0,
-                                                 "GroupId": "@TGS#_@TGS#cRDH3HIM62CP", "HugeGroupFlag": 0,
-                                                 "Type": "Community"})
+    community = CreateGroupReply.model_validate(
+        {
+            "ActionStatus": "OK",
+            "ErrorInfo": "",
+            "ErrorCode": 0,
+            "GroupId": "@TGS#_@TGS#cRDH3HIM62CP",
+            "HugeGroupFlag": 0,
+            "Type": "Community",
+        }
+    )
     assert community.GroupId == "@TGS#_@TGS#cRDH3HIM62CP"
 
 
 def test_get_group_info_reply_example() -> None:
-    reply = GetGroupInfoReply.model_validate({
-        "ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0,
-        "GroupInfo": [{
-            "GroupId": "@TGS#2J4SZEAEL", "ErrorCode": 0, "ErrorInfo": "", "Type": "Public", "Name": "MyFirstGroup",
-            "Appid": 1400001001, "Introduction": "TestGroup", "Notification": "TestGroup",
-            "FaceUrl": "http://this.is.face.url", "Owner_Account": "leckie", "CreateTime": 1426976500,
-            "LastInfoTime": 1426976500, "LastMsgTime": 1426976600, "NextMsgSeq": 1234, "MemberNum": 2,
-            "MaxMemberNum": 50, "ApplyJoinOption": "FreeAccess", "MuteAllMember": "On",
-            "AppDefinedData": [{"Key": "GroupTestData1", "Value": "xxxx"}],
-            "MemberList": [{"Member_Account": "leckie", "Role": "Owner", "JoinTime": 1425976500, "MsgSeq": 1233,
-                            "MsgFlag": "AcceptAndNotify", "LastSendMsgTime": 1425976500, "MuteUntil": 1431069882,
-                            "AppMemberDefinedData": [{"Key": "MemberDefined1", "Value": "ModifyDefined1"}]}],
-        }],
-    })
+    reply = GetGroupInfoReply.model_validate(
+        {
+            "ActionStatus": "OK",
+            "ErrorInfo": "",
+            "ErrorCode": 0,
+            "GroupInfo": [
+                {
+                    "GroupId": "@TGS#2J4SZEAEL",
+                    "ErrorCode": 0,
+                    "ErrorInfo": "",
+                    "Type": "Public",
+                    "Name": "MyFirstGroup",
+                    "Appid": 1400001001,
+                    "Introduction": "TestGroup",
+                    "Notification": "TestGroup",
+                    "FaceUrl": "http://this.is.face.url",
+                    "Owner_Account": "leckie",
+                    "CreateTime": 1426976500,
+                    "LastInfoTime": 1426976500,
+                    "LastMsgTime": 1426976600,
+                    "NextMsgSeq": 1234,
+                    "MemberNum": 2,
+                    "MaxMemberNum": 50,
+                    "ApplyJoinOption": "FreeAccess",
+                    "MuteAllMember": "On",
+                    "AppDefinedData": [{"Key": "GroupTestData1", "Value": "xxxx"}],
+                    "MemberList": [
+                        {
+                            "Member_Account": "leckie",
+                            "Role": "Owner",
+                            "JoinTime": 1425976500,
+                            "MsgSeq": 1233,
+                            "MsgFlag": "AcceptAndNotify",
+                            "LastSendMsgTime": 1425976500,
+                            "MuteUntil": 1431069882,
+                            "AppMemberDefinedData": [{"Key": "MemberDefined1", "Value": "ModifyDefined1"}],
+                        }
+                    ],
+                }
+            ],
+        }
+    )
     [info] = reply.GroupInfo
     assert (info.Name, info.Owner_Account, info.NextMsgSeq, info.MemberNum) == ("MyFirstGroup", "leckie", 1234, 2)
     assert info.MemberList is not None and info.MemberList[0].Role == "Owner"
 
 
 def test_add_group_member_reply_lists_the_failures() -> None:
-    reply = AddGroupMemberReply.model_validate({"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0, "MemberList": [
-        {"Member_Account": "tommy", "Result": 1}, {"Member_Account": "jared", "Result": 0},
-        {"Member_Account": "amy", "Result": 2}, {"Member_Account": "zed", "Result": 3}]})
+    reply = AddGroupMemberReply.model_validate(
+        {
+            "ActionStatus": "OK",
+            "ErrorInfo": "",
+            "ErrorCode": 0,
+            "MemberList": [
+                {"Member_Account": "tommy", "Result": 1},
+                {"Member_Account": "jared", "Result": 0},
+                {"Member_Account": "amy", "Result": 2},
+                {"Member_Account": "zed", "Result": 3},
+            ],
+        }
+    )
     assert reply.failed == ["jared"]
 
 
 def test_group_msg_recall_reply_example() -> None:
-    reply = GroupMsgRecallReply.model_validate({"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0,
-                                                "RecallRetList": [{"MsgSeq": 100, "RetCode": 10030},
-                                                                  {"MsgSeq": 101, "RetCode": 0}]})
+    reply = GroupMsgRecallReply.model_validate(
+        {
+            "ActionStatus": "OK",
+            "ErrorInfo": "",
+            "ErrorCode": 0,
+            "RecallRetList": [{"MsgSeq": 100, "RetCode": 10030}, {"MsgSeq": 101, "RetCode": 0}],
+        }
+    )
     assert reply.failed == {100: 10030}
 
 
 def test_group_history_reply_example() -> None:
-    reply = GroupMsgGetSimpleReply.model_validate({
-        "ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0, "GroupId": "@TGS#15ERQPAER", "IsFinished": 1,
-        "RspMsgList": [
-            {"From_Account": "144115197276518801", "IsPlaceMsg": 0,
-             "MsgBody": [{"MsgContent": {"Data": "\b\u0001\u0010\u0006\u001a\u0006 MaoTong", "Desc": "MIF", "Ext": ""},
-                          "MsgType": "TIMCustomElem"},
-                         {"MsgContent": {"Data": "", "Index": 15}, "MsgType": "TIMFaceElem"}],
-             "MsgPriority": 1, "MsgRandom": 51083293, "MsgSeq": 7803321, "MsgTimeStamp": 1458721802},
-            {"From_Account": "144115198339527735", "IsPlaceMsg": 2, "MsgBody": [], "MsgPriority": 1,
-             "MsgRandom": 235168582, "MsgSeq": 7803320, "MsgTimeStamp": 1458721797},
-        ],
-    })
+    reply = GroupMsgGetSimpleReply.model_validate(
+        {
+            "ActionStatus": "OK",
+            "ErrorInfo": "",
+            "ErrorCode": 0,
+            "GroupId": "@TGS#15ERQPAER",
+            "IsFinished": 1,
+            "RspMsgList": [
+                {
+                    "From_Account": "144115197276518801",
+                    "IsPlaceMsg": 0,
+                    "MsgBody": [
+                        {
+                            "MsgContent": {
+                                "Data": "\b\u0001\u0010\u0006\u001a\u0006 MaoTong",
+                                "Desc": "MIF",
+                                "Ext": "",
+                            },
+                            "MsgType": "TIMCustomElem",
+                        },
+                        {"MsgContent": {"Data": "", "Index": 15}, "MsgType": "TIMFaceElem"},
+                    ],
+                    "MsgPriority": 1,
+                    "MsgRandom": 51083293,
+                    "MsgSeq": 7803321,
+                    "MsgTimeStamp": 1458721802,
+                },
+                {
+                    "From_Account": "144115198339527735",
+                    "IsPlaceMsg": 2,
+                    "MsgBody": [],
+                    "MsgPriority": 1,
+                    "MsgRandom": 235168582,
+                    "MsgSeq": 7803320,
+                    "MsgTimeStamp": 1458721797,
+                },
+            ],
+        }
+    )
     first, recalled = reply.RspMsgList
     assert (first.MsgSeq, first.MsgBody[1].MsgType, first.recalled) == (7803321, "TIMFaceElem", False)
     assert recalled.recalled and reply.IsFinished == 1
 
 
 def test_receipt_replies() -> None:
-    counts = GetGroupMsgReceiptReply.model_validate({"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": "",
-                                                     "GroupMsgReceiptList": [
-                                                         {"Code": 0, "MsgSeq": 1, "ReadNum": 1, "UnreadNum": 6},
-                                                         {"Code": 10062, "MsgSeq": 2}]})
+    counts = GetGroupMsgReceiptReply.model_validate(
+        {
+            "ActionStatus": "OK",
+            "ErrorCode": 0,
+            "ErrorInfo": "",
+            "GroupMsgReceiptList": [
+                {"Code": 0, "MsgSeq": 1, "ReadNum": 1, "UnreadNum": 6},
+                {"Code": 10062, "MsgSeq": 2},
+            ],
+        }
+    )
     assert [(r.MsgSeq, r.Code, r.ReadNum, r.UnreadNum) for r in counts.GroupMsgReceiptList] == [
-        (1, 0, 1, 6), (2, 10062, 0, 0)]
+        (1, 0, 1, 6),
+        (2, 10062, 0, 0),
+    ]
     # docs/protocol.md §11.3: the examples spell it IsFinish, the table IsFinished.
-    read = GetGroupMsgReceiptDetailReply.model_validate({"ActionStatus": "OK", "Cursor": "0", "ErrorCode": 0,
-                                                         "ErrorInfo": "", "IsFinish": 1, "MsgSeq": 1,
-                                                         "ReadList": [{"Read_Account": "test1"}]})
+    read = GetGroupMsgReceiptDetailReply.model_validate(
+        {
+            "ActionStatus": "OK",
+            "Cursor": "0",
+            "ErrorCode": 0,
+            "ErrorInfo": "",
+            "IsFinish": 1,
+            "MsgSeq": 1,
+            "ReadList": [{"Read_Account": "test1"}],
+        }
+    )
     assert (read.IsFinished, [r.Read_Account for r in read.ReadList]) == (1, ["test1"])
-    unread = GetGroupMsgReceiptDetailReply.model_validate({"Cursor": "144115213529088617", "IsFinished": 0,
-                                                           "MsgSeq": 1, "UnreadList": [{"Unread_Account": "test"}]})
+    unread = GetGroupMsgReceiptDetailReply.model_validate(
+        {"Cursor": "144115213529088617", "IsFinished": 0, "MsgSeq": 1, "UnreadList": [{"Unread_Account": "test"}]}
+    )
     assert (unread.IsFinished, unread.Cursor, unread.UnreadList[0].Unread_Account) == (0, "144115213529088617", "test")
 
 
 def test_roam_reply_example() -> None:
-    reply = AdminGetRoamMsgReply.model_validate({
-        "ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0, "Complete": 0, "MsgCnt": 2,
-        "LastMsgTime": 1584669680, "LastMsgKey": "549396494_2578554_1584669680",
-        "MsgList": [
-            {"From_Account": "user1", "To_Account": "user2", "MsgSeq": 549396494, "MsgRandom": 2578554,
-             "MsgTimeStamp": 1584669680, "MsgFlagBits": 0, "IsPeerRead": 0, "MsgKey": "549396494_2578554_1584669680",
-             "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "msg 1"}}],
-             "CloudCustomData": "your cloud custom data"},
-            {"From_Account": "user2", "To_Account": "user1", "MsgSeq": 1054803289, "MsgRandom": 7201,
-             "MsgTimeStamp": 1584669689, "MsgFlagBits": 8, "IsPeerRead": 0, "MsgKey": "1054803289_7201_1584669689",
-             "MsgBody": [], "CloudCustomData": ""},
-        ],
-    })
+    reply = AdminGetRoamMsgReply.model_validate(
+        {
+            "ActionStatus": "OK",
+            "ErrorInfo": "",
+            "ErrorCode": 0,
+            "Complete": 0,
+            "MsgCnt": 2,
+            "LastMsgTime": 1584669680,
+            "LastMsgKey": "549396494_2578554_1584669680",
+            "MsgList": [
+                {
+                    "From_Account": "user1",
+                    "To_Account": "user2",
+                    "MsgSeq": 549396494,
+                    "MsgRandom": 2578554,
+                    "MsgTimeStamp": 1584669680,
+                    "MsgFlagBits": 0,
+                    "IsPeerRead": 0,
+                    "MsgKey": "549396494_2578554_1584669680",
+                    "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "msg 1"}}],
+                    "CloudCustomData": "your cloud custom data",
+                },
+                {
+                    "From_Account": "user2",
+                    "To_Account": "user1",
+                    "MsgSeq": 1054803289,
+                    "MsgRandom": 7201,
+                    "MsgTimeStamp": 1584669689,
+                    "MsgFlagBits": 8,
+                    "IsPeerRead": 0,
+                    "MsgKey": "1054803289_7201_1584669689",
+                    "MsgBody": [],
+                    "CloudCustomData": "",
+                },
+            ],
+        }
+    )
     assert (reply.Complete, reply.LastMsgKey) == (0, "549396494_2578554_1584669680")
     assert [m.recalled for m in reply.MsgList] == [False, True]
     assert reply.MsgList[0].CloudCustomData == "your cloud custom data"
@@ -209,11 +378,17 @@ def test_roam_reply_example() -> None:
         (CreateGroupRequest, {"Type": "Public", "Name": "x", "GroupId": "g" * 49}, "GroupId"),
         (CreateGroupRequest, {"Type": "Public", "Name": "x", "Owner_Account": "o" * 33}, "Owner_Account"),
         (CreateGroupRequest, {"Type": "Public", "Name": "x", "Owner_Account": ["leckie"]}, "Owner_Account"),
-        (CreateGroupRequest, {"Type": "Public", "Name": "x",
-                              "MemberList": [{"Member_Account": f"u{i}"} for i in range(101)]}, "MemberList"),
+        (
+            CreateGroupRequest,
+            {"Type": "Public", "Name": "x", "MemberList": [{"Member_Account": f"u{i}"} for i in range(101)]},
+            "MemberList",
+        ),
         (CreateGroupRequest, {"Type": "Public", "Name": "x", "MemberList": "bob"}, "MemberList"),
-        (CreateGroupRequest, {"Type": "Public", "Name": "x",
-                              "MemberList": [{"Member_Account": "bob", "Role": "Owner"}]}, "Role"),
+        (
+            CreateGroupRequest,
+            {"Type": "Public", "Name": "x", "MemberList": [{"Member_Account": "bob", "Role": "Owner"}]},
+            "Role",
+        ),
         (CreateGroupRequest, {"Type": "Public", "Name": "x", "ApplyJoinOption": "freeaccess"}, "ApplyJoinOption"),
         (CreateGroupRequest, {"Type": "Public", "Name": "x", "MaxMemberCount": 0}, "MaxMemberCount"),
         (GetGroupInfoRequest, {"GroupIdList": []}, "GroupIdList"),
@@ -230,8 +405,11 @@ def test_roam_reply_example() -> None:
         (AddGroupMemberRequest, {"GroupId": "g", "MemberList": [{"Member_Account": 7}]}, "Member_Account"),
         (AddGroupMemberRequest, {"GroupId": "g", "MemberList": [["bob"]]}, "MemberList"),
         (AddGroupMemberRequest, {"GroupId": "g", "MemberList": ["bob"], "Silence": 2}, "Silence"),
-        (DeleteGroupMemberRequest, {"GroupId": "g", "MemberToDel_Account": [f"u{i}" for i in range(101)]},
-         "MemberToDel_Account"),
+        (
+            DeleteGroupMemberRequest,
+            {"GroupId": "g", "MemberToDel_Account": [f"u{i}" for i in range(101)]},
+            "MemberToDel_Account",
+        ),
         (DeleteGroupMemberRequest, {"GroupId": "g", "MemberToDel_Account": "bob"}, "MemberToDel_Account"),
         (GroupMsgRecallRequest, {"GroupId": "g", "MsgSeqList": list(range(1, 12))}, "MsgSeqList"),
         (GroupMsgRecallRequest, {"GroupId": "g", "MsgSeqList": [0]}, "MsgSeq"),
@@ -241,17 +419,29 @@ def test_roam_reply_example() -> None:
         (GroupMsgGetSimpleRequest, {"GroupId": "g", "ReqMsgNumber": 21}, "ReqMsgNumber"),
         (GroupMsgGetSimpleRequest, {"GroupId": "g", "ReqMsgNumber": 0}, "ReqMsgNumber"),
         (GroupMsgGetSimpleRequest, {"GroupId": "g", "ReqMsgNumber": 5, "WithRecalledMsg": 2}, "WithRecalledMsg"),
-        (GroupMsgReceiptRequest, {"GroupId": "g", "From_Account": "bob", "MsgSeqList": list(range(1, 52))},
-         "MsgSeqList"),
+        (
+            GroupMsgReceiptRequest,
+            {"GroupId": "g", "From_Account": "bob", "MsgSeqList": list(range(1, 52))},
+            "MsgSeqList",
+        ),
         (GroupMsgReceiptRequest, {"GroupId": "g", "MsgSeqList": [1]}, "From_Account"),
         (GetGroupMsgReceiptDetailRequest, {"GroupId": "g", "MsgSeq": 1, "Filter": 2}, "Filter"),
         (GetGroupMsgReceiptDetailRequest, {"GroupId": "g", "MsgSeq": 1, "Filter": 0, "Count": 201}, "Count"),
-        (AdminGetRoamMsgRequest, {"Operator_Account": "a", "Peer_Account": "b", "MaxCnt": 0, "MinTime": 0,
-                                  "MaxTime": 1}, "MaxCnt"),
-        (AdminGetRoamMsgRequest, {"Operator_Account": "a", "Peer_Account": "b", "MaxCnt": 5, "MinTime": "yesterday",
-                                  "MaxTime": 1}, "MinTime"),
-        (AdminGetRoamMsgRequest, {"Operator_Account": "a", "Peer_Account": "b", "MaxCnt": 5, "MinTime": 0,
-                                  "MaxTime": 1, "LastMsgKey": ""}, "LastMsgKey"),
+        (
+            AdminGetRoamMsgRequest,
+            {"Operator_Account": "a", "Peer_Account": "b", "MaxCnt": 0, "MinTime": 0, "MaxTime": 1},
+            "MaxCnt",
+        ),
+        (
+            AdminGetRoamMsgRequest,
+            {"Operator_Account": "a", "Peer_Account": "b", "MaxCnt": 5, "MinTime": "yesterday", "MaxTime": 1},
+            "MinTime",
+        ),
+        (
+            AdminGetRoamMsgRequest,
+            {"Operator_Account": "a", "Peer_Account": "b", "MaxCnt": 5, "MinTime": 0, "MaxTime": 1, "LastMsgKey": ""},
+            "LastMsgKey",
+        ),
         (AdminMsgWithdrawRequest, {"From_Account": "a", "To_Account": "b", "MsgKey": ""}, "MsgKey"),
         (AdminMsgWithdrawRequest, {"From_Account": "a", "To_Account": None, "MsgKey": "1_2_3"}, "To_Account"),
         (AdminSetMsgReadRequest, {"Report_Account": "a", "Peer_Account": "b", "MsgReadTime": -1}, "MsgReadTime"),

@@ -118,8 +118,9 @@ def run(api: FakeApi, *argv: str) -> int:
     return main(["--api", api.url, *argv])
 
 
-def job(state: str = "sending", total: int = 3, sent: int = 0, failed: int = 0, cancelled: int = 0,
-        **extra: Any) -> dict[str, Any]:
+def job(
+    state: str = "sending", total: int = 3, sent: int = 0, failed: int = 0, cancelled: int = 0, **extra: Any
+) -> dict[str, Any]:
     codes = {"10007": failed} if failed else {}
     return {
         "jobId": "job1",
@@ -127,8 +128,12 @@ def job(state: str = "sending", total: int = 3, sent: int = 0, failed: int = 0, 
         "createdAt": "2026-11-21T10:00:00Z",
         "allGroups": False,
         "progress": {
-            "total": total, "sent": sent, "failed": failed, "cancelled": cancelled,
-            "pending": total - sent - failed - cancelled, "failedCodes": codes,
+            "total": total,
+            "sent": sent,
+            "failed": failed,
+            "cancelled": cancelled,
+            "pending": total - sent - failed - cancelled,
+            "failedCodes": codes,
         },
         "runs": [],
         "groups": [],
@@ -148,15 +153,21 @@ def test_friends_add_posts_the_users_and_prints_a_summary_with_the_failures(
 ) -> None:
     users = tmp_path / "users.txt"
     users.write_text("carol\n\n  dave  \nalice\n")
-    api.answer(200, {
-        "botId": ROBOT, "added": 2, "already": 1, "failed": 1,
-        "results": [
-            {"userId": "alice", "result": "added", "code": 0},
-            {"userId": "bob", "result": "already", "code": 0},
-            {"userId": "carol", "result": "added", "code": 0},
-            {"userId": "dave", "result": "failed", "code": 30001},
-        ],
-    })
+    api.answer(
+        200,
+        {
+            "botId": ROBOT,
+            "added": 2,
+            "already": 1,
+            "failed": 1,
+            "results": [
+                {"userId": "alice", "result": "added", "code": 0},
+                {"userId": "bob", "result": "already", "code": 0},
+                {"userId": "carol", "result": "added", "code": 0},
+                {"userId": "dave", "result": "failed", "code": 30001},
+            ],
+        },
+    )
 
     assert run(api, "friends", "add", ROBOT, "alice", "bob", "--users-file", str(users)) == 1
 
@@ -172,8 +183,10 @@ def test_friends_add_posts_the_users_and_prints_a_summary_with_the_failures(
 
 
 def test_friends_add_exits_0_when_none_failed(api: FakeApi) -> None:
-    api.answer(200, {"botId": ROBOT, "added": 1, "already": 0, "failed": 0,
-                     "results": [{"userId": "alice", "result": "added"}]})
+    api.answer(
+        200,
+        {"botId": ROBOT, "added": 1, "already": 0, "failed": 0, "results": [{"userId": "alice", "result": "added"}]},
+    )
     assert run(api, "friends", "add", ROBOT, "alice") == 0
 
 
@@ -182,8 +195,16 @@ def test_friends_add_splits_a_long_list_one_key_per_request(
 ) -> None:
     monkeypatch.setattr("timkit.models.admin.MAX_BOT_FRIENDS_PER_REQUEST", 2)
     for users in (["a", "b"], ["c"]):
-        api.answer(200, {"botId": ROBOT, "added": len(users), "already": 0, "failed": 0,
-                         "results": [{"userId": u, "result": "added"} for u in users]})
+        api.answer(
+            200,
+            {
+                "botId": ROBOT,
+                "added": len(users),
+                "already": 0,
+                "failed": 0,
+                "results": [{"userId": u, "result": "added"} for u in users],
+            },
+        )
 
     assert run(api, "--idempotency-key", "batch-7", "--json", "friends", "add", ROBOT, "a", "b", "c") == 0
 
@@ -238,8 +259,15 @@ def test_robots_delete_encodes_the_robot_id(api: FakeApi, capsys: pytest.Capture
 
 CONFIG_PATH = "/admin/bots/%40RBT%23helper/config"
 STORED = {
-    "provider": "openai", "model": "gpt-4o-mini", "baseUrl": "https://api.openai.com/v1", "apiKey": "openai",
-    "systemPrompt": "Be brief.", "temperature": 0.2, "maxTokens": 1024, "contextTurns": 10, "maxAnswerSeconds": 120,
+    "provider": "openai",
+    "model": "gpt-4o-mini",
+    "baseUrl": "https://api.openai.com/v1",
+    "apiKey": "openai",
+    "systemPrompt": "Be brief.",
+    "temperature": 0.2,
+    "maxTokens": 1024,
+    "contextTurns": 10,
+    "maxAnswerSeconds": 120,
     "streamingMode": "custom",
 }
 
@@ -248,12 +276,38 @@ def test_bots_config_set_puts_the_options_and_prints_the_stored_config(
     api: FakeApi, capsys: pytest.CaptureFixture[str]
 ) -> None:
     api.answer(200, STORED)
-    assert run(
-        api, "bots", "config", "set", ROBOT, "--provider", "openai", "--model", "gpt-4o-mini",
-        "--base-url", "https://api.openai.com/v1", "--api-key", "openai", "--system-prompt", "Be brief.",
-        "--temperature", "0.2", "--max-tokens", "1024", "--context-turns", "10", "--max-answer-seconds", "120",
-        "--streaming-mode", "custom", "--typing-text", "thinking",
-    ) == 0
+    assert (
+        run(
+            api,
+            "bots",
+            "config",
+            "set",
+            ROBOT,
+            "--provider",
+            "openai",
+            "--model",
+            "gpt-4o-mini",
+            "--base-url",
+            "https://api.openai.com/v1",
+            "--api-key",
+            "openai",
+            "--system-prompt",
+            "Be brief.",
+            "--temperature",
+            "0.2",
+            "--max-tokens",
+            "1024",
+            "--context-turns",
+            "10",
+            "--max-answer-seconds",
+            "120",
+            "--streaming-mode",
+            "custom",
+            "--typing-text",
+            "thinking",
+        )
+        == 0
+    )
     (request,) = api.requests
     assert (request.method, request.path) == ("PUT", CONFIG_PATH)
     assert request.json == {**STORED, "typingText": "thinking"}
@@ -275,8 +329,12 @@ def test_bots_config_set_replaces_only_what_is_given_with_update(api: FakeApi) -
 
 def test_bots_config_set_switching_to_bedrock_drops_the_openai_settings(api: FakeApi) -> None:
     api.answer(200, STORED)
-    assert run(api, "bots", "config", "set", ROBOT, "--update", "--provider", "bedrock",
-               "--model", "amazon.nova-lite-v1:0") == 0
+    assert (
+        run(
+            api, "bots", "config", "set", ROBOT, "--update", "--provider", "bedrock", "--model", "amazon.nova-lite-v1:0"
+        )
+        == 0
+    )
     put = api.requests[1]
     assert (put.json["provider"], put.json["model"]) == ("bedrock", "amazon.nova-lite-v1:0")
     assert "baseUrl" not in put.json and "apiKey" not in put.json
@@ -287,10 +345,28 @@ def test_bots_config_set_from_files(api: FakeApi, tmp_path: Path) -> None:
     config, prompt = tmp_path / "bot.json", tmp_path / "prompt.txt"
     config.write_text(json.dumps({"provider": "bedrock", "model": "m", "contextTurns": 3}))
     prompt.write_text("You are helpful.\nAnswer in French.\n")
-    assert run(api, "bots", "config", "set", ROBOT, "--file", str(config), "--system-prompt-file", str(prompt),
-               "--context-turns", "4") == 0
-    assert api.requests[0].json == {"provider": "bedrock", "model": "m", "contextTurns": 4,
-                                    "systemPrompt": "You are helpful.\nAnswer in French.\n"}
+    assert (
+        run(
+            api,
+            "bots",
+            "config",
+            "set",
+            ROBOT,
+            "--file",
+            str(config),
+            "--system-prompt-file",
+            str(prompt),
+            "--context-turns",
+            "4",
+        )
+        == 0
+    )
+    assert api.requests[0].json == {
+        "provider": "bedrock",
+        "model": "m",
+        "contextTurns": 4,
+        "systemPrompt": "You are helpful.\nAnswer in French.\n",
+    }
 
 
 @pytest.mark.parametrize("content", ["[1, 2]", "not json"])
@@ -311,8 +387,9 @@ def test_bots_config_set_needs_a_configuration(api: FakeApi, capsys: pytest.Capt
 
 
 def test_bots_config_set_shows_the_field_a_422_names(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
-    api.answer(422, {"message": "body.temperature: Input should be less than or equal to 2",
-                     "field": "body.temperature"})
+    api.answer(
+        422, {"message": "body.temperature: Input should be less than or equal to 2", "field": "body.temperature"}
+    )
     assert run(api, "bots", "config", "set", ROBOT, "--provider", "bedrock", "--model", "m", "--temperature", "3") == 2
     assert "HTTP 422: body.temperature: Input should be less than or equal to 2" in capsys.readouterr().err
 
@@ -320,8 +397,10 @@ def test_bots_config_set_shows_the_field_a_422_names(api: FakeApi, capsys: pytes
 def test_bots_config_set_is_retried_once_after_a_5xx_with_the_same_key(api: FakeApi) -> None:
     api.answer(503, {"message": "Tencent IM did not answer (timeout); try again"})
     api.answer(200, STORED)
-    assert run(api, "--idempotency-key", "cfg-1", "bots", "config", "set", ROBOT, "--provider", "bedrock",
-               "--model", "m") == 0
+    assert (
+        run(api, "--idempotency-key", "cfg-1", "bots", "config", "set", ROBOT, "--provider", "bedrock", "--model", "m")
+        == 0
+    )
     assert [(r.method, r.headers["Idempotency-Key"]) for r in api.requests] == [("PUT", "cfg-1"), ("PUT", "cfg-1")]
 
 
@@ -349,18 +428,43 @@ def test_bots_config_get_of_a_bot_without_one_exits_2(api: FakeApi, capsys: pyte
 
 
 def test_send_to_a_user_with_every_option(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
-    api.answer(200, {"sent": 1, "failed": 0,
-                     "results": [{"recipient": "bob", "result": "sent", "code": 0, "info": "", "msgKey": "1_2_3"}]})
-    argv = ["send", "--to-user", "bob", "--text", "hi", "--from", ROBOT, "--priority", "High", "--online-only",
-            "--no-unread", "--no-last-message", "--cloud-custom-data", '{"k":1}']
+    api.answer(
+        200,
+        {
+            "sent": 1,
+            "failed": 0,
+            "results": [{"recipient": "bob", "result": "sent", "code": 0, "info": "", "msgKey": "1_2_3"}],
+        },
+    )
+    argv = [
+        "send",
+        "--to-user",
+        "bob",
+        "--text",
+        "hi",
+        "--from",
+        ROBOT,
+        "--priority",
+        "High",
+        "--online-only",
+        "--no-unread",
+        "--no-last-message",
+        "--cloud-custom-data",
+        '{"k":1}',
+    ]
     assert run(api, *argv) == 0
     (request,) = api.requests
     assert (request.method, request.path) == ("POST", "/admin/messages")
     assert request.json == {
         "msgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}],
         "from": ROBOT,
-        "options": {"onlineOnly": True, "noUnread": True, "noLastMessage": True, "priority": "High",
-                    "cloudCustomData": '{"k":1}'},
+        "options": {
+            "onlineOnly": True,
+            "noUnread": True,
+            "noLastMessage": True,
+            "priority": "High",
+            "cloudCustomData": '{"k":1}',
+        },
         "toUser": "bob",
     }
     out = capsys.readouterr().out
@@ -373,10 +477,17 @@ def test_send_to_users_prints_each_result_and_exits_1_on_a_failure(
 ) -> None:
     body = [{"MsgType": "TIMFaceElem", "MsgContent": {"Index": 1, "Data": "smile"}}]
     (tmp_path / "body.json").write_text(json.dumps(body))
-    api.answer(200, {"sent": 1, "failed": 1, "results": [
-        {"recipient": "bob", "result": "sent", "msgKey": "k1"},
-        {"recipient": "carol", "result": "failed", "code": 20003, "info": "invalid To_Account"},
-    ]})
+    api.answer(
+        200,
+        {
+            "sent": 1,
+            "failed": 1,
+            "results": [
+                {"recipient": "bob", "result": "sent", "msgKey": "k1"},
+                {"recipient": "carol", "result": "failed", "code": 20003, "info": "invalid To_Account"},
+            ],
+        },
+    )
     assert run(api, "send", "--to-users", "bob", "carol", "bob", "--body-file", str(tmp_path / "body.json")) == 1
     assert api.requests[0].json == {"msgBody": body, "toUsers": ["bob", "carol"]}
     out = capsys.readouterr().out
@@ -393,8 +504,11 @@ def test_send_to_a_group_from_a_request_file(api: FakeApi, tmp_path: Path) -> No
     (tmp_path / "request.json").write_text(json.dumps(request))
     api.answer(200, {"sent": 1, "failed": 0, "results": [{"recipient": "@TGS#1", "result": "sent", "msgSeq": 9}]})
     assert run(api, "send", "--to-group", "@TGS#1", "--body-file", str(tmp_path / "request.json"), "--no-unread") == 0
-    assert api.requests[0].json == {**request, "options": {"offlinePush": {"pushFlag": 0}, "noUnread": True},
-                                    "toGroup": "@TGS#1"}
+    assert api.requests[0].json == {
+        **request,
+        "options": {"offlinePush": {"pushFlag": 0}, "noUnread": True},
+        "toGroup": "@TGS#1",
+    }
 
 
 def test_send_reads_the_body_from_stdin(api: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -426,10 +540,29 @@ def test_send_needs_exactly_one_recipient_kind(api: FakeApi, capsys: pytest.Capt
 
 def test_broadcast_create_on_a_cron_schedule(api: FakeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "groups.txt").write_text("@TGS#1\n@TGS#2\n\n@TGS#1\n")
-    api.answer(202, job("scheduled", total=2, schedule={"cron": "cron(0 9 * * ? *)", "timezone": "Asia/Shanghai"},
-                        nextRun="2026-11-22T01:00:00Z"))
-    argv = ["broadcast", "create", "--groups-file", str(tmp_path / "groups.txt"), "--text", "daily news",
-            "--priority", "Low", "--cron", "cron(0 9 * * ? *)", "--timezone", "Asia/Shanghai"]
+    api.answer(
+        202,
+        job(
+            "scheduled",
+            total=2,
+            schedule={"cron": "cron(0 9 * * ? *)", "timezone": "Asia/Shanghai"},
+            nextRun="2026-11-22T01:00:00Z",
+        ),
+    )
+    argv = [
+        "broadcast",
+        "create",
+        "--groups-file",
+        str(tmp_path / "groups.txt"),
+        "--text",
+        "daily news",
+        "--priority",
+        "Low",
+        "--cron",
+        "cron(0 9 * * ? *)",
+        "--timezone",
+        "Asia/Shanghai",
+    ]
     assert run(api, *argv) == 0
     (request,) = api.requests
     assert (request.method, request.path) == ("POST", "/admin/broadcasts")
@@ -445,8 +578,18 @@ def test_broadcast_create_on_a_cron_schedule(api: FakeApi, tmp_path: Path, capsy
 
 def test_broadcast_create_to_all_groups_at_a_time(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
     api.answer(202, job("scheduled", total=0, allGroups=True))
-    argv = ["broadcast", "create", "--all-groups", "--text", "hi", "--from", ROBOT, "--online-only",
-            "--at", "2026-12-24T18:00:00+08:00"]
+    argv = [
+        "broadcast",
+        "create",
+        "--all-groups",
+        "--text",
+        "hi",
+        "--from",
+        ROBOT,
+        "--online-only",
+        "--at",
+        "2026-12-24T18:00:00+08:00",
+    ]
     assert run(api, *argv) == 0
     assert api.requests[0].json == {
         "msgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}],
@@ -619,11 +762,17 @@ def test_watch_of_an_unknown_job(api: FakeApi, capsys: pytest.CaptureFixture[str
 
 
 def test_a_4xx_prints_the_message_and_field_and_exits_2(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
-    api.answer(422, {
-        "message": "body.userIds.0: String should match pattern", "field": "body.userIds.0",
-        "errors": [{"field": "body.userIds.0", "message": "String should match pattern"},
-                   {"field": "body.userIds.1", "message": "too long"}],
-    })
+    api.answer(
+        422,
+        {
+            "message": "body.userIds.0: String should match pattern",
+            "field": "body.userIds.0",
+            "errors": [
+                {"field": "body.userIds.0", "message": "String should match pattern"},
+                {"field": "body.userIds.1", "message": "too long"},
+            ],
+        },
+    )
     assert run(api, "friends", "add", ROBOT, "bad id", "x" * 200) == 2
     assert len(api.requests) == 1  # a 4xx is not retried
     captured = capsys.readouterr()
@@ -840,8 +989,19 @@ def test_loopback_hosts(url: str, loopback: bool) -> None:
 
 def test_callback_sign_prints_a_url_that_verifies_and_hides_the_token(capsys: pytest.CaptureFixture[str]) -> None:
     token = "my-secret-callback-token"
-    argv = ["--api", "https://abc.execute-api.eu-west-1.amazonaws.com/", "callback", "sign", "--token", token,
-            "--sdkappid", "1400123456", "--command", "Group.CallbackAfterSendMsg", "-v"]
+    argv = [
+        "--api",
+        "https://abc.execute-api.eu-west-1.amazonaws.com/",
+        "callback",
+        "sign",
+        "--token",
+        token,
+        "--sdkappid",
+        "1400123456",
+        "--command",
+        "Group.CallbackAfterSendMsg",
+        "-v",
+    ]
     assert main(argv) == 0
     captured = capsys.readouterr()
     url = urlsplit(captured.out.strip())
@@ -855,10 +1015,12 @@ def test_callback_sign_prints_a_url_that_verifies_and_hides_the_token(capsys: py
     assert token not in captured.out + captured.err
 
 
-def test_callback_sign_defaults_to_the_local_stacks_values(monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_callback_sign_defaults_to_the_local_stacks_values(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert (callback.DEMO_SDKAPPID, callback.DEMO_CALLBACK_TOKEN) == (
-        local.config.DEMO_SDKAPPID, local.config.DEMO_CALLBACK_TOKEN
+        local.config.DEMO_SDKAPPID,
+        local.config.DEMO_CALLBACK_TOKEN,
     )
     assert main(["callback", "sign"]) == 0
     url = urlsplit(capsys.readouterr().out.strip())
@@ -877,8 +1039,10 @@ def test_callback_sign_defaults_to_the_local_stacks_values(monkeypatch: pytest.M
 
 def test_callback_sign_send_posts_a_signed_sample(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
     api.answer(200, {"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""})
-    assert run(api, "callback", "sign", "--send", "--command", "Bot.OnC2CMessage", "--text", "ping",
-               "--token", "tok-123") == 0
+    assert (
+        run(api, "callback", "sign", "--send", "--command", "Bot.OnC2CMessage", "--text", "ping", "--token", "tok-123")
+        == 0
+    )
     (request,) = api.requests
     assert (request.method, request.path) == ("POST", "/tim/callback")
     query = {k: v[0] for k, v in request.query.items()}
@@ -951,10 +1115,10 @@ def test_the_dev_install_provides_the_timctl_command(tmp_path: Path) -> None:
     assert answer.returncode == 0, answer.stderr
     for command in ("friends", "robots", "send", "broadcast", "callback"):
         assert command in answer.stdout
-    both = subprocess.run([sys.executable, "-c", "import timkit, timctl"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60)
+    both = subprocess.run(
+        [sys.executable, "-c", "import timkit, timctl"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert both.returncode == 0, both.stderr
-
 
 
 def test_an_unreachable_api_is_described_by_its_innermost_cause() -> None:

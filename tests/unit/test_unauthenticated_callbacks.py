@@ -17,7 +17,9 @@ from timkit.config import AUTH_DISABLED_ACK, CallbackSettings, SettingsError
 from timkit.models.callbacks import REQUEST_MODELS
 
 CONTEXT = SimpleNamespace(
-    function_name="tim-callback", memory_limit_in_mb=512, aws_request_id="test",
+    function_name="tim-callback",
+    memory_limit_in_mb=512,
+    aws_request_id="test",
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tim-callback",
 )
 
@@ -44,8 +46,9 @@ def test_callback_function_does_not_start_without_the_acknowledgement(monkeypatc
         monkeypatch.setenv(name, str(value))
     monkeypatch.setenv("CALLBACK_AUTH", "disabled")
     monkeypatch.delenv("CALLBACK_AUTH_DISABLED_ACK", raising=False)
-    with pytest.raises(SettingsError, match="CALLBACK_AUTH_DISABLED_ACK"), load_handler(
-        "tim_callback", "unit_unauthenticated_tim_callback_app"
+    with (
+        pytest.raises(SettingsError, match="CALLBACK_AUTH_DISABLED_ACK"),
+        load_handler("tim_callback", "unit_unauthenticated_tim_callback_app"),
     ):
         pass
 
@@ -62,8 +65,11 @@ def handler(monkeypatch: pytest.MonkeyPatch, **env: str) -> Iterator[ModuleType]
 
 
 def invoke(module: ModuleType, query: dict[str, str], command: str = "C2C.CallbackBeforeSendMsg") -> int:
-    event = {"queryStringParameters": {"CallbackCommand": command, **query},
-             "body": json.dumps(payload(command) if command in REQUEST_MODELS else {}), "isBase64Encoded": False}
+    event = {
+        "queryStringParameters": {"CallbackCommand": command, **query},
+        "body": json.dumps(payload(command) if command in REQUEST_MODELS else {}),
+        "isBase64Encoded": False,
+    }
     return module.lambda_handler(event, CONTEXT)["statusCode"]
 
 

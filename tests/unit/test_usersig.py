@@ -80,8 +80,12 @@ def test_ours_and_theirs_decode_to_the_same_fields_and_hmac(theirs: str, ours: s
 def test_our_sig_has_the_documented_json_document(ours: str) -> None:
     doc = unpack(ours)
     assert doc == {
-        "TLS.ver": "2.0", "TLS.identifier": USER, "TLS.sdkappid": APP, "TLS.expire": EXPIRE,
-        "TLS.time": ISSUED, "TLS.sig": expected_hmac(KEY, USER, APP, ISSUED, EXPIRE),
+        "TLS.ver": "2.0",
+        "TLS.identifier": USER,
+        "TLS.sdkappid": APP,
+        "TLS.expire": EXPIRE,
+        "TLS.time": ISSUED,
+        "TLS.sig": expected_hmac(KEY, USER, APP, ISSUED, EXPIRE),
     }
     # Only the URL-safe-ish alphabet of docs/protocol.md §4.2 step 6.
     assert set(ours) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789*-_")
@@ -186,8 +190,19 @@ def test_sig_with_userbuf_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     "garbage",
     [
-        "", "   ", "a", "@@@@", "****", "eJw_", "éé", "A" * 10, "not a usersig at all!",
-        pack(b"not json"), pack("[]"), pack('"TLS.sig"'), pack({"TLS.identifier": USER}),
+        "",
+        "   ",
+        "a",
+        "@@@@",
+        "****",
+        "eJw_",
+        "éé",
+        "A" * 10,
+        "not a usersig at all!",
+        pack(b"not json"),
+        pack("[]"),
+        pack('"TLS.sig"'),
+        pack({"TLS.identifier": USER}),
         pack({"TLS.identifier": 5, "TLS.sdkappid": APP, "TLS.time": 1, "TLS.expire": 1, "TLS.sig": "x"}),
         pack({"TLS.identifier": USER, "TLS.sdkappid": "app", "TLS.time": 1, "TLS.expire": 1, "TLS.sig": "x"}),
         pack({"TLS.identifier": USER, "TLS.sdkappid": APP, "TLS.time": 1, "TLS.expire": 1, "TLS.sig": None}),
@@ -218,8 +233,9 @@ def test_deeply_nested_json_is_refused_as_malformed() -> None:
 
 
 def test_infinite_number_is_refused_as_malformed() -> None:
-    forged = pack(b'{"TLS.identifier":"administrator","TLS.sdkappid":1400000001,"TLS.time":1e400,'
-                  b'"TLS.expire":1,"TLS.sig":"x"}')
+    forged = pack(
+        b'{"TLS.identifier":"administrator","TLS.sdkappid":1400000001,"TLS.time":1e400,"TLS.expire":1,"TLS.sig":"x"}'
+    )
     with pytest.raises(UserSigError):
         verify_usersig(forged, APP, KEY, USER, now=ISSUED)
 
@@ -230,8 +246,14 @@ def test_info_repr_hides_the_hmac(ours: str) -> None:
 
 
 def doc_with(**changes: object) -> dict:
-    doc = {"TLS.ver": "2.0", "TLS.identifier": USER, "TLS.sdkappid": APP, "TLS.expire": EXPIRE,
-           "TLS.time": ISSUED, "TLS.sig": expected_hmac(KEY, USER, APP, ISSUED, EXPIRE)}
+    doc = {
+        "TLS.ver": "2.0",
+        "TLS.identifier": USER,
+        "TLS.sdkappid": APP,
+        "TLS.expire": EXPIRE,
+        "TLS.time": ISSUED,
+        "TLS.sig": expected_hmac(KEY, USER, APP, ISSUED, EXPIRE),
+    }
     doc.update(changes)
     return doc
 
@@ -264,11 +286,32 @@ def doc_with(**changes: object) -> dict:
         ISSUED,
         None,
     ],
-    ids=["lone-surrogate-identifier", "surrogate-inside-identifier", "lone-surrogate-sig", "empty-identifier",
-         "identifier-list", "identifier-object", "sig-number", "sdkappid-object", "sdkappid-string",
-         "sdkappid-float", "sdkappid-negative", "sdkappid-over-uint64", "time-float", "time-fraction", "time-bool",
-         "time-over-int64", "expire-bool", "expire-huge", "expire-under-int64", "expire-list", "document-list",
-         "document-string", "document-number", "document-null"],
+    ids=[
+        "lone-surrogate-identifier",
+        "surrogate-inside-identifier",
+        "lone-surrogate-sig",
+        "empty-identifier",
+        "identifier-list",
+        "identifier-object",
+        "sig-number",
+        "sdkappid-object",
+        "sdkappid-string",
+        "sdkappid-float",
+        "sdkappid-negative",
+        "sdkappid-over-uint64",
+        "time-float",
+        "time-fraction",
+        "time-bool",
+        "time-over-int64",
+        "expire-bool",
+        "expire-huge",
+        "expire-under-int64",
+        "expire-list",
+        "document-list",
+        "document-string",
+        "document-number",
+        "document-null",
+    ],
 )
 def test_sig_documents_of_the_wrong_shape_are_malformed(doc: object) -> None:
     packed = pack(json.dumps(doc))  # ensure_ascii: a lone surrogate travels as a \ud800 escape

@@ -71,7 +71,6 @@ Written = Literal["stored", "duplicate", "conflict"]
 _CONTENT_FIELDS = ("From_Account", "To_Account", "GroupId", "TopicId", "MsgTime", "MsgBody", "CloudCustomData")
 
 
-
 class Store(Protocol):
     def put_once(self, pk: str, sk: str, attributes: dict[str, Value]) -> dict[str, Any] | None: ...
 
@@ -104,9 +103,7 @@ def summarise(items: list[dict[str, Any]]) -> tuple[dict[str, Value], int]:
     carries one), the first recall's time and who recalled it. Times are Unix seconds, from
     ``EventTime`` (ms) or, without one, when the event was archived; events at the same time are
     taken in sort-key order, so every recompute of the same items gives the same summary."""
-    events = sorted(
-        (_event_millis(item), item["sk"], item) for item in items if event_kind(item["sk"])
-    )
+    events = sorted((_event_millis(item), item["sk"], item) for item in items if event_kind(item["sk"]))
     summary: dict[str, Value] = {}
     modifications = [item for _, sk, item in events if event_kind(sk) == "MODIFY"]
     recalls = [item for _, sk, item in events if event_kind(sk) == "RECALL"]
@@ -240,8 +237,9 @@ class Archiver:
         conflict = {name: value for name, value in attrs.items() if name not in INDEX_KEY_NAMES}
         return "conflict" if self._put(pk, conflict_sk(content), conflict) == "stored" else "duplicate"
 
-    def backfill(self, token: str | None, seconds: float, clock: Callable[[], float] = time.monotonic,
-                 page: int = 200) -> BackfillProgress:
+    def backfill(
+        self, token: str | None, seconds: float, clock: Callable[[], float] = time.monotonic, page: int = 200
+    ) -> BackfillProgress:
         """Gives messages archived before the history index their conversation (in today's form)
         and timeline, computed from the body they were archived with, and their summary; for
         ``seconds`` or until the table is done. Resumable: ``next_token`` is where to go on. A

@@ -58,7 +58,6 @@ PLAN_RESERVE_S = 5.0
 RUN_LIMIT_SHOWN = 20
 
 
-
 class JobNotFound(LookupError):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"no broadcast {job_id}")
@@ -292,8 +291,13 @@ class BroadcastWorker:
         if isinstance(claim, JobGroup):
             return claim.state not in ("pending", "sending")  # held by a live worker: later
         if claim.attempts > 1 and now_ms - claim.first_try_ms > DEDUPE_SAFE_MS:
-            self._fail(job_id, group_id, OUTCOME_UNKNOWN, "an earlier attempt may have been delivered; "
-                       "too late to resend under Tencent's 5-minute de-duplication")
+            self._fail(
+                job_id,
+                group_id,
+                OUTCOME_UNKNOWN,
+                "an earlier attempt may have been delivered; "
+                "too late to resend under Tencent's 5-minute de-duplication",
+            )
             return True
         outgoing = Outgoing.model_validate_json(job.message)
         request = outgoing.message().group_request(

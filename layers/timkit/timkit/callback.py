@@ -39,8 +39,16 @@ from timkit.stores.fastpath import EventQueue, InterruptStore, TurnQueue
 from timkit.tim.callback_auth import sign_matches
 
 Outcome = Literal[
-    "allowed", "rewritten", "rejected", "discarded", "failed_policy", "auth_rejected", "bad_request",
-    "queued", "unavailable", "ignored",
+    "allowed",
+    "rewritten",
+    "rejected",
+    "discarded",
+    "failed_policy",
+    "auth_rejected",
+    "bad_request",
+    "queued",
+    "unavailable",
+    "ignored",
 ]
 _ACK = CallbackAck().model_dump_json()
 

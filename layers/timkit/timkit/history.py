@@ -152,12 +152,15 @@ class HistoryService:
         """One entry of the conversation by its id (a message id of models/history.py, or a system
         event's ``system:<id>``); MessageNotFound when the archive holds no such entry there."""
         conversation = conversation_id(conversation)
-        if not message_id or len(message_id) > MAX_MESSAGE_ID or message_id.split(":")[0] not in (
-            "c2c", "group", "topic", "system"
+        if (
+            not message_id
+            or len(message_id) > MAX_MESSAGE_ID
+            or message_id.split(":")[0] not in ("c2c", "group", "topic", "system")
         ):
             raise InvalidHistoryRequest(
-                "messageId", "a message id is c2c:<MsgKey>, group:<GroupId>:<MsgSeq>, "
-                "topic:<GroupId>:<TopicId>:<MsgSeq> or system:<id>"
+                "messageId",
+                "a message id is c2c:<MsgKey>, group:<GroupId>:<MsgSeq>, "
+                "topic:<GroupId>:<TopicId>:<MsgSeq> or system:<id>",
             )
         item = self._store.entry(message_id)
         # Before the backfill an item has no timeline, and maybe a conversation in an older form:
@@ -203,8 +206,12 @@ def entry(item: dict[str, Any], conversation: str) -> HistoryEntry:
         assert isinstance(event, GroupEvent)
         millis = event.EventTime if event.EventTime is not None else item["archived_at"] * 1000
         return HistoryEntry(
-            id=item["pk"], conversation=conversation, kind="system", sender=event.Operator_Account,
-            time=millis // 1000, system=system_event(event),
+            id=item["pk"],
+            conversation=conversation,
+            kind="system",
+            sender=event.Operator_Account,
+            time=millis // 1000,
+            system=system_event(event),
         )
     edited_body = item.get("edited_body")
     custom = item["edited_custom_data"] if "edited_custom_data" in item else doc.get("CloudCustomData")
@@ -250,22 +257,37 @@ def system_event(event: GroupEvent) -> SystemEvent:
     if isinstance(event, GroupCreated):
         members = [event.Owner_Account] if event.Owner_Account else []
         members += [m.Member_Account for m in event.MemberList if m.Member_Account not in members]
-        return SystemEvent(type="thread_created", operator=event.Operator_Account, participants=members,
-                           topic=event.Name)
+        return SystemEvent(
+            type="thread_created", operator=event.Operator_Account, participants=members, topic=event.Name
+        )
     if isinstance(event, GroupMembersJoined):
-        return SystemEvent(type="participants_added", operator=event.Operator_Account,
-                           participants=[m.Member_Account for m in event.NewMemberList])
+        return SystemEvent(
+            type="participants_added",
+            operator=event.Operator_Account,
+            participants=[m.Member_Account for m in event.NewMemberList],
+        )
     if isinstance(event, GroupMembersExited):
-        return SystemEvent(type="participants_removed", operator=event.Operator_Account,
-                           participants=[m.Member_Account for m in event.ExitMemberList])
+        return SystemEvent(
+            type="participants_removed",
+            operator=event.Operator_Account,
+            participants=[m.Member_Account for m in event.ExitMemberList],
+        )
     if isinstance(event, GroupInfoChanged):
         changes = {
             name: value
             for name in ("Name", "Introduction", "Notification", "FaceUrl")
             if isinstance(value := getattr(event, name), str)
         }
-        return SystemEvent(type="topic_updated" if event.Name is not None else "info_updated",
-                           operator=event.Operator_Account, topic=event.Name, changes=changes)
+        return SystemEvent(
+            type="topic_updated" if event.Name is not None else "info_updated",
+            operator=event.Operator_Account,
+            topic=event.Name,
+            changes=changes,
+        )
     assert isinstance(event, GroupDestroyed)
-    return SystemEvent(type="thread_deleted", operator=event.Operator_Account,
-                       participants=[m.Member_Account for m in event.MemberList], topic=event.Name)
+    return SystemEvent(
+        type="thread_deleted",
+        operator=event.Operator_Account,
+        participants=[m.Member_Account for m in event.MemberList],
+        topic=event.Name,
+    )

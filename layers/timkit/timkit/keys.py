@@ -22,9 +22,23 @@ MIN_KEY_LENGTH = 32
 # fixed key, which is public in this repository's history.
 PLACEHOLDER_KEYS = frozenset(
     {
-        "replace_me", "replace-me", "replaceme", "changeme", "change_me", "change-me",
-        "your-secret-key", "your_secret_key", "yoursecretkey", "secret_key", "secretkey",
-        "<secret_key>", "<your-secret-key>", "todo", "tbd", "xxx", "placeholder",
+        "replace_me",
+        "replace-me",
+        "replaceme",
+        "changeme",
+        "change_me",
+        "change-me",
+        "your-secret-key",
+        "your_secret_key",
+        "yoursecretkey",
+        "secret_key",
+        "secretkey",
+        "<secret_key>",
+        "<your-secret-key>",
+        "todo",
+        "tbd",
+        "xxx",
+        "placeholder",
         "local-demo-key-not-secret-0000000000000000000000000000000000000000",
     }
 )

@@ -208,8 +208,12 @@ class MergerService:
     def upload(self, uploader: str, upload: MergerUpload, received: list[Any] | None = None) -> UploadResult:
         """``received``: the upload's messageList as decoded from the request, stored as it came."""
         if self._policy is not None:
-            card = RelayContent(Title=upload.title, AbstractList=upload.abstractList,
-                                CompatibleText=upload.compatibleText, MsgList=upload.messageList)
+            card = RelayContent(
+                Title=upload.title,
+                AbstractList=upload.abstractList,
+                CompatibleText=upload.compatibleText,
+                MsgList=upload.messageList,
+            )
             if self._policy().blocks([RelayElem(MsgContent=card)]):
                 raise BlockedContent("the merger holds text the app's moderation policy blocks")
         found = nesting(upload.messageList)
@@ -335,9 +339,17 @@ class MergerService:
         raw = _compact_json(plain)
         now = int(self._clock())
         meta = MergerMeta(
-            key=key, uploader=uploader, kind=kind, conversation=conversation,
-            msg_count=len(document.messageList), levels=levels, layers_over_limit=over,
-            size_bytes=len(raw), created_at=now, expires_at=now + self._retention, source=source,
+            key=key,
+            uploader=uploader,
+            kind=kind,
+            conversation=conversation,
+            msg_count=len(document.messageList),
+            levels=levels,
+            layers_over_limit=over,
+            size_bytes=len(raw),
+            created_at=now,
+            expires_at=now + self._retention,
+            source=source,
         )
         self.store.put(meta, raw)
         return meta

@@ -125,8 +125,8 @@ _FOLD_CACHE_MAX = 1 << 16
 # folding so that both cases of a letter fold alike, and words written in those scripts fold the
 # same way as the texts they are looked for in, so they still match themselves.
 _LOOKALIKES = str.maketrans(
-    "авекмнорстухѕіјһԁԛԝӏү" "αβεζηικμνορτυχγ" "ı",
-    "abekmhopctyxsijhdqwly" "abezhikmvoptuxy" "i",
+    "авекмнорстухѕіјһԁԛԝӏүαβεζηικμνορτυχγı",
+    "abekmhopctyxsijhdqwlyabezhikmvoptuxyi",
 )
 
 

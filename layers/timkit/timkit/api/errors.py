@@ -63,8 +63,10 @@ def field_errors(errors: Iterable[Any], prefix: tuple[Any, ...] = ()) -> list[Fi
     """pydantic's errors as fields and messages: where and what, never the input (it can be
     megabytes, or a secret)."""
     return [
-        FieldError(field=".".join(str(p) for p in (*prefix, *err["loc"])) or "body",
-                   message=err.get("msg", err.get("type", "invalid")))
+        FieldError(
+            field=".".join(str(p) for p in (*prefix, *err["loc"])) or "body",
+            message=err.get("msg", err.get("type", "invalid")),
+        )
         for err in list(errors)[:MAX_FIELD_ERRORS]
     ]
 
@@ -89,16 +91,20 @@ COMMON: ErrorTable = {
     # The resolver's own (a route not found, UnauthorizedError...), in this body rather than its own.
     ServiceError: lambda exc: Problem(exc.status_code, str(exc.msg)),
     IdempotencyValidationError: lambda exc: Problem(
-        422, "this Idempotency-Key was used with another request body", "Idempotency-Key"),
+        422, "this Idempotency-Key was used with another request body", "Idempotency-Key"
+    ),
     IdempotencyAlreadyInProgressError: lambda exc: Problem(
-        409, "a request with this Idempotency-Key is in progress", "Idempotency-Key"),
+        409, "a request with this Idempotency-Key is in progress", "Idempotency-Key"
+    ),
     TimApiError: _tencent_refused,
-    TimTransportError: lambda exc: Problem(503, f"Tencent IM did not answer ({exc.error_info}); try again",
-                                           exc.command),
+    TimTransportError: lambda exc: Problem(
+        503, f"Tencent IM did not answer ({exc.error_info}); try again", exc.command
+    ),
     # AppKeyStore has logged it and counted it in the KeyNotConfigured metric.
     KeyNotConfigured: status(503),
-    ConfigUnavailable: lambda exc: Problem(503, "the app's configuration could not be loaded; try again shortly",
-                                           retry_after=5),
+    ConfigUnavailable: lambda exc: Problem(
+        503, "the app's configuration could not be loaded; try again shortly", retry_after=5
+    ),
     ClientError: lambda exc: Problem(503, f"an AWS call failed ({exc.response['Error']['Code']}); try again"),
 }
 # Logged where they are answered: the answer says little, the log says what failed.

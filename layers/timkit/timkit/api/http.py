@@ -41,8 +41,11 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
     if method in BODY_METHODS and media_type not in ("", content_types.APPLICATION_JSON):
         refused = Problem(415, f"the body is {media_type}; this API takes application/json", "Content-Type")
         response = refused.response()
-        return {"statusCode": response.status_code, "headers": {"Content-Type": content_types.APPLICATION_JSON},
-                "body": response.body}
+        return {
+            "statusCode": response.status_code,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": response.body,
+        }
     return event
 
 

@@ -81,12 +81,14 @@ class IdempotentWrites:
         if event.http_method not in BODY_METHODS or not key:
             return next_middleware(app)
         if len(key) > MAX_KEY_LENGTH:
-            return Problem(400, f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters",
-                           "Idempotency-Key").response()
+            return Problem(
+                400, f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters", "Idempotency-Key"
+            ).response()
         request = {"path": event.path, "key": key, "body": event.decoded_body or ""}
         try:
             done = self._once(request=request, route=lambda: next_middleware(app))
         except _NotKept as exc:
             return exc.response
-        return Response(status_code=done["status"], content_type=done["type"] or content_types.APPLICATION_JSON,
-                        body=done["body"])
+        return Response(
+            status_code=done["status"], content_type=done["type"] or content_types.APPLICATION_JSON, body=done["body"]
+        )

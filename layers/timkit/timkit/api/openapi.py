@@ -56,8 +56,10 @@ ConversationPath = Annotated[
     Path(
         description="A conversation id, percent-encoded: c2c:<user>:<user> (either order), group:<GroupId> or "
         "topic:<GroupId>:<TopicId>, with ':' and '%' inside ids written %3A and %25",
-        json_schema_extra={"pattern": r"^(c2c:[^:]+:[^:]+|group:[^:]+|topic:[^:]+:[^:]+)$",
-                           "maxLength": MAX_CONVERSATION_ID},
+        json_schema_extra={
+            "pattern": r"^(c2c:[^:]+:[^:]+|group:[^:]+|topic:[^:]+:[^:]+)$",
+            "maxLength": MAX_CONVERSATION_ID,
+        },
         examples=["c2c:alice:bob", "group:@TGS#2J4SZEAEL"],
     ),
 ]
@@ -83,5 +85,8 @@ def publish(app: APIGatewayHttpResolver, prefix: str, title: str, version: str, 
     # No return annotation: the resolver would read it as the response model.
     @app.get(f"{prefix}/openapi.json", include_in_schema=False)
     def openapi():  # type: ignore[no-untyped-def]  # an annotation would become the response model
-        return Response(status_code=200, content_type=content_types.APPLICATION_JSON,
-                        body=app.get_openapi_json_schema(title=title, version=version))
+        return Response(
+            status_code=200,
+            content_type=content_types.APPLICATION_JSON,
+            body=app.get_openapi_json_schema(title=title, version=version),
+        )

@@ -296,10 +296,16 @@ class ChatClient:
                 for info in self.rest.get_group_info(ids).GroupInfo:
                     last = info.LastMsgTime or info.CreateTime or 0
                     if info.ErrorCode == 0 and (since is None or last >= since):
-                        items.append(ChatThreadItem(id=group_conversation(info.GroupId), topic=info.Name,
-                                                    last_message_received_on=to_time(info.LastMsgTime)))
-            return ChatThreadsPage(items=items, next_token=encode_token("threads", n=reply.Next)
-                                   if reply.Next else None)
+                        items.append(
+                            ChatThreadItem(
+                                id=group_conversation(info.GroupId),
+                                topic=info.Name,
+                                last_message_received_on=to_time(info.LastMsgTime),
+                            )
+                        )
+            return ChatThreadsPage(
+                items=items, next_token=encode_token("threads", n=reply.Next) if reply.Next else None
+            )
 
         return ChatPaged(fetch)
 
@@ -422,14 +428,20 @@ class ChatThreadClient:
                 for user in users:
                     self._add([user], result)
                 return
-            result.errors.append(ChatError(code=str(exc.error_code), message=exc.error_info or "no such user",
-                                           target=users[0]))
+            result.errors.append(
+                ChatError(code=str(exc.error_code), message=exc.error_info or "no such user", target=users[0])
+            )
             return
         for item in reply.MemberList:
             if item.Result in (MEMBER_ADD_FAILED, MEMBER_ADD_PENDING):
                 why = "waiting for approval" if item.Result == MEMBER_ADD_PENDING else "not added"
-                result.errors.append(ChatError(code=str(item.Result), message=f"add_group_member Result "
-                                               f"{item.Result}: {why}", target=item.Member_Account))
+                result.errors.append(
+                    ChatError(
+                        code=str(item.Result),
+                        message=f"add_group_member Result {item.Result}: {why}",
+                        target=item.Member_Account,
+                    )
+                )
             else:
                 result.added.append(item.Member_Account)
 
@@ -463,8 +475,10 @@ class ChatThreadClient:
             except TimApiError as exc:
                 self._group_missing(exc)
                 raise
-            items = [ChatParticipant(identifier=m.Member_Account, role=m.Role, joined_on=to_time(m.JoinTime))
-                     for m in reply.MemberList]
+            items = [
+                ChatParticipant(identifier=m.Member_Account, role=m.Role, joined_on=to_time(m.JoinTime))
+                for m in reply.MemberList
+            ]
             more = reply.MemberList and offset + len(reply.MemberList) < reply.MemberNum
             return ChatParticipantsPage(
                 items=items, next_token=encode_token("participants", o=offset + len(items)) if more else None
@@ -502,8 +516,15 @@ class ChatThreadClient:
         if not self._tokens.store:
             return self._send(sender, peer, body, custom_data, random, seq)
         key = "chat-send#" + digest
-        fingerprint = _fingerprint({"content": content, "sender": sender, "name": sender_display_name,
-                                    "type": message_type, "metadata": metadata})
+        fingerprint = _fingerprint(
+            {
+                "content": content,
+                "sender": sender,
+                "name": sender_display_name,
+                "type": message_type,
+                "metadata": metadata,
+            }
+        )
         record = self._tokens.claim(key, fingerprint, random)
         if record is not None and record.state == "done" and record.result:
             return record.result
@@ -516,19 +537,32 @@ class ChatThreadClient:
         self._tokens.store.finish(key, message_id)
         return message_id
 
-    def _send(self, sender: str, peer: str | None, body: list[Any], custom_data: str | None,
-              random: int, seq: int | None) -> str:
+    def _send(
+        self, sender: str, peer: str | None, body: list[Any], custom_data: str | None, random: int, seq: int | None
+    ) -> str:
         if peer is not None:
-            reply = self.rest.send_c2c(SendMsgRequest(
-                From_Account=sender, To_Account=peer, MsgRandom=random, MsgSeq=seq, MsgBody=body,
-                CloudCustomData=custom_data, SyncOtherMachine=1,
-            ))
+            reply = self.rest.send_c2c(
+                SendMsgRequest(
+                    From_Account=sender,
+                    To_Account=peer,
+                    MsgRandom=random,
+                    MsgSeq=seq,
+                    MsgBody=body,
+                    CloudCustomData=custom_data,
+                    SyncOtherMachine=1,
+                )
+            )
             return c2c_message_id(reply.MsgKey)
         try:
-            group = self.rest.send_group(SendGroupMsgRequest(
-                GroupId=self.group_id, From_Account=sender, Random=random, MsgBody=body,
-                CloudCustomData=custom_data,
-            ))
+            group = self.rest.send_group(
+                SendGroupMsgRequest(
+                    GroupId=self.group_id,
+                    From_Account=sender,
+                    Random=random,
+                    MsgBody=body,
+                    CloudCustomData=custom_data,
+                )
+            )
         except TimApiError as exc:
             self._group_missing(exc)
             raise
@@ -565,15 +599,22 @@ class ChatThreadClient:
             if seq < 1:
                 return
 
-    def _roam(self, operator: str, peer: str, min_time: int, max_time: int, pages: int,
-              page_size: int = C2C_LOOKUP_PAGE) -> Iterator[RoamMsg]:
+    def _roam(
+        self, operator: str, peer: str, min_time: int, max_time: int, pages: int, page_size: int = C2C_LOOKUP_PAGE
+    ) -> Iterator[RoamMsg]:
         """Newest first, ``pages`` pages at most."""
         last_key: str | None = None
         for _ in range(pages):
-            reply = self.rest.admin_getroammsg(AdminGetRoamMsgRequest(
-                Operator_Account=operator, Peer_Account=peer, MaxCnt=page_size, MinTime=max(min_time, 0),
-                MaxTime=max_time, LastMsgKey=last_key,
-            ))
+            reply = self.rest.admin_getroammsg(
+                AdminGetRoamMsgRequest(
+                    Operator_Account=operator,
+                    Peer_Account=peer,
+                    MaxCnt=page_size,
+                    MinTime=max(min_time, 0),
+                    MaxTime=max_time,
+                    LastMsgKey=last_key,
+                )
+            )
             yield from sorted(reply.MsgList, key=lambda m: (m.MsgTimeStamp, m.MsgSeq), reverse=True)
             if reply.Complete or not reply.MsgList or not reply.LastMsgKey:
                 return
@@ -633,14 +674,22 @@ class ChatThreadClient:
     def _from_group(self, item: GroupHistoryMsg) -> ChatMessage:
         return chat_message(
             group_message_id(self.group_id, item.MsgSeq),
-            sender=item.From_Account or None, time=item.MsgTimeStamp, body=item.MsgBody,
-            cloud_custom_data=item.CloudCustomData, seq=item.MsgSeq, deleted=item.recalled,
+            sender=item.From_Account or None,
+            time=item.MsgTimeStamp,
+            body=item.MsgBody,
+            cloud_custom_data=item.CloudCustomData,
+            seq=item.MsgSeq,
+            deleted=item.recalled,
         )
 
     def _from_roam(self, message: RoamMsg) -> ChatMessage:
         return chat_message(
-            c2c_message_id(message.MsgKey), sender=message.From_Account, time=message.MsgTimeStamp,
-            body=message.MsgBody, cloud_custom_data=message.CloudCustomData or None, seq=None,
+            c2c_message_id(message.MsgKey),
+            sender=message.From_Account,
+            time=message.MsgTimeStamp,
+            body=message.MsgBody,
+            cloud_custom_data=message.CloudCustomData or None,
+            seq=None,
             deleted=message.recalled,
         )
 
@@ -672,11 +721,11 @@ class ChatThreadClient:
 
     def _archive_page(self, size: int, since: int | None, token: str | None) -> ChatMessagesPage:
         assert self._history is not None
-        page = self._history.page(self.thread_id, start_time=since, page_size=size, next_token=token,
-                                  newest_first=True)
+        page = self._history.page(self.thread_id, start_time=since, page_size=size, next_token=token, newest_first=True)
         token = encode_token("messages", s="archive", t=page.next_token) if page.next_token else None
-        return ChatMessagesPage(items=[from_history(entry) for entry in page.entries], source="archive",
-                                next_token=token)
+        return ChatMessagesPage(
+            items=[from_history(entry) for entry in page.entries], source="archive", next_token=token
+        )
 
     def _group_page(self, size: int, since: int | None, below: int | None) -> ChatMessagesPage:
         items: list[ChatMessage] = []
@@ -697,18 +746,26 @@ class ChatThreadClient:
 
     def _c2c_page(self, size: int, since: int | None, max_time: int | None, last_key: str | None) -> ChatMessagesPage:
         first, second = self.users
-        reply = self.rest.admin_getroammsg(AdminGetRoamMsgRequest(
-            Operator_Account=first, Peer_Account=second, MaxCnt=size, MinTime=since or 0,
-            MaxTime=max_time if max_time is not None else int(self._clock()) + LEASE_SECONDS, LastMsgKey=last_key,
-        ))
+        reply = self.rest.admin_getroammsg(
+            AdminGetRoamMsgRequest(
+                Operator_Account=first,
+                Peer_Account=second,
+                MaxCnt=size,
+                MinTime=since or 0,
+                MaxTime=max_time if max_time is not None else int(self._clock()) + LEASE_SECONDS,
+                LastMsgKey=last_key,
+            )
+        )
         messages = sorted(reply.MsgList, key=lambda m: (m.MsgTimeStamp, m.MsgSeq), reverse=True)
         more = not reply.Complete and reply.MsgList and reply.LastMsgKey
         token = encode_token("messages", s="tencent", m=reply.LastMsgTime, l=reply.LastMsgKey)
-        return ChatMessagesPage(items=[self._from_roam(m) for m in messages], source="tencent",
-                                next_token=token if more else None)
+        return ChatMessagesPage(
+            items=[self._from_roam(m) for m in messages], source="tencent", next_token=token if more else None
+        )
 
-    def update_message(self, message_id: str, content: str | None = None,
-                       metadata: dict[str, str] | None = None) -> None:
+    def update_message(
+        self, message_id: str, content: str | None = None, metadata: dict[str, str] | None = None
+    ) -> None:
         """Replaces the content (same type) and/or the metadata; the edit time goes with it."""
         if content is None and metadata is None:
             raise InvalidChatRequest("content", "give content or metadata to change")
@@ -720,8 +777,10 @@ class ChatThreadClient:
             raise ChatMessageNotFound(message_id, "the message was deleted")
         if not known and metadata is not None:
             raise InvalidChatRequest(
-                "metadata", "metadata: this message's CloudCustomData is not known (the archive does not hold it, "
-                "Tencent's group history does not return it), so its metadata cannot be changed without losing it")
+                "metadata",
+                "metadata: this message's CloudCustomData is not known (the archive does not hold it, "
+                "Tencent's group history does not return it), so its metadata cannot be changed without losing it",
+            )
         body = None
         if content is not None:
             only = current.body[0] if len(current.body) == 1 else None
@@ -742,14 +801,20 @@ class ChatThreadClient:
         try:
             if self.kind == "group":
                 seq = parse_group_message_id(message_id, self.group_id)
-                self.rest.modify_group(ModifyGroupMsgRequest(GroupId=self.group_id, MsgSeq=seq, MsgBody=body,
-                                                             CloudCustomData=custom_data))
+                self.rest.modify_group(
+                    ModifyGroupMsgRequest(GroupId=self.group_id, MsgSeq=seq, MsgBody=body, CloudCustomData=custom_data)
+                )
             else:
                 sender = current.sender or self.users[0]
-                self.rest.modify_c2c(ModifyC2CMsgRequest(
-                    From_Account=sender, To_Account=self._peer(sender, "sender"),
-                    MsgKey=parse_c2c_message_id(message_id), MsgBody=body, CloudCustomData=custom_data,
-                ))
+                self.rest.modify_c2c(
+                    ModifyC2CMsgRequest(
+                        From_Account=sender,
+                        To_Account=self._peer(sender, "sender"),
+                        MsgKey=parse_c2c_message_id(message_id),
+                        MsgBody=body,
+                        CloudCustomData=custom_data,
+                    )
+                )
         except TimApiError as exc:
             self._group_missing(exc)
             raise
@@ -818,8 +883,12 @@ class ChatThreadClient:
                 while True:
                     detail = self.rest.get_group_msg_receipt_detail(self.group_id, info.MsgSeq, cursor=cursor)
                     for read in detail.ReadList:
-                        receipts.setdefault(read.Read_Account, ChatMessageReadReceipt(
-                            sender=read.Read_Account, chat_message_id=group_message_id(self.group_id, info.MsgSeq)))
+                        receipts.setdefault(
+                            read.Read_Account,
+                            ChatMessageReadReceipt(
+                                sender=read.Read_Account, chat_message_id=group_message_id(self.group_id, info.MsgSeq)
+                            ),
+                        )
                     if detail.IsFinished or not detail.Cursor:
                         break
                     cursor = detail.Cursor
@@ -835,11 +904,18 @@ class ChatThreadClient:
                 token: str | None = None
                 current = page
                 while True:
-                    entry = next((e for e in current.entries if e.kind == "message" and e.sender != reader
-                                  and e.time <= read_time), None)
+                    entry = next(
+                        (
+                            e
+                            for e in current.entries
+                            if e.kind == "message" and e.sender != reader and e.time <= read_time
+                        ),
+                        None,
+                    )
                     if entry is not None:
-                        receipts.append(ChatMessageReadReceipt(sender=reader, chat_message_id=entry.id,
-                                                               read_on=to_time(read_time)))
+                        receipts.append(
+                            ChatMessageReadReceipt(sender=reader, chat_message_id=entry.id, read_on=to_time(read_time))
+                        )
                         break
                     token = current.next_token
                     if not token:
@@ -851,7 +927,8 @@ class ChatThreadClient:
         for message in self._roam(first, second, 0, now + LEASE_SECONDS, 1):
             if message.IsPeerRead and message.To_Account not in receipts_by_reader:
                 receipts_by_reader[message.To_Account] = ChatMessageReadReceipt(
-                    sender=message.To_Account, chat_message_id=c2c_message_id(message.MsgKey))
+                    sender=message.To_Account, chat_message_id=c2c_message_id(message.MsgKey)
+                )
         return ChatReadReceiptsPage(items=list(receipts_by_reader.values()), source="tencent")
 
     def send_typing_notification(self, sender: str) -> None:
@@ -866,8 +943,13 @@ class ChatThreadClient:
                 "if your clients show one",
             )
         peer = self._peer(sender, "sender")
-        self.rest.send_c2c(SendMsgRequest(
-            From_Account=sender, To_Account=peer, MsgRandom=secrets.randbits(32), MsgLifeTime=0,
-            MsgBody=[CustomElem(MsgContent=CustomContent(Data=TYPING_DATA))],
-            SendMsgControl=["NoUnread", "NoLastMsg"],
-        ))
+        self.rest.send_c2c(
+            SendMsgRequest(
+                From_Account=sender,
+                To_Account=peer,
+                MsgRandom=secrets.randbits(32),
+                MsgLifeTime=0,
+                MsgBody=[CustomElem(MsgContent=CustomContent(Data=TYPING_DATA))],
+                SendMsgControl=["NoUnread", "NoLastMsg"],
+            )
+        )

@@ -63,7 +63,7 @@ def c2c_message_id(msg_key: str) -> str:
 def parse_group_message_id(message_id: str, group_id: str) -> int:
     """The MsgSeq of a message id of this group's; anything else is not a message of the thread."""
     prefix = f"group:{group_id}:"
-    seq = message_id[len(prefix):] if message_id.startswith(prefix) else ""
+    seq = message_id[len(prefix) :] if message_id.startswith(prefix) else ""
     if not seq.isdigit() or not 0 < int(seq) < 2**63:
         raise ChatMessageNotFound(message_id, f"not a message id of group {group_id} (group:<GroupId>:<MsgSeq>)")
     return int(seq)

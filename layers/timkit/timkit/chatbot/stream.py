@@ -184,21 +184,28 @@ class _Conversation:
             c2c = ModifyC2CMsgRequest(From_Account=turn.bot, To_Account=turn.user, MsgKey=str(handle), MsgBody=body)
             self._call("modify_c2c_msg", self._rest.modify_c2c, c2c)
         else:
-            group = ModifyGroupMsgRequest(GroupId=str(turn.group_id), MsgSeq=int(handle), MsgBody=body,
-                                          TopicId=turn.topic_id)
+            group = ModifyGroupMsgRequest(
+                GroupId=str(turn.group_id), MsgSeq=int(handle), MsgBody=body, TopicId=turn.topic_id
+            )
             self._call("modify_group_msg", self._rest.modify_group, group)
 
     def _send_stream(self, body: list[MsgElement]) -> tuple[SendStreamReply, str]:
         turn = self._turn
         if not self.group:
-            c2c = SendC2CStreamRequest(From_Account=turn.bot, To_Account=turn.user, MsgRandom=messages.new_random(),
-                                       SyncOtherMachine=2, MsgBody=body)
+            c2c = SendC2CStreamRequest(
+                From_Account=turn.bot,
+                To_Account=turn.user,
+                MsgRandom=messages.new_random(),
+                SyncOtherMachine=2,
+                MsgBody=body,
+            )
             reply = self._call("send_c2c_stream_msg", self._rest.send_c2c_stream, c2c)
             return reply, reply.MsgKey
 
         def group_request() -> SendGroupStreamRequest:
-            return SendGroupStreamRequest(GroupId=str(turn.group_id), From_Account=turn.bot,
-                                          Random=messages.new_random(), MsgBody=body)
+            return SendGroupStreamRequest(
+                GroupId=str(turn.group_id), From_Account=turn.bot, Random=messages.new_random(), MsgBody=body
+            )
 
         sent, reply = self._undropped("send_group_stream_msg", group_request, self._rest.send_group_stream)
         return reply, (f"{reply.MsgSeq}_{sent.Random}_{reply.MsgTime}" if reply.MsgSeq else "")
@@ -381,8 +388,9 @@ class CustomMessageWriter(_Writer):
 
     def _payload(self, chunks: list[str], finished: bool, typing: str | None = None) -> StreamPayload:
         # msgKey: TUIKit reads the streaming message's key from the payload when it has it (docs/protocol.md §8.3).
-        return StreamPayload(chunks=chunks, isFinished=1 if finished else 0, typingText=typing or None,
-                             msgKey=self._key)
+        return StreamPayload(
+            chunks=chunks, isFinished=1 if finished else 0, typingText=typing or None, msgKey=self._key
+        )
 
     def _size(self, chunks: list[str]) -> int:
         return body_size([self._payload(chunks, finished=False).to_elem()])

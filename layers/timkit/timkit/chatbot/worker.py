@@ -113,8 +113,9 @@ class ChatbotWorker:
             try:
                 self.answer(item.turn)
             except Exception:
-                self._log.exception("bot turn could not be handled; retried", bot=item.turn.bot,
-                                    identity=item.turn.identity)
+                self._log.exception(
+                    "bot turn could not be handled; retried", bot=item.turn.bot, identity=item.turn.identity
+                )
                 self._count("ChatbotTurnRetried")
                 return self._hand_back(queued[position:])
         return []
@@ -136,8 +137,10 @@ class ChatbotWorker:
         except StoredConfigInvalid:
             self._log.warning("bot configuration no longer valid: PUT /admin/bots/{botId}/config", bot=turn.bot)
             config = None
-        history = [] if config is None else self._store.history(
-            turn.bot, turn.conversation, config.context_turns, MEMORY_MAX_CHARS
+        history = (
+            []
+            if config is None
+            else self._store.history(turn.bot, turn.conversation, config.context_turns, MEMORY_MAX_CHARS)
         )
         # Per bot and message: one group message may @-mention several bots, each answers once.
         if not self._store.claim_answer(turn.dedupe_id):
@@ -156,7 +159,11 @@ class ChatbotWorker:
         except ProviderError as exc:
             provider = _Failing(exc)
         result = self._answer(
-            turn, config, history, provider, self._rest(),
+            turn,
+            config,
+            history,
+            provider,
+            self._rest(),
             interrupted=lambda keys: self._store.interrupted(turn.bot, keys),
         )
         self._count(OUTCOME_METRICS[result.outcome])

@@ -155,8 +155,7 @@ class Outgoing(ApiModel):
 class MessageRequest(Outgoing):
     to_user: UserId | None = None
     to_users: (
-        Annotated[list[UserId], Field(min_length=1, max_length=MAX_MESSAGE_RECIPIENTS), AfterValidator(_unique)]
-        | None
+        Annotated[list[UserId], Field(min_length=1, max_length=MAX_MESSAGE_RECIPIENTS), AfterValidator(_unique)] | None
     ) = None
     to_group: GroupId | None = None
 
@@ -245,8 +244,7 @@ class Schedule(ApiModel):
 
 class BroadcastRequest(Outgoing):
     group_ids: (
-        Annotated[list[GroupId], Field(min_length=1, max_length=MAX_BROADCAST_GROUPS), AfterValidator(_unique)]
-        | None
+        Annotated[list[GroupId], Field(min_length=1, max_length=MAX_BROADCAST_GROUPS), AfterValidator(_unique)] | None
     ) = None
     all_groups: Flag = False
     # None: now.

@@ -61,28 +61,34 @@ class BotConfig(ApiModel):
         Strict(),
         Field(min_length=1, max_length=256, pattern=NO_CONTROL, description="The model ID (Bedrock) or name"),
     ]
-    base_url: Annotated[
-        str,
-        Strict(),
-        Field(
-            max_length=MAX_BASE_URL_CHARS,
-            pattern=BASE_URL_PATTERN,
-            description="openai only, and required for it: the endpoint the path /chat/completions is "
-            "appended to (https; http only to localhost or a loopback address)",
-        ),
-        AfterValidator(_base_url),
-    ] | None = None
-    api_key: Annotated[
-        str,
-        Strict(),
-        Field(
-            min_length=1,
-            max_length=MAX_KEY_NAME_CHARS,
-            pattern=KEY_NAME_PATTERN,
-            description="openai only: the NAME of the API key in the chatbot secret (none: no Authorization)",
-        ),
-        AfterValidator(_key_name),
-    ] | None = None
+    base_url: (
+        Annotated[
+            str,
+            Strict(),
+            Field(
+                max_length=MAX_BASE_URL_CHARS,
+                pattern=BASE_URL_PATTERN,
+                description="openai only, and required for it: the endpoint the path /chat/completions is "
+                "appended to (https; http only to localhost or a loopback address)",
+            ),
+            AfterValidator(_base_url),
+        ]
+        | None
+    ) = None
+    api_key: (
+        Annotated[
+            str,
+            Strict(),
+            Field(
+                min_length=1,
+                max_length=MAX_KEY_NAME_CHARS,
+                pattern=KEY_NAME_PATTERN,
+                description="openai only: the NAME of the API key in the chatbot secret (none: no Authorization)",
+            ),
+            AfterValidator(_key_name),
+        ]
+        | None
+    ) = None
     system_prompt: Annotated[str, Strict(), Field(max_length=MAX_SYSTEM_PROMPT_CHARS)] = ""
     temperature: Annotated[float, Strict(), Field(ge=0, le=2)] = 0.7
     max_tokens: Annotated[int, Strict(), Field(ge=1, le=8192, description="The most tokens an answer has")] = 1024
@@ -96,15 +102,18 @@ class BotConfig(ApiModel):
         Literal["custom", "native"],
         Field(description="custom: chatbotPlugin messages modified as they grow; native: TIMStreamElem"),
     ] = "custom"
-    typing_text: Annotated[
-        str,
-        Strict(),
-        Field(
-            min_length=1,
-            max_length=MAX_TYPING_TEXT_CHARS,
-            description="Shown while the model has not started answering (none: no placeholder)",
-        ),
-    ] | None = None
+    typing_text: (
+        Annotated[
+            str,
+            Strict(),
+            Field(
+                min_length=1,
+                max_length=MAX_TYPING_TEXT_CHARS,
+                description="Shown while the model has not started answering (none: no placeholder)",
+            ),
+        ]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _provider_fields(self) -> Self:

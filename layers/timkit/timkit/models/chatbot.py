@@ -135,12 +135,27 @@ def bot_turns(event: CallbackRequest) -> list[Turn]:
         # SendMsgResult other than 0: Tencent did not deliver it (a sensitive word, not friends...).
         if not is_robot(event.To_Account) or event.SendMsgResult != 0:
             return []
-        return [Turn(bot=event.To_Account, kind="c2c", user=event.From_Account, identity=event.identity,
-                     text=text, msg_time=event.MsgTime)]
+        return [
+            Turn(
+                bot=event.To_Account,
+                kind="c2c",
+                user=event.From_Account,
+                identity=event.identity,
+                text=text,
+                msg_time=event.MsgTime,
+            )
+        ]
     bots = dict.fromkeys(bot for bot in event.AtRobots_Account if is_robot(bot))
     return [
-        Turn(bot=bot, kind="group", user=event.From_Account, group_id=event.GroupId, topic_id=event.TopicId or None,
-             identity=event.identity, text=text, msg_time=event.MsgTime)
+        Turn(
+            bot=bot,
+            kind="group",
+            user=event.From_Account,
+            group_id=event.GroupId,
+            topic_id=event.TopicId or None,
+            identity=event.identity,
+            text=text,
+            msg_time=event.MsgTime,
+        )
         for bot in bots
     ]
-

@@ -89,7 +89,11 @@ class _Camel(BaseModel):
 
 
 SystemEventType = Literal[
-    "thread_created", "participants_added", "participants_removed", "topic_updated", "info_updated",
+    "thread_created",
+    "participants_added",
+    "participants_removed",
+    "topic_updated",
+    "info_updated",
     "thread_deleted",
 ]
 
@@ -154,8 +158,9 @@ class BackfillProgress(_Camel):
     scanned: int = Field(default=0, description="Messages without a timeline this call looked at")
     updated: int = Field(default=0, description="Of those, the ones it put into the history index")
     unreadable: int = Field(default=0, description="Messages whose archived body these models cannot read")
-    unreadable_ids: list[str] = Field(default_factory=list, max_length=MAX_UNREADABLE_IDS,
-                                      description="Their ids (the first 100)")
+    unreadable_ids: list[str] = Field(
+        default_factory=list, max_length=MAX_UNREADABLE_IDS, description="Their ids (the first 100)"
+    )
     next_token: str | None = Field(default=None, description="Where the next call goes on; absent when done")
     done: bool = False
 
@@ -166,6 +171,6 @@ class BackfillProgress(_Camel):
 
 
 class BackfillRequest(_Camel):
-    next_token: Annotated[
-        str | None, Field(max_length=2048, description="From the call before; absent to start")
-    ] = None
+    next_token: Annotated[str | None, Field(max_length=2048, description="From the call before; absent to start")] = (
+        None
+    )

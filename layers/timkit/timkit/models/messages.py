@@ -193,9 +193,18 @@ def video(
     thumb_uuid: str | None = None,
 ) -> Message:
     content = VideoContent(
-        VideoUrl=url, VideoUUID=uuid, VideoSize=size, VideoSecond=seconds, VideoFormat=video_format,
-        VideoDownloadFlag=_DOWNLOAD_FLAG, ThumbUrl=thumb_url, ThumbUUID=thumb_uuid, ThumbSize=thumb_size,
-        ThumbWidth=thumb_width, ThumbHeight=thumb_height, ThumbFormat=thumb_format,
+        VideoUrl=url,
+        VideoUUID=uuid,
+        VideoSize=size,
+        VideoSecond=seconds,
+        VideoFormat=video_format,
+        VideoDownloadFlag=_DOWNLOAD_FLAG,
+        ThumbUrl=thumb_url,
+        ThumbUUID=thumb_uuid,
+        ThumbSize=thumb_size,
+        ThumbWidth=thumb_width,
+        ThumbHeight=thumb_height,
+        ThumbFormat=thumb_format,
         ThumbDownloadFlag=_DOWNLOAD_FLAG,
     )
     return Message(body=[VideoFileElem(MsgContent=content)])
@@ -215,8 +224,9 @@ def face(index: int, data: str = "") -> Message:
 
 
 def location(description: str, latitude: float, longitude: float) -> Message:
-    return Message(body=[LocationElem(MsgContent=LocationContent(Desc=description, Latitude=latitude,
-                                                                 Longitude=longitude))])
+    return Message(
+        body=[LocationElem(MsgContent=LocationContent(Desc=description, Latitude=latitude, Longitude=longitude))]
+    )
 
 
 def merger(

@@ -1,9 +1,9 @@
 """The chatbot's state in the bot state table (``pk`` hash key, TTL attribute ``expires_at``):
 
-    pk = config#<bot>                     the bot's configuration (BotConfig as JSON); kept until deleted
-    pk = answered#<identity>              a user message answered (or being answered): one answer each
-    pk = memory#<bot>#<conversation>      the last turns of a conversation, newest last, and a version
-    pk = interrupt#<bot>#<msgKey>         a user's interrupt (written by the callback: stores.fastpath)
+pk = config#<bot>                     the bot's configuration (BotConfig as JSON); kept until deleted
+pk = answered#<identity>              a user message answered (or being answered): one answer each
+pk = memory#<bot>#<conversation>      the last turns of a conversation, newest last, and a version
+pk = interrupt#<bot>#<msgKey>         a user's interrupt (written by the callback: stores.fastpath)
 """
 
 from __future__ import annotations
@@ -98,19 +98,19 @@ class BotStore:
     def put_config(self, bot: str, config: BotConfig) -> None:
         self._db.put_item(
             TableName=self._table,
-            Item=attrs({
-                "pk": config_key(bot),
-                "bot": bot,
-                "config": config.model_dump_json(by_alias=True),
-                "updated_at": int(self._clock()),
-            }),
+            Item=attrs(
+                {
+                    "pk": config_key(bot),
+                    "bot": bot,
+                    "config": config.model_dump_json(by_alias=True),
+                    "updated_at": int(self._clock()),
+                }
+            ),
         )
 
     def delete_config(self, bot: str) -> bool:
         """True when there was a configuration to delete."""
-        reply = self._db.delete_item(
-            TableName=self._table, Key=_key(config_key(bot)), ReturnValues="ALL_OLD"
-        )
+        reply = self._db.delete_item(TableName=self._table, Key=_key(config_key(bot)), ReturnValues="ALL_OLD")
         return "Attributes" in reply
 
     # ------------------------------------------------------------------ one answer per message
@@ -134,9 +134,7 @@ class BotStore:
     # ------------------------------------------------------------------ conversation memory
 
     def _turns(self, bot: str, conversation: str) -> tuple[Turns, int]:
-        reply = self._db.get_item(
-            TableName=self._table, Key=_key(memory_key(bot, conversation)), ConsistentRead=True
-        )
+        reply = self._db.get_item(TableName=self._table, Key=_key(memory_key(bot, conversation)), ConsistentRead=True)
         item = reply.get("Item")
         if not item:
             return [], 0

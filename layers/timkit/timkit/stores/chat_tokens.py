@@ -44,15 +44,17 @@ class ChatTokenStore:
         """Records a new attempt (pending, leased); None when this call wrote it, else the record
         that is there."""
         now = int(self._clock())
-        item = attrs({
-            "id": key,
-            "fingerprint": fingerprint,
-            "state": "pending",
-            "started_at": now,
-            "lease_until": now + lease_seconds,
-            "random": random,
-            "expiration": now + RECORD_TTL_SECONDS,
-        })
+        item = attrs(
+            {
+                "id": key,
+                "fingerprint": fingerprint,
+                "state": "pending",
+                "started_at": now,
+                "lease_until": now + lease_seconds,
+                "random": random,
+                "expiration": now + RECORD_TTL_SECONDS,
+            }
+        )
         try:
             self._db.put_item(
                 TableName=self._table,
@@ -85,8 +87,7 @@ class ChatTokenStore:
 
     def finish(self, key: str, result: str) -> None:
         """The operation is done: ``result`` (a message id, a thread's outcome) answers every repeat."""
-        self._update(key, "SET #state = :done, #result = :result", None,
-                     {":done": "done", ":result": result})
+        self._update(key, "SET #state = :done, #result = :result", None, {":done": "done", ":result": result})
 
     def release(self, key: str) -> None:
         """The attempt ended without knowing whether Tencent did it: a repeat may recover at once."""

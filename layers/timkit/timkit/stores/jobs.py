@@ -231,9 +231,7 @@ class JobStore:
 
     # ------------------------------------------------------------------ planning
 
-    def plan_page(
-        self, job_id: str, cursor: str, next_cursor: str, groups: dict[str, int], cancelled: bool
-    ) -> bool:
+    def plan_page(self, job_id: str, cursor: str, next_cursor: str, groups: dict[str, int], cancelled: bool) -> bool:
         """Records one page of target groups (group → Random) and moves the job's cursor from
         ``cursor`` to ``next_cursor`` ("" when this was the last page), all or nothing. False when
         the cursor had already moved: another invocation planned this page. Groups named twice
@@ -249,13 +247,15 @@ class JobStore:
                     "UpdateExpression": f"SET #cursor = :next, planned = :last {counted}",
                     "ConditionExpression": "#cursor = :cursor AND planned = :false",
                     "ExpressionAttributeNames": {"#cursor": "cursor", "#total": "total"},
-                    "ExpressionAttributeValues": attrs({
-                        ":next": next_cursor,
-                        ":cursor": cursor,
-                        ":last": not next_cursor,
-                        ":false": False,
-                        ":n": len(pending),
-                    }),
+                    "ExpressionAttributeValues": attrs(
+                        {
+                            ":next": next_cursor,
+                            ":cursor": cursor,
+                            ":last": not next_cursor,
+                            ":false": False,
+                            ":n": len(pending),
+                        }
+                    ),
                 }
             }
             puts = [
@@ -292,9 +292,7 @@ class JobStore:
         found = self._db.get_item(TableName=self._table, Key=_key(job_id, _group_sk(group_id)), ConsistentRead=True)
         return JobGroup.model_validate(plain(found["Item"])) if "Item" in found else None
 
-    def groups(
-        self, job_id: str, limit: int, token: str | None
-    ) -> tuple[builtins.list[JobGroup], str | None]:
+    def groups(self, job_id: str, limit: int, token: str | None) -> tuple[builtins.list[JobGroup], str | None]:
         query: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :g)",
@@ -325,13 +323,15 @@ class JobStore:
                 ),
                 ConditionExpression="#state = :pending OR (#state = :sending AND lease_until < :now)",
                 ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=attrs({
-                    ":sending": "sending",
-                    ":pending": "pending",
-                    ":lease": lease_until_ms,
-                    ":now": now_ms,
-                    ":one": 1,
-                }),
+                ExpressionAttributeValues=attrs(
+                    {
+                        ":sending": "sending",
+                        ":pending": "pending",
+                        ":lease": lease_until_ms,
+                        ":now": now_ms,
+                        ":one": 1,
+                    }
+                ),
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -343,7 +343,10 @@ class JobStore:
     def new_random(self, job_id: str, group_id: str, old: int, new: int) -> bool:
         """A dropped message is resent as a new one: False if the group moved on meanwhile."""
         return self._update_group(
-            job_id, group_id, "SET #random = :new", "#state = :sending AND #random = :old",
+            job_id,
+            group_id,
+            "SET #random = :new",
+            "#state = :sending AND #random = :old",
             attrs({":new": new, ":old": old, ":sending": "sending"}),
             {"#random": "random"},
         )
@@ -351,12 +354,20 @@ class JobStore:
     def release(self, job_id: str, group_id: str, code: int | None, info: str) -> bool:
         """Gives a sending group back for a later attempt (same Random), noting why."""
         return self._update_group(
-            job_id, group_id, "SET lease_until = :zero, code = :code, info = :info", "#state = :sending",
+            job_id,
+            group_id,
+            "SET lease_until = :zero, code = :code, info = :info",
+            "#state = :sending",
             {**attrs({":zero": 0, ":info": info, ":sending": "sending"}), ":code": attr(code)},
         )
 
     def _update_group(
-        self, job_id: str, group_id: str, update: str, condition: str, values: dict[str, Any],
+        self,
+        job_id: str,
+        group_id: str,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
         names: dict[str, str] | None = None,
     ) -> bool:
         try:

@@ -11,12 +11,28 @@ from __future__ import annotations
 # apart: the sig is regenerated once and the call repeated.
 RETRYABLE_CODES = frozenset(
     {
-        60007, 60008, 60011, 60018, 60019, 60022,
-        70169, 70202, 70500,
-        20004, 20005, 20028,
-        90992, 90994, 90995, 91000,
-        10002, 10006, 10023,
-        30006, 30007, 30008,
+        60007,
+        60008,
+        60011,
+        60018,
+        60019,
+        60022,
+        70169,
+        70202,
+        70500,
+        20004,
+        20005,
+        20028,
+        90992,
+        90994,
+        90995,
+        91000,
+        10002,
+        10006,
+        10023,
+        30006,
+        30007,
+        30008,
         70050,
     }
 )
@@ -55,8 +71,10 @@ C2C_MSG_KEY_INVALID = 90054
 # Answers that say a user, group or message named in the request is not there: the caller's
 # mistake (an API answers 404), not Tencent failing. 20003 is sendmsg's "To_Account does not
 # exist"; 90003 / 90008 the C2C history, recall and read-mark APIs' unknown peer / account.
-NOT_FOUND_CODES = ACCOUNT_MISSING_CODES | GROUP_MISSING_CODES | frozenset(
-    {20003, C2C_PEER_INVALID, C2C_ACCOUNT_INVALID, C2C_RECALL_MSG_MISSING, GROUP_RECALL_MSG_MISSING}
+NOT_FOUND_CODES = (
+    ACCOUNT_MISSING_CODES
+    | GROUP_MISSING_CODES
+    | frozenset({20003, C2C_PEER_INVALID, C2C_ACCOUNT_INVALID, C2C_RECALL_MSG_MISSING, GROUP_RECALL_MSG_MISSING})
 )
 
 

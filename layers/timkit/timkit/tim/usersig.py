@@ -49,9 +49,7 @@ class UserSigInfo:
 
 
 def _hmac(key: str, identifier: str, sdkappid: int, issued: int, expire: int) -> str:
-    content = (
-        f"TLS.identifier:{identifier}\nTLS.sdkappid:{sdkappid}\nTLS.time:{issued}\nTLS.expire:{expire}\n"
-    )
+    content = f"TLS.identifier:{identifier}\nTLS.sdkappid:{sdkappid}\nTLS.time:{issued}\nTLS.expire:{expire}\n"
     digest = hmac.new(key.encode(), content.encode(), hashlib.sha256).digest()
     return base64.b64encode(digest).decode()
 
