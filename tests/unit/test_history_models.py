@@ -22,13 +22,13 @@ from timkit.models.callbacks import (
     group_identity,
     parse_callback,
 )
-from timkit.models.elements import TextElem, UnknownElem
-from timkit.models.history import (
+from timkit.models.conversations import (
     InvalidConversationId,
     c2c_conversation,
     group_conversation,
     normalise_conversation,
 )
+from timkit.models.elements import TextElem, UnknownElem
 from timkit.stores.archive import timeline
 
 SYSTEM = [CREATED, JOINED, EXITED, CHANGED, DESTROYED]
@@ -42,7 +42,7 @@ def parsed(doc: dict[str, Any]) -> Any:
 
 
 def test_one_helper_names_a_groups_conversation_everywhere() -> None:
-    # models/callbacks.py and the archive use models/history.py's helper: escaped alike.
+    # models/callbacks.py and the archive use models/conversations.py's helper: escaped alike.
     after = parsed(payload("Group.CallbackAfterSendMsg", GroupId="a:b%c"))
     assert conversation_of(after) == group_conversation("a:b%c") == "group:a%3Ab%25c"
     assert normalise_conversation("group:a%3Ab%25c") == "group:a%3Ab%25c"

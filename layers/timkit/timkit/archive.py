@@ -42,8 +42,9 @@ from timkit.models.callbacks import (
     GroupRecall,
     parse_callback,
 )
+from timkit.models.conversations import c2c_conversation, group_conversation
 from timkit.models.elements import MsgElement, RelayElem
-from timkit.models.history import BackfillProgress, c2c_conversation, group_conversation
+from timkit.models.history import BackfillProgress
 from timkit.stores.archive import (
     INDEX_KEY_NAMES,
     MESSAGE_SK,

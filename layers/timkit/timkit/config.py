@@ -30,7 +30,8 @@ class SettingsError(ValueError):
 class FunctionSettings(BaseModel):
     """Base of every function's settings."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # Built when a function validates its own settings, not for all at import (a cold-start cost).
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     @classmethod
     def from_env(cls) -> Self:

@@ -26,16 +26,9 @@ from timkit.models.callbacks import (
     parse_callback,
     read_identity,
 )
+from timkit.models.conversations import MAX_TIME, InvalidConversationId, normalise_conversation, parse_conversation
 from timkit.models.elements import KNOWN_ELEMENTS, MsgElement, UnknownElem, parse_body
-from timkit.models.history import (
-    MAX_TIME,
-    HistoryEntry,
-    HistoryPage,
-    InvalidConversationId,
-    SystemEvent,
-    normalise_conversation,
-    parse_conversation,
-)
+from timkit.models.history import HistoryEntry, HistoryPage, SystemEvent
 from timkit.stores.archive import (
     CONVERSATION,
     INDEX_KEY_NAMES,
@@ -149,7 +142,7 @@ class HistoryService:
         )
 
     def get(self, conversation: str, message_id: str) -> HistoryEntry:
-        """One entry of the conversation by its id (a message id of models/history.py, or a system
+        """One entry of the conversation by its id (a message id of models/conversations.py, or a system
         event's ``system:<id>``); MessageNotFound when the archive holds no such entry there."""
         conversation = conversation_id(conversation)
         if (

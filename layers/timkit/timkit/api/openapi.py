@@ -16,8 +16,8 @@ from pydantic import TypeAdapter
 
 from timkit.history import MAX_MESSAGE_ID, MAX_PAGE_SIZE
 from timkit.models.admin import MAX_PAGE
+from timkit.models.conversations import MAX_CONVERSATION_ID, MAX_TIME
 from timkit.models.errors import ErrorBody
-from timkit.models.history import MAX_CONVERSATION_ID, MAX_TIME
 from timkit.models.rest import RobotId
 
 

@@ -53,15 +53,14 @@ from timkit.models.chat import (
     CreateChatThreadResult,
     Metadata,
 )
-from timkit.models.elements import CustomContent, CustomElem
-from timkit.models.history import (
-    HistoryEntry,
-    HistoryPage,
+from timkit.models.conversations import (
     InvalidConversationId,
     group_conversation,
     normalise_conversation,
     parse_conversation,
 )
+from timkit.models.elements import CustomContent, CustomElem
+from timkit.models.history import HistoryEntry, HistoryPage
 from timkit.models.rest import (
     MAX_ADD_MEMBERS,
     MAX_GROUP_INFO_IDS,

@@ -27,8 +27,9 @@ from typing import Any
 from timkit.chat.errors import ChatMessageNotFound, InvalidChatRequest
 from timkit.models.callbacks import group_identity
 from timkit.models.chat import SYSTEM_TYPES, ChatMessage, ChatMessageContent, ChatParticipant
+from timkit.models.conversations import MAX_TIME
 from timkit.models.elements import CustomContent, CustomElem, MsgElement, TextContent, TextElem
-from timkit.models.history import MAX_TIME, HistoryEntry
+from timkit.models.history import HistoryEntry
 
 ENVELOPE_KEY = "chat"
 TEXT = "text"

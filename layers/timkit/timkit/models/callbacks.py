@@ -8,8 +8,8 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import AliasChoices, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from timkit.models.conversations import escape_part, group_conversation
 from timkit.models.elements import MsgElement, Wire, dump_body
-from timkit.models.history import escape_part, group_conversation
 
 
 class Command(StrEnum):

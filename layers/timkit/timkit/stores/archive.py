@@ -11,7 +11,7 @@ leaving, its information changing, its creation and dismissal) are items of thei
 ``REPORT#<LastReadTime, 12 digits>``. Every first write is conditional on the item not existing
 yet, which is what makes a repeated delivery change nothing.
 
-Messages and system events also carry ``conversation`` (a conversation id, models/history.py) and
+Messages and system events also carry ``conversation`` (a conversation id, models/conversations.py) and
 ``timeline`` (their place in it, :func:`timeline`): the ``ByConversation`` index pages a
 conversation in order. It is sparse: nothing else carries both (conflicting bodies, events and
 read reports stay out of it). Items archived before the index existed lack ``timeline`` until the
@@ -32,7 +32,7 @@ from timkit.models.callbacks import (
     GroupEvent,
     GroupMembersJoined,
 )
-from timkit.models.history import MAX_TIME
+from timkit.models.conversations import MAX_TIME
 from timkit.stores.dynamo import attr, attrs, plain
 
 MESSAGE_SK = "MSG"
