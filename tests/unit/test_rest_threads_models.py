@@ -530,3 +530,10 @@ def offline() -> TimRestClient:
 def test_the_client_refuses_bad_input_before_any_call(offline: TimRestClient, call: Any) -> None:
     with pytest.raises(ValidationError):
         call(offline)
+
+
+@pytest.mark.parametrize("seqs", [[True], ["3"], [[3]], [{"MsgSeq": {}}], [3.5], "3", [{"MsgSeq": False}]])
+def test_a_sequence_of_another_type_is_refused_not_coerced(seqs: object) -> None:
+    # A true became seq 1 (and "3" seq 3): a recall of a message nobody named.
+    with pytest.raises(ValidationError):
+        GroupMsgRecallRequest(GroupId="g", MsgSeqList=seqs)

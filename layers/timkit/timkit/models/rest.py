@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, Strict, field_validator, model_validator
 
 from timkit.models.callbacks import GroupAtItem
 from timkit.models.elements import MsgElement, Wire
@@ -375,7 +375,8 @@ GroupFaceUrl = Annotated[
     _max_bytes(MAX_GROUP_FACE_URL_BYTES, "a group FaceUrl"),
     Field(json_schema_extra={"maxLength": MAX_GROUP_FACE_URL_BYTES}),
 ]
-MsgSeqValue = Annotated[int, Field(ge=1, le=0xFFFFFFFF)]
+# Strict: a true or "3" where a sequence belongs is a mistake, not seq 1 or 3 (the request is refused).
+MsgSeqValue = Annotated[int, Strict(), Field(ge=1, le=0xFFFFFFFF)]
 
 
 class AppDefinedItem(Wire):
@@ -387,11 +388,15 @@ class MemberAccount(Wire):
     Member_Account: UserId
 
 
-def _wrap_items(value: Any, key: str) -> Any:
+def _bare(key: str) -> BeforeValidator:
     """A list of bare values is taken as the list of ``{key: value}`` objects Tencent wants."""
-    if isinstance(value, list):
-        return [item if isinstance(item, dict | Wire) else {key: item} for item in value]
-    return value
+
+    def wrap(value: Any) -> Any:
+        if isinstance(value, list):
+            return [item if isinstance(item, dict | Wire) else {key: item} for item in value]
+        return value
+
+    return BeforeValidator(wrap)
 
 
 class InitialMember(Wire):
@@ -520,12 +525,9 @@ MEMBER_ADD_PENDING = 3
 class AddGroupMemberRequest(Wire):
     GroupId: GroupIdStr
     Silence: Literal[0, 1] | None = None
-    MemberList: list[MemberAccount] = Field(min_length=1, max_length=MAX_ADD_MEMBERS)
-
-    @field_validator("MemberList", mode="before")
-    @classmethod
-    def _bare_ids(cls, value: Any) -> Any:
-        return _wrap_items(value, "Member_Account")
+    MemberList: Annotated[list[MemberAccount], _bare("Member_Account")] = Field(
+        min_length=1, max_length=MAX_ADD_MEMBERS
+    )
 
 
 class AddGroupMemberResult(Wire):
@@ -575,14 +577,9 @@ class MsgSeqItem(Wire):
 
 class GroupMsgRecallRequest(Wire):
     GroupId: GroupIdStr
-    MsgSeqList: list[MsgSeqItem] = Field(min_length=1, max_length=MAX_RECALL_SEQS)
+    MsgSeqList: Annotated[list[MsgSeqItem], _bare("MsgSeq")] = Field(min_length=1, max_length=MAX_RECALL_SEQS)
     TopicId: str | None = None
     Reason: RecallReason | None = None
-
-    @field_validator("MsgSeqList", mode="before")
-    @classmethod
-    def _bare_seqs(cls, value: Any) -> Any:
-        return _wrap_items(value, "MsgSeq")
 
 
 class RecallResult(Wire):
@@ -636,22 +633,12 @@ class GroupMsgReceiptRequest(Wire):
 
     GroupId: GroupIdStr
     From_Account: UserId
-    MsgSeqList: list[MsgSeqItem] = Field(min_length=1, max_length=MAX_RECEIPT_SEQS)
-
-    @field_validator("MsgSeqList", mode="before")
-    @classmethod
-    def _bare_seqs(cls, value: Any) -> Any:
-        return _wrap_items(value, "MsgSeq")
+    MsgSeqList: Annotated[list[MsgSeqItem], _bare("MsgSeq")] = Field(min_length=1, max_length=MAX_RECEIPT_SEQS)
 
 
 class GetGroupMsgReceiptRequest(Wire):
     GroupId: GroupIdStr
-    MsgSeqList: list[MsgSeqItem] = Field(min_length=1)
-
-    @field_validator("MsgSeqList", mode="before")
-    @classmethod
-    def _bare_seqs(cls, value: Any) -> Any:
-        return _wrap_items(value, "MsgSeq")
+    MsgSeqList: Annotated[list[MsgSeqItem], _bare("MsgSeq")] = Field(min_length=1)
 
 
 class GroupMsgReceiptInfo(Wire):
