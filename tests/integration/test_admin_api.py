@@ -4,108 +4,18 @@ can hand it that the resolver alone would get wrong (decoded paths, binary and n
 
 from __future__ import annotations
 
-import base64
 import json
-from collections.abc import Iterator
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
 
-from local.tim_emulator import FaultRule, Identity, Seed, Settings, TimEmulator
-from tests.handlers import SCHEDULER, load_handler
-from tests.moto_env import offline_aws, template_table
+from local.tim_emulator import FaultRule, Seed, TimEmulator
+from tests.integration.admin_harness import BOT, BOT_STATE, call
 from timkit.models.botconfig import BotConfig
 from timkit.models.errors import ErrorBody
 from timkit.stores.bots import BotStore
-
-APP = 1400000001
-KEY = "admin-api-test-key-0123456789abcdef0123456789abcdef"
-BOT = "@RBT#assistant"
-BOT_STATE = "bot-state"
-
-CONTEXT = SimpleNamespace(
-    function_name="tim-admin-api",
-    memory_limit_in_mb=256,
-    aws_request_id="test",
-    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tim-admin-api",
-    get_remaining_time_in_millis=lambda: 29_000,  # what the Idempotency-Key's record is kept against
-)
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[TimEmulator]:
-    with TimEmulator(Identity(APP, KEY), Settings(), port=0, seed=Seed(robots=(BOT,))) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def api(emulator: TimEmulator) -> Iterator[ModuleType]:
-    env = {
-        "TIM_SDKAPPID": str(APP),
-        "JOBS_TABLE": "jobs",
-        "RATE_TABLE": "rates",
-        "BOT_STATE_TABLE": BOT_STATE,
-        "IDEMPOTENCY_TABLE": "idempotency",
-        "ARCHIVE_TABLE": "archive",
-        "TIM_API_BASE": emulator.url,
-        "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/broadcast",
-        "POWERTOOLS_SERVICE_NAME": "tim-admin-api",
-        **SCHEDULER,
-    }
-    with pytest.MonkeyPatch.context() as patch, offline_aws(patch):
-        secret = boto3.client("secretsmanager").create_secret(Name="key", SecretString=json.dumps({"secret_key": KEY}))
-        patch.setenv("TIM_SECRET_ID", secret["ARN"])
-        for name, value in env.items():
-            patch.setenv(name, value)
-        for logical_id, name in [
-            ("JobsTable", "jobs"),
-            ("RateTable", "rates"),
-            ("BotStateTable", BOT_STATE),
-            ("IdempotencyTable", "idempotency"),
-            ("ArchiveTable", "archive"),
-        ]:
-            template_table(logical_id, name)
-        with load_handler("admin_api", "it_admin_api_app") as module:
-            yield module
-
-
-@pytest.fixture
-def faultless(emulator: TimEmulator) -> Iterator[TimEmulator]:
-    yield emulator
-    emulator.configure(faults=[])
-
-
-def call(
-    api: ModuleType,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    content_type: str = "application/json",
-    headers: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    """As an HttpApi hands a request over: the path decoded, a body that is not text base64-encoded."""
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": f"{method} {path}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"content-type": content_type, **(headers or {})},
-        "requestContext": {
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
-            "requestId": "r",
-            "stage": "$default",
-        },
-        "isBase64Encoded": False,
-    }
-    if body is not None:
-        try:
-            event["body"] = body.decode()
-        except UnicodeDecodeError:
-            event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
-    answer = api.lambda_handler(event, CONTEXT)
-    return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None
 
 
 @pytest.mark.parametrize("job", ["a?b", "a#b", "tab\there", "😀", "a%zz"])

@@ -5,64 +5,22 @@ they document and the constraints the OpenAPI document states."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import boto3
 import pytest
 
-from tests.handlers import SCHEDULER, load_handler
+from tests.integration.admin_harness import CONTEXT
 from tests.integration.test_history_store import archive, c2c, group, old_layout
-from tests.moto_env import offline_aws, template_table
 from timkit.archive import Archiver
 from timkit.models.errors import ErrorBody
 from timkit.models.history import BackfillProgress, HistoryEntry, HistoryPage
 from timkit.stores.archive import ArchiveStore
 
-APP = 1400000001
-KEY = "admin-api-test-key-0123456789abcdef0123456789abcdef"
 BASE = 1_730_000_000
-CONTEXT = SimpleNamespace(
-    function_name="tim-admin-api",
-    memory_limit_in_mb=256,
-    aws_request_id="test",
-    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tim-admin-api",
-    get_remaining_time_in_millis=lambda: 29_000,
-)
 MESSAGES = "/admin/conversations/{conversationId}/messages"
 MESSAGE = "/admin/conversations/{conversationId}/messages/{messageId}"
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[ModuleType]:
-    env = {
-        "TIM_SDKAPPID": str(APP),
-        "JOBS_TABLE": "jobs",
-        "RATE_TABLE": "rates",
-        "BOT_STATE_TABLE": "bot-state",
-        "IDEMPOTENCY_TABLE": "idempotency",
-        "ARCHIVE_TABLE": "archive",
-        "TIM_API_BASE": "http://127.0.0.1:9",
-        "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/broadcast",
-        "POWERTOOLS_SERVICE_NAME": "tim-admin-api",
-        **SCHEDULER,
-    }
-    with pytest.MonkeyPatch.context() as patch, offline_aws(patch):
-        secret = boto3.client("secretsmanager").create_secret(Name="key", SecretString=json.dumps({"secret_key": KEY}))
-        patch.setenv("TIM_SECRET_ID", secret["ARN"])
-        for name, value in env.items():
-            patch.setenv(name, value)
-        for logical_id, name in [
-            ("JobsTable", "jobs"),
-            ("RateTable", "rates"),
-            ("IdempotencyTable", "idempotency"),
-            ("ArchiveTable", "archive"),
-        ]:
-            template_table(logical_id, name)
-        with load_handler("admin_api", "it_history_api_app") as module:
-            yield module
 
 
 @pytest.fixture(scope="module")

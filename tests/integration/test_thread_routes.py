@@ -11,12 +11,12 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
-from tests.integration.test_admin_api import CONTEXT, api, call, emulator  # noqa: F401 - the fixtures
+from tests.integration.admin_harness import CONTEXT, call
 
 GROUP = "group:@TGS#thread-routes"
 
 
-def test_the_document_states_the_thread_constraints(api: ModuleType) -> None:  # noqa: F811
+def test_the_document_states_the_thread_constraints(api: ModuleType) -> None:
     document = json.loads(api.app.get_openapi_json_schema())
     paths = document["paths"]
     assert {p for p in paths if p.startswith("/admin/threads")} == {
@@ -43,7 +43,7 @@ def test_the_document_states_the_thread_constraints(api: ModuleType) -> None:  #
 
 
 @pytest.mark.parametrize("thread", ["group:a#b", "group:a?b", "group:😀", "group:a%253Ab"])
-def test_a_thread_id_of_any_characters_reaches_the_thread_client(api: ModuleType, thread: str) -> None:  # noqa: F811
+def test_a_thread_id_of_any_characters_reaches_the_thread_client(api: ModuleType, thread: str) -> None:
     status, body = call(api, "GET", f"/admin/threads/{quote(thread, safe=':%')}")
     assert (status, body["field"]) == (404, "threadId"), body
 
@@ -63,12 +63,12 @@ def test_a_thread_id_of_any_characters_reaches_the_thread_client(api: ModuleType
         "group:" + "g" * 49,
     ],
 )
-def test_a_thread_id_of_another_shape_is_a_422_naming_it(api: ModuleType, thread: str) -> None:  # noqa: F811
+def test_a_thread_id_of_another_shape_is_a_422_naming_it(api: ModuleType, thread: str) -> None:
     status, body = call(api, "GET", f"/admin/threads/{thread}")
     assert (status, body["field"]) == (422, "threadId"), body
 
 
-def test_what_tencent_does_not_offer_is_a_422_naming_the_operation(api: ModuleType) -> None:  # noqa: F811
+def test_what_tencent_does_not_offer_is_a_422_naming_the_operation(api: ModuleType) -> None:
     status, body = call(api, "POST", f"/admin/threads/{GROUP}/typing", b'{"sender": "alice"}')
     assert (status, body["field"]) == (422, "send_typing_notification")
     assert "not offered by Tencent IM" in body["message"]
@@ -85,7 +85,7 @@ def test_what_tencent_does_not_offer_is_a_422_naming_the_operation(api: ModuleTy
     ],
 )
 def test_a_user_or_group_tencent_does_not_know_is_a_404_not_a_tencent_failure(
-    api: ModuleType,  # noqa: F811
+    api: ModuleType,
     method: str,
     path: str,
     body: bytes | None,
@@ -96,7 +96,7 @@ def test_a_user_or_group_tencent_does_not_know_is_a_404_not_a_tencent_failure(
     assert "does not exist" in answer["message"] or answer["field"] == "threadId", answer
 
 
-def test_a_bad_body_or_token_names_the_field(api: ModuleType) -> None:  # noqa: F811
+def test_a_bad_body_or_token_names_the_field(api: ModuleType) -> None:
     status, body = call(api, "POST", "/admin/threads", b'{"topic": "' + b"x" * 31 + b'", "participants": ["alice"]}')
     assert (status, body["field"]) == (422, "body.topic")
     status, body = call(api, "POST", "/admin/threads", b'{"topic": "t", "participants": ["a", "a"]}')
