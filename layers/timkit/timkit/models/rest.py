@@ -282,6 +282,8 @@ class GroupMemberRequest(Wire):
 
 
 class GroupMember(Wire):
+    """A member as get_group_member_info and get_group_info describe one (docs/protocol.md §5.8, §10.2)."""
+
     Member_Account: str
     Role: str | None = None
     JoinTime: int | None = None
@@ -290,6 +292,7 @@ class GroupMember(Wire):
     LastSendMsgTime: int | None = None
     MuteUntil: int | None = None
     NameCard: str | None = None
+    AppMemberDefinedData: list[AppDefinedItem] | None = None
 
 
 class GroupMemberReply(Reply):
@@ -452,17 +455,6 @@ class GetGroupInfoRequest(Wire):
     ResponseFilter: GroupInfoFilter | None = None
 
 
-class GroupInfoMember(Wire):
-    Member_Account: str
-    Role: str | None = None
-    JoinTime: int | None = None
-    MsgSeq: int | None = None
-    MsgFlag: str | None = None
-    LastSendMsgTime: int | None = None
-    MuteUntil: int | None = None
-    AppMemberDefinedData: list[AppDefinedItem] | None = None
-
-
 class GroupInfoItem(Wire):
     """One group of a get_group_info answer: its own ErrorCode says whether it was found (docs/protocol.md §10.2)."""
 
@@ -485,7 +477,7 @@ class GroupInfoItem(Wire):
     ApplyJoinOption: str | None = None
     MuteAllMember: str | None = None
     AppDefinedData: list[AppDefinedItem] | None = None
-    MemberList: list[GroupInfoMember] | None = None
+    MemberList: list[GroupMember] | None = None
 
 
 class GetGroupInfoReply(Reply):

@@ -20,7 +20,7 @@ backfill (:meth:`timkit.archive.Archiver.backfill`) gives it to them.
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import boto3
 
@@ -33,7 +33,7 @@ from timkit.models.callbacks import (
     GroupMembersJoined,
 )
 from timkit.models.conversations import MAX_TIME
-from timkit.stores.dynamo import attr, attrs, plain
+from timkit.stores.dynamo import attr, attrs, plain, put_if_absent
 
 MESSAGE_SK = "MSG"
 CONFLICT_SK_PREFIX = "MSG#CONFLICT#"
@@ -141,16 +141,7 @@ class ArchiveStore:
         """Write the item unless it exists: None when this call wrote it, else the item that is
         there (plain values), so the caller can tell a repeat from another body."""
         item = _key(pk, sk) | attrs(attributes)
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except self._client.exceptions.ConditionalCheckFailedException as exc:
-            return plain(cast(dict[str, Any], exc.response.get("Item", {})))
-        return None
+        return put_if_absent(self._client, self._table, item, "pk")
 
     def history(self, pk: str) -> list[dict[str, Any]]:
         """The message and its events, in sort-key order, as plain values."""

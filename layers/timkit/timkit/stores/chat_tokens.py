@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import boto3
 
-from timkit.stores.dynamo import attrs, plain
+from timkit.stores.dynamo import attrs, plain, put_if_absent
 
 # Longer than any retry an operator or a queue makes, far longer than Tencent's 5-minute Random
 # window (docs/protocol.md §6.4); DynamoDB deletes expired items within days.
@@ -55,24 +55,17 @@ class ChatTokenStore:
                 "expiration": now + RECORD_TTL_SECONDS,
             }
         )
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(id)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except self._db.exceptions.ConditionalCheckFailedException as exc:
-            old = exc.response.get("Item")
-            # Rare: the condition failed on an item deleted since; read it (None: try again).
-            if old:
-                return _record(cast(dict[str, Any], old))
-            return self.get(key) or self.begin(key, fingerprint, random, lease_seconds)
-        return None
+        old = put_if_absent(self._db, self._table, item, "id")
+        if old is None:
+            return None
+        if old:
+            return _record(old)
+        # Rare: the condition failed on an item deleted since; read it (None: try again).
+        return self.get(key) or self.begin(key, fingerprint, random, lease_seconds)
 
     def get(self, key: str) -> TokenRecord | None:
         found = self._db.get_item(TableName=self._table, Key=_key(key), ConsistentRead=True).get("Item")
-        return _record(found) if found else None
+        return _record(plain(found)) if found else None
 
     def take_over(self, record: TokenRecord, lease_seconds: int) -> bool:
         """Leases a pending record whose lease has run out (its attempt crashed or gave up); False
@@ -120,8 +113,8 @@ def _key(key: str) -> dict[str, Any]:
     return attrs({"id": key})
 
 
-def _record(item: dict[str, Any]) -> TokenRecord:
-    found = plain(item)
+def _record(found: dict[str, Any]) -> TokenRecord:
+    """A record from its plain values."""
     return TokenRecord(
         key=found["id"],
         fingerprint=found.get("fingerprint", ""),

@@ -35,6 +35,21 @@ def attrs(values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: dict(_TO.serialize(value)) for name, value in values.items() if value is not None}
 
 
+def put_if_absent(client: Any, table: str, item: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """Write ``item`` unless one with its ``key`` attribute exists: None when this call wrote it, else
+    the item that is there as plain values ({} when the condition failed on an item deleted since)."""
+    try:
+        client.put_item(
+            TableName=table,
+            Item=item,
+            ConditionExpression=f"attribute_not_exists({key})",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except client.exceptions.ConditionalCheckFailedException as exc:
+        return plain(exc.response.get("Item", {}))
+    return None
+
+
 def plain(item: Mapping[str, Any]) -> dict[str, Any]:
     """An item's attributes as plain values."""
     deserialize = _FROM.deserialize
