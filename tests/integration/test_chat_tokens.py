@@ -20,10 +20,15 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def tokens(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[_Tokens]:
+def store(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[ChatTokenStore]:
     with offline_aws(monkeypatch):
         template_table("IdempotencyTable", "idempotency")
-        yield _Tokens(ChatTokenStore("idempotency", clock=clock.now), clock.now)
+        yield ChatTokenStore("idempotency", clock=clock.now)
+
+
+@pytest.fixture
+def tokens(store: ChatTokenStore, clock: FakeClock) -> _Tokens:
+    return _Tokens(store, clock.now)
 
 
 def test_the_first_attempt_owns_the_token_and_a_concurrent_one_is_told_to_wait(tokens: _Tokens) -> None:
@@ -36,16 +41,16 @@ def test_the_first_attempt_owns_the_token_and_a_concurrent_one_is_told_to_wait(t
 
 def test_a_finished_token_answers_its_result(tokens: _Tokens) -> None:
     assert tokens.claim("k", "f", 7) is None
-    assert tokens.store is not None
-    tokens.store.finish("k", "group:g:1")
+    tokens.finish("k", "group:g:1")
     record = tokens.claim("k", "f", 7)
     assert record is not None and (record.state, record.result) == ("done", "group:g:1")
 
 
-def test_a_released_or_expired_attempt_is_taken_over_once(tokens: _Tokens, clock: FakeClock) -> None:
-    assert tokens.store is not None
+def test_a_released_or_expired_attempt_is_taken_over_once(
+    tokens: _Tokens, store: ChatTokenStore, clock: FakeClock
+) -> None:
     assert tokens.claim("released", "f", 7) is None
-    tokens.store.release("released")
+    tokens.release("released")
     record = tokens.claim("released", "f", 7)
     assert record is not None and (record.state, record.random) == ("pending", 7)
     with pytest.raises(OperationInProgress):  # the taker's lease is live now
@@ -53,7 +58,7 @@ def test_a_released_or_expired_attempt_is_taken_over_once(tokens: _Tokens, clock
 
     assert tokens.claim("crashed", "f", 9) is None
     clock.advance(LEASE_SECONDS + 1)
-    stale = tokens.store.get("crashed")
+    stale = store.get("crashed")
     assert stale is not None
-    assert tokens.store.take_over(stale, LEASE_SECONDS)
-    assert not tokens.store.take_over(stale, LEASE_SECONDS)  # a second taker loses the race
+    assert store.take_over(stale, LEASE_SECONDS)
+    assert not store.take_over(stale, LEASE_SECONDS)  # a second taker loses the race

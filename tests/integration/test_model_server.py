@@ -20,7 +20,7 @@ import requests
 
 from local.model_server import MODELS, ModelServer, Settings, answer_tokens, expected_answer
 from tests.waiting import wait_for
-from timkit.chatbot.providers import ChatMessage, OpenAICompatible, ProviderError
+from timkit.chatbot.providers import ChatMessage, Generation, OpenAICompatible, ProviderError
 
 QUESTION = "What does the local model say?"
 KEY = "sk-local-test-key-7f3a"
@@ -48,7 +48,7 @@ def ask(
     settings = {"temperature": 0.7, "max_tokens": 1024, "timeout": 10.0, **options}
     deltas: list[str] = []
     try:
-        for delta in provider.stream(system="You are a test.", messages=messages, model=name, **settings):
+        for delta in provider.stream(Generation(system="You are a test.", messages=messages, model=name, **settings)):
             deltas.append(delta)
     except ProviderError as exc:
         return deltas, exc
@@ -156,10 +156,10 @@ def test_a_closed_port_is_unavailable() -> None:
 
 
 def ask_url(url: str) -> tuple[list[str], ProviderError | None]:
-    stream = OpenAICompatible(url).stream(
+    stream = OpenAICompatible(url).stream(Generation(
         system="", messages=[ChatMessage(role="user", content="x")], model="local-echo", temperature=0,
         max_tokens=10, timeout=2,
-    )  # fmt: skip
+    ))  # fmt: skip
     try:
         return list(stream), None
     except ProviderError as exc:
@@ -174,10 +174,10 @@ def test_close_from_another_thread_stops_the_models_generation(model: ModelServe
     # thread does not wake it; close() must shut the connection down so that the model stops at once.
     model.configure(slow_token_delay_ms=2000)
     provider = OpenAICompatible(model.base_url)
-    stream = provider.stream(
+    stream = provider.stream(Generation(
         system="", messages=[ChatMessage(role="user", content=QUESTION)], model="local-slow", temperature=0,
         max_tokens=100, timeout=30,
-    )  # fmt: skip
+    ))  # fmt: skip
     deltas: queue.Queue[str | BaseException | None] = queue.Queue()
 
     def read() -> None:
@@ -204,10 +204,10 @@ def test_close_from_another_thread_stops_the_models_generation(model: ModelServe
 
 def test_closing_mid_stream_in_the_readers_thread_stops_generation_too(model: ModelServer) -> None:
     model.configure(long_token_delay_ms=5)
-    stream = OpenAICompatible(model.base_url).stream(
+    stream = OpenAICompatible(model.base_url).stream(Generation(
         system="", messages=[ChatMessage(role="user", content=QUESTION)], model="local-long", temperature=0,
         max_tokens=8192, timeout=30,
-    )  # fmt: skip
+    ))  # fmt: skip
     for count, _ in enumerate(stream, start=1):
         if count == 10:
             stream.close()

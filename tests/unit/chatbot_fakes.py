@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from timkit.chatbot.providers import ChatMessage, ProviderError
+from timkit.chatbot.providers import ChatMessage, Generation, ProviderError
 from timkit.chatbot.turn import END, FeedItem
 from timkit.models.chatbot import Turn
 from timkit.models.elements import dump_body
@@ -158,11 +158,11 @@ class FakeStream:
 class Provider:
     def __init__(self, refuse: ProviderError | None = None) -> None:
         self.refuse = refuse
-        self.asked: list[dict[str, Any]] = []
+        self.asked: list[Generation] = []
         self.opened = FakeStream()
 
-    def stream(self, **kwargs: Any) -> FakeStream:
-        self.asked.append(kwargs)
+    def stream(self, request: Generation) -> FakeStream:
+        self.asked.append(request)
         if self.refuse is not None:
             raise self.refuse
         return self.opened

@@ -29,7 +29,7 @@ from tests.unit.chatbot_fakes import (
     history,
     tokens,
 )
-from timkit.chatbot.providers import ChatMessage, ProviderError
+from timkit.chatbot.providers import ChatMessage, Generation, ProviderError
 from timkit.chatbot.stream import MIN_UPDATE_INTERVAL
 from timkit.chatbot.turn import (
     DELIVERY_FAILED_TEXT,
@@ -183,14 +183,14 @@ def test_the_model_and_its_context() -> None:
     )
     ran = run(ended([(t(0), "ok")]), settings=settings)
     [asked] = ran.provider.asked
-    assert asked == {
-        "system": "You are terse.",
-        "messages": [*history(), ChatMessage(role="user", content=C2C_TURN.text)],
-        "model": "m-1",
-        "temperature": 0.2,
-        "max_tokens": 77,
-        "timeout": 30.0,
-    }
+    assert asked == Generation(
+        system="You are terse.",
+        messages=[*history(), ChatMessage(role="user", content=C2C_TURN.text)],
+        model="m-1",
+        temperature=0.2,
+        max_tokens=77,
+        timeout=30.0,
+    )
     assert ran.feed is not None and ran.feed.closed_at is not None  # the stream is always closed
 
 

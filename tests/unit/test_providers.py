@@ -18,6 +18,7 @@ from timkit.chatbot.providers import (
     MAX_SSE_LINE,
     Bedrock,
     ChatMessage,
+    Generation,
     OpenAICompatible,
     ProviderError,
     SseEvent,
@@ -134,7 +135,7 @@ def provider(served: Served, api_key: Any = None) -> tuple[OpenAICompatible, _Ad
 def stream(served: Served, api_key: Any = None) -> tuple[Any, _Adapter]:
     p, adapter = provider(served, api_key)
     return p.stream(
-        system="Be brief.", messages=QUESTION, model="m-1", temperature=0.2, max_tokens=64, timeout=7
+        Generation(system="Be brief.", messages=QUESTION, model="m-1", temperature=0.2, max_tokens=64, timeout=7)
     ), adapter
 
 
@@ -240,7 +241,7 @@ def test_the_request_is_a_streamed_chat_completion_with_the_system_prompt_first(
 
 def test_no_key_no_authorization_header_and_no_system_message_when_empty() -> None:
     p, adapter = provider(Served(pieces=body(OPENAI_BODY)), api_key=lambda: None)
-    list(p.stream(system="", messages=QUESTION[:1], model="m", temperature=0, max_tokens=1, timeout=1))
+    list(p.stream(Generation(system="", messages=QUESTION[:1], model="m", temperature=0, max_tokens=1, timeout=1)))
     (request,) = adapter.requests
     assert "authorization" not in request.headers
     assert json.loads(request.body or b"")["messages"] == [{"role": "user", "content": "Hi"}]
@@ -397,7 +398,7 @@ def test_provider_for_openai_looks_the_key_up_by_name_for_each_stream(monkeypatc
     config = SimpleNamespace(provider="openai", base_url="https://llm.example/v1", api_key="deepseek")
     p = provider_for(config, api_keys)
     assert isinstance(p, OpenAICompatible) and asked == []
-    list(p.stream(system="", messages=QUESTION, model="m", temperature=0, max_tokens=1, timeout=1))
+    list(p.stream(Generation(system="", messages=QUESTION, model="m", temperature=0, max_tokens=1, timeout=1)))
     assert asked == ["deepseek"] and adapter.requests[0].headers["authorization"] == f"Bearer {KEY}"
 
 
@@ -424,7 +425,7 @@ def test_a_named_key_missing_from_the_secret_is_a_configuration_error(monkeypatc
     monkeypatch.setattr(providers, "_default_session", lambda: session)
     config = SimpleNamespace(provider="openai", base_url="https://llm.example/v1", api_key="missing")
     with pytest.raises(ProviderError) as err:
-        list(provider_for(config, {}.get).stream(**STREAM_ARGS))
+        list(provider_for(config, {}.get).stream(Generation(**STREAM_ARGS)))
     assert err.value.kind == "config" and "missing" in str(err.value) and adapter.requests == []
 
 

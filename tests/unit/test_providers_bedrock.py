@@ -26,7 +26,7 @@ from botocore.stub import Stubber
 
 from local.http import LocalHTTPHandler, LocalHTTPServer
 from timkit.chatbot import providers
-from timkit.chatbot.providers import Bedrock, ChatMessage, ProviderError
+from timkit.chatbot.providers import Bedrock, ChatMessage, Generation, ProviderError
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 MESSAGES = [ChatMessage(role="user", content="Hi"), ChatMessage(role="assistant", content="Hello"),
@@ -55,7 +55,9 @@ def client(endpoint_url: str | None = None) -> Any:
 
 
 def open_stream(bedrock: Bedrock, system: str = "Be brief.") -> Any:
-    return bedrock.stream(system=system, messages=MESSAGES, model=MODEL, temperature=0.3, max_tokens=200, timeout=5)
+    return bedrock.stream(
+        Generation(system=system, messages=MESSAGES, model=MODEL, temperature=0.3, max_tokens=200, timeout=5)
+    )
 
 
 def run(bedrock: Bedrock) -> tuple[list[str], ProviderError | None]:

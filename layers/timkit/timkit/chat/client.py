@@ -9,7 +9,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -37,6 +37,7 @@ from timkit.chat.mapping import (
     to_time,
 )
 from timkit.chat.paging import ChatPaged, decode_token, encode_token
+from timkit.history import HistoryService
 from timkit.models.chat import (
     MESSAGE_TYPE_PATTERN,
     AddChatParticipantsResult,
@@ -60,7 +61,6 @@ from timkit.models.conversations import (
     parse_conversation,
 )
 from timkit.models.elements import CustomContent, CustomElem
-from timkit.models.history import HistoryEntry, HistoryPage
 from timkit.models.rest import (
     MAX_ADD_MEMBERS,
     MAX_GROUP_INFO_IDS,
@@ -114,25 +114,6 @@ _TOPIC = TypeAdapter(GroupName)
 _METADATA: TypeAdapter[dict[str, str] | None] = TypeAdapter(Metadata | None)
 
 
-class History(Protocol):
-    """The archive's read side (:class:`timkit.history.HistoryService`)."""
-
-    def page(
-        self,
-        conversation: str,
-        *,
-        start_time: int | None = None,
-        end_time: int | None = None,
-        page_size: int = 50,
-        next_token: str | None = None,
-        newest_first: bool = True,
-    ) -> HistoryPage: ...
-
-    def get(self, conversation: str, message_id: str) -> HistoryEntry: ...
-
-    def covers(self, conversation: str) -> int | None: ...
-
-
 def _valid(adapter: TypeAdapter[Any], value: Any, field: str) -> Any:
     try:
         return adapter.validate_python(value)
@@ -174,24 +155,29 @@ def _members(participants: Iterable[ChatParticipant | str]) -> list[str]:
 class _Tokens:
     """Claims on idempotency records; see the package docstring for the states and crash windows."""
 
-    def __init__(self, store: ChatTokenStore | None, clock: Callable[[], float]) -> None:
-        self.store = store
+    def __init__(self, store: ChatTokenStore, clock: Callable[[], float]) -> None:
+        self._store = store
         self._clock = clock
 
     def claim(self, key: str, fingerprint: str, random: int) -> TokenRecord | None:
         """None: this attempt is the first. A record: ``done`` (answer with its result) or
         ``pending`` (an earlier attempt ended without an outcome: this one recovers it)."""
-        assert self.store is not None
-        record = self.store.begin(key, fingerprint, random, LEASE_SECONDS)
+        record = self._store.begin(key, fingerprint, random, LEASE_SECONDS)
         if record is None:
             return None
         if record.fingerprint != fingerprint:
             raise IdempotencyConflict()
         if record.state == "done":
             return record
-        if record.lease_until > self._clock() or not self.store.take_over(record, LEASE_SECONDS):
+        if record.lease_until > self._clock() or not self._store.take_over(record, LEASE_SECONDS):
             raise OperationInProgress()
         return record
+
+    def release(self, key: str) -> None:
+        self._store.release(key)
+
+    def finish(self, key: str, result: str) -> None:
+        self._store.finish(key, result)
 
 
 class ChatClient:
@@ -207,14 +193,14 @@ class ChatClient:
         self,
         rest: TimRestClient | Callable[[], TimRestClient],
         *,
-        history: History | None = None,
+        history: HistoryService | None = None,
         tokens: ChatTokenStore | None = None,
         group_type: GroupType = DEFAULT_GROUP_TYPE,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._rest: Callable[[], TimRestClient] = (lambda: rest) if isinstance(rest, TimRestClient) else rest
         self._history = history
-        self._tokens = _Tokens(tokens, clock)
+        self._tokens = _Tokens(tokens, clock) if tokens is not None else None
         self._group_type = group_type
         self._clock = clock
 
@@ -245,7 +231,7 @@ class ChatClient:
         derived = TOKEN_GROUP_PREFIX + _hash("thread", idempotency_token)[:40]
         key = "chat-create#" + _hash(idempotency_token)
         fingerprint = _fingerprint({"topic": topic, "participants": sorted(members), "type": self._group_type})
-        record = self._tokens.claim(key, fingerprint, 0) if self._tokens.store else None
+        record = self._tokens.claim(key, fingerprint, 0) if self._tokens is not None else None
         if record is not None and record.state == "done":
             errors = [ChatError.model_validate(e) for e in json.loads(record.result or "[]")]
             thread = self.get_chat_thread_client(group_conversation(derived))
@@ -262,11 +248,11 @@ class ChatClient:
                     raise
             result = self._populate(derived, members)
         except BaseException:
-            if self._tokens.store:
-                self._tokens.store.release(key)
+            if self._tokens is not None:
+                self._tokens.release(key)
             raise
-        if self._tokens.store:
-            self._tokens.store.finish(key, json.dumps([e.model_dump(mode="json") for e in result.errors]))
+        if self._tokens is not None:
+            self._tokens.finish(key, json.dumps([e.model_dump(mode="json") for e in result.errors]))
         return result
 
     def _populate(self, group_id: str, members: list[str]) -> CreateChatThreadResult:
@@ -320,8 +306,8 @@ class ChatThreadClient:
         rest: Callable[[], TimRestClient],
         thread_id: str,
         *,
-        history: History | None,
-        tokens: _Tokens,
+        history: HistoryService | None,
+        tokens: _Tokens | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         try:
@@ -512,7 +498,7 @@ class ChatThreadClient:
         digest = _hash("send", self.thread_id, idempotency_token)
         # Derived, so that even without a record a repeat carries the same Random (and MsgSeq).
         random, seq = int(digest[:8], 16), int(digest[8:16], 16)
-        if not self._tokens.store:
+        if self._tokens is None:
             return self._send(sender, peer, body, custom_data, random, seq)
         key = "chat-send#" + digest
         fingerprint = _fingerprint(
@@ -531,9 +517,9 @@ class ChatThreadClient:
             found = self._find_sent(sender, peer, random, record.started_at) if record is not None else None
             message_id = found or self._send(sender, peer, body, custom_data, random, seq)
         except BaseException:
-            self._tokens.store.release(key)
+            self._tokens.release(key)
             raise
-        self._tokens.store.finish(key, message_id)
+        self._tokens.finish(key, message_id)
         return message_id
 
     def _send(

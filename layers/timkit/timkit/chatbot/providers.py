@@ -74,18 +74,22 @@ class TextStream(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """What a provider is asked to generate. ``timeout``: seconds to wait for the first byte and
+    between bytes."""
+
+    system: str
+    messages: list[ChatMessage]
+    model: str
+    temperature: float
+    max_tokens: int
+    timeout: float
+
+
 class Provider(Protocol):
-    def stream(
-        self,
-        *,
-        system: str,
-        messages: list[ChatMessage],
-        model: str,
-        temperature: float,
-        max_tokens: int,
-        timeout: float,
-    ) -> TextStream:
-        """Start generating. ``timeout``: seconds to wait for the first byte and between bytes."""
+    def stream(self, request: Generation) -> TextStream:
+        """Start generating."""
         ...
 
 
@@ -236,28 +240,20 @@ class OpenAICompatible:
         self._api_key = api_key
         self._session = session
 
-    def stream(
-        self,
-        *,
-        system: str,
-        messages: list[ChatMessage],
-        model: str,
-        temperature: float,
-        max_tokens: int,
-        timeout: float,
-    ) -> TextStream:
+    def stream(self, request: Generation) -> TextStream:
         """Nothing is sent until iteration starts: the request, and every failure, belong to the
         reader."""
         body = {
-            "model": model,
-            "messages": ([{"role": "system", "content": system}] if system else [])
-            + [{"role": m.role, "content": m.content} for m in messages],
+            "model": request.model,
+            "messages": ([{"role": "system", "content": request.system}] if request.system else [])
+            + [{"role": m.role, "content": m.content} for m in request.messages],
             "stream": True,
-            "temperature": temperature,
-            "max_tokens": max_tokens,
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
         }
         headers = {"accept": "text/event-stream"}
-        return _SseTextStream(self._session or _default_session(), self._url, body, headers, self._api_key, timeout)
+        session = self._session or _default_session()
+        return _SseTextStream(session, self._url, body, headers, self._api_key, request.timeout)
 
 
 class _SseTextStream:
@@ -459,25 +455,16 @@ class Bedrock:
     def __init__(self, client: Any = None) -> None:
         self._client = client
 
-    def stream(
-        self,
-        *,
-        system: str,
-        messages: list[ChatMessage],
-        model: str,
-        temperature: float,
-        max_tokens: int,
-        timeout: float,
-    ) -> TextStream:
+    def stream(self, request: Generation) -> TextStream:
         """Nothing is sent until iteration starts: the call, and every failure, belong to the reader."""
-        request: dict[str, Any] = {
-            "modelId": model,
-            "messages": [{"role": m.role, "content": [{"text": m.content}]} for m in messages],
-            "inferenceConfig": {"temperature": temperature, "maxTokens": max_tokens},
+        converse: dict[str, Any] = {
+            "modelId": request.model,
+            "messages": [{"role": m.role, "content": [{"text": m.content}]} for m in request.messages],
+            "inferenceConfig": {"temperature": request.temperature, "maxTokens": request.max_tokens},
         }
-        if system:
-            request["system"] = [{"text": system}]
-        return _BedrockTextStream(self._client, request, timeout)
+        if request.system:
+            converse["system"] = [{"text": request.system}]
+        return _BedrockTextStream(self._client, converse, request.timeout)
 
 
 class _BedrockTextStream:

@@ -255,7 +255,15 @@ def _shape_errors(step: str) -> Iterator[None]:
 class _Writer:
     """What both writers share: the conversation, the pacing clock and the counts."""
 
-    def __init__(self, rest: TimRestClient, turn: Turn, *, clock: Clock, sleep: Sleep, limit: int) -> None:
+    def __init__(
+        self,
+        rest: TimRestClient,
+        turn: Turn,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+        limit: int = SOFT_LIMIT_BYTES,
+    ) -> None:
         self._to = _Conversation(rest, turn, sleep)
         self._clock = clock
         self._sleep = sleep
@@ -271,6 +279,11 @@ class _Writer:
         self.first_sent_at: float | None = None
         # When the last call about the current message (or the answer's last message) returned.
         self.last_update_at: float | None = None
+        self._new_message()
+
+    def _new_message(self) -> None:
+        """Forget the current message: the next call starts a new one."""
+        raise NotImplementedError
 
     @property
     def msg_keys(self) -> list[str]:
@@ -333,20 +346,13 @@ class _Writer:
 class CustomMessageWriter(_Writer):
     """docs/protocol.md §8.3: send, then modify with the cumulative ``chunks`` (one chunk per update)."""
 
-    def __init__(
-        self,
-        rest: TimRestClient,
-        turn: Turn,
-        *,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = time.sleep,
-        limit: int = SOFT_LIMIT_BYTES,
-    ) -> None:
-        super().__init__(rest, turn, clock=clock, sleep=sleep, limit=limit)
-        # The current message: its handle (MsgKey or MsgSeq) and its key, its chunks as last sent.
-        self._handle: str | int | None = None
-        self._key: str | None = None
-        self._chunks: list[str] = []
+    # The current message: its handle (MsgKey or MsgSeq) and its key, its chunks as last sent.
+    _handle: str | int | None
+    _key: str | None
+    _chunks: list[str]
+
+    def _new_message(self) -> None:
+        self._handle, self._key, self._chunks = None, None, []
 
     @property
     def text(self) -> str:
@@ -411,28 +417,21 @@ class CustomMessageWriter(_Writer):
         self._chunks = chunks
         if finished:
             self._done += "".join(chunks)
-            self._handle, self._key, self._chunks = None, None, []
+            self._new_message()
 
 
 class NativeStreamWriter(_Writer):
     """docs/protocol.md §8.4: ``TIMStreamElem`` chunks, each carrying what is new (``Markdown``), with the text so
     far as ``CompatibleText`` for clients that cannot render stream messages."""
 
-    def __init__(
-        self,
-        rest: TimRestClient,
-        turn: Turn,
-        *,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = time.sleep,
-        limit: int = SOFT_LIMIT_BYTES,
-    ) -> None:
-        super().__init__(rest, turn, clock=clock, sleep=sleep, limit=limit)
-        self._stream_id: str | None = None
-        self._index = 0
-        # The current message's text so far.
-        self._message = ""
-        self._open = False
+    _stream_id: str | None
+    _index: int
+    # The current message's text so far.
+    _message: str
+    _open: bool = False
+
+    def _new_message(self) -> None:
+        self._stream_id, self._index, self._message = None, 0, ""
 
     @property
     def text(self) -> str:
@@ -505,7 +504,7 @@ class NativeStreamWriter(_Writer):
         self._open = not last
         if last:
             self._done += self._message
-            self._stream_id, self._index, self._message = None, 0, ""
+            self._new_message()
 
 
 def writer_for(

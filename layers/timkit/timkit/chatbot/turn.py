@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from timkit.chatbot.providers import ChatMessage, Provider, ProviderError, TextStream
+from timkit.chatbot.providers import ChatMessage, Generation, Provider, ProviderError, TextStream
 from timkit.chatbot.stream import AnswerWriter, DeliveryError, writer_for
 from timkit.models.chatbot import Turn
 from timkit.tim.rest import TimRestClient
@@ -189,12 +189,14 @@ class _Answer:
     def run(self, history: list[ChatMessage], provider: Provider, feed: Callable[[TextStream], Feed]) -> TurnResult:
         try:
             stream = provider.stream(
-                system=self.config.system_prompt,
-                messages=[*history, ChatMessage(role="user", content=self.turn.text)],
-                model=self.config.model,
-                temperature=self.config.temperature,
-                max_tokens=self.config.max_tokens,
-                timeout=min(PROVIDER_IDLE_TIMEOUT_SECONDS, float(self.config.max_answer_seconds)),
+                Generation(
+                    system=self.config.system_prompt,
+                    messages=[*history, ChatMessage(role="user", content=self.turn.text)],
+                    model=self.config.model,
+                    temperature=self.config.temperature,
+                    max_tokens=self.config.max_tokens,
+                    timeout=min(PROVIDER_IDLE_TIMEOUT_SECONDS, float(self.config.max_answer_seconds)),
+                )
             )
         except ProviderError as exc:
             return self.model_failed(exc)

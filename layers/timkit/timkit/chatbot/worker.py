@@ -19,7 +19,7 @@ from typing import NoReturn, Protocol
 
 from aws_lambda_powertools import Logger
 
-from timkit.chatbot.providers import ChatMessage, Provider, ProviderError
+from timkit.chatbot.providers import ChatMessage, Generation, Provider, ProviderError
 from timkit.chatbot.stream import DeliveryError, writer_for
 from timkit.chatbot.turn import TurnResult, answer_turn
 from timkit.models.botconfig import MAX_ANSWER_SECONDS, BotConfig
@@ -186,5 +186,5 @@ class _Failing:
     def __init__(self, error: ProviderError) -> None:
         self._error = error
 
-    def stream(self, **_: object) -> NoReturn:
+    def stream(self, request: Generation) -> NoReturn:
         raise self._error

@@ -75,15 +75,15 @@ class CallbackRequest(Wire):
         raise NotImplementedError
 
 
-class C2CMessage(CallbackRequest):
+class _C2CEvent(CallbackRequest):
+    """What every callback about a one-to-one message carries."""
+
     From_Account: str
     To_Account: str
     MsgSeq: Uint32 = 0
     MsgRandom: Uint32 = 0
     MsgTime: int = 0
     MsgKey: str
-    MsgId: str | None = None
-    OnlineOnlyFlag: int = 0
     MsgBody: list[MsgElement] = Field(default_factory=list)
     CloudCustomData: str = ""
     EventTime: int | None = None
@@ -93,6 +93,11 @@ class C2CMessage(CallbackRequest):
     @property
     def identity(self) -> str:
         return f"c2c:{self.MsgKey}"
+
+
+class C2CMessage(_C2CEvent):
+    MsgId: str | None = None
+    OnlineOnlyFlag: int = 0
 
 
 class C2CBeforeSend(C2CMessage):
@@ -164,22 +169,9 @@ class BotGroupMessage(GroupAfterSend):
     )
 
 
-class C2CModify(CallbackRequest):
+class C2CModify(_C2CEvent):
     CallbackCommand: Literal["C2C.CallbackAfterModifyMsg"] = "C2C.CallbackAfterModifyMsg"
     Operator_Account: str | None = None
-    From_Account: str
-    To_Account: str
-    MsgSeq: int = 0
-    MsgRandom: int = 0
-    MsgTime: int = 0
-    MsgKey: str
-    MsgBody: list[MsgElement] = Field(default_factory=list)
-    CloudCustomData: str = ""
-    EventTime: int | None = None
-
-    @property
-    def identity(self) -> str:
-        return f"c2c:{self.MsgKey}"
 
 
 class GroupModify(CallbackRequest):
