@@ -8,9 +8,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from timkit.broadcast import BroadcastStarter
 from timkit.config import BroadcastSchedulerSettings
+from timkit.models.broadcast import Firing
 from timkit.stores.jobs import JobStore
 from timkit.stores.schedules import WorkQueue
 
@@ -19,21 +21,15 @@ settings = BroadcastSchedulerSettings.from_env()
 service = BroadcastStarter(JobStore(settings.JOBS_TABLE), WorkQueue(settings.BROADCAST_QUEUE_URL))
 
 
-def _fired_at(event: dict) -> datetime:
-    try:
-        # Scheduler's <aws.scheduler.scheduled-time>, e.g. 2026-11-21T10:00:00Z.
-        return datetime.fromisoformat(event["scheduledTime"].replace("Z", "+00:00")).astimezone(UTC)
-    except (KeyError, AttributeError, ValueError):
-        # Not filled in: the minute of delivery names the firing instead.
-        return datetime.now(UTC).replace(second=0, microsecond=0)
-
-
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    job_id = event.get("jobId")
-    if not isinstance(job_id, str) or not job_id:
-        logger.error("scheduler event without a jobId: ignored", keys=sorted(event))
+    try:
+        firing = Firing.model_validate(event)
+    except ValidationError as exc:
+        logger.error(
+            "scheduler event is not a firing: ignored", errors=exc.errors(include_input=False, include_url=False)
+        )
         return {"started": None}
-    started = service.start(job_id, _fired_at(event))
-    logger.info("scheduled broadcast fired", job_id=job_id, started=started)
+    started = service.start(firing.job_id, firing.fired_at(datetime.now(UTC)))
+    logger.info("scheduled broadcast fired", job_id=firing.job_id, started=started)
     return {"started": started}

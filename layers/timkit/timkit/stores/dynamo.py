@@ -17,8 +17,11 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 class _Deserializer(TypeDeserializer):
     def _deserialize_n(self, value: str) -> int | Decimal:
         # Numbers read as they are: in one place, without walking every item again afterwards.
-        number: Decimal = super()._deserialize_n(value)  # type: ignore[misc]  # private: the stubs omit it
-        return int(number) if number == number.to_integral_value() else number
+        try:
+            return int(value)
+        except ValueError:
+            number: Decimal = super()._deserialize_n(value)  # type: ignore[misc]  # private: the stubs omit it
+            return int(number) if number == number.to_integral_value() else number
 
 
 _TO = TypeSerializer()
@@ -53,4 +56,6 @@ def put_if_absent(client: Any, table: str, item: dict[str, Any], key: str) -> di
 def plain(item: Mapping[str, Any]) -> dict[str, Any]:
     """An item's attributes as plain values."""
     deserialize = _FROM.deserialize
-    return {name: deserialize(attribute) for name, attribute in item.items()}
+    # Strings are most of what the stores read (an archive page is hundreds of them): taken as they
+    # are, without the generic dispatch (an attribute value has exactly one type key).
+    return {name: attribute["S"] if "S" in attribute else deserialize(attribute) for name, attribute in item.items()}

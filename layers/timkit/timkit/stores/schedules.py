@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from timkit.models.broadcast import WORK_ITEM, WorkItem
+from timkit.models.broadcast import WORK_ITEM, Firing, WorkItem
 
 # Scheduler fills these in when it invokes the target (its context attributes).
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
@@ -33,7 +32,7 @@ class Schedules:
             Target={
                 "Arn": self._target_arn,
                 "RoleArn": self._role_arn,
-                "Input": json.dumps({"jobId": job_id, "scheduledTime": SCHEDULED_TIME}),
+                "Input": Firing(job_id=job_id, scheduled_time=SCHEDULED_TIME).model_dump_json(),
                 # The scheduler function is idempotent per firing: Scheduler's retries are harmless.
                 "RetryPolicy": {"MaximumRetryAttempts": 5, "MaximumEventAgeInSeconds": 3600},
             },
