@@ -6,15 +6,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from timkit.broadcast import BroadcastStarter
 from timkit.config import BroadcastSchedulerSettings
+from timkit.metrics import BROADCAST_STARTED
 from timkit.stores.jobs import JobStore
 from timkit.stores.schedules import WorkQueue
 
 logger = Logger()
+metrics = Metrics()
 settings = BroadcastSchedulerSettings.from_env()
 service = BroadcastStarter(JobStore(settings.JOBS_TABLE), WorkQueue(settings.BROADCAST_QUEUE_URL))
 
@@ -28,7 +31,9 @@ def _fired_at(event: dict) -> datetime:
         return datetime.now(UTC).replace(second=0, microsecond=0)
 
 
-@logger.inject_lambda_context(clear_state=True)
+# The job's id (the schedule's input): what the admin API answered and the worker logs it under.
+@logger.inject_lambda_context(correlation_id_path="jobId", clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_id = event.get("jobId")
     if not isinstance(job_id, str) or not job_id:
@@ -36,4 +41,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return {"started": None}
     started = service.start(job_id, _fired_at(event))
     logger.info("scheduled broadcast fired", job_id=job_id, started=started)
+    if started is not None:
+        metrics.add_metric(name=BROADCAST_STARTED, unit=MetricUnit.Count, value=1)
     return {"started": started}
