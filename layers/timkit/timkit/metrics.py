@@ -43,7 +43,11 @@ BEFORE_SEND_DURATION = "BeforeSendDuration"
 POLICY_LOAD_FAILED = "PolicyLoadFailed"
 
 # functions/event_processor: one per archived item (timkit.archive results), and mergers captured.
-ARCHIVE_RESULTS: Mapping[str, str] = {"stored": "Archived", "duplicate": "DuplicateIgnored", "conflict": "ConflictingBody"}
+ARCHIVE_RESULTS: Mapping[str, str] = {
+    "stored": "Archived",
+    "duplicate": "DuplicateIgnored",
+    "conflict": "ConflictingBody",
+}
 MERGERS_CAPTURED = "MergerCaptured"
 
 # functions/merger_api and its authorizer.
