@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -54,13 +53,14 @@ except ImportError:
     pass
 
 
-# The correlation id is the gateway's request id (the access log's requestId) until the callback's
-# message is known; from then on its identity (timkit.callback), which the event processor and the
-# chatbot worker log the same message under.
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     started = time.perf_counter()
+    # The correlation id is the gateway's request id (the access log's requestId) until the message
+    # is known, then its identity (timkit.callback), which the event processor and the chatbot worker
+    # log it under. Set here rather than by correlation_id_path: its JMESPath search costs ~10 µs.
+    logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
     query = event.get("queryStringParameters") or {}
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
