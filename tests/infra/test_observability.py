@@ -1,6 +1,7 @@
 """template.yaml for operators: the dashboard and the alarms name only metrics the code publishes
 (timkit.metrics.PUBLISHED, by function), watch every queue, and notify; tracing stays off the
-callback; what every function shares is set once, in Globals."""
+callback; what every function shares is set once, in Globals; every function has a sample event
+(each accepted by its handler: tests/integration/test_sample_events.py)."""
 
 from __future__ import annotations
 
@@ -240,3 +241,11 @@ def test_a_variable_every_function_sets_alike_is_set_in_globals(template: dict[s
     # A function's own value would hide the shared one (SAM lets the function's win).
     for name, variables in zip(functions(template), own, strict=True):
         assert not set(variables) & set(shared), name
+
+
+# --- sample events ----------------------------------------------------------------------------
+
+
+def test_every_function_has_a_sample_event_and_every_sample_a_function(template: dict[str, Any]) -> None:
+    samples = {path.parent.name for path in (ROOT / "events").glob("*/*.json")}
+    assert samples == set(folders(template))

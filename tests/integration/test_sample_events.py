@@ -41,10 +41,6 @@ def template_functions() -> dict[str, str]:
     }
 
 
-def test_every_function_has_a_sample_event_and_every_sample_a_function() -> None:
-    assert {path.parent.name for path in SAMPLES} == set(template_functions())
-
-
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     with offline_aws(monkeypatch):
