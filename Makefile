@@ -12,7 +12,7 @@ CFN_LINT := $(TOOLS)/bin/cfn-lint
 # SAM CLI and cfn-lint pin their own boto3/pydantic: they live apart from the app's venv.
 TOOLS_PINS := aws-sam-cli==1.170.0 cfn-lint==1.58.0
 
-.PHONY: install tools run test test-fast bench lint build validate deploy clean
+.PHONY: install tools run test test-fast bench lint build validate deploy clean event
 
 install: $(STAMP)
 $(STAMP): pyproject.toml layers/timkit/requirements.txt
@@ -54,6 +54,17 @@ build: tools
 
 deploy: build
 	$(SAM) deploy --guided
+
+# A sample event (events/$(FN)/$(EVENT).json) on stdout, for `sam local invoke <Function> -e -` or
+# `sam remote invoke <Function> --event-file -`, or saved with `> file`. A callback's is signed now, with
+# $$TIM_CALLBACK_TOKEN and $$TIM_SDKAPPID (default: the local stack's demo values), as Tencent signs it.
+FN ?= tim_callback
+EVENT ?= c2c_before_send
+event:
+	@test -f events/$(FN)/$(EVENT).json || { echo "no events/$(FN)/$(EVENT).json; there are:" $$(cd events && ls */*.json) >&2; exit 2; }
+	@test -x $(VENV)/bin/timctl || $(MAKE) --no-print-directory install >&2
+	@if [ "$(FN)" = tim_callback ]; then $(VENV)/bin/timctl callback sign --event events/$(FN)/$(EVENT).json; \
+	else cat events/$(FN)/$(EVENT).json; fi
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 from timkit.config import (
     AdminApiSettings,
@@ -20,6 +21,7 @@ from timkit.config import (
     MergerApiSettings,
     MergerAuthorizerSettings,
 )
+from timkit.metrics import NAMESPACE
 
 ROOT = Path(__file__).resolve().parents[1]
 # Each function (its folder under functions/) and the settings model its handler validates at cold
@@ -43,6 +45,19 @@ SCHEDULER = {
 }
 
 
+def lambda_context(function: str, remaining_ms: int = 10_000) -> SimpleNamespace:
+    """What Lambda hands a handler as its context, for ``function`` (its folder name); Powertools'
+    Logger and Metrics read the name, memory, ARN and request id of it."""
+    name = f"timkit-{function}"
+    return SimpleNamespace(
+        function_name=name,
+        memory_limit_in_mb=256,
+        aws_request_id=f"{function}-request",
+        invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+        get_remaining_time_in_millis=lambda: remaining_ms,
+    )
+
+
 def required_settings(model: type[FunctionSettings]) -> list[str]:
     return [name for name, field in model.model_fields.items() if field.is_required()]
 
@@ -56,8 +71,15 @@ def load_handler(function: str, name: str) -> Iterator[ModuleType]:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    # Powertools Metrics takes its namespace when the module makes it: the one the template's Globals
+    # give every function, unless the test set its own.
+    default_namespace = "POWERTOOLS_METRICS_NAMESPACE" not in os.environ
+    if default_namespace:
+        os.environ["POWERTOOLS_METRICS_NAMESPACE"] = NAMESPACE
     try:
         spec.loader.exec_module(module)
         yield module
     finally:
+        if default_namespace:
+            os.environ.pop("POWERTOOLS_METRICS_NAMESPACE", None)
         sys.modules.pop(name, None)

@@ -1,7 +1,9 @@
 """`callback sign`: a callback URL signed the way Tencent signs it, printed or POSTed.
 
 Sign = hex(sha256(token + RequestTime)) (docs/protocol.md §1.2): the URL carries the Sign, never the
-token, and is good for the endpoint's time window (60 s by default) from when it is made.
+token, and is good for the endpoint's time window (60 s by default) from when it is made. With
+--event, a sample API Gateway event (events/tim_callback/) is signed the same way and printed, for
+`sam local invoke -e` and `sam remote invoke --event-file`.
 """
 
 from __future__ import annotations
@@ -52,6 +54,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     )
     sign.add_argument("--text", default="hello from timctl", help="the sample body's text (default: %(default)s)")
     sign.add_argument("--send", action="store_true", help="POST the callback and print the answer")
+    sign.add_argument(
+        "--event",
+        metavar="FILE",
+        help="print this API Gateway event (e.g. events/tim_callback/c2c_before_send.json; '-': stdin) with its "
+        "query signed now (SdkAppid, RequestTime, Sign), for sam local invoke -e / sam remote invoke --event-file",
+    )
     sign.add_argument("--token", help="the callback token (default: $TIM_CALLBACK_TOKEN, else the local demo one)")
     sign.add_argument("--sdkappid", type=int, help="the SDKAppID (default: $TIM_SDKAPPID, else the local demo one)")
     sign.add_argument("--client-ip", default="127.0.0.1", help="the ClientIP parameter (default: %(default)s)")
@@ -70,6 +78,11 @@ def sign_callback(args: argparse.Namespace, client: AdminClient) -> int:
         sdkappid = args.sdkappid or int(os.environ.get("TIM_SDKAPPID") or DEMO_SDKAPPID)
     except ValueError:
         raise CliError("TIM_SDKAPPID is not a number") from None
+    if args.event:
+        if args.send or args.body_file:
+            raise CliError("--event prints the event it signs: it takes neither --send nor --body-file")
+        print_json(signed_event(read_json(args.event), sdkappid, token, args.command, int(time.time())))
+        return 0
     if token == DEMO_CALLBACK_TOKEN and not is_loopback(client.api):
         print("timctl: signing with the local stack's demo token; give --token for a deployed stack", file=sys.stderr)
     body = read_json(args.body_file) if args.body_file else None
@@ -98,6 +111,36 @@ def sign_callback(args: argparse.Namespace, client: AdminClient) -> int:
         print(f"HTTP {status}", file=sys.stderr)
     print_json(answer)
     return 0
+
+
+def signed_event(event: Any, sdkappid: int, token: str, command: str | None, now: int) -> dict[str, Any]:
+    """``event`` (an HttpApi callback event) with the query Tencent would send now: its SdkAppid,
+    RequestTime and Sign replaced, its other parameters kept."""
+    if not isinstance(event, dict) or not isinstance(event.get("queryStringParameters"), dict):
+        raise CliError("--event: not an API Gateway event with queryStringParameters (see events/tim_callback/)")
+    query = {str(k): str(v) for k, v in event["queryStringParameters"].items()}
+    try:
+        body = json.loads(event.get("body") or "{}")
+    except (TypeError, ValueError):
+        body = None
+    if not isinstance(body, dict):
+        raise CliError("--event: its body is not a JSON callback")
+    said = (query.get("CallbackCommand"), body.get("CallbackCommand"), command)
+    named = {str(value) for value in said if value is not None}
+    if len(named) != 1:
+        raise CliError(f"--event: which CallbackCommand? the query, the body and --command say {sorted(named)}")
+    (chosen,) = named
+    query.update(
+        callback_query(
+            sdkappid,
+            chosen,
+            client_ip=query.get("ClientIP", "127.0.0.1"),
+            platform=query.get("OptPlatform", "RESTAPI"),
+            token=token,
+            request_time=now,
+        )
+    )
+    return {**event, "queryStringParameters": query, "rawQueryString": urlencode(query)}
 
 
 def sample_body(command: str, text: str, now: int) -> dict[str, Any]:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from timkit.admin import (
@@ -102,6 +103,8 @@ from timkit.stores.paging import InvalidToken
 from timkit.stores.schedules import Schedules, WorkQueue
 
 logger = Logger()
+# Its cold starts (KeyNotConfigured goes out on its own: timkit.stores.appkey).
+metrics = Metrics()
 settings = AdminApiSettings.from_env()
 keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger)
 rest = paced_client(settings, keys.current)
@@ -486,7 +489,9 @@ DOMAIN_ERRORS: ErrorTable = {
 use_errors(app, DOMAIN_ERRORS, logger)
 
 
-@logger.inject_lambda_context(clear_state=True)
+# The gateway's request id, also in the access log and in the apigw-requestid header the caller got.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     writes.register_lambda_context(context)
     prepared = prepare(event)

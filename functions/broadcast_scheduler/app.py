@@ -6,22 +6,27 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from timkit.broadcast import BroadcastStarter
 from timkit.config import BroadcastSchedulerSettings
+from timkit.metrics import BROADCAST_STARTED
 from timkit.models.broadcast import Firing
 from timkit.stores.jobs import JobStore
 from timkit.stores.schedules import WorkQueue
 
 logger = Logger()
+metrics = Metrics()
 settings = BroadcastSchedulerSettings.from_env()
 service = BroadcastStarter(JobStore(settings.JOBS_TABLE), WorkQueue(settings.BROADCAST_QUEUE_URL))
 
 
-@logger.inject_lambda_context(clear_state=True)
+# The job's id (the schedule's input): what the admin API answered and the worker logs it under.
+@logger.inject_lambda_context(correlation_id_path="jobId", clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         firing = Firing.model_validate(event)
@@ -32,4 +37,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return {"started": None}
     started = service.start(firing.job_id, firing.fired_at(datetime.now(UTC)))
     logger.info("scheduled broadcast fired", job_id=firing.job_id, started=started)
+    if started is not None:
+        metrics.add_metric(name=BROADCAST_STARTED, unit=MetricUnit.Count, value=1)
     return {"started": started}

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from timkit.broadcast import BroadcastWorker, WorkBatch
 from timkit.config import BroadcastWorkerSettings
+from timkit.metrics import BROADCAST_ITEM_RETRIED, BROADCAST_ITEM_SETTLED
 from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
 from timkit.stores.jobs import JobStore
@@ -43,12 +44,15 @@ class TryLater(Exception):
 
 def record_handler(batch: WorkBatch) -> Callable[[SQSRecord], None]:
     def handle(record: SQSRecord) -> None:
+        # The SQS message id until the item is read, then its job's id: what the admin API answered
+        # and the scheduler logs the job under.
+        logger.set_correlation_id(record.message_id)
         item = WorkQueue.parse(record.body)
-        logger.append_keys(job_id=item.job_id)
+        logger.set_correlation_id(item.job_id)
         outcome = batch.handle(item, int(record.attributes.approximate_receive_count), record.receipt_handle)
         if outcome != "done":
             metrics.add_metric(
-                name="BroadcastItemSettled" if outcome == "settled" else "BroadcastItemRetried",
+                name=BROADCAST_ITEM_SETTLED if outcome == "settled" else BROADCAST_ITEM_RETRIED,
                 unit=MetricUnit.Count,
                 value=1,
             )
@@ -59,7 +63,7 @@ def record_handler(batch: WorkBatch) -> Callable[[SQSRecord], None]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     batch = WorkBatch(worker, lambda: context.get_remaining_time_in_millis() / 1000)
     return process_partial_response(

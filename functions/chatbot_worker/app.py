@@ -58,7 +58,7 @@ def _queued(record: Any) -> QueuedTurn:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     queued, failed = [], []
     for record in SQSEvent(event).records:

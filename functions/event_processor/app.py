@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from timkit.archive import Archiver
 from timkit.config import EventProcessorSettings
 from timkit.merger import MergerService
+from timkit.metrics import ARCHIVE_RESULTS, MERGERS_CAPTURED
 from timkit.models.callbacks import parse_callback
 from timkit.stores.appkey import AppKeyStore, CaptureKeySecret
 from timkit.stores.archive import ArchiveStore
@@ -30,8 +31,6 @@ settings = EventProcessorSettings.from_env()
 archiver = Archiver(ArchiveStore(settings.ARCHIVE_TABLE))
 mergers = MergerService(MergerStore(settings.MERGER_BUCKET, settings.MERGER_TABLE), settings.MERGER_RETENTION_DAYS)
 processor = BatchProcessor(event_type=EventType.SQS)
-
-METRIC_NAMES = {"stored": "Archived", "duplicate": "DuplicateIgnored", "conflict": "ConflictingBody"}
 
 
 # Checked like the app's key (no empty or placeholder key), cached with the last good value kept.
@@ -49,6 +48,9 @@ def capture_secret() -> bytes:
 
 
 def archive_record(record: SQSRecord) -> None:
+    # The queue's message id until the callback is read (what a dead-letter queue shows), then the
+    # message's identity, which the callback function logged it under.
+    logger.set_correlation_id(record.message_id)
     command_attribute = record.message_attributes["command"]
     command = command_attribute.string_value if command_attribute else None
     if command is None:
@@ -62,7 +64,9 @@ def archive_record(record: SQSRecord) -> None:
     captured = mergers.capture(event, capture_secret)
     results = archiver.archive(event, body, captured)
     for result in results:
-        metrics.add_metric(name=METRIC_NAMES[result], unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=ARCHIVE_RESULTS[result], unit=MetricUnit.Count, value=1)
+    if captured:
+        metrics.add_metric(name=MERGERS_CAPTURED, unit=MetricUnit.Count, value=len(captured))
     if "conflict" in results:
         # The identity and where to look, never the body: it may be anyone's message, or forged.
         logger.warning(
@@ -74,6 +78,6 @@ def archive_record(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=archive_record, processor=processor, context=context)

@@ -14,10 +14,12 @@ from __future__ import annotations
 import base64
 import binascii
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
@@ -33,6 +35,7 @@ from timkit.merger import (
     NotJson,
     UnknownNestedKey,
 )
+from timkit.metrics import MERGER_DOWNLOADED, MERGER_UPLOADED
 from timkit.models.merger import LimitExceeded
 from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
@@ -41,6 +44,7 @@ from timkit.stores.mergers import MergerStore, StoreBusy
 from timkit.stores.parameters import PowertoolsSource
 
 logger = Logger()
+metrics = Metrics()
 settings = MergerApiSettings.from_env()
 keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger)
 # The body is validated in the route, not by the resolver's OpenAPI validation: that logs a
@@ -50,7 +54,14 @@ app = APIGatewayHttpResolver()
 # role lookups take their slots in the REST budget every Lambda shares.
 rest = paced_client(settings, keys.current)
 # The moderation policy the before-send callback applies (POLICY_SOURCE), cached as it caches it.
-config = ConfigStore("", settings.POLICY_SOURCE, settings.CONFIG_CACHE_SECONDS, logger, source=PowertoolsSource())
+config = ConfigStore(
+    "",
+    settings.POLICY_SOURCE,
+    settings.CONFIG_CACHE_SECONDS,
+    logger,
+    source=PowertoolsSource(),
+    count=lambda name: metrics.add_metric(name=name, unit=MetricUnit.Count, value=1),
+)
 service = MergerService(
     MergerStore(settings.MERGER_BUCKET, settings.MERGER_TABLE),
     settings.MERGER_RETENTION_DAYS,
@@ -92,12 +103,15 @@ def upload() -> Response:
         raw = base64.b64decode(body, validate=True) if event.is_base64_encoded else body.encode()
     except (ValueError, binascii.Error):
         raise NotJson("the body is not valid base64") from None
-    return _json(201, service.upload_json(_caller(), raw).model_dump_json())
+    stored = service.upload_json(_caller(), raw)
+    metrics.add_metric(name=MERGER_UPLOADED, unit=MetricUnit.Count, value=1)
+    return _json(201, stored.model_dump_json())
 
 
 @app.get("/mergers/<downloadKey>")
 def download(downloadKey: str) -> Response:  # noqa: N803 - the path parameter's name
     found = service.download(_caller(), downloadKey)
+    metrics.add_metric(name=MERGER_DOWNLOADED, unit=MetricUnit.Count, value=1)
     return _json(200, found.json.decode() if isinstance(found, InlineDocument) else found.model_dump_json())
 
 
@@ -122,6 +136,9 @@ DOMAIN_ERRORS: ErrorTable = {
 use_errors(app, DOMAIN_ERRORS, logger)
 
 
-@logger.inject_lambda_context(clear_state=True)
+# The gateway's request id: in the access log, in the authorizer's log and in the apigw-requestid
+# header the caller got.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

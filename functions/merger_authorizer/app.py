@@ -15,16 +15,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from timkit.config import MergerAuthorizerSettings
 from timkit.keys import KeyNotConfigured
+from timkit.metrics import MERGER_AUTH_REJECTED
 from timkit.stores.appkey import AppKeyStore
 from timkit.stores.config import ConfigUnavailable
 from timkit.tim.usersig import UserSigError, verify_usersig
 
 logger = Logger()
+metrics = Metrics()
 settings = MergerAuthorizerSettings.from_env()
 keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger)
 
@@ -36,6 +40,7 @@ def _admitted(identifier: str) -> dict:
 def _refused(reason: str) -> dict:
     # The reason ("UserSig has expired"...), never the sig itself.
     logger.info("merger API call refused", reason=reason)
+    metrics.add_metric(name=MERGER_AUTH_REJECTED, unit=MetricUnit.Count, value=1)
     return {"isAuthorized": False}
 
 
@@ -57,6 +62,9 @@ def _unavailable(exc: KeyNotConfigured | ConfigUnavailable) -> dict:
     return {"isAuthorized": True, "context": {"unavailable": str(exc)}}
 
 
+# The gateway's request id, which the merger API logs the same call under.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         key = keys.current()

@@ -61,8 +61,15 @@ def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str,
 
 
 def function_setting(template: dict[str, Any], name: str, key: str) -> Any:
-    """A function property as SAM sees it: the function's own value, else the Globals one."""
+    """A function property as SAM sees it: the function's own value, else the Globals one (the
+    environment's variables: both, merged, the function's winning)."""
     properties = template["Resources"][name]["Properties"]
+    if key == "Environment":
+        variables = [
+            (source.get(key) or {}).get("Variables") or {}
+            for source in (template.get("Globals", {}).get("Function", {}), properties)
+        ]
+        return {"Variables": {**variables[0], **variables[1]}}
     if key in properties:
         return properties[key]
     return template.get("Globals", {}).get("Function", {}).get(key)
@@ -347,7 +354,7 @@ def test_metrics_that_mean_an_attack_or_an_open_door_raise_an_alarm(
     # CallbackUnauthenticated: every callback while CallbackAuth is disabled; ConflictingBody:
     # another body for an archived message. Powertools Metrics puts them in the function's
     # namespace, dimensioned by its service.
-    env = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+    env = function_setting(template, function, "Environment")["Variables"]
     alarms = [
         a["Properties"]
         for a in resources_of_type(template, "AWS::CloudWatch::Alarm").values()

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.handlers import load_handler
+from tests.handlers import lambda_context, load_handler
 from tests.property.json_mutations import json_values, mutate
 from tests.unit.conftest import APP_KEY as KEY
 from tests.unit.conftest import FixedKey
@@ -121,7 +121,7 @@ def authorizer(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[ModuleType]:
 @settings(PROPERTY)
 @given(sig=mutated_sigs(), scheme=st.sampled_from(["Bearer ", "bearer  ", ""]))
 def test_authorizer_admits_only_what_verifies_and_never_raises(authorizer: ModuleType, sig: str, scheme: str) -> None:
-    verdict = authorizer.lambda_handler({"identitySource": [scheme + sig]}, None)
+    verdict = authorizer.lambda_handler({"identitySource": [scheme + sig]}, lambda_context("merger_authorizer"))
     try:
         info = verify_usersig(sig, APP, KEY) if scheme else None
     except UserSigError:

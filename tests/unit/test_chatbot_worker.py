@@ -4,6 +4,8 @@ with the later turns of its conversation."""
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 import time
 from typing import Any
@@ -158,3 +160,32 @@ def test_later_turns_of_a_conversation_wait_for_an_invocation_with_time_for_them
     assert failed == ["m-alice-2"] and handed_back == [("r-alice-2", 10)]
     assert sorted(text for text, *_ in answers.log) == ["alice-1", "bob-1"]
     assert "ChatbotTurnDeferred" in counted
+
+
+def test_each_conversations_log_lines_carry_its_messages_identity() -> None:
+    # Conversations run in threads side by side: each thread's lines name its own message (the id
+    # the callback and the event processor log it under), never another thread's.
+    together = threading.Barrier(3, timeout=10)
+
+    class Failing(Answers):
+        def __call__(self, turn: Turn, *args: Any, **kwargs: Any) -> TurnResult:
+            together.wait()  # all three conversations are in their answer at once
+            raise RuntimeError("the model is down")
+
+    stream = io.StringIO()
+    w = ChatbotWorker(
+        Store(),
+        lambda bot: CONFIG,
+        lambda: None,
+        lambda config: None,
+        Logger(service="test-correlation", stream=stream),
+        [].append,
+        lambda handle, s: None,
+        answer=Failing(),
+    )
+    batch = [turn("alice", 1), turn("bob", 1), turn("carol", 1)]
+    assert sorted(w.process(batch, FULL)) == sorted(q.message_id for q in batch)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert sorted((r["correlation_id"], r["identity"]) for r in lines) == [
+        (q.turn.identity, q.turn.identity) for q in sorted(batch, key=lambda q: q.turn.identity)
+    ]

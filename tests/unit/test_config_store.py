@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.unit.conftest import FakeClock, payload, text_body
+from tests.unit.conftest import FakeClock, json_log_lines, payload, text_body
 from timkit.aws_json import AwsError
+from timkit.metrics import POLICY_LOAD_FAILED
 from timkit.models.callbacks import C2CBeforeSend
 from timkit.policy import ALLOW_ALL
 from timkit.stores.config import (
@@ -67,6 +68,7 @@ def store(
     ttl: float = 60,
     secrets: FakeAws | None = None,
     ssm: FakeAws | None = None,
+    counted: list[str] | None = None,
 ) -> ConfigStore:
     return ConfigStore(
         secret_id=secret_id,
@@ -75,6 +77,7 @@ def store(
         logger=logger,
         clock=clock,
         source=AwsJsonSource(secrets, ssm),
+        count=(counted if counted is not None else []).append,
     )
 
 
@@ -264,3 +267,74 @@ def test_refresh_failure_is_logged_without_values(logger, capsys) -> None:
     records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert any("refresh failed" in r["message"] for r in records), out
     assert TOKEN not in out
+
+
+# ----------------------------------------------------------------------------- policy load failures
+# Kept quiet before (a warning, the last good policy in force): now an error and a metric to alarm on.
+
+
+def load_failures(out: str) -> list[dict[str, Any]]:
+    return [r for r in json_log_lines(out) if r["message"].startswith("policy document could not be loaded")]
+
+
+def test_an_invalid_policy_document_is_an_error_and_a_metric_and_the_last_good_one_stays(logger, capsys) -> None:
+    clock, counted = FakeClock(), []
+    # The document's values must not reach the log: the policy may live in the callback secret.
+    invalid = json.dumps({"blocked_words": ["codeword-17"], "reject_code": {"c2c": 10100}})
+    ssm = FakeAws(ssm_reply(blocked("scam")), ssm_reply(invalid))
+    s = store(logger, clock, source="ssm:/p", ssm=ssm, counted=counted)
+    assert decides(s.policy(), "scam") == "rejected"
+    assert counted == []
+    clock.advance(61)
+    assert decides(s.policy(), "scam") == "rejected"
+    assert counted == [POLICY_LOAD_FAILED]
+    out = capsys.readouterr().out
+    (failure,) = load_failures(out)
+    assert failure["level"] == "ERROR"
+    assert failure["source"] == "ssm:/p"
+    assert failure["problem"] == "invalid fields: reject_code.c2c"
+    assert "codeword-17" not in out
+
+
+@pytest.mark.parametrize(
+    ("source", "reply", "problem"),
+    [
+        ("ssm:/p", AWS_DOWN, "could not be read"),
+        ("ssm:/p", ssm_reply("{not json"), "invalid fields: document"),
+        ("ssm:/p", ssm_reply("[1, 2]"), "invalid fields: document"),
+        ("ssm:/p", ssm_reply(json.dumps({"blocked_words": "scam"})), "invalid fields: blocked_words"),
+        ("s3://bucket/policy.json", ssm_reply(blocked("scam")), "could not be read"),
+    ],
+)
+def test_a_first_policy_that_fails_to_load_is_counted_too(
+    logger, capsys, source: str, reply: Any, problem: str
+) -> None:
+    counted: list[str] = []
+    s = store(logger, FakeClock(), source=source, ssm=FakeAws(reply), counted=counted)
+    with pytest.raises(ConfigUnavailable):
+        s.policy()
+    assert counted == [POLICY_LOAD_FAILED]
+    (failure,) = load_failures(capsys.readouterr().out)
+    assert failure["problem"] == problem
+
+
+def test_a_broken_policy_is_counted_once_per_retry_not_per_callback(logger) -> None:
+    clock, counted = FakeClock(), []
+    ssm = FakeAws(ssm_reply(blocked("scam")), AWS_DOWN)
+    s = store(logger, clock, source="ssm:/p", ssm=ssm, counted=counted)
+    s.policy()
+    clock.advance(61)
+    for _ in range(5):
+        s.policy()
+    assert counted == [POLICY_LOAD_FAILED]
+    clock.advance(RETRY_AFTER_FAILURE_SECONDS)
+    s.policy()
+    assert counted == [POLICY_LOAD_FAILED] * 2
+
+
+def test_a_secret_that_fails_to_load_is_not_a_policy_failure(logger) -> None:
+    counted: list[str] = []
+    s = store(logger, FakeClock(), secrets=FakeAws(AWS_DOWN), counted=counted)
+    with pytest.raises(ConfigUnavailable):
+        s.secret()
+    assert counted == []

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.handlers import load_handler
+from tests.handlers import lambda_context, load_handler
 from tests.unit.conftest import APP_KEY as KEY
 from tests.unit.conftest import FixedKey
 from timkit.stores.config import ConfigUnavailable
@@ -37,7 +37,7 @@ def authorize(module: ModuleType, header: str | None) -> dict[str, Any]:
     event: dict[str, Any] = {"version": "2.0", "type": "REQUEST", "routeKey": "GET /mergers/{downloadKey}"}
     if header is not None:
         event["identitySource"] = [header]
-    return module.lambda_handler(event, None)
+    return module.lambda_handler(event, lambda_context("merger_authorizer"))
 
 
 def pack(doc: Any) -> str:

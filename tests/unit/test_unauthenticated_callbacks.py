@@ -78,7 +78,8 @@ def unauthenticated_counts(out: str) -> list[int]:
     counts = []
     for line in out.splitlines():
         doc = json.loads(line) if line.startswith("{") else {}
-        if "_aws" in doc:
+        # The cold-start metric goes in a document of its own, once per process.
+        if "_aws" in doc and "ColdStart" not in doc:
             (definition,) = doc["_aws"]["CloudWatchMetrics"]
             assert definition["Namespace"] == "TimKit"
             assert definition["Dimensions"] == [["service"]] and doc["service"] == "tim-callback"

@@ -105,10 +105,19 @@ class CallbackService:
         self._monotonic = monotonic
 
     @classmethod
-    def from_settings(cls, settings: CallbackSettings, logger: Logger) -> CallbackService:
+    def from_settings(
+        cls, settings: CallbackSettings, logger: Logger, count: Callable[[str], None] = lambda name: None
+    ) -> CallbackService:
+        """``count`` records a metric by name (the policy document failing to load)."""
         return cls(
             settings,
-            ConfigStore(settings.CALLBACK_SECRET_ID, settings.POLICY_SOURCE, settings.CONFIG_CACHE_SECONDS, logger),
+            ConfigStore(
+                settings.CALLBACK_SECRET_ID,
+                settings.POLICY_SOURCE,
+                settings.CONFIG_CACHE_SECONDS,
+                logger,
+                count=count,
+            ),
             EventQueue(settings.EVENTS_QUEUE_URL),
             InterruptStore(settings.BOT_STATE_TABLE, settings.INTERRUPT_TTL_SECONDS),
             logger,

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from timkit.chatbot.providers import ChatMessage, Generation, Provider, ProviderError, TextStream
+from timkit.chatbot.providers import ChatMessage, FailureKind, Generation, Provider, ProviderError, TextStream
 from timkit.chatbot.stream import AnswerWriter, DeliveryError, writer_for
 from timkit.models.chatbot import Turn
 from timkit.tim.rest import TimRestClient
@@ -46,6 +46,9 @@ DELIVERY_FAILED_TEXT = "The answer could not be delivered. Please try again."
 EMPTY_ANSWER_TEXT = "The assistant had no answer. Please try again."
 
 Outcome = Literal["finished", "interrupted", "timed_out", "failed"]
+# Why an answer failed: the model's (a ProviderError kind), Tencent's (a message or update it did not
+# take) or an empty answer.
+FailureCause = Literal[FailureKind, "tencent", "empty"]
 OnEvent = Callable[[str, dict[str, Any]], None]
 
 
@@ -75,8 +78,7 @@ class TurnResult:
     # What the user was sent (the model's deltas joined, when it finished).
     answer: str
     outcome: Outcome
-    # A ProviderError kind, "tencent" (a message or update Tencent did not take) or "empty".
-    failure_kind: str | None = None
+    failure_kind: FailureCause | None = None
     messages: int = 0
     # Updates after a message's first send (modifications, native continuation chunks).
     modifications: int = 0
@@ -289,7 +291,7 @@ class _Answer:
         self.emit("delivery_error", step=error.step)
         return self.failed("tencent", DELIVERY_FAILED_TEXT)
 
-    def failed(self, kind: str, text: str, outcome: Outcome = "failed") -> TurnResult:
+    def failed(self, kind: FailureCause, text: str, outcome: Outcome = "failed") -> TurnResult:
         try:
             self.writer.error(text)
         except DeliveryError as exc:
@@ -297,7 +299,7 @@ class _Answer:
             self.emit("delivery_error", step=exc.step)
         return self.result(outcome, kind)
 
-    def result(self, outcome: Outcome, failure_kind: str | None = None) -> TurnResult:
+    def result(self, outcome: Outcome, failure_kind: FailureCause | None = None) -> TurnResult:
         writer = self.writer
         lag = None
         if self.model_end is not None and writer.last_update_at is not None:

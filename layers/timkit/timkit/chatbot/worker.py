@@ -22,6 +22,14 @@ from aws_lambda_powertools import Logger
 from timkit.chatbot.providers import ChatMessage, Generation, Provider, ProviderError
 from timkit.chatbot.stream import DeliveryError, writer_for
 from timkit.chatbot.turn import TurnResult, answer_turn
+from timkit.metrics import (
+    CHATBOT_DUPLICATE_IGNORED,
+    CHATBOT_FAILURES,
+    CHATBOT_NOT_CONFIGURED,
+    CHATBOT_OUTCOMES,
+    CHATBOT_TURN_DEFERRED,
+    CHATBOT_TURN_RETRIED,
+)
 from timkit.models.botconfig import MAX_ANSWER_SECONDS, BotConfig
 from timkit.models.chatbot import Turn
 from timkit.stores.bots import StoredConfigInvalid
@@ -36,12 +44,6 @@ TURN_BUDGET_SECONDS = MAX_ANSWER_SECONDS + 60
 # A turn that failed comes back after this, not after the queue's whole visibility timeout (sized
 # for the longest answer): its conversation waits behind it.
 RETRY_SECONDS = 10
-OUTCOME_METRICS = {
-    "finished": "ChatbotAnswered",
-    "interrupted": "ChatbotInterrupted",
-    "timed_out": "ChatbotTimedOut",
-    "failed": "ChatbotFailed",
-}
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,11 @@ class ChatbotWorker:
         """One conversation's turns, in order; from the first that fails (or that there is no
         time left for) on, all are retried."""
         for position, item in enumerate(queued):
+            # This thread's lines carry the user message's identity, which the callback and the event
+            # processor log the same message under (other conversations run in other threads).
+            self._log.thread_safe_append_keys(correlation_id=item.turn.identity)
             if position and remaining() < TURN_BUDGET_SECONDS:
-                self._count("ChatbotTurnDeferred")
+                self._count(CHATBOT_TURN_DEFERRED)
                 return self._hand_back(queued[position:])
             try:
                 self.answer(item.turn)
@@ -116,7 +121,7 @@ class ChatbotWorker:
                 self._log.exception(
                     "bot turn could not be handled; retried", bot=item.turn.bot, identity=item.turn.identity
                 )
-                self._count("ChatbotTurnRetried")
+                self._count(CHATBOT_TURN_RETRIED)
                 return self._hand_back(queued[position:])
         return []
 
@@ -144,11 +149,11 @@ class ChatbotWorker:
         )
         # Per bot and message: one group message may @-mention several bots, each answers once.
         if not self._store.claim_answer(turn.dedupe_id):
-            self._count("ChatbotDuplicateIgnored")
+            self._count(CHATBOT_DUPLICATE_IGNORED)
             return None
         if config is None:
             self._log.warning("bot has no usable configuration: PUT /admin/bots/{botId}/config", bot=turn.bot)
-            self._count("ChatbotNotConfigured")
+            self._count(CHATBOT_NOT_CONFIGURED)
             try:
                 writer_for("custom", self._rest(), turn).error(ProviderError.USER_TEXT["config"])
             except DeliveryError as exc:
@@ -166,9 +171,9 @@ class ChatbotWorker:
             self._rest(),
             interrupted=lambda keys: self._store.interrupted(turn.bot, keys),
         )
-        self._count(OUTCOME_METRICS[result.outcome])
+        self._count(CHATBOT_OUTCOMES[result.outcome])
         if result.failure_kind is not None:
-            self._count(f"ChatbotFailure_{result.failure_kind}")
+            self._count(CHATBOT_FAILURES[result.failure_kind])
             self._log.warning("bot answer failed", bot=turn.bot, identity=turn.identity, cause=result.failure_kind)
         if result.answer:
             try:

@@ -26,11 +26,10 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from timkit.keys import KeyNotConfigured, key_problem
+from timkit.metrics import KEY_NOT_CONFIGURED, NAMESPACE
 from timkit.stores.config import Cached
 
-METRIC = "KeyNotConfigured"
-# The template sets POWERTOOLS_METRICS_NAMESPACE on every function; this is for anywhere it is not.
-DEFAULT_NAMESPACE = "TimKit"
+METRIC = KEY_NOT_CONFIGURED
 
 
 class AppKeySecret(BaseModel):
@@ -105,7 +104,8 @@ class AppKeyStore:
 
     def _not_configured(self, problem: str) -> _Read:
         self._log.warning(str(KeyNotConfigured(problem, self._setting)), reason=problem)
-        namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE
+        # The template sets POWERTOOLS_METRICS_NAMESPACE on every function; this is for anywhere it is not.
+        namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE
         with single_metric(name=METRIC, unit=MetricUnit.Count, value=1, namespace=namespace):
             pass
         return _Read("", problem)

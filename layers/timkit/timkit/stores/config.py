@@ -1,7 +1,10 @@
 """The callback's configuration from AWS: the callback secret and the policy document, cached.
 
 Both are read on the before-send fast path, so they are cached for ``CONFIG_CACHE_SECONDS`` and a
-failed refresh keeps serving the last good value (logged) instead of failing every callback.
+failed refresh keeps serving the last good value (logged) instead of failing every callback. A policy
+document that cannot be read or does not validate is an error, not only a warning: it is logged as one
+and counted in the ``PolicyLoadFailed`` metric (through the ``count`` the function passes), for an
+alarm; the last good policy stays in force meanwhile.
 
 They are read through a :class:`ConfigSource`: the callback function's is :class:`AwsJsonSource`
 (the standard-library client, for its cold start: see :mod:`timkit.aws_json`); every other function
@@ -20,6 +23,7 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from timkit.aws_json import AwsJsonClient
+from timkit.metrics import POLICY_LOAD_FAILED
 from timkit.policy import ALLOW_ALL, Policy
 
 T = TypeVar("T")
@@ -105,10 +109,14 @@ class ConfigStore:
         logger: Logger,
         clock: Callable[[], float] = time.monotonic,
         source: ConfigSource | None = None,
+        count: Callable[[str], None] = lambda name: None,
     ) -> None:
         self._secret_id = secret_id
         self._policy_source = policy_source
         self._source = source or AwsJsonSource()
+        self._log = logger
+        # Records a metric by name (the function's Powertools Metrics): POLICY_LOAD_FAILED.
+        self._count = count
         self._secret = Cached[CallbackSecret](ttl, clock, logger)
         self._policy = Cached[Policy](ttl, clock, logger)
         # The text the current policy was compiled from: building the automata again is only
@@ -122,10 +130,22 @@ class ConfigStore:
         return self._policy.get(lambda: self._load_policy(timeout), "policy document")
 
     def _load_policy(self, timeout: float) -> Policy:
-        raw = self._fetch_policy(timeout)
-        if raw != self._compiled[0]:
-            # An invalid document raises here and the last good policy stays in force.
-            self._compiled = (raw, ALLOW_ALL if raw is None else Policy.from_json(raw))
+        try:
+            raw = self._fetch_policy(timeout)
+            if raw != self._compiled[0]:
+                # An invalid document raises here and the last good policy stays in force.
+                self._compiled = (raw, ALLOW_ALL if raw is None else Policy.from_json(raw))
+        except Exception as exc:
+            # At most once per RETRY_AFTER_FAILURE_SECONDS (Cached): an edit that broke the document
+            # must reach an operator, who otherwise sees moderation quietly running on an old policy.
+            self._log.error(
+                "policy document could not be loaded; the last good one (if any) stays in force",
+                source=self._policy_source,
+                error=type(exc).__name__,
+                problem=_policy_problem(exc),
+            )
+            self._count(POLICY_LOAD_FAILED)
+            raise
         return self._compiled[1]
 
     def _fetch_secret(self, timeout: float) -> CallbackSecret:
@@ -151,3 +171,12 @@ class ConfigStore:
             policy = self.secret(timeout).policy
             return policy if policy is None or isinstance(policy, str) else json.dumps(policy)
         raise ValueError(f"POLICY_SOURCE must start with file:, ssm: or secret:, not {scheme!r}")
+
+
+def _policy_problem(exc: Exception) -> str:
+    """What is wrong with the document, without quoting it (it may come from the callback secret)."""
+    if isinstance(exc, ValidationError):
+        return "invalid fields: " + ", ".join(
+            sorted({".".join(map(str, e["loc"])) or "document" for e in exc.errors(include_input=False)})
+        )
+    return "could not be read"
