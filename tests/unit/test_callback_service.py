@@ -243,7 +243,7 @@ def test_secret_unavailable_after_send_is_503(h: Harness) -> None:
 # ----------------------------------------------------------------------------- dispatch
 
 
-@pytest.mark.parametrize("command", ["State.StateChange", "Sns.CallbackFriendAdd", "Group.CallbackAfterGroupFull"])
+@pytest.mark.parametrize("command", ["Sns.CallbackFriendAdd", "Group.CallbackBeforeCreateGroup", "Profile.CallbackPortraitSet"])
 def test_unknown_command_is_acknowledged(h: Harness, command: str) -> None:
     result = h.call(command, body={"CallbackCommand": command, "anything": [1, 2]})
     assert answer(result) == OK
@@ -252,7 +252,7 @@ def test_unknown_command_is_acknowledged(h: Harness, command: str) -> None:
 
 
 def test_unknown_command_still_needs_authentication(h: Harness) -> None:
-    assert h.call("State.StateChange", body="{}", sign="00" * 32).status == 401
+    assert h.call("Sns.CallbackFriendAdd", body="{}", sign="00" * 32).status == 401
 
 
 # ----------------------------------------------------------------------------- before-send

@@ -95,12 +95,16 @@ def entry(event: CallbackRequest, eid: str, sdkappid: int) -> dict[str, Any]:
         messageIds=message_ids(event),
         callback=event,
     )
+    document = detail.model_dump(mode="json", exclude={"callback"})
+    # The fields Tencent sent (in the models' types: an EventTime sent as a string is a number),
+    # none that only the models' defaults would add.
+    document["callback"] = event.model_dump(mode="json", exclude_unset=True)
     # Through the standard encoder: pydantic-core's stops near 250 levels of nesting, and Tencent
     # nests mergers deeper (docs/protocol.md §7.4).
     return {
         "Source": SOURCE,
         "DetailType": event.CallbackCommand,
-        "Detail": json.dumps(detail.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":")),
+        "Detail": json.dumps(document, ensure_ascii=False, separators=(",", ":")),
     }
 
 

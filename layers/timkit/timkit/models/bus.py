@@ -21,6 +21,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from timkit.models.callbacks import ASYNC_COMMANDS, REQUEST_MODELS, CallbackRequest
+from timkit.models.elements import ELEMENT_TYPES
 
 SOURCE = "timkit"
 DETAIL_VERSION = 1
@@ -68,6 +69,12 @@ def detail_model(detail_type: str) -> type[EventDetail[Any]]:
 def detail_schema(detail_type: str) -> dict[str, Any]:
     """The JSON schema of ``detail_type``'s detail, as published in docs/events/."""
     schema = detail_model(detail_type).model_json_schema(mode="serialization")
+    unknown = schema.get("$defs", {}).get("UnknownElem")
+    if unknown is not None:
+        # The models take an element as UnknownElem only when its MsgType is none of the known ones
+        # (a discriminator pydantic cannot say in a schema): without this, a known element matches
+        # its own schema and UnknownElem's too, and the union's oneOf refuses it.
+        unknown["not"] = {"properties": {"MsgType": {"enum": sorted(ELEMENT_TYPES)}}, "required": ["MsgType"]}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = schema_file(detail_type)
     schema["title"] = f"{SOURCE} {detail_type} detail v{DETAIL_VERSION}"
