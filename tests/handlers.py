@@ -33,6 +33,8 @@ FUNCTION_SETTINGS: dict[str, type[FunctionSettings]] = {
     "broadcast_worker": BroadcastWorkerSettings,
     "broadcast_scheduler": BroadcastSchedulerSettings,
     "chatbot_worker": ChatbotWorkerSettings,
+    # The example event-bus consumer reads no settings of its own.
+    "event_example": FunctionSettings,
 }
 
 

@@ -243,7 +243,9 @@ def test_secret_unavailable_after_send_is_503(h: Harness) -> None:
 # ----------------------------------------------------------------------------- dispatch
 
 
-@pytest.mark.parametrize("command", ["Sns.CallbackFriendAdd", "Group.CallbackBeforeCreateGroup", "Profile.CallbackPortraitSet"])
+@pytest.mark.parametrize(
+    "command", ["Sns.CallbackFriendAdd", "Group.CallbackBeforeCreateGroup", "Profile.CallbackPortraitSet"]
+)
 def test_unknown_command_is_acknowledged(h: Harness, command: str) -> None:
     result = h.call(command, body={"CallbackCommand": command, "anything": [1, 2]})
     assert answer(result) == OK

@@ -172,7 +172,8 @@ class Archiver:
         self, event: CallbackRequest, raw_body: str, captured: Mapping[int, str] | None = None
     ) -> list[Written]:
         """Archive one callback; one result per item it concerns (none for NOT_ARCHIVED). ``captured``:
-        the keys its inline mergers were captured under, by element index (see :meth:`timkit.merger.MergerService.capture`)."""
+        the keys its inline mergers were captured under, by element index (see
+        :meth:`timkit.merger.MergerService.capture`)."""
         now = int(self._clock())
         if isinstance(event, MessageEvent):
             inline, keys = _mergers(event.MsgBody)

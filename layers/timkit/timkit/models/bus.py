@@ -24,7 +24,7 @@ from timkit.models.callbacks import ASYNC_COMMANDS, REQUEST_MODELS, CallbackRequ
 from timkit.models.elements import ELEMENT_TYPES
 
 SOURCE = "timkit"
-DETAIL_VERSION = 1
+DETAIL_VERSION: Literal[1] = 1
 
 CallbackT = TypeVar("CallbackT", bound=CallbackRequest)
 
@@ -63,7 +63,10 @@ def detail_model(detail_type: str) -> type[EventDetail[Any]]:
     """The detail model of ``detail_type`` (a command of :func:`detail_types`)."""
     if detail_type not in ASYNC_COMMANDS:
         raise KeyError(f"{detail_type} is not published")
-    return EventDetail[REQUEST_MODELS[detail_type]]  # type: ignore[misc]  # parametrised at run time
+    callback: Any = REQUEST_MODELS[detail_type]
+    # Parametrised by a class known at run time only, which a type checker cannot follow.
+    model: type[EventDetail[Any]] = EventDetail[callback]
+    return model
 
 
 def detail_schema(detail_type: str) -> dict[str, Any]:

@@ -23,8 +23,7 @@ class EventBusStore:
         [result] = answer["Entries"]
         if answer.get("FailedEntryCount") or "EventId" not in result:
             # Only the code and EventBridge's message: never the entry, which holds someone's message.
-            raise PublishFailed(
-                f"EventBridge refused the event: {result.get('ErrorCode', 'no EventId')}: {result.get('ErrorMessage', '')}"
-            )
+            code, message = result.get("ErrorCode", "no EventId"), result.get("ErrorMessage", "")
+            raise PublishFailed(f"EventBridge refused the event: {code}: {message}")
         event_id: str = result["EventId"]
         return event_id
