@@ -33,9 +33,9 @@ FUNCTION_SETTINGS: dict[str, type[FunctionSettings]] = {
     "broadcast_worker": BroadcastWorkerSettings,
     "broadcast_scheduler": BroadcastSchedulerSettings,
     "chatbot_worker": ChatbotWorkerSettings,
-    # The example event-bus consumer reads no settings of its own.
-    "event_example": FunctionSettings,
 }
+# Functions that read no settings of their own: the example event-bus consumer.
+WITHOUT_SETTINGS = frozenset({"event_example"})
 
 
 # The admin API's EventBridge Scheduler settings, for tests that load it.
