@@ -220,8 +220,11 @@ class EventTargetPoller(QueuePoller):
 
     def process(self, messages: list[dict[str, Any]]) -> None:
         for message in messages:
+            event = json.loads(message["Body"])
+            # moto's events lack the account EventBridge's carry.
+            event.setdefault("account", ACCOUNT_ID)
             try:
-                self.function.invoke(json.loads(message["Body"]))
+                self.function.invoke(event)
             except Exception:
                 attempts = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
                 if attempts <= ASYNC_RETRIES:
