@@ -17,6 +17,7 @@ from moto.server import ThreadedMotoServer
 from local.http import listen_error
 from local.moto_patches import patch_moto
 from local.template import (
+    EVENT_BUS_TYPE,
     PSEUDO,
     REGION,
     SCHEDULE_GROUP_TYPE,
@@ -171,6 +172,11 @@ def create_resources(aws: MotoAws, template: Template) -> dict[str, str]:
             name = props.get("Name") or f"{STACK_NAME}-{lid}"
             aws.client("scheduler").create_schedule_group(Name=name, Tags=props.get("Tags", []))
             physical[lid] = name
+        if res["Type"] == EVENT_BUS_TYPE:
+            # Ref gives the name (which the bus's properties require).
+            name = intrinsics.resolve(res.get("Properties", {}))["Name"]
+            aws.client("events").create_event_bus(Name=name)
+            physical[lid] = name
     return physical
 
 
@@ -249,6 +255,8 @@ class Attributes:
                 return simple[attribute]
         if kind == "AWS::SSM::Parameter" and attribute in ("Type", "Value"):
             return self._aws.client("ssm").get_parameter(Name=pid)["Parameter"][attribute]
+        if kind == EVENT_BUS_TYPE and attribute in ("Arn", "Name"):
+            return pid if attribute == "Name" else f"arn:aws:events:{REGION}:{PSEUDO['AWS::AccountId']}:event-bus/{pid}"
         if kind == "AWS::KMS::Key" and attribute in ("Arn", "KeyId"):
             return self._aws.client("kms").describe_key(KeyId=pid)["KeyMetadata"][attribute]
         raise Unresolvable(f"Fn::GetAtt {logical_id}.{attribute} is not supported locally")

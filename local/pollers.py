@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import threading
 import traceback
@@ -19,35 +20,23 @@ log = logging.getLogger("local")
 # queues). Locally a failed message is visible again after this, so retries and the redrive to the
 # dead-letter queue take seconds; unless the function set the message's visibility itself, which holds.
 RETRY_DELAY_S = 1
+# Lambda retries a failed asynchronous invocation (EventBridge's to a Lambda target) twice by default.
+ASYNC_RETRIES = 2
 
 
-class SqsPoller:
-    """Lambda's poller for one SQS event source: as many loops as the source's MaximumConcurrency (one
-    without it), each receiving a batch and invoking the function with it, so that many invocations run
-    at once in as many workers."""
+class QueuePoller:
+    """Loops receiving from one queue (``loops`` of them at once) and handing what they get to ``process``."""
 
     def __init__(
-        self,
-        function: LocalFunction,
-        source: SqsSource,
-        queue_url: str,
-        queue_arn: str,
-        sqs: Any,
-        retry_delay_s: int = RETRY_DELAY_S,
+        self, function: LocalFunction, name: str, queue_url: str, sqs: Any, batch_size: int, loops: int
     ) -> None:
         self.function = function
-        self.source = source
         self.queue_url = queue_url
-        self.queue_arn = queue_arn
+        self._name = name
         self._sqs = sqs
-        self._retry_delay_s = retry_delay_s
+        self._batch_size = batch_size
         self._stopping = threading.Event()
-        self._threads = [
-            threading.Thread(
-                target=self._run, name=f"sqs-poller-{function.spec.logical_id}-{source.queue_id}-{n}", daemon=True
-            )
-            for n in range(source.pollers)
-        ]
+        self._threads = [threading.Thread(target=self._run, name=f"{name}-{n}", daemon=True) for n in range(loops)]
 
     def start(self) -> None:
         for thread in self._threads:
@@ -69,7 +58,7 @@ class SqsPoller:
                     QueueUrl=self.queue_url,
                     # One receive gives at most 10; Lambda's larger batches, gathered over its batching
                     # window, are not reproduced.
-                    MaxNumberOfMessages=min(self.source.batch_size, 10),
+                    MaxNumberOfMessages=min(self._batch_size, 10),
                     WaitTimeSeconds=1,  # short, so stop() returns quickly
                     MessageSystemAttributeNames=["All"],
                     MessageAttributeNames=["All"],
@@ -79,8 +68,38 @@ class SqsPoller:
             except Exception:
                 if self._stopping.is_set():
                     break
-                log.error("SQS poller for %s failed:\n%s", self.function.spec.logical_id, traceback.format_exc())
+                log.error("%s failed:\n%s", self._name, traceback.format_exc())
                 self._stopping.wait(1)
+
+    def process(self, messages: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+
+class SqsPoller(QueuePoller):
+    """Lambda's poller for one SQS event source: as many loops as the source's MaximumConcurrency (one
+    without it), each receiving a batch and invoking the function with it, so that many invocations run
+    at once in as many workers."""
+
+    def __init__(
+        self,
+        function: LocalFunction,
+        source: SqsSource,
+        queue_url: str,
+        queue_arn: str,
+        sqs: Any,
+        retry_delay_s: int = RETRY_DELAY_S,
+    ) -> None:
+        super().__init__(
+            function,
+            f"sqs-poller-{function.spec.logical_id}-{source.queue_id}",
+            queue_url,
+            sqs,
+            source.batch_size,
+            source.pollers,
+        )
+        self.source = source
+        self.queue_arn = queue_arn
+        self._retry_delay_s = retry_delay_s
 
     def process(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [sqs_record(m, self.queue_arn) for m in messages]}
@@ -184,3 +203,49 @@ def _message_attribute(value: dict[str, Any]) -> dict[str, Any]:
     if "BinaryValue" in value:
         attr["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
     return attr
+
+
+class EventTargetPoller(QueuePoller):
+    """EventBridge delivering a rule's events to a Lambda target: an asynchronous invocation per event,
+    retried twice on an error (Lambda's default for asynchronous invocations), then dropped with an error
+    logged. moto matches the rule's pattern and delivers to SQS targets, not to Lambda: the local stack
+    gives the rule a queue in the function's place, and this poller takes the events from it."""
+
+    def __init__(
+        self, function: LocalFunction, rule: str, queue_url: str, sqs: Any, retry_delay_s: int = RETRY_DELAY_S
+    ) -> None:
+        super().__init__(function, f"events-{rule}-{function.spec.logical_id}", queue_url, sqs, 10, 1)
+        self.rule = rule
+        self._retry_delay_s = retry_delay_s
+
+    def process(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            event = json.loads(message["Body"])
+            # moto's events lack the account EventBridge's carry.
+            event.setdefault("account", ACCOUNT_ID)
+            try:
+                self.function.invoke(event)
+            except Exception:
+                attempts = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+                if attempts <= ASYNC_RETRIES:
+                    log.warning(
+                        "%s failed on an event of rule %s (attempt %d), retrying:\n%s",
+                        self.function.spec.logical_id,
+                        self.rule,
+                        attempts,
+                        traceback.format_exc(),
+                    )
+                    self._sqs.change_message_visibility(
+                        QueueUrl=self.queue_url,
+                        ReceiptHandle=message["ReceiptHandle"],
+                        VisibilityTimeout=self._retry_delay_s,
+                    )
+                    continue
+                log.error(
+                    "%s failed on an event of rule %s %d times: dropped:\n%s",
+                    self.function.spec.logical_id,
+                    self.rule,
+                    attempts,
+                    traceback.format_exc(),
+                )
+            self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])

@@ -18,7 +18,7 @@ from local.config import LocalConfig
 from local.functions import LocalFunction, function_arn, start_fork_server
 from local.gateway import API_ID, Gateway
 from local.model_server import ModelServer
-from local.pollers import RETRY_DELAY_S, SqsPoller
+from local.pollers import RETRY_DELAY_S, EventTargetPoller, QueuePoller, SqsPoller
 from local.scheduler import TICK_S, ScheduleTicker
 from local.send_sample import CALLBACK_PATH
 from local.tim_emulator import DEMO_SEED, Identity, Settings, TimEmulator
@@ -68,7 +68,7 @@ class LocalStack:
         self._schedule_clock = schedule_clock
         self._aws = MotoAws(port=aws_port)
         self._gateway: Gateway | None = None
-        self.pollers: list[SqsPoller] = []
+        self.pollers: list[QueuePoller] = []
         self.scheduler: ScheduleTicker | None = None
         self.template: tpl.Template | None = None
         self.resources: dict[str, str] = {}
@@ -132,6 +132,7 @@ class LocalStack:
                 )
                 poller.start()
                 self.pollers.append(poller)
+        self._start_rules(intrinsics)
         self.scheduler = ScheduleTicker(
             self._aws.client("scheduler"),
             {function.arn: function for function in self.functions.values()},
@@ -181,6 +182,48 @@ class LocalStack:
             starts = [pool.submit(function.start) for function in self.functions.values()]
         for start in starts:
             start.result()
+
+    def _start_rules(self, intrinsics: tpl.Intrinsics) -> None:
+        """The template's EventBridge rules, in moto, delivering to their targets that are functions of
+        the template: moto matches the patterns and delivers to SQS, so each such target is a queue
+        locally, from which an EventTargetPoller invokes the function with the event."""
+        assert self.template is not None
+        events, sqs = self._aws.client("events"), self._aws.client("sqs")
+        functions = {function.arn: function for function in self.functions.values()}
+        for rule in self.template.rules.values():
+            bus = intrinsics.resolve(rule.bus) if rule.bus is not None else "default"
+            name = f"{tpl.STACK_NAME}-{rule.logical_id}"[:64]
+            targets = []
+            for target in intrinsics.resolve(list(rule.targets)):
+                function = functions.get(target.get("Arn"))
+                if function is None:
+                    log.warning(
+                        "rule %s: target %s is not a function of the template: not delivered locally",
+                        name,
+                        target.get("Id"),
+                    )
+                    continue
+                if "Input" in target or "InputPath" in target:
+                    log.warning("rule %s: target %s: Input and InputPath are not applied locally", name, target["Id"])
+                queue_url = sqs.create_queue(QueueName=f"{name}-{target['Id']}"[:80])["QueueUrl"]
+                queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+                    "QueueArn"
+                ]
+                local_target = {"Id": target["Id"], "Arn": queue_arn}
+                if "InputTransformer" in target:
+                    local_target["InputTransformer"] = target["InputTransformer"]
+                targets.append(local_target)
+                poller = EventTargetPoller(function, name, queue_url, sqs, self._retry_delay_s)
+                poller.start()
+                self.pollers.append(poller)
+            events.put_rule(
+                Name=name,
+                EventBusName=bus,
+                EventPattern=json.dumps(intrinsics.resolve(rule.pattern)),
+                State="ENABLED" if rule.enabled else "DISABLED",
+            )
+            if targets:
+                events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
 
     def _seed_secrets(self) -> None:
         if (problem := key_problem(self.config.secret_key)) is not None:

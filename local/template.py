@@ -2,7 +2,7 @@
 
 Everything local is derived from the template so it cannot drift from what `sam deploy` creates:
 the data resources (created in moto by its CloudFormation), the functions with their
-environment, HttpApi routes and SQS event sources.
+environment, HttpApi routes, SQS event sources and EventBridge rules.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ STACK_TYPES = frozenset(
 # moto's CloudFormation has no model for these: the local stack creates them through the API.
 SECRET_TYPE = "AWS::SecretsManager::Secret"  # noqa: S105 - a type name
 SCHEDULE_GROUP_TYPE = "AWS::Scheduler::ScheduleGroup"
-DATA_TYPES = STACK_TYPES | {SECRET_TYPE, SCHEDULE_GROUP_TYPE}
+EVENT_BUS_TYPE = "AWS::Events::EventBus"  # moto's has no physical id in its CloudFormation
+DATA_TYPES = STACK_TYPES | {SECRET_TYPE, SCHEDULE_GROUP_TYPE, EVENT_BUS_TYPE}
 
 PSEUDO = {
     "AWS::Region": REGION,
@@ -56,6 +57,9 @@ PSEUDO = {
     "AWS::URLSuffix": "amazonaws.com",
 }
 NO_VALUE = object()  # AWS::NoValue: the enclosing key or list item disappears
+# Parameters the local stack sets rather than taking their defaults: what `make run` demonstrates.
+LOCAL_PARAMETERS = {"EventBusExample": "true"}
+EVENT_RULE_TYPE = "AWS::Events::Rule"
 
 
 class Unresolvable(LookupError):
@@ -98,6 +102,18 @@ class SqsSource:
     def pollers(self) -> int:
         """Concurrent batches Lambda works on: MaximumConcurrency, else one locally."""
         return self.maximum_concurrency or 1
+
+
+@dataclass(frozen=True)
+class EventRule:
+    """An AWS::Events::Rule with an EventPattern (from the template, or from a function's
+    EventBridgeRule event), unresolved: bus and targets as the template writes them."""
+
+    logical_id: str
+    bus: Any  # EventBusName (absent: the account's default bus)
+    pattern: Any  # EventPattern
+    targets: tuple[dict[str, Any], ...]  # {"Id", "Arn", ...}
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -274,6 +290,7 @@ class Template:
     conditions: dict[str, bool]
     data_resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # transformed, condition true
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    rules: dict[str, EventRule] = field(default_factory=dict)  # condition true, with an EventPattern
 
     def intrinsics(
         self,
@@ -290,9 +307,10 @@ class Template:
 def load(path: Path | str = TEMPLATE_PATH) -> Template:
     path = Path(path).resolve()
     original = load_template(path)
-    # Locally every parameter takes its default: local differences go into the functions' environment.
+    # Locally every parameter takes its default (local differences go into the functions' environment),
+    # but for LOCAL_PARAMETERS.
     parameters = {
-        name: _parameter_value(decl, decl.get("Default"), name)
+        name: _parameter_value(decl, LOCAL_PARAMETERS.get(name, decl.get("Default")), name)
         for name, decl in (original.get("Parameters") or {}).items()
     }
     transformed = _sam_transform(original, parameters)
@@ -313,6 +331,17 @@ def load(path: Path | str = TEMPLATE_PATH) -> Template:
     apis = _HttpApis(original, resources, evaluator, set(functions))
     for lid, res in functions.items():
         template.functions[lid] = _function_spec(lid, res, original, resources, path.parent, apis, evaluator)
+    for lid, res in resources.items():
+        props = res.get("Properties") or {}
+        # Scheduled rules (ScheduleExpression alone) are not events of a bus.
+        if res["Type"] == EVENT_RULE_TYPE and active(res) and "EventPattern" in props:
+            template.rules[lid] = EventRule(
+                logical_id=lid,
+                bus=props.get("EventBusName"),
+                pattern=props["EventPattern"],
+                targets=tuple(props.get("Targets") or ()),
+                enabled=str(evaluator.resolve(props.get("State", "ENABLED"))) == "ENABLED",
+            )
     return template
 
 

@@ -36,6 +36,8 @@ FUNCTION_SETTINGS: dict[str, type[FunctionSettings]] = {
     "broadcast_scheduler": BroadcastSchedulerSettings,
     "chatbot_worker": ChatbotWorkerSettings,
 }
+# Functions that read no settings of their own: the example event-bus consumer.
+WITHOUT_SETTINGS = frozenset({"event_example"})
 
 
 # The admin API's EventBridge Scheduler settings, for tests that load it.

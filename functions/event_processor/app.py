@@ -1,7 +1,10 @@
-"""Archives the callbacks the callback function queued (SQS batch, partial failures reported).
+"""Archives the callbacks the callback function queued, then publishes each to the event bus
+(SQS batch, partial failures reported).
 
-A record that fails (DynamoDB unavailable, a body the models reject) is reported back to SQS
-alone; it is retried and, after the queue's maxReceiveCount, lands in the dead-letter queue.
+A record that fails (DynamoDB or EventBridge unavailable, an event the bus refused, a body the
+models reject) is reported back to SQS alone; it is retried and, after the queue's
+maxReceiveCount, lands in the dead-letter queue. Archiving and publishing are both idempotent, so
+a retry completes what is missing and repeats nothing.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from timkit.archive import Archiver
+from timkit.bus import EventPublisher
 from timkit.config import EventProcessorSettings
 from timkit.merger import MergerService
-from timkit.metrics import ARCHIVE_RESULTS, MERGERS_CAPTURED
+from timkit.metrics import ARCHIVE_RESULTS, EVENTS_PUBLISHED, MERGERS_CAPTURED
 from timkit.models.callbacks import parse_callback
 from timkit.stores.appkey import AppKeyStore, CaptureKeySecret
 from timkit.stores.archive import ArchiveStore
+from timkit.stores.bus import EventBusStore
 from timkit.stores.fastpath import ENCODING_ATTRIBUTE, queued_body
 from timkit.stores.mergers import MergerStore
 
@@ -30,6 +35,7 @@ metrics = Metrics()
 settings = EventProcessorSettings.from_env()
 archiver = Archiver(ArchiveStore(settings.ARCHIVE_TABLE))
 mergers = MergerService(MergerStore(settings.MERGER_BUCKET, settings.MERGER_TABLE), settings.MERGER_RETENTION_DAYS)
+publisher = EventPublisher(EventBusStore(settings.EVENT_BUS_NAME), settings.IDEMPOTENCY_TABLE, settings.TIM_SDKAPPID)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -75,9 +81,17 @@ def archive_record(record: SQSRecord) -> None:
             command=command,
         )
     logger.info("callback archived", command=command, results=results, mergers=captured)
+    if "conflict" in results or "repeated_conflict" in results:
+        return  # not the message: not published (timkit.bus)
+    if publisher.publish(event, body):
+        metrics.add_metric(name=EVENTS_PUBLISHED, unit=MetricUnit.Count, value=1)
+    elif not results:
+        # Published before and not archived (timkit.archive.NOT_ARCHIVED): a repeat that changed nothing.
+        metrics.add_metric(name=ARCHIVE_RESULTS["duplicate"], unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    publisher.register_lambda_context(context)
     return process_partial_response(event=event, record_handler=archive_record, processor=processor, context=context)

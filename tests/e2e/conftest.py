@@ -76,7 +76,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState
             if time.monotonic() > deadline:
                 pytest.fail(f"`python -m local` not ready after {START_TIMEOUT_S} s:\n{log_file.read_text()}")
             time.sleep(0.1)
-        yield StackState(json.loads(state_file.read_text()))
+        # The stack's output too: the functions' logs, where the example event consumer says what it got.
+        yield StackState(json.loads(state_file.read_text()), log_file=str(log_file))
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)

@@ -14,7 +14,7 @@ import yaml
 
 from local import template as local_template
 from local.cfn_yaml import load_template
-from tests.handlers import FUNCTION_SETTINGS, required_settings
+from tests.handlers import FUNCTION_SETTINGS, WITHOUT_SETTINGS, required_settings
 from timkit.config import AUTH_DISABLED_ACK, CallbackSettings
 from timkit.keys import key_problem
 
@@ -171,10 +171,14 @@ def test_every_function_gets_every_variable_its_settings_require(template: dict[
     for name, function in resources_of_type(template, "AWS::Serverless::Function").items():
         folder = Path(function["Properties"]["CodeUri"]).name
         folders[folder] = name
+        if folder in WITHOUT_SETTINGS:
+            continue
         variables = function_setting(template, name, "Environment")["Variables"]
         missing = [v for v in required_settings(FUNCTION_SETTINGS[folder]) if not variables.get(v)]
         assert not missing, f"{name} lacks {missing}"
-    assert set(folders) == set(FUNCTION_SETTINGS), "every function has its settings model in tests/handlers.py"
+    assert set(folders) == set(FUNCTION_SETTINGS) | WITHOUT_SETTINGS, (
+        "every function's settings model is in tests/handlers.py"
+    )
 
 
 def test_makefile_builds_have_their_make_target(template: dict[str, Any]) -> None:
@@ -989,3 +993,32 @@ def test_bot_turns_go_through_a_fifo_queue_the_callback_feeds_and_the_worker_dra
     assert event["Type"] == "SQS" and event["Properties"]["Queue"] == {"Fn::GetAtt": ["ChatbotQueue", "Arn"]}
     assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "ChatbotConcurrency"}
     assert template["Parameters"]["ChatbotBatchSize"]["MaxValue"] <= 10  # FIFO sources take at most 10
+
+
+def test_only_the_event_processor_puts_events_and_only_on_the_bundles_bus(template: dict[str, Any]) -> None:
+    grants = {}
+    for name, function in resources_of_type(template, "AWS::Serverless::Function").items():
+        for policy in function["Properties"].get("Policies", []):
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if any(action.startswith("events:") for action in actions):
+                    grants.setdefault(name, []).append((actions, statement["Resource"]))
+    assert grants == {"EventProcessorFunction": [(["events:PutEvents"], {"Fn::GetAtt": ["EventBus", "Arn"]})]}
+    variables = function_setting(template, "EventProcessorFunction", "Environment")["Variables"]
+    assert variables["EVENT_BUS_NAME"] == {"Ref": "EventBus"}
+    assert template["Resources"]["EventBus"]["Type"] == "AWS::Events::EventBus"
+    assert {"EventBusName", "EventBusArn"} <= set(template["Outputs"])
+
+
+def test_the_example_rule_sends_group_messages_from_the_bus_to_the_example_function(template: dict[str, Any]) -> None:
+    example = template["Resources"]["EventExampleFunction"]
+    assert example["Condition"] == "EventBusExampleOn"
+    assert template["Parameters"]["EventBusExample"]["Default"] == "false"
+    [rule] = example["Properties"]["Events"].values()
+    assert rule["Type"] == "EventBridgeRule"
+    assert rule["Properties"]["EventBusName"] == {"Ref": "EventBus"}
+    assert rule["Properties"]["Pattern"] == {
+        "source": ["timkit"],
+        "detail-type": ["Group.CallbackAfterSendMsg"],
+        "detail": {"version": [1]},
+    }

@@ -1,5 +1,6 @@
 """The event processor against moto: archive exactly once, events recorded against the message,
-partial batch failures reported for the records that failed only."""
+every callback published to the event bus once after it was archived, partial batch failures
+reported for the records that failed only."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ import copy
 import json
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import boto3
+import jsonschema
 import pytest
+from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 from local.pollers import sqs_record
 from tests.handlers import load_handler
 from tests.moto_env import offline_aws, template_table
+from tests.unit.conftest import FULL, MEMBER_STATE, READ_RECEIPT, STATE_CHANGE
 from tests.unit.test_event_queue import sqs_accepts
 from timkit.aws_json import AwsJsonClient
 from timkit.merger import captured_key
@@ -30,7 +35,9 @@ CONTEXT = SimpleNamespace(
     memory_limit_in_mb=256,
     aws_request_id="test",
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tim-event-processor",
+    get_remaining_time_in_millis=lambda: 30_000,
 )
+BUS = "timkit-events"
 
 
 @pytest.fixture
@@ -40,17 +47,43 @@ def processor(monkeypatch):
     monkeypatch.setenv("MERGER_BUCKET", "mergers")
     monkeypatch.setenv("MERGER_TABLE", "merger-meta")
     monkeypatch.setenv("CAPTURE_SECRET_ID", "capture-key")
+    monkeypatch.setenv("EVENT_BUS_NAME", BUS)
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tim-event-processor")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TimKit")
     with offline_aws(monkeypatch):
         template_table("ArchiveTable", "archive")
         template_table("MergerTable", "merger-meta")
+        template_table("IdempotencyTable", "idempotency")
+        bus_tap()
         boto3.client("s3").create_bucket(Bucket="mergers")
         boto3.client("secretsmanager").create_secret(
             Name="capture-key", SecretString=json.dumps({"capture_key": CAPTURE_KEY})
         )
         with load_handler("event_processor", "it_event_processor_app") as module:
             yield module, ArchiveStore("archive")
+
+
+def bus_tap() -> None:
+    """The bus, with a rule sending every event on it to a queue the tests read (moto delivers to SQS)."""
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    events.create_event_bus(Name=BUS)
+    url = sqs.create_queue(QueueName="bus-tap")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="tap", EventBusName=BUS, EventPattern=json.dumps({"source": ["timkit"]}))
+    events.put_targets(Rule="tap", EventBusName=BUS, Targets=[{"Id": "tap", "Arn": arn}])
+
+
+def published() -> list[dict]:
+    """The events on the bus since the last call, in the order they came."""
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName="bus-tap")["QueueUrl"]
+    found = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return found
 
 
 def emitted(out: str) -> list[dict]:
@@ -298,3 +331,125 @@ def test_a_groups_system_event_and_a_messages_edit_reach_its_history(processor) 
     assert [(e.kind, e.edited_at) for e in entries] == [("system", None), ("message", 1730000200)]
     assert entries[0].system is not None and entries[0].system.participants == ["bob"]
     assert entries[1].body[0].MsgContent.Text == "edited"
+
+
+# ----------------------------------------------------------------------------- the event bus
+
+
+def schema_validator(detail_type: str) -> jsonschema.Draft202012Validator:
+    schema = json.loads((ROOT / "docs" / "events" / f"{detail_type}.v1.json").read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_each_callback_is_published_once_after_it_is_archived(processor) -> None:
+    module, store = processor
+    for _ in range(3):  # the batch retried whole, twice
+        assert module.lambda_handler(copy.deepcopy(SAMPLE), CONTEXT) == {"batchItemFailures": []}
+    events = published()
+    assert [(e["source"], e["detail-type"]) for e in events] == [
+        ("timkit", "C2C.CallbackAfterSendMsg"),
+        ("timkit", "Group.CallbackAfterSendMsg"),
+    ]
+    for event, rec in zip(events, SAMPLE["Records"], strict=True):
+        schema_validator(event["detail-type"]).validate(event["detail"])
+        body = json.loads(rec["body"])
+        assert event["detail"]["callback"]["MsgBody"] == body["MsgBody"]
+        assert event["detail"]["sdkAppId"] == 1400000001
+        # The message the event names is in the archive.
+        [message_id] = event["detail"]["messageIds"]
+        assert [i["sk"] for i in store.history(message_id)] == ["MSG"]
+
+
+def test_after_send_and_bot_callbacks_of_one_message_are_two_events(processor) -> None:
+    module, _ = processor
+    after = json.loads(SAMPLE["Records"][0]["body"])
+    bot = dict(after, CallbackCommand="Bot.OnC2CMessage", EventTime=after["EventTime"] + 5)
+    redelivered = dict(after, EventTime=after["EventTime"] + 9)  # Tencent's retry: same message, new envelope
+    event = {
+        "Records": [
+            record("C2C.CallbackAfterSendMsg", after, "a"),
+            record("Bot.OnC2CMessage", bot, "b"),
+            record("C2C.CallbackAfterSendMsg", redelivered, "c"),
+        ]
+    }
+    assert module.lambda_handler(event, CONTEXT) == {"batchItemFailures": []}
+    events = published()
+    assert sorted(e["detail-type"] for e in events) == ["Bot.OnC2CMessage", "C2C.CallbackAfterSendMsg"]
+    assert len({e["detail"]["eventId"] for e in events}) == 2
+
+
+class RefusingBus:
+    """EventBridge refusing one-to-one messages' events, with a refused entry (FailedEntryCount) or
+    a failed call; taking the rest."""
+
+    def __init__(self, real: Any, fail_call: bool) -> None:
+        self.real = real
+        self.fail_call = fail_call
+
+    def put_events(self, Entries: list[dict]) -> dict:  # noqa: N803 - boto3's name
+        if Entries[0]["DetailType"] != "C2C.CallbackAfterSendMsg":
+            return self.real.put_events(Entries=Entries)
+        if self.fail_call:
+            raise ClientError({"Error": {"Code": "InternalException", "Message": "down"}}, "PutEvents")
+        return {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}]}
+
+
+@pytest.mark.parametrize("fail_call", [False, True], ids=["failed-entry", "failed-call"])
+def test_an_event_the_bus_did_not_take_fails_its_record_and_its_retry_publishes_it(
+    processor, monkeypatch, fail_call: bool
+) -> None:
+    module, store = processor
+    bus = module.publisher._bus
+    real = bus._client
+    monkeypatch.setattr(bus, "_client", RefusingBus(real, fail_call))
+    c2c, group = SAMPLE["Records"]
+    # Both archived; the group message published, the one-to-one message handed back to SQS.
+    assert module.lambda_handler({"Records": [c2c, group]}, CONTEXT) == {
+        "batchItemFailures": [{"itemIdentifier": c2c["messageId"]}]
+    }
+    assert store.history(f"c2c:{json.loads(c2c['body'])['MsgKey']}")
+    assert [e["detail-type"] for e in published()] == ["Group.CallbackAfterSendMsg"]
+    # The retry finds it archived ("duplicate") and publishes it, once.
+    monkeypatch.setattr(bus, "_client", real)
+    for _ in range(2):
+        assert module.lambda_handler({"Records": [c2c, group]}, CONTEXT) == {"batchItemFailures": []}
+    assert [e["detail-type"] for e in published()] == ["C2C.CallbackAfterSendMsg"]
+
+
+def test_refusal_names_the_error_never_the_message(processor, monkeypatch) -> None:
+    module, _ = processor
+    bus = module.publisher._bus
+    monkeypatch.setattr(bus, "_client", RefusingBus(bus._client, fail_call=False))
+    module.lambda_handler({"Records": SAMPLE["Records"]}, CONTEXT)
+    (failure,) = module.processor.exceptions
+    assert "InternalFailure" in str(failure[1])
+    assert "well darn it" not in str(failure[1])
+
+
+def test_another_body_under_an_archived_message_is_never_published(processor) -> None:
+    module, _ = processor
+    first = json.loads(SAMPLE["Records"][0]["body"])
+    forged = dict(first, MsgBody=[{"MsgType": "TIMTextElem", "MsgContent": {"Text": "pay account 666"}}])
+    command = first["CallbackCommand"]
+    assert module.lambda_handler({"Records": [SAMPLE["Records"][0]]}, CONTEXT) == {"batchItemFailures": []}
+    for n in range(2):  # the forged body, and its redelivery
+        assert module.lambda_handler({"Records": [record(command, forged, f"f{n}")]}, CONTEXT) == {
+            "batchItemFailures": []
+        }
+    [event] = published()
+    assert event["detail"]["callback"]["MsgBody"] == first["MsgBody"]
+
+
+@pytest.mark.parametrize("doc", [STATE_CHANGE, FULL, MEMBER_STATE, READ_RECEIPT], ids=lambda d: d["CallbackCommand"])
+def test_callbacks_nothing_archives_are_published(processor, capsys, doc: dict) -> None:
+    module, _ = processor
+    command = doc["CallbackCommand"]
+    counts = []
+    for _ in range(2):
+        assert module.lambda_handler({"Records": [record(command, doc, "s")]}, CONTEXT) == {"batchItemFailures": []}
+        counts.append(metric_counts(emitted(capsys.readouterr().out)))
+    assert counts == [{"Published": 1}, {"DuplicateIgnored": 1}]
+    [event] = published()
+    assert event["detail-type"] == command
+    schema_validator(command).validate(event["detail"])
+    assert boto3.client("dynamodb").scan(TableName="archive")["Count"] == 0

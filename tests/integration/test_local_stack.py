@@ -10,12 +10,14 @@ import base64
 import copy
 import http.client
 import json
+import logging
 import os
 import re
 import socket
 import textwrap
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -160,6 +162,39 @@ TEMPLATE = {
                 },
             },
         },
+        "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": {"Fn::Sub": "${AWS::StackName}-bus"}}},
+        # A rule of SAM's (an EventBridgeRule event), and one declared as a resource.
+        "ListenerFunction": {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "CodeUri": "listener/",
+                "Handler": "app.handler",
+                "Events": {
+                    "Wanted": {
+                        "Type": "EventBridgeRule",
+                        "Properties": {
+                            "EventBusName": {"Ref": "Bus"},
+                            "Pattern": {
+                                "source": ["tests"],
+                                "detail-type": ["wanted"],
+                                "detail": {"n": [{"numeric": [">", 0]}]},
+                            },
+                        },
+                    }
+                },
+            },
+        },
+        "FailingRule": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "EventBusName": {"Fn::GetAtt": ["Bus", "Arn"]},
+                "EventPattern": {"source": ["tests"], "detail-type": ["failing"]},
+                "Targets": [
+                    {"Id": "listener", "Arn": {"Fn::GetAtt": ["ListenerFunction", "Arn"]}},
+                    {"Id": "elsewhere", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:not-in-the-template"},
+                ],
+            },
+        },
         "SlowFunction": {
             "Type": "AWS::Serverless::Function",
             "Properties": {
@@ -273,7 +308,24 @@ SLOW_HANDLER = (
 """
 )
 
-HANDLERS = {"web": WEB_HANDLER, "worker": WORKER_HANDLER, "fanout": FANOUT_HANDLER, "slow": SLOW_HANDLER}
+# Records every event a rule delivers; fails on the "failing" ones.
+LISTENER_HANDLER = (
+    RECORD
+    + """
+    def handler(event, context):
+        record("events", event=event)
+        if event["detail-type"] == "failing":
+            raise RuntimeError("cannot take it")
+"""
+)
+
+HANDLERS = {
+    "web": WEB_HANDLER,
+    "worker": WORKER_HANDLER,
+    "fanout": FANOUT_HANDLER,
+    "slow": SLOW_HANDLER,
+    "listener": LISTENER_HANDLER,
+}
 
 
 def port_open(url: str) -> bool:
@@ -476,6 +528,43 @@ class TestRunningStack:
             assert conn.getresponse().status == 200
         finally:
             conn.close()
+
+    # EventBridge rules
+
+    def test_bus_events_reach_the_rules_lambda_targets_that_match(self, stack: LocalStack) -> None:
+        events = stack.boto3_client("events")
+        bus = stack.resources["Bus"]
+        assert bus == "timkit-local-bus"
+        for detail_type, n in (("unwanted", 1), ("wanted", 0), ("wanted", 7)):
+            answer = events.put_events(
+                Entries=[
+                    {"Source": "tests", "DetailType": detail_type, "Detail": json.dumps({"n": n}), "EventBusName": bus}
+                ]
+            )
+            assert answer["FailedEntryCount"] == 0
+        [delivered] = wait_for(lambda: records(stack, "events"), "the wanted event")
+        event = delivered["event"]
+        assert (event["source"], event["detail-type"], event["detail"]) == ("tests", "wanted", {"n": 7})
+        assert {"id", "time", "account", "region", "resources", "version"} <= set(event)
+
+    def test_a_target_that_fails_is_retried_twice_then_the_event_is_dropped(
+        self, stack: LocalStack, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        events = stack.boto3_client("events")
+        entry = {
+            "Source": "tests",
+            "DetailType": "failing",
+            "Detail": json.dumps({"run": str(uuid.uuid4())}),
+            "EventBusName": stack.resources["Bus"],
+        }
+        assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+
+        def attempts() -> list[dict[str, Any]]:
+            return [r for r in records(stack, "events") if r["event"]["detail"] == json.loads(entry["Detail"])]
+
+        with caplog.at_level(logging.ERROR, logger="local"):
+            wait_for(lambda: "dropped" in caplog.text, "the event to be dropped")
+        assert len(attempts()) == 3
 
     # SQS pollers
 

@@ -108,15 +108,24 @@ def tim_callback(path: Path, aws: pytest.MonkeyPatch, moto_server: str, **_: Any
 def event_processor(path: Path, aws: pytest.MonkeyPatch, **_: Any) -> None:
     template_table("ArchiveTable", "archive")
     template_table("MergerTable", "mergers")
+    template_table("IdempotencyTable", "idempotency")
     boto3.client("s3").create_bucket(Bucket="mergers")
+    boto3.client("events").create_event_bus(Name="timkit")
     for name, value in {
         "ARCHIVE_TABLE": "archive",
+        "EVENT_BUS_NAME": "timkit",
+        "IDEMPOTENCY_TABLE": "idempotency",
         "MERGER_BUCKET": "mergers",
         "MERGER_TABLE": "mergers",
         "CAPTURE_SECRET_ID": secret("capture", capture_key="sample-capture-key-" + "0" * 40),
     }.items():
         aws.setenv(name, value)
     assert invoke("event_processor", read(path)) == {"batchItemFailures": []}
+
+
+def event_example(path: Path, aws: pytest.MonkeyPatch, **_: Any) -> None:
+    # It reads the detail with the models that published it: a sample they refuse would raise.
+    assert invoke("event_example", read(path)) is None
 
 
 def merger_authorizer(path: Path, aws: pytest.MonkeyPatch, **_: Any) -> None:
@@ -207,6 +216,7 @@ def chatbot_worker(path: Path, aws: pytest.MonkeyPatch, **_: Any) -> None:
 HARNESS: dict[str, Callable[..., None]] = {
     "tim_callback": tim_callback,
     "event_processor": event_processor,
+    "event_example": event_example,
     "merger_authorizer": merger_authorizer,
     "merger_api": merger_api,
     "admin_api": admin_api,

@@ -178,6 +178,30 @@ DESTROYED = {
     "MemberList": [{"Member_Account": "leckie"}, {"Member_Account": "peter"}, {"Member_Account": "bob"}],
     "EventTime": "1670574414123",
 }
+# docs/protocol.md §13.8, §13.10-13.12: published to the event bus, not archived.
+READ_RECEIPT = {
+    "CallbackCommand": "Group.CallbackAfterReadReceipt",
+    "GroupId": "@TGS#2J4SZEAEL",
+    "Type": "Public",
+    "GroupMsgReceiptList": [
+        {"MsgSeq": 121, "ReadNum": 2, "UnreadNum": 1, "ReadReceiptMembers": [{"Member_Account": "bob"}]},
+        {"MsgSeq": 123, "ReadNum": 1, "UnreadNum": 2},
+    ],
+    "EventTime": 1670574414123,
+}
+FULL = {"CallbackCommand": "Group.CallbackAfterGroupFull", "GroupId": "@TGS#2J4SZEAEL", "EventTime": "1670574414123"}
+MEMBER_STATE = {
+    "CallbackCommand": "Group.CallbackOnMemberStateChange",
+    "GroupId": "@TGS#2J4SZEAEL",
+    "EventType": "Offline",
+    "MemberList": [{"Member_Account": "jared"}, {"Member_Account": "tommy"}],
+}
+STATE_CHANGE = {
+    "CallbackCommand": "State.StateChange",
+    "EventTime": 1629883332497,
+    "Info": {"Action": "Login", "To_Account": "testuser316", "Reason": "Register"},
+    "KickedDevice": [{"Platform": "Windows"}, {"Platform": "Android"}],
+}
 PAYLOADS: dict[str, dict[str, Any]] = {
     p["CallbackCommand"]: p
     for p in (
@@ -197,6 +221,10 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         EXITED,
         CHANGED,
         DESTROYED,
+        READ_RECEIPT,
+        FULL,
+        MEMBER_STATE,
+        STATE_CHANGE,
     )
 }
 

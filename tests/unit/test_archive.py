@@ -231,8 +231,8 @@ def test_another_body_for_an_archived_message_is_kept_beside_it_and_flagged(
     other = store.items[(C2C_PK, f"MSG#CONFLICT#{content_hash(raw_second)}")]
     assert other["body"] == raw_second
     assert other["content_hash"] == content_hash(raw_second) != kept["content_hash"]
-    # Either body again (a redelivery) is a plain duplicate, and nothing else is written.
-    assert archiver.archive(second, raw_second) == ["duplicate"]
+    # Either body again (a redelivery) changes nothing; the second stays a conflict (it is not published).
+    assert archiver.archive(second, raw_second) == ["repeated_conflict"]
     assert archiver.archive(first, raw_first) == ["duplicate"]
     assert len(store.items) == 2
 

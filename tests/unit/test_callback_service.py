@@ -243,7 +243,9 @@ def test_secret_unavailable_after_send_is_503(h: Harness) -> None:
 # ----------------------------------------------------------------------------- dispatch
 
 
-@pytest.mark.parametrize("command", ["State.StateChange", "Sns.CallbackFriendAdd", "Group.CallbackAfterGroupFull"])
+@pytest.mark.parametrize(
+    "command", ["Sns.CallbackFriendAdd", "Group.CallbackBeforeCreateGroup", "Profile.CallbackPortraitSet"]
+)
 def test_unknown_command_is_acknowledged(h: Harness, command: str) -> None:
     result = h.call(command, body={"CallbackCommand": command, "anything": [1, 2]})
     assert answer(result) == OK
@@ -251,8 +253,27 @@ def test_unknown_command_is_acknowledged(h: Harness, command: str) -> None:
     assert h.events.queued == []
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        "State.StateChange",
+        "Group.CallbackAfterGroupFull",
+        "Group.CallbackOnMemberStateChange",
+        "Group.CallbackAfterReadReceipt",
+    ],
+)
+def test_callbacks_acknowledged_and_dropped_before_are_queued_for_the_event_bus(h: Harness, command: str) -> None:
+    result = h.call(command)
+    assert answer(result) == OK and result.outcome == "queued"
+    [(queued_command, raw, _)] = h.events.queued
+    assert queued_command == command and json.loads(raw) == payload(command)
+    # Of the wrong shape: a 400 naming the field, as for every queued command (never a 500).
+    bad = h.call(command, body=payload(command, GroupId=[1], Info={"Action": 1}))
+    assert bad.status == 400 and bad.outcome == "bad_request"
+
+
 def test_unknown_command_still_needs_authentication(h: Harness) -> None:
-    assert h.call("State.StateChange", body="{}", sign="00" * 32).status == 401
+    assert h.call("Sns.CallbackFriendAdd", body="{}", sign="00" * 32).status == 401
 
 
 # ----------------------------------------------------------------------------- before-send

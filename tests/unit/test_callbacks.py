@@ -36,11 +36,15 @@ from timkit.models.callbacks import (
     GroupBeforeSendAnswer,
     GroupCreated,
     GroupDestroyed,
+    GroupFull,
     GroupInfoChanged,
     GroupMembersExited,
     GroupMembersJoined,
+    GroupMemberState,
     GroupModify,
+    GroupReadReceipt,
     GroupRecall,
+    UserStateChange,
     group_identity,
     parse_callback,
 )
@@ -63,6 +67,10 @@ EXPECTED_MODELS = {
     "Group.CallbackAfterMemberExit": GroupMembersExited,
     "Group.CallbackAfterGroupInfoChanged": GroupInfoChanged,
     "Group.CallbackAfterGroupDestroyed": GroupDestroyed,
+    "Group.CallbackAfterReadReceipt": GroupReadReceipt,
+    "Group.CallbackAfterGroupFull": GroupFull,
+    "Group.CallbackOnMemberStateChange": GroupMemberState,
+    "State.StateChange": UserStateChange,
 }
 
 

@@ -94,7 +94,7 @@ def test_every_callback_counts_while_auth_is_disabled(monkeypatch: pytest.Monkey
         assert invoke(module, {"SdkAppid": str(APP_ID)}) == 200
         assert invoke(module, {"SdkAppid": "1400000002"}) == 403
         assert invoke(module, {"SdkAppid": "x"}) == 400
-        assert invoke(module, {"SdkAppid": str(APP_ID)}, command="State.StateChange") == 200
+        assert invoke(module, {"SdkAppid": str(APP_ID)}, command="Sns.CallbackFriendAdd") == 200
         assert unauthenticated_counts(capsys.readouterr().out) == [1, 1, 1, 1]
 
 

@@ -38,8 +38,12 @@ from timkit.models.callbacks import (
     CallbackRequest,
     GroupAfterSend,
     GroupEvent,
+    GroupFull,
+    GroupMemberState,
     GroupModify,
+    GroupReadReceipt,
     GroupRecall,
+    UserStateChange,
     parse_callback,
 )
 from timkit.models.conversations import c2c_conversation, group_conversation
@@ -64,11 +68,16 @@ from timkit.stores.archive import (
 )
 from timkit.stores.paging import decode_token, encode_token
 
-Written = Literal["stored", "duplicate", "conflict"]
+# "conflict": another body under an archived message's identity, first seen; "repeated_conflict":
+# that other body again (a redelivery of it: nothing is written, and it is not the message either).
+Written = Literal["stored", "duplicate", "conflict", "repeated_conflict"]
 
 # What makes a message the same message: who sent it, where, when and what it says; not the callback
 # around it (command, EventTime, unread counts, robots mentioned), which differs between the
 # after-send and the bot callback of one message.
+# Published to the event bus (timkit.bus) but not archived: nothing said in a conversation, nothing
+# its history shows.
+NOT_ARCHIVED = (GroupReadReceipt, GroupFull, GroupMemberState, UserStateChange)
 _CONTENT_FIELDS = ("From_Account", "To_Account", "GroupId", "TopicId", "MsgTime", "MsgBody", "CloudCustomData")
 
 
@@ -162,8 +171,9 @@ class Archiver:
     def archive(
         self, event: CallbackRequest, raw_body: str, captured: Mapping[int, str] | None = None
     ) -> list[Written]:
-        """Archive one callback; one result per item it concerns. ``captured``: the keys its inline
-        mergers were captured under, by element index (see :meth:`timkit.merger.MergerService.capture`)."""
+        """Archive one callback; one result per item it concerns (none for NOT_ARCHIVED). ``captured``:
+        the keys its inline mergers were captured under, by element index (see
+        :meth:`timkit.merger.MergerService.capture`)."""
         now = int(self._clock())
         if isinstance(event, MessageEvent):
             inline, keys = _mergers(event.MsgBody)
@@ -202,6 +212,8 @@ class Archiver:
         if isinstance(event, C2CReadReport):
             attrs = {"command": event.CallbackCommand, "body": raw_body, "archived_at": now}
             return [self._put(event.identity, report_sk(event.LastReadTime), attrs)]
+        if isinstance(event, NOT_ARCHIVED):
+            return []
         raise TypeError(f"{event.CallbackCommand} is not archived")
 
     def _event(self, pk: str, kind: EventKind, event: CallbackRequest, raw_body: str, now: int) -> Written:
@@ -236,7 +248,7 @@ class Archiver:
         # Under its own key, written once: the same other body again is a duplicate of it. Out of
         # the history index: it is not a message of the conversation, only a claim to be one.
         conflict = {name: value for name, value in attrs.items() if name not in INDEX_KEY_NAMES}
-        return "conflict" if self._put(pk, conflict_sk(content), conflict) == "stored" else "duplicate"
+        return "conflict" if self._put(pk, conflict_sk(content), conflict) == "stored" else "repeated_conflict"
 
     def backfill(
         self, token: str | None, seconds: float, clock: Callable[[], float] = time.monotonic, page: int = 200

@@ -132,14 +132,17 @@ class CallbackSettings(AppSettings):
         return self
 
 
-class EventProcessorSettings(_MergerStorage):
-    """functions/event_processor."""
+class EventProcessorSettings(AppSettings, _MergerStorage):
+    """functions/event_processor (TIM_SDKAPPID: the events it publishes name the app)."""
 
     ARCHIVE_TABLE: Required
+    # The EventBridge bus every processed callback is published to, and where the records that
+    # publish each once are kept (timkit.bus).
+    EVENT_BUS_NAME: Required
+    IDEMPOTENCY_TABLE: Required
     # Secrets Manager secret (ARN or name) holding capture_key, which captured merger keys are
     # derived with; unset, a merger cannot be captured ("not configured", as TIM_SECRET_ID).
     CAPTURE_SECRET_ID: str = ""
-    CONFIG_CACHE_SECONDS: Annotated[int, Field(ge=0, le=3600)] = 60
 
 
 class MergerAuthorizerSettings(KeySettings):

@@ -47,8 +47,11 @@ ARCHIVE_RESULTS: Mapping[str, str] = {
     "stored": "Archived",
     "duplicate": "DuplicateIgnored",
     "conflict": "ConflictingBody",
+    "repeated_conflict": "ConflictRepeated",
 }
 MERGERS_CAPTURED = "MergerCaptured"
+# Callbacks published to the event bus (timkit.bus), once each.
+EVENTS_PUBLISHED = "Published"
 
 # functions/merger_api and its authorizer.
 MERGER_UPLOADED = "MergerUploaded"
@@ -93,12 +96,15 @@ PUBLISHED: Mapping[str, frozenset[str]] = {
     "tim_callback": frozenset(
         {COLD_START, *CALLBACK_OUTCOMES.values(), CALLBACK_UNAUTHENTICATED, BEFORE_SEND_DURATION, POLICY_LOAD_FAILED}
     ),
-    "event_processor": frozenset({COLD_START, KEY_NOT_CONFIGURED, *ARCHIVE_RESULTS.values(), MERGERS_CAPTURED}),
+    "event_processor": frozenset(
+        {COLD_START, KEY_NOT_CONFIGURED, *ARCHIVE_RESULTS.values(), MERGERS_CAPTURED, EVENTS_PUBLISHED}
+    ),
     "merger_api": frozenset({COLD_START, KEY_NOT_CONFIGURED, MERGER_UPLOADED, MERGER_DOWNLOADED, POLICY_LOAD_FAILED}),
     "merger_authorizer": frozenset({COLD_START, KEY_NOT_CONFIGURED, MERGER_AUTH_REJECTED}),
     "admin_api": frozenset({COLD_START, KEY_NOT_CONFIGURED}),
     "broadcast_worker": frozenset({COLD_START, KEY_NOT_CONFIGURED, BROADCAST_ITEM_SETTLED, BROADCAST_ITEM_RETRIED}),
     "broadcast_scheduler": frozenset({COLD_START, BROADCAST_STARTED}),
+    "event_example": frozenset({COLD_START}),
     "chatbot_worker": frozenset(
         {
             COLD_START,

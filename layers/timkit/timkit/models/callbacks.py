@@ -30,6 +30,11 @@ class Command(StrEnum):
     GROUP_MEMBERS_EXITED = "Group.CallbackAfterMemberExit"
     GROUP_INFO_CHANGED = "Group.CallbackAfterGroupInfoChanged"
     GROUP_DESTROYED = "Group.CallbackAfterGroupDestroyed"
+    # Not archived (nothing in a conversation's history), only published to the event bus.
+    GROUP_READ_RECEIPT = "Group.CallbackAfterReadReceipt"
+    GROUP_FULL = "Group.CallbackAfterGroupFull"
+    GROUP_MEMBER_STATE = "Group.CallbackOnMemberStateChange"
+    STATE_CHANGE = "State.StateChange"
 
 
 BEFORE_SEND_COMMANDS = frozenset({Command.C2C_BEFORE_SEND, Command.GROUP_BEFORE_SEND})
@@ -302,6 +307,81 @@ class GroupDestroyed(GroupEvent):
     MemberList: list[MemberAccount] = Field(default_factory=list)
 
 
+class ReceiptMember(Wire):
+    Member_Account: str
+
+
+class GroupReceipt(Wire):
+    MsgSeq: int
+    ReadNum: int = 0
+    UnreadNum: int = 0
+    ReadReceiptMembers: list[ReceiptMember] = Field(default_factory=list)
+
+
+class GroupReadReceipt(CallbackRequest):
+    """docs/protocol.md §13.8: read counts of group messages that asked for read receipts."""
+
+    CallbackCommand: Literal["Group.CallbackAfterReadReceipt"] = "Group.CallbackAfterReadReceipt"
+    GroupId: str
+    Type: str | None = None
+    GroupMsgReceiptList: list[GroupReceipt] = Field(default_factory=list)
+    EventTime: int | None = None
+
+    @property
+    def identity(self) -> str:
+        return group_conversation(self.GroupId)
+
+
+class GroupFull(CallbackRequest):
+    """docs/protocol.md §13.10: the group is full (after a member joined, or a join failed for it)."""
+
+    CallbackCommand: Literal["Group.CallbackAfterGroupFull"] = "Group.CallbackAfterGroupFull"
+    GroupId: str
+    TopicId: str | None = None
+    EventTime: int | None = None
+
+    @property
+    def identity(self) -> str:
+        return group_conversation(self.GroupId)
+
+
+class GroupMemberState(CallbackRequest):
+    """docs/protocol.md §13.11: audio-video group members going offline or back online."""
+
+    CallbackCommand: Literal["Group.CallbackOnMemberStateChange"] = "Group.CallbackOnMemberStateChange"
+    GroupId: str
+    EventType: str
+    MemberList: list[MemberAccount] = Field(default_factory=list)
+    EventTime: int | None = None
+
+    @property
+    def identity(self) -> str:
+        return group_conversation(self.GroupId)
+
+
+class StateInfo(Wire):
+    Action: str
+    To_Account: str
+    Reason: str | None = None
+
+
+class KickedPlatform(Wire):
+    Platform: str | None = None
+
+
+class UserStateChange(CallbackRequest):
+    """docs/protocol.md §13.12: a user logged in, logged out or was disconnected."""
+
+    CallbackCommand: Literal["State.StateChange"] = "State.StateChange"
+    Info: StateInfo
+    KickedDevice: list[KickedPlatform] = Field(default_factory=list)
+    EventTime: int | None = None
+
+    @property
+    def identity(self) -> str:
+        return f"user:{escape_part(self.Info.To_Account)}"
+
+
 def group_identity(group_id: str, msg_seq: int | str, topic_id: str | None = None) -> str:
     """``group:<GroupId>:<MsgSeq>``; in a topic of a Community group, whose topics number their
     messages apart (two topics' messages may share a seq), ``topic:<GroupId>:<TopicId>:<MsgSeq>``.
@@ -335,6 +415,10 @@ REQUEST_MODELS: dict[str, type[CallbackRequest]] = {
     Command.GROUP_MEMBERS_EXITED: GroupMembersExited,
     Command.GROUP_INFO_CHANGED: GroupInfoChanged,
     Command.GROUP_DESTROYED: GroupDestroyed,
+    Command.GROUP_READ_RECEIPT: GroupReadReceipt,
+    Command.GROUP_FULL: GroupFull,
+    Command.GROUP_MEMBER_STATE: GroupMemberState,
+    Command.STATE_CHANGE: UserStateChange,
 }
 
 
