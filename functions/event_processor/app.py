@@ -81,9 +81,7 @@ def archive_record(record: SQSRecord) -> None:
             command=command,
         )
     logger.info("callback archived", command=command, results=results, mergers=captured)
-    if "conflict" in results or "repeated_conflict" in results:
-        return  # not the message: not published (timkit.bus)
-    if publisher.publish(event, body):
+    if publisher.publish(event, body, results):
         metrics.add_metric(name=EVENTS_PUBLISHED, unit=MetricUnit.Count, value=1)
     elif not results:
         # Published before and not archived (timkit.archive.NOT_ARCHIVED): a repeat that changed nothing.

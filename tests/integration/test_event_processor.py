@@ -221,10 +221,10 @@ def test_another_body_for_an_archived_message_is_kept_and_flagged(processor, cap
     assert json.loads(items[0]["body"]) == first
     assert json.loads(items[1]["body"]) == forged
 
-    # Redelivered, either body is a plain duplicate: no flag, nothing written.
+    # Redelivered, neither body is flagged again or written again; the conflict is counted apart.
     again = {"Records": [SAMPLE["Records"][0], record(command, forged, "f2")]}
     assert module.lambda_handler(again, CONTEXT) == {"batchItemFailures": []}
-    assert metric_counts(emitted(capsys.readouterr().out)) == {"DuplicateIgnored": 2}
+    assert metric_counts(emitted(capsys.readouterr().out)) == {"DuplicateIgnored": 1, "ConflictRepeated": 1}
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
     assert len(store.history(f"c2c:{first['MsgKey']}")) == 2
 

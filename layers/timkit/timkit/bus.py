@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -31,7 +32,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from timkit.archive import conversation_of, system_id
+from timkit.archive import Written, conversation_of, system_id
 from timkit.models.bus import SOURCE, detail_model
 from timkit.models.callbacks import (
     C2CModify,
@@ -108,6 +109,10 @@ def entry(event: CallbackRequest, eid: str, sdkappid: int) -> dict[str, Any]:
     }
 
 
+# What archiving says of a body that is not the archived message (another body under its identity).
+CONFLICTS: frozenset[Written] = frozenset({"conflict", "repeated_conflict"})
+
+
 class EventPublisher:
     def __init__(self, bus: EventBusStore, idempotency_table: str, sdkappid: int) -> None:
         self._bus = bus
@@ -127,9 +132,13 @@ class EventPublisher:
         """Call at the start of every invocation: a record in progress expires with the invocation."""
         self._config.register_lambda_context(context)
 
-    def publish(self, event: CallbackRequest, raw_body: str) -> bool:
+    def publish(self, event: CallbackRequest, raw_body: str, archived: Iterable[Written] = ()) -> bool:
         """Publishes the callback's event unless it was published before: True if this call did.
-        Raises (PublishFailed, or the idempotency table's errors) when it is not on the bus."""
+        ``archived``: what archiving it gave (timkit.archive results); a body that conflicts with
+        an archived message's is not that message, and is never published. Raises (PublishFailed,
+        or the idempotency table's errors) when it is not on the bus."""
+        if CONFLICTS & set(archived):
+            return False
         eid = event_id(event, raw_body)
         self._put_now = False
         self._once(publication={"eventId": eid}, entry=entry(event, eid, self._sdkappid))
