@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         '`timctl completion zsh > "${fpath[1]}/_timctl"` (any folder on $fpath), then start a new shell.',
     )
     completion.add_argument("shell", choices=("bash", "zsh"))
-    completion.set_defaults(func=print_completion)
+    completion.set_defaults(func=print_completion, offline=True)
     return parser
 
 
@@ -105,7 +105,7 @@ def _version() -> str:
         return "(not installed)"
 
 
-def print_completion(args: argparse.Namespace, _client: AdminClient | None) -> int:
+def print_completion(args: argparse.Namespace, _client: AdminClient) -> int:
     import shtab
 
     # Generated from the parser itself, so it knows every command and option there is.
@@ -129,10 +129,9 @@ def _target(args: argparse.Namespace) -> tuple[str, stack.Stack | None]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.func is print_completion:
-        return print_completion(args, None)
     try:
-        api, args.stack_info = _target(args)
+        # A command that calls nothing (its parser says offline) does not look the stack up.
+        api, args.stack_info = (DEFAULT_API, None) if getattr(args, "offline", False) else _target(args)
     except CliError as exc:
         print(f"timctl: error: {exc}", file=sys.stderr)
         return exc.exit_code

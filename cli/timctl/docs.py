@@ -28,8 +28,8 @@ from timctl.client import ADMIN_PREFIX, AdminClient, CliError
 OPENAPI_ROUTE = f"{ADMIN_PREFIX}/openapi.json"
 # What the UI's requests carry that the API reads; anything else (cookies, the browser's own
 # headers) stays here. The answer's headers that the UI shows or needs.
-FORWARDED_REQUEST_HEADERS = ("accept", "content-type", "idempotency-key")
-FORWARDED_ANSWER_HEADERS = ("content-type", "retry-after")
+FORWARDED_REQUEST_HEADERS = ("Accept", "Content-Type", "Idempotency-Key")
+FORWARDED_ANSWER_HEADERS = ("Content-Type", "Retry-After")
 MAX_BODY = 10 * 1024 * 1024  # an HTTP API's payload limit
 
 
@@ -91,7 +91,7 @@ class DocsServer:
         with self._lock:
             document = self.client.get(OPENAPI_ROUTE)
         if not isinstance(document, dict) or "paths" not in document:
-            raise CliError(f"{self.client.api}{OPENAPI_ROUTE} is not an OpenAPI document: is --api right?")
+            raise CliError(f"{self.client.api}{OPENAPI_ROUTE} is not an OpenAPI document: is --api right?", 3)
         return {**document, "servers": [{"url": self.url.rstrip("/")}]}
 
     def page(self) -> str:
@@ -112,9 +112,10 @@ class DocsServer:
             return _answer(request, 404, "text/plain", b"not here: open the URL timctl printed\n")
         route = target.path[len(self._prefix) :]
         try:
-            if request.command == "GET" and route == "/":
+            # The page names itself with ?format=json as the document's URL, as powertools' does.
+            if request.command == "GET" and route == "/" and target.query != "format=json":
                 return _answer(request, 200, "text/html; charset=utf-8", self.page().encode())
-            if request.command == "GET" and route == "/openapi.json":
+            if request.command == "GET" and route in ("/", "/openapi.json"):
                 return _answer(request, 200, "application/json", json.dumps(self.spec()).encode())
             if route.startswith(ADMIN_PREFIX + "/"):
                 return self._forward(request, route + (f"?{target.query}" if target.query else ""))
@@ -131,7 +132,7 @@ class DocsServer:
         with self._lock:
             answer = self.client.forward(request.command, target, data, headers)
         kept = {name: answer.headers[name] for name in FORWARDED_ANSWER_HEADERS if name in answer.headers}
-        _answer(request, answer.status_code, kept.pop("content-type", ""), answer.content, kept)
+        _answer(request, answer.status_code, kept.pop("Content-Type", ""), answer.content, kept)
 
 
 def _handler(server: DocsServer) -> type[BaseHTTPRequestHandler]:

@@ -41,7 +41,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
         "validate", parents=[common], help="check a policy file (no AWS call)", description="Exits 0 when valid, 2 not."
     )
     validate.add_argument("file", metavar="FILE", help="the policy JSON ('-': stdin)")
-    validate.set_defaults(func=validate_policy)
+    validate.set_defaults(func=validate_policy, offline=True)
 
     push = actions.add_parser(
         "push",

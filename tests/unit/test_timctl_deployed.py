@@ -17,20 +17,19 @@ import pytest
 
 from local.cfn_yaml import load_template
 from tests.moto_env import offline_aws
-from tests.unit.test_timctl import (  # noqa: F401 - fixtures
-    KEY_ID,
-    FakeApi,
-    api,
-    aws_credentials,
-    environment,
-    remote,
-    verify_sigv4,
-)
+from tests.unit import test_timctl
+from tests.unit.test_timctl import KEY_ID, FakeApi, verify_sigv4
 from timctl.__main__ import build_parser, main
 from timctl.client import AdminClient, path
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template(ROOT / "template.yaml")
+
+# test_timctl's fixtures: the fake admin API, a clean environment, a remote-looking API, AWS credentials.
+api = test_timctl.api
+aws_credentials = test_timctl.aws_credentials
+environment = test_timctl.environment
+remote = test_timctl.remote
 
 
 def admin_api_output(api_id: str, region: str) -> str:
@@ -77,7 +76,7 @@ def test_a_path_before_admin_is_kept(api: FakeApi) -> None:
     assert [r.target for r in api.requests] == ["/chat/admin/robots"]
 
 
-def test_the_output_signs_for_its_region(api: FakeApi, remote: str, aws_credentials: None) -> None:  # noqa: F811
+def test_the_output_signs_for_its_region(api: FakeApi, remote: str, aws_credentials: None) -> None:
     # `remote` is plain HTTP through the fake API as a proxy; the output's path and host, as deployed.
     output = "http://" + urlsplit(admin_api_output("abc123", "eu-west-1")).netloc + "/admin"
     api.answer(200, {"robots": []})
@@ -92,7 +91,10 @@ def test_the_output_signs_for_its_region(api: FakeApi, remote: str, aws_credenti
 STACK_TEMPLATE = {
     "Parameters": {"AdminApiUrl": {"Type": "String"}, "CallbackSecretArn": {"Type": "String"}},
     "Resources": {
-        "PolicyParameter": {"Type": "AWS::SSM::Parameter", "Properties": {"Name": "timkit-policy", "Type": "String", "Value": "{}"}},
+        "PolicyParameter": {
+            "Type": "AWS::SSM::Parameter",
+            "Properties": {"Name": "timkit-policy", "Type": "String", "Value": "{}"},
+        },
     },
     "Outputs": {
         "AdminApiUrl": {"Value": {"Ref": "AdminApiUrl"}},
@@ -175,9 +177,7 @@ def test_stack_without_a_region_or_credentials(
     assert err.startswith("timctl: error: --stack timkit: Unable to locate credentials") and "Traceback" not in err
 
 
-def test_the_stacks_region_signs_the_calls(
-    api: FakeApi, aws: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_stacks_region_signs_the_calls(api: FakeApi, aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     create_stack("timkit-ap", "ap-southeast-1", "http://admin.example.test/admin")
     monkeypatch.setenv("HTTP_PROXY", api.url)  # the fake API answers for the stack's host
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
