@@ -285,8 +285,9 @@ def _sam_transform(template: dict[str, Any], parameters: Mapping[str, Any]) -> d
     globals_fn = sam.get("Globals", {}).get("Function", {})
     if isinstance(globals_fn.get("CodeUri"), str):
         globals_fn["CodeUri"] = "s3://local-artifacts/global.zip"
-    # YAML dates (an unquoted 2012-10-17) as CloudFormation reads them: strings.
-    request = json.dumps({"template": sam, "parameters": dict(parameters)}, sort_keys=True, default=str)
+    # In the template's order (resources are created in it locally); YAML dates (an unquoted
+    # 2012-10-17) as CloudFormation reads them: strings.
+    request = json.dumps({"template": sam, "parameters": dict(parameters)}, default=str)
     python = tools_python()
     key = hashlib.sha256(
         "\0".join([request, SAM_TRANSLATE.read_text(encoding="utf-8"), _translator_version(python)]).encode()

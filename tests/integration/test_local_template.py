@@ -29,7 +29,9 @@ SMALL = {
                 "MemorySize": 256,
                 "Events": {"Get": {"Type": "HttpApi", "Properties": {"Path": "/x", "Method": "GET"}}},
             },
-        }
+        },
+        "Zeta": {"Type": "AWS::SQS::Queue"},
+        "Alpha": {"Type": "AWS::SQS::Queue"},
     },
 }
 
@@ -53,6 +55,8 @@ def test_the_transform_is_the_tools_venvs_and_cached(counted: Path, tmp_path: Pa
     assert first.functions["Fn"].memory == 256
     assert [route.route_key for route in first.functions["Fn"].routes] == ["GET /x"]
     assert tpl.load(path).transformed == first.transformed
+    # In the template's order, as the local stack creates them (a secret may refer to one before it).
+    assert [lid for lid in first.transformed["Resources"] if lid in ("Zeta", "Alpha")] == ["Zeta", "Alpha"]
     assert counted.read_text().splitlines() == ["run"]  # the second load was the cache's
 
     changed = json.loads(json.dumps(SMALL))
