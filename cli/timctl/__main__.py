@@ -51,7 +51,9 @@ def _global_options(top: bool) -> argparse.ArgumentParser:
         "(default: unless the API is on this machine)",
     )
     group.add_argument(
-        "--region", default=default(None), help="the region to sign for (default: the API's, else the AWS config's)"
+        "--region",
+        default=default(None),
+        help="the region to sign for and to find --stack in (default: the stack's or the API's, else the AWS config's)",
     )
     group.add_argument(
         "--idempotency-key",
@@ -106,8 +108,10 @@ def _version() -> str:
 
 
 def print_completion(args: argparse.Namespace, _client: AdminClient) -> int:
-    import shtab
-
+    try:
+        import shtab
+    except ImportError:  # timctl installed without the dev extras
+        raise CliError("completion scripts are made with shtab: pip install shtab") from None
     # Generated from the parser itself, so it knows every command and option there is.
     print(shtab.complete(build_parser(), shell=args.shell))
     return 0
