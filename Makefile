@@ -9,16 +9,21 @@ TOOLS_STAMP := $(TOOLS)/.installed
 SAM := $(TOOLS)/bin/sam
 CFN_LINT := $(TOOLS)/bin/cfn-lint
 
-# SAM CLI and cfn-lint pin their own boto3/pydantic: they live apart from the app's venv.
-TOOLS_PINS := aws-sam-cli==1.170.0 cfn-lint==1.58.0
+# SAM CLI and cfn-lint pin their own boto3/pydantic: they live apart from the app's venv, and so does
+# the local stack's SAM transform (local/sam_translate.py runs there). uv compiles the lock.
+TOOLS_PINS := aws-sam-cli==1.170.0 cfn-lint==1.58.0 uv==0.13.9
+# Every package of the dev install at one version, with its hashes: compiled from pyproject.toml by `make lock`.
+LOCK := requirements-dev.lock
 
-.PHONY: install tools run test test-fast bench lint build validate deploy clean event
+.PHONY: install tools lock run test test-fast bench lint build validate deploy clean event
 
+# The lock's packages, hashes checked; then the project itself, whose dependencies they are.
 install: $(STAMP)
-$(STAMP): pyproject.toml layers/timkit/requirements.txt
+$(STAMP): pyproject.toml $(LOCK) layers/timkit/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 tools: $(TOOLS_STAMP)
@@ -28,13 +33,19 @@ $(TOOLS_STAMP): Makefile
 	$(TOOLS)/bin/pip install --quiet $(TOOLS_PINS)
 	touch $@
 
-run: install
+# After changing a dependency in pyproject.toml (tests/unit/test_packaging.py says when the lock drifted).
+# Universal: one lock for every platform and Python from 3.11 on.
+lock: tools
+	$(TOOLS)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
+		--quiet -o $(LOCK)
+
+run: install tools
 	$(PY) -m local
 
 test: install tools
 	PATH="$(abspath $(TOOLS))/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: install
+test-fast: install tools
 	$(PY) -m pytest -m 'not infra' $(PYTEST_ARGS)
 
 bench: install tools
@@ -67,4 +78,4 @@ event:
 	else cat events/$(FN)/$(EVENT).json; fi
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .cache

@@ -8,16 +8,18 @@ environment, HttpApi routes, SQS event sources and EventBridge rules.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import logging
+import os
 import re
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import boto3
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
 
 from local.cfn_yaml import load_template
 
@@ -258,10 +260,34 @@ def references(node: Any) -> set[str]:
     return found
 
 
-class _AnyManagedPolicy(dict):
-    # samtranslator asks for managed policy ARNs by name (normally through IAM); any name resolves.
-    def get(self, name: str, default: Any = None) -> str:
-        return f"arn:aws:iam::aws:policy/{name}"
+# The SAM transform runs in the tools venv (`make tools`), where SAM CLI's samtranslator lives with the
+# pydantic it pins; the app's venv keeps the layer's. Its answers are cached by what they depend on.
+SAM_TRANSLATE = Path(__file__).resolve().parent / "sam_translate.py"
+SAM_CACHE = REPO_ROOT / ".cache" / "sam-translate"
+SAM_CACHE_KEEP = 32  # answers kept (templates the tests make have their own)
+SAM_TIMEOUT_S = 300
+TOOLS_PYTHON_ENV = "TIMKIT_TOOLS_PYTHON"
+
+
+def tools_python() -> Path:
+    """The tools venv's Python: $TIMKIT_TOOLS_PYTHON, else .tools/bin/python, else the one beside `sam` on PATH."""
+    candidates = [os.environ.get(TOOLS_PYTHON_ENV), REPO_ROOT / ".tools" / "bin" / "python"]
+    sam = shutil.which("sam")
+    if sam:
+        candidates.append(Path(sam).parent / "python")
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    raise RuntimeError(
+        "the local stack transforms template.yaml with the SAM translator of the tools venv: "
+        f"run `make tools` (or set {TOOLS_PYTHON_ENV} to a Python with aws-sam-translator)"
+    )
+
+
+def _translator_version(python: Path) -> str:
+    """samtranslator's version in ``python``'s venv, from its installed metadata (no process started)."""
+    found = sorted(python.parent.parent.glob("lib/python*/site-packages/aws_sam_translator-*.dist-info"))
+    return found[-1].name if found else f"unknown ({python.resolve()})"
 
 
 def _sam_transform(template: dict[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
@@ -275,10 +301,52 @@ def _sam_transform(template: dict[str, Any], parameters: Mapping[str, Any]) -> d
     globals_fn = sam.get("Globals", {}).get("Function", {})
     if isinstance(globals_fn.get("CodeUri"), str):
         globals_fn["CodeUri"] = "s3://local-artifacts/global.zip"
-    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=REGION))
-    return translator.translate(
-        sam, parameter_values=dict(parameters), get_managed_policy_map=lambda: _AnyManagedPolicy()
+    # In the template's order (resources are created in it locally); YAML dates (an unquoted
+    # 2012-10-17) as CloudFormation reads them: strings.
+    request = json.dumps({"template": sam, "parameters": dict(parameters)}, default=str)
+    python = tools_python()
+    key = hashlib.sha256(
+        "\0".join([request, SAM_TRANSLATE.read_text(encoding="utf-8"), _translator_version(python)]).encode()
+    ).hexdigest()
+    cached = SAM_CACHE / f"{key}.json"
+    try:
+        transformed: dict[str, Any] = json.loads(cached.read_text(encoding="utf-8"))
+        cached.touch()  # recently used: kept
+        return transformed
+    except (OSError, ValueError):
+        pass
+    # -I: neither local/ (whose http.py would hide the standard library's) nor the app's PYTHONPATH on sys.path.
+    done = subprocess.run(  # noqa: S603 - our script, run by the tools venv's Python
+        [str(python), "-I", str(SAM_TRANSLATE)],
+        input=request,
+        capture_output=True,
+        text=True,
+        timeout=SAM_TIMEOUT_S,
+        check=False,
     )
+    if done.returncode != 0:
+        raise ValueError(f"the SAM transform failed ({python} {SAM_TRANSLATE.name}):\n{done.stderr.strip()}")
+    transformed = json.loads(done.stdout)
+    _cache(cached, done.stdout)
+    return transformed
+
+
+def _cache(path: Path, text: str) -> None:
+    # Written whole, then renamed: a test process reading it meanwhile never sees half of it.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as tmp:
+        tmp.write(text)
+    Path(tmp.name).replace(path)
+    answers = sorted(path.parent.glob("*.json"), key=_mtime, reverse=True)
+    for stale in answers[SAM_CACHE_KEEP:]:
+        stale.unlink(missing_ok=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # pruned by another process meanwhile
+        return 0.0
 
 
 @dataclass

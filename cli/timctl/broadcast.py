@@ -7,17 +7,23 @@ import shlex
 import shutil
 import sys
 import time
+from collections import deque
+from collections.abc import Callable
+from time import monotonic
 from typing import Any
 
 from timctl.client import AdminClient, CliError, path
 from timctl.message import add_message_arguments, outgoing, read_lines
-from timctl.output import print_json, print_rows
+from timctl.output import duration, print_json, print_rows
 
 POLL_INTERVAL_S = 1.0
 GROUPS_PAGE = 500  # the API's largest page
 FINAL_STATES = ("done", "cancelled")
 # The exit status of a process stopped by Ctrl-C (128 + SIGINT).
 INTERRUPTED = 130
+# The rate shown is over about this much of the latest polls: it follows a change (Tencent's limits,
+# a retry wave) within a few polls, and is steady between them.
+RATE_WINDOW_S = 30.0
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -187,6 +193,7 @@ def watch(client: AdminClient, job_id: str, interval: float, as_json: bool = Fal
     stream = sys.stderr
     bar = stream.isatty()
     route = path("admin", "broadcasts", job_id)
+    pace = Pace(monotonic)
     try:
         while True:
             job = client.get(route, limit=1)  # the progress is what counts here, not the groups
@@ -195,10 +202,11 @@ def watch(client: AdminClient, job_id: str, interval: float, as_json: bool = Fal
                     f"{job_id} is a cron broadcast: each run is a job of its own "
                     f"(`timctl broadcast get {job_id}` lists them); watch a run"
                 )
+            pace.add(_finished(job["progress"]))
             if bar:
-                stream.write("\r\x1b[K" + _bar_line(job, shutil.get_terminal_size().columns))
+                stream.write("\r\x1b[K" + _bar_line(job, shutil.get_terminal_size().columns, pace))
             else:
-                stream.write(_plain_line(job) + "\n")
+                stream.write(_plain_line(job, pace) + "\n")
             stream.flush()
             if job["state"] in FINAL_STATES:
                 break
@@ -221,10 +229,45 @@ def watch(client: AdminClient, job_id: str, interval: float, as_json: bool = Fal
     return 0 if job["state"] == "done" and not progress["failed"] else 1
 
 
-def _bar_line(job: dict[str, Any], columns: int) -> str:
+class Pace:
+    """Groups finished per second over the polls of the last RATE_WINDOW_S, and the time left at that rate."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._polls: deque[tuple[float, int]] = deque()
+
+    def add(self, finished: int) -> None:
+        now = self._clock()
+        self._polls.append((now, finished))
+        # The oldest poll kept is the last one at least RATE_WINDOW_S old: the window is always full.
+        while len(self._polls) > 2 and now - self._polls[1][0] >= RATE_WINDOW_S:
+            self._polls.popleft()
+
+    def rate(self) -> float | None:
+        """None until two polls some time apart."""
+        (first_at, first), (last_at, last) = self._polls[0], self._polls[-1]
+        return (last - first) / (last_at - first_at) if last_at > first_at else None
+
+    def left(self, remaining: int) -> float | None:
+        """Seconds until ``remaining`` more are finished; None when nothing moves (or nothing remains)."""
+        rate = self.rate()
+        return remaining / rate if rate and remaining > 0 else None
+
+
+def _pace_text(job: dict[str, Any], pace: Pace, plain: bool) -> str:
+    rate = pace.rate()
+    if rate is None or job["state"] in FINAL_STATES:
+        return ""
+    left = pace.left(job["progress"]["total"] - _finished(job["progress"]))
+    if plain:
+        return f" rate={rate:.1f}/s" + (f" left={duration(left)}" if left is not None else "")
+    return f"  {rate:.1f}/s" + (f"  {duration(left)} left" if left is not None else "")
+
+
+def _bar_line(job: dict[str, Any], columns: int, pace: Pace) -> str:
     progress = job["progress"]
     text = f" {_finished(progress)}/{progress['total']}  sent {progress['sent']}  failed {progress['failed']}"
-    text += f"  cancelled {progress['cancelled']}  {_state_text(job)}"
+    text += f"  cancelled {progress['cancelled']}  {_state_text(job)}{_pace_text(job, pace, plain=False)}"
     width = max(10, min(40, columns - len(text) - 3))
     total = progress["total"]
     cells, finished = "", 0
@@ -236,11 +279,12 @@ def _bar_line(job: dict[str, Any], columns: int) -> str:
     return f"[{cells.ljust(width, '.')}]{text}"
 
 
-def _plain_line(job: dict[str, Any]) -> str:
+def _plain_line(job: dict[str, Any], pace: Pace) -> str:
     progress = job["progress"]
     return (
         f"{_state_text(job)} {_finished(progress)}/{progress['total']} sent={progress['sent']} "
         f"failed={progress['failed']} cancelled={progress['cancelled']} pending={progress['pending']}"
+        + _pace_text(job, pace, plain=True)
     )
 
 

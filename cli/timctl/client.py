@@ -20,6 +20,8 @@ from urllib.parse import quote, urlencode, urlsplit
 import requests
 
 DEFAULT_API = "http://127.0.0.1:3000"
+# The admin routes' first segment. A stack's AdminApiUrl output ends with it, the local stack's API URL does not.
+ADMIN_PREFIX = "/admin"
 # (connect, read): API Gateway ends an integration after 30 s.
 TIMEOUT_S = (5.0, 35.0)
 RETRY_DELAY_S = 1.0
@@ -69,6 +71,13 @@ def is_loopback(api: str) -> bool:
         return False
 
 
+def api_base(api: str) -> str:
+    """The URL the routes hang from: ``api`` without a trailing slash, and without a trailing
+    ``/admin`` (the AdminApiUrl output's), so the output and the API's own URL both work as --api."""
+    base = api.rstrip("/")
+    return base[: -len(ADMIN_PREFIX)] if urlsplit(base).path.endswith(ADMIN_PREFIX) else base
+
+
 def path(*segments: str) -> str:
     """``/admin/...`` with every segment percent-encoded (a robot ID's ``@`` and ``#`` too)."""
     return "/" + "/".join(quote(segment, safe="") for segment in segments)
@@ -116,7 +125,7 @@ class AdminClient:
         idempotency_key: str | None = None,
         verbose: bool = False,
     ) -> None:
-        self.api = api.rstrip("/")
+        self.api = api_base(api)
         self.sigv4 = (not is_loopback(api)) if sigv4 is None else sigv4
         self.region = region
         self.idempotency_key = idempotency_key
@@ -176,6 +185,14 @@ class AdminClient:
             print(f"timctl: {failure}; retrying once{same}", file=sys.stderr)
         time.sleep(RETRY_DELAY_S)
         return self._attempt(method, url, data, headers)
+
+    def forward(self, method: str, target: str, data: bytes | None, headers: dict[str, str]) -> requests.Response:
+        """One request to ``target`` (a path and query under the API) as given, signed like the others, the
+        answer whatever its status: no retry and no Idempotency-Key of its own (`timctl docs`' proxy)."""
+        try:
+            return self._send(method, self.api + target, data, headers)
+        except requests.RequestException as exc:
+            raise Unreachable(f"could not reach {self.api}: {describe(exc)}") from None
 
     # ------------------------------------------------------------------ transport
 

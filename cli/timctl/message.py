@@ -42,17 +42,22 @@ def read_json(name: str) -> Any:
         raise CliError(f"{name} is not JSON: {exc}") from None
 
 
-def read_lines(name: str) -> list[str]:
-    """The non-blank lines of a file ('-': stdin), stripped."""
+def read_text(name: str) -> str:
+    """A file's text ('-': stdin)."""
     try:
         if name == "-":
-            lines = sys.stdin.read().splitlines()
-        else:
-            with open(name, encoding="utf-8") as f:
-                lines = f.read().splitlines()
+            return sys.stdin.read()
+        with open(name, encoding="utf-8") as f:
+            return f.read()
     except OSError as exc:
         raise CliError(f"cannot read {name}: {exc.strerror}") from None
-    return [line.strip() for line in lines if line.strip()]
+    except UnicodeDecodeError:
+        raise CliError(f"{name} is not UTF-8 text") from None
+
+
+def read_lines(name: str) -> list[str]:
+    """The non-blank lines of a file ('-': stdin), stripped."""
+    return [line.strip() for line in read_text(name).splitlines() if line.strip()]
 
 
 def outgoing(args: argparse.Namespace) -> dict[str, Any]:

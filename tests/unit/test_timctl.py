@@ -688,9 +688,20 @@ class Terminal(io.StringIO):
         return True
 
 
+class Clock:
+    """The watch's clock: each poll reads the next of ``times`` (seconds)."""
+
+    def __init__(self, *times: float) -> None:
+        self.times = list(times)
+
+    def __call__(self) -> float:
+        return self.times.pop(0)
+
+
 def test_watch_draws_a_progress_bar_on_a_terminal(
     api: FakeApi, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    monkeypatch.setattr("timctl.broadcast.monotonic", Clock(0, 0, 0))  # no time passes: no rate yet
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     monkeypatch.setattr("shutil.get_terminal_size", lambda: os.terminal_size((200, 24)))
@@ -712,17 +723,54 @@ def test_watch_draws_a_progress_bar_on_a_terminal(
 
 
 def test_watch_prints_one_line_per_poll_when_stderr_is_not_a_terminal(
-    api: FakeApi, capsys: pytest.CaptureFixture[str]
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    monkeypatch.setattr("timctl.broadcast.monotonic", Clock(0, 4, 8))
     api.answer(200, job("scheduled", total=2, nextRun="2026-11-22T01:00:00Z"))
     api.answer(200, job("sending", total=2, sent=1))
     api.answer(200, job("done", total=2, sent=2))
     assert run(api, "broadcast", "watch", "job1", "--interval", "0") == 0
     assert capsys.readouterr().err.splitlines() == [
         "scheduled for 2026-11-22T01:00:00Z 0/2 sent=0 failed=0 cancelled=0 pending=2",
-        "sending 1/2 sent=1 failed=0 cancelled=0 pending=1",
+        "sending 1/2 sent=1 failed=0 cancelled=0 pending=1 rate=0.2/s left=4s",
         "done 2/2 sent=2 failed=0 cancelled=0 pending=0",
     ]
+
+
+def test_watch_shows_the_rate_and_time_left(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("timctl.broadcast.monotonic", Clock(0, 10, 20, 60, 70, 75))
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    monkeypatch.setattr("shutil.get_terminal_size", lambda: os.terminal_size((200, 24)))
+    for finished in (0, 20, 50, 80, 80):
+        api.answer(200, job("sending", total=100, sent=finished))
+    api.answer(200, job("done", total=100, sent=100))
+    assert run(api, "broadcast", "watch", "job1", "--interval", "0") == 0
+    frames = [frame.rstrip("\n") for frame in sys.stderr.getvalue().split("\r\x1b[K")[1:]]
+    tails = [frame.split("sending", 1)[1] if "sending" in frame else frame[-4:] for frame in frames]
+    assert tails == [
+        "",  # one poll: no rate yet
+        "  2.0/s  40s left",  # 20 in 10 s, 80 to go
+        "  2.5/s  20s left",
+        # Over the last 30 s or so only (polls at 20 and 60 s): the rate follows a change.
+        "  0.8/s  27s left",
+        "  0.6/s  34s left",  # (80 - 50) / (70 - 20)
+        "done",
+    ]
+
+
+def test_a_stalled_broadcast_shows_no_time_left(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("timctl.broadcast.monotonic", Clock(0, 5, 10))
+    for _ in range(2):
+        api.answer(200, job("sending", total=4, sent=1))
+    api.answer(200, job("cancelled", total=4, sent=1, cancelled=3))
+    assert run(api, "broadcast", "watch", "job1", "--interval", "0") == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[1].endswith("pending=3 rate=0.0/s")
+    assert "rate" not in lines[2]
 
 
 def test_watch_of_a_cancelled_job_exits_1(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
