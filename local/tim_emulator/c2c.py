@@ -8,7 +8,14 @@ import random
 from typing import Any
 
 from local.tim_emulator import codes, pipeline
-from local.tim_emulator.checks import UINT32_MAX, forbidden_callbacks, is_int, is_uint32
+from local.tim_emulator.checks import (
+    UINT32_MAX,
+    check_flags,
+    check_push_info,
+    forbidden_callbacks,
+    is_int,
+    is_uint32,
+)
 from local.tim_emulator.codes import ImError
 from local.tim_emulator.core import Caller, Reply, SendResult, Service, conversation
 from local.tim_emulator.elements import CLIENT_ELEMENT_TYPES, REST_ELEMENT_TYPES, check_body
@@ -66,6 +73,9 @@ def _c2c_common(svc: Service, body: dict[str, Any], allowed: frozenset[str], too
     if not isinstance(ccd, str):
         raise ImError(codes.C2C_BODY_FORMAT, "CloudCustomData must be a string")
     control = body.get("SendMsgControl") or []
+    # docs/protocol.md §5.10 (batchsendmsg documents no SupportMessageExtension: checked all the same).
+    check_flags(body, ("IsNeedReadReceipt", "SupportMessageExtension"), codes.C2C_BODY_FORMAT)
+    check_push_info(body, codes.C2C_BODY_FORMAT)
     return {
         "body": msg_body,
         "cloud_custom_data": ccd,

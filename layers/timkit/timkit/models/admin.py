@@ -166,6 +166,11 @@ class MessageRequest(Outgoing):
             raise ValueError("give exactly one of toUser, toUsers, toGroup")
         if self.group_at_info and self.to_group is None:
             raise ValueError("groupAtInfo is for group messages (toGroup)")
+        # docs/protocol.md §5.10: what Tencent offers for one kind of send only.
+        if self.options.receiver_list is not None and self.to_group is None:
+            raise ValueError("options.receiverList is for group messages (toGroup)")
+        if self.options.support_extension and self.to_users is not None:
+            raise ValueError("options.supportExtension is not offered for batch sends (toUsers)")
         return self
 
 

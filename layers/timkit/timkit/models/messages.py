@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from timkit.models.callbacks import GroupAtItem
 from timkit.models.elements import (
@@ -40,7 +40,15 @@ from timkit.models.elements import (
     body_size,
     parse_body,
 )
-from timkit.models.rest import BatchSendMsgRequest, ForbidCallback, PushInfo, SendGroupMsgRequest, SendMsgRequest
+from timkit.models.rest import (
+    MAX_GROUP_RECEIVERS,
+    BatchSendMsgRequest,
+    ForbidCallback,
+    PushInfo,
+    SendGroupMsgRequest,
+    SendMsgRequest,
+    UserId,
+)
 
 # REST sends must ask for download flag 2 (docs/protocol.md §3).
 _DOWNLOAD_FLAG = 2
@@ -49,6 +57,12 @@ _DOWNLOAD_FLAG = 2
 def new_random() -> int:
     """A fresh uint32 for ``MsgRandom`` / ``Random``; keep it to retry the same message."""
     return secrets.randbits(32)
+
+
+def _unique(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError("must not name the same ID twice")
+    return values
 
 
 class SendOptions(BaseModel):
@@ -69,6 +83,15 @@ class SendOptions(BaseModel):
     # The sender's other devices see it too (C2C SyncOtherMachine 1) or not (2).
     sync_other_devices: StrictBool | None = None
     forbid_callbacks: StrictBool = False
+    # The Web SDK's createXxxMessage options (docs/protocol.md §5.10). Group only: deliver to these
+    # members alone (receiverList → To_Account).
+    receiver_list: (
+        Annotated[list[UserId], Field(min_length=1, max_length=MAX_GROUP_RECEIVERS), AfterValidator(_unique)] | None
+    ) = None
+    # needReadReceipt → IsNeedReadReceipt (one-to-one) / NeedReadReceipt (group).
+    need_read_receipt: StrictBool = False
+    # isSupportExtension → SupportMessageExtension (sendmsg and send_group_msg; batchsendmsg has none).
+    support_extension: StrictBool = False
 
     def _controls(self) -> list[Literal["NoUnread", "NoLastMsg"]] | None:
         controls: list[Literal["NoUnread", "NoLastMsg"]] = []
@@ -105,7 +128,12 @@ class Message(BaseModel):
         options: SendOptions | None = None,
         random: int | None = None,
     ) -> SendMsgRequest:
-        return SendMsgRequest(To_Account=to, **self._c2c_fields(sender, options, random))
+        opts = options or SendOptions()
+        return SendMsgRequest(
+            To_Account=to,
+            SupportMessageExtension=1 if opts.support_extension else None,
+            **self._c2c_fields(sender, opts, random),
+        )
 
     def batch_c2c_request(
         self,
@@ -114,10 +142,14 @@ class Message(BaseModel):
         options: SendOptions | None = None,
         random: int | None = None,
     ) -> BatchSendMsgRequest:
-        return BatchSendMsgRequest(To_Account=list(to), **self._c2c_fields(sender, options, random))
-
-    def _c2c_fields(self, sender: str | None, options: SendOptions | None, random: int | None) -> dict[str, Any]:
         opts = options or SendOptions()
+        if opts.support_extension:
+            raise ValueError("batchsendmsg takes no SupportMessageExtension (docs/protocol.md §5.10)")
+        return BatchSendMsgRequest(To_Account=list(to), **self._c2c_fields(sender, opts, random))
+
+    def _c2c_fields(self, sender: str | None, opts: SendOptions, random: int | None) -> dict[str, Any]:
+        if opts.receiver_list is not None:
+            raise ValueError("receiver_list (To_Account) is for group messages only (docs/protocol.md §5.10)")
         return {
             "From_Account": sender,
             "MsgRandom": new_random() if random is None else random,
@@ -128,6 +160,7 @@ class Message(BaseModel):
             "CloudCustomData": opts.cloud_custom_data,
             "OfflinePushInfo": opts.offline_push,
             "ForbidCallbackControl": opts._forbid(),
+            "IsNeedReadReceipt": 1 if opts.need_read_receipt else None,
         }
 
     def group_request(
@@ -151,6 +184,9 @@ class Message(BaseModel):
             CloudCustomData=opts.cloud_custom_data,
             OfflinePushInfo=opts.offline_push,
             ForbidCallbackControl=opts._forbid(),
+            To_Account=None if opts.receiver_list is None else list(opts.receiver_list),
+            NeedReadReceipt=1 if opts.need_read_receipt else None,
+            SupportMessageExtension=1 if opts.support_extension else None,
         )
 
 

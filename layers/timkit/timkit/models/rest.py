@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, Strict, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Strict, field_validator, model_validator
 
 from timkit.models.callbacks import GroupAtItem
 from timkit.models.elements import MsgElement, Wire
 
 MAX_BATCH_RECIPIENTS = 500
+# Members a targeted group message may name (send_group_msg To_Account, docs/protocol.md §5.5, §5.10).
+MAX_GROUP_RECEIVERS = 50
+# APNs carries at most 4 KB (docs/protocol.md §5.10): no one push text may be longer.
+MAX_PUSH_TEXT = 4096
 MAX_USER_ID_BYTES = 32
 ROBOT_PREFIX = "@RBT#"
 
@@ -50,13 +54,46 @@ class Reply(Wire):
     ErrorInfo: str = ""
 
 
-class PushInfo(Wire):
-    PushFlag: Literal[0, 1] | None = None
-    Title: str | None = None
-    Desc: str | None = None
-    Ext: str | None = None
-    AndroidInfo: dict[str, Any] | None = None
-    ApnsInfo: dict[str, Any] | None = None
+# OfflinePushInfo and its vendor parts, as documented (docs/protocol.md §5.10): typed and closed, so a
+# misspelt field is refused here rather than ignored by Tencent. 0/1 flags are whole numbers: a JSON true
+# (which a lax int would take as 1) is refused.
+Flag01 = Annotated[int, Strict(), Field(ge=0, le=1)]
+PushText = Annotated[str, Field(max_length=MAX_PUSH_TEXT)]
+
+
+class _Push(Wire):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+
+
+class AndroidPushInfo(_Push):
+    Sound: PushText | None = None
+    HuaWeiChannelID: PushText | None = None
+    XiaoMiChannelID: PushText | None = None
+    OPPOChannelID: PushText | None = None
+    GoogleChannelID: PushText | None = None
+    VIVOClassification: Flag01 | None = None
+    HuaWeiImportance: Literal["LOW", "NORMAL"] | None = None
+    ExtAsHuaweiIntentParam: Flag01 | None = None
+    HuaWeiCategory: PushText | None = None
+
+
+class ApnsPushInfo(_Push):
+    Sound: PushText | None = None
+    # 1: this message does not raise the app icon's badge count (the Web SDK's ignoreIOSBadge).
+    BadgeMode: Flag01 | None = None
+    Title: PushText | None = None
+    SubTitle: PushText | None = None
+    Image: PushText | None = None
+    MutableContent: Flag01 | None = None
+
+
+class PushInfo(_Push):
+    PushFlag: Flag01 | None = None
+    Title: PushText | None = None
+    Desc: PushText | None = None
+    Ext: PushText | None = None
+    AndroidInfo: AndroidPushInfo | None = None
+    ApnsInfo: ApnsPushInfo | None = None
 
 
 ForbidCallback = Literal["ForbidBeforeSendMsgCallback", "ForbidAfterSendMsgCallback"]
@@ -170,6 +207,7 @@ class BatchSendMsgRequest(_SendCommon):
     SyncOtherMachine: Literal[1, 2] | None = None
     MsgLifeTime: Annotated[int, Field(ge=0, le=604800)] | None = None
     SendMsgControl: list[Literal["NoUnread", "NoLastMsg", "WithMuteNotifications"]] | None = None
+    IsNeedReadReceipt: Literal[0, 1] | None = None
 
 
 class BatchError(Wire):
@@ -195,9 +233,11 @@ class SendGroupMsgRequest(_SendCommon):
     MsgPriority: Literal["High", "Normal", "Low"] | None = None
     OnlineOnlyFlag: Literal[0, 1] | None = None
     SendMsgControl: list[Literal["NoLastMsg", "NoUnread"]] | None = None
-    To_Account: list[UserId] | None = Field(default=None, max_length=50)
+    To_Account: list[UserId] | None = Field(default=None, min_length=1, max_length=MAX_GROUP_RECEIVERS)
     GroupAtInfo: list[GroupAtItem] | None = Field(default=None, max_length=30)
     TopicId: str | None = None
+    # Named without "Is" here, unlike sendmsg's IsNeedReadReceipt (docs/protocol.md §5.10).
+    NeedReadReceipt: Literal[0, 1] | None = None
 
 
 class SendGroupMsgReply(Reply):
