@@ -48,7 +48,14 @@ from timkit.broadcast import (
     retry_after,
 )
 from timkit.keys import KeySource
-from timkit.models.admin import Broadcast, BroadcastRequest, MessageRequest, RobotCreateRequest
+from timkit.models.admin import (
+    ACCOUNT_NOT_FOUND,
+    BotFriendsRequest,
+    Broadcast,
+    BroadcastRequest,
+    MessageRequest,
+    RobotCreateRequest,
+)
 from timkit.models.broadcast import PlanItem, SendItem, WorkItem
 from timkit.ratelimit import RateLimiter
 from timkit.stores.jobs import KEEP_RUNS, PLAN_PAGE, Job, JobStore
@@ -923,3 +930,89 @@ def test_a_batch_that_gets_no_answer_fails_alone(admin: AdminService, emulator: 
     answer = admin.send(MessageRequest.model_validate({"msgBody": body, "toUsers": users}))
     assert (answer.sent, answer.failed) == (500, 100)
     assert {(r.result, r.code) for r in answer.results[500:]} == {("failed", NO_ANSWER)}
+
+
+# ----------------------------------------------------------------------------- scheduled messages and friends
+
+SENDMSG = "openim/sendmsg"
+
+
+def schedule_message(h: Harness, **request: Any) -> Broadcast:
+    return h.admin.schedule_message(MessageRequest.model_validate({"msgBody": text(), **request}))
+
+
+def test_a_scheduled_message_sends_once_at_its_time_however_often_it_fires(h: Harness) -> None:
+    job = schedule_message(h, toUser="bob", schedule={"at": "2024-10-28T09:00:00+08:00"})
+    assert (job.kind, job.state, job.next_run) == ("message", "scheduled", datetime(2024, 10, 28, 1, 0, tzinfo=UTC))
+    assert schedule_of(f"broadcast-{job.job_id}")["ScheduleExpression"] == "at(2024-10-28T01:00:00)"
+    assert h.calls(SENDMSG) == [] and h.queued() == []
+
+    fired = datetime(2024, 10, 28, 1, 0, tzinfo=UTC)
+    assert h.starter.start(job.job_id, fired) == job.job_id
+    assert h.starter.start(job.job_id, fired) == job.job_id  # Scheduler delivered the firing twice
+    h.work()
+    (sent,) = h.calls(SENDMSG)
+    assert sent["request"]["To_Account"] == "bob"
+    view = h.admin.view(job.job_id)
+    assert (view.kind, view.state, view.groups) == ("message", "done", [])
+    assert view.result is not None and (view.result.sent, view.result.failed) == (1, 0)
+    (result,) = view.result.results
+    assert (result.recipient, result.result) == ("bob", "sent") and result.msg_key
+
+
+def test_a_message_jobs_work_item_delivered_twice_sends_once(h: Harness) -> None:
+    job = schedule_message(h, toUsers=["alice", "bob"], schedule={"at": "2024-10-28T01:00:00"})
+    h.starter.start(job.job_id, datetime(2024, 10, 28, 1, 0, tzinfo=UTC))
+    h.work()
+    h.queue.send([SendItem(job_id=job.job_id, group_id="run")])
+    h.work()
+    assert len(h.calls("openim/batchsendmsg")) == 1
+    assert h.admin.view(job.job_id).progress.sent == 1
+
+
+def test_a_cancelled_message_job_never_sends(h: Harness) -> None:
+    job = schedule_message(h, toUser="bob", schedule={"cron": "cron(0 10 * * ? *)"})
+    cancelled = h.admin.cancel(job.job_id)
+    assert (cancelled.kind, cancelled.state) == ("message", "cancelled")
+    assert h.starter.start(job.job_id, datetime(2024, 10, 28, 10, 0, tzinfo=UTC)) is None
+    h.work()
+    assert h.calls(SENDMSG) == []
+
+
+def test_a_cron_friends_job_runs_once_per_firing(h: Harness) -> None:
+    request = BotFriendsRequest.model_validate({"userIds": ["alice", "bob"], "schedule": {"cron": "cron(0 10 * * ? *)"}})
+    job = h.admin.schedule_friends(BOT, request)
+    assert (job.kind, job.state) == ("friends", "scheduled")
+    first = datetime(2024, 10, 28, 10, 0, tzinfo=UTC)
+    run = h.starter.start(job.job_id, first)
+    assert h.starter.start(job.job_id, first) == run
+    h.work()
+    assert run is not None
+    view = h.admin.view(run)
+    assert (view.kind, view.state, view.parent_id) == ("friends", "done", job.job_id)
+    assert view.result is not None and (view.result.added, view.result.already) == (2, 0)
+    assert len(h.calls("sns/friend_add")) == 1
+
+    later = h.starter.start(job.job_id, first + timedelta(days=1))
+    h.work()
+    assert later is not None
+    again = h.admin.view(later).result
+    assert again is not None and (again.added, again.already) == (0, 2)
+    assert h.admin.view(job.job_id).runs == [later, run]
+    assert {j.kind for j in h.admin.list().jobs} == {"friends"}
+
+
+def test_a_friends_job_for_a_bot_that_is_gone_fails_naming_it(h: Harness) -> None:
+    request = BotFriendsRequest.model_validate({"userIds": ["alice"], "schedule": {"at": "2024-10-28T01:00:00"}})
+    job = h.admin.schedule_friends("@RBT#gone", request)
+    h.starter.start(job.job_id, datetime(2024, 10, 28, 1, 0, tzinfo=UTC))
+    h.work()
+    view = h.admin.view(job.job_id)
+    assert (view.state, view.progress.failed, view.progress.failed_codes) == ("done", 1, {str(ACCOUNT_NOT_FOUND): 1})
+    assert view.result is None
+
+
+def test_a_message_job_in_the_past_is_refused_naming_the_field(h: Harness) -> None:
+    with pytest.raises(ScheduleInPast) as refused:
+        schedule_message(h, toUser="bob", schedule={"at": "2020-01-01T00:00:00"})
+    assert refused.value.field == "schedule.at"

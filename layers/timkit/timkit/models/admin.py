@@ -80,6 +80,15 @@ class BotFriendsRequest(ApiModel):
     user_ids: Annotated[
         list[UserId], Field(min_length=1, max_length=MAX_BOT_FRIENDS_PER_REQUEST), AfterValidator(_unique)
     ]
+    # None: now (200, the results); else a job (202), as a broadcast's.
+    schedule: Schedule | None = None
+
+
+class ScheduledFriends(ApiModel):
+    """What a scheduled friends job keeps to run: the bot and its users."""
+
+    bot_id: RobotId
+    user_ids: list[UserId]
 
 
 class FriendResult(ApiModel):
@@ -158,6 +167,8 @@ class MessageRequest(Outgoing):
         Annotated[list[UserId], Field(min_length=1, max_length=MAX_MESSAGE_RECIPIENTS), AfterValidator(_unique)] | None
     ) = None
     to_group: GroupId | None = None
+    # None: now (200, the results); else a job (202), as a broadcast's.
+    schedule: Schedule | None = None
 
     @model_validator(mode="after")
     def _one_destination(self) -> MessageRequest:
@@ -247,6 +258,12 @@ class Schedule(ApiModel):
         return parse_expression(self.expression()).next_after(after, self.timezone)
 
 
+# Defined before Schedule: their schedule field is resolved now.
+MessageRequest.model_rebuild()
+BotFriendsRequest.model_rebuild()
+ScheduledFriends.model_rebuild()
+
+
 class BroadcastRequest(Outgoing):
     group_ids: (
         Annotated[list[GroupId], Field(min_length=1, max_length=MAX_BROADCAST_GROUPS), AfterValidator(_unique)] | None
@@ -266,8 +283,11 @@ class BroadcastRequest(Outgoing):
 OUTCOME_UNKNOWN = -1  # an earlier attempt may have been delivered; a resend could no longer be de-duplicated
 NO_ANSWER = -2  # Tencent could not be reached, or did not answer usably, on any attempt
 ALWAYS_DROPPED = -3  # every resend was dropped by the per-group frequency limit (MsgFreqCtrl)
+ACCOUNT_NOT_FOUND = -4  # a scheduled friends job's bot does not exist (any more)
 
 JobState = Literal["scheduled", "planning", "sending", "done", "cancelled"]
+# What a job does: a broadcast, a message send (POST /admin/messages) or bot friends (POST /admin/bots/{botId}/friends).
+JobKind = Literal["broadcast", "message", "friends"]
 GroupState = Literal["pending", "sending", "sent", "failed", "cancelled"]
 
 
@@ -292,6 +312,7 @@ class GroupResult(ApiModel):
 
 class BroadcastSummary(ApiModel):
     job_id: str
+    kind: JobKind = "broadcast"
     state: JobState
     created_at: datetime
     # Set on the runs of a cron broadcast: the broadcast whose schedule started them.
@@ -307,6 +328,8 @@ class Broadcast(BroadcastSummary):
     runs: list[str] = []
     groups: list[GroupResult] = []
     next_token: str | None = None
+    # A message or friends job (or run) once it ran: what the send answered (groups are a broadcast's).
+    result: MessageResponse | BotFriendsResponse | None = None
 
 
 class BroadcastList(ApiModel):
