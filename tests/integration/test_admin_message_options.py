@@ -158,3 +158,49 @@ def test_the_document_states_the_options(api: ModuleType) -> None:
     assert receivers["maxItems"] == 50 and receivers["minItems"] == 1
     assert schemas["ApnsPushInfo"]["additionalProperties"] is False
     assert set(schemas["AndroidPushInfo"]["properties"]) >= {"HuaWeiChannelID", "XiaoMiChannelID", "OPPOChannelID", "GoogleChannelID"}
+
+
+# ----------------------------------------------------------------------------- schedules (the same as a broadcast's)
+
+
+def test_a_message_with_a_schedule_is_a_job_listed_with_the_others(api: ModuleType, emulator: TimEmulator) -> None:
+    before = len(emulator.service.read("calls"))
+    status, job = _send(api, {"toUser": "bob", "schedule": {"at": "2099-01-01T09:00:00", "timezone": "Asia/Shanghai"}})
+    assert status == 202, job
+    assert (job["kind"], job["state"], job["nextRun"]) == ("message", "scheduled", "2099-01-01T01:00:00Z")
+    assert len(emulator.service.read("calls")) == before  # nothing sent now
+    status, seen = call(api, "GET", f"/admin/jobs/{job['jobId']}")
+    assert status == 200 and seen["kind"] == "message"
+    status, listed = call(api, "GET", "/admin/jobs")
+    assert job["jobId"] in {j["jobId"] for j in listed["jobs"]}
+    assert call(api, "GET", f"/admin/broadcasts/{job['jobId']}")[1]["kind"] == "message"
+    status, cancelled = call(api, "DELETE", f"/admin/jobs/{job['jobId']}")
+    assert (status, cancelled["state"]) == (200, "cancelled")
+
+
+def test_bot_friends_with_a_schedule_is_a_job(api: ModuleType, emulator: TimEmulator) -> None:
+    body = {"userIds": ["alice"], "schedule": {"cron": "cron(0 10 * * ? *)"}}
+    before = len(emulator.service.read("calls"))
+    status, job = call(api, "POST", f"/admin/bots/{BOT}/friends", json.dumps(body).encode())
+    assert status == 202, job
+    assert (job["kind"], job["state"]) == ("friends", "scheduled")
+    assert len(emulator.service.read("calls")) == before
+
+
+@pytest.mark.parametrize(
+    ("schedule", "named"),
+    [
+        ({"at": "2001-01-01T00:00:00"}, "schedule.at"),
+        ({"at": "2099-01-01T00:00:00", "cron": "cron(0 10 * * ? *)"}, "schedule"),
+        ({"cron": "0 10 * * *"}, "schedule.cron"),
+        ({"at": "2099-01-01T00:00:00", "timezone": "Mars/Olympus"}, "schedule.timezone"),
+        ("tomorrow", "schedule"),
+    ],
+)
+def test_a_bad_schedule_is_a_422_naming_it(api: ModuleType, schedule: Any, named: str) -> None:
+    status, answer = _send(api, {"toUser": "bob", "schedule": schedule})
+    assert status == 422 and named in json.dumps(answer), answer
+    status, answer = call(
+        api, "POST", f"/admin/bots/{BOT}/friends", json.dumps({"userIds": ["alice"], "schedule": schedule}).encode()
+    )
+    assert status == 422 and named in json.dumps(answer), answer
