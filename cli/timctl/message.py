@@ -29,7 +29,10 @@ def add_message_arguments(parser: argparse.ArgumentParser) -> None:
     )
     options.add_argument("--cloud-custom-data", metavar="TEXT", help="the message's CloudCustomData")
     options.add_argument(
-        "--receiver", action="append", metavar="USER", help="group only: deliver to this member alone (repeatable, ≤ 50)"
+        "--receiver",
+        action="append",
+        metavar="USER",
+        help="group only: deliver to this member alone (repeatable, ≤ 50)",
     )
     options.add_argument("--need-read-receipt", action="store_true", help="ask for read receipts")
     options.add_argument("--support-extension", action="store_true", help="let the message carry extensions")
@@ -54,7 +57,9 @@ ANDROID_CHANNELS = {
 def add_schedule_arguments(parser: argparse.ArgumentParser, what: str) -> None:
     when = parser.add_argument_group("schedule (default: now)")
     at_or_cron = when.add_mutually_exclusive_group()
-    at_or_cron.add_argument("--at", metavar="ISO8601", help=f"{what} once, at this time, e.g. 2026-12-24T18:00:00+08:00")
+    at_or_cron.add_argument(
+        "--at", metavar="ISO8601", help=f"{what} once, at this time, e.g. 2026-12-24T18:00:00+08:00"
+    )
     at_or_cron.add_argument("--cron", metavar="EXPR", help=f"{what} on a schedule, e.g. 'cron(0 9 ? * MON-FRI *)'")
     when.add_argument("--timezone", metavar="TZ", help="the IANA time zone of --cron, or of an --at without offset")
 

@@ -140,7 +140,11 @@ def _robot(name: str, raw: str) -> str:
 
 @app.post(
     "/admin/bots/<botId>/friends",
-    responses={200: doc("Per-user results", BotFriendsResponse), 202: doc("Scheduled: the job", Broadcast), **POST_ERRORS},
+    responses={
+        200: doc("Per-user results", BotFriendsResponse),
+        202: doc("Scheduled: the job", Broadcast),
+        **POST_ERRORS,
+    },
 )
 def add_bot_friends(
     botId: RobotPath,  # noqa: N803 - the path parameter

@@ -102,7 +102,14 @@ PUSH = {
         "ExtAsHuaweiIntentParam": 1,
         "HuaWeiCategory": "IM",
     },
-    "ApnsInfo": {"Sound": "a.mp3", "BadgeMode": 1, "Title": "t", "SubTitle": "s", "Image": "https://x/i.png", "MutableContent": 1},
+    "ApnsInfo": {
+        "Sound": "a.mp3",
+        "BadgeMode": 1,
+        "Title": "t",
+        "SubTitle": "s",
+        "Image": "https://x/i.png",
+        "MutableContent": 1,
+    },
 }
 
 
@@ -133,7 +140,10 @@ def test_offline_push_details_reach_tencent_as_given(
         ({"toGroup": GROUP, "options": {"offlinePush": {"ApnsInfo": {"BadgeMode": True}}}}, "BadgeMode"),
         ({"toGroup": GROUP, "options": {"offlinePush": {"ApnsInfo": {"BadgeMode": 2}}}}, "BadgeMode"),
         ({"toGroup": GROUP, "options": {"offlinePush": {"ApnsInfo": {"Badge": 1}}}}, "Badge"),
-        ({"toGroup": GROUP, "options": {"offlinePush": {"AndroidInfo": {"HuaWeiImportance": "HIGH"}}}}, "HuaWeiImportance"),
+        (
+            {"toGroup": GROUP, "options": {"offlinePush": {"AndroidInfo": {"HuaWeiImportance": "HIGH"}}}},
+            "HuaWeiImportance",
+        ),
         ({"toGroup": GROUP, "options": {"offlinePush": {"AndroidInfo": ["OPPOChannelID"]}}}, "AndroidInfo"),
         ({"toGroup": GROUP, "options": {"offlinePush": {"AndroidInfo": {"OPPOChannelID": 7}}}}, "OPPOChannelID"),
     ],
@@ -157,7 +167,12 @@ def test_the_document_states_the_options(api: ModuleType) -> None:
     receivers = next(o for o in options["receiverList"]["anyOf"] if o.get("type") == "array")
     assert receivers["maxItems"] == 50 and receivers["minItems"] == 1
     assert schemas["ApnsPushInfo"]["additionalProperties"] is False
-    assert set(schemas["AndroidPushInfo"]["properties"]) >= {"HuaWeiChannelID", "XiaoMiChannelID", "OPPOChannelID", "GoogleChannelID"}
+    assert set(schemas["AndroidPushInfo"]["properties"]) >= {
+        "HuaWeiChannelID",
+        "XiaoMiChannelID",
+        "OPPOChannelID",
+        "GoogleChannelID",
+    }
 
 
 # ----------------------------------------------------------------------------- schedules (the same as a broadcast's)

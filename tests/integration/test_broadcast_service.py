@@ -980,7 +980,9 @@ def test_a_cancelled_message_job_never_sends(h: Harness) -> None:
 
 
 def test_a_cron_friends_job_runs_once_per_firing(h: Harness) -> None:
-    request = BotFriendsRequest.model_validate({"userIds": ["alice", "bob"], "schedule": {"cron": "cron(0 10 * * ? *)"}})
+    request = BotFriendsRequest.model_validate(
+        {"userIds": ["alice", "bob"], "schedule": {"cron": "cron(0 10 * * ? *)"}}
+    )
     job = h.admin.schedule_friends(BOT, request)
     assert (job.kind, job.state) == ("friends", "scheduled")
     first = datetime(2024, 10, 28, 10, 0, tzinfo=UTC)

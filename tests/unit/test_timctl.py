@@ -642,7 +642,8 @@ def test_broadcast_list_pages(api: FakeApi, capsys: pytest.CaptureFixture[str]) 
     assert request.query == {"limit": ["1"], "nextToken": ["x y+z"]}
     captured = capsys.readouterr()
     assert re.search(r"^JOB\s+KIND\s+STATE\s+CREATED\s+TARGETS\s+SENT\s+FAILED\s+SCHEDULE$", captured.out, re.M)
-    assert re.search(r"^job1\s+broadcast\s+done\s+2026-11-21T10:00:00Z\s+5\s+5\s+0$", captured.out, re.M)  # no trailing blanks
+    # No trailing blanks:
+    assert re.search(r"^job1\s+broadcast\s+done\s+2026-11-21T10:00:00Z\s+5\s+5\s+0$", captured.out, re.M)
     assert captured.err == "more: timctl broadcast list --next-token 'a+b/c= d'\n"
 
 
@@ -1154,7 +1155,12 @@ def test_send_to_a_group_with_the_sdk_options_and_offline_push(api: FakeApi, tmp
             "Title": "T",
             "Desc": "D",
             "ApnsInfo": {"Sound": "a", "BadgeMode": 1},
-            "AndroidInfo": {"HuaWeiChannelID": "h", "XiaoMiChannelID": "x", "OPPOChannelID": "o", "GoogleChannelID": "g"},
+            "AndroidInfo": {
+                "HuaWeiChannelID": "h",
+                "XiaoMiChannelID": "x",
+                "OPPOChannelID": "o",
+                "GoogleChannelID": "g",
+            },
         },
         "receiverList": ["bob", "carol"],
         "needReadReceipt": True,
