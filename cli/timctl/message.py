@@ -36,6 +36,9 @@ def add_message_arguments(parser: argparse.ArgumentParser) -> None:
     )
     options.add_argument("--need-read-receipt", action="store_true", help="ask for read receipts")
     options.add_argument("--support-extension", action="store_true", help="let the message carry extensions")
+    options.add_argument(
+        "--exclude-from-moderation", action="store_true", help="not sent to content moderation (where enabled)"
+    )
     push = parser.add_argument_group("offline push (OfflinePushInfo)")
     push.add_argument("--no-offline-push", action="store_true", help="no offline push for this message")
     push.add_argument("--push-title", metavar="TEXT", help="the notification's title")
@@ -132,7 +135,11 @@ def outgoing(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _sdk_flags(args: argparse.Namespace) -> dict[str, bool]:
-    return {"needReadReceipt": args.need_read_receipt, "supportExtension": args.support_extension}
+    return {
+        "needReadReceipt": args.need_read_receipt,
+        "supportExtension": args.support_extension,
+        "excludedFromContentModeration": args.exclude_from_moderation,
+    }
 
 
 def _offline_push(args: argparse.Namespace, push: dict[str, Any]) -> dict[str, Any]:

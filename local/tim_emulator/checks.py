@@ -113,3 +113,18 @@ def check_receivers(body: dict[str, Any], code: int) -> list[str] | None:
     if len(receivers) > MAX_GROUP_RECEIVERS:
         raise ImError(code, f"To_Account names at most {MAX_GROUP_RECEIVERS} members")
     return receivers
+
+
+# SendMsgControl's values (docs/protocol.md §5.3, §5.5, §5.10). CHOICE: a value outside these is refused
+# (what Tencent does with one is not documented).
+C2C_CONTROLS = frozenset({"NoUnread", "NoLastMsg", "WithMuteNotifications", "NoMsgCheck"})
+GROUP_CONTROLS = frozenset({"NoLastMsg", "NoUnread", "NoMsgCheck"})
+
+
+def check_controls(body: dict[str, Any], allowed: frozenset[str], code: int) -> list[str]:
+    control = body.get("SendMsgControl")
+    if control is None:
+        return []
+    if not isinstance(control, list) or not all(isinstance(c, str) and c in allowed for c in control):
+        raise ImError(code, f"SendMsgControl must be an array of {', '.join(sorted(allowed))}")
+    return control

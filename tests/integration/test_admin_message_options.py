@@ -80,10 +80,25 @@ def test_support_extension_is_support_message_extension(
     assert _last(emulator, api_name)["SupportMessageExtension"] == 1
 
 
+@pytest.mark.parametrize(
+    ("destination", "api_name"),
+    [({"toUser": "bob"}, SENDMSG), ({"toUsers": ["bob"]}, BATCH), ({"toGroup": GROUP}, GROUP_SEND)],
+)
+def test_exclusion_from_moderation_is_send_msg_control_no_msg_check(
+    api: ModuleType, emulator: TimEmulator, destination: dict[str, Any], api_name: str
+) -> None:
+    options = {"excludedFromContentModeration": True, "noUnread": True}
+    status, answer = _send(api, {**destination, "options": options})
+    assert status == 200 and answer["failed"] == 0, answer
+    assert _last(emulator, api_name)["SendMsgControl"] == ["NoUnread", "NoMsgCheck"]
+
+
 def test_options_left_out_send_no_field(api: ModuleType, emulator: TimEmulator) -> None:
     assert _send(api, {"toGroup": GROUP})[0] == 200
     request = _last(emulator, GROUP_SEND)
-    assert not {"To_Account", "NeedReadReceipt", "SupportMessageExtension", "OfflinePushInfo"} & set(request)
+    assert not {"To_Account", "NeedReadReceipt", "SupportMessageExtension", "OfflinePushInfo", "SendMsgControl"} & set(
+        request
+    )
 
 
 PUSH = {
@@ -136,6 +151,11 @@ def test_offline_push_details_reach_tencent_as_given(
         ({"toGroup": GROUP, "options": {"receiverList": []}}, "receiverList"),
         ({"toGroup": GROUP, "options": {"receiverList": "bob"}}, "receiverList"),
         ({"toGroup": GROUP, "options": {"needReadReceipt": 1}}, "needReadReceipt"),
+        (
+            {"toGroup": GROUP, "options": {"excludedFromContentModeration": True, "onlineOnly": True}},
+            "excludedFromContentModeration",
+        ),
+        ({"toUser": "bob", "options": {"excludedFromContentModeration": "true"}}, "excludedFromContentModeration"),
         ({"toGroup": GROUP, "options": {"supportExtension": "yes"}}, "supportExtension"),
         ({"toGroup": GROUP, "options": {"offlinePush": {"ApnsInfo": {"BadgeMode": True}}}}, "BadgeMode"),
         ({"toGroup": GROUP, "options": {"offlinePush": {"ApnsInfo": {"BadgeMode": 2}}}}, "BadgeMode"),
@@ -163,7 +183,13 @@ def test_the_document_states_the_options(api: ModuleType) -> None:
     assert status == 200
     schemas = document["components"]["schemas"]
     options = schemas["Options"]["properties"]
-    assert {"receiverList", "needReadReceipt", "supportExtension", "offlinePush"} <= set(options)
+    assert {
+        "receiverList",
+        "needReadReceipt",
+        "supportExtension",
+        "excludedFromContentModeration",
+        "offlinePush",
+    } <= set(options)
     receivers = next(o for o in options["receiverList"]["anyOf"] if o.get("type") == "array")
     assert receivers["maxItems"] == 50 and receivers["minItems"] == 1
     assert schemas["ApnsPushInfo"]["additionalProperties"] is False

@@ -1146,7 +1146,7 @@ def test_send_to_a_group_with_the_sdk_options_and_offline_push(api: FakeApi, tmp
     argv = ["send", "--to-group", "@TGS#1", "--body-file", str(file), "--receiver", "bob", "--receiver", "carol"]
     argv += ["--receiver", "bob", "--need-read-receipt", "--support-extension", "--push-title", "T", "--push-text", "D"]
     argv += ["--ios-no-badge", "--oppo-channel", "o", "--huawei-channel", "h", "--xiaomi-channel", "x"]
-    argv += ["--google-channel", "g"]
+    argv += ["--google-channel", "g", "--exclude-from-moderation"]
     assert run(api, *argv) == 0
     (request,) = api.requests
     assert request.json["options"] == {
@@ -1165,6 +1165,7 @@ def test_send_to_a_group_with_the_sdk_options_and_offline_push(api: FakeApi, tmp
         "receiverList": ["bob", "carol"],
         "needReadReceipt": True,
         "supportExtension": True,
+        "excludedFromContentModeration": True,
     }
 
 

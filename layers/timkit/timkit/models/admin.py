@@ -182,6 +182,8 @@ class MessageRequest(Outgoing):
             raise ValueError("options.receiverList is for group messages (toGroup)")
         if self.options.support_extension and self.to_users is not None:
             raise ValueError("options.supportExtension is not offered for batch sends (toUsers)")
+        if self.to_group is not None and (conflict := self.options.group_conflict()):
+            raise ValueError(f"options.{conflict}")
         return self
 
 
@@ -276,6 +278,8 @@ class BroadcastRequest(Outgoing):
     def _one_target(self) -> BroadcastRequest:
         if (self.group_ids is None) == (not self.all_groups):
             raise ValueError("give either groupIds or allGroups: true")
+        if conflict := self.options.group_conflict():
+            raise ValueError(f"options.{conflict}")
         return self
 
 

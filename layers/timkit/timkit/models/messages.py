@@ -92,14 +92,26 @@ class SendOptions(BaseModel):
     need_read_receipt: StrictBool = False
     # isSupportExtension → SupportMessageExtension (sendmsg and send_group_msg; batchsendmsg has none).
     support_extension: StrictBool = False
+    # excludedFromContentModeration → SendMsgControl NoMsgCheck (only where content moderation is enabled).
+    excluded_from_content_moderation: StrictBool = False
 
-    def _controls(self) -> list[Literal["NoUnread", "NoLastMsg"]] | None:
-        controls: list[Literal["NoUnread", "NoLastMsg"]] = []
+    def _controls(self) -> list[Literal["NoUnread", "NoLastMsg", "NoMsgCheck"]] | None:
+        controls: list[Literal["NoUnread", "NoLastMsg", "NoMsgCheck"]] = []
         if self.no_unread:
             controls.append("NoUnread")
         if self.no_last_message:
             controls.append("NoLastMsg")
+        if self.excluded_from_content_moderation:
+            controls.append("NoMsgCheck")
         return controls or None
+
+    def group_conflict(self) -> str | None:
+        """What a group send cannot carry, or None: send_group_msg takes no SendMsgControl with
+        OnlineOnlyFlag 1 (docs/protocol.md §5.5). NoUnread and NoLastMsg are left out then (an online-only
+        message is neither counted nor kept); leaving out NoMsgCheck would moderate what was to be exempt."""
+        if self.online_only and self.excluded_from_content_moderation:
+            return "excludedFromContentModeration cannot go with onlineOnly in a group (no SendMsgControl then)"
+        return None
 
     def _forbid(self) -> list[ForbidCallback] | None:
         return ["ForbidBeforeSendMsgCallback", "ForbidAfterSendMsgCallback"] if self.forbid_callbacks else None
@@ -171,6 +183,8 @@ class Message(BaseModel):
         random: int | None = None,
     ) -> SendGroupMsgRequest:
         opts = options or SendOptions()
+        if conflict := opts.group_conflict():
+            raise ValueError(conflict)
         return SendGroupMsgRequest(
             GroupId=group_id,
             From_Account=sender,

@@ -97,6 +97,9 @@ class PushInfo(_Push):
 
 
 ForbidCallback = Literal["ForbidBeforeSendMsgCallback", "ForbidAfterSendMsgCallback"]
+# SendMsgControl's values (docs/protocol.md §5.3, §5.5); NoMsgCheck: not sent to content moderation (§5.10).
+C2CControl = Literal["NoUnread", "NoLastMsg", "WithMuteNotifications", "NoMsgCheck"]
+GroupControl = Literal["NoLastMsg", "NoUnread", "NoMsgCheck"]
 
 
 class _SendCommon(Wire):
@@ -190,7 +193,7 @@ class SendMsgRequest(_SendCommon):
     MsgSeq: Uint32 | None = None
     SyncOtherMachine: Literal[1, 2] | None = None
     MsgLifeTime: Annotated[int, Field(ge=0, le=604800)] | None = None
-    SendMsgControl: list[Literal["NoUnread", "NoLastMsg", "WithMuteNotifications"]] | None = None
+    SendMsgControl: list[C2CControl] | None = None
     IsNeedReadReceipt: Literal[0, 1] | None = None
 
 
@@ -206,7 +209,7 @@ class BatchSendMsgRequest(_SendCommon):
     MsgSeq: Uint32 | None = None
     SyncOtherMachine: Literal[1, 2] | None = None
     MsgLifeTime: Annotated[int, Field(ge=0, le=604800)] | None = None
-    SendMsgControl: list[Literal["NoUnread", "NoLastMsg", "WithMuteNotifications"]] | None = None
+    SendMsgControl: list[C2CControl] | None = None
     IsNeedReadReceipt: Literal[0, 1] | None = None
 
 
@@ -232,7 +235,7 @@ class SendGroupMsgRequest(_SendCommon):
     Random: Uint32
     MsgPriority: Literal["High", "Normal", "Low"] | None = None
     OnlineOnlyFlag: Literal[0, 1] | None = None
-    SendMsgControl: list[Literal["NoLastMsg", "NoUnread"]] | None = None
+    SendMsgControl: list[GroupControl] | None = None
     To_Account: list[UserId] | None = Field(default=None, min_length=1, max_length=MAX_GROUP_RECEIVERS)
     GroupAtInfo: list[GroupAtItem] | None = Field(default=None, max_length=30)
     TopicId: str | None = None
