@@ -34,6 +34,7 @@ from tests.moto_env import offline_aws, template_table
 from timkit.admin import FRIEND_BATCH, MAX_ROBOTS, AccountNotFound, AdminService, RobotLimitReached
 from timkit.broadcast import (
     ALWAYS_DROPPED,
+    C2C_DEDUPE_SAFE_MS,
     DEDUPE_SAFE_MS,
     DROP_RESENDS,
     MAX_RECEIVES,
@@ -1018,3 +1019,52 @@ def test_a_message_job_in_the_past_is_refused_naming_the_field(h: Harness) -> No
     with pytest.raises(ScheduleInPast) as refused:
         schedule_message(h, toUser="bob", schedule={"at": "2020-01-01T00:00:00"})
     assert refused.value.field == "schedule.at"
+
+
+def test_a_scheduled_one_to_one_send_is_resent_as_the_same_message_then_given_up(h: Harness) -> None:
+    job = schedule_message(h, toUser="bob", schedule={"at": "2024-10-28T01:00:00"})
+    h.starter.start(job.job_id, datetime(2024, 10, 28, 1, 0, tzinfo=UTC))
+    h.work(items=1)  # planned
+    # Tencent stores it but the answer is lost, and the worker dies before its own retry: the item
+    # comes back after the lease, inside the one-to-one de-duplication window (docs/protocol.md §5.10).
+    h.emulator.configure(faults=[FaultRule(api=SENDMSG, error_share=1.0, codes=[502], fault_after_commit=1.0)])
+    h.rest = make_client(h.emulator, h.clock, pace=DiesOnRetry(h.limiter))
+    h.work(items=1)
+    h.emulator.configure(faults=[])
+    h.work()
+    first, resend = h.calls(SENDMSG)
+    assert (resend["request"]["MsgSeq"], resend["request"]["MsgRandom"]) == (
+        first["request"]["MsgSeq"],
+        first["request"]["MsgRandom"],
+    )
+    assert h.admin.view(job.job_id).state == "done"
+
+    # Past the window an uncertain send is not resent: it fails, saying why.
+    late = schedule_message(h, toUser="bob", schedule={"at": "2024-10-28T01:00:00"})
+    h.starter.start(late.job_id, datetime(2024, 10, 28, 1, 0, tzinfo=UTC))
+    h.work(items=1)
+    h.emulator.configure(faults=[FaultRule(api=SENDMSG, error_share=1.0, codes=[502], fault_after_commit=1.0)])
+    h.rest = make_client(h.emulator, h.clock, pace=DiesOnRetry(h.limiter))
+    h.comeback_s = C2C_DEDUPE_SAFE_MS / 1000 + 1
+    sends = len(h.calls(SENDMSG))
+    h.work()
+    assert len(h.calls(SENDMSG)) == sends + 1  # the first attempt only
+    view = h.admin.view(late.job_id)
+    assert (view.state, view.progress.failed_codes) == ("done", {str(OUTCOME_UNKNOWN): 1})
+    assert C2C_DEDUPE_SAFE_MS < DEDUPE_SAFE_MS  # a group message's window is longer
+
+
+def test_a_friends_job_is_retried_whenever_it_comes_back(h: Harness) -> None:
+    request = BotFriendsRequest.model_validate({"userIds": ["alice"], "schedule": {"at": "2024-10-28T01:00:00"}})
+    job = h.admin.schedule_friends(BOT, request)
+    h.starter.start(job.job_id, datetime(2024, 10, 28, 1, 0, tzinfo=UTC))
+    h.work(items=1)
+    h.emulator.configure(faults=[FaultRule(api="sns/friend_add", error_share=1.0, codes=[502], fault_after_commit=1.0)])
+    h.rest = make_client(h.emulator, h.clock, pace=DiesOnRetry(h.limiter))
+    h.comeback_s = DEDUPE_SAFE_MS / 1000 + 1  # long after: adding friends again is harmless
+    h.work(items=1)
+    h.emulator.configure(faults=[])
+    h.work()
+    view = h.admin.view(job.job_id)
+    assert view.state == "done" and view.result is not None
+    assert (view.result.added + view.result.already, view.result.failed) == (1, 0)

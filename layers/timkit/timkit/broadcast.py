@@ -58,6 +58,8 @@ logger = Logger(child=True)
 
 # Tencent drops a repeated Random for 5 minutes; resends stop well before that.
 DEDUPE_SAFE_MS = 270_000
+# A one-to-one message is a repeat for 120 s (sender, MsgSeq, MsgRandom and body: docs/protocol.md §5.10).
+C2C_DEDUPE_SAFE_MS = 100_000
 # A message dropped by the per-group frequency limit is resent as a new one, a second later.
 DROP_RESENDS = 3
 # Work items come back from the queue this many times before a group is given up as failed (the
@@ -333,13 +335,13 @@ class BroadcastWorker:
             return True
         if isinstance(claim, JobGroup):
             return claim.state not in ("pending", "sending")  # held by a live worker: later
-        if claim.attempts > 1 and now_ms - claim.first_try_ms > DEDUPE_SAFE_MS:
+        window = _resend_window(job)
+        if claim.attempts > 1 and window is not None and now_ms - claim.first_try_ms > window[0]:
             self._fail(
                 job_id,
                 group_id,
                 OUTCOME_UNKNOWN,
-                "an earlier attempt may have been delivered; "
-                "too late to resend under Tencent's 5-minute de-duplication",
+                f"an earlier attempt may have been delivered; too late to resend under Tencent's {window[1]}",
             )
             return True
         if job.job_kind != "broadcast":
@@ -404,6 +406,16 @@ class BroadcastWorker:
             return True
         self.store.release(job_id, group_id, code, info[:500])
         return False
+
+
+def _resend_window(job: Job) -> tuple[int, str] | None:
+    """How long after its first attempt a target may still be resent without risking a second delivery
+    (and what Tencent's de-duplication is called); None: a resend is harmless (adding friends again)."""
+    if job.job_kind == "friends":
+        return None
+    if job.job_kind == "message" and MessageRequest.model_validate_json(job.message).to_group is None:
+        return C2C_DEDUPE_SAFE_MS, "120-second de-duplication of one-to-one messages"
+    return DEDUPE_SAFE_MS, "5-minute de-duplication"
 
 
 def _outgoing(request: BroadcastRequest) -> Outgoing:

@@ -139,12 +139,14 @@ class Message(BaseModel):
         sender: str | None = None,
         options: SendOptions | None = None,
         random: int | None = None,
+        seq: int | None = None,
     ) -> SendMsgRequest:
+        """``random`` and ``seq`` (MsgRandom, MsgSeq): keep both to resend the same message."""
         opts = options or SendOptions()
         return SendMsgRequest(
             To_Account=to,
             SupportMessageExtension=1 if opts.support_extension else None,
-            **self._c2c_fields(sender, opts, random),
+            **self._c2c_fields(sender, opts, random, seq),
         )
 
     def batch_c2c_request(
@@ -153,18 +155,20 @@ class Message(BaseModel):
         sender: str | None = None,
         options: SendOptions | None = None,
         random: int | None = None,
+        seq: int | None = None,
     ) -> BatchSendMsgRequest:
         opts = options or SendOptions()
         if opts.support_extension:
             raise ValueError("batchsendmsg takes no SupportMessageExtension (docs/protocol.md §5.10)")
-        return BatchSendMsgRequest(To_Account=list(to), **self._c2c_fields(sender, opts, random))
+        return BatchSendMsgRequest(To_Account=list(to), **self._c2c_fields(sender, opts, random, seq))
 
-    def _c2c_fields(self, sender: str | None, opts: SendOptions, random: int | None) -> dict[str, Any]:
+    def _c2c_fields(self, sender: str | None, opts: SendOptions, random: int | None, seq: int | None) -> dict[str, Any]:
         if opts.receiver_list is not None:
             raise ValueError("receiver_list (To_Account) is for group messages only (docs/protocol.md §5.10)")
         return {
             "From_Account": sender,
             "MsgRandom": new_random() if random is None else random,
+            "MsgSeq": seq,
             "MsgBody": self.body,
             "MsgLifeTime": 0 if opts.online_only else None,
             "SyncOtherMachine": None if opts.sync_other_devices is None else (1 if opts.sync_other_devices else 2),
