@@ -1,5 +1,6 @@
-"""Invoked by EventBridge Scheduler when a scheduled broadcast is due: starts it (a one-off job) or
-starts a run of it (a cron job, one run per firing, however often Scheduler delivers that firing)."""
+"""Invoked by EventBridge Scheduler when a scheduled job (a broadcast, a message send, bot friends) is
+due: starts it (a one-off job) or starts a run of it (a cron job, one run per firing, however often
+Scheduler delivers that firing)."""
 
 from __future__ import annotations
 
@@ -35,5 +36,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.error("scheduler event without a jobId: ignored", keys=sorted(event))
         return {"started": None}
     started = service.start(job_id, _fired_at(event))
-    logger.info("scheduled broadcast fired", job_id=job_id, started=started)
+    logger.info("scheduled job fired", job_id=job_id, started=started)
     return {"started": started}
