@@ -191,7 +191,7 @@ def test_the_document_states_the_options(api: ModuleType) -> None:
         "offlinePush",
     } <= set(options)
     receivers = next(o for o in options["receiverList"]["anyOf"] if o.get("type") == "array")
-    assert receivers["maxItems"] == 50 and receivers["minItems"] == 1
+    assert (receivers["maxItems"], receivers["minItems"], receivers["uniqueItems"]) == (50, 1, True)
     assert schemas["ApnsPushInfo"]["additionalProperties"] is False
     assert set(schemas["AndroidPushInfo"]["properties"]) >= {
         "HuaWeiChannelID",

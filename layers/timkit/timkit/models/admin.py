@@ -30,6 +30,7 @@ from timkit.models.elements import (
 )
 from timkit.models.messages import Message, SendOptions
 from timkit.models.rest import MAX_ADD_MEMBERS, GroupName, RobotId, UserId
+from timkit.models.rest import unique_ids as _unique
 from timkit.schedule import parse_expression
 
 # The element types REST send APIs take (docs/protocol.md §3): a merger, a stream or an unknown element is
@@ -61,12 +62,6 @@ GroupId = Annotated[
 # A JSON boolean, not 0/1 or "true": the published schema says boolean, and a broadcast to all
 # groups must not start from a number that happened to be truthy.
 Flag = Annotated[bool, Strict()]
-
-
-def _unique(values: list[str]) -> list[str]:
-    if len(set(values)) != len(values):
-        raise ValueError("must not name the same ID twice")
-    return values
 
 
 class ApiModel(BaseModel):

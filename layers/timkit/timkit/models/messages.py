@@ -48,6 +48,7 @@ from timkit.models.rest import (
     SendGroupMsgRequest,
     SendMsgRequest,
     UserId,
+    unique_ids,
 )
 
 # REST sends must ask for download flag 2 (docs/protocol.md §3).
@@ -57,12 +58,6 @@ _DOWNLOAD_FLAG = 2
 def new_random() -> int:
     """A fresh uint32 for ``MsgRandom`` / ``Random``; keep it to retry the same message."""
     return secrets.randbits(32)
-
-
-def _unique(values: list[str]) -> list[str]:
-    if len(set(values)) != len(values):
-        raise ValueError("must not name the same ID twice")
-    return values
 
 
 class SendOptions(BaseModel):
@@ -86,7 +81,12 @@ class SendOptions(BaseModel):
     # The Web SDK's createXxxMessage options (docs/protocol.md §5.10). Group only: deliver to these
     # members alone (receiverList → To_Account).
     receiver_list: (
-        Annotated[list[UserId], Field(min_length=1, max_length=MAX_GROUP_RECEIVERS), AfterValidator(_unique)] | None
+        Annotated[
+            list[UserId],
+            Field(min_length=1, max_length=MAX_GROUP_RECEIVERS, json_schema_extra={"uniqueItems": True}),
+            AfterValidator(unique_ids),
+        ]
+        | None
     ) = None
     # needReadReceipt → IsNeedReadReceipt (one-to-one) / NeedReadReceipt (group).
     need_read_receipt: StrictBool = False

@@ -27,6 +27,13 @@ def _user_id(value: str) -> str:
     return value
 
 
+def unique_ids(values: list[str]) -> list[str]:
+    """An AfterValidator for a list of IDs that must name each one once."""
+    if len(set(values)) != len(values):
+        raise ValueError("must not name the same ID twice")
+    return values
+
+
 def _robot_id(value: str) -> str:
     if not value.startswith(ROBOT_PREFIX) or value == ROBOT_PREFIX:
         raise ValueError(f"a robot ID starts with {ROBOT_PREFIX} and has a name after it")
