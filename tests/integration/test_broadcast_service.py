@@ -1068,3 +1068,26 @@ def test_a_friends_job_is_retried_whenever_it_comes_back(h: Harness) -> None:
     view = h.admin.view(job.job_id)
     assert view.state == "done" and view.result is not None
     assert (view.result.added + view.result.already, view.result.failed) == (1, 0)
+
+
+def test_a_broadcast_carries_the_sdk_options_to_every_group(h: Harness) -> None:
+    groups = make_groups(h.emulator, 3)
+    push = {"Desc": "notice", "ApnsInfo": {"BadgeMode": 1}, "AndroidInfo": {"OPPOChannelID": "im"}}
+    options = {
+        "receiverList": ["alice"],
+        "needReadReceipt": True,
+        "supportExtension": True,
+        "excludedFromContentModeration": True,
+        "offlinePush": push,
+    }
+    job = h.create(groupIds=groups, options=options)
+    h.work()
+    assert progress(h, job.job_id) == ("done", counts(3, sent=3))
+    for call in h.calls():
+        request = call["request"]
+        assert (request["To_Account"], request["NeedReadReceipt"], request["SupportMessageExtension"]) == (
+            ["alice"],
+            1,
+            1,
+        )
+        assert (request["SendMsgControl"], request["OfflinePushInfo"]) == (["NoMsgCheck"], push)
