@@ -36,5 +36,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.error("scheduler event without a jobId: ignored", keys=sorted(event))
         return {"started": None}
     started = service.start(job_id, _fired_at(event))
-    logger.info("scheduled job fired", job_id=job_id, started=started)
+    logger.info("scheduled broadcast fired", job_id=job_id, started=started)
     return {"started": started}
