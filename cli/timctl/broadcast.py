@@ -1,4 +1,5 @@
-"""`broadcast`: create (now, at a time, on a cron schedule), list, get, cancel and watch jobs."""
+"""`broadcast`: create (now, at a time, on a cron schedule), list, get, cancel and watch jobs; `jobs`:
+list, get, cancel and watch every kind of job (broadcasts, scheduled messages and bot friends) the same way."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from time import monotonic
 from typing import Any
 
 from timctl.client import AdminClient, CliError, path
-from timctl.message import add_message_arguments, outgoing, read_lines
+from timctl.message import add_message_arguments, add_schedule_arguments, outgoing, read_lines, schedule
 from timctl.output import duration, print_json, print_rows
 
 POLL_INTERVAL_S = 1.0
@@ -42,38 +43,45 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     targets.add_argument("--groups-file", metavar="FILE", help="group IDs, one a line ('-': stdin)")
     targets.add_argument("--all-groups", action="store_true", help="every group of the app")
     add_message_arguments(create)
-    when = create.add_argument_group("schedule (default: now)")
-    at_or_cron = when.add_mutually_exclusive_group()
-    at_or_cron.add_argument("--at", metavar="ISO8601", help="once, at this time, e.g. 2026-12-24T18:00:00+08:00")
-    at_or_cron.add_argument("--cron", metavar="EXPR", help="on a schedule, e.g. 'cron(0 9 ? * MON-FRI *)'")
-    when.add_argument("--timezone", metavar="TZ", help="the IANA time zone of --cron, or of an --at without offset")
+    add_schedule_arguments(create, "send")
     create.add_argument("--watch", action="store_true", help="then watch it until it is done (see `watch`)")
     create.add_argument("--interval", type=float, default=POLL_INTERVAL_S, help=argparse.SUPPRESS)
     create.set_defaults(func=create_broadcast, parser=create)
 
-    listing = actions.add_parser("list", parents=[common], help="list broadcasts, newest first")
+    _job_commands(actions, common, "broadcast", "broadcasts")
+    jobs = commands.add_parser(
+        "jobs", parents=[common], help="scheduled jobs of every kind: broadcasts, messages, bot friends"
+    )
+    _job_commands(jobs.add_subparsers(dest="action", required=True, metavar="ACTION"), common, "job", "jobs")
+
+
+def _job_commands(
+    actions: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser, noun: str, route: str
+) -> None:
+    """list, get, cancel and watch, over /admin/<route> (/admin/broadcasts and /admin/jobs show the same jobs)."""
+    listing = actions.add_parser("list", parents=[common], help=f"list {noun}s, newest first")
     listing.add_argument("--limit", type=int, default=50, help="how many (default 50, at most 500)")
     listing.add_argument("--next-token", metavar="TOKEN", help="the page after the one that printed it")
-    listing.set_defaults(func=list_broadcasts)
+    listing.set_defaults(func=list_broadcasts, route=route, noun=noun)
 
-    get = actions.add_parser("get", parents=[common], help="show a broadcast's state and progress")
+    get = actions.add_parser("get", parents=[common], help=f"show a {noun}'s state and progress")
     get.add_argument("job_id", metavar="JOB")
     get.add_argument("--groups", action="store_true", help="list every group with its state and Tencent's answer")
-    get.set_defaults(func=get_broadcast)
+    get.set_defaults(func=get_broadcast, route=route)
 
     cancel = actions.add_parser(
         "cancel",
         parents=[common],
-        help="cancel a broadcast (pending sends; a cron schedule)",
+        help=f"cancel a {noun} (pending sends; a cron schedule)",
         description="Cancels the sends still pending and removes the schedule; sends under way finish.",
     )
     cancel.add_argument("job_id", metavar="JOB")
-    cancel.set_defaults(func=cancel_broadcast)
+    cancel.set_defaults(func=cancel_broadcast, route=route, noun=noun)
 
     watch = actions.add_parser(
         "watch",
         parents=[common],
-        help="follow a broadcast's progress until it is done",
+        help=f"follow a {noun}'s progress until it is done",
         description="Polls the job every second and draws its progress on stderr (one line per poll when "
         "stderr is not a terminal) until it is done or cancelled. Exits 0 when every group was sent, 1 when "
         "some failed or the job was cancelled, 130 on Ctrl-C (the job keeps running).",
@@ -82,15 +90,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     watch.add_argument(
         "--interval", type=float, default=POLL_INTERVAL_S, help=f"seconds between polls (default {POLL_INTERVAL_S:g})"
     )
-    watch.set_defaults(func=watch_broadcast)
+    watch.set_defaults(func=watch_broadcast, route=route)
 
 
 # ----------------------------------------------------------------------------- commands
 
 
 def create_broadcast(args: argparse.Namespace, client: AdminClient) -> int:
-    if args.timezone and not (args.at or args.cron):
-        args.parser.error("--timezone goes with --at or --cron")
     if args.watch and args.cron:
         args.parser.error("--watch follows one run: a --cron broadcast's runs are jobs of their own")
     request = outgoing(args)
@@ -101,9 +107,8 @@ def create_broadcast(args: argparse.Namespace, client: AdminClient) -> int:
         if not groups:
             raise CliError(f"{args.groups_file} names no group")
         request["groupIds"] = list(dict.fromkeys(groups))
-    if args.at or args.cron:
-        schedule = {"at": args.at} if args.at else {"cron": args.cron}
-        request["schedule"] = {**schedule, **({"timezone": args.timezone} if args.timezone else {})}
+    if when := schedule(args):
+        request["schedule"] = when
     job = client.post(path("admin", "broadcasts"), request)
     if args.json:
         print_json(job)
@@ -119,13 +124,14 @@ def create_broadcast(args: argparse.Namespace, client: AdminClient) -> int:
 
 
 def list_broadcasts(args: argparse.Namespace, client: AdminClient) -> int:
-    answer = client.get(path("admin", "broadcasts"), limit=args.limit, nextToken=args.next_token)
+    answer = client.get(path("admin", args.route), limit=args.limit, nextToken=args.next_token)
     if args.json:
         print_json(answer)
         return 0
     rows = [
         (
             job["jobId"],
+            job.get("kind", "broadcast"),
             job["state"],
             job["createdAt"],
             job["progress"]["total"],
@@ -135,14 +141,14 @@ def list_broadcasts(args: argparse.Namespace, client: AdminClient) -> int:
         )
         for job in answer["jobs"]
     ]
-    print_rows(rows, ("JOB", "STATE", "CREATED", "GROUPS", "SENT", "FAILED", "SCHEDULE"))
+    print_rows(rows, ("JOB", "KIND", "STATE", "CREATED", "TARGETS", "SENT", "FAILED", "SCHEDULE"))
     if answer.get("nextToken"):
-        print(f"more: timctl broadcast list --next-token {shlex.quote(answer['nextToken'])}", file=sys.stderr)
+        print(f"more: timctl {args.noun} list --next-token {shlex.quote(answer['nextToken'])}", file=sys.stderr)
     return 0
 
 
 def get_broadcast(args: argparse.Namespace, client: AdminClient) -> int:
-    route = path("admin", "broadcasts", args.job_id)
+    route = path("admin", args.route, args.job_id)
     if not args.groups:
         job = client.get(route)
         if args.json:
@@ -173,11 +179,11 @@ def get_broadcast(args: argparse.Namespace, client: AdminClient) -> int:
 
 
 def cancel_broadcast(args: argparse.Namespace, client: AdminClient) -> int:
-    job = client.delete(path("admin", "broadcasts", args.job_id))
+    job = client.delete(path("admin", args.route, args.job_id))
     if args.json:
         print_json(job)
     else:
-        print(f"broadcast {job['jobId']} {job['state']}: {_counts(job['progress'])}")
+        print(f"{job.get('kind', args.noun)} {job['jobId']} {job['state']}: {_counts(job['progress'])}")
     return 0
 
 
@@ -320,13 +326,22 @@ def _schedule_text(job: dict[str, Any]) -> str:
 
 def _print_job(job: dict[str, Any]) -> None:
     progress = job["progress"]
-    rows: list[tuple[str, Any]] = [("job", job["jobId"]), ("state", _state_text(job)), ("created", job["createdAt"])]
+    rows: list[tuple[str, Any]] = [
+        ("job", job["jobId"]),
+        ("kind", job.get("kind", "broadcast")),
+        ("state", _state_text(job)),
+        ("created", job["createdAt"]),
+    ]
     if job.get("parentId"):
         rows.append(("run of", job["parentId"]))
     if job.get("schedule"):
         rows.append(("schedule", _schedule_text(job)))
-    rows.append(("groups", "all groups of the app" if job["allGroups"] else progress["total"]))
-    rows.append(("progress", _counts(progress)))
+    if job.get("kind", "broadcast") == "broadcast":
+        rows.append(("groups", "all groups of the app" if job["allGroups"] else progress["total"]))
+        rows.append(("progress", _counts(progress)))
+    elif result := job.get("result"):
+        counts = ("sent", "failed") if "sent" in result else ("added", "already", "failed")
+        rows.append(("result", ", ".join(f"{result[c]} {c}" for c in counts)))
     if progress["failedCodes"]:
         rows.append(("failed codes", _codes(progress["failedCodes"])))
     if job.get("runs"):

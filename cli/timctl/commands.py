@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from timctl.client import AdminClient, CliError, path
-from timctl.message import add_message_arguments, outgoing, read_lines
+from timctl.message import add_message_arguments, add_schedule_arguments, outgoing, read_lines, schedule
 from timctl.output import print_json, print_rows
 
 
@@ -23,7 +23,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     add.add_argument("bot", metavar="BOT", help="the bot's robot ID, e.g. @RBT#helper")
     add.add_argument("users", metavar="USER", nargs="*", help="user IDs")
     add.add_argument("--users-file", metavar="FILE", help="user IDs, one a line ('-': stdin)")
-    add.set_defaults(func=friends_add)
+    add_schedule_arguments(add, "add them")
+    add.set_defaults(func=friends_add, parser=add)
 
     robots = commands.add_parser("robots", parents=[common], help="create, list and delete @RBT# robots")
     robots_commands = robots.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -41,14 +42,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
         "send",
         parents=[common],
         help="send a message to a user, many users or a group",
-        description="Sends one message and prints the result for each recipient. Exits 1 when any failed.",
+        description="Sends one message and prints the result for each recipient. Exits 1 when any failed. "
+        "With --at or --cron, schedules it instead: a job `timctl jobs` shows.",
     )
     to = send.add_argument_group("recipient").add_mutually_exclusive_group(required=True)
     to.add_argument("--to-user", metavar="USER", help="one user")
     to.add_argument("--to-users", metavar="USER", nargs="+", help="many users (500 per Tencent call)")
     to.add_argument("--to-group", metavar="GROUP", help="one group")
     add_message_arguments(send)
-    send.set_defaults(func=send_message)
+    add_schedule_arguments(send, "send")
+    send.set_defaults(func=send_message, parser=send)
 
 
 # ----------------------------------------------------------------------------- friends
@@ -62,14 +65,22 @@ def friends_add(args: argparse.Namespace, client: AdminClient) -> int:
         raise CliError("give the user IDs, or --users-file")
     users = list(dict.fromkeys(users))  # the API refuses a list naming a user twice
     chunks = [users[i : i + MAX_BOT_FRIENDS_PER_REQUEST] for i in range(0, len(users), MAX_BOT_FRIENDS_PER_REQUEST)]
+    when = schedule(args)
     total: dict[str, Any] = {"botId": args.bot, "added": 0, "already": 0, "failed": 0, "results": []}
+    jobs = []
     for number, chunk in enumerate(chunks, 1):
         # One request per chunk, so one key each: derived from --idempotency-key when there is one.
         key = f"{client.idempotency_key}-{number}" if client.idempotency_key and len(chunks) > 1 else None
-        answer = client.post(path("admin", "bots", args.bot, "friends"), {"userIds": chunk}, idempotency_key=key)
+        body = {"userIds": chunk, **({"schedule": when} if when else {})}
+        answer = client.post(path("admin", "bots", args.bot, "friends"), body, idempotency_key=key)
+        if when:
+            jobs.append(answer)
+            continue
         for count in ("added", "already", "failed"):
             total[count] += answer[count]
         total["results"].extend(answer["results"])
+    if when:
+        return _scheduled(args, jobs)
     if args.json:
         print_json(total)
     else:
@@ -122,7 +133,11 @@ def send_message(args: argparse.Namespace, client: AdminClient) -> int:
         request["toUsers"] = list(dict.fromkeys(args.to_users))
     else:
         request["toGroup"] = args.to_group
+    if when := schedule(args):
+        request["schedule"] = when
     answer = client.post(path("admin", "messages"), request)
+    if when:
+        return _scheduled(args, [answer])
     if args.json:
         print_json(answer)
     else:
@@ -137,3 +152,13 @@ def _send_row(result: dict[str, Any]) -> tuple[str, ...]:
     else:
         detail = " ".join(filter(None, [f"code {result['code']}" if result.get("code") else "", result.get("info")]))
     return result["result"], result["recipient"], detail
+
+
+def _scheduled(args: argparse.Namespace, jobs: list[dict[str, Any]]) -> int:
+    """What a scheduled send or friends add printed: its job(s), as `broadcast create` prints one."""
+    if args.json:
+        print_json(jobs[0] if len(jobs) == 1 else jobs)
+    else:
+        for job in jobs:
+            print(f"{job['kind']} job {job['jobId']} scheduled: next run {job.get('nextRun', '?')}")
+    return 0

@@ -28,6 +28,53 @@ def add_message_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-last-message", action="store_true", help="do not make it the conversation's last message"
     )
     options.add_argument("--cloud-custom-data", metavar="TEXT", help="the message's CloudCustomData")
+    options.add_argument(
+        "--receiver",
+        action="append",
+        metavar="USER",
+        help="group only: deliver to this member alone (repeatable, ≤ 50)",
+    )
+    options.add_argument("--need-read-receipt", action="store_true", help="ask for read receipts")
+    options.add_argument("--support-extension", action="store_true", help="let the message carry extensions")
+    options.add_argument(
+        "--exclude-from-moderation", action="store_true", help="not sent to content moderation (where enabled)"
+    )
+    push = parser.add_argument_group("offline push (OfflinePushInfo)")
+    push.add_argument("--no-offline-push", action="store_true", help="no offline push for this message")
+    push.add_argument("--push-title", metavar="TEXT", help="the notification's title")
+    push.add_argument("--push-text", metavar="TEXT", help="the notification's text")
+    push.add_argument("--ios-no-badge", action="store_true", help="iOS: do not raise the app icon's badge count")
+    for vendor, field in ANDROID_CHANNELS.items():
+        push.add_argument(f"--{vendor}-channel", metavar="ID", help=f"Android: the {field}")
+
+
+# Command-line vendor → AndroidInfo's channel id field (docs/protocol.md §5.10).
+ANDROID_CHANNELS = {
+    "huawei": "HuaWeiChannelID",
+    "xiaomi": "XiaoMiChannelID",
+    "oppo": "OPPOChannelID",
+    "google": "GoogleChannelID",
+}
+
+
+def add_schedule_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    when = parser.add_argument_group("schedule (default: now)")
+    at_or_cron = when.add_mutually_exclusive_group()
+    at_or_cron.add_argument(
+        "--at", metavar="ISO8601", help=f"{what} once, at this time, e.g. 2026-12-24T18:00:00+08:00"
+    )
+    at_or_cron.add_argument("--cron", metavar="EXPR", help=f"{what} on a schedule, e.g. 'cron(0 9 ? * MON-FRI *)'")
+    when.add_argument("--timezone", metavar="TZ", help="the IANA time zone of --cron, or of an --at without offset")
+
+
+def schedule(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The request's schedule from --at / --cron / --timezone; None: now. (``args.parser``: the command's.)"""
+    if args.timezone and not (args.at or args.cron):
+        args.parser.error("--timezone goes with --at or --cron")
+    if not (args.at or args.cron):
+        return None
+    when = {"at": args.at} if args.at else {"cron": args.cron}
+    return {**when, **({"timezone": args.timezone} if args.timezone else {})}
 
 
 def read_json(name: str) -> Any:
@@ -82,6 +129,34 @@ def outgoing(args: argparse.Namespace) -> dict[str, Any]:
         options["priority"] = args.priority
     if args.cloud_custom_data is not None:
         options["cloudCustomData"] = args.cloud_custom_data
+    if args.receiver:
+        options["receiverList"] = list(dict.fromkeys(args.receiver))
+    options.update({name: True for name, given in _sdk_flags(args).items() if given})
+    if push := _offline_push(args, dict(options.get("offlinePush") or {})):
+        options["offlinePush"] = push
     if options:
         request["options"] = options
     return request
+
+
+def _sdk_flags(args: argparse.Namespace) -> dict[str, bool]:
+    return {
+        "needReadReceipt": args.need_read_receipt,
+        "supportExtension": args.support_extension,
+        "excludedFromContentModeration": args.exclude_from_moderation,
+    }
+
+
+def _offline_push(args: argparse.Namespace, push: dict[str, Any]) -> dict[str, Any]:
+    """The OfflinePushInfo the options give, over what the body file gave."""
+    if args.no_offline_push:
+        push["PushFlag"] = 1
+    for flag, field in ((args.push_title, "Title"), (args.push_text, "Desc")):
+        if flag is not None:
+            push[field] = flag
+    if args.ios_no_badge:
+        push["ApnsInfo"] = {**(push.get("ApnsInfo") or {}), "BadgeMode": 1}
+    channels = {field: getattr(args, f"{vendor}_channel") for vendor, field in ANDROID_CHANNELS.items()}
+    if channels := {field: value for field, value in channels.items() if value is not None}:
+        push["AndroidInfo"] = {**(push.get("AndroidInfo") or {}), **channels}
+    return push

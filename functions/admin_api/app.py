@@ -141,14 +141,25 @@ def _robot(name: str, raw: str) -> str:
     return validated_path(app, ROBOT_ID, name, raw)
 
 
-@app.post("/admin/bots/<botId>/friends", responses={200: doc("Per-user results", BotFriendsResponse), **POST_ERRORS})
+@app.post(
+    "/admin/bots/<botId>/friends",
+    responses={
+        200: doc("Per-user results", BotFriendsResponse),
+        202: doc("Scheduled: the job", Broadcast),
+        **POST_ERRORS,
+    },
+)
 def add_bot_friends(
     botId: RobotPath,  # noqa: N803 - the path parameter
     body: BotFriendsRequest,
     idempotency_key: IdempotencyKey = None,
 ):
-    """Makes each user and the @RBT# bot friends both ways (force-add); already friends is a success."""
-    return json_response(200, AdminService(rest()).bot_friends(_robot("botId", botId), body.user_ids))
+    """Makes each user and the @RBT# bot friends both ways (force-add); already friends is a success.
+    With a schedule, a job (202) that does so at its time(s): see /admin/jobs."""
+    bot = _robot("botId", botId)
+    if body.schedule is not None:
+        return json_response(202, broadcasts.schedule_friends(bot, body))
+    return json_response(200, AdminService(rest()).bot_friends(bot, body.user_ids))
 
 
 @app.put(
@@ -205,9 +216,19 @@ def delete_robot(robotId: RobotPath):  # noqa: N803
     return Response(status_code=204)
 
 
-@app.post("/admin/messages", responses={200: doc("Per-recipient results", MessageResponse), **POST_ERRORS})
+@app.post(
+    "/admin/messages",
+    responses={
+        200: doc("Per-recipient results", MessageResponse),
+        202: doc("Scheduled: the job", Broadcast),
+        **POST_ERRORS,
+    },
+)
 def send_message(body: MessageRequest, idempotency_key: IdempotencyKey = None):
-    """One user, many users (≤ 500 per Tencent call) or one group."""
+    """One user, many users (≤ 500 per Tencent call) or one group; with a schedule, a job (202) that
+    sends it at its time(s): see /admin/jobs."""
+    if body.schedule is not None:
+        return json_response(202, broadcasts.schedule_message(body))
     return json_response(200, AdminService(rest()).send(body))
 
 
@@ -230,6 +251,25 @@ def get_broadcast(jobId: JobId, limit: Limit = 100, nextToken: Token = None):  #
 @app.delete("/admin/broadcasts/<jobId>", responses={200: doc("Cancelled", Broadcast), **ERRORS})
 def cancel_broadcast(jobId: JobId):  # noqa: N803
     """Cancels the sends still pending and removes the schedule; sends under way finish."""
+    return json_response(200, broadcasts.cancel(path_value(app, "jobId", jobId)))
+
+
+# Every scheduled job (broadcasts, messages, bot friends) by its id; the broadcast routes above show the same.
+
+
+@app.get("/admin/jobs", responses={200: doc("Jobs of every kind, newest first", BroadcastList), **ERRORS})
+def list_jobs(limit: Limit = 50, nextToken: Token = None):  # noqa: N803
+    return json_response(200, broadcasts.list(limit, nextToken))
+
+
+@app.get("/admin/jobs/<jobId>", responses={200: doc("The job: state, runs, results", Broadcast), **ERRORS})
+def get_job(jobId: JobId, limit: Limit = 100, nextToken: Token = None):  # noqa: N803
+    return json_response(200, broadcasts.view(path_value(app, "jobId", jobId), limit, nextToken))
+
+
+@app.delete("/admin/jobs/<jobId>", responses={200: doc("Cancelled", Broadcast), **ERRORS})
+def cancel_job(jobId: JobId):  # noqa: N803
+    """Cancels what has not run yet and removes the schedule; sends under way finish."""
     return json_response(200, broadcasts.cancel(path_value(app, "jobId", jobId)))
 
 

@@ -1,5 +1,6 @@
-"""Invoked by EventBridge Scheduler when a scheduled broadcast is due: starts it (a one-off job) or
-starts a run of it (a cron job, one run per firing, however often Scheduler delivers that firing)."""
+"""Invoked by EventBridge Scheduler when a scheduled job (a broadcast, a message send, bot friends) is
+due: starts it (a one-off job) or starts a run of it (a cron job, one run per firing, however often
+Scheduler delivers that firing)."""
 
 from __future__ import annotations
 

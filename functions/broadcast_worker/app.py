@@ -1,4 +1,5 @@
-"""Broadcast worker (SQS batch, partial failures reported): plans jobs and sends one group each.
+"""Broadcast worker (SQS batch, partial failures reported): plans jobs and sends one group each (or
+runs a scheduled message or friends job, its one target).
 
 What an item is and how it is handled is timkit.broadcast.WorkBatch's; an item that must be tried
 again later (a transient Tencent failure, a group held by another worker) is reported failed

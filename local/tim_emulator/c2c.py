@@ -8,7 +8,16 @@ import random
 from typing import Any
 
 from local.tim_emulator import codes, pipeline
-from local.tim_emulator.checks import UINT32_MAX, forbidden_callbacks, is_int, is_uint32
+from local.tim_emulator.checks import (
+    C2C_CONTROLS,
+    UINT32_MAX,
+    check_controls,
+    check_flags,
+    check_push_info,
+    forbidden_callbacks,
+    is_int,
+    is_uint32,
+)
 from local.tim_emulator.codes import ImError
 from local.tim_emulator.core import Caller, Reply, SendResult, Service, conversation
 from local.tim_emulator.elements import CLIENT_ELEMENT_TYPES, REST_ELEMENT_TYPES, check_body
@@ -65,7 +74,10 @@ def _c2c_common(svc: Service, body: dict[str, Any], allowed: frozenset[str], too
     ccd = body.get("CloudCustomData", "")
     if not isinstance(ccd, str):
         raise ImError(codes.C2C_BODY_FORMAT, "CloudCustomData must be a string")
-    control = body.get("SendMsgControl") or []
+    control = check_controls(body, C2C_CONTROLS, codes.C2C_BODY_FORMAT)
+    # docs/protocol.md §5.10 (batchsendmsg documents no SupportMessageExtension: checked all the same).
+    check_flags(body, ("IsNeedReadReceipt", "SupportMessageExtension"), codes.C2C_BODY_FORMAT)
+    check_push_info(body, codes.C2C_BODY_FORMAT)
     return {
         "body": msg_body,
         "cloud_custom_data": ccd,
@@ -74,7 +86,7 @@ def _c2c_common(svc: Service, body: dict[str, Any], allowed: frozenset[str], too
         "msg_time": stamp,
         # docs/protocol.md §5.3: MsgLifeTime 0 = online only, not stored.
         "online_only": lifetime == 0,
-        "no_unread": isinstance(control, list) and "NoUnread" in control,
+        "no_unread": "NoUnread" in control,
     }
 
 

@@ -10,7 +10,12 @@ from typing import Any
 
 from local.tim_emulator import codes, pipeline
 from local.tim_emulator.checks import (
+    GROUP_CONTROLS,
     UINT32_MAX,
+    check_controls,
+    check_flags,
+    check_push_info,
+    check_receivers,
     checked_group_id,
     forbidden_callbacks,
     is_int,
@@ -90,6 +95,14 @@ def _group_common(svc: Service, body: dict[str, Any], allowed: frozenset[str]) -
     topic = body.get("TopicId")
     if topic is not None and not isinstance(topic, str):
         raise ImError(bad, "TopicId must be a string")
+    # docs/protocol.md §5.10: targeted delivery, read receipts, extensions and offline push, checked; the
+    # call log keeps them as sent (who receives a targeted message is not emulated).
+    check_receivers(body, bad)
+    # docs/protocol.md §5.5: no SendMsgControl at all with OnlineOnlyFlag 1.
+    if check_controls(body, GROUP_CONTROLS, bad) and online_only:
+        raise ImError(bad, "SendMsgControl cannot be used with OnlineOnlyFlag 1")
+    check_flags(body, ("NeedReadReceipt", "SupportMessageExtension"), bad)
+    check_push_info(body, bad)
     return {
         "body": msg_body,
         "cloud_custom_data": ccd,

@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from local.tim_emulator.control import EmulatorControl
+from timkit.tim.rest import TimRestClient
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60
@@ -116,3 +117,14 @@ def tim(local_stack: StackState) -> Iterator[EmulatorControl]:
     control = EmulatorControl(local_stack["tim_api_base"])
     yield control
     control.close()
+
+
+@pytest.fixture
+def rest(local_stack: StackState) -> TimRestClient:
+    """The test's own calls (setting up groups and users), kept under the emulator's 200/s per API."""
+    return TimRestClient(
+        int(local_stack["sdkappid"]),
+        local_stack["secret_key"],
+        base_url=local_stack["tim_api_base"],
+        pace=lambda api, body: time.sleep(1 / 150),
+    )

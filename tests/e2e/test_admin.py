@@ -8,7 +8,6 @@ broadcast workers (the template's BroadcastConcurrency).
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -39,17 +38,6 @@ def tim(tim: EmulatorControl) -> Iterator[EmulatorControl]:
     """The session's emulator, its faults cleared after each test."""
     yield tim
     tim.configure(faults=[])
-
-
-@pytest.fixture
-def rest(local_stack: dict) -> TimRestClient:
-    """The test's own calls (setting up groups and users), kept under the emulator's 200/s per API."""
-    return TimRestClient(
-        int(local_stack["sdkappid"]),
-        local_stack["secret_key"],
-        base_url=local_stack["tim_api_base"],
-        pace=lambda api, body: time.sleep(1 / 150),
-    )
 
 
 def make_groups(rest: TimRestClient, count: int) -> list[str]:

@@ -34,6 +34,7 @@ from tests.moto_env import offline_aws, template_table
 from timkit.admin import FRIEND_BATCH, MAX_ROBOTS, AccountNotFound, AdminService, RobotLimitReached
 from timkit.broadcast import (
     ALWAYS_DROPPED,
+    C2C_DEDUPE_SAFE_MS,
     DEDUPE_SAFE_MS,
     DROP_RESENDS,
     MAX_RECEIVES,
@@ -48,7 +49,14 @@ from timkit.broadcast import (
     retry_after,
 )
 from timkit.keys import KeySource
-from timkit.models.admin import Broadcast, BroadcastRequest, MessageRequest, RobotCreateRequest
+from timkit.models.admin import (
+    ACCOUNT_NOT_FOUND,
+    BotFriendsRequest,
+    Broadcast,
+    BroadcastRequest,
+    MessageRequest,
+    RobotCreateRequest,
+)
 from timkit.models.broadcast import PlanItem, SendItem, WorkItem
 from timkit.ratelimit import RateLimiter
 from timkit.stores.jobs import KEEP_RUNS, PLAN_PAGE, Job, JobStore
@@ -923,3 +931,163 @@ def test_a_batch_that_gets_no_answer_fails_alone(admin: AdminService, emulator: 
     answer = admin.send(MessageRequest.model_validate({"msgBody": body, "toUsers": users}))
     assert (answer.sent, answer.failed) == (500, 100)
     assert {(r.result, r.code) for r in answer.results[500:]} == {("failed", NO_ANSWER)}
+
+
+# ----------------------------------------------------------------------------- scheduled messages and friends
+
+SENDMSG = "openim/sendmsg"
+
+
+def schedule_message(h: Harness, **request: Any) -> Broadcast:
+    return h.admin.schedule_message(MessageRequest.model_validate({"msgBody": text(), **request}))
+
+
+def test_a_scheduled_message_sends_once_at_its_time_however_often_it_fires(h: Harness) -> None:
+    job = schedule_message(h, toUser="bob", schedule={"at": "2024-10-28T09:00:00+08:00"})
+    assert (job.kind, job.state, job.next_run) == ("message", "scheduled", datetime(2024, 10, 28, 1, 0, tzinfo=UTC))
+    assert schedule_of(f"broadcast-{job.job_id}")["ScheduleExpression"] == "at(2024-10-28T01:00:00)"
+    assert h.calls(SENDMSG) == [] and h.queued() == []
+
+    fired = datetime(2024, 10, 28, 1, 0, tzinfo=UTC)
+    assert h.starter.start(job.job_id, fired) == job.job_id
+    assert h.starter.start(job.job_id, fired) == job.job_id  # Scheduler delivered the firing twice
+    h.work()
+    (sent,) = h.calls(SENDMSG)
+    assert sent["request"]["To_Account"] == "bob"
+    view = h.admin.view(job.job_id)
+    assert (view.kind, view.state, view.groups) == ("message", "done", [])
+    assert view.result is not None and (view.result.sent, view.result.failed) == (1, 0)
+    (result,) = view.result.results
+    assert (result.recipient, result.result) == ("bob", "sent") and result.msg_key
+
+
+def test_a_message_jobs_work_item_delivered_twice_sends_once(h: Harness) -> None:
+    job = schedule_message(h, toUsers=["alice", "bob"], schedule={"at": "2024-10-28T01:00:00"})
+    h.starter.start(job.job_id, datetime(2024, 10, 28, 1, 0, tzinfo=UTC))
+    h.work()
+    h.queue.send([SendItem(job_id=job.job_id, group_id="run")])
+    h.work()
+    assert len(h.calls("openim/batchsendmsg")) == 1
+    assert h.admin.view(job.job_id).progress.sent == 1
+
+
+def test_a_cancelled_message_job_never_sends(h: Harness) -> None:
+    job = schedule_message(h, toUser="bob", schedule={"cron": "cron(0 10 * * ? *)"})
+    cancelled = h.admin.cancel(job.job_id)
+    assert (cancelled.kind, cancelled.state) == ("message", "cancelled")
+    assert h.starter.start(job.job_id, datetime(2024, 10, 28, 10, 0, tzinfo=UTC)) is None
+    h.work()
+    assert h.calls(SENDMSG) == []
+
+
+def test_a_cron_friends_job_runs_once_per_firing(h: Harness) -> None:
+    request = BotFriendsRequest.model_validate(
+        {"userIds": ["alice", "bob"], "schedule": {"cron": "cron(0 10 * * ? *)"}}
+    )
+    job = h.admin.schedule_friends(BOT, request)
+    assert (job.kind, job.state) == ("friends", "scheduled")
+    first = datetime(2024, 10, 28, 10, 0, tzinfo=UTC)
+    run = h.starter.start(job.job_id, first)
+    assert h.starter.start(job.job_id, first) == run
+    h.work()
+    assert run is not None
+    view = h.admin.view(run)
+    assert (view.kind, view.state, view.parent_id) == ("friends", "done", job.job_id)
+    assert view.result is not None and (view.result.added, view.result.already) == (2, 0)
+    assert len(h.calls("sns/friend_add")) == 1
+
+    later = h.starter.start(job.job_id, first + timedelta(days=1))
+    h.work()
+    assert later is not None
+    again = h.admin.view(later).result
+    assert again is not None and (again.added, again.already) == (0, 2)
+    assert h.admin.view(job.job_id).runs == [later, run]
+    assert {j.kind for j in h.admin.list().jobs} == {"friends"}
+
+
+def test_a_friends_job_for_a_bot_that_is_gone_fails_naming_it(h: Harness) -> None:
+    request = BotFriendsRequest.model_validate({"userIds": ["alice"], "schedule": {"at": "2024-10-28T01:00:00"}})
+    job = h.admin.schedule_friends("@RBT#gone", request)
+    h.starter.start(job.job_id, datetime(2024, 10, 28, 1, 0, tzinfo=UTC))
+    h.work()
+    view = h.admin.view(job.job_id)
+    assert (view.state, view.progress.failed, view.progress.failed_codes) == ("done", 1, {str(ACCOUNT_NOT_FOUND): 1})
+    assert view.result is None
+
+
+def test_a_message_job_in_the_past_is_refused_naming_the_field(h: Harness) -> None:
+    with pytest.raises(ScheduleInPast) as refused:
+        schedule_message(h, toUser="bob", schedule={"at": "2020-01-01T00:00:00"})
+    assert refused.value.field == "schedule.at"
+
+
+def test_a_scheduled_one_to_one_send_is_resent_as_the_same_message_then_given_up(h: Harness) -> None:
+    job = schedule_message(h, toUser="bob", schedule={"at": "2024-10-28T01:00:00"})
+    h.starter.start(job.job_id, datetime(2024, 10, 28, 1, 0, tzinfo=UTC))
+    h.work(items=1)  # planned
+    # Tencent stores it but the answer is lost, and the worker dies before its own retry: the item
+    # comes back after the lease, inside the one-to-one de-duplication window (docs/protocol.md §5.10).
+    h.emulator.configure(faults=[FaultRule(api=SENDMSG, error_share=1.0, codes=[502], fault_after_commit=1.0)])
+    h.rest = make_client(h.emulator, h.clock, pace=DiesOnRetry(h.limiter))
+    h.work(items=1)
+    h.emulator.configure(faults=[])
+    h.work()
+    first, resend = h.calls(SENDMSG)
+    assert (resend["request"]["MsgSeq"], resend["request"]["MsgRandom"]) == (
+        first["request"]["MsgSeq"],
+        first["request"]["MsgRandom"],
+    )
+    assert h.admin.view(job.job_id).state == "done"
+
+    # Past the window an uncertain send is not resent: it fails, saying why.
+    late = schedule_message(h, toUser="bob", schedule={"at": "2024-10-28T01:00:00"})
+    h.starter.start(late.job_id, datetime(2024, 10, 28, 1, 0, tzinfo=UTC))
+    h.work(items=1)
+    h.emulator.configure(faults=[FaultRule(api=SENDMSG, error_share=1.0, codes=[502], fault_after_commit=1.0)])
+    h.rest = make_client(h.emulator, h.clock, pace=DiesOnRetry(h.limiter))
+    h.comeback_s = C2C_DEDUPE_SAFE_MS / 1000 + 1
+    sends = len(h.calls(SENDMSG))
+    h.work()
+    assert len(h.calls(SENDMSG)) == sends + 1  # the first attempt only
+    view = h.admin.view(late.job_id)
+    assert (view.state, view.progress.failed_codes) == ("done", {str(OUTCOME_UNKNOWN): 1})
+    assert C2C_DEDUPE_SAFE_MS < DEDUPE_SAFE_MS  # a group message's window is longer
+
+
+def test_a_friends_job_is_retried_whenever_it_comes_back(h: Harness) -> None:
+    request = BotFriendsRequest.model_validate({"userIds": ["alice"], "schedule": {"at": "2024-10-28T01:00:00"}})
+    job = h.admin.schedule_friends(BOT, request)
+    h.starter.start(job.job_id, datetime(2024, 10, 28, 1, 0, tzinfo=UTC))
+    h.work(items=1)
+    h.emulator.configure(faults=[FaultRule(api="sns/friend_add", error_share=1.0, codes=[502], fault_after_commit=1.0)])
+    h.rest = make_client(h.emulator, h.clock, pace=DiesOnRetry(h.limiter))
+    h.comeback_s = DEDUPE_SAFE_MS / 1000 + 1  # long after: adding friends again is harmless
+    h.work(items=1)
+    h.emulator.configure(faults=[])
+    h.work()
+    view = h.admin.view(job.job_id)
+    assert view.state == "done" and view.result is not None
+    assert (view.result.added + view.result.already, view.result.failed) == (1, 0)
+
+
+def test_a_broadcast_carries_the_sdk_options_to_every_group(h: Harness) -> None:
+    groups = make_groups(h.emulator, 3)
+    push = {"Desc": "notice", "ApnsInfo": {"BadgeMode": 1}, "AndroidInfo": {"OPPOChannelID": "im"}}
+    options = {
+        "receiverList": ["alice"],
+        "needReadReceipt": True,
+        "supportExtension": True,
+        "excludedFromContentModeration": True,
+        "offlinePush": push,
+    }
+    job = h.create(groupIds=groups, options=options)
+    h.work()
+    assert progress(h, job.job_id) == ("done", counts(3, sent=3))
+    for call in h.calls():
+        request = call["request"]
+        assert (request["To_Account"], request["NeedReadReceipt"], request["SupportMessageExtension"]) == (
+            ["alice"],
+            1,
+            1,
+        )
+        assert (request["SendMsgControl"], request["OfflinePushInfo"]) == (["NoMsgCheck"], push)

@@ -185,6 +185,36 @@ def test_a_job_and_its_groups_are_written_as_before(db: Any) -> None:
     }
 
 
+def test_a_message_job_is_written_with_its_kind_and_its_target_with_the_answer(db: Any) -> None:
+    # Items of the kinds added after broadcasts: the kind on the job, the answer on its one target.
+    store = JobStore("jobs", db)
+    request = json.dumps({"toUser": "bob", "msgBody": json.loads(MESSAGE)["MsgBody"]})
+    job = Job(
+        job_id="m1",
+        kind="once",
+        job_kind="message",
+        created_at=T * 1000,
+        message=request,
+        all_groups=False,
+        status="started",
+    )
+    assert store.create(job, ["run"])
+    assert store.plan_page("m1", "", "", {"run": 7}, False)
+    assert isinstance(store.claim("m1", "run", 5, 50), Claim)
+    answer = '{"sent":1,"failed":0,"results":[]}'
+    assert store.finish("m1", "run", "sent", 9, result=answer)
+
+    def raw(sk: str) -> dict[str, Any]:
+        return db.get_item(TableName="jobs", Key={"pk": {"S": "JOB#m1"}, "sk": {"S": sk}})["Item"]
+
+    assert raw("JOB")["job_kind"] == {"S": "message"}
+    assert raw("G#run")["result"] == {"S": answer}
+    stored = store.get("m1")
+    assert stored is not None and (stored.job_kind, stored.message) == ("message", request)
+    target = store.group("m1", "run")
+    assert target is not None and (target.state, target.result) == ("sent", answer)
+
+
 ARCHIVED = {
     "pk": {"S": "c2c:1_2_3"},
     "sk": {"S": "MSG"},

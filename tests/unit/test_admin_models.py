@@ -381,3 +381,128 @@ def test_a_schedule_time_outside_what_scheduler_takes_is_refused_naming_it(at: s
 
 def test_a_schedule_time_is_written_with_a_four_digit_year_in_its_zone() -> None:
     assert Schedule(at="2030-01-01T08:00:00+08:00", timezone="Asia/Shanghai").expression() == "at(2030-01-01T08:00:00)"
+
+
+# ----------------------------------------------------------------------------- the Web SDK's options (§5.10)
+
+
+@pytest.mark.parametrize(
+    ("options", "loc"),
+    [
+        ({"receiverList": "bob"}, ("options", "receiverList")),
+        ({"receiverList": {"bob": 1}}, ("options", "receiverList")),
+        ({"receiverList": [["bob"]]}, ("options", "receiverList", 0)),
+        ({"receiverList": [None]}, ("options", "receiverList", 0)),
+        ({"receiverList": ["x" * 33]}, ("options", "receiverList", 0)),
+        ({"receiverList": []}, ("options", "receiverList")),
+        ({"receiverList": [f"u{i}" for i in range(51)]}, ("options", "receiverList")),
+        ({"receiverList": ["bob", "bob"]}, ("options", "receiverList")),
+        ({"needReadReceipt": "true"}, ("options", "needReadReceipt")),
+        ({"needReadReceipt": 1}, ("options", "needReadReceipt")),
+        ({"supportExtension": [True]}, ("options", "supportExtension")),
+        ({"excludedFromContentModeration": None}, ("options", "excludedFromContentModeration")),
+        ({"offlinePush": "push"}, ("options", "offlinePush")),
+        ({"offlinePush": {"pushFlag": 1}}, ("options", "offlinePush", "pushFlag")),
+        ({"offlinePush": {"PushFlag": True}}, ("options", "offlinePush", "PushFlag")),
+        ({"offlinePush": {"PushFlag": 1.0}}, ("options", "offlinePush", "PushFlag")),
+        ({"offlinePush": {"PushFlag": -1}}, ("options", "offlinePush", "PushFlag")),
+        ({"offlinePush": {"Title": 5}}, ("options", "offlinePush", "Title")),
+        ({"offlinePush": {"Desc": "x" * 4097}}, ("options", "offlinePush", "Desc")),
+        ({"offlinePush": {"ApnsInfo": []}}, ("options", "offlinePush", "ApnsInfo")),
+        ({"offlinePush": {"ApnsInfo": {"BadgeMode": "1"}}}, ("options", "offlinePush", "ApnsInfo", "BadgeMode")),
+        ({"offlinePush": {"ApnsInfo": {"VoIP": 1}}}, ("options", "offlinePush", "ApnsInfo", "VoIP")),
+        (
+            {"offlinePush": {"AndroidInfo": {"OPPOChannelID": ["c"]}}},
+            ("options", "offlinePush", "AndroidInfo", "OPPOChannelID"),
+        ),
+        (
+            {"offlinePush": {"AndroidInfo": {"HuaWeiImportance": "low"}}},
+            ("options", "offlinePush", "AndroidInfo", "HuaWeiImportance"),
+        ),
+        (
+            {"offlinePush": {"AndroidInfo": {"VIVOClassification": 2}}},
+            ("options", "offlinePush", "AndroidInfo", "VIVOClassification"),
+        ),
+    ],
+)
+def test_a_hostile_sdk_option_names_its_field(options: dict[str, Any], loc: tuple[Any, ...]) -> None:
+    assert only_error(MessageRequest, message(toUser=None, toGroup="g1", options=options))["loc"] == loc
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (message(options={"receiverList": ["bob"]}), "options.receiverList is for group messages"),
+        (message(toUser=None, toUsers=["a"], options={"receiverList": ["bob"]}), "options.receiverList"),
+        (message(toUser=None, toUsers=["a"], options={"supportExtension": True}), "options.supportExtension"),
+        (
+            message(toUser=None, toGroup="g1", options={"onlineOnly": True, "excludedFromContentModeration": True}),
+            "options.excludedFromContentModeration",
+        ),
+        (broadcast(options={"onlineOnly": True, "excludedFromContentModeration": True}), "onlineOnly"),
+    ],
+)
+def test_an_option_for_another_kind_of_send_is_refused_naming_it(data: dict[str, Any], says: str) -> None:
+    model = BroadcastRequest if "groupIds" in data else MessageRequest
+    assert says in only_error(model, data)["msg"]
+
+
+def test_the_options_map_to_each_apis_fields() -> None:
+    push = {"PushFlag": 0, "ApnsInfo": {"BadgeMode": 1}, "AndroidInfo": {"XiaoMiChannelID": "x"}}
+    options = {"needReadReceipt": True, "excludedFromContentModeration": True, "offlinePush": push}
+    one = MessageRequest.model_validate(message(options={**options, "supportExtension": True}))
+    to_one = one.message().c2c_request("alice", options=one.options).model_dump(exclude_none=True)
+    assert (to_one["IsNeedReadReceipt"], to_one["SupportMessageExtension"], to_one["SendMsgControl"]) == (
+        1,
+        1,
+        ["NoMsgCheck"],
+    )
+    assert to_one["OfflinePushInfo"] == push
+    many = MessageRequest.model_validate(message(toUser=None, toUsers=["a", "b"], options=options))
+    to_many = many.message().batch_c2c_request(["a", "b"], options=many.options).model_dump(exclude_none=True)
+    assert (to_many["IsNeedReadReceipt"], "SupportMessageExtension" in to_many) == (1, False)
+    group = MessageRequest.model_validate(
+        message(toUser=None, toGroup="g1", options={**options, "receiverList": ["a"], "supportExtension": True})
+    )
+    to_group = group.message().group_request("g1", options=group.options).model_dump(exclude_none=True)
+    assert (to_group["To_Account"], to_group["NeedReadReceipt"], to_group["SupportMessageExtension"]) == (["a"], 1, 1)
+    assert "IsNeedReadReceipt" not in to_group and to_group["SendMsgControl"] == ["NoMsgCheck"]
+
+
+def test_the_builders_refuse_what_the_api_cannot_take() -> None:
+    from timkit.models.messages import SendOptions, text
+
+    with pytest.raises(ValueError, match="group messages only"):
+        text("hi").c2c_request("a", options=SendOptions(receiver_list=["b"]))
+    with pytest.raises(ValueError, match="SupportMessageExtension"):
+        text("hi").batch_c2c_request(["a"], options=SendOptions(support_extension=True))
+    with pytest.raises(ValueError, match="onlineOnly"):
+        text("hi").group_request("g", options=SendOptions(online_only=True, excluded_from_content_moderation=True))
+
+
+# ----------------------------------------------------------------------------- schedules of messages and friends
+
+
+@pytest.mark.parametrize(
+    ("schedule", "loc"),
+    [
+        ("2030-01-01T00:00:00", ("schedule",)),
+        (["cron(0 10 * * ? *)"], ("schedule",)),
+        ({"at": [2030]}, ("schedule", "at")),
+        ({"at": "tomorrow"}, ("schedule", "at")),
+        ({"at": "2030-01-01T00:00:00", "timezone": 8}, ("schedule", "timezone")),
+        ({"cron": {"expr": "cron(0 10 * * ? *)"}}, ("schedule", "cron")),
+        ({"at": "2030-01-01T00:00:00", "every": "day"}, ("schedule", "every")),
+        ({}, ("schedule",)),
+    ],
+)
+def test_a_hostile_schedule_of_a_message_or_friends_names_it(schedule: Any, loc: tuple[str, ...]) -> None:
+    assert only_error(MessageRequest, message(schedule=schedule))["loc"] == loc
+    assert only_error(BotFriendsRequest, {"userIds": ["a"], "schedule": schedule})["loc"] == loc
+
+
+def test_a_scheduled_message_and_friends_request_keep_their_schedule() -> None:
+    at = {"at": "2030-01-01T09:00:00+08:00", "timezone": "Asia/Shanghai"}
+    assert MessageRequest.model_validate(message(schedule=at)).schedule == Schedule(**at)
+    cron = {"cron": "cron(0 10 * * ? *)"}
+    assert BotFriendsRequest.model_validate({"userIds": ["a"], "schedule": cron}).schedule == Schedule(**cron)

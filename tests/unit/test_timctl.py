@@ -641,8 +641,9 @@ def test_broadcast_list_pages(api: FakeApi, capsys: pytest.CaptureFixture[str]) 
     assert "x%20y%2Bz" in request.target  # RFC 3986, as SigV4 canonicalizes it
     assert request.query == {"limit": ["1"], "nextToken": ["x y+z"]}
     captured = capsys.readouterr()
-    assert re.search(r"^JOB\s+STATE\s+CREATED\s+GROUPS\s+SENT\s+FAILED\s+SCHEDULE$", captured.out, re.M)
-    assert re.search(r"^job1\s+done\s+2026-11-21T10:00:00Z\s+5\s+5\s+0$", captured.out, re.M)  # no trailing blanks
+    assert re.search(r"^JOB\s+KIND\s+STATE\s+CREATED\s+TARGETS\s+SENT\s+FAILED\s+SCHEDULE$", captured.out, re.M)
+    # No trailing blanks:
+    assert re.search(r"^job1\s+broadcast\s+done\s+2026-11-21T10:00:00Z\s+5\s+5\s+0$", captured.out, re.M)
     assert captured.err == "more: timctl broadcast list --next-token 'a+b/c= d'\n"
 
 
@@ -1181,3 +1182,91 @@ def test_an_unreachable_api_is_described_by_its_innermost_cause() -> None:
     alone.__context__ = OSError("hidden")
     alone.__suppress_context__ = True
     assert timctl.client.describe(alone) == "the outer one"
+
+
+# ----------------------------------------------------------------------------- message options and schedules
+
+
+def test_send_to_a_group_with_the_sdk_options_and_offline_push(api: FakeApi, tmp_path: Path) -> None:
+    file = tmp_path / "request.json"
+    file.write_text(json.dumps({"msgBody": [], "options": {"offlinePush": {"Ext": "{}", "ApnsInfo": {"Sound": "a"}}}}))
+    api.answer(200, {"sent": 1, "failed": 0, "results": [{"recipient": "@TGS#1", "result": "sent", "msgSeq": 3}]})
+    argv = ["send", "--to-group", "@TGS#1", "--body-file", str(file), "--receiver", "bob", "--receiver", "carol"]
+    argv += ["--receiver", "bob", "--need-read-receipt", "--support-extension", "--push-title", "T", "--push-text", "D"]
+    argv += ["--ios-no-badge", "--oppo-channel", "o", "--huawei-channel", "h", "--xiaomi-channel", "x"]
+    argv += ["--google-channel", "g", "--exclude-from-moderation"]
+    assert run(api, *argv) == 0
+    (request,) = api.requests
+    assert request.json["options"] == {
+        "offlinePush": {
+            "Ext": "{}",
+            "Title": "T",
+            "Desc": "D",
+            "ApnsInfo": {"Sound": "a", "BadgeMode": 1},
+            "AndroidInfo": {
+                "HuaWeiChannelID": "h",
+                "XiaoMiChannelID": "x",
+                "OPPOChannelID": "o",
+                "GoogleChannelID": "g",
+            },
+        },
+        "receiverList": ["bob", "carol"],
+        "needReadReceipt": True,
+        "supportExtension": True,
+        "excludedFromContentModeration": True,
+    }
+
+
+def test_send_without_offline_push(api: FakeApi) -> None:
+    api.answer(200, {"sent": 1, "failed": 0, "results": []})
+    assert run(api, "send", "--to-user", "bob", "--text", "hi", "--no-offline-push") == 0
+    assert api.requests[0].json["options"] == {"offlinePush": {"PushFlag": 1}}
+
+
+def test_send_with_a_schedule_prints_the_job(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
+    api.answer(202, {"jobId": "j1", "kind": "message", "state": "scheduled", "nextRun": "2099-01-01T01:00:00Z"})
+    argv = ["send", "--to-user", "bob", "--text", "hi", "--at", "2099-01-01T09:00:00", "--timezone", "Asia/Shanghai"]
+    assert run(api, *argv) == 0
+    assert api.requests[0].json["schedule"] == {"at": "2099-01-01T09:00:00", "timezone": "Asia/Shanghai"}
+    assert "message job j1 scheduled: next run 2099-01-01T01:00:00Z" in capsys.readouterr().out
+
+
+def test_friends_add_with_a_cron_schedule_prints_the_job(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
+    api.answer(202, {"jobId": "j2", "kind": "friends", "state": "scheduled", "nextRun": "2099-01-01T10:00:00Z"})
+    assert run(api, "friends", "add", ROBOT, "alice", "--cron", "cron(0 10 * * ? *)") == 0
+    assert api.requests[0].json == {"userIds": ["alice"], "schedule": {"cron": "cron(0 10 * * ? *)"}}
+    assert "friends job j2 scheduled" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["send", "--to-user", "bob", "--text", "x"], ["friends", "add", ROBOT, "alice"]])
+def test_a_timezone_without_a_time_is_a_usage_error(api: FakeApi, argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        run(api, *argv, "--timezone", "UTC")
+    assert exit_.value.code == 2 and api.requests == []
+
+
+def test_jobs_list_get_and_cancel_use_the_jobs_routes(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
+    job = {
+        "jobId": "j1",
+        "kind": "message",
+        "state": "done",
+        "createdAt": "2026-11-21T10:00:00Z",
+        "allGroups": False,
+        "progress": {"total": 1, "sent": 1, "failed": 0, "pending": 0, "cancelled": 0, "failedCodes": {}},
+        "result": {"sent": 2, "failed": 1, "results": []},
+    }
+    api.answer(200, {"jobs": [job]})
+    api.answer(200, job)
+    api.answer(200, {**job, "state": "cancelled"})
+    assert run(api, "jobs", "list") == 0
+    assert run(api, "jobs", "get", "j1") == 0
+    assert run(api, "jobs", "cancel", "j1") == 0
+    assert [(r.method, r.path.split("?")[0]) for r in api.requests] == [
+        ("GET", "/admin/jobs"),
+        ("GET", "/admin/jobs/j1"),
+        ("DELETE", "/admin/jobs/j1"),
+    ]
+    out = capsys.readouterr().out
+    assert re.search(r"^j1\s+message\s+done", out, re.M)
+    assert re.search(r"^kind\s+message$", out, re.M) and re.search(r"^result\s+2 sent, 1 failed$", out, re.M)
+    assert "message j1 cancelled" in out

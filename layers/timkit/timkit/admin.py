@@ -104,13 +104,15 @@ class AdminService:
                 raise AccountNotFound(robot_id) from None
             raise
 
-    def send(self, request: MessageRequest) -> MessageResponse:
+    def send(self, request: MessageRequest, random: int | None = None) -> MessageResponse:
+        """``random``: the Random (group) or MsgRandom and MsgSeq (one-to-one) to send with: a scheduled
+        job's, kept for its retries, so that Tencent takes a resend as a repeat (docs/protocol.md §5.10)."""
         message, options, sender = request.message(), request.options, request.from_account
         results: list[SendResult] = []
         if request.to_group is not None:
             group = request.to_group
             try:
-                reply = self.rest.send_group(message.group_request(group, sender, options))
+                reply = self.rest.send_group(message.group_request(group, sender, options, random))
                 results.append(SendResult(recipient=group, result="sent", msg_seq=reply.MsgSeq))
             except MessageDropped as exc:
                 results.append(SendResult(recipient=group, result="dropped", info=exc.error_info))
@@ -119,14 +121,16 @@ class AdminService:
         elif request.to_user is not None:
             user = request.to_user
             try:
-                sent = self.rest.send_c2c(message.c2c_request(user, sender, options))
+                sent = self.rest.send_c2c(message.c2c_request(user, sender, options, random, seq=random))
                 results.append(SendResult(recipient=user, result="sent", msg_key=sent.MsgKey))
             except TimApiError as exc:
                 results.append(_failed(user, exc.error_code, exc.error_info))
         else:
             users = request.to_users or []
             for start in range(0, len(users), MAX_BATCH_RECIPIENTS):
-                batch = message.batch_c2c_request(users[start : start + MAX_BATCH_RECIPIENTS], sender, options)
+                batch = message.batch_c2c_request(
+                    users[start : start + MAX_BATCH_RECIPIENTS], sender, options, random, seq=random
+                )
                 results.extend(self._batch(batch))
         sent_count = sum(r.result == "sent" for r in results)
         return MessageResponse(sent=sent_count, failed=len(results) - sent_count, results=results)

@@ -1,4 +1,5 @@
-"""Group broadcasts: one message to many groups, under Tencent's rate limits, exactly once each.
+"""Group broadcasts: one message to many groups, under Tencent's rate limits, exactly once each; and
+the scheduled admin jobs that share their machinery (a message send, bot friends).
 
 A job is recorded, then planned page by page (its groups recorded with the Random each keeps for
 all its attempts, and queued as one work item per group), then sent by workers. Planning and
@@ -7,6 +8,10 @@ and a group is sent under a claim that only a pending group, or one whose last h
 out, can give. A resend keeps the Random, so Tencent drops it as a repeat if the earlier attempt
 got through (docs/protocol.md §6.4) — but only for 5 minutes, so past that an uncertain group is failed
 rather than risk a second delivery.
+
+A scheduled message or friends job is a job of the same records with one target, RUN_TARGET: planned,
+claimed and finished as a group is, so a schedule that fires twice (or a work item delivered twice)
+runs it once; its outcome is the send's answer, kept on the target.
 """
 
 from __future__ import annotations
@@ -20,19 +25,27 @@ from typing import Literal
 
 from aws_lambda_powertools import Logger
 
+from timkit.admin import AccountNotFound, AdminService
 from timkit.models.admin import (
+    ACCOUNT_NOT_FOUND,
     ALWAYS_DROPPED,
     NO_ANSWER,
     OUTCOME_UNKNOWN,
+    BotFriendsRequest,
+    BotFriendsResponse,
     Broadcast,
     BroadcastList,
     BroadcastRequest,
     BroadcastSummary,
     GroupResult,
+    JobKind,
     JobState,
+    MessageRequest,
+    MessageResponse,
     Outgoing,
     Progress,
     Schedule,
+    ScheduledFriends,
 )
 from timkit.models.broadcast import PlanItem, SendItem, WorkItem
 from timkit.models.messages import new_random
@@ -45,6 +58,8 @@ logger = Logger(child=True)
 
 # Tencent drops a repeated Random for 5 minutes; resends stop well before that.
 DEDUPE_SAFE_MS = 270_000
+# A one-to-one message is a repeat for 120 s (sender, MsgSeq, MsgRandom and body: docs/protocol.md §5.10).
+C2C_DEDUPE_SAFE_MS = 100_000
 # A message dropped by the per-group frequency limit is resent as a new one, a second later.
 DROP_RESENDS = 3
 # Work items come back from the queue this many times before a group is given up as failed (the
@@ -56,6 +71,8 @@ RETRY_AFTER_S = (5, 15, 30)
 # Planning stops to hand over to a new work item when less than this is left of an invocation.
 PLAN_RESERVE_S = 5.0
 RUN_LIMIT_SHOWN = 20
+# The one target of a message or friends job (a job's targets are its groups for a broadcast).
+RUN_TARGET = "run"
 
 
 class JobNotFound(LookupError):
@@ -90,8 +107,25 @@ class BroadcastAdmin:
     clock: Callable[[], float] = time.time
 
     def create(self, request: BroadcastRequest) -> Broadcast:
+        message = _outgoing(request).model_dump_json(by_alias=True, exclude_unset=True)
+        return self._create("broadcast", message, request.schedule, request.all_groups, request.group_ids)
+
+    def schedule_message(self, request: MessageRequest) -> Broadcast:
+        """A send of POST /admin/messages, at its schedule's time(s)."""
+        assert request.schedule is not None
+        message = request.model_dump_json(by_alias=True, exclude_unset=True, exclude={"schedule"})
+        return self._create("message", message, request.schedule, False, [RUN_TARGET])
+
+    def schedule_friends(self, bot_id: str, request: BotFriendsRequest) -> Broadcast:
+        """POST /admin/bots/{botId}/friends, at its schedule's time(s)."""
+        assert request.schedule is not None
+        friends = ScheduledFriends(bot_id=bot_id, user_ids=request.user_ids)
+        return self._create("friends", friends.model_dump_json(by_alias=True), request.schedule, False, [RUN_TARGET])
+
+    def _create(
+        self, job_kind: JobKind, message: str, schedule: Schedule | None, all_groups: bool, targets: list[str] | None
+    ) -> Broadcast:
         now = self.clock()
-        schedule = request.schedule
         # Judged as Scheduler will run it.
         if schedule is not None and schedule.next_run(datetime.fromtimestamp(now, UTC)) is None:
             if schedule.at is not None:
@@ -101,14 +135,16 @@ class BroadcastAdmin:
         job = Job(
             job_id=job_id,
             kind="once" if schedule is None or schedule.at is not None else "recurring",
+            job_kind=job_kind,
             created_at=_ms(now),
-            message=_outgoing(request).model_dump_json(by_alias=True, exclude_unset=True),
-            all_groups=request.all_groups,
+            message=message,
+            all_groups=all_groups,
             status="started" if schedule is None else "scheduled",
             schedule=None if schedule is None else schedule.model_dump_json(by_alias=True, exclude_none=True),
+            # One name scheme for every kind of job: the schedules made before keep theirs.
             schedule_name=None if schedule is None else f"broadcast-{job_id}",
         )
-        self.store.create(job, request.group_ids)
+        self.store.create(job, targets)
         try:
             if schedule is None:
                 self.queue.send([PlanItem(job_id=job_id)])
@@ -134,10 +170,17 @@ class BroadcastAdmin:
         job = self.store.get(job_id)
         if job is None:
             raise JobNotFound(job_id)
+        summary = self._summary(job).model_dump()
+        runs = list(reversed(job.runs))[:RUN_LIMIT_SHOWN]
+        if job.job_kind != "broadcast":
+            target = self.store.group(job_id, RUN_TARGET)
+            answer = MessageResponse if job.job_kind == "message" else BotFriendsResponse
+            result = answer.model_validate_json(target.result) if target and target.result else None
+            return Broadcast(**summary, runs=runs, result=result)
         groups, next_token = self.store.groups(job_id, limit, token)
         return Broadcast(
-            **self._summary(job).model_dump(),
-            runs=list(reversed(job.runs))[:RUN_LIMIT_SHOWN],
+            **summary,
+            runs=runs,
             groups=[
                 GroupResult(
                     group_id=g.group_id,
@@ -175,6 +218,7 @@ class BroadcastAdmin:
             next_run = schedule.next_run(datetime.fromtimestamp(self.clock(), UTC))
         return BroadcastSummary(
             job_id=job.job_id,
+            kind=job.job_kind,
             state=state,
             created_at=_utc(job.created_at),
             parent_id=job.parent_id,
@@ -216,6 +260,7 @@ class BroadcastStarter:
         run = Job(
             job_id=run_id,
             kind="run",
+            job_kind=job.job_kind,
             parent_id=job_id,
             created_at=_ms(self.clock()),
             message=job.message,
@@ -290,15 +335,17 @@ class BroadcastWorker:
             return True
         if isinstance(claim, JobGroup):
             return claim.state not in ("pending", "sending")  # held by a live worker: later
-        if claim.attempts > 1 and now_ms - claim.first_try_ms > DEDUPE_SAFE_MS:
+        window = _resend_window(job)
+        if claim.attempts > 1 and window is not None and now_ms - claim.first_try_ms > window[0]:
             self._fail(
                 job_id,
                 group_id,
                 OUTCOME_UNKNOWN,
-                "an earlier attempt may have been delivered; "
-                "too late to resend under Tencent's 5-minute de-duplication",
+                f"an earlier attempt may have been delivered; too late to resend under Tencent's {window[1]}",
             )
             return True
+        if job.job_kind != "broadcast":
+            return self._run(job, group_id, claim.random, receive_count)
         outgoing = Outgoing.model_validate_json(job.message)
         request = outgoing.message().group_request(
             group_id, outgoing.from_account, outgoing.options, random=claim.random
@@ -325,6 +372,31 @@ class BroadcastWorker:
             return True
         return self._later(job_id, group_id, receive_count, ALWAYS_DROPPED, "dropped by the group's frequency limit")
 
+    def _run(self, job: Job, target: str, random: int, receive_count: int) -> bool:
+        """A message or friends job's send, once claimed. Per-recipient failures are the answer's (the
+        job ran); a failure of the whole call is the target's, final or tried again as a group's is."""
+        service = AdminService(self.rest())
+        answer: MessageResponse | BotFriendsResponse
+        try:
+            if job.job_kind == "message":
+                # Its Random is the claim's: a resend after a crash is one Tencent can recognise.
+                answer = service.send(MessageRequest.model_validate_json(job.message), random=random)
+            else:
+                friends = ScheduledFriends.model_validate_json(job.message)
+                answer = service.bot_friends(friends.bot_id, friends.user_ids)
+        except AccountNotFound as exc:
+            self._fail(job.job_id, target, ACCOUNT_NOT_FOUND, str(exc))
+            return True
+        except TimError as exc:
+            code = exc.error_code if exc.error_code is not None else NO_ANSWER
+            if not exc.retryable:
+                self._fail(job.job_id, target, code, exc.error_info if exc.error_code is not None else str(exc))
+                return True
+            return self._later(job.job_id, target, receive_count, code, str(exc))
+        result = answer.model_dump_json(by_alias=True)
+        self.store.finish(job.job_id, target, "sent", _ms(self.clock()), result=result)
+        return True
+
     def _fail(self, job_id: str, group_id: str, code: int, info: str) -> None:
         self.store.finish(job_id, group_id, "failed", _ms(self.clock()), code=code, info=info[:500])
 
@@ -334,6 +406,16 @@ class BroadcastWorker:
             return True
         self.store.release(job_id, group_id, code, info[:500])
         return False
+
+
+def _resend_window(job: Job) -> tuple[int, str] | None:
+    """How long after its first attempt a target may still be resent without risking a second delivery
+    (and what Tencent's de-duplication is called); None: a resend is harmless (adding friends again)."""
+    if job.job_kind == "friends":
+        return None
+    if job.job_kind == "message" and MessageRequest.model_validate_json(job.message).to_group is None:
+        return C2C_DEDUPE_SAFE_MS, "120-second de-duplication of one-to-one messages"
+    return DEDUPE_SAFE_MS, "5-minute de-duplication"
 
 
 def _outgoing(request: BroadcastRequest) -> Outgoing:

@@ -30,6 +30,7 @@ from timkit.models.elements import (
 )
 from timkit.models.messages import Message, SendOptions
 from timkit.models.rest import MAX_ADD_MEMBERS, GroupName, RobotId, UserId
+from timkit.models.rest import unique_ids as _unique
 from timkit.schedule import parse_expression
 
 # The element types REST send APIs take (docs/protocol.md §3): a merger, a stream or an unknown element is
@@ -63,12 +64,6 @@ GroupId = Annotated[
 Flag = Annotated[bool, Strict()]
 
 
-def _unique(values: list[str]) -> list[str]:
-    if len(set(values)) != len(values):
-        raise ValueError("must not name the same ID twice")
-    return values
-
-
 class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
@@ -80,6 +75,15 @@ class BotFriendsRequest(ApiModel):
     user_ids: Annotated[
         list[UserId], Field(min_length=1, max_length=MAX_BOT_FRIENDS_PER_REQUEST), AfterValidator(_unique)
     ]
+    # None: now (200, the results); else a job (202), as a broadcast's.
+    schedule: Schedule | None = None
+
+
+class ScheduledFriends(ApiModel):
+    """What a scheduled friends job keeps to run: the bot and its users."""
+
+    bot_id: RobotId
+    user_ids: list[UserId]
 
 
 class FriendResult(ApiModel):
@@ -158,6 +162,8 @@ class MessageRequest(Outgoing):
         Annotated[list[UserId], Field(min_length=1, max_length=MAX_MESSAGE_RECIPIENTS), AfterValidator(_unique)] | None
     ) = None
     to_group: GroupId | None = None
+    # None: now (200, the results); else a job (202), as a broadcast's.
+    schedule: Schedule | None = None
 
     @model_validator(mode="after")
     def _one_destination(self) -> MessageRequest:
@@ -166,6 +172,13 @@ class MessageRequest(Outgoing):
             raise ValueError("give exactly one of toUser, toUsers, toGroup")
         if self.group_at_info and self.to_group is None:
             raise ValueError("groupAtInfo is for group messages (toGroup)")
+        # docs/protocol.md §5.10: what Tencent offers for one kind of send only.
+        if self.options.receiver_list is not None and self.to_group is None:
+            raise ValueError("options.receiverList is for group messages (toGroup)")
+        if self.options.support_extension and self.to_users is not None:
+            raise ValueError("options.supportExtension is not offered for batch sends (toUsers)")
+        if self.to_group is not None and (conflict := self.options.group_conflict()):
+            raise ValueError(f"options.{conflict}")
         return self
 
 
@@ -242,6 +255,12 @@ class Schedule(ApiModel):
         return parse_expression(self.expression()).next_after(after, self.timezone)
 
 
+# Defined before Schedule: their schedule field is resolved now.
+MessageRequest.model_rebuild()
+BotFriendsRequest.model_rebuild()
+ScheduledFriends.model_rebuild()
+
+
 class BroadcastRequest(Outgoing):
     group_ids: (
         Annotated[list[GroupId], Field(min_length=1, max_length=MAX_BROADCAST_GROUPS), AfterValidator(_unique)] | None
@@ -254,6 +273,8 @@ class BroadcastRequest(Outgoing):
     def _one_target(self) -> BroadcastRequest:
         if (self.group_ids is None) == (not self.all_groups):
             raise ValueError("give either groupIds or allGroups: true")
+        if conflict := self.options.group_conflict():
+            raise ValueError(f"options.{conflict}")
         return self
 
 
@@ -261,8 +282,11 @@ class BroadcastRequest(Outgoing):
 OUTCOME_UNKNOWN = -1  # an earlier attempt may have been delivered; a resend could no longer be de-duplicated
 NO_ANSWER = -2  # Tencent could not be reached, or did not answer usably, on any attempt
 ALWAYS_DROPPED = -3  # every resend was dropped by the per-group frequency limit (MsgFreqCtrl)
+ACCOUNT_NOT_FOUND = -4  # a scheduled friends job's bot does not exist (any more)
 
 JobState = Literal["scheduled", "planning", "sending", "done", "cancelled"]
+# What a job does: a broadcast, a message send (POST /admin/messages) or bot friends (POST /admin/bots/{botId}/friends).
+JobKind = Literal["broadcast", "message", "friends"]
 GroupState = Literal["pending", "sending", "sent", "failed", "cancelled"]
 
 
@@ -287,6 +311,7 @@ class GroupResult(ApiModel):
 
 class BroadcastSummary(ApiModel):
     job_id: str
+    kind: JobKind = "broadcast"
     state: JobState
     created_at: datetime
     # Set on the runs of a cron broadcast: the broadcast whose schedule started them.
@@ -302,6 +327,8 @@ class Broadcast(BroadcastSummary):
     runs: list[str] = []
     groups: list[GroupResult] = []
     next_token: str | None = None
+    # A message or friends job (or run) once it ran: what the send answered (groups are a broadcast's).
+    result: MessageResponse | BotFriendsResponse | None = None
 
 
 class BroadcastList(ApiModel):

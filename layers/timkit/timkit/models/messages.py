@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from timkit.models.callbacks import GroupAtItem
 from timkit.models.elements import (
@@ -40,7 +40,16 @@ from timkit.models.elements import (
     body_size,
     parse_body,
 )
-from timkit.models.rest import BatchSendMsgRequest, ForbidCallback, PushInfo, SendGroupMsgRequest, SendMsgRequest
+from timkit.models.rest import (
+    MAX_GROUP_RECEIVERS,
+    BatchSendMsgRequest,
+    ForbidCallback,
+    PushInfo,
+    SendGroupMsgRequest,
+    SendMsgRequest,
+    UserId,
+    unique_ids,
+)
 
 # REST sends must ask for download flag 2 (docs/protocol.md §3).
 _DOWNLOAD_FLAG = 2
@@ -69,14 +78,40 @@ class SendOptions(BaseModel):
     # The sender's other devices see it too (C2C SyncOtherMachine 1) or not (2).
     sync_other_devices: StrictBool | None = None
     forbid_callbacks: StrictBool = False
+    # The Web SDK's createXxxMessage options (docs/protocol.md §5.10). Group only: deliver to these
+    # members alone (receiverList → To_Account).
+    receiver_list: (
+        Annotated[
+            list[UserId],
+            Field(min_length=1, max_length=MAX_GROUP_RECEIVERS, json_schema_extra={"uniqueItems": True}),
+            AfterValidator(unique_ids),
+        ]
+        | None
+    ) = None
+    # needReadReceipt → IsNeedReadReceipt (one-to-one) / NeedReadReceipt (group).
+    need_read_receipt: StrictBool = False
+    # isSupportExtension → SupportMessageExtension (sendmsg and send_group_msg; batchsendmsg has none).
+    support_extension: StrictBool = False
+    # excludedFromContentModeration → SendMsgControl NoMsgCheck (only where content moderation is enabled).
+    excluded_from_content_moderation: StrictBool = False
 
-    def _controls(self) -> list[Literal["NoUnread", "NoLastMsg"]] | None:
-        controls: list[Literal["NoUnread", "NoLastMsg"]] = []
+    def _controls(self) -> list[Literal["NoUnread", "NoLastMsg", "NoMsgCheck"]] | None:
+        controls: list[Literal["NoUnread", "NoLastMsg", "NoMsgCheck"]] = []
         if self.no_unread:
             controls.append("NoUnread")
         if self.no_last_message:
             controls.append("NoLastMsg")
+        if self.excluded_from_content_moderation:
+            controls.append("NoMsgCheck")
         return controls or None
+
+    def group_conflict(self) -> str | None:
+        """What a group send cannot carry, or None: send_group_msg takes no SendMsgControl with
+        OnlineOnlyFlag 1 (docs/protocol.md §5.5). NoUnread and NoLastMsg are left out then (an online-only
+        message is neither counted nor kept); leaving out NoMsgCheck would moderate what was to be exempt."""
+        if self.online_only and self.excluded_from_content_moderation:
+            return "excludedFromContentModeration cannot go with onlineOnly in a group (no SendMsgControl then)"
+        return None
 
     def _forbid(self) -> list[ForbidCallback] | None:
         return ["ForbidBeforeSendMsgCallback", "ForbidAfterSendMsgCallback"] if self.forbid_callbacks else None
@@ -104,8 +139,15 @@ class Message(BaseModel):
         sender: str | None = None,
         options: SendOptions | None = None,
         random: int | None = None,
+        seq: int | None = None,
     ) -> SendMsgRequest:
-        return SendMsgRequest(To_Account=to, **self._c2c_fields(sender, options, random))
+        """``random`` and ``seq`` (MsgRandom, MsgSeq): keep both to resend the same message."""
+        opts = options or SendOptions()
+        return SendMsgRequest(
+            To_Account=to,
+            SupportMessageExtension=1 if opts.support_extension else None,
+            **self._c2c_fields(sender, opts, random, seq),
+        )
 
     def batch_c2c_request(
         self,
@@ -113,14 +155,20 @@ class Message(BaseModel):
         sender: str | None = None,
         options: SendOptions | None = None,
         random: int | None = None,
+        seq: int | None = None,
     ) -> BatchSendMsgRequest:
-        return BatchSendMsgRequest(To_Account=list(to), **self._c2c_fields(sender, options, random))
-
-    def _c2c_fields(self, sender: str | None, options: SendOptions | None, random: int | None) -> dict[str, Any]:
         opts = options or SendOptions()
+        if opts.support_extension:
+            raise ValueError("batchsendmsg takes no SupportMessageExtension (docs/protocol.md §5.10)")
+        return BatchSendMsgRequest(To_Account=list(to), **self._c2c_fields(sender, opts, random, seq))
+
+    def _c2c_fields(self, sender: str | None, opts: SendOptions, random: int | None, seq: int | None) -> dict[str, Any]:
+        if opts.receiver_list is not None:
+            raise ValueError("receiver_list (To_Account) is for group messages only (docs/protocol.md §5.10)")
         return {
             "From_Account": sender,
             "MsgRandom": new_random() if random is None else random,
+            "MsgSeq": seq,
             "MsgBody": self.body,
             "MsgLifeTime": 0 if opts.online_only else None,
             "SyncOtherMachine": None if opts.sync_other_devices is None else (1 if opts.sync_other_devices else 2),
@@ -128,6 +176,7 @@ class Message(BaseModel):
             "CloudCustomData": opts.cloud_custom_data,
             "OfflinePushInfo": opts.offline_push,
             "ForbidCallbackControl": opts._forbid(),
+            "IsNeedReadReceipt": 1 if opts.need_read_receipt else None,
         }
 
     def group_request(
@@ -138,6 +187,8 @@ class Message(BaseModel):
         random: int | None = None,
     ) -> SendGroupMsgRequest:
         opts = options or SendOptions()
+        if conflict := opts.group_conflict():
+            raise ValueError(conflict)
         return SendGroupMsgRequest(
             GroupId=group_id,
             From_Account=sender,
@@ -151,6 +202,9 @@ class Message(BaseModel):
             CloudCustomData=opts.cloud_custom_data,
             OfflinePushInfo=opts.offline_push,
             ForbidCallbackControl=opts._forbid(),
+            To_Account=None if opts.receiver_list is None else list(opts.receiver_list),
+            NeedReadReceipt=1 if opts.need_read_receipt else None,
+            SupportMessageExtension=1 if opts.support_extension else None,
         )
 
 

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, Strict, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Strict, field_validator, model_validator
 
 from timkit.models.callbacks import GroupAtItem
 from timkit.models.elements import MsgElement, Wire
 
 MAX_BATCH_RECIPIENTS = 500
+# Members a targeted group message may name (send_group_msg To_Account, docs/protocol.md §5.5, §5.10).
+MAX_GROUP_RECEIVERS = 50
+# APNs carries at most 4 KB (docs/protocol.md §5.10): no one push text may be longer.
+MAX_PUSH_TEXT = 4096
 MAX_USER_ID_BYTES = 32
 ROBOT_PREFIX = "@RBT#"
 
@@ -21,6 +25,13 @@ def _user_id(value: str) -> str:
     if not value or len(value.encode()) > MAX_USER_ID_BYTES:
         raise ValueError(f"a UserID is 1 to {MAX_USER_ID_BYTES} bytes")
     return value
+
+
+def unique_ids(values: list[str]) -> list[str]:
+    """An AfterValidator for a list of IDs that must name each one once."""
+    if len(set(values)) != len(values):
+        raise ValueError("must not name the same ID twice")
+    return values
 
 
 def _robot_id(value: str) -> str:
@@ -50,16 +61,52 @@ class Reply(Wire):
     ErrorInfo: str = ""
 
 
-class PushInfo(Wire):
-    PushFlag: Literal[0, 1] | None = None
-    Title: str | None = None
-    Desc: str | None = None
-    Ext: str | None = None
-    AndroidInfo: dict[str, Any] | None = None
-    ApnsInfo: dict[str, Any] | None = None
+# OfflinePushInfo and its vendor parts, as documented (docs/protocol.md §5.10): typed and closed, so a
+# misspelt field is refused here rather than ignored by Tencent. 0/1 flags are whole numbers: a JSON true
+# (which a lax int would take as 1) is refused.
+Flag01 = Annotated[int, Strict(), Field(ge=0, le=1)]
+PushText = Annotated[str, Field(max_length=MAX_PUSH_TEXT)]
+
+
+class _Push(Wire):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+
+
+class AndroidPushInfo(_Push):
+    Sound: PushText | None = None
+    HuaWeiChannelID: PushText | None = None
+    XiaoMiChannelID: PushText | None = None
+    OPPOChannelID: PushText | None = None
+    GoogleChannelID: PushText | None = None
+    VIVOClassification: Flag01 | None = None
+    HuaWeiImportance: Literal["LOW", "NORMAL"] | None = None
+    ExtAsHuaweiIntentParam: Flag01 | None = None
+    HuaWeiCategory: PushText | None = None
+
+
+class ApnsPushInfo(_Push):
+    Sound: PushText | None = None
+    # 1: this message does not raise the app icon's badge count (the Web SDK's ignoreIOSBadge).
+    BadgeMode: Flag01 | None = None
+    Title: PushText | None = None
+    SubTitle: PushText | None = None
+    Image: PushText | None = None
+    MutableContent: Flag01 | None = None
+
+
+class PushInfo(_Push):
+    PushFlag: Flag01 | None = None
+    Title: PushText | None = None
+    Desc: PushText | None = None
+    Ext: PushText | None = None
+    AndroidInfo: AndroidPushInfo | None = None
+    ApnsInfo: ApnsPushInfo | None = None
 
 
 ForbidCallback = Literal["ForbidBeforeSendMsgCallback", "ForbidAfterSendMsgCallback"]
+# SendMsgControl's values (docs/protocol.md §5.3, §5.5); NoMsgCheck: not sent to content moderation (§5.10).
+C2CControl = Literal["NoUnread", "NoLastMsg", "WithMuteNotifications", "NoMsgCheck"]
+GroupControl = Literal["NoLastMsg", "NoUnread", "NoMsgCheck"]
 
 
 class _SendCommon(Wire):
@@ -153,7 +200,7 @@ class SendMsgRequest(_SendCommon):
     MsgSeq: Uint32 | None = None
     SyncOtherMachine: Literal[1, 2] | None = None
     MsgLifeTime: Annotated[int, Field(ge=0, le=604800)] | None = None
-    SendMsgControl: list[Literal["NoUnread", "NoLastMsg", "WithMuteNotifications"]] | None = None
+    SendMsgControl: list[C2CControl] | None = None
     IsNeedReadReceipt: Literal[0, 1] | None = None
 
 
@@ -169,7 +216,8 @@ class BatchSendMsgRequest(_SendCommon):
     MsgSeq: Uint32 | None = None
     SyncOtherMachine: Literal[1, 2] | None = None
     MsgLifeTime: Annotated[int, Field(ge=0, le=604800)] | None = None
-    SendMsgControl: list[Literal["NoUnread", "NoLastMsg", "WithMuteNotifications"]] | None = None
+    SendMsgControl: list[C2CControl] | None = None
+    IsNeedReadReceipt: Literal[0, 1] | None = None
 
 
 class BatchError(Wire):
@@ -194,10 +242,12 @@ class SendGroupMsgRequest(_SendCommon):
     Random: Uint32
     MsgPriority: Literal["High", "Normal", "Low"] | None = None
     OnlineOnlyFlag: Literal[0, 1] | None = None
-    SendMsgControl: list[Literal["NoLastMsg", "NoUnread"]] | None = None
-    To_Account: list[UserId] | None = Field(default=None, max_length=50)
+    SendMsgControl: list[GroupControl] | None = None
+    To_Account: list[UserId] | None = Field(default=None, min_length=1, max_length=MAX_GROUP_RECEIVERS)
     GroupAtInfo: list[GroupAtItem] | None = Field(default=None, max_length=30)
     TopicId: str | None = None
+    # Named without "Is" here, unlike sendmsg's IsNeedReadReceipt (docs/protocol.md §5.10).
+    NeedReadReceipt: Literal[0, 1] | None = None
 
 
 class SendGroupMsgReply(Reply):

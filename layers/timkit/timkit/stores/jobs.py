@@ -21,7 +21,7 @@ import boto3
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from timkit.models.admin import MAX_PAGE, GroupState
+from timkit.models.admin import MAX_PAGE, GroupState, JobKind
 from timkit.stores.dynamo import attr, attrs, plain
 from timkit.stores.paging import decode_token, encode_token
 
@@ -68,7 +68,10 @@ class Job(_Record):
 
     job_id: str
     kind: Literal["once", "recurring", "run"]
+    # Jobs stored before message and friends jobs existed are broadcasts.
+    job_kind: JobKind = "broadcast"
     created_at: int
+    # A broadcast's Outgoing message; a message job's MessageRequest; a friends job's ScheduledFriends.
     message: str
     all_groups: bool
     status: Literal["started", "scheduled"]
@@ -99,6 +102,8 @@ class JobGroup(_Record):
     info: str = ""
     code: int | None = None
     msg_seq: int | None = None
+    # A message or friends job's one target: the send's answer, as JSON.
+    result: str | None = None
 
 
 class Claim(_Record):
@@ -128,9 +133,11 @@ class JobStore:
 
     def create(self, job: Job, groups: list[str] | None) -> bool:
         """Stores a new job (and the groups it names); False if its ID exists."""
-        # Runs are added as they start (add_run); cancelled_at and an absent schedule are not written.
+        # Runs are added as they start (add_run); cancelled_at and an absent schedule are not written, nor
+        # the kind of a broadcast (items stay as they were before there were other kinds).
+        unwritten = {"runs", "job_kind"} if job.job_kind == "broadcast" else {"runs"}
         item = {
-            **job.model_dump(exclude={"runs"}, exclude_none=True),
+            **job.model_dump(exclude=unwritten, exclude_none=True),
             "list_pk": LIST_PK,
             "list_sk": f"{job.created_at:013d}#{job.job_id}",
         }
@@ -392,6 +399,7 @@ class JobStore:
         msg_seq: int | None = None,
         code: int | None = None,
         info: str = "",
+        result: str | None = None,
     ) -> bool:
         """Moves a group to its end state (sent, failed or cancelled) and counts it in the job, in
         one transaction. False if the group was not in the state this move starts from."""
@@ -401,6 +409,10 @@ class JobStore:
         if msg_seq is not None:
             group_set += ", msg_seq = :seq"
             group_values[":seq"] = msg_seq
+        result_name = {} if result is None else {"#result": "result"}
+        if result is not None:
+            group_set += ", #result = :result"
+            group_values[":result"] = result
         group_set += ", code = :code"
         job_update = "ADD #counted :one"
         job_values: dict[str, Any] = {":one": 1}
@@ -425,7 +437,7 @@ class JobStore:
                             "Key": _key(job_id, _group_sk(group_id)),
                             "UpdateExpression": group_set,
                             "ConditionExpression": "#state = :start",
-                            "ExpressionAttributeNames": {"#state": "state"},
+                            "ExpressionAttributeNames": {"#state": "state", **result_name},
                             # The code is written even when None (NULL): a retried group's old one goes.
                             "ExpressionAttributeValues": {**attrs(group_values), ":code": attr(code)},
                         }
