@@ -37,7 +37,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
         return {"started": None}
     started = service.start(firing.job_id, firing.fired_at(datetime.now(UTC)))
-    logger.info("scheduled broadcast fired", job_id=firing.job_id, started=started)
+    logger.info("scheduled job fired", job_id=firing.job_id, started=started)
     if started is not None:
         metrics.add_metric(name=BROADCAST_STARTED, unit=MetricUnit.Count, value=1)
     return {"started": started}
