@@ -81,7 +81,9 @@ def answer(stack: dict, body: dict, **overrides: str) -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
+# The stack is shared by the session: the events queue may still hold a backlog from earlier tests
+# (the admin tests' broadcasts make hundreds of after-send callbacks, each archived and published).
+def wait_for(predicate, timeout: float = 90.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
