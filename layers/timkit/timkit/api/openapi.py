@@ -12,13 +12,13 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter
 
 from timkit.history import MAX_MESSAGE_ID, MAX_PAGE_SIZE
 from timkit.models.admin import MAX_PAGE
 from timkit.models.conversations import MAX_CONVERSATION_ID, MAX_TIME
 from timkit.models.errors import ErrorBody
-from timkit.models.rest import RobotId
+from timkit.models.rest import MAX_GROUP_ID_BYTES, MAX_USER_ID_BYTES, RobotId
 
 
 def doc(description: str, model: Any = ErrorBody) -> OpenAPIResponse:
@@ -37,7 +37,10 @@ ERRORS: dict[int, OpenAPIResponse] = {
 }
 POST_ERRORS = {**ERRORS, 415: doc("The body is not application/json")}
 
-JobId = Annotated[str, Path(max_length=64, description="A broadcast's jobId")]
+MAX_JOB_ID = 64
+# As RobotPath: the resolver would count the length of the id as it arrives, encoded.
+JOB_ID = TypeAdapter(Annotated[str, Field(max_length=MAX_JOB_ID)])
+JobId = Annotated[str, Path(description="A broadcast's jobId", json_schema_extra={"maxLength": MAX_JOB_ID})]
 ROBOT_ID = TypeAdapter(RobotId)
 # The pattern is the document's only: the resolver checks the parameter as it arrives, encoded.
 RobotPath = Annotated[
@@ -49,18 +52,69 @@ RobotPath = Annotated[
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-Token = Annotated[str | None, Query(max_length=2048)]
-# As RobotPath: the constraints are the document's, checked on the decoded value by HistoryService.
+# What encode_token (timkit.stores.paging) writes: padded base64url. A token of that form that this API
+# did not give (or gave for another listing) is a 404 naming nextToken: no such page.
+TOKEN_PATTERN = r"^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?$"  # noqa: S105 - a pattern
+Token = Annotated[
+    str | None,
+    Query(
+        max_length=2048,
+        pattern=TOKEN_PATTERN,
+        description="The nextToken of the page before, as given (absent or empty: the first page)",
+    ),
+]
+
+
+# As RobotPath: pattern and format are the document's, checked on the decoded value by HistoryService or
+# timkit.chat.
+_ESCAPES = ", percent-encoded, with ':' and '%' inside ids written %3A and %25"
+
+
+def _id_schema(pattern: str, id_format: str) -> dict[str, Any]:
+    return {"pattern": pattern, "maxLength": MAX_CONVERSATION_ID, "format": id_format}
+
+
+# One character of an id inside a thread id, or a %XX escape: a UserID is at most 32 of them, a GroupId
+# 48 (bytes, in the format thread-id); the second user of a c2c id is not the first.
+_UNIT = "(?:%[0-9A-Fa-f]{2}|[^:])"
+_C2C = rf"c2c:({_UNIT}{{1,{MAX_USER_ID_BYTES}}}):(?!\1$){_UNIT}{{1,{MAX_USER_ID_BYTES}}}"
+_GROUP = rf"group:{_UNIT}{{1,{MAX_GROUP_ID_BYTES}}}"
+
+
 ConversationPath = Annotated[
     str,
     Path(
-        description="A conversation id, percent-encoded: c2c:<user>:<user> (either order), group:<GroupId> or "
-        "topic:<GroupId>:<TopicId>, with ':' and '%' inside ids written %3A and %25",
-        json_schema_extra={
-            "pattern": r"^(c2c:[^:]+:[^:]+|group:[^:]+|topic:[^:]+:[^:]+)$",
-            "maxLength": MAX_CONVERSATION_ID,
-        },
+        description="A conversation id: c2c:<user>:<user> (two different users, either order), group:<GroupId> or "
+        "topic:<GroupId>:<TopicId>" + _ESCAPES,
+        json_schema_extra=_id_schema(r"^(?:c2c:([^:]+):(?!\1$)[^:]+|group:[^:]+|topic:[^:]+:[^:]+)$", "conversation-id"),
         examples=["c2c:alice:bob", "group:@TGS#2J4SZEAEL"],
+    ),
+]
+# Threads are one-to-one chats and groups (topics of Community groups are not threads), their ids
+# Tencent's: UserIDs and GroupIds (the format thread-id).
+ThreadPath = Annotated[
+    str,
+    Path(
+        description="A thread id: c2c:<user>:<user> (two different users, either order) or group:<GroupId>" + _ESCAPES,
+        json_schema_extra=_id_schema(f"^(?:{_C2C}|{_GROUP})$", "thread-id"),
+        examples=["c2c:alice:bob", "group:@TGS#2J4SZEAEL"],
+    ),
+]
+GroupThreadPath = Annotated[
+    str,
+    Path(
+        description="A group thread's id, group:<GroupId> (Tencent IM offers this for groups only)" + _ESCAPES,
+        json_schema_extra=_id_schema(f"^{_GROUP}$", "thread-id"),
+        examples=["group:@TGS#2J4SZEAEL"],
+    ),
+]
+C2CThreadPath = Annotated[
+    str,
+    Path(
+        description="A one-to-one thread's id, c2c:<user>:<user> (Tencent IM offers this for one-to-one chats only)"
+        + _ESCAPES,
+        json_schema_extra=_id_schema(f"^{_C2C}$", "thread-id"),
+        examples=["c2c:alice:bob"],
     ),
 ]
 MessagePath = Annotated[
@@ -72,7 +126,13 @@ MessagePath = Annotated[
         examples=["group:@TGS#2J4SZEAEL:123"],
     ),
 ]
-UserPath = Annotated[str, Path(max_length=200, description="A UserID, percent-encoded")]
+UserPath = Annotated[
+    str,
+    Path(
+        description="A UserID, percent-encoded",
+        json_schema_extra={"maxLength": MAX_USER_ID_BYTES, "format": "tim-user-id"},
+    ),
+]
 Seconds = Annotated[int | None, Query(ge=0, le=MAX_TIME, description="Unix seconds, inclusive")]
 StartTime = Annotated[int | None, Query(ge=0, le=MAX_TIME, description="Only what happened from then on (Unix s)")]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]

@@ -7,11 +7,24 @@ Every limit is a constraint here, so that a request over it is a 422 naming the 
 from __future__ import annotations
 
 import functools
+import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, Strict, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    Strict,
+    TypeAdapter,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from timkit.models.callbacks import GroupAtItem
@@ -29,7 +42,7 @@ from timkit.models.elements import (
     body_size,
 )
 from timkit.models.messages import Message, SendOptions
-from timkit.models.rest import MAX_ADD_MEMBERS, GroupName, RobotId, UserId
+from timkit.models.rest import MAX_ADD_MEMBERS, GroupName, PushInfo, RobotId, UserId
 from timkit.schedule import parse_expression
 
 # The element types REST send APIs take (docs/protocol.md §3): a merger, a stream or an unknown element is
@@ -52,9 +65,16 @@ def _group_id(value: str) -> str:
 
 
 # Custom group IDs are ≤ 48 bytes (docs/protocol.md §6.2), counted in UTF-8; Tencent's own are shorter. (max_length
-# counts characters: the OpenAPI document's hint; the bytes are checked after.)
+# counts characters; the bytes are checked after, and the document states them as the format tim-group-id.)
 GroupId = Annotated[
-    str, Field(min_length=1, max_length=MAX_GROUP_ID_BYTES, pattern=r"^[^\x00-\x1f]+$"), AfterValidator(_group_id)
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_GROUP_ID_BYTES,
+        pattern=r"^[^\x00-\x1f]+$",
+        json_schema_extra={"format": "tim-group-id"},
+    ),
+    AfterValidator(_group_id),
 ]
 
 
@@ -69,6 +89,57 @@ def _unique(values: list[str]) -> list[str]:
     return values
 
 
+# What _unique checks, in the document (with each list's Field).
+UNIQUE_ITEMS = {"uniqueItems": True}
+
+
+def given(name: str) -> dict[str, Any]:
+    """JSON Schema: field ``name`` (its JSON name) is there and not null: how the models below tell a
+    field given from one left out (None)."""
+    return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+
+
+def exactly_one(*names: str) -> dict[str, Any]:
+    """JSON Schema: exactly one of the fields is given (see :func:`given`)."""
+    return {"oneOf": [given(name) for name in names]}
+
+
+def whole_numbers(value: Any) -> Any:
+    """``value`` (decoded JSON) with every float that is a whole number made an int: JSON has one kind
+    of number, and JSON Schema's integer takes 5.0 as 5, where pydantic's strict mode would not."""
+    root = [value]
+    pending: list[tuple[Any, Any]] = [(root, 0)]
+    # A loop, not recursion: the value may nest as deep as the JSON parser allowed.
+    while pending:
+        container, key = pending.pop()
+        item = container[key]
+        if isinstance(item, float) and item.is_integer():
+            container[key] = int(item)
+        elif isinstance(item, dict):
+            container[key] = copy = dict(item)
+            pending.extend((copy, name) for name in copy)
+        elif isinstance(item, list):
+            container[key] = copy = list(item)
+            pending.extend((copy, index) for index in range(len(copy)))
+    return root[0]
+
+
+# A JSON integer for a strict int field: 5 or 5.0, not "5" or true.
+WholeNumber = BeforeValidator(lambda value: int(value) if isinstance(value, float) and value.is_integer() else value)
+
+
+def strictly(annotation: Any) -> WrapValidator:
+    """Validates ``annotation`` in strict mode: a request of this API gets no lax reading of the Tencent
+    wire models it holds (a "5" or a true where a number goes is refused, as the document's types say),
+    while callbacks, read with the same models, keep Tencent's lax numbers."""
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        return adapter.validate_python(whole_numbers(value), strict=True)
+
+    return WrapValidator(validate)
+
+
 class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
@@ -78,7 +149,9 @@ class ApiModel(BaseModel):
 
 class BotFriendsRequest(ApiModel):
     user_ids: Annotated[
-        list[UserId], Field(min_length=1, max_length=MAX_BOT_FRIENDS_PER_REQUEST), AfterValidator(_unique)
+        list[UserId],
+        Field(min_length=1, max_length=MAX_BOT_FRIENDS_PER_REQUEST, json_schema_extra=UNIQUE_ITEMS),
+        AfterValidator(_unique),
     ]
 
 
@@ -100,10 +173,25 @@ class BotFriendsResponse(ApiModel):
 # ----------------------------------------------------------------------------- robots
 
 
+def _url_text(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > 500:
+        raise ValueError("a URL of at most 500 characters")
+    return value
+
+
 class RobotCreateRequest(ApiModel):
     robot_id: RobotId
     nick: Annotated[str, Field(max_length=64)] | None = None
-    face_url: Annotated[HttpUrl, Field(max_length=500)] | None = None
+    # The length of the URL as given (pydantic's own limit counts it normalised); the format http-url: an
+    # http(s) URL as the WHATWG URL standard reads it, which JSON Schema's uri is not.
+    face_url: (
+        Annotated[
+            HttpUrl,
+            BeforeValidator(_url_text),
+            Field(json_schema_extra={"format": "http-url", "maxLength": 500}),
+        ]
+        | None
+    ) = None
 
 
 class RobotList(ApiModel):
@@ -123,6 +211,22 @@ def _rest_body(body: list[RestElement]) -> list[RestElement]:
     return body
 
 
+# What _mentions checks, in the document: each item is @all (flag 1) or names one member (flag 0 or left out).
+_MENTION_RULES = {
+    "anyOf": [
+        {"required": ["GroupAtAllFlag"], "properties": {"GroupAtAllFlag": {"const": 1}}},
+        {
+            "required": ["GroupAt_Account"],
+            "properties": {"GroupAtAllFlag": {"const": 0}, "GroupAt_Account": {"type": "string", "minLength": 1}},
+        },
+    ]
+}
+
+
+def _mention_schema(schema: dict[str, Any]) -> None:
+    schema["items"] = {"allOf": [schema["items"], _MENTION_RULES]}
+
+
 def _mentions(items: list[GroupAtItem]) -> list[GroupAtItem]:
     # Tencent refuses the whole message otherwise (docs/protocol.md §5.5): for a broadcast, in every group.
     for index, item in enumerate(items):
@@ -138,12 +242,21 @@ class Options(SendOptions):
 
     model_config = ApiModel.model_config
 
+    offline_push: Annotated[PushInfo | None, strictly(PushInfo | None)] = None
+
+
+MsgBodyIn = Annotated[list[RestElement], Field(min_length=1)]
+Mentions = Annotated[list[GroupAtItem], Field(max_length=30)]
+
 
 class Outgoing(ApiModel):
     """A message to send: its body (and @-mentions for groups), sender and options."""
 
-    msg_body: Annotated[list[RestElement], Field(min_length=1), AfterValidator(_rest_body)]
-    group_at_info: Annotated[list[GroupAtItem], Field(max_length=30), AfterValidator(_mentions)] | None = None
+    msg_body: Annotated[MsgBodyIn, strictly(MsgBodyIn), AfterValidator(_rest_body)]
+    group_at_info: (
+        Annotated[Mentions, Field(json_schema_extra=_mention_schema), strictly(Mentions), AfterValidator(_mentions)]
+        | None
+    ) = None
     # Defaults to the app admin the REST calls are made as.
     from_account: UserId | None = Field(default=None, alias="from")
     options: Options = Options()
@@ -153,9 +266,30 @@ class Outgoing(ApiModel):
 
 
 class MessageRequest(Outgoing):
+    # _one_destination, in the document.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                exactly_one("toUser", "toUsers", "toGroup"),
+                # An empty groupAtInfo mentions no one: it goes with any destination.
+                {
+                    "anyOf": [
+                        {"not": {"required": ["groupAtInfo"], "properties": {"groupAtInfo": {"minItems": 1}}}},
+                        given("toGroup"),
+                    ]
+                },
+            ]
+        }
+    )
+
     to_user: UserId | None = None
     to_users: (
-        Annotated[list[UserId], Field(min_length=1, max_length=MAX_MESSAGE_RECIPIENTS), AfterValidator(_unique)] | None
+        Annotated[
+            list[UserId],
+            Field(min_length=1, max_length=MAX_MESSAGE_RECIPIENTS, json_schema_extra=UNIQUE_ITEMS),
+            AfterValidator(_unique),
+        ]
+        | None
     ) = None
     to_group: GroupId | None = None
 
@@ -206,7 +340,19 @@ def _cron(value: str) -> str:
     return value
 
 
-AT_RANGE = "A time from 1970 to 9998 (UTC), with or without an offset"
+AT_RANGE = "A time from 1970 to 9998 (UTC), with or without an offset (none: in the schedule's time zone)"
+# The form of an at time (the format schedule-at): what the validation reads, no other spelling of a time.
+AT_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?$"
+_AT_FORM = re.compile(AT_PATTERN)
+
+
+def _at_text(value: Any) -> Any:
+    # pydantic would also read a number (Unix time), a space for the T or a date alone as a time.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _AT_FORM.match(value):
+        raise ValueError("give the time as YYYY-MM-DDTHH:MM[:SS[.ffffff]] with an optional Z or +HH:MM offset")
+    return value
 
 
 def _in_scheduler_range(value: datetime) -> datetime:
@@ -219,9 +365,29 @@ def _in_scheduler_range(value: datetime) -> datetime:
 class Schedule(ApiModel):
     """When a broadcast runs: once at a time, or on every firing of an EventBridge cron expression."""
 
-    at: Annotated[datetime, AfterValidator(_in_scheduler_range), Field(description=AT_RANGE)] | None = None
-    cron: Annotated[str, Field(max_length=256), AfterValidator(_cron)] | None = None
-    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+    model_config = ConfigDict(json_schema_extra=exactly_one("at", "cron"))
+
+    at: (
+        Annotated[
+            datetime,
+            BeforeValidator(_at_text),
+            AfterValidator(_in_scheduler_range),
+            Field(description=AT_RANGE, json_schema_extra={"format": "schedule-at"}),
+        ]
+        | None
+    ) = None
+    cron: (
+        Annotated[
+            str, Strict(), Field(max_length=256, json_schema_extra={"format": "schedule-cron"}), AfterValidator(_cron)
+        ]
+        | None
+    ) = None
+    timezone: Annotated[
+        str,
+        Strict(),
+        Field(json_schema_extra=lambda schema: schema.update(enum=sorted(_zones()))),
+        AfterValidator(_timezone),
+    ] = "UTC"
 
     @model_validator(mode="after")
     def _one_kind(self) -> Schedule:
@@ -242,9 +408,27 @@ class Schedule(ApiModel):
         return parse_expression(self.expression()).next_after(after, self.timezone)
 
 
+_ALL_GROUPS = {"required": ["allGroups"], "properties": {"allGroups": {"const": True}}}
+
+
 class BroadcastRequest(Outgoing):
+    # _one_target, in the document.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"allOf": [given("groupIds"), {"not": _ALL_GROUPS}]},
+                {"allOf": [_ALL_GROUPS, {"not": given("groupIds")}]},
+            ]
+        }
+    )
+
     group_ids: (
-        Annotated[list[GroupId], Field(min_length=1, max_length=MAX_BROADCAST_GROUPS), AfterValidator(_unique)] | None
+        Annotated[
+            list[GroupId],
+            Field(min_length=1, max_length=MAX_BROADCAST_GROUPS, json_schema_extra=UNIQUE_ITEMS),
+            AfterValidator(_unique),
+        ]
+        | None
     ) = None
     all_groups: Flag = False
     # None: now.
@@ -316,7 +500,9 @@ MAX_THREAD_PARTICIPANTS = MAX_ADD_MEMBERS
 MAX_DISPLAY_NAME = 64
 MAX_MESSAGE_ID = 256
 ThreadParticipants = Annotated[
-    list[UserId], Field(min_length=1, max_length=MAX_THREAD_PARTICIPANTS), AfterValidator(_unique)
+    list[UserId],
+    Field(min_length=1, max_length=MAX_THREAD_PARTICIPANTS, json_schema_extra=UNIQUE_ITEMS),
+    AfterValidator(_unique),
 ]
 
 
@@ -343,6 +529,9 @@ class ThreadMessageRequest(ApiModel):
 
 
 class ThreadMessageUpdate(ApiModel):
+    # _something, in the document.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [given("content"), given("metadata")]})
+
     content: Annotated[str, Field(min_length=1, max_length=MAX_BODY_BYTES)] | None = None
     metadata: Metadata | None = None
 

@@ -29,15 +29,18 @@ def _robot_id(value: str) -> str:
     return _user_id(value)
 
 
-# The limits in bytes are checked by the validators; the JSON schema (the admin API's OpenAPI
-# document) gets the nearest it can say, in characters.
+# The limits in bytes are checked by the validators. JSON Schema counts lengths in characters only, so
+# the admin API's OpenAPI document states them as a format of the id (timkit.api.openapi.FORMATS
+# defines each), beside maxLength: a bound in characters every valid id keeps.
 UserId = Annotated[
-    str, AfterValidator(_user_id), Field(json_schema_extra={"minLength": 1, "maxLength": MAX_USER_ID_BYTES})
+    str,
+    AfterValidator(_user_id),
+    Field(json_schema_extra={"minLength": 1, "maxLength": MAX_USER_ID_BYTES, "format": "tim-user-id"}),
 ]
 RobotId = Annotated[
     str,
     AfterValidator(_robot_id),
-    Field(json_schema_extra={"pattern": f"^{ROBOT_PREFIX}.", "maxLength": MAX_USER_ID_BYTES}),
+    Field(json_schema_extra={"pattern": f"^{ROBOT_PREFIX}.", "maxLength": MAX_USER_ID_BYTES, "format": "tim-robot-id"}),
 ]
 Uint32 = Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
 
@@ -51,7 +54,8 @@ class Reply(Wire):
 
 
 class PushInfo(Wire):
-    PushFlag: Literal[0, 1] | None = None
+    # Strict: false is not 0 (the admin API's document says 0 or 1).
+    PushFlag: Annotated[int, Strict(), Field(ge=0, le=1)] | None = None
     Title: str | None = None
     Desc: str | None = None
     Ext: str | None = None
@@ -361,7 +365,7 @@ GroupIdStr = Annotated[
 GroupName = Annotated[
     str,
     _max_bytes(MAX_GROUP_NAME_BYTES, "a group name"),
-    Field(min_length=1, json_schema_extra={"maxLength": MAX_GROUP_NAME_BYTES}),
+    Field(min_length=1, json_schema_extra={"maxLength": MAX_GROUP_NAME_BYTES, "format": "tim-group-name"}),
 ]
 GroupIntroduction = Annotated[
     str,
