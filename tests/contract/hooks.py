@@ -1,15 +1,16 @@
 """What schemathesis needs to know about the APIs beyond their documents, in one place.
 
 * Values of the string formats the documents declare beyond JSON Schema's own (defined in
-  timkit.api.openapi.FORMATS): a format is a rule JSON Schema cannot state (a length in UTF-8 bytes,
-  an id made of other ids, a time in the future), and a tool only knows it by its name. Every value
-  drawn here is one the API must accept; negative cases still break each keyword the document states
-  beside the format (type, pattern, maxLength...).
+  timkit.api.openapi.FORMATS, and so in each document's description): a format is a rule JSON Schema
+  cannot state (a length in UTF-8 bytes, an id made of other ids, a time to come), and a tool only
+  knows it by its name. Every value drawn here is one the API must accept; negative cases still break
+  each keyword the document states beside the format (type, pattern, maxLength...).
 * An Idempotency-Key is state, not shape: a key used before with another body is refused (422), as
   the header's description says. Generated cases draw keys from a small space and would reuse them, so
-  a reused key gets a fresh value (:func:`before_call`); a repeat with the same body keeps it.
+  a reused key gets a fresh value (:func:`before_call`); a repeat with the same path and body keeps it.
+  (The CLI's stateful phase calls no hook: the stateful tests run from pytest.)
 
-Imported by conftest.py; the schemathesis CLI takes it as a hook module (SCHEMATHESIS_HOOKS=tests.contract.hooks).
+Imported by conftest.py. The CLI takes it as a hook module: SCHEMATHESIS_HOOKS=tests.contract.hooks.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import schemathesis
 from hypothesis import strategies as st
 
+from timkit.models.admin import zones
 from timkit.models.rest import MAX_GROUP_ID_BYTES, MAX_GROUP_NAME_BYTES, MAX_USER_ID_BYTES, ROBOT_PREFIX
 
 # Far enough ahead that a case is still in the future when it reaches the API, whatever its time zone.
@@ -103,6 +105,7 @@ http_urls = st.builds(
 
 FORMATS: dict[str, st.SearchStrategy[str]] = {
     "http-url": http_urls,
+    "time-zone": st.sampled_from(sorted(zones())),
     "tim-user-id": user_ids,
     "tim-robot-id": robot_ids,
     "tim-group-id": group_ids,
@@ -131,3 +134,4 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
     request = json.dumps([case.formatted_path, case.body], sort_keys=True, default=str)
     if _KEYS.setdefault(key, request) != request:
         case.headers["idempotency-key"] = uuid.uuid4().hex
+

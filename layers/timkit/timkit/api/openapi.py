@@ -7,9 +7,11 @@ answers are in ``responses``.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import Field, TypeAdapter
@@ -18,7 +20,28 @@ from timkit.history import MAX_MESSAGE_ID, MAX_PAGE_SIZE
 from timkit.models.admin import MAX_PAGE
 from timkit.models.conversations import MAX_CONVERSATION_ID, MAX_TIME
 from timkit.models.errors import ErrorBody
+from timkit.models.merger import MergerUpload
 from timkit.models.rest import MAX_GROUP_ID_BYTES, MAX_USER_ID_BYTES, RobotId
+
+# The string formats the documents use beyond JSON Schema's own: rules JSON Schema cannot state (lengths
+# in UTF-8 bytes, ids made of ids, times to come). Listed in each document's description; the contract
+# tests generate values of each (tests/contract/hooks.py).
+FORMATS = {
+    "tim-user-id": "a Tencent IM UserID: 1 to 32 bytes in UTF-8 (maxLength counts characters)",
+    "tim-robot-id": "a robot's UserID: @RBT# and a name, 32 bytes at most in UTF-8",
+    "tim-group-id": "a GroupId: 1 to 48 bytes in UTF-8, no control characters",
+    "tim-group-name": "a group's name: 1 to 30 bytes in UTF-8",
+    "conversation-id": "c2c:<user>:<user> (two different users), group:<GroupId> or topic:<GroupId>:<TopicId>, "
+    "':' and '%' inside ids written %3A and %25",
+    "thread-id": "c2c:<user>:<user> (two different UserIDs) or group:<GroupId>, each id as its format says",
+    "schedule-at": "YYYY-MM-DDTHH:MM[:SS[.ffffff]] with an optional Z or ±HH:MM offset (none: in the schedule's "
+    "time zone), a real date and time from 1970 to 9998 that has not passed",
+    "schedule-cron": "cron(minutes hours day-of-month month day-of-week year) as EventBridge Scheduler takes it, "
+    "firing at least once more",
+    "time-zone": "an IANA time zone name, such as Asia/Shanghai or UTC",
+    "http-url": "an http or https URL with a host, as the WHATWG URL standard reads it",
+}
+FORMATS_TEXT = " String formats beyond JSON Schema's: " + "; ".join(f"{name}: {rule}" for name, rule in FORMATS.items())
 
 
 def doc(description: str, model: Any = ErrorBody) -> OpenAPIResponse:
@@ -86,7 +109,9 @@ ConversationPath = Annotated[
     Path(
         description="A conversation id: c2c:<user>:<user> (two different users, either order), group:<GroupId> or "
         "topic:<GroupId>:<TopicId>" + _ESCAPES,
-        json_schema_extra=_id_schema(r"^(?:c2c:([^:]+):(?!\1$)[^:]+|group:[^:]+|topic:[^:]+:[^:]+)$", "conversation-id"),
+        json_schema_extra=_id_schema(
+            r"^(?:c2c:([^:]+):(?!\1$)[^:]+|group:[^:]+|topic:[^:]+:[^:]+)$", "conversation-id"
+        ),
         examples=["c2c:alice:bob", "group:@TGS#2J4SZEAEL"],
     ),
 ]
@@ -140,6 +165,7 @@ PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 def publish(app: APIGatewayHttpResolver, prefix: str, title: str, version: str, description: str) -> None:
     """The document at ``<prefix>/openapi.json`` and Swagger UI at ``<prefix>/swagger``."""
+    description += FORMATS_TEXT
     app.enable_swagger(path=f"{prefix}/swagger", title=title, version=version, description=description)
 
     # No return annotation: the resolver would read it as the response model.
@@ -148,5 +174,43 @@ def publish(app: APIGatewayHttpResolver, prefix: str, title: str, version: str, 
         return Response(
             status_code=200,
             content_type=content_types.APPLICATION_JSON,
-            body=app.get_openapi_json_schema(title=title, version=version),
+            body=app.get_openapi_json_schema(title=title, version=version, description=description),
         )
+
+
+MERGER_DESCRIPTION = (
+    "Merger (merged-forward message) storage for chat clients: upload a merger's message list, get a downloadKey "
+    "and a TIMRelayElem carrying it; members of the conversation download the list with the key. Calls carry the "
+    "caller's own UserSig as a bearer token (Authorization: Bearer <UserSig>)."
+)
+
+
+def merger_document(app: APIGatewayHttpResolver) -> str:
+    """The merger API's OpenAPI document: its routes' answers as the resolver documents them, and the
+    upload's body, which the route validates itself (see functions/merger_api)."""
+    document = json.loads(
+        app.get_openapi_json_schema(
+            title="timkit merger API",
+            version="1.0.0",
+            description=MERGER_DESCRIPTION + FORMATS_TEXT,
+            security_schemes={"UserSig": HTTPBearer(description="The caller's UserSig")},
+            security=[{"UserSig": []}],
+        )
+    )
+    # What a request takes, named <Model>Input: the answers' schemas (what they give) differ for some models.
+    upload = MergerUpload.model_json_schema(ref_template="#/components/schemas/{model}Input")
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update({f"{name}Input": schema for name, schema in upload.pop("$defs", {}).items()})
+    schemas["MergerUploadInput"] = upload
+    # What an upload gives, a download takes (the link schemathesis's stateful phase follows, too).
+    document["paths"]["/mergers"]["post"]["responses"]["201"]["links"] = {
+        "DownloadMerger": {
+            "operationId": document["paths"]["/mergers/{downloadKey}"]["get"]["operationId"],
+            "parameters": {"downloadKey": "$response.body#/downloadKey"},
+        }
+    }
+    document["paths"]["/mergers"]["post"]["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MergerUploadInput"}}},
+    }
+    return json.dumps(document)

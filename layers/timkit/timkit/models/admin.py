@@ -20,9 +20,6 @@ from pydantic import (
     Field,
     HttpUrl,
     Strict,
-    TypeAdapter,
-    ValidatorFunctionWrapHandler,
-    WrapValidator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -40,6 +37,7 @@ from timkit.models.elements import (
     TextElem,
     VideoFileElem,
     body_size,
+    strictly,
 )
 from timkit.models.messages import Message, SendOptions
 from timkit.models.rest import MAX_ADD_MEMBERS, GroupName, PushInfo, RobotId, UserId
@@ -102,42 +100,6 @@ def given(name: str) -> dict[str, Any]:
 def exactly_one(*names: str) -> dict[str, Any]:
     """JSON Schema: exactly one of the fields is given (see :func:`given`)."""
     return {"oneOf": [given(name) for name in names]}
-
-
-def whole_numbers(value: Any) -> Any:
-    """``value`` (decoded JSON) with every float that is a whole number made an int: JSON has one kind
-    of number, and JSON Schema's integer takes 5.0 as 5, where pydantic's strict mode would not."""
-    root = [value]
-    pending: list[tuple[Any, Any]] = [(root, 0)]
-    # A loop, not recursion: the value may nest as deep as the JSON parser allowed.
-    while pending:
-        container, key = pending.pop()
-        item = container[key]
-        if isinstance(item, float) and item.is_integer():
-            container[key] = int(item)
-        elif isinstance(item, dict):
-            container[key] = copy = dict(item)
-            pending.extend((copy, name) for name in copy)
-        elif isinstance(item, list):
-            container[key] = copy = list(item)
-            pending.extend((copy, index) for index in range(len(copy)))
-    return root[0]
-
-
-# A JSON integer for a strict int field: 5 or 5.0, not "5" or true.
-WholeNumber = BeforeValidator(lambda value: int(value) if isinstance(value, float) and value.is_integer() else value)
-
-
-def strictly(annotation: Any) -> WrapValidator:
-    """Validates ``annotation`` in strict mode: a request of this API gets no lax reading of the Tencent
-    wire models it holds (a "5" or a true where a number goes is refused, as the document's types say),
-    while callbacks, read with the same models, keep Tencent's lax numbers."""
-    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
-
-    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        return adapter.validate_python(whole_numbers(value), strict=True)
-
-    return WrapValidator(validate)
 
 
 class ApiModel(BaseModel):
@@ -322,13 +284,13 @@ class MessageResponse(ApiModel):
 
 
 @functools.cache
-def _zones() -> frozenset[str]:
+def zones() -> frozenset[str]:
     # The IANA names, not every file the tz database has ("localtime", "Factory"): Scheduler's list.
     return frozenset(available_timezones() - {"localtime", "Factory"}) | {"UTC"}
 
 
 def _timezone(value: str) -> str:
-    if value not in _zones():
+    if value not in zones():
         raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)")
     return value
 
@@ -385,7 +347,7 @@ class Schedule(ApiModel):
     timezone: Annotated[
         str,
         Strict(),
-        Field(json_schema_extra=lambda schema: schema.update(enum=sorted(_zones()))),
+        Field(json_schema_extra={"format": "time-zone"}),
         AfterValidator(_timezone),
     ] = "UTC"
 

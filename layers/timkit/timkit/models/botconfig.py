@@ -13,7 +13,8 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, ConfigDict, Field, Strict, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from timkit.models.admin import ApiModel, WholeNumber, given
+from timkit.models.admin import ApiModel, given
+from timkit.models.elements import WholeNumber
 
 Provider = Literal["bedrock", "openai"]
 MAX_SYSTEM_PROMPT_CHARS = 8000
