@@ -7,7 +7,7 @@
   each keyword the document states beside the format (type, pattern, maxLength...).
 * An Idempotency-Key is state, not shape: a key used before with another body is refused (422), as
   the header's description says. Generated cases draw keys from a small space and would reuse them, so
-  a reused key gets a fresh value (:func:`before_call`); a repeat with the same path and body keeps it.
+  each request gets a key of its own (:func:`before_call`); a repeat of the same request keeps it.
   (The CLI's stateful phase calls no hook: the stateful tests run from pytest.)
 
 Imported by conftest.py. The CLI takes it as a hook module: SCHEMATHESIS_HOOKS=tests.contract.hooks.
@@ -15,8 +15,9 @@ Imported by conftest.py. The CLI takes it as a hook module: SCHEMATHESIS_HOOKS=t
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -122,16 +123,18 @@ for _name, _strategy in FORMATS.items():
     schemathesis.openapi.format(_name, _strategy)
 
 
-# Idempotency-Key -> the path and body first sent with it (the thread API's keys hold across paths).
-_KEYS: dict[str, str] = {}
+# Keys up to the documented limit are taken as given; a longer one is refused before anything is kept.
+_KEPT_KEY_LENGTH = 255
 
 
 @schemathesis.hook
 def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwargs: dict[str, Any]) -> None:
+    """An Idempotency-Key of this request's own: derived from the key, path and body, so a repeat of the
+    same request keeps its key and another request gets another (at least 22 characters, and as long as
+    the generated key, which keeps its length's boundaries)."""
     key = (case.headers or {}).get("idempotency-key")
-    if not isinstance(key, str) or not key:
+    if not isinstance(key, str) or not key or len(key) > _KEPT_KEY_LENGTH:
         return
-    request = json.dumps([case.formatted_path, case.body], sort_keys=True, default=str)
-    if _KEYS.setdefault(key, request) != request:
-        case.headers["idempotency-key"] = uuid.uuid4().hex
-
+    request = json.dumps([key, case.formatted_path, case.body], sort_keys=True, default=str)
+    digest = base64.urlsafe_b64encode(hashlib.sha256(request.encode()).digest()).decode().rstrip("=")
+    case.headers["idempotency-key"] = (digest * 6)[: max(len(key), len(digest))]

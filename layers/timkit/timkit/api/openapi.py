@@ -22,6 +22,7 @@ from timkit.models.conversations import MAX_CONVERSATION_ID, MAX_TIME
 from timkit.models.errors import ErrorBody
 from timkit.models.merger import MergerUpload
 from timkit.models.rest import MAX_GROUP_ID_BYTES, MAX_USER_ID_BYTES, RobotId
+from timkit.stores.paging import TOKEN_PATTERN
 
 # The string formats the documents use beyond JSON Schema's own: rules JSON Schema cannot state (lengths
 # in UTF-8 bytes, ids made of ids, times to come). Listed in each document's description; the contract
@@ -75,9 +76,6 @@ RobotPath = Annotated[
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-# What encode_token (timkit.stores.paging) writes: padded base64url. A token of that form that this API
-# did not give (or gave for another listing) is a 404 naming nextToken: no such page.
-TOKEN_PATTERN = r"^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?$"  # noqa: S105 - a pattern
 Token = Annotated[
     str | None,
     Query(
