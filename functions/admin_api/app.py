@@ -263,7 +263,9 @@ def _first_page(paged: Any, token: str | None):
 def create_thread(body: ThreadCreateRequest, idempotency_key: IdempotencyKey = None):
     """Creates a group thread (a Work group) with its participants; those Tencent would not add are
     listed in errors with its code. With an Idempotency-Key, a repeat creates nothing more."""
-    return json_response(201, chat.create_chat_thread(body.topic, body.participants, idempotency_token=idempotency_key))
+    # An empty header is no key, for the middleware and here alike.
+    token = idempotency_key or None
+    return json_response(201, chat.create_chat_thread(body.topic, body.participants, idempotency_token=token))
 
 
 @app.get("/admin/threads", responses={200: doc("Group threads", ChatThreadsPage), **THREAD_ERRORS})
@@ -313,7 +315,7 @@ def send_thread_message(
         body.sender_display_name,
         body.type,
         body.metadata,
-        idempotency_token=idempotency_key,
+        idempotency_token=idempotency_key or None,
     )
     return json_response(201, ThreadMessageSent(id=message_id))
 

@@ -7,7 +7,8 @@
   each keyword the document states beside the format (type, pattern, maxLength...).
 * An Idempotency-Key is state, not shape: a key used before with another body is refused (422), as
   the header's description says. Generated cases draw keys from a small space and would reuse them, so
-  each request gets a key of its own (:func:`before_call`); a repeat of the same request keeps it.
+  each request gets a key of its own (:func:`before_call`). What a repeat answers is tested in
+  tests/integration and tests/e2e.
   (The CLI's stateful phase calls no hook: the stateful tests run from pytest.)
 
 Imported by conftest.py. The CLI takes it as a hook module: SCHEMATHESIS_HOOKS=tests.contract.hooks.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -125,16 +126,17 @@ for _name, _strategy in FORMATS.items():
 
 # Keys up to the documented limit are taken as given; a longer one is refused before anything is kept.
 _KEPT_KEY_LENGTH = 255
+_SENT = itertools.count()
 
 
 @schemathesis.hook
 def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwargs: dict[str, Any]) -> None:
-    """An Idempotency-Key of this request's own: derived from the key, path and body, so a repeat of the
-    same request keeps its key and another request gets another (at least 22 characters, and as long as
-    the generated key, which keeps its length's boundaries)."""
-    key = (case.headers or {}).get("idempotency-key")
-    if not isinstance(key, str) or not key or len(key) > _KEPT_KEY_LENGTH:
-        return
-    request = json.dumps([key, case.formatted_path, case.body], sort_keys=True, default=str)
-    digest = base64.urlsafe_b64encode(hashlib.sha256(request.encode()).digest()).decode().rstrip("=")
-    case.headers["idempotency-key"] = (digest * 6)[: max(len(key), len(digest))]
+    """Each request with an Idempotency-Key gets one of its own, as long as the generated one (at least 22
+    characters), so the boundaries of its length are still sent; the same on every run."""
+    headers = case.headers or {}
+    for name, key in list(headers.items()):
+        if name.lower() != "idempotency-key" or not isinstance(key, str) or not key or len(key) > _KEPT_KEY_LENGTH:
+            continue
+        digest = hashlib.sha256(f"{next(_SENT)}:{key}".encode()).digest()
+        fresh = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        headers[name] = (fresh * 6)[: max(len(key), len(fresh))]

@@ -38,14 +38,14 @@ merger = schemathesis.pytest.from_fixture("merger_schema")
 # rules between fields (oneOf) are drawn by filtering.
 HEALTH = [HealthCheck.too_slow, HealthCheck.filter_too_much]
 UNIT = settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     database=None,
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=HEALTH,
 )
 STATEFUL = settings(
-    max_examples=25,
+    max_examples=15,
     stateful_step_count=6,
     deadline=None,
     database=None,
@@ -70,9 +70,7 @@ def test_the_merger_api_does_what_its_document_says(case: schemathesis.Case) -> 
 def _machine(schema: schemathesis.BaseSchema) -> Any:
     class Machine(schema.as_state_machine()):  # type: ignore[misc]  # a class made at run time
         def validate_response(self, response: Any, case: schemathesis.Case, *args: Any, **kwargs: Any) -> None:
-            case.validate_response(
-                response, checks=CHECKS_RUN, transport_kwargs=kwargs or None, recorder=self.recorder
-            )
+            case.validate_response(response, checks=CHECKS_RUN, transport_kwargs=kwargs or None, recorder=self.recorder)
 
     return Machine
 

@@ -142,3 +142,11 @@ def get(handler: ModuleType, path: str, **query: str) -> tuple[int, Any]:
     }
     answer = handler.lambda_handler(event, CONTEXT)
     return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None
+
+
+def test_an_empty_idempotency_key_is_no_key(api: ModuleType) -> None:
+    # As the Idempotency-Key middleware takes it: two different requests with it are two requests.
+    for topic in ("first", "second"):
+        body = json.dumps({"topic": topic, "participants": ["alice"]}).encode()
+        status, created = call(api, "POST", "/admin/threads", body, headers={"idempotency-key": ""})
+        assert (status, created["chatThread"]["topic"]) == (201, topic)

@@ -370,7 +370,7 @@ class Schedule(ApiModel):
         return parse_expression(self.expression()).next_after(after, self.timezone)
 
 
-_ALL_GROUPS = {"required": ["allGroups"], "properties": {"allGroups": {"const": True}}}
+_ALL_GROUPS: dict[str, Any] = {"required": ["allGroups"], "properties": {"allGroups": {"const": True}}}
 
 
 class BroadcastRequest(Outgoing):

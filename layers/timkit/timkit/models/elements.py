@@ -294,11 +294,11 @@ def whole_numbers(value: Any) -> Any:
         if isinstance(item, float) and item.is_integer():
             container[key] = int(item)
         elif isinstance(item, dict):
-            container[key] = copy = dict(item)
-            pending.extend((copy, name) for name in copy)
+            container[key] = members = dict(item)
+            pending.extend((members, name) for name in members)
         elif isinstance(item, list):
-            container[key] = copy = list(item)
-            pending.extend((copy, index) for index in range(len(copy)))
+            container[key] = items = list(item)
+            pending.extend((items, index) for index in range(len(items)))
     return root[0]
 
 
