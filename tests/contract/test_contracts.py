@@ -29,9 +29,10 @@ CHECKS_RUN = [check for check in CHECKS.get_all() if check is not checks.unsuppo
 admin = schemathesis.pytest.from_fixture("admin_schema")
 merger = schemathesis.pytest.from_fixture("merger_schema")
 
-# How much runs, chosen for CI time (2 cores: the directory, stack start included, takes about N min):
-# max_examples bounds the fuzzed cases per operation; the examples and the coverage phase (every
-# boundary and mutation of each operation, ~N cases in all) come on top and are always run whole.
+# How much runs, chosen for CI time (2 cores, busy: the directory, stack start and stop included, takes
+# about 5 minutes, some 6,000 requests): max_examples bounds the fuzzed cases per operation (25) and the
+# stateful scenarios (15 of up to 6 steps, per API); the examples and the coverage phase (every boundary
+# and mutation of each operation, most of the requests) come on top and are always run whole.
 # The cases are the same on every run: seeds are fixed (conftest.py, derandomize), and no example
 # database is read or written. No shrinking: a failure is reported as found, with a curl line to
 # repeat it. How fast cases are drawn says nothing about the APIs, and the machine may be busy; the
