@@ -32,10 +32,13 @@ from timkit.api.http import InvalidPath, is_answer, json_response, path_value, p
 from timkit.api.idempotency import IdempotencyKey, IdempotentWrites
 from timkit.api.openapi import (
     ERRORS,
+    JOB_ID,
     NO_CONTENT,
     POST_ERRORS,
     ROBOT_ID,
+    C2CThreadPath,
     ConversationPath,
+    GroupThreadPath,
     JobId,
     Limit,
     MessagePath,
@@ -43,6 +46,7 @@ from timkit.api.openapi import (
     RobotPath,
     Seconds,
     StartTime,
+    ThreadPath,
     Token,
     UserPath,
     doc,
@@ -55,6 +59,7 @@ from timkit.chat import (
     ChatMessageNotFound,
     IdempotencyConflict,
     InvalidChatRequest,
+    NotAParticipant,
     NotSupportedByTencent,
     OperationInProgress,
     ThreadNotFound,
@@ -245,13 +250,13 @@ def list_broadcasts(limit: Limit = 50, nextToken: Token = None):  # noqa: N803
 
 @app.get("/admin/broadcasts/<jobId>", responses={200: doc("Progress and per-group results", Broadcast), **ERRORS})
 def get_broadcast(jobId: JobId, limit: Limit = 100, nextToken: Token = None):  # noqa: N803
-    return json_response(200, broadcasts.view(path_value(app, "jobId", jobId), limit, nextToken))
+    return json_response(200, broadcasts.view(validated_path(app, JOB_ID, "jobId", jobId), limit, nextToken))
 
 
 @app.delete("/admin/broadcasts/<jobId>", responses={200: doc("Cancelled", Broadcast), **ERRORS})
 def cancel_broadcast(jobId: JobId):  # noqa: N803
     """Cancels the sends still pending and removes the schedule; sends under way finish."""
-    return json_response(200, broadcasts.cancel(path_value(app, "jobId", jobId)))
+    return json_response(200, broadcasts.cancel(validated_path(app, JOB_ID, "jobId", jobId)))
 
 
 # Every scheduled job (broadcasts, messages, bot friends) by its id; the broadcast routes above show the same.
@@ -279,6 +284,7 @@ def cancel_job(jobId: JobId):  # noqa: N803
 
 THREAD_ERRORS = {
     **ERRORS,
+    403: doc("The sender (or reader) named is not one of this one-to-one thread's two users"),
     409: doc("An attempt with this Idempotency-Key is in progress"),
     422: doc("Invalid request, or an operation Tencent IM does not offer for this kind of thread"),
 }
@@ -300,7 +306,9 @@ def _first_page(paged: Any, token: str | None):
 def create_thread(body: ThreadCreateRequest, idempotency_key: IdempotencyKey = None):
     """Creates a group thread (a Work group) with its participants; those Tencent would not add are
     listed in errors with its code. With an Idempotency-Key, a repeat creates nothing more."""
-    return json_response(201, chat.create_chat_thread(body.topic, body.participants, idempotency_token=idempotency_key))
+    # An empty header is no key, for the middleware and here alike.
+    token = idempotency_key or None
+    return json_response(201, chat.create_chat_thread(body.topic, body.participants, idempotency_token=token))
 
 
 @app.get("/admin/threads", responses={200: doc("Group threads", ChatThreadsPage), **THREAD_ERRORS})
@@ -313,13 +321,13 @@ def list_threads(
 
 
 @app.get("/admin/threads/<threadId>", responses={200: doc("The thread", ChatThreadProperties), **THREAD_ERRORS})
-def get_thread(threadId: ConversationPath):  # noqa: N803
+def get_thread(threadId: ThreadPath):  # noqa: N803
     return json_response(200, _thread(threadId).get_properties())
 
 
 @app.put("/admin/threads/<threadId>/topic", responses={204: NO_CONTENT, **THREAD_POST_ERRORS})
 def update_thread_topic(
-    threadId: ConversationPath,
+    threadId: GroupThreadPath,
     body: ThreadTopicRequest,  # noqa: N803
     idempotency_key: IdempotencyKey = None,
 ):
@@ -328,7 +336,7 @@ def update_thread_topic(
 
 
 @app.delete("/admin/threads/<threadId>", responses={204: NO_CONTENT, **THREAD_ERRORS})
-def delete_thread(threadId: ConversationPath):  # noqa: N803
+def delete_thread(threadId: GroupThreadPath):  # noqa: N803
     """Dismisses the group (irrevocable)."""
     chat.delete_chat_thread(path_value(app, "threadId", threadId))
     return Response(status_code=204)
@@ -339,7 +347,7 @@ def delete_thread(threadId: ConversationPath):  # noqa: N803
     responses={201: doc("Sent: the message id", ThreadMessageSent), **THREAD_POST_ERRORS},
 )
 def send_thread_message(
-    threadId: ConversationPath,
+    threadId: ThreadPath,
     body: ThreadMessageRequest,  # noqa: N803
     idempotency_key: IdempotencyKey = None,
 ):
@@ -350,7 +358,7 @@ def send_thread_message(
         body.sender_display_name,
         body.type,
         body.metadata,
-        idempotency_token=idempotency_key,
+        idempotency_token=idempotency_key or None,
     )
     return json_response(201, ThreadMessageSent(id=message_id))
 
@@ -363,7 +371,7 @@ def send_thread_message(
     },
 )
 def list_thread_messages(
-    threadId: ConversationPath,
+    threadId: ThreadPath,
     pageSize: PageSize = 50,
     startTime: StartTime = None,  # noqa: N803
     nextToken: Token = None,
@@ -374,13 +382,13 @@ def list_thread_messages(
 @app.get(
     "/admin/threads/<threadId>/messages/<messageId>", responses={200: doc("The message", ChatMessage), **THREAD_ERRORS}
 )
-def get_thread_message(threadId: ConversationPath, messageId: MessagePath):  # noqa: N803
+def get_thread_message(threadId: ThreadPath, messageId: MessagePath):  # noqa: N803
     return json_response(200, _thread(threadId).get_message(path_value(app, "messageId", messageId)))
 
 
 @app.put("/admin/threads/<threadId>/messages/<messageId>", responses={204: NO_CONTENT, **THREAD_POST_ERRORS})
 def update_thread_message(
-    threadId: ConversationPath,
+    threadId: ThreadPath,
     messageId: MessagePath,
     body: ThreadMessageUpdate,  # noqa: N803
     idempotency_key: IdempotencyKey = None,
@@ -390,7 +398,7 @@ def update_thread_message(
 
 
 @app.delete("/admin/threads/<threadId>/messages/<messageId>", responses={204: NO_CONTENT, **THREAD_ERRORS})
-def delete_thread_message(threadId: ConversationPath, messageId: MessagePath):  # noqa: N803
+def delete_thread_message(threadId: ThreadPath, messageId: MessagePath):  # noqa: N803
     """Recalls the message for everyone."""
     _thread(threadId).delete_message(path_value(app, "messageId", messageId))
     return Response(status_code=204)
@@ -398,7 +406,7 @@ def delete_thread_message(threadId: ConversationPath, messageId: MessagePath):  
 
 @app.post("/admin/threads/<threadId>/readReceipts", responses={204: NO_CONTENT, **THREAD_POST_ERRORS})
 def send_read_receipt(
-    threadId: ConversationPath,
+    threadId: ThreadPath,
     body: ReadReceiptRequest,  # noqa: N803
     idempotency_key: IdempotencyKey = None,
 ):
@@ -410,7 +418,7 @@ def send_read_receipt(
     "/admin/threads/<threadId>/readReceipts",
     responses={200: doc("Each reader's newest read message", ChatReadReceiptsPage), **THREAD_ERRORS},
 )
-def list_read_receipts(threadId: ConversationPath, pageSize: Annotated[int, Query(ge=1, le=20)] = 20):  # noqa: N803
+def list_read_receipts(threadId: ThreadPath, pageSize: Annotated[int, Query(ge=1, le=20)] = 20):  # noqa: N803
     return json_response(200, _first_page(_thread(threadId).list_read_receipts(pageSize), None))
 
 
@@ -422,7 +430,7 @@ def list_read_receipts(threadId: ConversationPath, pageSize: Annotated[int, Quer
     },
 )
 def add_thread_participants(
-    threadId: ConversationPath,
+    threadId: GroupThreadPath,
     body: ParticipantsRequest,  # noqa: N803
     idempotency_key: IdempotencyKey = None,
 ):
@@ -434,7 +442,7 @@ def add_thread_participants(
     responses={200: doc("The participants", ChatParticipantsPage), **THREAD_ERRORS},
 )
 def list_thread_participants(
-    threadId: ConversationPath,
+    threadId: ThreadPath,
     pageSize: PageSize = 100,  # noqa: N803
     nextToken: Token = None,
 ):
@@ -442,13 +450,13 @@ def list_thread_participants(
 
 
 @app.delete("/admin/threads/<threadId>/participants/<userId>", responses={204: NO_CONTENT, **THREAD_ERRORS})
-def remove_thread_participant(threadId: ConversationPath, userId: UserPath):  # noqa: N803
+def remove_thread_participant(threadId: GroupThreadPath, userId: UserPath):  # noqa: N803
     _thread(threadId).remove_participant(path_value(app, "userId", userId))
     return Response(status_code=204)
 
 
 @app.post("/admin/threads/<threadId>/typing", responses={204: NO_CONTENT, **THREAD_POST_ERRORS})
-def send_typing(threadId: ConversationPath, body: TypingRequest, idempotency_key: IdempotencyKey = None):  # noqa: N803
+def send_typing(threadId: C2CThreadPath, body: TypingRequest, idempotency_key: IdempotencyKey = None):  # noqa: N803
     """One-to-one threads only: Tencent IM shows no typing notice in groups (a 422 says so)."""
     _thread(threadId).send_typing_notification(body.sender)
     return Response(status_code=204)
@@ -517,10 +525,13 @@ DOMAIN_ERRORS: ErrorTable = {
     StoredConfigInvalid: status(409, "botId"),
     RobotLimitReached: status(409, "robotId"),
     ScheduleInPast: lambda exc: Problem(422, str(exc), exc.field),
-    InvalidToken: status(400, "nextToken"),
+    # A nextToken of the documented form that this API did not give: no such page.
+    InvalidToken: status(404, "nextToken"),
     NotSupportedByTencent: lambda exc: Problem(422, f"not offered by Tencent IM: {exc}", exc.operation),
     ThreadNotFound: status(404, "threadId"),
     InvalidChatRequest: lambda exc: Problem(400 if exc.field == "nextToken" else 422, str(exc), exc.field),
+    # Valid in form, refused by this thread: the user is not in it.
+    NotAParticipant: lambda exc: Problem(403, str(exc), exc.field),
     IdempotencyConflict: lambda exc: Problem(
         422, "this Idempotency-Key was used with another request", "Idempotency-Key"
     ),

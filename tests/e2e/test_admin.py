@@ -326,7 +326,8 @@ def test_messages_to_a_user_many_users_and_a_group(local_stack, tim) -> None:
         ),
         ("GET", "/broadcasts/no-such-job", None, 404, "jobId", "no-such-job"),
         ("DELETE", "/broadcasts/no-such-job", None, 404, "jobId", "no-such-job"),
-        ("GET", "/broadcasts?nextToken=forged", None, 400, "nextToken", "nextToken"),
+        ("GET", "/broadcasts?nextToken=forged", None, 422, "query.nextToken", "nextToken"),
+        ("GET", "/broadcasts?nextToken=Zm9yZ2Vk", None, 404, "nextToken", "nextToken"),
     ],
 )
 def test_bad_input_is_a_4xx_naming_the_field(local_stack, method, path, body, status, field, says) -> None:

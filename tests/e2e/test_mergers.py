@@ -191,7 +191,7 @@ def test_nesting_by_key_across_three_levels(local_stack) -> None:
     # A key the uploader may not read cannot be forwarded.
     carols = call(local_stack, "POST", "/mergers", "carol", upload(to="dave")).json()["downloadKey"]
     refused = call(local_stack, "POST", "/mergers", "alice", upload(messages=[message(1, body=[by_key(carols)])]))
-    assert refused.status_code == 422 and refused.json()["limit"] == "nested_key"
+    assert refused.status_code == 404 and refused.json()["limit"] == "nested_key"
 
 
 def test_a_chain_past_100_levels_is_flagged(local_stack) -> None:
@@ -290,4 +290,4 @@ def test_inline_merger_from_a_callback_is_downloadable_by_the_conversation(local
 def test_an_absurdly_long_key_is_just_not_found(local_stack) -> None:
     assert call(local_stack, "GET", "/mergers/" + "k" * 3000, "alice").status_code == 404
     refused = call(local_stack, "POST", "/mergers", "alice", upload(messages=[message(1, body=[by_key("k" * 3000)])]))
-    assert refused.status_code == 422 and refused.json()["limit"] == "nested_key"
+    assert refused.status_code == 404 and refused.json()["limit"] == "nested_key"

@@ -19,9 +19,11 @@ from timkit.chat import (
     ChatMessageNotFound,
     IdempotencyConflict,
     InvalidChatRequest,
+    NotAParticipant,
     NotSupportedByTencent,
     ThreadNotFound,
 )
+from timkit.models.conversations import MAX_TIME
 from timkit.stores.chat_tokens import ChatTokenStore
 from timkit.tim.errors import TimError
 from timkit.tim.rest import TimRestClient
@@ -111,8 +113,18 @@ def test_a_one_to_one_thread_maps_onto_the_c2c_apis(chat: ChatClient, tim: Emula
         "alice",
         ["NoUnread", "NoLastMsg"],
     )
-    with pytest.raises(InvalidChatRequest, match="not one of"):
+    with pytest.raises(NotAParticipant, match="not one of"):
         thread.send_message("hi", "carol")
+
+
+def test_one_to_one_messages_from_a_time_to_come_are_none(chat: ChatClient, tim: EmulatorControl) -> None:
+    # Tencent's roaming history takes no range that starts after it ends: not asked, an empty page.
+    thread = chat.get_chat_thread_client("c2c:alice:bob")
+    thread.send_message("hi", "alice")
+    before = len(tim.calls(api="openim/admin_getroammsg"))
+    page = next(thread.list_messages(start_time=MAX_TIME - 1).by_page())
+    assert (page.items, page.next_token, page.source) == ([], None, "tencent")
+    assert len(tim.calls(api="openim/admin_getroammsg")) == before
 
 
 @pytest.mark.parametrize(

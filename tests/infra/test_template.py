@@ -774,10 +774,15 @@ def under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
+# The merger API's document and its CORS preflights (a browser sends no Authorization with one): public.
+MERGER_PUBLIC_ROUTES = {"GET /mergers/openapi.json", "OPTIONS /mergers", "OPTIONS /mergers/{downloadKey}"}
+
+
 def route_authorisation_problems(path: Path) -> list[str]:
     """Every way the template at ``path`` exposes a function over HTTP, checked against the known
-    classes: IAM for /admin, the UserSig authorizer (MergerAuthorizerFunction) for /mergers, and the
-    callback, which has no gateway authorizer because its function verifies Tencent's Sign."""
+    classes: IAM for /admin, the UserSig authorizer (MergerAuthorizerFunction) for /mergers but its
+    public document and preflights, and the callback, which has no gateway authorizer because its
+    function verifies Tencent's Sign."""
     loaded = local_template.load(path)
     problems = []
     # Events of every function, whatever its condition: HttpApi events on the HttpApi only (an
@@ -801,6 +806,8 @@ def route_authorisation_problems(path: Path) -> list[str]:
     for route, function in loaded.routes:
         if under(route.path, "/admin"):
             known = route.authorizer == "AWS_IAM"
+        elif route.route_key in MERGER_PUBLIC_ROUTES:
+            known = route.authorizer is None and function.logical_id == "MergerApiFunction"
         elif under(route.path, "/mergers"):
             authorizer = route.lambda_authorizer
             known = authorizer is not None and (authorizer.name, authorizer.function_id) == (
@@ -888,6 +895,10 @@ OPEN_BY_ACCIDENT = {
     "merger route without the authorizer": (
         lambda t: _events(t, "MergerApiFunction")["DownloadMerger"]["Properties"].pop("Auth"),
         "GET /mergers/{downloadKey}",
+    ),
+    "a merger route left public beside the document": (
+        lambda t: _events(t, "MergerApiFunction").update(Open=_event("GET", "/mergers/{downloadKey}/raw")),
+        "GET /mergers/{downloadKey}/raw",
     ),
     "merger authorizer run by another function": (
         lambda t: t["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["UserSigAuthorizer"].update(

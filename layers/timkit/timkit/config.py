@@ -23,6 +23,11 @@ AUTH_DISABLED_ACK = "anyone-can-post-callbacks"
 Required = Annotated[str, Field(min_length=1)]
 
 
+# Origins as a browser sends them (no path, no trailing /), comma-separated; or *.
+_ORIGIN = r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?"
+CORS_ORIGINS_PATTERN = rf"^(\*|({_ORIGIN}(,{_ORIGIN})*)?)$"
+
+
 class SettingsError(ValueError):
     """The function's environment lacks or mistypes what its settings require; names each variable."""
 
@@ -157,6 +162,13 @@ class MergerApiSettings(RestSettings, _MergerStorage):
     MERGER_INLINE_MAX_BYTES: Annotated[int, Field(ge=1, le=5 * 1024 * 1024)] = 3 * 1024 * 1024
     # The before-send policy (as CallbackSettings.POLICY_SOURCE; "secret:" does not reach this function).
     POLICY_SOURCE: str = ""
+    # The web origins whose pages may call the merger API (CORS), comma-separated: each
+    # scheme://host[:port], or * for any. Empty: none (no CORS headers, preflights answered 404).
+    MERGER_CORS_ORIGINS: Annotated[str, Field(pattern=CORS_ORIGINS_PATTERN)] = ""
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [origin for origin in self.MERGER_CORS_ORIGINS.split(",") if origin]
 
 
 class _Broadcasts(FunctionSettings):

@@ -101,10 +101,12 @@ class HistoryService:
         for field, value in (("startTime", start_time), ("endTime", end_time)):
             if value is not None and not 0 <= value <= MAX_TIME:
                 raise InvalidHistoryRequest(field, f"{field} is Unix seconds, 0 to {MAX_TIME}")
-        if start_time is not None and end_time is not None and start_time > end_time:
-            raise InvalidHistoryRequest("startTime", "startTime is after endTime")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidHistoryRequest("pageSize", f"pageSize is 1 to {MAX_PAGE_SIZE}")
+        if start_time is not None and end_time is not None and start_time > end_time:
+            # A range with nothing in it, not a mistake in either bound: each is valid alone, and the
+            # published document can state no rule between two parameters.
+            return HistoryPage(conversation=conversation, entries=[], read_marks=self._read_marks(conversation))
         lower, upper = timeline_range(start_time, end_time)
         order = "newest" if newest_first else "oldest"
 

@@ -35,7 +35,8 @@ IdempotencyKey = Annotated[
     Header(
         alias=HEADER,
         max_length=MAX_KEY_LENGTH,
-        description="Carries out this request once; a repeat within 24 hours gets the first answer.",
+        description="Carries out this request once; a repeat within 24 hours gets the first answer. The same key "
+        "with another request is refused (422); a repeat while the first is under way is a 409.",
     ),
 ]
 

@@ -17,6 +17,7 @@ from timkit.chat.errors import (
     ChatMessageNotFound,
     IdempotencyConflict,
     InvalidChatRequest,
+    NotAParticipant,
     NotSupportedByTencent,
     OperationInProgress,
     ThreadNotFound,
@@ -341,7 +342,7 @@ class ChatThreadClient:
 
     def _peer(self, user: str, field: str) -> str:
         if user not in self.users:
-            raise InvalidChatRequest(field, f"{field}: {user!r} is not one of this one-to-one thread's two users")
+            raise NotAParticipant(field, f"{field}: {user!r} is not one of this one-to-one thread's two users")
         first, second = self.users
         return second if user == first else first
 
@@ -731,13 +732,17 @@ class ChatThreadClient:
 
     def _c2c_page(self, size: int, since: int | None, max_time: int | None, last_key: str | None) -> ChatMessagesPage:
         first, second = self.users
+        until = max_time if max_time is not None else int(self._clock()) + LEASE_SECONDS
+        if since is not None and since > until:
+            # From a time still to come: nothing was sent then yet (Tencent takes no such range).
+            return ChatMessagesPage(items=[], source="tencent", next_token=None)
         reply = self.rest.admin_getroammsg(
             AdminGetRoamMsgRequest(
                 Operator_Account=first,
                 Peer_Account=second,
                 MaxCnt=size,
                 MinTime=since or 0,
-                MaxTime=max_time if max_time is not None else int(self._clock()) + LEASE_SECONDS,
+                MaxTime=until,
                 LastMsgKey=last_key,
             )
         )

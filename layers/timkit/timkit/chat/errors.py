@@ -34,6 +34,11 @@ class InvalidChatRequest(ValueError):
         super().__init__(message)
 
 
+class NotAParticipant(InvalidChatRequest):
+    """A user named as the sender (or reader) of a one-to-one thread who is not one of its two users:
+    a request of valid form the thread refuses (the HTTP API's 403 naming ``field``)."""
+
+
 class IdempotencyConflict(ValueError):
     """The idempotency token was used for another request (another thread or message)."""
 

@@ -7,11 +7,21 @@ Every limit is a constraint here, so that a request over it is a 422 naming the 
 from __future__ import annotations
 
 import functools
+import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, Strict, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    Strict,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from timkit.models.callbacks import GroupAtItem
@@ -27,9 +37,10 @@ from timkit.models.elements import (
     TextElem,
     VideoFileElem,
     body_size,
+    strictly,
 )
 from timkit.models.messages import Message, SendOptions
-from timkit.models.rest import MAX_ADD_MEMBERS, GroupName, RobotId, UserId
+from timkit.models.rest import MAX_ADD_MEMBERS, GroupName, PushInfo, RobotId, UserId
 from timkit.models.rest import unique_ids as _unique
 from timkit.schedule import parse_expression
 
@@ -53,15 +64,37 @@ def _group_id(value: str) -> str:
 
 
 # Custom group IDs are ≤ 48 bytes (docs/protocol.md §6.2), counted in UTF-8; Tencent's own are shorter. (max_length
-# counts characters: the OpenAPI document's hint; the bytes are checked after.)
+# counts characters; the bytes are checked after, and the document states them as the format tim-group-id.)
 GroupId = Annotated[
-    str, Field(min_length=1, max_length=MAX_GROUP_ID_BYTES, pattern=r"^[^\x00-\x1f]+$"), AfterValidator(_group_id)
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_GROUP_ID_BYTES,
+        pattern=r"^[^\x00-\x1f]+$",
+        json_schema_extra={"format": "tim-group-id"},
+    ),
+    AfterValidator(_group_id),
 ]
 
 
 # A JSON boolean, not 0/1 or "true": the published schema says boolean, and a broadcast to all
 # groups must not start from a number that happened to be truthy.
 Flag = Annotated[bool, Strict()]
+
+
+# What _unique checks, in the document (with each list's Field).
+UNIQUE_ITEMS = {"uniqueItems": True}
+
+
+def given(name: str) -> dict[str, Any]:
+    """JSON Schema: field ``name`` (its JSON name) is there and not null: how the models below tell a
+    field given from one left out (None)."""
+    return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+
+
+def exactly_one(*names: str) -> dict[str, Any]:
+    """JSON Schema: exactly one of the fields is given (see :func:`given`)."""
+    return {"oneOf": [given(name) for name in names]}
 
 
 class ApiModel(BaseModel):
@@ -73,7 +106,9 @@ class ApiModel(BaseModel):
 
 class BotFriendsRequest(ApiModel):
     user_ids: Annotated[
-        list[UserId], Field(min_length=1, max_length=MAX_BOT_FRIENDS_PER_REQUEST), AfterValidator(_unique)
+        list[UserId],
+        Field(min_length=1, max_length=MAX_BOT_FRIENDS_PER_REQUEST, json_schema_extra=UNIQUE_ITEMS),
+        AfterValidator(_unique),
     ]
     # None: now (200, the results); else a job (202), as a broadcast's.
     schedule: Schedule | None = None
@@ -104,10 +139,25 @@ class BotFriendsResponse(ApiModel):
 # ----------------------------------------------------------------------------- robots
 
 
+def _url_text(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > 500:
+        raise ValueError("a URL of at most 500 characters")
+    return value
+
+
 class RobotCreateRequest(ApiModel):
     robot_id: RobotId
     nick: Annotated[str, Field(max_length=64)] | None = None
-    face_url: Annotated[HttpUrl, Field(max_length=500)] | None = None
+    # The length of the URL as given (pydantic's own limit counts it normalised); the format http-url: an
+    # http(s) URL as the WHATWG URL standard reads it, which JSON Schema's uri is not.
+    face_url: (
+        Annotated[
+            HttpUrl,
+            BeforeValidator(_url_text),
+            Field(json_schema_extra={"format": "http-url", "maxLength": 500}),
+        ]
+        | None
+    ) = None
 
 
 class RobotList(ApiModel):
@@ -127,6 +177,22 @@ def _rest_body(body: list[RestElement]) -> list[RestElement]:
     return body
 
 
+# What _mentions checks, in the document: each item is @all (flag 1) or names one member (flag 0 or left out).
+_MENTION_RULES = {
+    "anyOf": [
+        {"required": ["GroupAtAllFlag"], "properties": {"GroupAtAllFlag": {"const": 1}}},
+        {
+            "required": ["GroupAt_Account"],
+            "properties": {"GroupAtAllFlag": {"const": 0}, "GroupAt_Account": {"type": "string", "minLength": 1}},
+        },
+    ]
+}
+
+
+def _mention_schema(schema: dict[str, Any]) -> None:
+    schema["items"] = {"allOf": [schema["items"], _MENTION_RULES]}
+
+
 def _mentions(items: list[GroupAtItem]) -> list[GroupAtItem]:
     # Tencent refuses the whole message otherwise (docs/protocol.md §5.5): for a broadcast, in every group.
     for index, item in enumerate(items):
@@ -142,12 +208,21 @@ class Options(SendOptions):
 
     model_config = ApiModel.model_config
 
+    offline_push: Annotated[PushInfo | None, strictly(PushInfo | None)] = None
+
+
+MsgBodyIn = Annotated[list[RestElement], Field(min_length=1)]
+Mentions = Annotated[list[GroupAtItem], Field(max_length=30)]
+
 
 class Outgoing(ApiModel):
     """A message to send: its body (and @-mentions for groups), sender and options."""
 
-    msg_body: Annotated[list[RestElement], Field(min_length=1), AfterValidator(_rest_body)]
-    group_at_info: Annotated[list[GroupAtItem], Field(max_length=30), AfterValidator(_mentions)] | None = None
+    msg_body: Annotated[MsgBodyIn, strictly(MsgBodyIn), AfterValidator(_rest_body)]
+    group_at_info: (
+        Annotated[Mentions, Field(json_schema_extra=_mention_schema), strictly(Mentions), AfterValidator(_mentions)]
+        | None
+    ) = None
     # Defaults to the app admin the REST calls are made as.
     from_account: UserId | None = Field(default=None, alias="from")
     options: Options = Options()
@@ -157,9 +232,30 @@ class Outgoing(ApiModel):
 
 
 class MessageRequest(Outgoing):
+    # _one_destination, in the document.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                exactly_one("toUser", "toUsers", "toGroup"),
+                # An empty groupAtInfo mentions no one: it goes with any destination.
+                {
+                    "anyOf": [
+                        {"not": {"required": ["groupAtInfo"], "properties": {"groupAtInfo": {"minItems": 1}}}},
+                        given("toGroup"),
+                    ]
+                },
+            ]
+        }
+    )
+
     to_user: UserId | None = None
     to_users: (
-        Annotated[list[UserId], Field(min_length=1, max_length=MAX_MESSAGE_RECIPIENTS), AfterValidator(_unique)] | None
+        Annotated[
+            list[UserId],
+            Field(min_length=1, max_length=MAX_MESSAGE_RECIPIENTS, json_schema_extra=UNIQUE_ITEMS),
+            AfterValidator(_unique),
+        ]
+        | None
     ) = None
     to_group: GroupId | None = None
     # None: now (200, the results); else a job (202), as a broadcast's.
@@ -201,13 +297,13 @@ class MessageResponse(ApiModel):
 
 
 @functools.cache
-def _zones() -> frozenset[str]:
+def zones() -> frozenset[str]:
     # The IANA names, not every file the tz database has ("localtime", "Factory"): Scheduler's list.
     return frozenset(available_timezones() - {"localtime", "Factory"}) | {"UTC"}
 
 
 def _timezone(value: str) -> str:
-    if value not in _zones():
+    if value not in zones():
         raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)")
     return value
 
@@ -219,7 +315,19 @@ def _cron(value: str) -> str:
     return value
 
 
-AT_RANGE = "A time from 1970 to 9998 (UTC), with or without an offset"
+AT_RANGE = "A time from 1970 to 9998 (UTC), with or without an offset (none: in the schedule's time zone)"
+# The form of an at time (the format schedule-at): what the validation reads, no other spelling of a time.
+AT_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?$"
+_AT_FORM = re.compile(AT_PATTERN)
+
+
+def _at_text(value: Any) -> Any:
+    # pydantic would also read a number (Unix time), a space for the T or a date alone as a time.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _AT_FORM.match(value):
+        raise ValueError("give the time as YYYY-MM-DDTHH:MM[:SS[.ffffff]] with an optional Z or +HH:MM offset")
+    return value
 
 
 def _in_scheduler_range(value: datetime) -> datetime:
@@ -232,9 +340,29 @@ def _in_scheduler_range(value: datetime) -> datetime:
 class Schedule(ApiModel):
     """When a broadcast runs: once at a time, or on every firing of an EventBridge cron expression."""
 
-    at: Annotated[datetime, AfterValidator(_in_scheduler_range), Field(description=AT_RANGE)] | None = None
-    cron: Annotated[str, Field(max_length=256), AfterValidator(_cron)] | None = None
-    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+    model_config = ConfigDict(json_schema_extra=exactly_one("at", "cron"))
+
+    at: (
+        Annotated[
+            datetime,
+            BeforeValidator(_at_text),
+            AfterValidator(_in_scheduler_range),
+            Field(description=AT_RANGE, json_schema_extra={"format": "schedule-at"}),
+        ]
+        | None
+    ) = None
+    cron: (
+        Annotated[
+            str, Strict(), Field(max_length=256, json_schema_extra={"format": "schedule-cron"}), AfterValidator(_cron)
+        ]
+        | None
+    ) = None
+    timezone: Annotated[
+        str,
+        Strict(),
+        Field(json_schema_extra={"format": "time-zone"}),
+        AfterValidator(_timezone),
+    ] = "UTC"
 
     @model_validator(mode="after")
     def _one_kind(self) -> Schedule:
@@ -260,10 +388,27 @@ MessageRequest.model_rebuild()
 BotFriendsRequest.model_rebuild()
 ScheduledFriends.model_rebuild()
 
+_ALL_GROUPS: dict[str, Any] = {"required": ["allGroups"], "properties": {"allGroups": {"const": True}}}
+
 
 class BroadcastRequest(Outgoing):
+    # _one_target, in the document.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"allOf": [given("groupIds"), {"not": _ALL_GROUPS}]},
+                {"allOf": [_ALL_GROUPS, {"not": given("groupIds")}]},
+            ]
+        }
+    )
+
     group_ids: (
-        Annotated[list[GroupId], Field(min_length=1, max_length=MAX_BROADCAST_GROUPS), AfterValidator(_unique)] | None
+        Annotated[
+            list[GroupId],
+            Field(min_length=1, max_length=MAX_BROADCAST_GROUPS, json_schema_extra=UNIQUE_ITEMS),
+            AfterValidator(_unique),
+        ]
+        | None
     ) = None
     all_groups: Flag = False
     # None: now.
@@ -343,7 +488,9 @@ MAX_THREAD_PARTICIPANTS = MAX_ADD_MEMBERS
 MAX_DISPLAY_NAME = 64
 MAX_MESSAGE_ID = 256
 ThreadParticipants = Annotated[
-    list[UserId], Field(min_length=1, max_length=MAX_THREAD_PARTICIPANTS), AfterValidator(_unique)
+    list[UserId],
+    Field(min_length=1, max_length=MAX_THREAD_PARTICIPANTS, json_schema_extra=UNIQUE_ITEMS),
+    AfterValidator(_unique),
 ]
 
 
@@ -370,6 +517,9 @@ class ThreadMessageRequest(ApiModel):
 
 
 class ThreadMessageUpdate(ApiModel):
+    # _something, in the document.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [given("content"), given("metadata")]})
+
     content: Annotated[str, Field(min_length=1, max_length=MAX_BODY_BYTES)] | None = None
     metadata: Metadata | None = None
 

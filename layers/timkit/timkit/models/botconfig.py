@@ -9,12 +9,12 @@ taken for what it might mean.
 from __future__ import annotations
 
 from typing import Annotated, Literal, Self
-from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, Strict, ValidationError, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, Strict, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from timkit.models.admin import ApiModel
+from timkit.models.admin import ApiModel, given
+from timkit.models.elements import WholeNumber
 
 Provider = Literal["bedrock", "openai"]
 MAX_SYSTEM_PROMPT_CHARS = 8000
@@ -26,11 +26,12 @@ MAX_ANSWER_SECONDS = 600
 
 # https to any host; plain http only to this machine (a local model server), where nothing crosses a
 # network. No user:password@ (credentials belong in the secret), no query or fragment: the provider
-# appends /chat/completions. The validator below checks the port and drops a trailing "/".
+# appends /chat/completions; a port is 1 to 65535. The validator below drops a trailing "/".
 BASE_URL_PATTERN = (
     r"^(https://([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
     r"|http://(localhost|[A-Za-z0-9.-]+\.localhost|127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]))"
-    r"(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"
+    r"(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+    r"(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"
 )
 # A name of a key in the chatbot secret, not a key: a value shaped like an OpenAI-style key
 # (sk-...) is refused, so a key pasted here is never stored in the table or shown by GET.
@@ -39,12 +40,6 @@ NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
 
 
 def _base_url(value: str) -> str:
-    try:
-        port = urlsplit(value).port
-    except ValueError:  # over 65535
-        port = 0
-    if port is not None and not 1 <= port <= 65535:
-        raise ValueError("the port is 1 to 65535")
     return value.rstrip("/")
 
 
@@ -55,6 +50,21 @@ def _key_name(value: str) -> str:
 
 
 class BotConfig(ApiModel):
+    # _provider_fields, in the document.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"allOf": [{"properties": {"provider": {"const": "openai"}}}, given("baseUrl")]},
+                {
+                    "allOf": [
+                        {"properties": {"provider": {"const": "bedrock"}}},
+                        {"not": {"anyOf": [given("baseUrl"), given("apiKey")]}},
+                    ]
+                },
+            ]
+        }
+    )
+
     provider: Annotated[Provider, Field(description="bedrock (ConverseStream) or openai (any compatible endpoint)")]
     model: Annotated[
         str,
@@ -91,12 +101,21 @@ class BotConfig(ApiModel):
     ) = None
     system_prompt: Annotated[str, Strict(), Field(max_length=MAX_SYSTEM_PROMPT_CHARS)] = ""
     temperature: Annotated[float, Strict(), Field(ge=0, le=2)] = 0.7
-    max_tokens: Annotated[int, Strict(), Field(ge=1, le=8192, description="The most tokens an answer has")] = 1024
+    max_tokens: Annotated[
+        int, Strict(), Field(ge=1, le=8192, description="The most tokens an answer has"), WholeNumber
+    ] = 1024
     context_turns: Annotated[
-        int, Strict(), Field(ge=0, le=50, description="Earlier turns of the conversation sent as context")
+        int,
+        Strict(),
+        Field(ge=0, le=50, description="Earlier turns of the conversation sent as context"),
+        WholeNumber,
     ] = 10
     max_answer_seconds: Annotated[
-        int, Strict(), Field(ge=5, le=MAX_ANSWER_SECONDS, description="An answer still streaming then is ended")
+        int,
+        Strict(),
+        Field(ge=5, le=MAX_ANSWER_SECONDS, description="An answer still streaming then is ended"),
+        # After the constraints: it runs first, and they stay JSON Schema's minimum and maximum.
+        WholeNumber,
     ] = 120
     streaming_mode: Annotated[
         Literal["custom", "native"],

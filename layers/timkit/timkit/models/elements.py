@@ -11,10 +11,21 @@ parsed body goes back out exactly as it came in.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 from pydantic_core import PydanticSerializationError
 
 # Tencent's limit for one message body (docs/protocol.md §6.2): the UTF-8 JSON of MsgBody.
@@ -197,7 +208,10 @@ class StreamElem(Element):
 class UnknownElem(Wire):
     """An element type these models do not know: carried through untouched."""
 
-    MsgType: str
+    # Published as what it is: any type but those modelled above (which are checked as theirs).
+    MsgType: Annotated[
+        str, Field(json_schema_extra=lambda schema: schema.update({"not": {"enum": sorted(KNOWN_ELEMENTS)}}))
+    ]
     MsgContent: Any = None
 
 
@@ -263,3 +277,46 @@ def body_size(body: list[MsgElement]) -> int:
         # pydantic-core's encoder stops near 250 nested arrays and objects (about 50 merger
         # levels); Tencent nests mergers up to 100 levels (docs/protocol.md §7.4).
         return len(json.dumps(dump_body(body), ensure_ascii=False, separators=(",", ":")).encode())
+
+
+# ---------------------------------------------------------------------- requests of this bundle's HTTP APIs
+
+
+def whole_numbers(value: Any) -> Any:
+    """``value`` (decoded JSON) with every float that is a whole number made an int: JSON has one kind
+    of number, and JSON Schema's integer takes 5.0 as 5, where pydantic's strict mode would not."""
+    root = [value]
+    pending: list[tuple[Any, Any]] = [(root, 0)]
+    # A loop, not recursion: the value may nest as deep as the JSON parser allowed.
+    while pending:
+        container, key = pending.pop()
+        item = container[key]
+        if isinstance(item, float) and item.is_integer():
+            container[key] = int(item)
+        elif isinstance(item, dict):
+            container[key] = members = dict(item)
+            pending.extend((members, name) for name in members)
+        elif isinstance(item, list):
+            container[key] = items = list(item)
+            pending.extend((items, index) for index in range(len(items)))
+    return root[0]
+
+
+# A JSON integer for a strict int field: 5 or 5.0, not "5" or true.
+WholeNumber = BeforeValidator(lambda value: int(value) if isinstance(value, float) and value.is_integer() else value)
+
+
+def strictly(annotation: Any) -> WrapValidator:
+    """Validates ``annotation`` in strict mode: a request of the admin or merger API gets no lax reading
+    of the wire models it holds (a "5" or a true where a number goes is refused, as the published types
+    say), while callbacks, read with the same models, keep Tencent's lax numbers. Built on first use:
+    the callback's cold start does not pay for it."""
+
+    @functools.cache
+    def adapter() -> TypeAdapter[Any]:
+        return TypeAdapter(annotation)
+
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        return adapter().validate_python(whole_numbers(value), strict=True)
+
+    return WrapValidator(validate)

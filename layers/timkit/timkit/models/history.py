@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from pydantic.alias_generators import to_camel
 
 from timkit.models.elements import MsgElement, dump_body
+from timkit.stores.paging import TOKEN_PATTERN
 
 
 class _Camel(BaseModel):
@@ -98,6 +99,7 @@ class BackfillProgress(_Camel):
 
 
 class BackfillRequest(_Camel):
-    next_token: Annotated[str | None, Field(max_length=2048, description="From the call before; absent to start")] = (
-        None
-    )
+    next_token: Annotated[
+        str | None,
+        Field(max_length=2048, pattern=TOKEN_PATTERN, description="From the call before; absent to start"),
+    ] = None

@@ -7,7 +7,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from timkit.models.elements import MAX_BODY_BYTES, MsgElement, RelayContent, RelayElem, RelayMessage, Wire, body_size
+from timkit.models.elements import (
+    MAX_BODY_BYTES,
+    MsgElement,
+    RelayContent,
+    RelayElem,
+    RelayMessage,
+    Wire,
+    body_size,
+    strictly,
+)
 
 # docs/protocol.md §7.2 / §7.4: the client SDKs merge at most 300 messages and nest at most 100 levels.
 MAX_MESSAGES = 300
@@ -40,7 +49,10 @@ class MergerUpload(BaseModel):
         list[Annotated[str, Field(max_length=MAX_ABSTRACT_CHARS)]], Field(max_length=MAX_ABSTRACTS)
     ] = Field(default_factory=list)
     compatibleText: Annotated[str, Field(min_length=1, max_length=MAX_COMPATIBLE_TEXT_CHARS)]
-    messageList: Annotated[list[RelayMessage], Field(min_length=1, max_length=MAX_MESSAGES)]
+    messageList: Annotated[
+        Annotated[list[RelayMessage], Field(min_length=1, max_length=MAX_MESSAGES)],
+        strictly(Annotated[list[RelayMessage], Field(min_length=1, max_length=MAX_MESSAGES)]),
+    ]
 
 
 class MergerDocument(BaseModel):

@@ -40,15 +40,18 @@ def _robot_id(value: str) -> str:
     return _user_id(value)
 
 
-# The limits in bytes are checked by the validators; the JSON schema (the admin API's OpenAPI
-# document) gets the nearest it can say, in characters.
+# The limits in bytes are checked by the validators. JSON Schema counts lengths in characters only, so
+# the admin API's OpenAPI document states them as a format of the id (timkit.api.openapi.FORMATS
+# defines each), beside maxLength: a bound in characters every valid id keeps.
 UserId = Annotated[
-    str, AfterValidator(_user_id), Field(json_schema_extra={"minLength": 1, "maxLength": MAX_USER_ID_BYTES})
+    str,
+    AfterValidator(_user_id),
+    Field(json_schema_extra={"minLength": 1, "maxLength": MAX_USER_ID_BYTES, "format": "tim-user-id"}),
 ]
 RobotId = Annotated[
     str,
     AfterValidator(_robot_id),
-    Field(json_schema_extra={"pattern": f"^{ROBOT_PREFIX}.", "maxLength": MAX_USER_ID_BYTES}),
+    Field(json_schema_extra={"pattern": f"^{ROBOT_PREFIX}.", "maxLength": MAX_USER_ID_BYTES, "format": "tim-robot-id"}),
 ]
 Uint32 = Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
 
@@ -411,7 +414,7 @@ GroupIdStr = Annotated[
 GroupName = Annotated[
     str,
     _max_bytes(MAX_GROUP_NAME_BYTES, "a group name"),
-    Field(min_length=1, json_schema_extra={"maxLength": MAX_GROUP_NAME_BYTES}),
+    Field(min_length=1, json_schema_extra={"maxLength": MAX_GROUP_NAME_BYTES, "format": "tim-group-name"}),
 ]
 GroupIntroduction = Annotated[
     str,

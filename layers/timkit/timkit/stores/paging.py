@@ -13,6 +13,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+# The form of every token encode_token writes (padded base64url), as the APIs' documents state it: a
+# token of another form is refused as the documents say (a 422), one of this form that this module did
+# not write (or wrote for another query) is an InvalidToken (the APIs' 404: no such page).
+TOKEN_PATTERN = r"^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?$"  # noqa: S105 - a pattern
 # Bound values travel beside the key's attributes under names no attribute of ours has.
 _BOUND = "@"
 
