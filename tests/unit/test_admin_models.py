@@ -404,7 +404,7 @@ def test_a_schedule_time_is_written_with_a_four_digit_year_in_its_zone() -> None
         ({"offlinePush": "push"}, ("options", "offlinePush")),
         ({"offlinePush": {"pushFlag": 1}}, ("options", "offlinePush", "pushFlag")),
         ({"offlinePush": {"PushFlag": True}}, ("options", "offlinePush", "PushFlag")),
-        ({"offlinePush": {"PushFlag": 1.0}}, ("options", "offlinePush", "PushFlag")),
+        ({"offlinePush": {"PushFlag": 1.5}}, ("options", "offlinePush", "PushFlag")),
         ({"offlinePush": {"PushFlag": -1}}, ("options", "offlinePush", "PushFlag")),
         ({"offlinePush": {"Title": 5}}, ("options", "offlinePush", "Title")),
         ({"offlinePush": {"Desc": "x" * 4097}}, ("options", "offlinePush", "Desc")),
@@ -427,6 +427,11 @@ def test_a_schedule_time_is_written_with_a_four_digit_year_in_its_zone() -> None
 )
 def test_a_hostile_sdk_option_names_its_field(options: dict[str, Any], loc: tuple[Any, ...]) -> None:
     assert only_error(MessageRequest, message(toUser=None, toGroup="g1", options=options))["loc"] == loc
+
+
+def test_a_whole_float_is_a_whole_number_as_json_schema_says() -> None:
+    request = MessageRequest.model_validate(message(options={"offlinePush": {"PushFlag": 1.0}}))
+    assert request.options.offline_push is not None and request.options.offline_push.PushFlag == 1
 
 
 @pytest.mark.parametrize(
