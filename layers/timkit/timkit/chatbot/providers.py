@@ -207,6 +207,49 @@ def _shutdown(raw: object) -> None:
             shutdown()
 
 
+class _StoppableStream:
+    """What both streams share: ``close()``, from any thread, marks the stream closed and stops the
+    model's connection, shutting its socket down so that a reader blocked on it wakes."""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._closed = False
+        self._connection: Any = None
+        self._deltas = self._generate()
+
+    def __iter__(self) -> Iterator[str]:
+        return self._deltas
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            connection = self._connection
+        if connection is not None:
+            self._stop(connection)
+
+    def _attach(self, connection: Any) -> bool:
+        """Keeps the opened connection for close(); False (and the connection stopped) when close()
+        came first."""
+        with self._lock:
+            if not self._closed:
+                self._connection = connection
+                return True
+        self._stop(connection)
+        return False
+
+    def _stop(self, connection: Any) -> None:
+        _shutdown(self._socket_of(connection))
+        with contextlib.suppress(Exception):  # the reader may be closing it too
+            connection.close()
+
+    def _socket_of(self, connection: Any) -> object:
+        raise NotImplementedError
+
+    def _generate(self) -> Iterator[str]:
+        raise NotImplementedError
+
+
 _shared_session: requests.Session | None = None
 _shared_lock = threading.Lock()
 
@@ -256,7 +299,7 @@ class OpenAICompatible:
         return _SseTextStream(session, self._url, body, headers, self._api_key, request.timeout)
 
 
-class _SseTextStream:
+class _SseTextStream(_StoppableStream):
     def __init__(
         self,
         session: requests.Session,
@@ -271,23 +314,10 @@ class _SseTextStream:
         self._body = body
         self._headers = headers
         self._api_key = api_key
-        self._timeout = timeout
-        self._lock = threading.Lock()
-        self._closed = False
-        self._response: requests.Response | None = None
-        self._deltas = self._generate()
+        super().__init__(timeout)
 
-    def __iter__(self) -> Iterator[str]:
-        return self._deltas
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            response = self._response
-        if response is not None:
-            _shutdown(response.raw)
-            with contextlib.suppress(Exception):  # the reader may be closing it too
-                response.close()
+    def _socket_of(self, connection: Any) -> object:
+        return connection.raw
 
     def _open(self) -> requests.Response | None:
         headers = dict(self._headers)
@@ -313,11 +343,8 @@ class _SseTextStream:
         except requests.RequestException as exc:
             # requests' messages quote the URL: the exception's class is enough for the logs.
             raise ProviderError("unavailable", f"connection failed ({type(exc).__name__})") from None
-        with self._lock:
-            if self._closed:
-                response.close()
-                return None
-            self._response = response
+        if not self._attach(response):
+            return None
         if response.status_code >= 300:
             response.close()
             raise ProviderError(_kind_for_status(response.status_code), f"HTTP {response.status_code}")
@@ -467,28 +494,15 @@ class Bedrock:
         return _BedrockTextStream(self._client, converse, request.timeout)
 
 
-class _BedrockTextStream:
+class _BedrockTextStream(_StoppableStream):
     def __init__(self, client: Any, request: dict[str, Any], timeout: float) -> None:
         self._client = client
         self._request = request
-        self._timeout = timeout
-        self._lock = threading.Lock()
-        self._closed = False
-        self._events: Any = None
-        self._deltas = self._generate()
+        super().__init__(timeout)
 
-    def __iter__(self) -> Iterator[str]:
-        return self._deltas
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            events = self._events
-        if events is not None:
-            # botocore keeps the HTTP response as _raw_stream; shutting its socket down wakes the reader.
-            _shutdown(getattr(events, "_raw_stream", None))
-            with contextlib.suppress(Exception):
-                events.close()
+    def _socket_of(self, connection: Any) -> object:
+        # botocore keeps the HTTP response as _raw_stream.
+        return getattr(connection, "_raw_stream", None)
 
     def _generate(self) -> Iterator[str]:
         if self._closed:
@@ -498,11 +512,7 @@ class _BedrockTextStream:
             events = client.converse_stream(**self._request)["stream"]
         except Exception as exc:
             raise _bedrock_error(exc, started=False) from None
-        with self._lock:
-            self._events = events
-            closed = self._closed
-        if closed:
-            events.close()
+        if not self._attach(events):
             return
         stopped = False
         try:
