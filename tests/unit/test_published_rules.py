@@ -41,6 +41,7 @@ def _relay_message(**fields: Any) -> dict[str, Any]:
 
 
 # (model, request, whether both take it)
+OFFLINE_UNMODERATED = {"onlineOnly": True, "excludedFromContentModeration": True}
 CASES: list[tuple[type[BaseModel], dict[str, Any], bool]] = [
     # Duplicates: uniqueItems.
     (BotFriendsRequest, {"userIds": ["a", "b"]}, True),
@@ -68,6 +69,18 @@ CASES: list[tuple[type[BaseModel], dict[str, Any], bool]] = [
     (MessageRequest, {"msgBody": _face(True), "toUser": "a"}, False),
     (MessageRequest, {"msgBody": BODY, "toUser": "a", "options": {"offlinePush": {"PushFlag": 1}}}, True),
     (MessageRequest, {"msgBody": BODY, "toUser": "a", "options": {"offlinePush": {"PushFlag": False}}}, False),
+    # Options Tencent offers for one kind of send only (docs/protocol.md §5.10).
+    (MessageRequest, {"msgBody": BODY, "toGroup": "g", "options": {"receiverList": ["bob"]}}, True),
+    (MessageRequest, {"msgBody": BODY, "toUser": "a", "options": {"receiverList": ["bob"]}}, False),
+    (MessageRequest, {"msgBody": BODY, "toUser": "a", "options": {"receiverList": None}}, True),
+    (MessageRequest, {"msgBody": BODY, "toUser": "a", "options": {"supportExtension": True}}, True),
+    (MessageRequest, {"msgBody": BODY, "toUsers": ["a"], "options": {"supportExtension": True}}, False),
+    (MessageRequest, {"msgBody": BODY, "toUsers": ["a"], "options": {"supportExtension": False}}, True),
+    (MessageRequest, {"msgBody": BODY, "toGroup": "g", "options": OFFLINE_UNMODERATED}, False),
+    (MessageRequest, {"msgBody": BODY, "toUser": "a", "options": OFFLINE_UNMODERATED}, True),
+    (MessageRequest, {"msgBody": BODY, "toGroup": "g", "options": {"onlineOnly": True}}, True),
+    (BroadcastRequest, {"msgBody": BODY, "allGroups": True, "options": OFFLINE_UNMODERATED}, False),
+    (BroadcastRequest, {"msgBody": BODY, "allGroups": True, "options": {"excludedFromContentModeration": True}}, True),
     # Every group or a list of them.
     (BroadcastRequest, {"msgBody": BODY, "allGroups": True}, True),
     (BroadcastRequest, {"msgBody": BODY, "groupIds": ["g"], "allGroups": False}, True),

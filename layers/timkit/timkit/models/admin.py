@@ -97,6 +97,22 @@ def exactly_one(*names: str) -> dict[str, Any]:
     return {"oneOf": [given(name) for name in names]}
 
 
+def option(rule: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema: ``options`` is there and meets ``rule``."""
+    return {"required": ["options"], "properties": {"options": rule}}
+
+
+def option_is(name: str, value: Any) -> dict[str, Any]:
+    """JSON Schema: option ``name`` is given as ``value``."""
+    return option({"required": [name], "properties": {name: {"const": value}}})
+
+
+# Options.group_conflict, in the document: what a group send cannot carry.
+NO_GROUP_CONFLICT: dict[str, Any] = {
+    "not": {"allOf": [option_is("onlineOnly", True), option_is("excludedFromContentModeration", True)]}
+}
+
+
 class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
@@ -244,6 +260,10 @@ class MessageRequest(Outgoing):
                         given("toGroup"),
                     ]
                 },
+                # docs/protocol.md §5.10: what Tencent offers for one kind of send only.
+                {"anyOf": [{"not": option(given("receiverList"))}, given("toGroup")]},
+                {"not": {"allOf": [given("toUsers"), option_is("supportExtension", True)]}},
+                {"anyOf": [{"not": given("toGroup")}, NO_GROUP_CONFLICT]},
             ]
         }
     )
@@ -398,7 +418,8 @@ class BroadcastRequest(Outgoing):
             "oneOf": [
                 {"allOf": [given("groupIds"), {"not": _ALL_GROUPS}]},
                 {"allOf": [_ALL_GROUPS, {"not": given("groupIds")}]},
-            ]
+            ],
+            "allOf": [NO_GROUP_CONFLICT],
         }
     )
 
