@@ -29,7 +29,6 @@ ENVELOPE_KEY = "timkitWs"
 CUSTOM_EXT = "timkit-ws/1"
 # The msgType of a delivered message that no frame made.
 TIM = "tim"
-_COMPACT = {"separators": (",", ":"), "ensure_ascii": False}
 
 
 def outgoing(frame: Frame) -> tuple[list[MsgElement], str]:
@@ -51,9 +50,9 @@ def outgoing(frame: Frame) -> tuple[list[MsgElement], str]:
         data: dict[str, Any] = {"msgType": frame.msgType, "msg": content}
         if given_extra:
             data["extra"] = frame.extra
-        custom = CustomContent(Data=json.dumps(data, **_COMPACT), Desc=frame.msgType, Ext=CUSTOM_EXT)
+        custom = CustomContent(Data=_compact(data), Desc=frame.msgType, Ext=CUSTOM_EXT)
         body = [CustomElem(MsgContent=custom)]
-    return body, json.dumps({ENVELOPE_KEY: envelope}, **_COMPACT)
+    return body, _compact({ENVELOPE_KEY: envelope})
 
 
 def delivered(
@@ -68,7 +67,7 @@ def delivered(
     """The frame a delivered message (an after-send callback's) reaches sockets as; ``messageId``
     is Tencent's id of it (the history API's), beside the client's msgId."""
     envelope = _envelope(cloud_custom_data)
-    numeric = envelope.get("numeric") if isinstance(envelope.get("numeric"), list) else []
+    numeric: list[Any] = envelope["numeric"] if isinstance(envelope.get("numeric"), list) else []
     frame: dict[str, Any] = {
         "type": kind,
         "source": _id(source, "source" in numeric),
@@ -99,6 +98,10 @@ def delivered(
     frame["msg"] = msg
     frame["messageId"] = message_id
     return frame
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _envelope(cloud_custom_data: str | None) -> dict[str, Any]:
