@@ -19,6 +19,8 @@ from timkit.config import (
     FunctionSettings,
     MergerApiSettings,
     MergerAuthorizerSettings,
+    WsApiSettings,
+    WsFanoutSettings,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +35,8 @@ FUNCTION_SETTINGS: dict[str, type[FunctionSettings]] = {
     "broadcast_worker": BroadcastWorkerSettings,
     "broadcast_scheduler": BroadcastSchedulerSettings,
     "chatbot_worker": ChatbotWorkerSettings,
+    "ws_api": WsApiSettings,
+    "ws_fanout": WsFanoutSettings,
 }
 # Functions that read no settings of their own: the example event-bus consumer.
 WITHOUT_SETTINGS = frozenset({"event_example"})

@@ -298,7 +298,7 @@ def test_every_table_and_bucket_says_what_becomes_of_its_data(template: dict[str
     # Records outlive the stack (bots' configurations too); short-lived state that expires through
     # TTL goes with it.
     kept = {"ArchiveTable", "MergerTable", "MergerBucket", "JobsTable", "BotStateTable"}
-    dropped = {"RateTable", "IdempotencyTable"}
+    dropped = {"RateTable", "IdempotencyTable", "WsConnectionsTable"}
     assert stores == {name: ("Retain", "Retain") for name in kept} | {name: ("Delete", "Delete") for name in dropped}
 
 
@@ -465,6 +465,9 @@ def test_each_function_reads_only_the_secret_it_needs(template: dict[str, Any]) 
         "MergerApiFunction",
         "MergerAuthorizerFunction",
         "ChatbotWorkerFunction",
+        # The WebSocket gateway verifies users' sigs at connect and sends (and looks up members) as the admin.
+        "WsApiFunction",
+        "WsFanoutFunction",
     }
     functions = resources_of_type(template, "AWS::Serverless::Function")
     expected = {
@@ -767,6 +770,32 @@ def under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
+# The WebSocket gateway: its three routes reach WsApiFunction only, which verifies the user's
+# UserSig at $connect before it writes anything (timkit.ws.gateway; tests/unit/test_ws_gateway.py).
+WEBSOCKET_ROUTES = {"$connect", "$disconnect", "$default"}
+
+
+def websocket_entries(resources: dict[str, Any]) -> set[str]:
+    """The WebSocket API and its routes when they are the known class; else none of them."""
+    api = resources.get("WsApi", {})
+    if api.get("Type") != "AWS::ApiGatewayV2::Api" or api["Properties"].get("ProtocolType") != "WEBSOCKET":
+        return set()
+    integration = resources.get("WsIntegration", {}).get("Properties", {})
+    uri = integration.get("IntegrationUri", {}).get("Fn::Sub", "")
+    if integration.get("ApiId") != {"Ref": "WsApi"} or "${WsApiFunction.Arn}" not in uri:
+        return set()
+    routes = {
+        name: resource["Properties"]
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::ApiGatewayV2::Route" and resource["Properties"].get("ApiId") == {"Ref": "WsApi"}
+    }
+    if {r["RouteKey"] for r in routes.values()} != WEBSOCKET_ROUTES or any(
+        r.get("Target") != {"Fn::Sub": "integrations/${WsIntegration}"} for r in routes.values()
+    ):
+        return set()
+    return {"WsApi", *routes}
+
+
 def route_authorisation_problems(path: Path) -> list[str]:
     """Every way the template at ``path`` exposes a function over HTTP, checked against the known
     classes: IAM for /admin, the UserSig authorizer (MergerAuthorizerFunction) for /mergers, and the
@@ -786,8 +815,9 @@ def route_authorisation_problems(path: Path) -> list[str]:
             if event["Type"] == "Api" or (event["Type"] == "HttpApi" and not on_http_api):
                 problems.append(f"{name}.{event_name}: a route outside the HttpApi")
     transformed = loaded.transformed["Resources"]
+    websocket = websocket_entries(transformed)
     for name, resource in transformed.items():
-        if resource["Type"] in OTHER_ENTRY_TYPES and name != "HttpApi":
+        if resource["Type"] in OTHER_ENTRY_TYPES and name != "HttpApi" and name not in websocket:
             problems.append(f"{name}: {resource['Type']} outside the HttpApi")
 
     # Every route as deployed: authorizers from the HttpApi's OpenAPI body after the SAM transform.
