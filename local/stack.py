@@ -175,6 +175,10 @@ class LocalStack:
         if self.model is not None:
             self.model.stop()
             self.model = None
+        # Before the functions: its connections' $disconnect goes to them.
+        if self._ws is not None:
+            self._ws.stop()
+            self._ws = None
         # Busy workers are killed: the invocations that pollers and the ticker wait for end at once.
         for function in self.functions.values():
             function.stop()
@@ -187,9 +191,6 @@ class LocalStack:
         if self._gateway is not None:
             self._gateway.stop()
             self._gateway = None
-        if self._ws is not None:
-            self._ws.stop()
-            self._ws = None
         self._aws.stop()
 
     def __enter__(self) -> LocalStack:

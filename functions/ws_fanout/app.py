@@ -15,14 +15,14 @@ from timkit.config import WsFanoutSettings
 from timkit.ratelimit import paced_client
 from timkit.stores.appkey import AppKeyStore
 from timkit.stores.connections import ConnectionStore, ManagementApi
-from timkit.ws.fanout import MemberCache, WsFanout
+from timkit.ws.fanout import POSTERS, MemberCache, WsFanout
 
 logger = Logger()
 settings = WsFanoutSettings.from_env()
 keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger)
 fanout = WsFanout(
     ConnectionStore(settings.WS_CONNECTIONS_TABLE),
-    ManagementApi(settings.WS_MANAGEMENT_ENDPOINT),
+    ManagementApi(settings.WS_MANAGEMENT_ENDPOINT, posters=POSTERS),
     MemberCache(paced_client(settings, keys.current), settings.WS_MEMBER_CACHE_SECONDS),
 )
 

@@ -225,12 +225,9 @@ def test_a_frame_claiming_another_source_is_refused(sockets: Callable[[str], Soc
 
 
 def connections_of(aws: Callable[[str], Any], stack: StackState, user: str) -> list[str]:
-    items = aws("dynamodb").query(
-        TableName=stack.resources["WsConnectionsTable"],
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": f"user#{user}"}},
-    )["Items"]
-    return [item["sk"]["S"] for item in items]
+    key = {"pk": {"S": f"user#{user}"}, "sk": {"S": "connections"}}
+    item = aws("dynamodb").get_item(TableName=stack.resources["WsConnectionsTable"], Key=key).get("Item", {})
+    return list(item.get("ids", {}).get("SS", []))
 
 
 def test_a_closed_connection_is_cleaned_up(
@@ -250,11 +247,16 @@ def test_a_connection_gone_without_disconnect_is_removed_on_the_first_failed_pos
     stale = "gone-" + uuid.uuid4().hex[:8]
     expiration = {"N": str(int(time.time()) + 3600)}
     # What a connection whose $disconnect never ran leaves behind.
-    for item in (
-        {"pk": {"S": f"conn#{stale}"}, "sk": {"S": "user"}, "user": {"S": "bob"}, "expiration": expiration},
-        {"pk": {"S": "user#bob"}, "sk": {"S": stale}, "since": {"N": "0"}, "expiration": expiration},
-    ):
-        aws("dynamodb").put_item(TableName=table, Item=item)
+    aws("dynamodb").put_item(
+        TableName=table,
+        Item={"pk": {"S": f"conn#{stale}"}, "sk": {"S": "user"}, "user": {"S": "bob"}, "expiration": expiration},
+    )
+    aws("dynamodb").update_item(
+        TableName=table,
+        Key={"pk": {"S": "user#bob"}, "sk": {"S": "connections"}},
+        UpdateExpression="ADD ids :id SET expiration = :expiration",
+        ExpressionAttributeValues={":id": {"SS": [stale]}, ":expiration": expiration},
+    )
     bob, alice = sockets("bob"), sockets("alice")
     msg_id = unique("m")
     assert alice.request(text("single", "alice", "bob", msg_id, "anyone there?"))["ok"]

@@ -332,7 +332,7 @@ def test_gone_connections_are_removed_on_the_first_failed_post(functions: Simple
         "posted": 1,
         "gone": 1,
     }
-    assert functions.api.gateway._connections.connections("bob") == ["b2"]
+    assert functions.api.gateway._connections.open_connections("bob") == ["b2"]
     assert functions.api.gateway._connections.user_of("b1") is None
     assert deliver(functions, "C2C.CallbackAfterSendMsg", after_send_c2c("alice", "bob", TEXT)) == {
         "posted": 1,

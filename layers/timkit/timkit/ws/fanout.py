@@ -114,19 +114,21 @@ class WsFanout:
     def post(self, users: set[str] | frozenset[str], frame: dict[str, Any]) -> Delivery:
         """Posts ``frame`` to every open connection of ``users``."""
         data = json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()
-        if not users:
+        targets = [
+            (user, connection_id)
+            for user, ids in self._connections.connections_of(users).items()
+            for connection_id in ids
+        ]
+        if not targets:
             return Delivery()
-        with ThreadPoolExecutor(max_workers=min(self._posters, len(users)), thread_name_prefix="ws-post") as pool:
-            results = list(pool.map(lambda user: self._post_to_user(user, data), sorted(users)))
-        return Delivery(posted=sum(r.posted for r in results), gone=sum(r.gone for r in results))
+        with ThreadPoolExecutor(max_workers=min(self._posters, len(targets)), thread_name_prefix="ws-post") as pool:
+            posted = list(pool.map(lambda target: self._post(*target, data), targets))
+        return Delivery(posted=sum(posted), gone=len(posted) - sum(posted))
 
-    def _post_to_user(self, user: str, data: bytes) -> Delivery:
-        posted = gone = 0
-        for connection_id in self._connections.connections(user):
-            try:
-                self._api.post(connection_id, data)
-                posted += 1
-            except ConnectionGone:
-                self._connections.remove(connection_id, user)
-                gone += 1
-        return Delivery(posted, gone)
+    def _post(self, user: str, connection_id: str, data: bytes) -> bool:
+        try:
+            self._api.post(connection_id, data)
+        except ConnectionGone:
+            self._connections.remove(connection_id, user)
+            return False
+        return True

@@ -100,7 +100,7 @@ class WsGateway:
         except UserSigError as exc:
             raise Refused(401, str(exc)) from None
         # Not atomic with the write: two connections made at the same moment may both fit.
-        if len(self._connections.connections(user)) >= self.limits.connections_per_user:
+        if len(self._connections.open_connections(user)) >= self.limits.connections_per_user:
             raise Refused(429, f"at most {self.limits.connections_per_user} open connections per user")
         self._connections.add(user, connection_id, CONNECTION_LIFETIME_SECONDS)
         return user
