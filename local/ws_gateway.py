@@ -306,10 +306,11 @@ class WebSocketGateway:
         if connection is None:
             return None
         iso = "%Y-%m-%dT%H:%M:%S.000Z"
+        # The wire names (boto3 shows them capitalised).
         return {
-            "ConnectedAt": time.strftime(iso, time.gmtime(connection.connected_at)),
-            "Identity": {"SourceIp": connection.source_ip, "UserAgent": connection.user_agent},
-            "LastActiveAt": time.strftime(iso, time.gmtime(connection.last_active_at)),
+            "connectedAt": time.strftime(iso, time.gmtime(connection.connected_at)),
+            "identity": {"sourceIp": connection.source_ip, "userAgent": connection.user_agent},
+            "lastActiveAt": time.strftime(iso, time.gmtime(connection.last_active_at)),
         }
 
     def close(self, connection_id: str) -> bool:
