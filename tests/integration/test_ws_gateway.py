@@ -242,9 +242,12 @@ def test_frames_per_second_are_limited(functions: SimpleNamespace, monkeypatch: 
     # One second for every frame: the 50 of WS_FRAMES_PER_SECOND, then refusals.
     monkeypatch.setattr(functions.api.gateway, "_clock", lambda: float(NOW))
     connect(functions.api, "a1", "alice")
-    answers = [send(functions.api, "a1", "not json")["code"] for _ in range(52)]
-    assert answers[:50] == ["not_json"] * 50
-    assert answers[50:] == ["rate_limited"] * 2
+    answers = [send(functions.api, "a1", "not json")["code"] for _ in range(51)]
+    assert answers == ["not_json"] * 50 + ["rate_limited"]
+    # Not sent, and answered under its msgId.
+    limited = send(functions.api, "a1", text("single", "alice", "bob", "late"))
+    assert (limited["code"], limited["msgId"]) == ("rate_limited", "late")
+    assert c2c_history(functions.emulator, "alice", "bob") == []
 
 
 # ----------------------------------------------------------------------------- frames out

@@ -156,6 +156,15 @@ def parse_frame(raw: str | bytes) -> Frame:
         raise FrameError(MALFORMED, _problem(exc), msg_id) from None
 
 
+def msg_id_of(raw: str | bytes) -> str | int | None:
+    """The msgId of a frame that is not read further (one refused for its rate), if it has one."""
+    try:
+        value = json.loads(raw) if len(raw) <= MAX_FRAME_BYTES else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return _readable_msg_id(value) if isinstance(value, dict) else None
+
+
 def _readable_msg_id(value: dict[str, Any]) -> str | int | None:
     msg = value.get("msg")
     msg_id = msg.get("msgId") if isinstance(msg, dict) else None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from timkit.chat.mapping import c2c_message_id, group_message_id
 from timkit.models.rest import SendGroupMsgRequest, SendMsgRequest
-from timkit.models.ws import Ack, Frame, FrameError, MsgId, ok, parse_frame, tencent_id
+from timkit.models.ws import Ack, Frame, FrameError, MsgId, msg_id_of, ok, parse_frame, tencent_id
 from timkit.stores.chat_tokens import ChatTokenStore
 from timkit.stores.connections import ConnectionStore
 from timkit.stores.rates import RateBuckets
@@ -117,7 +117,7 @@ class WsGateway:
             return Ack(msgId=None, ok=False, code=NOT_CONNECTED, message="this connection is not open")
         if not self._windows.take(f"ws#{connection_id}", int(self._clock()), self.limits.frames_per_second):
             return Ack(
-                msgId=None,
+                msgId=msg_id_of(raw),
                 ok=False,
                 code=RATE_LIMITED,
                 message=f"at most {self.limits.frames_per_second} frames per second per connection; send it again",
