@@ -189,6 +189,10 @@ Chat with the demo bot as alice and watch the answer stream in (Ctrl-C interrupt
 {ws_chat}Drive the admin API with timctl (.venv/bin/timctl), e.g. a broadcast to the demo group, watched:
   .venv/bin/timctl --api {stack.api_url} broadcast create --groups @TGS#demo --text "maintenance at 22:00" --watch
 
+Every processed callback goes to the event bus {stack.resources.get("EventBus", "(none)")}; the template's
+example rule sends group messages to EventExampleFunction, which logs them ("timkit event") here:
+  {python} -m local.tim_emulator.send group alice @TGS#demo "hello, bus"{tim_url_arg}
+
 Ctrl-C stops everything.
 """
 

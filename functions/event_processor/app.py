@@ -86,6 +86,9 @@ def archive_record(record: SQSRecord) -> None:
         return  # not the message: not published (timkit.bus)
     if publisher.publish(event, body):
         metrics.add_metric(name="Published", unit=MetricUnit.Count, value=1)
+    elif not results:
+        # Published before and not archived (timkit.archive.NOT_ARCHIVED): a repeat that changed nothing.
+        metrics.add_metric(name=METRIC_NAMES["duplicate"], unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context(clear_state=True)

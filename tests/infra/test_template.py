@@ -1016,3 +1016,32 @@ def test_bot_turns_go_through_a_fifo_queue_the_callback_feeds_and_the_worker_dra
     assert event["Type"] == "SQS" and event["Properties"]["Queue"] == {"Fn::GetAtt": ["ChatbotQueue", "Arn"]}
     assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "ChatbotConcurrency"}
     assert template["Parameters"]["ChatbotBatchSize"]["MaxValue"] <= 10  # FIFO sources take at most 10
+
+
+def test_only_the_event_processor_puts_events_and_only_on_the_bundles_bus(template: dict[str, Any]) -> None:
+    grants = {}
+    for name, function in resources_of_type(template, "AWS::Serverless::Function").items():
+        for policy in function["Properties"].get("Policies", []):
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if any(action.startswith("events:") for action in actions):
+                    grants.setdefault(name, []).append((actions, statement["Resource"]))
+    assert grants == {"EventProcessorFunction": [(["events:PutEvents"], {"Fn::GetAtt": ["EventBus", "Arn"]})]}
+    variables = function_setting(template, "EventProcessorFunction", "Environment")["Variables"]
+    assert variables["EVENT_BUS_NAME"] == {"Ref": "EventBus"}
+    assert template["Resources"]["EventBus"]["Type"] == "AWS::Events::EventBus"
+    assert {"EventBusName", "EventBusArn"} <= set(template["Outputs"])
+
+
+def test_the_example_rule_sends_group_messages_from_the_bus_to_the_example_function(template: dict[str, Any]) -> None:
+    example = template["Resources"]["EventExampleFunction"]
+    assert example["Condition"] == "EventBusExampleOn"
+    assert template["Parameters"]["EventBusExample"]["Default"] == "false"
+    [rule] = example["Properties"]["Events"].values()
+    assert rule["Type"] == "EventBridgeRule"
+    assert rule["Properties"]["EventBusName"] == {"Ref": "EventBus"}
+    assert rule["Properties"]["Pattern"] == {
+        "source": ["timkit"],
+        "detail-type": ["Group.CallbackAfterSendMsg"],
+        "detail": {"version": [1]},
+    }

@@ -441,11 +441,14 @@ def test_another_body_under_an_archived_message_is_never_published(processor) ->
 
 
 @pytest.mark.parametrize("doc", [STATE_CHANGE, FULL, MEMBER_STATE, READ_RECEIPT], ids=lambda d: d["CallbackCommand"])
-def test_callbacks_nothing_archives_are_published(processor, doc: dict) -> None:
+def test_callbacks_nothing_archives_are_published(processor, capsys, doc: dict) -> None:
     module, _ = processor
     command = doc["CallbackCommand"]
+    counts = []
     for _ in range(2):
         assert module.lambda_handler({"Records": [record(command, doc, "s")]}, CONTEXT) == {"batchItemFailures": []}
+        counts.append(metric_counts(emitted(capsys.readouterr().out)))
+    assert counts == [{"Published": 1}, {"DuplicateIgnored": 1}]
     [event] = published()
     assert event["detail-type"] == command
     schema_validator(command).validate(event["detail"])

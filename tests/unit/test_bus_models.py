@@ -6,12 +6,14 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
 import pytest
 from pydantic import ValidationError
 
+from tests.handlers import load_handler
 from tests.unit.conftest import PAYLOADS, payload
 from tests.unit.test_callback_service import deep_merger
 from timkit.bus import entry, event_id
@@ -20,6 +22,12 @@ from timkit.models.callbacks import ASYNC_COMMANDS, BEFORE_SEND_COMMANDS, parse_
 
 ROOT = Path(__file__).resolve().parents[2]
 SDKAPPID = 1400000001
+CONTEXT = SimpleNamespace(
+    function_name="tim-event-example",
+    memory_limit_in_mb=128,
+    aws_request_id="test",
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tim-event-example",
+)
 
 
 def load_tool() -> Any:
@@ -180,3 +188,26 @@ def test_a_detail_of_another_shape_is_refused_by_the_consumer_side_models(change
     with pytest.raises(ValidationError):
         detail_model("Group.CallbackAfterSendMsg").model_validate(detail, strict=False)
     assert list(validator("Group.CallbackAfterSendMsg").iter_errors(detail))
+
+
+# ----------------------------------------------------------------------------- the example consumer
+
+SAMPLE_EVENT = json.loads((ROOT / "events" / "event_example" / "group_message.json").read_text())
+
+
+def test_the_example_consumer_reads_the_sample_event_and_logs_its_detail(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tim-event-example")
+    with load_handler("event_example", "unit_event_example_app") as module:
+        module.lambda_handler(SAMPLE_EVENT, CONTEXT)
+    [log] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"timkit event"' in line]
+    assert log["detail"] == SAMPLE_EVENT["detail"]
+    assert log["correlation_id"] == SAMPLE_EVENT["detail"]["eventId"]
+    # The sample is what the bundle publishes for its callback.
+    callback = SAMPLE_EVENT["detail"]["callback"]
+    assert json.loads(published(callback)["Detail"]) == SAMPLE_EVENT["detail"]
+
+
+def test_the_example_consumer_fails_on_a_detail_of_another_version(monkeypatch) -> None:
+    event = {**SAMPLE_EVENT, "detail": {**SAMPLE_EVENT["detail"], "version": 2}}
+    with load_handler("event_example", "unit_event_example_v2_app") as module, pytest.raises(ValidationError):
+        module.lambda_handler(event, CONTEXT)

@@ -109,7 +109,7 @@ def entry(event: CallbackRequest, eid: str, sdkappid: int) -> dict[str, Any]:
 
 
 class EventPublisher:
-    def __init__(self, bus: EventBusStore, idempotency_table: str, sdkappid: int, client: Any | None = None) -> None:
+    def __init__(self, bus: EventBusStore, idempotency_table: str, sdkappid: int) -> None:
         self._bus = bus
         self._sdkappid = sdkappid
         self._config = IdempotencyConfig(
@@ -117,9 +117,10 @@ class EventPublisher:
         )
         self._once = idempotent_function(
             data_keyword_argument="publication",
-            persistence_store=DynamoDBPersistenceLayer(table_name=idempotency_table, boto3_client=client),
+            persistence_store=DynamoDBPersistenceLayer(table_name=idempotency_table),
             config=self._config,
         )(self._put)
+        # Powertools answers a repeat with the first call's result: only a call that ran _put published.
         self._put_now = False
 
     def register_lambda_context(self, context: LambdaContext) -> None:
