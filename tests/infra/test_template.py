@@ -1045,3 +1045,32 @@ def test_the_example_rule_sends_group_messages_from_the_bus_to_the_example_funct
         "detail-type": ["Group.CallbackAfterSendMsg"],
         "detail": {"version": [1]},
     }
+
+
+def test_the_websocket_fanout_hears_what_it_handles_and_posts_only_to_its_api(template: dict[str, Any]) -> None:
+    from timkit.ws.fanout import DETAIL_TYPES
+
+    fanout = template["Resources"]["WsFanoutFunction"]["Properties"]
+    [rule] = fanout["Events"].values()
+    assert rule["Type"] == "EventBridgeRule"
+    assert rule["Properties"]["EventBusName"] == {"Ref": "EventBus"}
+    assert rule["Properties"]["Pattern"] == {
+        "source": ["timkit"],
+        "detail-type": list(DETAIL_TYPES),
+        "detail": {"version": [1]},
+    }
+    grants = [
+        (statement["Action"], statement["Resource"])
+        for name, function in resources_of_type(template, "AWS::Serverless::Function").items()
+        for policy in function["Properties"].get("Policies", [])
+        for statement in (policy.get("Statement", []) if isinstance(policy, dict) else [])
+        if "execute-api" in str(statement["Action"])
+    ]
+    assert grants == [
+        (
+            "execute-api:ManageConnections",
+            {"Fn::Sub": "arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${WsApi}/${WsStage}/POST/@connections/*"},
+        )
+    ]
+    endpoint = fanout["Environment"]["Variables"]["WS_MANAGEMENT_ENDPOINT"]
+    assert endpoint == {"Fn::Sub": "https://${WsApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${WsStage}"}

@@ -6,6 +6,7 @@ messages to the recipients' open connections and forgets the gone ones."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -13,12 +14,12 @@ from typing import Any
 import boto3
 import pytest
 
-from local.tim_emulator import Identity, Seed, SeedGroup, Settings, TimEmulator
+from local.tim_emulator import FakeClock, FaultRule, Identity, Seed, SeedGroup, Settings, TimEmulator
 from tests.handlers import load_handler
 from tests.moto_env import offline_aws, template_table
 from timkit.models.rest import CreateGroupRequest
 from timkit.stores.connections import ConnectionGone
-from timkit.tim.rest import TimRestClient
+from timkit.tim.rest import RetryPolicy, TimRestClient
 from timkit.tim.usersig import gen_usersig
 
 APP = 1400000001
@@ -37,9 +38,13 @@ WORLD = Seed(
 TABLE = "ws-connections"
 
 
+# The emulator's time: real time, moved on by tests that need Tencent to see time pass.
+CLOCK = FakeClock(time.time())
+
+
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[TimEmulator]:
-    with TimEmulator(Identity(APP, KEY), Settings(), port=0, seed=WORLD) as running:
+    with TimEmulator(Identity(APP, KEY), Settings(), port=0, seed=WORLD, clock=CLOCK) as running:
         yield running
 
 
@@ -57,6 +62,7 @@ def functions(emulator: TimEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterato
         "WS_MANAGEMENT_ENDPOINT": "https://ws.example/live",
         "WS_MEMBER_CACHE_SECONDS": "0",
         "POWERTOOLS_SERVICE_NAME": "tim-ws",
+        "CONFIG_CACHE_SECONDS": "0",
     }
     with offline_aws(monkeypatch):
         secret = boto3.client("secretsmanager").create_secret(Name="key", SecretString=json.dumps({"secret_key": KEY}))
@@ -72,7 +78,7 @@ def functions(emulator: TimEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterato
         with load_handler("ws_api", "it_ws_api_app") as api, load_handler("ws_fanout", "it_ws_fanout_app") as fanout:
             sockets = Sockets()
             fanout.fanout._api = sockets
-            yield SimpleNamespace(api=api, fanout=fanout, sockets=sockets, emulator=emulator)
+            yield SimpleNamespace(api=api, fanout=fanout, sockets=sockets, emulator=emulator, secret=secret["ARN"])
 
 
 class Sockets:
@@ -156,6 +162,16 @@ def test_connections_per_user_are_limited(functions: SimpleNamespace) -> None:
     assert connect(functions.api, "c3", "alice")["statusCode"] == 200
 
 
+def test_without_the_apps_key_connections_and_frames_are_unavailable(functions: SimpleNamespace) -> None:
+    connect(functions.api, "a1", "alice")
+    boto3.client("secretsmanager").put_secret_value(SecretId=functions.secret, SecretString='{"secret_key": ""}')
+    refused = connect(functions.api, "a2", "alice")
+    assert refused["statusCode"] == 503
+    ack = send(functions.api, "a1", text("single", "alice", "bob", 1))
+    assert (ack["ok"], ack["code"], ack["msgId"]) == (False, "unavailable", 1)
+    assert c2c_history(functions.emulator, "alice", "bob") == []
+
+
 # ----------------------------------------------------------------------------- frames in
 
 
@@ -218,6 +234,39 @@ def test_group_messages_are_for_members(functions: SimpleNamespace) -> None:
     assert ack["ok"] and ack["messageId"].startswith("group:room:")
     outsider = send(functions.api, "d1", text("group", 1001, "room", "g-1"))
     assert outsider["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("kind", ["single", "group"])
+def test_a_resend_after_an_unknown_outcome_is_delivered_once(
+    functions: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Tencent stored the message but its answer was lost: a resend seconds later finds the
+    one-to-one message in the history, and carries the group message's Random, which Tencent drops
+    as the repeat it is (docs/protocol.md §6.4)."""
+    rest = TimRestClient(APP, KEY, base_url=functions.emulator.url)
+    # One attempt per send: the REST client's own retries are not what is tested here.
+    once = TimRestClient(APP, KEY, base_url=functions.emulator.url, retry=RetryPolicy(attempts=1))
+    monkeypatch.setattr(functions.api.gateway, "_rest", lambda: once)
+    connect(functions.api, "a1", "alice")
+    frame = text(kind, "alice", "bob" if kind == "single" else "room", "lost-answer")
+    api = "openim/sendmsg" if kind == "single" else "group_open_http_svc/send_group_msg"
+    functions.emulator.configure(faults=[FaultRule(api=api, error_share=1.0, codes=[502], fault_after_commit=1.0)])
+    try:
+        assert send(functions.api, "a1", frame)["code"] == "unavailable"
+    finally:
+        functions.emulator.configure(faults=[])
+    # Later than Tencent's one-second window for a one-to-one repeat.
+    CLOCK.advance(5)
+    monkeypatch.setattr(functions.api.gateway, "_clock", CLOCK.now)
+    again = send(functions.api, "a1", frame)
+    assert again["ok"]
+    if kind == "single":
+        history = c2c_history(functions.emulator, "alice", "bob")
+        assert [m["MsgBody"][0]["MsgContent"]["Text"] for m in history] == ["hi"]
+        assert again["messageId"] == f"c2c:{history[0]['MsgKey']}"
+    else:
+        texts = [m.MsgBody[0].MsgContent.Text for m in rest.group_msg_get_simple("room").RspMsgList]
+        assert texts == ["hi"]
 
 
 def test_join_only_groups_open_to_anyone_and_leave(functions: SimpleNamespace) -> None:

@@ -10,9 +10,10 @@
 * A message's ``msgId`` and the user make its Tencent ``Random`` (and one-to-one ``MsgSeq``), and an
   idempotency record (the thread API's, timkit.stores.chat_tokens) answers a resent frame with the
   first one's message id without sending it again. A resend while the first is still being sent is
-  answered ``in_progress``; a resend after an attempt that ended without an answer from Tencent
-  sends again with the same ``Random``, which Tencent drops as a duplicate within its window
-  (docs/protocol.md §6.4).
+  answered ``in_progress``. A resend after an attempt that ended without an answer from Tencent
+  first looks for that attempt's one-to-one message in the conversation's history (Tencent drops a
+  repeated ``MsgRandom`` only within the same second), then sends again with the same ``Random``,
+  which Tencent drops as a duplicate of a group message within 5 minutes (docs/protocol.md §6.4).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from timkit.chat.mapping import c2c_message_id, group_message_id
-from timkit.models.rest import SendGroupMsgRequest, SendMsgRequest
+from timkit.keys import KeyNotConfigured
+from timkit.models.rest import AdminGetRoamMsgRequest, SendGroupMsgRequest, SendMsgRequest
 from timkit.models.ws import Ack, Frame, FrameError, MsgId, msg_id_of, ok, parse_frame, tencent_id
 from timkit.stores.chat_tokens import ChatTokenStore
 from timkit.stores.connections import ConnectionStore
@@ -38,6 +40,8 @@ from timkit.ws.mapping import outgoing
 CONNECTION_LIFETIME_SECONDS = 2 * 3600
 # How long a send may run before a resend of its frame may take it over.
 LEASE_SECONDS = 30
+# One page of a one-to-one conversation is searched for a send whose answer was lost.
+RECOVERY_PAGE = 100
 JOINABLE = "FreeAccess"
 NOT_MEMBER = "NotMember"
 
@@ -143,6 +147,9 @@ class WsGateway:
             )
         except TimTransportError:
             return _error(msg_id, UNAVAILABLE, "Tencent IM cannot be reached now; send it again")
+        except KeyNotConfigured:
+            # Logged (and counted) where the key is read; the client only learns to come back.
+            return _error(msg_id, UNAVAILABLE, "the gateway cannot send now; send it again")
 
     def _membership(self, frame: Frame, user: str) -> Ack:
         group = tencent_id(frame.target)
@@ -187,12 +194,32 @@ class WsGateway:
             if record.lease_until > self._clock() or not self._tokens.take_over(record, LEASE_SECONDS):
                 return _error(msg_id, IN_PROGRESS, "this msgId is being sent; wait for its answer")
         try:
-            message_id = self._send(frame, user, random, seq)
+            found = self._sent_before(frame, user, random, record.started_at) if record is not None else None
+            message_id = found or self._send(frame, user, random, seq)
         except BaseException:
             self._tokens.release(key)
             raise
         self._tokens.finish(key, message_id)
         return ok(msg_id, message_id)
+
+    def _sent_before(self, frame: Frame, user: str, random: int, since: int) -> str | None:
+        """The one-to-one message an earlier attempt sent with ``random`` (its answer lost), from
+        the newest page of the conversation's history since then; Tencent drops a group message's
+        repeat by itself."""
+        if frame.type != "single":
+            return None
+        now = int(self._clock())
+        request = AdminGetRoamMsgRequest(
+            Operator_Account=user,
+            Peer_Account=tencent_id(frame.target),
+            MaxCnt=RECOVERY_PAGE,
+            MinTime=max(0, since - LEASE_SECONDS),
+            MaxTime=now + LEASE_SECONDS,
+        )
+        for message in self._rest().admin_getroammsg(request).MsgList:
+            if message.MsgRandom == random and message.From_Account == user:
+                return c2c_message_id(message.MsgKey)
+        return None
 
     def _send(self, frame: Frame, user: str, random: int, seq: int) -> str:
         body, custom = outgoing(frame)
