@@ -122,7 +122,7 @@ class WsFanout:
         if not targets:
             return Delivery()
         with ThreadPoolExecutor(max_workers=min(self._posters, len(targets)), thread_name_prefix="ws-post") as pool:
-            posted = list(pool.map(lambda target: self._post(*target, data), targets))
+            posted = list(pool.map(lambda target: self._post(target[0], target[1], data), targets))
         return Delivery(posted=sum(posted), gone=len(posted) - sum(posted))
 
     def _post(self, user: str, connection_id: str, data: bytes) -> bool:
