@@ -987,6 +987,29 @@ OPEN_BY_ACCIDENT = {
         ),
         "RawRoute",
     ),
+    "a WebSocket route of its own": (
+        lambda t: t["Resources"].update(
+            WsAdminRoute={
+                "Type": "AWS::ApiGatewayV2::Route",
+                "Properties": {
+                    "ApiId": {"Ref": "WsApi"},
+                    "RouteKey": "admin",
+                    "AuthorizationType": "NONE",
+                    "Target": {"Fn::Sub": "integrations/${WsIntegration}"},
+                },
+            }
+        ),
+        "WsAdminRoute",
+    ),
+    "the WebSocket API integrated with another function": (
+        lambda t: t["Resources"]["WsIntegration"]["Properties"].update(
+            IntegrationUri={
+                "Fn::Sub": "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
+                "${AdminApiFunction.Arn}/invocations"
+            }
+        ),
+        "WsApi",
+    ),
 }
 
 
