@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from local.tim_emulator import FakeClock, FaultRule, Identity, Seed, SeedGroup, Settings, TimEmulator
-from tests.handlers import load_handler
+from tests.handlers import ROOT, load_handler
 from tests.moto_env import offline_aws, template_table
 from timkit.models.rest import CreateGroupRequest
 from timkit.stores.connections import ConnectionGone
@@ -422,3 +422,25 @@ def test_a_socket_frame_arrives_as_it_was_sent(functions: SimpleNamespace) -> No
     got = functions.sockets.received["b1"][0]
     assert got.pop("messageId")
     assert got == frame
+
+
+# ----------------------------------------------------------------------------- sample events
+
+
+def sample(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((ROOT / "events" / name).read_text())
+    return event
+
+
+def test_the_sample_events_run(functions: SimpleNamespace) -> None:
+    connect_event = sample("ws_api/connect.json")
+    user_sig = gen_usersig(APP, KEY, "alice", 3600)
+    connect_event["queryStringParameters"]["token"] = user_sig
+    assert functions.api.lambda_handler(connect_event, CONTEXT) == {"statusCode": 200}
+    ack = json.loads(functions.api.lambda_handler(sample("ws_api/message.json"), CONTEXT)["body"])
+    assert ack["ok"] and ack["msgId"] == 1
+    connect(functions.api, "b1", "bob")
+    assert functions.fanout.lambda_handler(sample("ws_fanout/c2c_after_send.json"), CONTEXT) == {"posted": 1, "gone": 0}
+    assert functions.sockets.received["b1"][0]["msg"] == {"content": "hi", "msgId": 1, "timestamp": 1730000001}
+    assert functions.api.lambda_handler(sample("ws_api/disconnect.json"), CONTEXT) == {"statusCode": 200}
+    assert functions.api.gateway._connections.user_of(connect_event["requestContext"]["connectionId"]) is None
