@@ -187,10 +187,12 @@ class WebSocketGateway:
             source_ip=str(socket.remote_address[0]),
             user_agent=request.headers.get("User-Agent", ""),
         )
-        query = urlsplit(request.path).query
+        # Payload format 1.0: the last value of a repeated parameter, and every value in the multi-value map.
         params: dict[str, str] = {}
-        for name, value in parse_qsl(query, keep_blank_values=True):
-            params[name] = value  # API Gateway keeps the last of a repeated parameter here
+        multi: dict[str, list[str]] = {}
+        for name, value in parse_qsl(urlsplit(request.path).query, keep_blank_values=True):
+            params[name] = value
+            multi.setdefault(name, []).append(value)
         event: dict[str, Any] = {
             "headers": dict(request.headers.raw_items()),
             "multiValueHeaders": {k: request.headers.get_all(k) for k in request.headers},
@@ -199,6 +201,7 @@ class WebSocketGateway:
         }
         if params:
             event["queryStringParameters"] = params
+            event["multiValueQueryStringParameters"] = multi
         try:
             result = await self._invoke("$connect", event)
         except Exception:
