@@ -59,7 +59,7 @@ def gateway() -> Iterator[tuple[WebSocketGateway, Function]]:
     function = Function(answer)
     ws = WebSocketGateway(idle_timeout_s=3600, max_connection_s=3600, signer=lambda user: f"sig-of-{user}")
     routes = {key: WsRoute(key, "Fn", two_way=key == "$default") for key in ("$connect", "$disconnect", "$default")}
-    ws.set_routes(WsApi("WsApi", "live", routes), {"Fn": function})  # type: ignore[dict-item]
+    ws.set_routes(WsApi("WsApi", "live", routes), {"Fn": function})
     ws.start()
     yield ws, function
     ws.stop()
@@ -116,7 +116,7 @@ def test_binary_messages_are_base64_and_a_failing_function_answers_an_error(
 def test_one_way_routes_answer_nothing(gateway: tuple[WebSocketGateway, Function]) -> None:
     ws, function = gateway
     routes = {key: WsRoute(key, "Fn", two_way=False) for key in ("$connect", "$disconnect", "$default")}
-    ws.set_routes(WsApi("WsApi", "live", routes), {"Fn": function})  # type: ignore[dict-item]
+    ws.set_routes(WsApi("WsApi", "live", routes), {"Fn": function})
     with connect(url(ws)) as client:
         client.send("one")
         wait_for(lambda: function.routed("$default"), "the message handled")
@@ -159,9 +159,9 @@ def test_idle_and_long_connections_are_closed(limit: str) -> None:
         if limit == "idle"
         else {"idle_timeout_s": 3600, "max_connection_s": 1}
     )
-    ws = WebSocketGateway(**short)  # type: ignore[arg-type]
+    ws = WebSocketGateway(**short)
     routes = {key: WsRoute(key, "Fn", two_way=True) for key in ("$connect", "$disconnect", "$default")}
-    ws.set_routes(WsApi("WsApi", "live", routes), {"Fn": function})  # type: ignore[dict-item]
+    ws.set_routes(WsApi("WsApi", "live", routes), {"Fn": function})
     ws.start()
     try:
         with connect(url(ws), ping_interval=None) as client:
