@@ -27,7 +27,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 DEFAULT_WS_PORT = 3003
 DEFAULT_URL = f"ws://127.0.0.1:{DEFAULT_WS_PORT}/live"
@@ -120,18 +120,24 @@ async def chat(url: str, user: str, lines: list[str] | None, wait_s: float) -> i
             await socket.send(text)
 
         receiver = asyncio.create_task(receive())
-        if lines is not None:
-            for line in lines:
-                await send(line)
-            if pending:
-                await asyncio.wait_for(acked.wait(), timeout=30)
-            await asyncio.sleep(wait_s)
-        else:
-            loop = asyncio.get_running_loop()
-            while (line := await loop.run_in_executor(None, sys.stdin.readline)) != "":
-                if line.strip():
+        try:
+            if lines is not None:
+                for line in lines:
                     await send(line)
-        receiver.cancel()
+                if pending:
+                    await asyncio.wait_for(acked.wait(), timeout=30)
+                await asyncio.sleep(wait_s)
+            else:
+                loop = asyncio.get_running_loop()
+                while (line := await loop.run_in_executor(None, sys.stdin.readline)) != "":
+                    if line.strip():
+                        await send(line)
+        except ConnectionClosed as exc:
+            # The gateway closed it (idle for 10 minutes, 2 hours old, a frame over its size).
+            print(f"connection closed: {exc}", flush=True)
+            return 1
+        finally:
+            receiver.cancel()
     return 0
 
 
