@@ -95,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         print(banner(stack), flush=True)
         if args.state_file:
             _write_state(args.state_file, stack.state())
-        stopping.wait()
+        # Timed: the kernel may hand SIGINT to any thread, and Python runs its handler only once the
+        # main thread runs again; an untimed wait would never see it.
+        while not stopping.wait(0.5):
+            pass
         print("stopping the local stack...", file=sys.stderr, flush=True)
     finally:
         stack.stop()
