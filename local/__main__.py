@@ -25,6 +25,8 @@ from local.stack import LocalStack
 from local.template import TEMPLATE_PATH
 from local.tim_emulator.config import DEFAULT_PORT as TIM_DEFAULT_PORT
 from local.tim_emulator.send import DEFAULT_URL as TIM_DEFAULT_URL
+from local.ws_chat import DEFAULT_URL as WS_DEFAULT_URL
+from local.ws_chat import DEFAULT_WS_PORT as WS_DEFAULT_PORT
 from timkit.tim.callback_auth import callback_query
 
 log = logging.getLogger("local")
@@ -42,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=MODEL_DEFAULT_PORT,
         help="the local model's port (OpenAI-compatible); 0 picks a free port",
+    )
+    parser.add_argument(
+        "--ws-port", type=int, default=WS_DEFAULT_PORT, help="the WebSocket gateway's port; 0 picks a free port"
     )
     parser.add_argument("--state-file", type=Path, help="written once ready (URLs, ids, demo secrets)")
     parser.add_argument("--template", type=Path, default=TEMPLATE_PATH)
@@ -75,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         aws_port=args.aws_port,
         tim_port=args.tim_port,
         model_port=args.model_port,
+        ws_port=args.ws_port,
         extra_env=extra_env,
     )
     try:
@@ -89,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         print(banner(stack), flush=True)
         if args.state_file:
             _write_state(args.state_file, stack.state())
-        stopping.wait()
+        # Timed: the kernel may hand SIGINT to any thread, and Python runs its handler only once the
+        # main thread runs again; an untimed wait would never see it.
+        while not stopping.wait(0.5):
+            pass
         print("stopping the local stack...", file=sys.stderr, flush=True)
     finally:
         stack.stop()
@@ -140,13 +149,21 @@ def banner(stack: LocalStack) -> str:
     )
     resources = "\n".join(f"    {lid:<24} {pid}" for lid, pid in sorted(stack.resources.items()))
     tim_url_arg = "" if stack.tim_api_base == TIM_DEFAULT_URL else f" --url {stack.tim_api_base}"
+    ws_line = ws_chat = ""
+    if stack.ws_url is not None:
+        ws_line = f'  WebSocket gateway  {stack.ws_url}?token=<UserSig>   (JSON frames; README "WebSocket gateway")\n'
+        ws_url_arg = "" if stack.ws_url == WS_DEFAULT_URL else f" --url {stack.ws_url}"
+        ws_chat = (
+            "Chat over the WebSocket gateway as alice (another terminal: --as bob), frames in and out shown:\n"
+            f"  {python} -m local.ws_chat --as alice{ws_url_arg}\n\n"
+        )
     return f"""
 Local stack ready.
   API                {stack.api_url}   (callback URL: POST {stack.api_url}{CALLBACK_PATH})
   Tencent IM         {stack.tim_api_base}   (emulator, the functions' TIM_API_BASE; admin {config.admin_identifier})
                      users alice, bob, carol, robot @RBT#assistant, group @TGS#demo: GET /_emulator/state
   Local model        {stack.model_url}/v1   (OpenAI-compatible; the demo bot @RBT#assistant answers with it)
-  AWS (moto)         {stack.aws_endpoint}   (aws --endpoint-url {stack.aws_endpoint} --region us-east-1 ...)
+{ws_line}  AWS (moto)         {stack.aws_endpoint}   (aws --endpoint-url {stack.aws_endpoint} --region us-east-1 ...)
   Functions          each in worker processes of its own: GET {stack.api_url}/_local/functions
   Admin API          {stack.api_url}/admin/swagger   (AWS_IAM routes: not signature-checked locally,
                      admitted from loopback only; OpenAPI at /admin/openapi.json)
@@ -172,7 +189,7 @@ Chat with the demo bot as alice and watch the answer stream in (Ctrl-C interrupt
 @TGS#demo asks in the group with an @-mention; `timctl bots config set` points the bot elsewhere):
   {python} -m local.chat '@RBT#assistant' --as alice "what can you do?"{tim_url_arg}
 
-Drive the admin API with timctl (.venv/bin/timctl), e.g. a broadcast to the demo group, watched:
+{ws_chat}Drive the admin API with timctl (.venv/bin/timctl), e.g. a broadcast to the demo group, watched:
   .venv/bin/timctl --api {stack.api_url} broadcast create --groups @TGS#demo --text "maintenance at 22:00" --watch
 
 Every processed callback goes to the event bus {stack.resources.get("EventBus", "(none)")}; the template's

@@ -22,9 +22,11 @@ from local.pollers import RETRY_DELAY_S, EventTargetPoller, QueuePoller, SqsPoll
 from local.scheduler import TICK_S, ScheduleTicker
 from local.send_sample import CALLBACK_PATH
 from local.tim_emulator import DEMO_SEED, Identity, Settings, TimEmulator
+from local.ws_gateway import IDLE_TIMEOUT_S, MAX_CONNECTION_S, WebSocketGateway
 from timkit.keys import key_problem
 from timkit.models.botconfig import BotConfig
 from timkit.stores.bots import BotStore
+from timkit.tim.usersig import gen_usersig
 
 log = logging.getLogger("local")
 
@@ -50,6 +52,9 @@ class LocalStack:
         schedule_tick_s: float = TICK_S,
         schedule_clock: Callable[[], datetime] | None = None,
         model_port: int = 0,
+        ws_port: int = 0,
+        ws_idle_timeout_s: float = IDLE_TIMEOUT_S,
+        ws_max_connection_s: float = MAX_CONNECTION_S,
     ) -> None:
         self.template_path = Path(template_path)
         self.config = config or LocalConfig.from_env()
@@ -68,6 +73,10 @@ class LocalStack:
         self._schedule_clock = schedule_clock
         self._aws = MotoAws(port=aws_port)
         self._gateway: Gateway | None = None
+        # The template's WebSocket API (its own port: `python -m local` asks for 3003).
+        self._ws_port = ws_port
+        self._ws_limits = (ws_idle_timeout_s, ws_max_connection_s)
+        self._ws: WebSocketGateway | None = None
         self.pollers: list[QueuePoller] = []
         self.scheduler: ScheduleTicker | None = None
         self.template: tpl.Template | None = None
@@ -95,6 +104,15 @@ class LocalStack:
         # Bound before the functions load, so their environment can name the API's and the
         # emulator's URLs.
         self._gateway = Gateway(port=self._api_port)
+        if self.template.ws_apis:
+            if len(self.template.ws_apis) > 1:
+                log.warning("only the first WebSocket API of the template is served locally")
+            self._ws = WebSocketGateway(
+                port=self._ws_port,
+                idle_timeout_s=self._ws_limits[0],
+                max_connection_s=self._ws_limits[1],
+                signer=self.usersig,
+            )
         self.tim = TimEmulator(
             Identity(self.config.sdkappid, self.config.secret_key, self.config.admin_identifier),
             Settings(callback_url=self._gateway.url + CALLBACK_PATH, callback_token=self.config.callback_token),
@@ -117,6 +135,9 @@ class LocalStack:
         if any(route.authorizer == "AWS_IAM" for route, _ in self.template.routes):
             log.warning("admin routes (AWS_IAM) are not signature-checked locally: admitted from loopback only")
         self._gateway.start()
+        if self._ws is not None:
+            self._ws.set_routes(next(iter(self.template.ws_apis.values())), self.functions)
+            self._ws.start()
         self.tim.start()
         self.model = ModelServer(port=self._model_port).start()
         self._configure_demo_bot()
@@ -154,6 +175,10 @@ class LocalStack:
         if self.model is not None:
             self.model.stop()
             self.model = None
+        # Before the functions: its connections' $disconnect goes to them.
+        if self._ws is not None:
+            self._ws.stop()
+            self._ws = None
         # Busy workers are killed: the invocations that pollers and the ticker wait for end at once.
         for function in self.functions.values():
             function.stop()
@@ -256,7 +281,10 @@ class LocalStack:
         store.put_config(DEMO_BOT, config)
 
     def _local_env(self) -> dict[str, str]:
+        # The WebSocket API's management endpoint, with its stage as deployed.
+        ws = {} if self._ws is None else {"WS_MANAGEMENT_ENDPOINT": f"{self._ws.management_url}/{self._ws_stage}"}
         return {
+            **ws,
             # Before the extra variables: `--env TIM_API_BASE=...` may point the functions elsewhere.
             "TIM_API_BASE": self.tim_api_base,
             "TIM_ADMIN_IDENTIFIER": self.config.admin_identifier,
@@ -306,6 +334,16 @@ class LocalStack:
         return self._gateway.url
 
     @property
+    def _ws_stage(self) -> str:
+        assert self.template is not None
+        return next(iter(self.template.ws_apis.values())).stage
+
+    @property
+    def ws_url(self) -> str | None:
+        """The WebSocket API's URL (None when the template has none)."""
+        return None if self._ws is None else f"{self._ws.url}/{self._ws_stage}"
+
+    @property
     def model_url(self) -> str:
         assert self.model is not None, "start() the stack first"
         return self.model.url
@@ -331,6 +369,10 @@ class LocalStack:
     def callback_token(self) -> str:
         return self.config.callback_token
 
+    def usersig(self, identifier: str, expire: int = 86400) -> str:
+        """A UserSig of the local app's key, as a chat user's app server would make it."""
+        return gen_usersig(self.sdkappid, self.secret_key, identifier, expire)
+
     def boto3_client(self, service: str) -> Any:
         return self._aws.client(service)
 
@@ -349,6 +391,7 @@ class LocalStack:
             "policy_file": str(self.config.policy_file),
             "tim_api_base": self.tim_api_base,
             "model_url": self.model_url,
+            "ws_url": self.ws_url,
             "tim_admin_identifier": self.config.admin_identifier,
         }
 

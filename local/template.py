@@ -119,6 +119,24 @@ class EventRule:
 
 
 @dataclass(frozen=True)
+class WsRoute:
+    """A route of a WebSocket API (AWS::ApiGatewayV2::Route) with a Lambda proxy integration."""
+
+    route_key: str  # $connect, $disconnect, $default or a key of the route selection expression
+    function_id: str  # logical id of the integration's function
+    two_way: bool  # a route response passes the function's answer back to the client
+
+
+@dataclass(frozen=True)
+class WsApi:
+    """An AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET, its stage and its routes."""
+
+    logical_id: str
+    stage: str
+    routes: dict[str, WsRoute]
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     code_dir: Path
@@ -359,6 +377,7 @@ class Template:
     data_resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # transformed, condition true
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     rules: dict[str, EventRule] = field(default_factory=dict)  # condition true, with an EventPattern
+    ws_apis: dict[str, WsApi] = field(default_factory=dict)  # WebSocket APIs, condition true
 
     def intrinsics(
         self,
@@ -410,7 +429,55 @@ def load(path: Path | str = TEMPLATE_PATH) -> Template:
                 targets=tuple(props.get("Targets") or ()),
                 enabled=str(evaluator.resolve(props.get("State", "ENABLED"))) == "ENABLED",
             )
+    template.ws_apis = _ws_apis(resources, active, set(template.functions))
     return template
+
+
+def _sub_text(node: Any) -> str | None:
+    """The text of an Fn::Sub (short or long form), or a plain string; None for anything else."""
+    if isinstance(node, str):
+        return node
+    arg = node.get("Fn::Sub") if isinstance(node, dict) else None
+    return arg if isinstance(arg, str) else arg[0] if isinstance(arg, list) and arg else None
+
+
+def _ws_apis(
+    resources: dict[str, Any], active: Callable[[dict[str, Any]], bool], function_ids: set[str]
+) -> dict[str, WsApi]:
+    """The template's WebSocket APIs with their routes to functions of the template (Target
+    ``integrations/${Integration}``, an AWS_PROXY integration whose IntegrationUri names ``${Function.Arn}``)."""
+    apis: dict[str, WsApi] = {}
+
+    def of(kind: str, api: str) -> dict[str, dict[str, Any]]:
+        return {
+            lid: res.get("Properties") or {}
+            for lid, res in resources.items()
+            if res["Type"] == kind and active(res) and (res.get("Properties") or {}).get("ApiId") == {"Ref": api}
+        }
+
+    for api, res in resources.items():
+        if res["Type"] != "AWS::ApiGatewayV2::Api" or not active(res):
+            continue
+        if (res.get("Properties") or {}).get("ProtocolType") != "WEBSOCKET":
+            continue
+        answered = {(p.get("RouteId") or {}).get("Ref") for p in of("AWS::ApiGatewayV2::RouteResponse", api).values()}
+        stages = [p.get("StageName") for p in of("AWS::ApiGatewayV2::Stage", api).values()]
+        routes: dict[str, WsRoute] = {}
+        for lid, props in of("AWS::ApiGatewayV2::Route", api).items():
+            target = re.fullmatch(r"integrations/\$\{(\w+)\}", _sub_text(props.get("Target")) or "")
+            integration = (resources.get(target.group(1)) or {}).get("Properties") or {} if target else {}
+            function = re.search(r"\$\{(\w+)\.Arn\}", _sub_text(integration.get("IntegrationUri")) or "")
+            proxy = integration.get("IntegrationType") == "AWS_PROXY"
+            if not proxy or not function or function.group(1) not in function_ids:
+                log.warning("%s: WebSocket route %s is not a Lambda proxy to a function of the template", api, lid)
+                continue
+            routes[props["RouteKey"]] = WsRoute(
+                route_key=props["RouteKey"],
+                function_id=function.group(1),
+                two_way="RouteResponseSelectionExpression" in props and lid in answered,
+            )
+        apis[api] = WsApi(api, str(stages[0]) if stages and isinstance(stages[0], str) else "$default", routes)
+    return apis
 
 
 def _parameter_value(decl: dict[str, Any], value: Any, name: str) -> Any:

@@ -20,6 +20,8 @@ from timkit.config import (
     FunctionSettings,
     MergerApiSettings,
     MergerAuthorizerSettings,
+    WsApiSettings,
+    WsFanoutSettings,
 )
 from timkit.metrics import NAMESPACE
 
@@ -35,6 +37,8 @@ FUNCTION_SETTINGS: dict[str, type[FunctionSettings]] = {
     "broadcast_worker": BroadcastWorkerSettings,
     "broadcast_scheduler": BroadcastSchedulerSettings,
     "chatbot_worker": ChatbotWorkerSettings,
+    "ws_api": WsApiSettings,
+    "ws_fanout": WsFanoutSettings,
 }
 # Functions that read no settings of their own: the example event-bus consumer.
 WITHOUT_SETTINGS = frozenset({"event_example"})

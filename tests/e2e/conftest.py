@@ -60,6 +60,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState
         "0",
         "--model-port",
         "0",
+        "--ws-port",
+        "0",
         "--state-file",
         str(state_file),
         "--env",

@@ -305,7 +305,7 @@ def test_every_table_and_bucket_says_what_becomes_of_its_data(template: dict[str
     # Records outlive the stack (bots' configurations too); short-lived state that expires through
     # TTL goes with it.
     kept = {"ArchiveTable", "MergerTable", "MergerBucket", "JobsTable", "BotStateTable"}
-    dropped = {"RateTable", "IdempotencyTable"}
+    dropped = {"RateTable", "IdempotencyTable", "WsConnectionsTable"}
     assert stores == {name: ("Retain", "Retain") for name in kept} | {name: ("Delete", "Delete") for name in dropped}
 
 
@@ -472,6 +472,9 @@ def test_each_function_reads_only_the_secret_it_needs(template: dict[str, Any]) 
         "MergerApiFunction",
         "MergerAuthorizerFunction",
         "ChatbotWorkerFunction",
+        # The WebSocket gateway verifies users' sigs at connect and sends (and looks up members) as the admin.
+        "WsApiFunction",
+        "WsFanoutFunction",
     }
     functions = resources_of_type(template, "AWS::Serverless::Function")
     expected = {
@@ -777,6 +780,31 @@ def under(path: str, prefix: str) -> bool:
 # The merger API's document and its CORS preflights (a browser sends no Authorization with one): public.
 MERGER_PUBLIC_ROUTES = {"GET /mergers/openapi.json", "OPTIONS /mergers", "OPTIONS /mergers/{downloadKey}"}
 
+# The WebSocket gateway: its three routes reach WsApiFunction only, which verifies the user's
+# UserSig at $connect before it writes anything (timkit.ws.gateway; tests/unit/test_ws_gateway.py).
+WEBSOCKET_ROUTES = {"$connect", "$disconnect", "$default"}
+
+
+def websocket_entries(resources: dict[str, Any]) -> set[str]:
+    """The WebSocket API and its routes when they are the known class; else none of them."""
+    api = resources.get("WsApi", {})
+    if api.get("Type") != "AWS::ApiGatewayV2::Api" or api["Properties"].get("ProtocolType") != "WEBSOCKET":
+        return set()
+    integration = resources.get("WsIntegration", {}).get("Properties", {})
+    uri = integration.get("IntegrationUri", {}).get("Fn::Sub", "")
+    if integration.get("ApiId") != {"Ref": "WsApi"} or "${WsApiFunction.Arn}" not in uri:
+        return set()
+    routes = {
+        name: resource["Properties"]
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::ApiGatewayV2::Route" and resource["Properties"].get("ApiId") == {"Ref": "WsApi"}
+    }
+    if {r["RouteKey"] for r in routes.values()} != WEBSOCKET_ROUTES or any(
+        r.get("Target") != {"Fn::Sub": "integrations/${WsIntegration}"} for r in routes.values()
+    ):
+        return set()
+    return {"WsApi", *routes}
+
 
 def route_authorisation_problems(path: Path) -> list[str]:
     """Every way the template at ``path`` exposes a function over HTTP, checked against the known
@@ -798,8 +826,9 @@ def route_authorisation_problems(path: Path) -> list[str]:
             if event["Type"] == "Api" or (event["Type"] == "HttpApi" and not on_http_api):
                 problems.append(f"{name}.{event_name}: a route outside the HttpApi")
     transformed = loaded.transformed["Resources"]
+    websocket = websocket_entries(transformed)
     for name, resource in transformed.items():
-        if resource["Type"] in OTHER_ENTRY_TYPES and name != "HttpApi":
+        if resource["Type"] in OTHER_ENTRY_TYPES and name != "HttpApi" and name not in websocket:
             problems.append(f"{name}: {resource['Type']} outside the HttpApi")
 
     # Every route as deployed: authorizers from the HttpApi's OpenAPI body after the SAM transform.
@@ -975,6 +1004,29 @@ OPEN_BY_ACCIDENT = {
         ),
         "RawRoute",
     ),
+    "a WebSocket route of its own": (
+        lambda t: t["Resources"].update(
+            WsAdminRoute={
+                "Type": "AWS::ApiGatewayV2::Route",
+                "Properties": {
+                    "ApiId": {"Ref": "WsApi"},
+                    "RouteKey": "admin",
+                    "AuthorizationType": "NONE",
+                    "Target": {"Fn::Sub": "integrations/${WsIntegration}"},
+                },
+            }
+        ),
+        "WsAdminRoute",
+    ),
+    "the WebSocket API integrated with another function": (
+        lambda t: t["Resources"]["WsIntegration"]["Properties"].update(
+            IntegrationUri={
+                "Fn::Sub": "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
+                "${AdminApiFunction.Arn}/invocations"
+            }
+        ),
+        "WsApi",
+    ),
 }
 
 
@@ -1033,3 +1085,32 @@ def test_the_example_rule_sends_group_messages_from_the_bus_to_the_example_funct
         "detail-type": ["Group.CallbackAfterSendMsg"],
         "detail": {"version": [1]},
     }
+
+
+def test_the_websocket_fanout_hears_what_it_handles_and_posts_only_to_its_api(template: dict[str, Any]) -> None:
+    from timkit.ws.fanout import DETAIL_TYPES
+
+    fanout = template["Resources"]["WsFanoutFunction"]["Properties"]
+    [rule] = fanout["Events"].values()
+    assert rule["Type"] == "EventBridgeRule"
+    assert rule["Properties"]["EventBusName"] == {"Ref": "EventBus"}
+    assert rule["Properties"]["Pattern"] == {
+        "source": ["timkit"],
+        "detail-type": list(DETAIL_TYPES),
+        "detail": {"version": [1]},
+    }
+    grants = [
+        (statement["Action"], statement["Resource"])
+        for name, function in resources_of_type(template, "AWS::Serverless::Function").items()
+        for policy in function["Properties"].get("Policies", [])
+        for statement in (policy.get("Statement", []) if isinstance(policy, dict) else [])
+        if "execute-api" in str(statement["Action"])
+    ]
+    assert grants == [
+        (
+            "execute-api:ManageConnections",
+            {"Fn::Sub": "arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${WsApi}/${WsStage}/POST/@connections/*"},
+        )
+    ]
+    endpoint = fanout["Environment"]["Variables"]["WS_MANAGEMENT_ENDPOINT"]
+    assert endpoint == {"Fn::Sub": "https://${WsApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${WsStage}"}

@@ -383,7 +383,8 @@ def test_a_schedule_time_is_written_with_a_four_digit_year_in_its_zone() -> None
     assert Schedule(at="2030-01-01T08:00:00+08:00", timezone="Asia/Shanghai").expression() == "at(2030-01-01T08:00:00)"
 
 
-# ----------------------------------------------------------------------------- the Web SDK's options (§5.10)
+# ----------------------------------------------------------------------------- the Web SDK's options
+# (docs/protocol.md §5.10)
 
 
 @pytest.mark.parametrize(

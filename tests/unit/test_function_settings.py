@@ -12,7 +12,7 @@ from tests.moto_env import offline_aws
 from timkit.config import SettingsError
 
 # A value of the right type for every variable any model requires.
-VALUES = {"TIM_SDKAPPID": "1400000001"}
+VALUES = {"TIM_SDKAPPID": "1400000001", "WS_MANAGEMENT_ENDPOINT": "https://ws.example/live"}
 CASES = [(function, name) for function, model in FUNCTION_SETTINGS.items() for name in required_settings(model)]
 
 

@@ -204,3 +204,29 @@ class ChatbotWorkerSettings(RestSettings):
     CHATBOT_QUEUE_URL: Required
     # The secret of its providers' API keys by name (unset: providers without a key only).
     CHATBOT_SECRET_ID: str = ""
+
+
+class _WsConnections(RestSettings):
+    # The WebSocket gateway's open connections (timkit.stores.connections).
+    WS_CONNECTIONS_TABLE: Required
+
+
+class WsApiSettings(_WsConnections):
+    """functions/ws_api (the WebSocket API's $connect, $disconnect and $default routes)."""
+
+    # Where a message frame's idempotency record is kept (msgId + user), with the thread API's.
+    IDEMPOTENCY_TABLE: Required
+    # Frames a connection may send per second (each one-second window, shared by every Lambda
+    # through RATE_TABLE); more are answered rate_limited and not sent.
+    WS_FRAMES_PER_SECOND: Annotated[int, Field(ge=1, le=100)] = 10
+    # Open connections per user; one more is refused at $connect (429).
+    WS_CONNECTIONS_PER_USER: Annotated[int, Field(ge=1, le=100)] = 5
+
+
+class WsFanoutSettings(_WsConnections):
+    """functions/ws_fanout (frames out, from the event bus)."""
+
+    # The WebSocket API's management endpoint: https://{api}.execute-api.{region}.amazonaws.com/{stage}.
+    WS_MANAGEMENT_ENDPOINT: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+    # How long a group's members are kept per Lambda before they are read again.
+    WS_MEMBER_CACHE_SECONDS: Annotated[int, Field(ge=0, le=3600)] = 10
