@@ -179,7 +179,7 @@ def get_broadcast(args: argparse.Namespace, client: AdminClient) -> int:
 
 
 def cancel_broadcast(args: argparse.Namespace, client: AdminClient) -> int:
-    job = client.delete(path("admin", args.route, args.job_id))
+    job = client.post(path("admin", args.route, args.job_id, "cancel"), {})
     if args.json:
         print_json(job)
     else:

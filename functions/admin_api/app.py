@@ -253,7 +253,8 @@ def get_broadcast(jobId: JobId, limit: Limit = 100, nextToken: Token = None):  #
     return json_response(200, broadcasts.view(validated_path(app, JOB_ID, "jobId", jobId), limit, nextToken))
 
 
-@app.delete("/admin/broadcasts/<jobId>", responses={200: doc("Cancelled", Broadcast), **ERRORS})
+# Cancelling keeps the job (its state, runs and results stay readable): an action on it, not a DELETE.
+@app.post("/admin/broadcasts/<jobId>/cancel", responses={200: doc("Cancelled", Broadcast), **ERRORS})
 def cancel_broadcast(jobId: JobId):  # noqa: N803
     """Cancels the sends still pending and removes the schedule; sends under way finish."""
     return json_response(200, broadcasts.cancel(validated_path(app, JOB_ID, "jobId", jobId)))
@@ -272,7 +273,7 @@ def get_job(jobId: JobId, limit: Limit = 100, nextToken: Token = None):  # noqa:
     return json_response(200, broadcasts.view(path_value(app, "jobId", jobId), limit, nextToken))
 
 
-@app.delete("/admin/jobs/<jobId>", responses={200: doc("Cancelled", Broadcast), **ERRORS})
+@app.post("/admin/jobs/<jobId>/cancel", responses={200: doc("Cancelled", Broadcast), **ERRORS})
 def cancel_job(jobId: JobId):  # noqa: N803
     """Cancels what has not run yet and removes the schedule; sends under way finish."""
     return json_response(200, broadcasts.cancel(path_value(app, "jobId", jobId)))

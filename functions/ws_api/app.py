@@ -13,7 +13,7 @@ import base64
 import binascii
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -29,6 +29,7 @@ from timkit.stores.rates import RateBuckets
 from timkit.ws.gateway import UNAVAILABLE, Limits, Refused, WsGateway
 
 logger = Logger()
+metrics = Metrics()
 settings = WsApiSettings.from_env()
 keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger)
 gateway = WsGateway(
@@ -74,6 +75,7 @@ def _frame(event: dict[str, Any], connection_id: str) -> Ack:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = event["requestContext"]
     connection_id, route = request["connectionId"], request["routeKey"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from timkit.config import WsFanoutSettings
@@ -18,6 +18,7 @@ from timkit.stores.connections import ConnectionStore, ManagementApi
 from timkit.ws.fanout import POSTERS, MemberCache, WsFanout
 
 logger = Logger()
+metrics = Metrics()
 settings = WsFanoutSettings.from_env()
 keys = AppKeyStore(settings.TIM_SECRET_ID, settings.CONFIG_CACHE_SECONDS, logger)
 fanout = WsFanout(
@@ -28,6 +29,7 @@ fanout = WsFanout(
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     delivery = fanout.handle(event["detail-type"], event["detail"])
     logger.info("posted", detail_type=event["detail-type"], posted=delivery.posted, gone=delivery.gone)

@@ -139,7 +139,7 @@ def test_cancel_mid_way_leaves_the_rest_cancelled(local_stack, tim, rest) -> Non
     groups = make_groups(rest, 300)
     job_id = admin(local_stack, "POST", "/broadcasts", {"groupIds": groups, "msgBody": TEXT}).json()["jobId"]
     wait_for(lambda: job(local_stack, job_id)["progress"]["sent"] >= 40, timeout=60, what="some groups sent")
-    cancelled = admin(local_stack, "DELETE", f"/broadcasts/{job_id}")
+    cancelled = admin(local_stack, "POST", f"/broadcasts/{job_id}/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
 
     final = wait_for(lambda: settled(local_stack, job_id), timeout=120, what="the cancel to settle every group")
@@ -201,7 +201,7 @@ def test_cancelling_a_scheduled_broadcast_removes_its_schedule(local_stack, aws,
     )
     assert later.status_code == 202, later.text
     assert len(schedules_naming(aws, job_id)) == 1
-    assert admin(local_stack, "DELETE", f"/broadcasts/{job_id}").json()["state"] == "cancelled"
+    assert admin(local_stack, "POST", f"/broadcasts/{job_id}/cancel").json()["state"] == "cancelled"
     assert schedules_naming(aws, job_id) == []
 
     wait_for(lambda: settled(local_stack, later.json()["jobId"]), timeout=60, what="the later broadcast to run")
@@ -325,7 +325,7 @@ def test_messages_to_a_user_many_users_and_a_group(local_stack, tim) -> None:
             "5000",
         ),
         ("GET", "/broadcasts/no-such-job", None, 404, "jobId", "no-such-job"),
-        ("DELETE", "/broadcasts/no-such-job", None, 404, "jobId", "no-such-job"),
+        ("POST", "/broadcasts/no-such-job/cancel", None, 404, "jobId", "no-such-job"),
         ("GET", "/broadcasts?nextToken=forged", None, 422, "query.nextToken", "nextToken"),
         ("GET", "/broadcasts?nextToken=Zm9yZ2Vk", None, 404, "nextToken", "nextToken"),
     ],

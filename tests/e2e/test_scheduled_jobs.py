@@ -79,7 +79,7 @@ def test_a_cron_friends_job_fires_and_shows_its_run(local_stack, tim: EmulatorCo
     shown = admin(local_stack, "GET", f"/jobs/{run}").json()
     assert (shown["kind"], shown["state"], shown["parentId"]) == ("friends", "done", job_id)
     assert (shown["result"]["added"], shown["result"]["failed"]) == (2, 0)
-    cancelled = admin(local_stack, "DELETE", f"/jobs/{job_id}").json()
+    cancelled = admin(local_stack, "POST", f"/jobs/{job_id}/cancel").json()
     assert (cancelled["kind"], cancelled["state"]) == ("friends", "cancelled") and run in cancelled["runs"]
     for user in users:
         assert rest.friend_check(user, [BOT]).InfoItem[0].Relation == "CheckResult_Type_BothWay"
@@ -98,7 +98,7 @@ def test_a_cancelled_scheduled_send_never_fires(local_stack, aws, tim: EmulatorC
         {"toUser": "bob", "msgBody": text(marker), "schedule": {"at": (at + timedelta(seconds=1)).isoformat()}},
     ).json()["jobId"]
     assert len(schedules_naming(aws, job_id)) == 1
-    assert admin(local_stack, "DELETE", f"/jobs/{job_id}").json()["state"] == "cancelled"
+    assert admin(local_stack, "POST", f"/jobs/{job_id}/cancel").json()["state"] == "cancelled"
     assert schedules_naming(aws, job_id) == []
 
     wait_for(lambda: ran(local_stack, later), timeout=60, what="the later send to run")

@@ -215,7 +215,7 @@ def test_a_message_with_a_schedule_is_a_job_listed_with_the_others(api: ModuleTy
     status, listed = call(api, "GET", "/admin/jobs")
     assert job["jobId"] in {j["jobId"] for j in listed["jobs"]}
     assert call(api, "GET", f"/admin/broadcasts/{job['jobId']}")[1]["kind"] == "message"
-    status, cancelled = call(api, "DELETE", f"/admin/jobs/{job['jobId']}")
+    status, cancelled = call(api, "POST", f"/admin/jobs/{job['jobId']}/cancel")
     assert (status, cancelled["state"]) == (200, "cancelled")
 
 

@@ -21,6 +21,7 @@ from tests.handlers import SCHEDULER, lambda_context, load_handler
 from tests.moto_env import offline_aws, template_table
 from timctl.callback import signed_event
 from timkit.stores.jobs import Job, JobStore
+from timkit.tim.usersig import gen_usersig
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((ROOT / "events").glob("*/*.json"))
@@ -213,6 +214,46 @@ def chatbot_worker(path: Path, aws: pytest.MonkeyPatch, **_: Any) -> None:
         assert invoke("chatbot_worker", read(path)) == {"batchItemFailures": []}
 
 
+def _ws_environment(aws: pytest.MonkeyPatch, emulator: TimEmulator) -> None:
+    for logical_id, name in [("RateTable", "rates"), ("IdempotencyTable", "idempotency"), ("WsConnectionsTable", "ws")]:
+        template_table(logical_id, name)
+    for name, value in {
+        "RATE_TABLE": "rates",
+        "IDEMPOTENCY_TABLE": "idempotency",
+        "WS_CONNECTIONS_TABLE": "ws",
+        "WS_MANAGEMENT_ENDPOINT": "https://abc123.execute-api.us-east-1.amazonaws.com/live",
+        "TIM_SECRET_ID": secret("key", secret_key=SAMPLE_KEY),
+        "TIM_API_BASE": emulator.url,
+    }.items():
+        aws.setenv(name, value)
+
+
+def ws_api(path: Path, aws: pytest.MonkeyPatch, **_: Any) -> None:
+    """Every sample on a connection alice opened with her UserSig (what the connect sample's
+    placeholder stands for): connected, her frame to bob acknowledged with Tencent's id, gone."""
+    sample = read(path)
+    connect = read(path.parent / "connect.json")
+    connect["queryStringParameters"]["token"] = gen_usersig(APP, SAMPLE_KEY, "alice")
+    with TimEmulator(Identity(APP, SAMPLE_KEY), Settings(), port=0, seed=Seed(accounts=("alice", "bob"))) as emulator:
+        _ws_environment(aws, emulator)
+        with load_handler("ws_api", f"samples_ws_api_{path.stem}") as module:
+            assert module.lambda_handler(connect, lambda_context("ws_api"))["statusCode"] == 200
+            if path.stem == "connect":
+                return
+            answer = module.lambda_handler(sample, lambda_context("ws_api"))
+            assert answer["statusCode"] == 200
+            if path.stem == "message":
+                ack = json.loads(answer["body"])
+                assert (ack["type"], ack["ok"], ack["msgId"]) == ("ack", True, 1) and ack["messageId"]
+
+
+def ws_fanout(path: Path, aws: pytest.MonkeyPatch, **_: Any) -> None:
+    # No socket is open: the event is read and nothing is posted.
+    with TimEmulator(Identity(APP, SAMPLE_KEY), Settings(), port=0, seed=Seed(accounts=("alice", "bob"))) as emulator:
+        _ws_environment(aws, emulator)
+        assert isinstance(invoke("ws_fanout", read(path)), dict)
+
+
 HARNESS: dict[str, Callable[..., None]] = {
     "tim_callback": tim_callback,
     "event_processor": event_processor,
@@ -223,6 +264,8 @@ HARNESS: dict[str, Callable[..., None]] = {
     "broadcast_scheduler": broadcast_scheduler,
     "broadcast_worker": broadcast_worker,
     "chatbot_worker": chatbot_worker,
+    "ws_api": ws_api,
+    "ws_fanout": ws_fanout,
 }
 
 

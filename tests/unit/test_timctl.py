@@ -677,7 +677,7 @@ def test_broadcast_cancel(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> N
     api.answer(200, job("cancelled", total=4, sent=1, cancelled=3))
     assert run(api, "broadcast", "cancel", "job1") == 0
     (request,) = api.requests
-    assert (request.method, request.path) == ("DELETE", "/admin/broadcasts/job1")
+    assert (request.method, request.path) == ("POST", "/admin/broadcasts/job1/cancel")
     assert capsys.readouterr().out == "broadcast job1 cancelled: 1 sent, 0 failed, 3 cancelled, 0 pending of 4\n"
 
 
@@ -1264,7 +1264,7 @@ def test_jobs_list_get_and_cancel_use_the_jobs_routes(api: FakeApi, capsys: pyte
     assert [(r.method, r.path.split("?")[0]) for r in api.requests] == [
         ("GET", "/admin/jobs"),
         ("GET", "/admin/jobs/j1"),
-        ("DELETE", "/admin/jobs/j1"),
+        ("POST", "/admin/jobs/j1/cancel"),
     ]
     out = capsys.readouterr().out
     assert re.search(r"^j1\s+message\s+done", out, re.M)

@@ -105,6 +105,8 @@ PUBLISHED: Mapping[str, frozenset[str]] = {
     "broadcast_worker": frozenset({COLD_START, KEY_NOT_CONFIGURED, BROADCAST_ITEM_SETTLED, BROADCAST_ITEM_RETRIED}),
     "broadcast_scheduler": frozenset({COLD_START, BROADCAST_STARTED}),
     "event_example": frozenset({COLD_START}),
+    "ws_api": frozenset({COLD_START, KEY_NOT_CONFIGURED}),
+    "ws_fanout": frozenset({COLD_START, KEY_NOT_CONFIGURED}),
     "chatbot_worker": frozenset(
         {
             COLD_START,

@@ -214,7 +214,8 @@ class WsGateway:
             Peer_Account=tencent_id(frame.target),
             MaxCnt=RECOVERY_PAGE,
             MinTime=max(0, since - LEASE_SECONDS),
-            MaxTime=now + LEASE_SECONDS,
+            # The record's clock may run ahead of this one: the window covers both.
+            MaxTime=max(now, since) + LEASE_SECONDS,
         )
         for message in self._rest().admin_getroammsg(request).MsgList:
             if message.MsgRandom == random and message.From_Account == user:
