@@ -20,8 +20,8 @@ from timkit.stores.bots import BotStore
 
 @pytest.mark.parametrize("job", ["a?b", "a#b", "tab\there", "😀", "a%zz"])
 def test_a_job_id_of_any_characters_reaches_the_route(api: ModuleType, job: str) -> None:
-    for method in ("GET", "DELETE"):
-        status, body = call(api, method, f"/admin/broadcasts/{job}")
+    for method, route in (("GET", f"/admin/broadcasts/{job}"), ("POST", f"/admin/broadcasts/{job}/cancel")):
+        status, body = call(api, method, route)
         assert (status, body) == (
             404,
             {"message": f"no broadcast {job}", "field": "jobId", "limit": None, "errors": []},
