@@ -42,8 +42,12 @@ lock: tools
 run: install tools
 	$(PY) -m local
 
+# The contract tests run in a pytest process of their own: with the property tests collected in the
+# same process, schemathesis (4.32.5) at times cannot generate the merger document's recursive
+# schema (a merger's messages hold mergers) and fails the run without a request sent.
 test: install tools
-	PATH="$(abspath $(TOOLS))/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
+	PATH="$(abspath $(TOOLS))/bin:$$PATH" $(PY) -m pytest --ignore=tests/contract $(PYTEST_ARGS)
+	PATH="$(abspath $(TOOLS))/bin:$$PATH" $(PY) -m pytest tests/contract $(PYTEST_ARGS)
 
 test-fast: install tools
 	$(PY) -m pytest -m 'not infra' $(PYTEST_ARGS)
